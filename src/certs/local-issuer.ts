@@ -1,0 +1,101 @@
+import { MyServerError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Storage } from '../storage/storage.ts';
+import { certificateMatchesKey, parseCertificate } from '../x509/certificate.ts';
+import { createIntermediateCa, createRootCa, issueLeafCertificate, type CertifiedKey } from '../x509/local-ca.ts';
+import type { IssueRequest, Issued, Issuer } from './issuer.ts';
+import { LOCAL_CA_LOCK, LOCAL_ISSUER, localCaKeys } from './keys.ts';
+
+/**
+ * The built-in local CA (SPEC.md: localhost, IP addresses, *.localhost, *.internal, *.local and
+ * `local_certs` sites). Root and intermediate are created once, under a storage lock so that two
+ * processes sharing a store agree on one root, and kept in storage; users trust the root printed by
+ * `my-server certs root`.
+ */
+export class LocalIssuer implements Issuer {
+  readonly id = LOCAL_ISSUER;
+  readonly storageKey = LOCAL_ISSUER;
+  readonly #storage: Storage;
+  readonly #log: Logger;
+  readonly #lifetimeMs: number | undefined;
+  #ca: Promise<{ root: CertifiedKey; intermediate: CertifiedKey }> | undefined;
+
+  constructor(options: { storage: Storage; log: Logger; lifetimeMs?: number }) {
+    this.#storage = options.storage;
+    this.#log = options.log;
+    this.#lifetimeMs = options.lifetimeMs;
+  }
+
+  /** The root certificate (PEM), creating the CA in storage if needed. */
+  async rootPem(): Promise<string> {
+    return (await this.#loadCa()).root.certPem;
+  }
+
+  async issue(request: IssueRequest): Promise<Issued> {
+    const { intermediate } = await this.#loadCa();
+    const { chainPem } = await issueLeafCertificate({
+      issuer: intermediate,
+      names: request.names,
+      keyPem: request.keyPem,
+      ...(this.#lifetimeMs !== undefined ? { lifetimeMs: this.#lifetimeMs } : {}),
+    });
+    return { chainPem };
+  }
+
+  #loadCa(): Promise<{ root: CertifiedKey; intermediate: CertifiedKey }> {
+    // Cached as a promise so concurrent first issues load (or create) the CA once.
+    this.#ca ??= this.#loadOrCreate().catch((err: unknown) => {
+      this.#ca = undefined;
+      throw err;
+    });
+    return this.#ca;
+  }
+
+  async #loadOrCreate(): Promise<{ root: CertifiedKey; intermediate: CertifiedKey }> {
+    const existing = await this.#read();
+    if (existing) return existing;
+    await this.#storage.lock(LOCAL_CA_LOCK, { timeoutMs: 60_000 });
+    try {
+      const again = await this.#read();
+      if (again) return again;
+      const root = (await this.#readPair(localCaKeys.rootCert, localCaKeys.rootKey)) ?? (await createRootCa());
+      // Key before certificate: a crash between the two leaves a key without a certificate, which
+      // #readPair treats as absent, never a certificate whose key is lost.
+      await this.#storage.put(localCaKeys.rootKey, root.keyPem);
+      await this.#storage.put(localCaKeys.rootCert, root.certPem);
+      const intermediate = await createIntermediateCa(root);
+      await this.#storage.put(localCaKeys.intermediateKey, intermediate.keyPem);
+      await this.#storage.put(localCaKeys.intermediateCert, intermediate.certPem);
+      this.#log.info({ storage: this.#storage.toString() }, 'created the local CA (trust its root: my-server certs root)');
+      return { root, intermediate };
+    } finally {
+      await this.#storage.unlock(LOCAL_CA_LOCK);
+    }
+  }
+
+  async #read(): Promise<{ root: CertifiedKey; intermediate: CertifiedKey } | undefined> {
+    const root = await this.#readPair(localCaKeys.rootCert, localCaKeys.rootKey);
+    const intermediate = await this.#readPair(localCaKeys.intermediateCert, localCaKeys.intermediateKey);
+    if (!root || !intermediate) return undefined;
+    const expires = this.#notAfter(intermediate.certPem);
+    if (expires < Date.now() + 30 * 24 * 3600_000) {
+      // The intermediate lives a year; replace it a month before it ends so leaves never outlive it.
+      return undefined;
+    }
+    return { root, intermediate };
+  }
+
+  #notAfter(pem: string): number {
+    return parseCertificate(pem).notAfter.getTime();
+  }
+
+  async #readPair(certKey: string, keyKey: string): Promise<CertifiedKey | undefined> {
+    const [cert, key] = await Promise.all([this.#storage.get(certKey), this.#storage.get(keyKey)]);
+    if (!cert || !key) return undefined;
+    const pair = { certPem: cert.toString('utf8'), keyPem: key.toString('utf8') };
+    if (!certificateMatchesKey(pair.certPem, pair.keyPem)) {
+      throw new MyServerError('MS_ERR_STORAGE', `local CA: ${certKey} does not match ${keyKey}`);
+    }
+    return pair;
+  }
+}

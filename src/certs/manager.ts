@@ -1,0 +1,250 @@
+import tls from 'node:tls';
+import { LRUCache } from 'lru-cache';
+import { describeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Storage } from '../storage/storage.ts';
+import type { KeyType } from '../x509/keys.ts';
+import { backoffDelay, MAX_TIMER_MS } from '../util/backoff.ts';
+import { SingleFlight } from '../util/single-flight.ts';
+import type { CertificateStore, StoredCertificate } from './certificate-store.ts';
+import type { Issuer } from './issuer.ts';
+import { needsRenewal, renewalTime } from './meta.ts';
+import { normalizeName } from './names.ts';
+import { obtainCertificate } from './obtain.ts';
+import type { OnDemandPolicy } from './on-demand.ts';
+
+/** How a name gets its certificate. */
+export interface NamePolicy {
+  readonly issuer: Issuer;
+  readonly keyType: KeyType;
+}
+
+export interface CertificateManagerOptions {
+  readonly storage: Storage;
+  readonly store: CertificateStore;
+  readonly log: Logger;
+  /** For names not configured explicitly: the policy of the on-demand site covering it, if any. */
+  readonly onDemand?: { readonly policy: OnDemandPolicy; readonly covers: (name: string) => NamePolicy | undefined };
+  /** How long a handshake waits for a certificate being obtained before it fails. */
+  readonly handshakeWaitMs?: number;
+  /** How often storage is checked for certificates renewed by another process. */
+  readonly storageCheckMs?: number;
+  readonly retryBaseMs?: number;
+  readonly retryMaxMs?: number;
+  readonly cacheMax?: number;
+  /** Extra options for every SecureContext (ciphers, minVersion...). */
+  readonly contextOptions?: tls.SecureContextOptions;
+}
+
+interface Entry {
+  readonly name: string;
+  policy: NamePolicy;
+  cert?: StoredCertificate;
+  context?: tls.SecureContext;
+  timer?: NodeJS.Timeout;
+  failures: number;
+  /** Managed names stay; on-demand ones live in the LRU only. */
+  readonly managed: boolean;
+}
+
+/** 30 s: Pebble and Let's Encrypt issue in seconds; a browser gives up on a silent handshake soon after. */
+const DEFAULT_HANDSHAKE_WAIT_MS = 30_000;
+/** Another instance sharing the store renews too; a minute is soon enough to pick that up. */
+const DEFAULT_STORAGE_CHECK_MS = 60_000;
+/** Failed issuance retries after 30 s, 1 min, 2 min ... up to 6 h: never a tight loop, never given up. */
+const DEFAULT_RETRY_BASE_MS = 30_000;
+const DEFAULT_RETRY_MAX_MS = 6 * 3600_000;
+
+/**
+ * "Have a valid SecureContext for every name, in time."
+ *
+ * Lookup order of `secureContextFor(servername)`: the name normalised (lower case, no trailing
+ * dot); a managed entry for the exact name; a managed entry for its wildcard (`*.parent`); an
+ * on-demand entry in the LRU cache; storage; finally, for names an on-demand site covers and the
+ * policy allows, a new certificate. Concurrent lookups of one new name share one issuance (and the
+ * storage lock in obtainCertificate makes that one order across processes too). Resolves to
+ * undefined when the name is not ours, or when its certificate cannot be had in time.
+ *
+ * A renewal keeps the old certificate serving until the new one is stored and loaded.
+ */
+export class CertificateManager {
+  readonly #o: CertificateManagerOptions;
+  readonly #managed = new Map<string, Entry>();
+  readonly #onDemand: LRUCache<string, Entry>;
+  readonly #flight = new SingleFlight<Entry>();
+  #storageTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: CertificateManagerOptions) {
+    this.#o = options;
+    this.#onDemand = new LRUCache<string, Entry>({
+      max: options.cacheMax ?? 10_000,
+      dispose: (entry) => clearTimeout(entry.timer),
+    });
+  }
+
+  /**
+   * Replace the set of managed names (start and every reload). New names are obtained in the
+   * background, so serving starts at once; names no longer configured stop being renewed.
+   */
+  manage(names: ReadonlyMap<string, NamePolicy>): void {
+    for (const [name, entry] of this.#managed) {
+      if (!names.has(name)) {
+        clearTimeout(entry.timer);
+        this.#managed.delete(name);
+      }
+    }
+    for (const [name, policy] of names) {
+      const existing = this.#managed.get(name);
+      if (existing) {
+        existing.policy = policy;
+        continue;
+      }
+      const entry: Entry = { name, policy, failures: 0, managed: true };
+      this.#managed.set(name, entry);
+      this.#schedule(entry, 0);
+    }
+    if (!this.#storageTimer && !this.#closed) {
+      this.#storageTimer = setInterval(() => void this.#checkStorage(), this.#o.storageCheckMs ?? DEFAULT_STORAGE_CHECK_MS);
+      this.#storageTimer.unref();
+    }
+  }
+
+  async secureContextFor(servername: string): Promise<tls.SecureContext | undefined> {
+    const name = normalizeName(servername);
+    if (name === undefined) return undefined;
+    const managed = this.#managed.get(name) ?? this.#managed.get(wildcardOf(name) ?? '');
+    if (managed) {
+      if (managed.context) return managed.context;
+      return this.#wait(this.#ensure(managed), name);
+    }
+    const cached = this.#onDemand.get(name);
+    if (cached?.context) {
+      if (cached.cert && needsRenewal(cached.cert.meta, new Date())) this.#schedule(cached, 0);
+      return cached.context;
+    }
+    const od = this.#o.onDemand;
+    const policy = od?.covers(name);
+    if (!od || !policy) return undefined;
+    return this.#wait(
+      this.#flight.do(`od:${name}`, async () => {
+        const entry: Entry = { name, policy, failures: 0, managed: false };
+        const stored = await this.#o.store.load(policy.issuer.storageKey, name);
+        if (stored && !needsRenewal(stored.meta, new Date())) {
+          this.#install(entry, stored);
+        } else {
+          await od.policy.authorize(name);
+          await this.#obtain(entry);
+        }
+        this.#onDemand.set(name, entry);
+        return entry;
+      }),
+      name,
+    );
+  }
+
+  /** What is loaded now, for the admin API and metrics. */
+  certificates(): StoredCertificate[] {
+    const out: StoredCertificate[] = [];
+    for (const e of [...this.#managed.values(), ...this.#onDemand.values()]) if (e.cert) out.push(e.cert);
+    return out;
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#storageTimer);
+    for (const e of this.#managed.values()) clearTimeout(e.timer);
+    this.#onDemand.clear();
+  }
+
+  async #wait(p: Promise<Entry>, name: string): Promise<tls.SecureContext | undefined> {
+    const waitMs = this.#o.handshakeWaitMs ?? DEFAULT_HANDSHAKE_WAIT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), waitMs);
+      timer.unref();
+    });
+    try {
+      const entry = await Promise.race([p, timeout]);
+      if (!entry) this.#o.log.warn({ name, waitMs }, 'handshake gave up waiting for a certificate');
+      return entry?.context;
+    } catch (err) {
+      this.#o.log.warn({ name, err }, `no certificate for ${name}: ${describeError(err)}`);
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Load or obtain a managed entry's certificate, once at a time. */
+  #ensure(entry: Entry): Promise<Entry> {
+    return this.#flight.do(`m:${entry.name}`, async () => {
+      if (!entry.cert) {
+        const stored = await this.#o.store.load(entry.policy.issuer.storageKey, entry.name);
+        if (stored) this.#install(entry, stored);
+      }
+      if (!entry.cert || needsRenewal(entry.cert.meta, new Date())) await this.#obtain(entry);
+      return entry;
+    });
+  }
+
+  async #obtain(entry: Entry): Promise<void> {
+    const cert = await obtainCertificate([entry.name], {
+      storage: this.#o.storage,
+      store: this.#o.store,
+      issuer: entry.policy.issuer,
+      keyType: entry.policy.keyType,
+      log: this.#o.log,
+    });
+    this.#install(entry, cert);
+  }
+
+  #install(entry: Entry, cert: StoredCertificate): void {
+    entry.context = tls.createSecureContext({ ...this.#o.contextOptions, key: cert.keyPem, cert: cert.chainPem });
+    entry.cert = cert;
+    entry.failures = 0;
+    this.#schedule(entry, Math.max(0, renewalTime(cert.meta).getTime() - Date.now()));
+  }
+
+  /** Run #ensure for `entry` after `delayMs`; on failure retry with backoff. */
+  #schedule(entry: Entry, delayMs: number): void {
+    if (this.#closed) return;
+    clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => {
+      if (delayMs >= MAX_TIMER_MS) {
+        this.#schedule(entry, delayMs - MAX_TIMER_MS);
+        return;
+      }
+      this.#ensure(entry).catch((err: unknown) => {
+        const retryMs = backoffDelay(entry.failures++, {
+          baseMs: this.#o.retryBaseMs ?? DEFAULT_RETRY_BASE_MS,
+          maxMs: this.#o.retryMaxMs ?? DEFAULT_RETRY_MAX_MS,
+        });
+        this.#o.log.error({ name: entry.name, err, retryInMs: retryMs, failures: entry.failures }, `obtaining certificate for ${entry.name} failed: ${describeError(err)}`);
+        this.#schedule(entry, retryMs);
+      });
+    }, Math.min(delayMs, MAX_TIMER_MS));
+    entry.timer.unref();
+  }
+
+  /** Pick up certificates another process renewed (a different serial in storage). */
+  async #checkStorage(): Promise<void> {
+    for (const entry of [...this.#managed.values(), ...this.#onDemand.values()]) {
+      if (!entry.cert || this.#flight.has(`m:${entry.name}`)) continue;
+      try {
+        const stored = await this.#o.store.load(entry.policy.issuer.storageKey, entry.name);
+        if (stored && stored.meta.serialHex !== entry.cert.meta.serialHex && stored.meta.notAfter >= entry.cert.meta.notAfter) {
+          this.#o.log.info({ name: entry.name, serial: stored.meta.serialHex }, 'loaded a certificate renewed elsewhere');
+          this.#install(entry, stored);
+        }
+      } catch (err) {
+        this.#o.log.warn({ name: entry.name, err }, 'checking storage for a newer certificate failed');
+      }
+    }
+  }
+}
+
+function wildcardOf(name: string): string | undefined {
+  const dot = name.indexOf('.');
+  return dot > 0 && name.indexOf('.', dot + 1) > 0 ? `*${name.slice(dot)}` : undefined;
+}

@@ -1,0 +1,78 @@
+import type { Logger } from '../log.ts';
+import type { Storage } from '../storage/storage.ts';
+import { parseCertificate, splitPemChain } from '../x509/certificate.ts';
+import { generatePrivateKeyPem, type KeyType } from '../x509/keys.ts';
+import type { CertificateStore, StoredCertificate } from './certificate-store.ts';
+import type { Issuer } from './issuer.ts';
+import { issueLockName } from './keys.ts';
+import { needsRenewal, type CertificateMeta } from './meta.ts';
+
+export interface ObtainOptions {
+  readonly storage: Storage;
+  readonly store: CertificateStore;
+  readonly issuer: Issuer;
+  readonly keyType: KeyType;
+  readonly log: Logger;
+  /** Issue even when a valid certificate is stored (`certs renew`). */
+  readonly force?: boolean;
+  readonly signal?: AbortSignal;
+  readonly now?: () => Date;
+}
+
+/** How long one issuance may hold a name's lock before others may assume its holder is gone. */
+const ISSUE_LOCK_WAIT_MS = 10 * 60_000;
+
+/**
+ * Make sure storage holds a current certificate for `names` (stored under the first name) and
+ * return it. Under a storage lock per name, so two processes sharing a store make one order: the
+ * second finds the first one's certificate when it gets the lock.
+ */
+export async function obtainCertificate(names: readonly string[], o: ObtainOptions): Promise<StoredCertificate> {
+  const primary = names[0];
+  if (primary === undefined) throw new Error('obtaining a certificate: no names');
+  const now = o.now ?? ((): Date => new Date());
+  const lock = issueLockName(primary);
+  await o.storage.lock(lock, { timeoutMs: ISSUE_LOCK_WAIT_MS, ...(o.signal ? { signal: o.signal } : {}) });
+  try {
+    const existing = await o.store.load(o.issuer.storageKey, primary);
+    if (existing && !o.force && coversAll(existing.meta, names) && !needsRenewal(existing.meta, now())) {
+      return existing;
+    }
+    const log = o.log.child({ names });
+    log.info({ issuer: o.issuer.id, renewal: existing !== undefined }, existing ? 'renewing certificate' : 'obtaining certificate');
+    const started = Date.now();
+    const keyPem = await generatePrivateKeyPem(o.keyType);
+    const issued = await o.issuer.issue({
+      names,
+      keyPem,
+      keyType: o.keyType,
+      ...(existing ? { replacing: { chainPem: existing.chainPem } } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const leafPem = splitPemChain(issued.chainPem)[0];
+    if (leafPem === undefined) throw new Error(`obtaining a certificate for ${primary}: the issuer returned no certificate`);
+    const leaf = parseCertificate(leafPem);
+    const issuerPem = splitPemChain(issued.chainPem)[1];
+    const meta: CertificateMeta = {
+      names: [...names],
+      issuer: o.issuer.id,
+      issuerName: leaf.issuerCommonName ?? (issuerPem ? (parseCertificate(issuerPem).subjectCommonName ?? '') : ''),
+      serialHex: leaf.serialHex,
+      notBefore: leaf.notBefore.toISOString(),
+      notAfter: leaf.notAfter.toISOString(),
+      obtainedAt: now().toISOString(),
+      keyType: o.keyType,
+      ...(issued.certificateUrl !== undefined ? { certificateUrl: issued.certificateUrl } : {}),
+      ...(issued.ari ? { ari: issued.ari } : {}),
+    };
+    const saved = await o.store.save(o.issuer.storageKey, primary, { chainPem: issued.chainPem, keyPem, meta });
+    log.info({ notAfter: meta.notAfter, serial: meta.serialHex, ms: Date.now() - started }, existing ? 'certificate renewed' : 'certificate obtained');
+    return saved;
+  } finally {
+    await o.storage.unlock(lock);
+  }
+}
+
+function coversAll(meta: CertificateMeta, names: readonly string[]): boolean {
+  return names.every((n) => meta.names.includes(n));
+}

@@ -1,0 +1,173 @@
+import { obtainCertificate } from '../certs/obtain.ts';
+import { isLocalOnlyName, normalizeName } from '../certs/names.ts';
+import { renewalTime } from '../certs/meta.ts';
+import { canRevoke, type Issuer } from '../certs/issuer.ts';
+import { describeError } from '../errors.ts';
+import { openCertsContext, type CertsContext } from './certs-context.ts';
+import { startChallengeResponders } from './challenge-responders.ts';
+import { configPath, parse, usageError } from './usage.ts';
+
+const HELP = `Usage: my-server certs <subcommand> [options]
+
+  obtain NAME... [--config FILE]   obtain one certificate for NAMEs (local-only names such as localhost
+                                   get the built-in CA), answering challenges on http_port/https_port
+  list [--config FILE] [--json]    names, issuer, not-after, renewal time, storage key
+  renew NAME... [--config FILE]    renew now
+  revoke NAME... [--reason N]      revoke (RFC 5280 reason code) and remove from storage
+  root [--config FILE]             print the built-in local CA's root certificate (PEM)
+`;
+
+export async function certsCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'obtain':
+    case 'renew':
+      return obtainOrRenew(sub, rest);
+    case 'list':
+      return list(rest);
+    case 'revoke':
+      return revoke(rest);
+    case 'root':
+      return root(rest);
+    case undefined:
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return sub === undefined ? 2 : 0;
+    default:
+      throw usageError(`unknown certs subcommand "${sub}"`);
+  }
+}
+
+function names(positionals: string[]): string[] {
+  if (positionals.length === 0) throw usageError('name at least one certificate name');
+  return positionals.map((p) => {
+    const n = normalizeName(p);
+    if (n === undefined) throw usageError(`"${p}" is not a DNS name or IP address`);
+    return n;
+  });
+}
+
+async function withContext(values: Record<string, unknown>, fn: (ctx: CertsContext) => Promise<number>): Promise<number> {
+  const ctx = await openCertsContext(configPath(values));
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function obtainOrRenew(sub: 'obtain' | 'renew', args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { config: { type: 'string', short: 'c' } }, true);
+  if (values['help']) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const wanted = names(positionals);
+  return withContext(values, async (ctx) => {
+    // One certificate for the public names (one order), one for the local-only ones.
+    const groups = new Map<'acme' | 'local', string[]>();
+    for (const n of wanted) {
+      const kind = ctx.globals.localCerts || isLocalOnlyName(n) ? 'local' : 'acme';
+      groups.set(kind, [...(groups.get(kind) ?? []), n]);
+    }
+    const publicNames = groups.get('acme');
+    const responders = publicNames ? await startChallengeResponders(ctx) : undefined;
+    let failed = 0;
+    try {
+      for (const [kind, group] of groups) {
+        const issuer: Issuer = kind === 'local' ? ctx.local : ctx.acme(responders?.solvers);
+        try {
+          const cert = await obtainCertificate(group, {
+            storage: ctx.storage,
+            store: ctx.store,
+            issuer,
+            keyType: ctx.globals.keyType,
+            log: ctx.log.child({ logger: 'certs' }),
+            force: sub === 'renew',
+          });
+          process.stdout.write(
+            `${sub === 'renew' ? 'renewed' : 'obtained'} ${group.join(', ')}: issuer "${cert.meta.issuerName}", not after ${cert.meta.notAfter}, stored at ${cert.keys.cert}\n`,
+          );
+        } catch (err) {
+          failed++;
+          process.stderr.write(`my-server certs ${sub}: ${group.join(', ')}: ${describeError(err)}\n`);
+        }
+      }
+    } finally {
+      await responders?.close();
+    }
+    return failed === 0 ? 0 : 1;
+  });
+}
+
+async function list(args: string[]): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } }, false);
+  if (values['help']) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  return withContext(values, async (ctx) => {
+    const entries = (await ctx.store.list()).map(({ meta, keys }) => ({
+      names: meta.names,
+      issuer: meta.issuer,
+      issuerName: meta.issuerName,
+      notAfter: meta.notAfter,
+      renewAt: renewalTime(meta).toISOString(),
+      storageKey: keys.cert,
+    }));
+    if (values['json']) {
+      process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
+      return 0;
+    }
+    const rows = [['NAMES', 'ISSUER', 'NOT AFTER', 'RENEW AT', 'STORAGE KEY'], ...entries.map((e) => [e.names.join(','), e.issuerName || e.issuer, e.notAfter, e.renewAt, e.storageKey])];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
+    return 0;
+  });
+}
+
+async function revoke(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { config: { type: 'string', short: 'c' }, reason: { type: 'string' } }, true);
+  if (values['help']) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  let reason: number | undefined;
+  if (typeof values['reason'] === 'string') {
+    reason = Number(values['reason']);
+    // RFC 5280 §5.3.1 codes; 7 is unused. RFC 8555 §7.6 lets the CA refuse others.
+    if (!Number.isInteger(reason) || reason < 0 || reason > 10 || reason === 7) throw usageError(`--reason ${values['reason']}: not an RFC 5280 reason code (0-10, not 7)`);
+  }
+  const wanted = names(positionals);
+  return withContext(values, async (ctx) => {
+    let failed = 0;
+    for (const n of wanted) {
+      const issuer = ctx.issuerFor(n);
+      try {
+        const cert = await ctx.store.load(issuer.storageKey, n);
+        if (!cert) throw new Error(`no stored certificate for ${n} from ${issuer.id}`);
+        if (!canRevoke(issuer)) throw new Error(`${n} is from the local CA, which has no revocation; delete it from storage instead`);
+        await issuer.revoke(cert.chainPem, { ...(reason !== undefined ? { reason } : {}) });
+        await ctx.store.remove(issuer.storageKey, n);
+        process.stdout.write(`revoked ${n} (serial ${cert.meta.serialHex})\n`);
+      } catch (err) {
+        failed++;
+        process.stderr.write(`my-server certs revoke: ${n}: ${describeError(err)}\n`);
+      }
+    }
+    return failed === 0 ? 0 : 1;
+  });
+}
+
+async function root(args: string[]): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string', short: 'c' } }, false);
+  if (values['help']) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  return withContext(values, async (ctx) => {
+    process.stdout.write(await ctx.local.rootPem());
+    return 0;
+  });
+}

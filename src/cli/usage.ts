@@ -1,0 +1,45 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { MyServerError } from '../errors.ts';
+
+export const USAGE = `Usage: my-server <command> [options]
+
+Commands:
+  run [--config FILE] [--watch]            serve in the foreground
+  validate [--config FILE]                 check a Proxyfile
+  fmt [--config FILE] [--overwrite]        print the Proxyfile canonically formatted
+  reload [--config FILE] [--address ADDR]  make a running instance load FILE
+  certs obtain NAME... [--config FILE]     obtain certificates, then exit
+  certs list [--config FILE] [--json]      list stored certificates
+  certs renew NAME... [--config FILE]      renew now
+  certs revoke NAME... [--reason N]        revoke
+  certs root [--config FILE]               print the local CA's root certificate
+  version                                  print versions
+
+Run 'my-server <command> --help' for a command's options.
+`;
+
+export function usageError(message: string): MyServerError {
+  return new MyServerError('MS_ERR_USAGE', message);
+}
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** parseArgs with errors turned into usage errors (exit 2) instead of TypeErrors. */
+export function parse<T extends Options>(
+  args: string[],
+  options: T,
+  allowPositionals: boolean,
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+    return { values: r.values as Record<string, string | boolean | string[] | undefined>, positionals: r.positionals };
+  } catch (err) {
+    throw usageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+export function configPath(values: Record<string, unknown>): string {
+  const v = values['config'];
+  if (typeof v === 'string') return v;
+  return process.env['MY_SERVER_CONFIG'] ?? 'Proxyfile';
+}

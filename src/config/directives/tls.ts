@@ -1,0 +1,110 @@
+/**
+ * The site `tls` directive:
+ *
+ *     tls internal
+ *     tls EMAIL
+ *     tls CERT_FILE KEY_FILE
+ *     tls [internal|EMAIL|CERT_FILE KEY_FILE] {
+ *         on_demand
+ *         issuer acme|internal
+ *         ca URL
+ *         key_type p256|p384|rsa2048|rsa4096
+ *         challenges tls-alpn-01|http-01...
+ *     }
+ *
+ * Contradictions are errors: an internal issuer with `ca`, `challenges` or an email; a certificate
+ * file pair with any issuer setting or `on_demand`.
+ */
+import { configError, posOf } from '../errors.ts';
+import type { TlsDraft } from '../draft.ts';
+import type { Token } from '../lexer.ts';
+import type { Node } from '../parser.ts';
+import type { Challenge } from '../types.ts';
+import { emailArg, urlArg } from '../values.ts';
+import { keyTypeArg, unknownSub } from './global-options.ts';
+import { argsOf, noBlock, Once, oneArg } from './helpers.ts';
+
+const CHALLENGES: readonly Challenge[] = ['tls-alpn-01', 'http-01'];
+
+export function parseTls(node: Node): TlsDraft {
+  const usage = 'tls internal | tls EMAIL | tls CERT_FILE KEY_FILE | tls { … }';
+  const args = argsOf(node, node.block === undefined ? 1 : 0, 2, usage);
+  const draft: TlsDraft = { pos: posOf(node.name) };
+  const [first, second] = args;
+  if (second !== undefined) {
+    draft.mode = 'manual';
+    draft.certFile = (first as Token).text;
+    draft.keyFile = second.text;
+  } else if (first !== undefined) {
+    if (first.text === 'internal') {
+      draft.mode = 'internal';
+    } else if (first.text.includes('@')) {
+      draft.mode = 'acme';
+      draft.email = emailArg(first);
+    } else {
+      throw configError(first, `tls: a single argument must be "internal" or an email address (usage: ${usage})`);
+    }
+  }
+
+  const once = new Once();
+  let issuerTok: Token | undefined;
+  for (const sub of node.block ?? []) {
+    once.check(sub);
+    noBlock(sub);
+    switch (sub.name.text) {
+      case 'on_demand':
+        argsOf(sub, 0, 0, 'on_demand');
+        if (draft.mode === 'manual') throw configError(sub.name, 'tls: on_demand cannot be combined with a certificate file pair');
+        draft.onDemand = true;
+        draft.onDemandPos = posOf(sub.name);
+        break;
+      case 'issuer': {
+        issuerTok = oneArg(sub, 'issuer acme|internal');
+        if (issuerTok.text !== 'acme' && issuerTok.text !== 'internal') {
+          throw configError(issuerTok, `tls: unsupported issuer "${issuerTok.text}" (use acme or internal)`);
+        }
+        draft.issuer = issuerTok.text;
+        break;
+      }
+      case 'ca':
+        draft.ca = urlArg(oneArg(sub, 'ca URL'), 'ACME directory URL');
+        break;
+      case 'key_type':
+        draft.keyType = keyTypeArg(oneArg(sub, 'key_type p256|p384|rsa2048|rsa4096'));
+        break;
+      case 'challenges': {
+        const list: Challenge[] = [];
+        for (const tok of argsOf(sub, 1, Infinity, 'challenges tls-alpn-01|http-01...')) {
+          if (!(CHALLENGES as readonly string[]).includes(tok.text)) {
+            throw configError(tok, `tls: unsupported challenge "${tok.text}" (use tls-alpn-01 or http-01)`);
+          }
+          if (list.includes(tok.text as Challenge)) throw configError(tok, `tls: challenge "${tok.text}" is listed twice`);
+          list.push(tok.text as Challenge);
+        }
+        draft.challenges = list;
+        break;
+      }
+      default:
+        throw unknownSub(sub, 'tls');
+    }
+  }
+
+  if (draft.mode === 'manual' && (draft.issuer !== undefined || draft.ca !== undefined || draft.challenges !== undefined)) {
+    throw configError(node.name, 'tls: a certificate file pair cannot be combined with issuer, ca or challenges');
+  }
+  if (draft.issuer === 'internal' && draft.mode === 'acme') {
+    throw configError(issuerTok as Token, 'tls: an email address needs the acme issuer, not internal');
+  }
+  if (draft.issuer === 'acme' && draft.mode === 'internal') {
+    throw configError(issuerTok as Token, 'tls: "tls internal" contradicts "issuer acme"');
+  }
+  const internal = draft.mode === 'internal' || draft.issuer === 'internal';
+  if (internal && (draft.ca !== undefined || draft.challenges !== undefined)) {
+    throw configError(node.name, 'tls: ca and challenges need the acme issuer, not internal');
+  }
+  if (draft.mode === undefined) {
+    if (draft.issuer !== undefined) draft.mode = draft.issuer;
+    else if (draft.ca !== undefined) draft.mode = 'acme';
+  }
+  return draft;
+}

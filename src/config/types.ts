@@ -1,0 +1,277 @@
+/**
+ * The typed, readonly configuration a Proxyfile describes. Everything here is plain data (JSON-safe,
+ * deep-frozen by the loader): durations are milliseconds, ports are numbers, names are normalised.
+ * Runtime modules read it; nothing in it opens sockets or reads certificates.
+ */
+
+/** Where a value came from: 1-based line and column in `file` (the name as given or as imported). */
+export interface Pos {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+}
+
+export interface Config {
+  readonly globals: GlobalOptions;
+  /** In file order. */
+  readonly sites: readonly SiteConfig[];
+  /** Absolute paths of every file read (the Proxyfile and its imports), for `run --watch`. */
+  readonly files: readonly string[];
+}
+
+export type KeyType = 'p256' | 'p384' | 'rsa2048' | 'rsa4096';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export type LogOutput =
+  | { readonly kind: 'stdout' }
+  | { readonly kind: 'stderr' }
+  | { readonly kind: 'file'; readonly path: string };
+
+export interface LogConfig {
+  readonly output: LogOutput;
+  /** Absent: console on a TTY, json otherwise (decided by the logger, not here). */
+  readonly format?: 'json' | 'console';
+  readonly level: LogLevel;
+}
+
+export type StorageConfig =
+  /** `path` absent: `$XDG_DATA_HOME/my-server`, or `/var/lib/my-server` as root (decided at runtime). */
+  | { readonly kind: 'file'; readonly path?: string }
+  | { readonly kind: 'redis'; readonly url: string; readonly prefix: string };
+
+export interface OnDemandTlsConfig {
+  /** `GET ask?domain=NAME`; a 2xx answer allows issuance. Required when any site is on-demand. */
+  readonly ask?: string;
+  /** At most `burst` issuances per `intervalMs`; both absent means no rate limit. */
+  readonly intervalMs?: number;
+  readonly burst?: number;
+}
+
+export type GlobalOptionName =
+  | 'email'
+  | 'acme_ca'
+  | 'acme_ca_root'
+  | 'acme_eab'
+  | 'local_certs'
+  | 'storage'
+  | 'http_port'
+  | 'https_port'
+  | 'default_bind'
+  | 'auto_https'
+  | 'admin'
+  | 'on_demand_tls'
+  | 'key_type'
+  | 'cert_lifetime'
+  | 'acme_profile'
+  | 'grace_period'
+  | 'log';
+
+export interface GlobalOptions {
+  readonly email?: string;
+  readonly acmeCa: string;
+  /** PEM file trusted for the ACME server's own HTTPS, as written (relative to the working directory). */
+  readonly acmeCaRoot?: string;
+  readonly acmeEab?: { readonly keyId: string; readonly macKey: string };
+  readonly localCerts: boolean;
+  readonly storage: StorageConfig;
+  readonly httpPort: number;
+  readonly httpsPort: number;
+  /** Empty: all interfaces. */
+  readonly defaultBind: readonly string[];
+  readonly autoHttps: 'on' | 'off' | 'disable_redirects';
+  readonly admin: { readonly address: string } | false;
+  readonly onDemandTls?: OnDemandTlsConfig;
+  readonly keyType: KeyType;
+  readonly certLifetimeMs?: number;
+  readonly acmeProfile?: string;
+  readonly gracePeriodMs: number;
+  readonly log: LogConfig;
+  /** Where each option that appears in the file was set. */
+  readonly sources: { readonly [K in GlobalOptionName]?: Pos };
+}
+
+export interface SiteConfig {
+  /** Position of the first address. */
+  readonly pos: Pos;
+  readonly addresses: readonly SiteAddress[];
+  readonly tls: TlsConfig;
+  /**
+   * Handlers in execution order, already sorted the way the Caddyfile adapter sorts directives:
+   * header, redir, encode, handle/handle_path, respond, reverse_proxy; same-named directives by
+   * path specificity (one path matcher, longest first; `/foo` before `/foo*`), then other
+   * matchers in file order, then those without a matcher.
+   */
+  readonly routes: readonly Route[];
+  /** Access log for this site; absent: no access log. */
+  readonly log?: AccessLogConfig;
+}
+
+export interface SiteAddress {
+  /** The token as written. */
+  readonly original: string;
+  /** As written; absent when the address has no `scheme://`. */
+  readonly scheme?: 'http' | 'https';
+  /** Lowercased, trailing dot removed, IDNs in punycode, IPv6 without brackets; '' for any name. */
+  readonly host: string;
+  /** As written. */
+  readonly port?: number;
+  /** The leftmost label is `*`. */
+  readonly wildcard: boolean;
+  /**
+   * How the site is served, with the Caddyfile's rules: the scheme if written; else `http` on
+   * `http_port`, `https` on `https_port`, otherwise `https` when there is a host and `http` when not.
+   */
+  readonly protocol: 'http' | 'https';
+  /** The port if written; else `http_port` for `http://` and `https_port` otherwise. */
+  readonly listenPort: number;
+  readonly pos: Pos;
+}
+
+export type Challenge = 'tls-alpn-01' | 'http-01';
+
+export interface TlsConfig {
+  /**
+   * auto: ACME for public names, the local CA for localhost, IPs, *.localhost/.internal/.local;
+   * internal: always the local CA (also what `local_certs` turns `auto` into);
+   * manual: `certFile`/`keyFile` managed by the user (reloaded when they change);
+   * acme: always ACME (`tls EMAIL`, `issuer acme` or `ca URL`).
+   */
+  readonly mode: 'auto' | 'internal' | 'manual' | 'acme';
+  readonly email?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  readonly onDemand: boolean;
+  readonly issuer?: 'acme' | 'internal';
+  readonly ca?: string;
+  readonly keyType?: KeyType;
+  /** Absent: every challenge the server can answer. */
+  readonly challenges?: readonly Challenge[];
+  /** Position of the `tls` directive, absent when the site has none. */
+  readonly pos?: Pos;
+}
+
+/**
+ * A path matcher with the Caddyfile's semantics: case-insensitive; exact unless it contains `*`,
+ * which matches any run of characters (`/api/*` matches `/api/x`, not `/api`; `/api*` both).
+ */
+export interface PathMatcher {
+  readonly path: string;
+}
+
+interface RouteBase {
+  readonly pos: Pos;
+  /** Absent: every request. */
+  readonly matcher?: PathMatcher;
+}
+
+/** `3xx`-style class or an exact code. */
+export type StatusMatch = number | '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
+
+export interface HeaderOp {
+  /** set replaces, add appends a value, delete removes (`name` may use `*` as prefix/suffix wildcard). */
+  readonly op: 'set' | 'add' | 'delete';
+  readonly name: string;
+  /** Present for set and add; may contain request placeholders such as `{host}`. */
+  readonly value?: string;
+}
+
+/**
+ * `{scheme:'unix', host:'', port:0, path}` for unix sockets; otherwise host and port, with the
+ * port defaulted from the scheme (80/443). Port ranges were expanded into one upstream per port.
+ */
+export interface UpstreamConfig {
+  readonly scheme: 'http' | 'https' | 'unix';
+  readonly host: string;
+  readonly port: number;
+  readonly path?: string;
+  readonly pos: Pos;
+}
+
+export type LbPolicy = 'random' | 'round_robin' | 'least_conn' | 'first' | 'ip_hash' | 'uri_hash' | 'header';
+
+export interface ReverseProxyRoute extends RouteBase {
+  readonly kind: 'reverse_proxy';
+  readonly upstreams: readonly UpstreamConfig[];
+  readonly lb: {
+    readonly policy: LbPolicy;
+    /** The header hashed by the `header` policy. */
+    readonly header?: string;
+    readonly retries: number;
+    /** 0: no retries by time. */
+    readonly tryDurationMs: number;
+    readonly tryIntervalMs: number;
+  };
+  /** Active checks run only when `uri` is set. */
+  readonly health: {
+    readonly uri?: string;
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+    readonly status: StatusMatch;
+  };
+  /** Passive checks are on when `failDurationMs` > 0. */
+  readonly passive: {
+    readonly failDurationMs: number;
+    readonly maxFails: number;
+    readonly unhealthyStatus: readonly StatusMatch[];
+  };
+  readonly headerUp: readonly HeaderOp[];
+  readonly headerDown: readonly HeaderOp[];
+  /** Absent: default buffering; -1: flush after every write. */
+  readonly flushIntervalMs?: number;
+  readonly transport: {
+    readonly dialTimeoutMs: number;
+    readonly responseHeaderTimeoutMs?: number;
+    readonly readTimeoutMs?: number;
+    /** HTTPS to the upstreams: `tls`, any `tls_*` option, or `https://` upstreams. */
+    readonly tls: boolean;
+    readonly tlsInsecureSkipVerify: boolean;
+    readonly tlsServerName?: string;
+    /** Idle keep-alive timeout; 0 means keep-alive off. */
+    readonly keepaliveMs: number;
+  };
+}
+
+export interface RedirRoute extends RouteBase {
+  readonly kind: 'redir';
+  /** May contain placeholders such as `{uri}`. */
+  readonly to: string;
+  readonly status: number;
+}
+
+export interface RespondRoute extends RouteBase {
+  readonly kind: 'respond';
+  readonly body: string;
+  readonly status: number;
+}
+
+export interface HeaderRoute extends RouteBase {
+  readonly kind: 'header';
+  readonly ops: readonly HeaderOp[];
+  /** Apply when the response is written (Caddy defers as soon as one op deletes). */
+  readonly deferred: boolean;
+}
+
+export interface EncodeRoute extends RouteBase {
+  readonly kind: 'encode';
+  /** In preference order. */
+  readonly encodings: readonly ('zstd' | 'gzip')[];
+}
+
+/**
+ * `handle` and `handle_path`. Consecutive handle routes form one mutually exclusive group: only
+ * the first whose matcher matches runs. `stripPrefix` (handle_path) is removed from the start of the
+ * request path (case-insensitively) before the nested routes run; the result keeps a leading `/`.
+ */
+export interface HandleRoute extends RouteBase {
+  readonly kind: 'handle';
+  readonly stripPrefix?: string;
+  readonly routes: readonly Route[];
+}
+
+export type Route = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleRoute;
+
+export interface AccessLogConfig {
+  readonly output: LogOutput;
+  readonly format?: 'json' | 'console';
+  readonly level: LogLevel;
+  readonly pos: Pos;
+}

@@ -1,0 +1,204 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { HeaderOp } from './types.ts';
+
+/** What the forwarding rules need to know about the request being proxied. */
+export interface ForwardingContext {
+  readonly scheme: 'http' | 'https';
+  /** The client's IP address (see clientIp()). */
+  readonly clientIp: string;
+  /** The request's authority: Host for HTTP/1, :authority for HTTP/2; '' when the client sent none. */
+  readonly host: string;
+  readonly method: string;
+  /** Path and query as received. */
+  readonly uri: string;
+  /** "host:port" of the upstream chosen for this attempt, for {upstream_hostport}. */
+  readonly upstreamHostport: string;
+}
+
+/**
+ * Hop-by-hop fields (RFC 9110 §7.6.1) plus the non-standard Proxy-Connection, and the proxy
+ * authentication fields, which belong to the hop that asked for them (RFC 9110 §11.7).
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Client-supplied values are never trusted: the proxy sets these from what it saw itself. */
+const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'] as const;
+
+/**
+ * Headers for the request to the upstream: the client's headers minus HTTP/2 pseudo-headers,
+ * hop-by-hop fields and every field named in Connection; X-Forwarded-For/-Proto/-Host replaced by
+ * the proxy's own values; Host kept as the client sent it (":authority" for HTTP/2); then the
+ * header_up operations, which may override any of that (e.g. `header_up Host {upstream_hostport}`).
+ *
+ * `upgrade` keeps `Upgrade` and sends `Connection: upgrade` (WebSocket handshakes). "TE: trailers"
+ * survives, the only TE value a proxy may pass on (RFC 9110 §10.1.4).
+ */
+export function upstreamRequestHeaders(
+  incoming: IncomingHttpHeaders,
+  ctx: ForwardingContext,
+  ops: readonly HeaderOp[],
+  options: { readonly upgrade?: boolean } = {},
+): OutgoingHttpHeaders {
+  const out = withoutHopByHop(incoming);
+  for (const name of FORWARDED) delete out[name];
+  if (teHasTrailers(incoming['te'])) out['te'] = 'trailers';
+  if (options.upgrade === true && incoming['upgrade'] !== undefined) {
+    out['connection'] = 'upgrade';
+    out['upgrade'] = incoming['upgrade'];
+  }
+  if (ctx.host !== '') out['host'] = ctx.host;
+  out['x-forwarded-for'] = ctx.clientIp;
+  out['x-forwarded-proto'] = ctx.scheme;
+  if (ctx.host !== '') out['x-forwarded-host'] = ctx.host;
+  applyHeaderOps(out, ops, ctx);
+  return out;
+}
+
+/**
+ * Headers for the response to the client: the upstream's minus hop-by-hop fields, fields named in
+ * its Connection, and Alt-Svc (it advertises the upstream's endpoints, not ours), then header_down.
+ */
+export function downstreamResponseHeaders(
+  upstream: IncomingHttpHeaders,
+  ctx: ForwardingContext,
+  ops: readonly HeaderOp[],
+): OutgoingHttpHeaders {
+  const out = withoutHopByHop(upstream);
+  delete out['alt-svc'];
+  applyHeaderOps(out, ops, ctx);
+  return out;
+}
+
+/** Apply header_up / header_down operations in order, in place. Names compare case-insensitively. */
+export function applyHeaderOps(headers: OutgoingHttpHeaders, ops: readonly HeaderOp[], ctx: ForwardingContext): void {
+  for (const op of ops) {
+    const name = op.name.toLowerCase();
+    if (op.op === 'delete') {
+      deleteMatching(headers, name);
+      continue;
+    }
+    const value = expandPlaceholders(op.value ?? '', ctx);
+    if (op.op === 'set') {
+      headers[name] = value;
+      continue;
+    }
+    const prev = headers[name];
+    if (prev === undefined) headers[name] = value;
+    else if (Array.isArray(prev)) headers[name] = [...prev, value];
+    else headers[name] = [String(prev), value];
+  }
+}
+
+/**
+ * Replace {placeholders} in a header value. Known: {host} {hostport} {remote_host} {remote}
+ * {scheme} {uri} {method} {upstream_hostport}, and Caddy's long forms {http.request.host} etc.
+ * Unknown placeholders become '' as in Caddy; text without '{' is returned as is, cheaply.
+ */
+export function expandPlaceholders(value: string, ctx: ForwardingContext): string {
+  if (!value.includes('{')) return value;
+  return value.replace(/\{([a-z0-9_.]+)\}/gi, (_m, key: string) => placeholder(key.toLowerCase(), ctx));
+}
+
+function placeholder(key: string, ctx: ForwardingContext): string {
+  switch (key) {
+    case 'host':
+    case 'http.request.host':
+      return hostWithoutPort(ctx.host);
+    case 'hostport':
+    case 'http.request.hostport':
+      return ctx.host;
+    case 'remote_host':
+    case 'remote':
+    case 'http.request.remote.host':
+      return ctx.clientIp;
+    case 'scheme':
+    case 'http.request.scheme':
+      return ctx.scheme;
+    case 'uri':
+    case 'http.request.uri':
+      return ctx.uri;
+    case 'method':
+    case 'http.request.method':
+      return ctx.method;
+    case 'upstream_hostport':
+    case 'http.reverse_proxy.upstream.hostport':
+      return ctx.upstreamHostport;
+    default:
+      return '';
+  }
+}
+
+/**
+ * The client address as an IP: IPv4 clients of a dual-stack listener arrive as "::ffff:1.2.3.4";
+ * upstreams and ip_hash should see "1.2.3.4" either way.
+ */
+export function clientIp(remoteAddress: string): string {
+  return remoteAddress.startsWith('::ffff:') && remoteAddress.includes('.') ? remoteAddress.slice(7) : remoteAddress;
+}
+
+/** The authority of a request: ":authority" (HTTP/2) first, then Host; '' when neither. */
+export function requestAuthority(headers: IncomingHttpHeaders): string {
+  const authority = headers[':authority'];
+  if (typeof authority === 'string' && authority !== '') return authority;
+  return headers.host ?? '';
+}
+
+function withoutHopByHop(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const named = connectionTokens(headers['connection']);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || name.startsWith(':')) continue;
+    if (HOP_BY_HOP.has(name) || named.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+function connectionTokens(value: string | string[] | undefined): Set<string> {
+  const tokens = new Set<string>();
+  if (value === undefined) return tokens;
+  for (const part of Array.isArray(value) ? value : [value]) {
+    for (const token of part.split(',')) {
+      const t = token.trim().toLowerCase();
+      if (t !== '') tokens.add(t);
+    }
+  }
+  return tokens;
+}
+
+function teHasTrailers(value: string | string[] | undefined): boolean {
+  if (value === undefined) return false;
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  return joined.split(',').some((t) => t.split(';')[0]?.trim().toLowerCase() === 'trailers');
+}
+
+function deleteMatching(headers: OutgoingHttpHeaders, pattern: string): void {
+  if (pattern.endsWith('*') || pattern.startsWith('*')) {
+    const prefix = pattern.endsWith('*') ? pattern.slice(0, -1) : '';
+    const suffix = pattern.startsWith('*') ? pattern.slice(1) : '';
+    for (const name of Object.keys(headers)) {
+      if (pattern.endsWith('*') ? name.startsWith(prefix) : name.endsWith(suffix)) delete headers[name];
+    }
+    return;
+  }
+  delete headers[pattern];
+}
+
+function hostWithoutPort(host: string): string {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end === -1 ? host : host.slice(0, end + 1);
+  }
+  const colon = host.lastIndexOf(':');
+  return colon === -1 ? host : host.slice(0, colon);
+}

@@ -1,0 +1,288 @@
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../log.ts';
+import { describeError } from '../errors.ts';
+import type { ReverseProxyConfig } from './types.ts';
+import { UpstreamState, monotonicClock, type Clock } from './upstream-state.ts';
+import { createSelector, type RandomSource, type SelectionRequest, type Selector } from './selectors.ts';
+import { HealthChecker, httpProbe, type HealthProbe, type IntervalTimers } from './health.ts';
+import {
+  clientIp,
+  downstreamResponseHeaders,
+  requestAuthority,
+  upstreamRequestHeaders,
+  type ForwardingContext,
+} from './forwarding.ts';
+import { UpstreamTransport } from './transport.ts';
+import { WebSocketForwarder } from './websocket.ts';
+import { upstreamErrorChannel, type UpstreamErrorEvent } from './diagnostics.ts';
+import {
+  UpstreamTimeoutError,
+  forwardOnce,
+  requestHasBody,
+  writeHead,
+  type AttemptResult,
+  type ProxyRequest,
+  type ProxyResponse,
+} from './upstream-request.ts';
+
+export type { ProxyRequest, ProxyResponse } from './upstream-request.ts';
+
+/** What the listener knows about the connection a request came in on. */
+export interface ProxyContext {
+  readonly scheme: 'http' | 'https';
+  /** The peer's address as the socket reports it ("::ffff:1.2.3.4" is fine). */
+  readonly remoteAddress: string;
+  /** Aborting gives up on the request (e.g. shutdown past the grace period). */
+  readonly signal?: AbortSignal;
+}
+
+export interface ReverseProxyOptions {
+  readonly logger?: Logger;
+  readonly now?: Clock;
+  readonly random?: RandomSource;
+  /** Replaces the active health check request (the default GETs health.uri through the transport). */
+  readonly healthProbe?: HealthProbe;
+  readonly healthTimers?: IntervalTimers;
+}
+
+type Failure = { readonly status: 502 | 503 | 504; readonly message: string };
+
+const NO_UPSTREAM: Failure = { status: 503, message: 'no upstream available' };
+
+/**
+ * One `reverse_proxy` directive at run time: its upstreams' state, selection policy, active health
+ * checker (started by the constructor, unref'd), connection pools and WebSocket forwarder. Knows
+ * nothing of TLS on the client side; the listener passes the scheme in.
+ *
+ * Error bodies name the failure but not the upstream: internal addresses are topology a client
+ * has no use for. The upstream's address goes to the log and to my-server:proxy:upstream-error.
+ */
+export class ReverseProxy {
+  readonly upstreams: readonly UpstreamState[];
+  readonly #config: ReverseProxyConfig;
+  readonly #selector: Selector;
+  readonly #transport: UpstreamTransport;
+  readonly #ws: WebSocketForwarder;
+  readonly #health: HealthChecker | undefined;
+  readonly #unhealthyStatus: ReadonlySet<number>;
+  readonly #now: Clock;
+  readonly #log: Logger | undefined;
+
+  constructor(config: ReverseProxyConfig, options: ReverseProxyOptions = {}) {
+    this.#config = config;
+    this.#now = options.now ?? monotonicClock;
+    this.#log = options.logger;
+    this.upstreams = config.upstreams.map((u) => new UpstreamState(u, config.passive, this.#now));
+    this.#selector = createSelector(config.lbPolicy, options.random);
+    this.#transport = new UpstreamTransport(config.transport);
+    this.#ws = new WebSocketForwarder(config.transport);
+    this.#unhealthyStatus = new Set(config.passive.unhealthyStatus);
+    if (config.health !== undefined) {
+      const probe = options.healthProbe ?? httpProbe(this.#transport, config.health.uri);
+      this.#health = new HealthChecker(this.upstreams, config.health, { probe, timers: options.healthTimers });
+      this.#health.start();
+    }
+  }
+
+  /**
+   * Proxy one request. Resolves when the exchange is over: the response relayed, an error response
+   * sent, or the client gone. Never rejects. Works for HTTP/1 and HTTP/2 (compatibility API) requests.
+   *
+   * A failed attempt is retried on another upstream (one not yet tried, while there is one) only if
+   * the upstream cannot have seen it: the connection was never made. Retries continue while
+   * lb_retries and lb_try_duration allow, lb_try_interval apart.
+   */
+  async handle(req: ProxyRequest, res: ProxyResponse, ctx: ProxyContext): Promise<void> {
+    const start = this.#now();
+    const gone = new AbortController();
+    const onClose = (): void => gone.abort();
+    res.once('close', onClose);
+    const signal = ctx.signal === undefined ? gone.signal : AbortSignal.any([gone.signal, ctx.signal]);
+    const selection = selectionRequest(req, ctx);
+    const hasBody = requestHasBody(req);
+    const tried = new Set<UpstreamState>();
+    let staleRetried = false;
+    let failure: Failure = NO_UPSTREAM;
+    try {
+      for (let retries = 0; ; ) {
+        const up = this.#choose(selection, tried);
+        if (up !== undefined) {
+          tried.add(up);
+          const result = await this.#attempt(up, req, res, ctx, hasBody, signal);
+          if (result.kind === 'done') return;
+          if (result.stale && !staleRetried) {
+            // Node's advice for pooled sockets: the upstream closed an idle connection as we reused it.
+            staleRetried = true;
+            tried.delete(up);
+            continue;
+          }
+          failure = { status: result.status, message: result.status === 504 ? 'upstream timed out' : 'upstream unreachable' };
+          const retrying = result.dialFailed && this.#mayRetry(start, retries);
+          this.#reportFailure(up, result.error, result.status, retrying);
+          if (!retrying) break;
+        } else {
+          failure = NO_UPSTREAM;
+          if (!this.#mayRetry(start, retries)) break;
+        }
+        retries++;
+        const waited = await sleep(this.#config.lbTryIntervalMs, true, { signal }).catch(() => false);
+        // Aborted: the client left (sendError then does nothing) or ctx.signal gave up on it.
+        if (!waited) break;
+      }
+    } finally {
+      res.off('close', onClose);
+    }
+    sendError(res, failure);
+  }
+
+  /**
+   * Proxy a WebSocket upgrade (HTTP/1.1 `upgrade` event). Resolves when the client socket closes.
+   * An upstream that cannot be reached gets the client a 502 (504 on dial timeout) before the
+   * socket is closed; no retries, as the handshake's bytes are already handed over.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ProxyContext): Promise<void> {
+    const up = this.#choose(selectionRequest(req, ctx), new Set());
+    if (up === undefined) {
+      writeSocketError(socket, NO_UPSTREAM);
+      return Promise.resolve();
+    }
+    const headers = upstreamRequestHeaders(req.headers, forwardingContext(req, ctx, up), this.#config.headerUp, {
+      upgrade: true,
+    });
+    up.acquire();
+    return new Promise<void>((resolve) => {
+      this.#ws.forward(req, socket, head, up.config, this.#transport.usesTls(up.config), headers, (outcome) => {
+        up.release();
+        if (outcome.error !== undefined) {
+          const timeout = (outcome.error as NodeJS.ErrnoException).code === 'ECONNECT_TIMEOUT';
+          const failure: Failure = timeout
+            ? { status: 504, message: 'upstream timed out' }
+            : { status: 502, message: 'upstream unreachable' };
+          up.countFailure();
+          this.#reportFailure(up, outcome.error, failure.status, false);
+          writeSocketError(socket, failure);
+        }
+        resolve();
+      });
+    });
+  }
+
+  /** Stop health checks and close pooled connections. Requests in flight finish on their own. */
+  close(): Promise<void> {
+    this.#health?.stop();
+    this.#transport.close();
+    return Promise.resolve();
+  }
+
+  /** Prefer upstreams not yet tried for this request; fall back to all when each was tried. */
+  #choose(selection: SelectionRequest, tried: ReadonlySet<UpstreamState>): UpstreamState | undefined {
+    if (tried.size > 0 && tried.size < this.upstreams.length) {
+      const fresh = this.upstreams.filter((u) => !tried.has(u));
+      const up = this.#selector.select(fresh, selection);
+      if (up !== undefined) return up;
+    }
+    return this.#selector.select(this.upstreams, selection);
+  }
+
+  /** Caddy's rule: no retries unless configured; stop at lb_try_duration or after lb_retries. */
+  #mayRetry(start: number, retries: number): boolean {
+    const { lbRetries, lbTryDurationMs } = this.#config;
+    if (lbRetries <= 0 && lbTryDurationMs <= 0) return false;
+    if (lbTryDurationMs > 0 && this.#now() - start >= lbTryDurationMs) return false;
+    if (lbRetries > 0 && retries >= lbRetries) return false;
+    return true;
+  }
+
+  async #attempt(
+    up: UpstreamState,
+    req: ProxyRequest,
+    res: ProxyResponse,
+    ctx: ProxyContext,
+    hasBody: boolean,
+    signal: AbortSignal,
+  ): Promise<AttemptResult> {
+    const fctx = forwardingContext(req, ctx, up);
+    const headers = upstreamRequestHeaders(req.headers, fctx, this.#config.headerUp);
+    // Our own framing for this hop: the client's Transfer-Encoding was hop-by-hop, and Node would
+    // send a GET or DELETE body without any framing at all.
+    if (hasBody && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
+    const { transport } = this.#config;
+    up.acquire();
+    try {
+      const proxyReq = this.#transport.request(up.config, req.method ?? 'GET', req.url ?? '/', headers);
+      const result = await forwardOnce(req, res, proxyReq, {
+        tls: this.#transport.usesTls(up.config),
+        hasBody,
+        dialTimeoutMs: transport.dialTimeoutMs,
+        responseHeaderTimeoutMs: transport.responseHeaderTimeoutMs,
+        readTimeoutMs: transport.readTimeoutMs,
+        responseHeaders: (proxyRes) => {
+          if (this.#unhealthyStatus.has(proxyRes.statusCode ?? 0)) up.countFailure();
+          return downstreamResponseHeaders(proxyRes.headers, fctx, this.#config.headerDown);
+        },
+        signal,
+      });
+      if (result.kind === 'failed' && !result.stale) up.countFailure();
+      return result;
+    } finally {
+      up.release();
+    }
+  }
+
+  #reportFailure(up: UpstreamState, error: Error, status: number, retrying: boolean): void {
+    const event: UpstreamErrorEvent = { upstream: up.address, error, status, retrying };
+    if (upstreamErrorChannel.hasSubscribers) upstreamErrorChannel.publish(event);
+    this.#log?.warn(
+      { upstream: up.address, status, retrying, err: describeError(error), timeout: error instanceof UpstreamTimeoutError },
+      'upstream request failed',
+    );
+  }
+}
+
+function selectionRequest(req: ProxyRequest, ctx: ProxyContext): SelectionRequest {
+  const host = requestAuthority(req.headers);
+  const headers = req.headers.host === host || host === '' ? req.headers : { ...req.headers, host };
+  return { clientIp: clientIp(ctx.remoteAddress), uri: req.url ?? '/', headers };
+}
+
+function forwardingContext(req: ProxyRequest, ctx: ProxyContext, up: UpstreamState): ForwardingContext {
+  return {
+    scheme: ctx.scheme,
+    clientIp: clientIp(ctx.remoteAddress),
+    host: requestAuthority(req.headers),
+    method: req.method ?? 'GET',
+    uri: req.url ?? '/',
+    upstreamHostport: up.address,
+  };
+}
+
+function errorBody(failure: Failure): string {
+  return `${failure.status} ${STATUS_CODES[failure.status] ?? ''}: ${failure.message}\n`;
+}
+
+function sendError(res: ProxyResponse, failure: Failure): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (res.destroyed || res.writableEnded) return;
+  const body = errorBody(failure);
+  writeHead(res, failure.status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
+function writeSocketError(socket: Duplex, failure: Failure): void {
+  if (socket.destroyed || !socket.writable) return;
+  const body = errorBody(failure);
+  socket.end(
+    `HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status] ?? ''}\r\n` +
+      `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `connection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,31 @@
+import type { Storage } from './storage.ts';
+import { FileStorage } from './file-storage.ts';
+import { RedisStorage } from './redis-storage.ts';
+
+export type { Storage, StorageStat } from './storage.ts';
+export { FileStorage, defaultStoragePath, type FileStorageOptions } from './file-storage.ts';
+export { RedisStorage, type RedisStorageOptions } from './redis-storage.ts';
+
+/** What createStorage returns: close() stops lock refreshes and, for Redis, disconnects. */
+export type ClosableStorage = Storage & { close(): Promise<void> };
+
+export type StorageSpec =
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'redis'; readonly url: string; readonly prefix?: string | undefined };
+
+/**
+ * The Storage a config asks for, ready to use: a Redis storage is connected (and rejects with
+ * MS_ERR_STORAGE when the server cannot be reached); a file storage creates its folder on first put.
+ * The caller owns the result and closes it.
+ */
+export async function createStorage(spec: StorageSpec): Promise<ClosableStorage> {
+  switch (spec.kind) {
+    case 'file':
+      return new FileStorage(spec.path);
+    case 'redis': {
+      const storage = new RedisStorage(spec.prefix === undefined ? { url: spec.url } : { url: spec.url, prefix: spec.prefix });
+      await storage.connect();
+      return storage;
+    }
+  }
+}

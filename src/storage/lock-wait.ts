@@ -1,0 +1,94 @@
+import { MyServerError } from '../errors.ts';
+
+/**
+ * Poll intervals while another holder has a lock. A lock is held for the few seconds an ACME order
+ * takes, so the first retries are quick; the cap keeps a crowd of waiters (one per cluster node)
+ * from hammering a shared disk or Redis while a long issuance runs. Jitter spreads the waiters.
+ */
+const FIRST_POLL_MS = 100;
+const MAX_POLL_MS = 1_000;
+
+export interface LockWaitOptions {
+  readonly signal?: AbortSignal | undefined;
+  readonly timeoutMs?: number | undefined;
+}
+
+/**
+ * Calls `tryAcquire` until it returns true, sleeping with a capped exponential backoff in between.
+ * `wake` (when given) lets an in-process unlock cut a sleep short. Rejects with MS_ERR_ABORTED when
+ * `signal` aborts and with MS_ERR_LOCK_TIMEOUT once `timeoutMs` has passed without success.
+ */
+export async function waitForLock(
+  name: string,
+  tryAcquire: () => Promise<boolean>,
+  options: LockWaitOptions,
+  wake?: (listener: () => void) => () => void,
+): Promise<void> {
+  const { signal, timeoutMs } = options;
+  const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+  let delay = FIRST_POLL_MS;
+  for (;;) {
+    throwIfAborted(name, signal);
+    if (await tryAcquire()) return;
+    throwIfAborted(name, signal);
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new MyServerError('MS_ERR_LOCK_TIMEOUT', `waiting for lock "${name}": still held after ${timeoutMs}ms`);
+    }
+    const jittered = delay / 2 + Math.random() * (delay / 2);
+    await sleep(Math.min(jittered, left), signal, wake);
+    delay = Math.min(delay * 2, MAX_POLL_MS);
+  }
+}
+
+function throwIfAborted(name: string, signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) {
+    throw new MyServerError('MS_ERR_ABORTED', `waiting for lock "${name}": aborted`, { cause: signal.reason });
+  }
+}
+
+/** Resolves after `ms`, on abort (the caller re-checks the signal) or when woken. */
+function sleep(
+  ms: number,
+  signal: AbortSignal | undefined,
+  wake: ((listener: () => void) => () => void) | undefined,
+): Promise<void> {
+  return new Promise((resolve) => {
+    // done() only runs from a timer, an abort event or an unlock, never during this executor.
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      unsubscribe?.();
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    const unsubscribe = wake?.(done);
+  });
+}
+
+/**
+ * In-process wake-ups for lock waiters, per storage instance: an unlock wakes the waiters of that
+ * name at once instead of leaving them to their next poll. Waiters in other processes still poll.
+ */
+export class LockWakers {
+  readonly #listeners = new Map<string, Set<() => void>>();
+
+  subscribe(name: string, listener: () => void): () => void {
+    let set = this.#listeners.get(name);
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(name, set);
+    }
+    set.add(listener);
+    return () => {
+      const current = this.#listeners.get(name);
+      current?.delete(listener);
+      if (current?.size === 0) this.#listeners.delete(name);
+    };
+  }
+
+  wake(name: string): void {
+    for (const listener of [...(this.#listeners.get(name) ?? [])]) listener();
+  }
+}

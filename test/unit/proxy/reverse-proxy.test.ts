@@ -1,0 +1,274 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import type { UpstreamErrorEvent } from '../../../src/proxy/diagnostics.ts';
+import { closedPort, echoUpstream, front, parseEcho, proxyConfig, request, upstream, type Running } from './helpers.ts';
+
+/** Collect my-server:proxy:upstream-error events while `fn` runs. */
+async function withUpstreamErrors<T>(fn: (events: UpstreamErrorEvent[]) => Promise<T>): Promise<T> {
+  const events: UpstreamErrorEvent[] = [];
+  const onEvent = (msg: unknown): void => {
+    events.push(msg as UpstreamErrorEvent);
+  };
+  diagnosticsChannel.subscribe('my-server:proxy:upstream-error', onEvent);
+  try {
+    return await fn(events);
+  } finally {
+    diagnosticsChannel.unsubscribe('my-server:proxy:upstream-error', onEvent);
+  }
+}
+
+async function closeAll(...servers: (Running | undefined)[]): Promise<void> {
+  await Promise.all(servers.map((s) => s?.close()));
+}
+
+test('a request reaches the upstream with the original Host and X-Forwarded-* set by the proxy', async () => {
+  const up = await echoUpstream('a');
+  const fr = await front(proxyConfig([up.port]));
+  try {
+    const res = await request(fr.port, {
+      method: 'POST',
+      path: '/submit?x=1',
+      headers: {
+        host: 'site.example',
+        'x-forwarded-for': '6.6.6.6',
+        'x-forwarded-host': 'evil.example',
+        connection: 'keep-alive, x-hop',
+        'x-hop': 'gone',
+        'content-type': 'text/plain',
+      },
+      body: 'payload',
+    });
+    assert.equal(res.status, 200);
+    const echo = parseEcho(res);
+    assert.equal(echo.method, 'POST');
+    assert.equal(echo.url, '/submit?x=1');
+    assert.equal(echo.body, 'payload');
+    assert.equal(echo.headers.host, 'site.example');
+    assert.equal(echo.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(echo.headers['x-forwarded-proto'], 'http');
+    assert.equal(echo.headers['x-forwarded-host'], 'site.example');
+    assert.equal(echo.headers['x-hop'], undefined);
+    assert.equal(res.headers['x-upstream'], 'a');
+  } finally {
+    await closeAll(fr, up);
+  }
+});
+
+test('a body without Content-Length is re-framed for the upstream, even on DELETE', async () => {
+  const up = await echoUpstream('a');
+  const fr = await front(proxyConfig([up.port]));
+  try {
+    const res = await request(fr.port, { method: 'DELETE', headers: { 'transfer-encoding': 'chunked' }, body: 'chunked body' });
+    assert.equal(parseEcho(res).body, 'chunked body');
+    assert.equal(parseEcho(res).headers['transfer-encoding'], 'chunked');
+  } finally {
+    await closeAll(fr, up);
+  }
+});
+
+test('header_up and header_down are applied', async () => {
+  const up = await upstream((req, res) => {
+    res.writeHead(200, { server: 'secret-stack', 'x-seen': String(req.headers['x-tenant']) });
+    res.end();
+  });
+  const fr = await front(
+    proxyConfig([up.port], {
+      headerUp: [{ op: 'set', name: 'X-Tenant', value: '{host}' }],
+      headerDown: [
+        { op: 'delete', name: 'Server' },
+        { op: 'add', name: 'X-Proxied', value: 'yes' },
+      ],
+    }),
+  );
+  try {
+    const res = await request(fr.port, { headers: { host: 'tenant1.example:8080' } });
+    assert.equal(res.headers['x-seen'], 'tenant1.example');
+    assert.equal(res.headers['server'], undefined);
+    assert.equal(res.headers['x-proxied'], 'yes');
+  } finally {
+    await closeAll(fr, up);
+  }
+});
+
+test('an upstream whose port is closed gives 502 with a short plain-text body, and an event naming it', async () => {
+  const port = await closedPort();
+  const fr = await front(proxyConfig([port]));
+  try {
+    await withUpstreamErrors(async (events) => {
+      const res = await request(fr.port);
+      assert.equal(res.status, 502);
+      assert.match(String(res.headers['content-type']), /^text\/plain/);
+      assert.equal(res.body, '502 Bad Gateway: upstream unreachable\n');
+      assert.equal(events.length, 1);
+      assert.equal(events[0]?.upstream, `127.0.0.1:${port}`);
+      assert.equal(events[0]?.status, 502);
+      assert.equal((events[0]?.error as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+    });
+  } finally {
+    await fr.close();
+  }
+});
+
+test('an upstream that never answers gives 504 after response_header_timeout', async () => {
+  const up = await upstream(() => {
+    /* never respond */
+  });
+  const config = proxyConfig([up.port]);
+  const fr = await front({ ...config, transport: { ...config.transport, responseHeaderTimeoutMs: 200 } });
+  try {
+    await withUpstreamErrors(async (events) => {
+      const started = Date.now();
+      const res = await request(fr.port);
+      assert.equal(res.status, 504);
+      assert.equal(res.body, '504 Gateway Timeout: upstream timed out\n');
+      assert.ok(Date.now() - started >= 190);
+      assert.equal(events[0]?.status, 504);
+      assert.equal(events[0]?.upstream, `127.0.0.1:${up.port}`);
+    });
+  } finally {
+    await closeAll(fr, up);
+  }
+});
+
+test('a TLS upstream that accepts TCP but never completes the handshake gives 504 after dial_timeout', async () => {
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((s) => sockets.add(s));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const port = (silent.address() as net.AddressInfo).port;
+  const config = proxyConfig([], { upstreams: [{ scheme: 'https', host: '127.0.0.1', port }] });
+  const fr = await front({ ...config, transport: { ...config.transport, dialTimeoutMs: 200 } });
+  try {
+    const res = await request(fr.port);
+    assert.equal(res.status, 504);
+  } finally {
+    await fr.close();
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }
+});
+
+test('a request that could not connect is retried on the healthy second upstream, body intact', async () => {
+  const dead = await closedPort();
+  const up = await echoUpstream('b');
+  const fr = await front(proxyConfig([dead, up.port], { lbPolicy: { name: 'first' }, lbRetries: 1, lbTryIntervalMs: 10 }));
+  try {
+    await withUpstreamErrors(async (events) => {
+      const res = await request(fr.port, { method: 'PUT', body: 'keep me' });
+      assert.equal(res.status, 200);
+      assert.equal(parseEcho(res).name, 'b');
+      assert.equal(parseEcho(res).body, 'keep me');
+      assert.equal(events.length, 1);
+      assert.equal(events[0]?.retrying, true);
+    });
+  } finally {
+    await closeAll(fr, up);
+  }
+});
+
+test('without lb_retries or lb_try_duration a failed attempt is not retried', async () => {
+  const dead = await closedPort();
+  const up = await echoUpstream('b');
+  const fr = await front(proxyConfig([dead, up.port], { lbPolicy: { name: 'first' } }));
+  try {
+    assert.equal((await request(fr.port)).status, 502);
+  } finally {
+    await closeAll(fr, up);
+  }
+});
+
+test('a request the upstream received is not retried, even with retries configured', async () => {
+  let secondHits = 0;
+  const resetter = await upstream((req) => req.socket.destroy());
+  const second = await upstream((_req, res) => {
+    secondHits++;
+    res.end('second');
+  });
+  const fr = await front(proxyConfig([resetter.port, second.port], { lbPolicy: { name: 'first' }, lbRetries: 3, lbTryIntervalMs: 10 }));
+  try {
+    const res = await request(fr.port);
+    assert.equal(res.status, 502);
+    assert.equal(secondHits, 0);
+  } finally {
+    await closeAll(fr, resetter, second);
+  }
+});
+
+test('lb_try_duration keeps trying until an upstream comes up', async () => {
+  const port = await closedPort();
+  const fr = await front(proxyConfig([port], { lbTryDurationMs: 5_000, lbTryIntervalMs: 50 }));
+  let up: Running | undefined;
+  try {
+    const pending = request(fr.port);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    up = await echoUpstream('late', port);
+    const res = await pending;
+    assert.equal(res.status, 200);
+    assert.equal(parseEcho(res).name, 'late');
+  } finally {
+    await closeAll(fr, up);
+  }
+});
+
+test('passive health: an unhealthy_status response marks the upstream down for fail_duration', async () => {
+  let aHits = 0;
+  const a = await upstream((_req, res) => {
+    aHits++;
+    res.writeHead(503).end('a is sick');
+  });
+  const b = await echoUpstream('b');
+  const fr = await front(
+    proxyConfig([a.port, b.port], {
+      lbPolicy: { name: 'first' },
+      passive: { failDurationMs: 60_000, maxFails: 1, unhealthyStatus: [503] },
+    }),
+  );
+  try {
+    const first = await request(fr.port);
+    assert.equal(first.status, 503, 'the upstream response itself is still relayed');
+    assert.equal(first.body, 'a is sick');
+    const second = await request(fr.port);
+    assert.equal(parseEcho(second).name, 'b');
+    assert.equal(aHits, 1);
+    assert.equal(fr.proxy.upstreams[0]?.healthy(), false);
+  } finally {
+    await closeAll(fr, a, b);
+  }
+});
+
+test('when every upstream is down the client gets 503', async () => {
+  const port = await closedPort();
+  const fr = await front(proxyConfig([port], { passive: { failDurationMs: 60_000, maxFails: 1, unhealthyStatus: [] } }));
+  try {
+    assert.equal((await request(fr.port)).status, 502);
+    const res = await request(fr.port);
+    assert.equal(res.status, 503);
+    assert.equal(res.body, '503 Service Unavailable: no upstream available\n');
+  } finally {
+    await fr.close();
+  }
+});
+
+test('least_conn counts a request as in flight until its response ends', async () => {
+  const held: (() => void)[] = [];
+  const slow = await upstream((_req, res) => {
+    held.push(() => res.end('slow'));
+  });
+  const fast = await echoUpstream('fast');
+  const fr = await front(proxyConfig([slow.port, fast.port], { lbPolicy: { name: 'least_conn' } }));
+  try {
+    // Pin the first request to `slow` by making `fast` look busy, then let it go.
+    fr.proxy.upstreams[1]?.acquire();
+    const pending = request(fr.port);
+    while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    fr.proxy.upstreams[1]?.release();
+    assert.equal(fr.proxy.upstreams[0]?.inFlight(), 1);
+    for (let i = 0; i < 3; i++) assert.equal(parseEcho(await request(fr.port)).name, 'fast');
+    held[0]?.();
+    assert.equal((await pending).body, 'slow');
+    assert.equal(fr.proxy.upstreams[0]?.inFlight(), 0);
+  } finally {
+    await closeAll(fr, slow, fast);
+  }
+});

@@ -1,0 +1,196 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FileStorage } from '../../../src/storage/file-storage.ts';
+import { storageConformance } from '../../helpers/storage-conformance.ts';
+
+async function tempRoot(): Promise<{ root: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'my-server-fs-'));
+  return { root: join(dir, 'storage'), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+storageConformance('FileStorage', async () => {
+  const { root, cleanup } = await tempRoot();
+  const made: FileStorage[] = [new FileStorage(root)];
+  return {
+    storage: made[0]!,
+    another: async () => {
+      const s = new FileStorage(root);
+      made.push(s);
+      return s;
+    },
+    cleanup: async () => {
+      for (const s of made) await s.close();
+      await cleanup();
+    },
+  };
+});
+
+async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
+  const { root, cleanup } = await tempRoot();
+  try {
+    await fn(root);
+  } finally {
+    await cleanup();
+  }
+}
+
+test('FileStorage writes files 0600 and folders 0700, root included', () =>
+  withRoot(async (root) => {
+    const storage = new FileStorage(root);
+    await storage.put('certificates/ca/a.test/a.test.key', 'secret');
+    await storage.put('certificates/ca/a.test/a.test.key', 'replaced');
+    await storage.lock('modes');
+    for (const dir of [root, join(root, 'certificates'), join(root, 'certificates/ca/a.test'), join(root, 'locks')]) {
+      assert.equal((await stat(dir)).mode & 0o777, 0o700, dir);
+    }
+    assert.equal((await stat(join(root, 'certificates/ca/a.test/a.test.key'))).mode & 0o777, 0o600);
+    assert.equal((await stat(join(root, 'locks/modes.lock'))).mode & 0o777, 0o600);
+    await storage.unlock('modes');
+  }));
+
+test('FileStorage invalid keys never touch the filesystem outside the root', () =>
+  withRoot(async (root) => {
+    const storage = new FileStorage(join(root, 'inner'));
+    await assert.rejects(storage.put('../escaped', 'x'), /invalid storage key "\.\.\/escaped"/);
+    await assert.rejects(storage.put('a/../../escaped', 'x'), /invalid storage key/);
+    await assert.rejects(readdir(join(root, 'inner')), { code: 'ENOENT' });
+    await assert.rejects(stat(join(root, 'escaped')), { code: 'ENOENT' });
+  }));
+
+test('FileStorage list hides the locks folder and temp files, and removes orphaned temp files', () =>
+  withRoot(async (root) => {
+    const storage = new FileStorage(root);
+    await storage.put('d/real', 'x');
+    await storage.lock('l');
+    const orphan = join(root, 'd', '.real.999999.abcdef.tmp');
+    const young = join(root, 'd', '.real.999998.abcdef.tmp');
+    await writeFile(orphan, 'half');
+    await writeFile(young, 'half');
+    const old = new Date(Date.now() - 5 * 60_000);
+    await utimes(orphan, old, old);
+    assert.deepEqual(await storage.list(''), ['d']);
+    assert.deepEqual(await storage.list('d'), ['d/real']);
+    assert.deepEqual((await readdir(join(root, 'd'))).sort(), ['.real.999998.abcdef.tmp', 'real']);
+    await storage.unlock('l');
+  }));
+
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  await once(child, 'exit');
+  assert.ok(child.pid !== undefined);
+  return child.pid;
+}
+
+async function writeLockFile(root: string, name: string, info: object): Promise<void> {
+  await mkdir(join(root, 'locks'), { recursive: true });
+  await writeFile(join(root, 'locks', `${name}.lock`), JSON.stringify(info));
+}
+
+test('FileStorage takes over a lock left by a dead process on this host at once', () =>
+  withRoot(async (root) => {
+    const now = new Date().toISOString();
+    await writeLockFile(root, 'crashed', { pid: await deadPid(), hostname: hostname(), created: now, updated: now, token: 't' });
+    const storage = new FileStorage(root);
+    await storage.lock('crashed', { timeoutMs: 2000 });
+    await storage.unlock('crashed');
+  }));
+
+test('FileStorage does not take over a fresh lock of a live process', () =>
+  withRoot(async (root) => {
+    const now = new Date().toISOString();
+    await writeLockFile(root, 'alive', { pid: process.pid, hostname: hostname(), created: now, updated: now, token: 't' });
+    await writeLockFile(root, 'elsewhere', { pid: 1, hostname: 'another-host', created: now, updated: now, token: 't' });
+    const storage = new FileStorage(root);
+    await assert.rejects(storage.lock('alive', { timeoutMs: 400 }), { code: 'MS_ERR_LOCK_TIMEOUT' });
+    await assert.rejects(storage.lock('elsewhere', { timeoutMs: 400 }), { code: 'MS_ERR_LOCK_TIMEOUT' });
+  }));
+
+test('FileStorage takes over a lock from another host once it is not refreshed past the stale threshold', () =>
+  withRoot(async (root) => {
+    const old = new Date(Date.now() - 60_000).toISOString();
+    await writeLockFile(root, 'abandoned', { pid: 1, hostname: 'another-host', created: old, updated: old, token: 't' });
+    const storage = new FileStorage(root);
+    await storage.lock('abandoned', { timeoutMs: 2000 });
+    await storage.unlock('abandoned');
+  }));
+
+test('FileStorage keeps refreshing a held lock so it never goes stale while held', () =>
+  withRoot(async (root) => {
+    const options = { lockStaleMs: 400, lockRefreshMs: 100 };
+    const holder = new FileStorage(root, options);
+    const waiter = new FileStorage(root, options);
+    await holder.lock('long');
+    // Three stale thresholds: without refreshes the waiter would take the lock over.
+    await assert.rejects(waiter.lock('long', { timeoutMs: 1200 }), { code: 'MS_ERR_LOCK_TIMEOUT' });
+    await holder.close();
+    // Once the holder stops refreshing (as if frozen), the lock goes stale and is taken over.
+    await waiter.lock('long', { timeoutMs: 3000 });
+    await waiter.unlock('long');
+  }));
+
+test('FileStorage waiters on a stale lock take it over one at a time', () =>
+  withRoot(async (root) => {
+    const now = new Date().toISOString();
+    await writeLockFile(root, 'contended', { pid: await deadPid(), hostname: hostname(), created: now, updated: now, token: 't' });
+    const storages = Array.from({ length: 8 }, () => new FileStorage(root));
+    let holders = 0;
+    let maxHolders = 0;
+    await Promise.all(
+      storages.map(async (s) => {
+        await s.lock('contended', { timeoutMs: 20_000 });
+        holders++;
+        maxHolders = Math.max(maxHolders, holders);
+        await sleep(20);
+        holders--;
+        await s.unlock('contended');
+      }),
+    );
+    assert.equal(maxHolders, 1);
+  }));
+
+const CRASH_CHILD = `
+import { FileStorage } from ${JSON.stringify(new URL('../../../src/storage/file-storage.ts', import.meta.url).href)};
+const [root] = process.argv.slice(2);
+const storage = new FileStorage(root);
+const size = 2 * 1024 * 1024;
+const contents = [Buffer.alloc(size, 0x61), Buffer.alloc(size + 1, 0x62)];
+const keys = ['crash/one', 'crash/two', 'crash/nested/three'];
+for (let i = 0; ; i++) {
+  for (const key of keys) await storage.put(key, contents[i % 2]);
+  if (i === 0) process.stdout.write('ready\\n');
+}
+`;
+
+test('FileStorage survives SIGKILL mid-put: every key reads back complete and list shows no temp file', { timeout: 120_000 }, () =>
+  withRoot(async (root) => {
+    const script = join(root, '..', 'crash-child.mjs');
+    await writeFile(script, CRASH_CHILD);
+    const size = 2 * 1024 * 1024;
+    const complete = [Buffer.alloc(size, 0x61), Buffer.alloc(size + 1, 0x62)];
+    const storage = new FileStorage(root);
+    for (const delayMs of [0, 3, 7, 15, 31, 50, 80, 130]) {
+      const child = spawn(process.execPath, [script, root], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const exited = once(child, 'exit');
+      try {
+        await once(child.stdout, 'data');
+        await sleep(delayMs);
+      } finally {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      for (const key of ['crash/one', 'crash/two', 'crash/nested/three']) {
+        const value = await storage.get(key);
+        assert.ok(value !== undefined, key);
+        assert.ok(complete.some((c) => c.equals(value)), `${key} after a kill at ${delayMs}ms: ${value.length} bytes`);
+      }
+      assert.deepEqual(await storage.list('crash', true), ['crash/nested/three', 'crash/one', 'crash/two']);
+      assert.deepEqual(await storage.list('crash'), ['crash/nested', 'crash/one', 'crash/two']);
+    }
+  }));

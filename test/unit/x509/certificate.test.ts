@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MyServerError } from '../../../src/errors.ts';
+import { certificateMatchesKey, parseCertificate, splitPemChain } from '../../../src/x509/certificate.ts';
+import { generatePrivateKeyPem } from '../../../src/x509/keys.ts';
+import { openssl, withTempDir } from './openssl.ts';
+
+/** A certificate made by openssl itself, so parsing is checked against an independent encoder. */
+async function opensslCertificate(dir: string, serial: string, extra: string[] = []): Promise<{ pem: string; keyPem: string; text: string }> {
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  const made = await openssl([
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
+    '-subj', '/O=Example/CN=Example Test Cert', '-days', '30', '-set_serial', serial,
+    '-addext', 'subjectAltName=DNS:a.test,DNS:*.b.test,IP:192.0.2.1,IP:2001:db8:0:0::7', ...extra,
+  ]);
+  assert.equal(made.code, 0, made.stderr);
+  const text = await openssl(['x509', '-in', cert, '-noout', '-text', '-dates', '-serial']);
+  return { pem: await readFile(cert, 'utf8'), keyPem: await readFile(key, 'utf8'), text: text.stdout };
+}
+
+test('parseCertificate reads names, validity, serial and key identifiers as openssl reports them', async () => {
+  await withTempDir(async (dir) => {
+    const { pem, text } = await opensslCertificate(dir, '0x80a1b2c3d4e5f60718');
+    const info = parseCertificate(pem);
+    assert.deepEqual(info.dnsNames, ['a.test', '*.b.test']);
+    assert.deepEqual(info.ipAddresses, ['192.0.2.1', '2001:db8::7']);
+    assert.equal(info.subjectCommonName, 'Example Test Cert');
+    assert.equal(info.issuerCommonName, 'Example Test Cert');
+    // A serial with its high bit set needs a 0x00 sign byte in DER; ARI's CertID keeps it.
+    assert.deepEqual(Buffer.from(info.serialNumber).toString('hex'), '0080a1b2c3d4e5f60718');
+    assert.equal(info.serialHex, '80a1b2c3d4e5f60718');
+    assert.match(text, /serial=80A1B2C3D4E5F60718/);
+    const notAfter = /notAfter=(.+)/.exec(text)?.[1] ?? '';
+    assert.equal(info.notAfter.getTime(), new Date(notAfter).getTime());
+    const ski = /Subject Key Identifier: *\n\s*([0-9A-F:]+)/.exec(text)?.[1]?.replaceAll(':', '').toLowerCase();
+    assert.equal(Buffer.from(info.subjectKeyIdentifier ?? []).toString('hex'), ski);
+    assert.equal(Buffer.from(info.authorityKeyIdentifier ?? []).toString('hex'), ski); // self-signed: AKI = SKI
+    assert.equal(info.isCa, true); // openssl req -x509 adds CA:TRUE
+    assert.equal(info.pem, pem.replace(/\r\n/g, '\n'));
+  });
+});
+
+test('parseCertificate takes DER as well as PEM and gives the same fields', async () => {
+  await withTempDir(async (dir) => {
+    const { pem } = await opensslCertificate(dir, '12345');
+    const fromPem = parseCertificate(pem);
+    const fromDer = parseCertificate(fromPem.der);
+    assert.deepEqual(fromDer, fromPem);
+    assert.equal(fromDer.serialHex, '3039');
+  });
+});
+
+test('parseCertificate rejects garbage and PEM without a certificate with MS_ERR_X509', () => {
+  const isX509 = (err: unknown): boolean => err instanceof MyServerError && err.code === 'MS_ERR_X509';
+  assert.throws(() => parseCertificate('no pem here'), isX509);
+  assert.throws(() => parseCertificate(new Uint8Array([0x30, 0x03, 0x02, 0x01])), isX509);
+  assert.throws(() => parseCertificate('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), isX509);
+});
+
+test('splitPemChain returns each certificate in order and skips keys and CRLF noise', async () => {
+  await withTempDir(async (dir) => {
+    const first = await opensslCertificate(dir, '1');
+    const second = await opensslCertificate(dir, '2');
+    const bundle = `${first.keyPem}\r\n${first.pem.replace(/\n/g, '\r\n')}junk\n${second.pem}`;
+    const parts = splitPemChain(bundle);
+    assert.equal(parts.length, 2);
+    assert.deepEqual(parts.map((p) => parseCertificate(p).serialHex), ['01', '02']);
+    assert.equal(parts[1], second.pem);
+  });
+});
+
+test('certificateMatchesKey is true only for the certificate\'s own key', async () => {
+  await withTempDir(async (dir) => {
+    const { pem, keyPem } = await opensslCertificate(dir, '7');
+    assert.equal(certificateMatchesKey(pem, keyPem), true);
+    assert.equal(certificateMatchesKey(pem, await generatePrivateKeyPem('p256')), false);
+    assert.equal(certificateMatchesKey(pem, 'garbage'), false);
+  });
+});
