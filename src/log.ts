@@ -31,10 +31,19 @@ export function createLogger(options: LogOptions = {}): Logger {
     format === 'console'
       ? consoleStream(fd ?? 2)
       : pino.destination(fd !== undefined ? { fd, sync: true } : { dest: output, mkdir: true, sync: false });
+  // Every line names its logger: children bind `logger` themselves (log.child({ logger: 'acme' }));
+  // lines from the root get "my-server". A base binding would be repeated by pino next to the
+  // child's, giving JSON with the key twice, so the root's name comes from a mixin instead.
+  const named = new WeakMap<object, boolean>();
   return pino(
     {
       level,
-      base: { logger: 'my-server' },
+      base: undefined,
+      mixin: (_obj, _level, lg) => {
+        let has = named.get(lg);
+        if (has === undefined) named.set(lg, (has = 'logger' in lg.bindings()));
+        return has ? {} : { logger: 'my-server' };
+      },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },

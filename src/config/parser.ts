@@ -53,8 +53,11 @@ interface Item {
   readonly chain: readonly string[];
 }
 
+/** How a chain node is named in messages: the file name as written (or joined), or `(snippet)`. */
+type NodeNames = Map<string, string>;
+
 /** Expansion budget: imports are cheap, but a snippet imported twice per level explodes exponentially. */
-const MAX_TOKENS = 200_000;
+const MAX_TOKENS = 100_000;
 const MAX_DEPTH = 64;
 
 export function isBare(tok: Token | undefined, text: string): boolean {
@@ -62,66 +65,102 @@ export function isBare(tok: Token | undefined, text: string): boolean {
 }
 
 export async function expandImports(tokens: readonly Token[], rootFile: string, options: ExpandOptions): Promise<Token[]> {
-  const work: Item[] = tokens.map((tok) => ({ tok, chain: [rootFile] }));
+  const stream = new ItemStream(tokens.map((tok) => ({ tok, chain: [rootFile] })));
   const snippets = new Map<string, readonly Token[]>();
+  const names: NodeNames = new Map([[rootFile, tokens[0]?.file ?? rootFile]]);
   const out: Token[] = [];
+  let budget = MAX_TOKENS;
   let depth = 0;
-  let i = 0;
-  while (i < work.length) {
-    const item = work[i] as Item;
+  for (let item = stream.next(); item !== undefined; item = stream.next()) {
     const { tok } = item;
     if (tok.newline && isBare(tok, 'import')) {
-      const end = lineEnd(work, i);
-      const imported = await importLine(work.slice(i, end), snippets, options);
-      if (work.length + imported.length > MAX_TOKENS) throw configError(tok, 'imports expand to too many tokens');
-      work.splice(i, end - i, ...imported);
+      const imported = await importLine([item, ...stream.restOfLine()], snippets, names, options);
+      budget -= imported.length;
+      if (budget < 0) throw configError(tok, 'imports expand to too many tokens');
+      stream.push(imported);
       continue;
     }
     if (depth === 0 && tok.newline && tok.quote === '' && /^\(.*\)$/.test(tok.text)) {
-      i = defineSnippet(work, i, snippets);
+      defineSnippet(tok, stream, snippets);
       continue;
     }
     if (isBare(tok, '{')) depth++;
     if (isBare(tok, '}')) depth--;
     out.push(tok);
-    i++;
   }
   return out;
 }
 
-function lineEnd(work: readonly Item[], start: number): number {
-  let end = start + 1;
-  while (end < work.length && !(work[end] as Item).tok.newline) end++;
-  return end;
+/**
+ * Tokens still to expand: a stack of frames, the top one being the most recent import. Reading
+ * moves through the frames in order, so an import costs its own size, not a copy of the rest.
+ */
+class ItemStream {
+  readonly #frames: { items: readonly Item[]; index: number }[] = [];
+
+  constructor(items: readonly Item[]) {
+    this.push(items);
+  }
+
+  push(items: readonly Item[]): void {
+    if (items.length > 0) this.#frames.push({ items, index: 0 });
+  }
+
+  peek(): Item | undefined {
+    for (;;) {
+      const top = this.#frames.at(-1);
+      if (top === undefined) return undefined;
+      const item = top.items[top.index];
+      if (item !== undefined) return item;
+      this.#frames.pop();
+    }
+  }
+
+  next(): Item | undefined {
+    const item = this.peek();
+    const top = this.#frames.at(-1);
+    if (top !== undefined && item !== undefined) top.index++;
+    return item;
+  }
+
+  /** The items after the current one on the same logical line. */
+  restOfLine(): Item[] {
+    const rest: Item[] = [];
+    for (let item = this.peek(); item !== undefined && !item.tok.newline; item = this.peek()) rest.push(this.next() as Item);
+    return rest;
+  }
 }
 
-/** Records `(name) { … }` starting at `start`; returns the index after its closing brace. */
-function defineSnippet(work: readonly Item[], start: number, snippets: Map<string, readonly Token[]>): number {
-  const head = (work[start] as Item).tok;
+/** Records `(name) { … }` whose head was just read, consuming it through its closing brace. */
+function defineSnippet(head: Token, stream: ItemStream, snippets: Map<string, readonly Token[]>): void {
   const name = head.text.slice(1, -1);
-  const open = work[start + 1]?.tok;
-  const sameLine = open !== undefined && !open.newline && lineEnd(work, start) === start + 2;
-  const nextLine = open !== undefined && open.newline && lineEnd(work, start + 1) === start + 2;
-  if (open === undefined || !isBare(open, '{') || !(sameLine || nextLine)) {
+  // `{` ends the head's line or stands alone on the next one.
+  const open = stream.next()?.tok;
+  const after = stream.peek()?.tok;
+  if (open === undefined || !isBare(open, '{') || !(after === undefined || after.newline)) {
     throw configError(head, `snippet ${head.text} must be followed by a block { … }`);
   }
   if (snippets.has(name)) throw configError(head, `snippet ${head.text} is already defined`);
-  let i = start + 1;
   let nesting = 1;
   const body: Token[] = [];
-  for (i++; i < work.length; i++) {
-    const tok = (work[i] as Item).tok;
+  for (let item = stream.next(); item !== undefined; item = stream.next()) {
+    const { tok } = item;
     if (isBare(tok, '{')) nesting++;
     if (isBare(tok, '}') && --nesting === 0) {
       snippets.set(name, body);
-      return i + 1;
+      return;
     }
     body.push(tok);
   }
   throw configError(open, `unclosed '{' of snippet ${head.text}: expected '}' before the end of the file`);
 }
 
-async function importLine(line: readonly Item[], snippets: ReadonlyMap<string, readonly Token[]>, options: ExpandOptions): Promise<Item[]> {
+async function importLine(
+  line: readonly Item[],
+  snippets: ReadonlyMap<string, readonly Token[]>,
+  names: NodeNames,
+  options: ExpandOptions,
+): Promise<Item[]> {
   const [head, patternItem, ...argItems] = line as [Item, ...Item[]];
   const pattern = patternItem?.tok;
   if (pattern === undefined || pattern.text === '') throw configError(head.tok, 'import needs a snippet name or a file path');
@@ -137,14 +176,14 @@ async function importLine(line: readonly Item[], snippets: ReadonlyMap<string, r
   } else {
     for (const file of await resolveImport(pattern, options.fs)) {
       const absolute = path.resolve(file);
-      if (head.chain.includes(absolute)) {
-        throw configError(pattern, `import cycle: ${[...head.chain, absolute].map(displayNode).join(' -> ')}`);
-      }
+      names.set(absolute, file);
       let text: string;
+      if (head.chain.includes(absolute)) throw cycle(pattern, [...head.chain, absolute], names);
       try {
         text = await options.fs.readFile(file);
       } catch (err) {
-        throw configError(pattern, `reading imported file ${file}: ${(err as Error).message}`, { cause: err });
+        const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+        throw configError(pattern, `import ${file}: ${why}`, { cause: err });
       }
       options.onFile(absolute);
       sources.push({ node: absolute, tokens: tokenize(text, file, { env: options.env }) });
@@ -153,9 +192,7 @@ async function importLine(line: readonly Item[], snippets: ReadonlyMap<string, r
 
   const out: Item[] = [];
   for (const source of sources) {
-    if (head.chain.includes(source.node)) {
-      throw configError(pattern, `import cycle: ${[...head.chain, source.node].map(displayNode).join(' -> ')}`);
-    }
+    if (head.chain.includes(source.node)) throw cycle(pattern, [...head.chain, source.node], names);
     const chain = [...head.chain, source.node];
     let first = true;
     for (const tok of source.tokens) {
@@ -168,8 +205,8 @@ async function importLine(line: readonly Item[], snippets: ReadonlyMap<string, r
   return out;
 }
 
-function displayNode(node: string): string {
-  return node.startsWith('(') ? node : path.relative(process.cwd(), node) || node;
+function cycle(at: Token, chain: readonly string[], names: NodeNames): Error {
+  return configError(at, `import cycle: ${chain.map((node) => names.get(node) ?? node).join(' -> ')}`);
 }
 
 /** Files named by an import pattern: a path, or a glob with `*`/`?` in its last segment. */

@@ -166,6 +166,10 @@ interface RouteBase {
 /** `3xx`-style class or an exact code. */
 export type StatusMatch = number | '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
 
+/**
+ * One header operation. Lists of them (a `header` directive, `header_up`, `header_down`) are in the
+ * order to apply them, which is Caddy's, not the file's: `-*`, adds, sets, other deletes.
+ */
 export interface HeaderOp {
   /** set replaces, add appends a value, delete removes (`name` may use `*` as prefix/suffix wildcard). */
   readonly op: 'set' | 'add' | 'delete';
@@ -175,8 +179,9 @@ export interface HeaderOp {
 }
 
 /**
- * `{scheme:'unix', host:'', port:0, path}` for unix sockets; otherwise host and port, with the
- * port defaulted from the scheme (80/443). Port ranges were expanded into one upstream per port.
+ * `{scheme:'unix', host:'', port:0, path}` for unix sockets; otherwise how to connect (`https` for
+ * `https://` upstreams and whenever the transport uses TLS), host and port, the port defaulted from
+ * the written scheme (80, or 443 for `https://`). Port ranges were expanded into one upstream per port.
  */
 export interface UpstreamConfig {
   readonly scheme: 'http' | 'https' | 'unix';

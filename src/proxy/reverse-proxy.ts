@@ -97,7 +97,10 @@ export class ReverseProxy {
   async handle(req: ProxyRequest, res: ProxyResponse, ctx: ProxyContext): Promise<void> {
     const start = this.#now();
     const gone = new AbortController();
-    const onClose = (): void => gone.abort();
+    // 'close' also follows a normal finish; only a close before it means the client went away.
+    const onClose = (): void => {
+      if (!res.writableFinished) gone.abort();
+    };
     res.once('close', onClose);
     const signal = ctx.signal === undefined ? gone.signal : AbortSignal.any([gone.signal, ctx.signal]);
     const selection = selectionRequest(req, ctx);

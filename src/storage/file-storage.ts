@@ -18,8 +18,8 @@ const PUT_ATTEMPTS = 3;
 
 export interface FileStorageOptions {
   /** See DEFAULT_LOCK_STALE_MS for the trade-off. */
-  readonly lockStaleMs?: number;
-  readonly lockRefreshMs?: number;
+  readonly lockStaleMs?: number | undefined;
+  readonly lockRefreshMs?: number | undefined;
 }
 
 /**

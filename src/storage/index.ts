@@ -23,7 +23,7 @@ export async function createStorage(spec: StorageSpec): Promise<ClosableStorage>
     case 'file':
       return new FileStorage(spec.path);
     case 'redis': {
-      const storage = new RedisStorage(spec.prefix === undefined ? { url: spec.url } : { url: spec.url, prefix: spec.prefix });
+      const storage = new RedisStorage({ url: spec.url, prefix: spec.prefix });
       await storage.connect();
       return storage;
     }

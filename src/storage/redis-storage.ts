@@ -29,8 +29,8 @@ export interface RedisStorageOptions {
   /** redis://[user:password@]host:port[/db] or rediss:// */
   readonly url: string;
   /** Namespace of every Redis key this storage uses, so several deployments can share a server. */
-  readonly prefix?: string;
-  readonly lockTtlMs?: number;
+  readonly prefix?: string | undefined;
+  readonly lockTtlMs?: number | undefined;
 }
 
 function createBinaryClient(url: string, reconnectStrategy: (retries: number, cause: Error) => number | Error) {
@@ -86,6 +86,7 @@ export class RedisStorage implements Storage {
       await this.#client.connect();
       this.#everConnected = true;
     } catch (err) {
+      if (this.#client.isOpen) this.#client.destroy();
       throw this.#error('connecting', err);
     }
   }

@@ -39,7 +39,7 @@ import type { LbPolicy } from '../types.ts';
 import { durationArg, headerNameArg, intArg, parseDuration, statusMatchArg } from '../values.ts';
 import { unknownSub } from './global-options.ts';
 import { argsOf, noBlock, Once, oneArg, splitMatcher, withArgs } from './helpers.ts';
-import { headerOp } from './simple.ts';
+import { applicationOrder, headerOp } from './simple.ts';
 import { parseUpstream } from './upstream.ts';
 
 const POLICIES: readonly LbPolicy[] = ['random', 'round_robin', 'least_conn', 'first', 'ip_hash', 'uri_hash', 'header'];
@@ -78,9 +78,15 @@ export function parseReverseProxy(node: Node): ReverseProxyDraft {
     parser(sub, draft);
   }
 
+  draft.headerUp = applicationOrder(draft.headerUp);
+  draft.headerDown = applicationOrder(draft.headerDown);
   if (scheme === 'https') draft.transport.tls = true;
   if (draft.transport.tls === true && explicitHttp !== undefined) {
     throw configError(explicitHttp, 'reverse_proxy: upstream is http:// but the transport uses TLS');
+  }
+  if (draft.transport.tls === true) {
+    // The upstream's scheme says how to connect, so a TLS transport makes host:port upstreams https.
+    draft.upstreams = draft.upstreams.map((u) => (u.scheme === 'http' ? { ...u, scheme: 'https' } : u));
   }
   return draft;
 }

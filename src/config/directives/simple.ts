@@ -29,8 +29,10 @@ export function parseRedir(node: Node): RedirRoute {
     else if (code.text === 'temporary') status = 302;
     else if (code.text === 'html') throw configError(code, 'redir: "html" redirects are not supported');
     else {
-      status = intArg(code, 300, 401, 'redirect status');
-      if (status > 399 && status !== 401) throw configError(code, `invalid redirect status "${code.text}": must be 3xx or 401`);
+      status = Number(code.text);
+      if (!/^\d{3}$/.test(code.text) || !((status >= 300 && status <= 399) || status === 401)) {
+        throw configError(code, `invalid redirect status "${code.text}": use a 3xx code, 401, permanent or temporary`);
+      }
     }
   }
   return { kind: 'redir', pos: posOf(node.name), ...(matcher ? { matcher } : {}), to: to.text, status };
@@ -57,6 +59,9 @@ export function parseHeader(node: Node): HeaderRoute {
   const ops: HeaderOp[] = [];
   const usage = 'header [MATCHER] [+|-]NAME [VALUE]';
   if (args.length > 0) ops.push(headerOp(withArgs(node, args), usage));
+  if (args.length > 0 && node.open !== undefined) {
+    throw configError(node.open, 'header: give one header on the line or a block of them, not both');
+  }
   for (const line of node.block ?? []) {
     noBlock(line);
     ops.push(headerOp({ name: node.name, args: [line.name, ...line.args] }, 'header { [+|-]NAME [VALUE] }'));
@@ -66,7 +71,7 @@ export function parseHeader(node: Node): HeaderRoute {
     kind: 'header',
     pos: posOf(node.name),
     ...(matcher ? { matcher } : {}),
-    ops,
+    ops: applicationOrder(ops),
     deferred: ops.some((op) => op.op === 'delete'),
   };
 }
@@ -81,7 +86,21 @@ export function headerOp(node: Node, usage: string): HeaderOp {
   const add = field.text.startsWith('+');
   const name = headerNameArg(field, add ? field.text.slice(1) : field.text);
   if (name.includes('*')) throw configError(field, `invalid header name "${name}": wildcards only work with -`);
+  if (value !== undefined && /[\r\n\0]/.test(value.text)) {
+    throw configError(value, `${node.name.text}: a header value may not contain line breaks or NUL`);
+  }
   return { op: add ? 'add' : 'set', name, value: value?.text ?? '' };
+}
+
+/**
+ * The order Caddy applies one directive's header operations in, whatever order they were written:
+ * delete-all (`-*`), adds, sets, then other deletes. Listing them that way lets the runtime apply
+ * them one after the other.
+ */
+export function applicationOrder(ops: readonly HeaderOp[]): HeaderOp[] {
+  const rank = (op: HeaderOp): number =>
+    op.op === 'delete' && op.name === '*' ? 0 : op.op === 'add' ? 1 : op.op === 'set' ? 2 : 3;
+  return [...ops].sort((a, b) => rank(a) - rank(b));
 }
 
 export function parseEncode(node: Node): EncodeRoute {

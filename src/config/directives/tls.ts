@@ -48,6 +48,7 @@ export function parseTls(node: Node): TlsDraft {
 
   const once = new Once();
   let issuerTok: Token | undefined;
+  let acmeOnly: Token | undefined;
   for (const sub of node.block ?? []) {
     once.check(sub);
     noBlock(sub);
@@ -67,12 +68,14 @@ export function parseTls(node: Node): TlsDraft {
         break;
       }
       case 'ca':
+        acmeOnly ??= sub.name;
         draft.ca = urlArg(oneArg(sub, 'ca URL'), 'ACME directory URL');
         break;
       case 'key_type':
         draft.keyType = keyTypeArg(oneArg(sub, 'key_type p256|p384|rsa2048|rsa4096'));
         break;
       case 'challenges': {
+        acmeOnly ??= sub.name;
         const list: Challenge[] = [];
         for (const tok of argsOf(sub, 1, Infinity, 'challenges tls-alpn-01|http-01...')) {
           if (!(CHALLENGES as readonly string[]).includes(tok.text)) {
@@ -89,8 +92,8 @@ export function parseTls(node: Node): TlsDraft {
     }
   }
 
-  if (draft.mode === 'manual' && (draft.issuer !== undefined || draft.ca !== undefined || draft.challenges !== undefined)) {
-    throw configError(node.name, 'tls: a certificate file pair cannot be combined with issuer, ca or challenges');
+  if (draft.mode === 'manual' && (issuerTok ?? acmeOnly) !== undefined) {
+    throw configError((issuerTok ?? acmeOnly) as Token, 'tls: a certificate file pair cannot be combined with issuer, ca or challenges');
   }
   if (draft.issuer === 'internal' && draft.mode === 'acme') {
     throw configError(issuerTok as Token, 'tls: an email address needs the acme issuer, not internal');
@@ -99,8 +102,8 @@ export function parseTls(node: Node): TlsDraft {
     throw configError(issuerTok as Token, 'tls: "tls internal" contradicts "issuer acme"');
   }
   const internal = draft.mode === 'internal' || draft.issuer === 'internal';
-  if (internal && (draft.ca !== undefined || draft.challenges !== undefined)) {
-    throw configError(node.name, 'tls: ca and challenges need the acme issuer, not internal');
+  if (internal && acmeOnly !== undefined) {
+    throw configError(acmeOnly, `tls: ${acmeOnly.text} needs the acme issuer, not internal`);
   }
   if (draft.mode === undefined) {
     if (draft.issuer !== undefined) draft.mode = draft.issuer;

@@ -6,6 +6,9 @@ import { UpstreamState } from '../../../src/proxy/upstream-state.ts';
 import type { UpstreamHealthEvent } from '../../../src/proxy/diagnostics.ts';
 import { echoUpstream, front, proxyConfig, request, upstream, type Running } from './helpers.ts';
 
+/** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
+const E2E = { timeout: 15_000 };
+
 const passiveOff = { failDurationMs: 0, maxFails: 1, unhealthyStatus: [] };
 
 function manualTimers(): IntervalTimers & { tick: () => void; active: () => boolean } {
@@ -50,7 +53,7 @@ test('statusMatches takes exact codes and classes', () => {
   for (const [status, match, want] of table) assert.equal(statusMatches(status, match), want, `${status} ~ ${match}`);
 });
 
-test('the checker flips verdicts on status, error and timeout, and publishes only transitions', async () => {
+test('the checker flips verdicts on status, error and timeout, and publishes only transitions', E2E, async () => {
   const up = new UpstreamState({ scheme: 'http', host: '10.9.9.9', port: 80 }, passiveOff);
   const answers: (number | 'error' | 'hang')[] = [200, 500, 500, 'error', 204, 'hang', 200];
   const probe = (_u: UpstreamState, signal: AbortSignal): Promise<number> => {
@@ -82,7 +85,7 @@ test('the checker flips verdicts on status, error and timeout, and publishes onl
   }
 });
 
-test('start() checks at once and on every tick; stop() clears the timer', async () => {
+test('start() checks at once and on every tick; stop() clears the timer', E2E, async () => {
   const up = new UpstreamState({ scheme: 'http', host: '10.9.9.8', port: 80 }, passiveOff);
   let calls = 0;
   const timers = manualTimers();
@@ -101,7 +104,7 @@ test('start() checks at once and on every tick; stop() clears the timer', async 
   assert.equal(timers.active(), false);
 });
 
-test('active health checks mark a dead upstream down, then up again when it returns', async () => {
+test('active health checks mark a dead upstream down, then up again when it returns', E2E, async () => {
   const upstreamOn = (p = 0): Promise<Running> => upstream((req, res) => res.end(req.url === '/healthz' ? 'ok' : 'app'), p);
   let up: Running | undefined = await upstreamOn();
   const port = up.port;

@@ -10,6 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { ReverseProxy } from '../../../src/proxy/reverse-proxy.ts';
 import { closedPort, echoUpstream, proxyConfig, type Echo, type Running } from './helpers.ts';
 
+/** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
+const E2E = { timeout: 15_000 };
+
 let dir = '';
 let key = '';
 let cert = '';
@@ -70,7 +73,7 @@ function h2Request(port: number, headers: http2.OutgoingHttpHeaders, body?: stri
   }).finally(() => session.close());
 }
 
-test('an HTTP/2 request is proxied to an HTTP/1.1 upstream with :authority as Host', async () => {
+test('an HTTP/2 request is proxied to an HTTP/1.1 upstream with :authority as Host', E2E, async () => {
   const up: Running = await echoUpstream('h1');
   const fr = await h2Front([up.port]);
   try {
@@ -90,7 +93,7 @@ test('an HTTP/2 request is proxied to an HTTP/1.1 upstream with :authority as Ho
   }
 });
 
-test('an HTTP/2 request body without content-length reaches the HTTP/1.1 upstream chunked', async () => {
+test('an HTTP/2 request body without content-length reaches the HTTP/1.1 upstream chunked', E2E, async () => {
   const up = await echoUpstream('h1');
   const fr = await h2Front([up.port]);
   try {
@@ -103,7 +106,7 @@ test('an HTTP/2 request body without content-length reaches the HTTP/1.1 upstrea
   }
 });
 
-test('an HTTP/2 client gets a plain-text 502 when the upstream is unreachable', async () => {
+test('an HTTP/2 client gets a plain-text 502 when the upstream is unreachable', E2E, async () => {
   const fr = await h2Front([await closedPort()]);
   try {
     const res = await h2Request(fr.port, { ':path': '/' });

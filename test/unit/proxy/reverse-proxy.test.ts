@@ -5,6 +5,9 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import type { UpstreamErrorEvent } from '../../../src/proxy/diagnostics.ts';
 import { closedPort, echoUpstream, front, parseEcho, proxyConfig, request, upstream, type Running } from './helpers.ts';
 
+/** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
+const E2E = { timeout: 15_000 };
+
 /** Collect my-server:proxy:upstream-error events while `fn` runs. */
 async function withUpstreamErrors<T>(fn: (events: UpstreamErrorEvent[]) => Promise<T>): Promise<T> {
   const events: UpstreamErrorEvent[] = [];
@@ -20,10 +23,10 @@ async function withUpstreamErrors<T>(fn: (events: UpstreamErrorEvent[]) => Promi
 }
 
 async function closeAll(...servers: (Running | undefined)[]): Promise<void> {
-  await Promise.all(servers.map((s) => s?.close()));
+  await Promise.all(servers.map((s) => s?.close() ?? Promise.resolve()));
 }
 
-test('a request reaches the upstream with the original Host and X-Forwarded-* set by the proxy', async () => {
+test('a request reaches the upstream with the original Host and X-Forwarded-* set by the proxy', E2E, async () => {
   const up = await echoUpstream('a');
   const fr = await front(proxyConfig([up.port]));
   try {
@@ -56,7 +59,7 @@ test('a request reaches the upstream with the original Host and X-Forwarded-* se
   }
 });
 
-test('a body without Content-Length is re-framed for the upstream, even on DELETE', async () => {
+test('a body without Content-Length is re-framed for the upstream, even on DELETE', E2E, async () => {
   const up = await echoUpstream('a');
   const fr = await front(proxyConfig([up.port]));
   try {
@@ -68,7 +71,7 @@ test('a body without Content-Length is re-framed for the upstream, even on DELET
   }
 });
 
-test('header_up and header_down are applied', async () => {
+test('header_up and header_down are applied', E2E, async () => {
   const up = await upstream((req, res) => {
     res.writeHead(200, { server: 'secret-stack', 'x-seen': String(req.headers['x-tenant']) });
     res.end();
@@ -92,7 +95,7 @@ test('header_up and header_down are applied', async () => {
   }
 });
 
-test('an upstream whose port is closed gives 502 with a short plain-text body, and an event naming it', async () => {
+test('an upstream whose port is closed gives 502 with a short plain-text body, and an event naming it', E2E, async () => {
   const port = await closedPort();
   const fr = await front(proxyConfig([port]));
   try {
@@ -111,7 +114,7 @@ test('an upstream whose port is closed gives 502 with a short plain-text body, a
   }
 });
 
-test('an upstream that never answers gives 504 after response_header_timeout', async () => {
+test('an upstream that never answers gives 504 after response_header_timeout', E2E, async () => {
   const up = await upstream(() => {
     /* never respond */
   });
@@ -132,7 +135,7 @@ test('an upstream that never answers gives 504 after response_header_timeout', a
   }
 });
 
-test('a TLS upstream that accepts TCP but never completes the handshake gives 504 after dial_timeout', async () => {
+test('a TLS upstream that accepts TCP but never completes the handshake gives 504 after dial_timeout', E2E, async () => {
   const sockets = new Set<net.Socket>();
   const silent = net.createServer((s) => sockets.add(s));
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
@@ -149,7 +152,7 @@ test('a TLS upstream that accepts TCP but never completes the handshake gives 50
   }
 });
 
-test('a request that could not connect is retried on the healthy second upstream, body intact', async () => {
+test('a request that could not connect is retried on the healthy second upstream, body intact', E2E, async () => {
   const dead = await closedPort();
   const up = await echoUpstream('b');
   const fr = await front(proxyConfig([dead, up.port], { lbPolicy: { name: 'first' }, lbRetries: 1, lbTryIntervalMs: 10 }));
@@ -167,7 +170,7 @@ test('a request that could not connect is retried on the healthy second upstream
   }
 });
 
-test('without lb_retries or lb_try_duration a failed attempt is not retried', async () => {
+test('without lb_retries or lb_try_duration a failed attempt is not retried', E2E, async () => {
   const dead = await closedPort();
   const up = await echoUpstream('b');
   const fr = await front(proxyConfig([dead, up.port], { lbPolicy: { name: 'first' } }));
@@ -178,7 +181,7 @@ test('without lb_retries or lb_try_duration a failed attempt is not retried', as
   }
 });
 
-test('a request the upstream received is not retried, even with retries configured', async () => {
+test('a request the upstream received is not retried, even with retries configured', E2E, async () => {
   let secondHits = 0;
   const resetter = await upstream((req) => req.socket.destroy());
   const second = await upstream((_req, res) => {
@@ -195,7 +198,7 @@ test('a request the upstream received is not retried, even with retries configur
   }
 });
 
-test('lb_try_duration keeps trying until an upstream comes up', async () => {
+test('lb_try_duration keeps trying until an upstream comes up', E2E, async () => {
   const port = await closedPort();
   const fr = await front(proxyConfig([port], { lbTryDurationMs: 5_000, lbTryIntervalMs: 50 }));
   let up: Running | undefined;
@@ -211,7 +214,7 @@ test('lb_try_duration keeps trying until an upstream comes up', async () => {
   }
 });
 
-test('passive health: an unhealthy_status response marks the upstream down for fail_duration', async () => {
+test('passive health: an unhealthy_status response marks the upstream down for fail_duration', E2E, async () => {
   let aHits = 0;
   const a = await upstream((_req, res) => {
     aHits++;
@@ -237,7 +240,7 @@ test('passive health: an unhealthy_status response marks the upstream down for f
   }
 });
 
-test('when every upstream is down the client gets 503', async () => {
+test('when every upstream is down the client gets 503', E2E, async () => {
   const port = await closedPort();
   const fr = await front(proxyConfig([port], { passive: { failDurationMs: 60_000, maxFails: 1, unhealthyStatus: [] } }));
   try {
@@ -250,7 +253,7 @@ test('when every upstream is down the client gets 503', async () => {
   }
 });
 
-test('least_conn counts a request as in flight until its response ends', async () => {
+test('least_conn counts a request as in flight until its response ends', E2E, async () => {
   const held: (() => void)[] = [];
   const slow = await upstream((_req, res) => {
     held.push(() => res.end('slow'));
@@ -270,5 +273,18 @@ test('least_conn counts a request as in flight until its response ends', async (
     assert.equal(fr.proxy.upstreams[0]?.inFlight(), 0);
   } finally {
     await closeAll(fr, slow, fast);
+  }
+});
+
+test('sequential requests reuse one keep-alive connection to the upstream', E2E, async () => {
+  let connections = 0;
+  const up = await echoUpstream('a');
+  up.server.on('connection', () => connections++);
+  const fr = await front(proxyConfig([up.port]));
+  try {
+    for (let i = 0; i < 5; i++) assert.equal((await request(fr.port)).status, 200);
+    assert.equal(connections, 1);
+  } finally {
+    await closeAll(fr, up);
   }
 });

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { front, proxyConfig, upstream } from './helpers.ts';
 
-test('server-sent events reach the client before the upstream ends the response', async () => {
+/** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
+const E2E = { timeout: 15_000 };
+
+test('server-sent events reach the client before the upstream ends the response', E2E, async () => {
   let upstreamRes: http.ServerResponse | undefined;
   const up = await upstream((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -41,7 +44,7 @@ test('server-sent events reach the client before the upstream ends the response'
   }
 });
 
-test('an upstream that dies mid-body cuts the client off instead of ending the body cleanly', async () => {
+test('an upstream that dies mid-body cuts the client off instead of ending the body cleanly', E2E, async () => {
   const up = await upstream((_req, res) => {
     res.writeHead(200, { 'content-length': '100' });
     res.write('partial');

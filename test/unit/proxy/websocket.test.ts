@@ -4,7 +4,10 @@ import http from 'node:http';
 import { closedPort, front, proxyConfig } from './helpers.ts';
 import { wsEchoUpstream } from './ws-echo.ts';
 
-test('WebSocket messages echo through the proxy, with X-Forwarded-For set by the proxy', async () => {
+/** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
+const E2E = { timeout: 15_000 };
+
+test('WebSocket messages echo through the proxy, with X-Forwarded-For set by the proxy', E2E, async () => {
   const up = await wsEchoUpstream();
   const fr = await front(proxyConfig([up.port]));
   const ws = new WebSocket(`ws://127.0.0.1:${fr.port}/chat`);
@@ -37,7 +40,7 @@ test('WebSocket messages echo through the proxy, with X-Forwarded-For set by the
   }
 });
 
-test('a WebSocket handshake to an unreachable upstream gets a 502 response', async () => {
+test('a WebSocket handshake to an unreachable upstream gets a 502 response', E2E, async () => {
   const port = await closedPort();
   const fr = await front(proxyConfig([port]));
   try {
