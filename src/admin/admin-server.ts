@@ -1,6 +1,6 @@
 import http from 'node:http';
 import net from 'node:net';
-import { chmod, unlink } from 'node:fs/promises';
+import { chmod, lstat, unlink } from 'node:fs/promises';
 import type { Logger } from '../log.ts';
 import { MyServerError, describeError } from '../errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -150,8 +150,10 @@ export class AdminServer {
     try {
       await listenOnce(this.#server, { path });
     } catch (err) {
-      // A socket file left by a process that died is in the way; one that answers is not ours to take.
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || (await socketAnswers(path))) throw err;
+      // A socket file left by a process that died is in the way; one that answers is not ours to
+      // take, and anything but a socket (a mistyped path to a real file) is never deleted.
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      if (!(await lstat(path)).isSocket() || (await socketAnswers(path))) throw err;
       await unlink(path);
       await listenOnce(this.#server, { path });
     }

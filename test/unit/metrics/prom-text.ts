@@ -58,10 +58,12 @@ function parseLabels(text: string, line: number): Record<string, string> {
   return labels;
 }
 
+/** Prometheus parses values with Go's ParseFloat, which takes NaN and Inf in any case (prom-client writes "Nan"). */
 function parseValue(text: string): number | undefined {
-  if (text === '+Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
-  if (text === 'NaN') return NaN;
+  const lower = text.toLowerCase();
+  if (lower === '+inf' || lower === 'inf') return Infinity;
+  if (lower === '-inf') return -Infinity;
+  if (lower === 'nan') return NaN;
   const n = Number(text);
   return Number.isNaN(n) ? undefined : n;
 }

@@ -1,0 +1,66 @@
+/**
+ * Full-handshake load: `concurrency` loops that each open a TLS 1.3 connection, complete a full
+ * handshake (no session or ticket is ever offered: Node reuses a session only when `session` is
+ * passed), close it gracefully so the server reads the client Finished and the close_notify, and
+ * start over, for `seconds`. Prints one JSON line: { handshakes, resumed, errors, seconds, cpuSeconds }.
+ *
+ * Run as its own process, pinned away from the server:
+ *   node bench/handshake-client.ts PORT SERVERNAME CONCURRENCY SECONDS
+ * It sends no HTTP request, so only the server's TLS work (key share, signature, Finished) and its
+ * connection setup and teardown are measured, not the proxying.
+ */
+import { connect } from 'node:tls';
+
+const [portArg, servername = 'localhost', concurrencyArg = '32', secondsArg = '8'] = process.argv.slice(2);
+const port = Number(portArg);
+const concurrency = Number(concurrencyArg);
+const seconds = Number(secondsArg);
+
+/** A handshake that neither completes nor fails in this long counts as an error. */
+const HANDSHAKE_TIMEOUT_MS = 5000;
+
+const counts = { handshakes: 0, resumed: 0, errors: 0 };
+
+function handshakeOnce(): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1', servername, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
+    const timer = setTimeout(() => socket.destroy(new Error('handshake timeout')), HANDSHAKE_TIMEOUT_MS);
+    let done = false;
+    let secured = false;
+    const finish = (ok: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (!ok) counts.errors++;
+      resolve();
+    };
+    socket.once('secureConnect', () => {
+      secured = true;
+      counts.handshakes++;
+      if (socket.isSessionReused()) counts.resumed++;
+      socket.end();
+    });
+    socket.on('data', () => undefined); // session tickets
+    // A server that closes before the handshake completes has failed it.
+    socket.once('close', () => finish(secured));
+    socket.once('error', () => {
+      socket.destroy();
+      finish(false);
+    });
+  });
+}
+
+async function loop(deadline: number): Promise<void> {
+  while (Date.now() < deadline) await handshakeOnce();
+}
+
+if (!(port > 0 && concurrency > 0 && seconds > 0)) {
+  process.stderr.write('usage: node bench/handshake-client.ts PORT SERVERNAME CONCURRENCY SECONDS\n');
+  process.exitCode = 2;
+} else {
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, () => loop(Date.now() + seconds * 1000)));
+  const elapsed = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage();
+  process.stdout.write(`${JSON.stringify({ ...counts, seconds: elapsed, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
+}
