@@ -18,6 +18,7 @@ export interface LoadTarget {
 
 export interface WrkResult {
   readonly command: string;
+  readonly seconds: number;
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -50,7 +51,7 @@ export function parseWrkDuration(text: string): number {
   return Number(match[1]) * (UNIT_MS[match[2]] ?? Number.NaN);
 }
 
-export function parseWrk(output: string): Omit<WrkResult, 'command'> {
+export function parseWrk(output: string): Omit<WrkResult, 'command' | 'seconds'> {
   const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(output)?.[1];
   const p50 = /^\s+50%\s+(\S+)/m.exec(output)?.[1];
   const p99 = /^\s+99%\s+(\S+)/m.exec(output)?.[1];
@@ -91,7 +92,7 @@ export async function runWrk(target: LoadTarget, seconds: number): Promise<WrkRe
   const result = await runTool('wrk', args, { cpus: target.cpus, timeoutMs: (seconds + 15) * 1000, signal: target.signal });
   const command = shellLine(['taskset', '-c', target.cpus, 'wrk', ...args]);
   const parsed = parseWrk(result.stdout);
-  return { command, ...parsed, ...(result.code === 0 ? {} : { invalid: `wrk exited ${String(result.code)}: ${result.stderr.trim()}` }) };
+  return { command, seconds, ...parsed, ...(result.code === 0 ? {} : { invalid: `wrk exited ${String(result.code)}: ${result.stderr.trim()}` }) };
 }
 
 export async function runH2load(target: LoadTarget, seconds: number): Promise<H2loadResult> {
@@ -127,7 +128,7 @@ export async function handshakeEach(port: number, names: readonly string[], conc
   let next = 0;
   const one = (name: string): Promise<boolean> =>
     new Promise((resolve) => {
-      const socket = connect({ port, host: '127.0.0.1', servername: name, rejectUnauthorized: false, minVersion: 'TLSv1.3', signal });
+      const socket = connect({ port, host: '127.0.0.1', servername: name, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
       const timer = setTimeout(() => socket.destroy(), 10_000);
       socket.once('secureConnect', () => {
         const subjectAltName = socket.getPeerCertificate().subjectaltname ?? '';

@@ -194,12 +194,17 @@ async function importLine(
   for (const source of sources) {
     if (head.chain.includes(source.node)) throw cycle(pattern, [...head.chain, source.node], names);
     const chain = [...head.chain, source.node];
-    let first = true;
+    // The first imported token starts a line, and so does whatever follows a line-leading
+    // `{args[:]}` that expanded to nothing.
+    let startsLine = true;
     for (const tok of source.tokens) {
-      for (const replaced of substituteArgs(tok, args, pattern)) {
-        out.push({ tok: first ? { ...replaced, newline: true } : replaced, chain });
-        first = false;
+      const replaced = substituteArgs(tok, args, pattern);
+      if (replaced.length === 0) {
+        startsLine ||= tok.newline;
+        continue;
       }
+      for (const [k, r] of replaced.entries()) out.push({ tok: k === 0 && startsLine ? { ...r, newline: true } : r, chain });
+      startsLine = false;
     }
   }
   return out;

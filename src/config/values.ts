@@ -14,7 +14,6 @@ const UNIT_MS: Readonly<Record<string, number>> = {
   h: 3_600_000,
   d: 86_400_000,
 };
-const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)/y;
 
 /**
  * A Caddy duration (Go's time.ParseDuration plus `d` for days): `30s`, `1m30s`, `500ms`, `1.5h`,
@@ -30,9 +29,10 @@ export function parseDuration(text: string): number | undefined {
   if (s === '0') return 0;
   if (s === '') return undefined;
   let total = 0;
-  DURATION_PART.lastIndex = 0;
-  while (DURATION_PART.lastIndex < s.length) {
-    const m = DURATION_PART.exec(s);
+  // Sticky, so each part must follow the previous one; a fresh regex per call keeps no shared state.
+  const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)/y;
+  while (part.lastIndex < s.length) {
+    const m = part.exec(s);
     if (m === null) return undefined;
     total += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
   }

@@ -4,9 +4,8 @@
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { MyServerError } from '../errors.ts';
-import { TAG, children, contextTag, decodeOid, decodeString, readWhole, type Element } from './der.ts';
-import { OID } from './extensions.ts';
-import { ipAddressText } from './names.ts';
+import { normalizeIpAddress } from './names.ts';
+import { x509 } from './peculiar.ts';
 import { pemBlocks, pemEncode } from './pem.ts';
 
 export interface CertificateExtension {
@@ -25,7 +24,10 @@ export interface CertificateInfo {
   readonly issuerCommonName: string | undefined;
   readonly notBefore: Date;
   readonly notAfter: Date;
-  /** The contents bytes of the serialNumber INTEGER, leading 0x00 included when present (what ARI's CertID uses, RFC 9773 §4.1). */
+  /**
+   * The contents bytes of the serialNumber INTEGER, leading 0x00 included when present (what ARI's
+   * CertID uses, RFC 9773 §4.1), for the positive serials RFC 5280 §4.1.2.2 requires.
+   */
   readonly serialNumber: Uint8Array;
   /** The serial as lower-case hex of its value, without a sign byte (as `openssl x509 -serial` prints it). */
   readonly serialHex: string;
@@ -56,19 +58,20 @@ export function certificateMatchesKey(certPem: string, keyPem: string): boolean 
   }
 }
 
-/** The parsed fields plus the raw pieces the local CA needs to issue below this certificate. Internal to x509/. */
-export function decodeCertificate(pemOrDer: string | Uint8Array): { info: CertificateInfo; subjectName: Buffer; spki: Buffer } {
+/** The parsed fields plus the library's certificate, which the local CA issues below. Internal to x509/. */
+export function decodeCertificate(pemOrDer: string | Uint8Array): { info: CertificateInfo; certificate: x509.X509Certificate } {
   let der: Buffer;
   let node: X509Certificate;
   try {
     der = typeof pemOrDer === 'string' ? firstCertificateDer(pemOrDer) : Buffer.from(pemOrDer);
-    // OpenSSL's parser is the strict check; ours below only picks fields out.
+    // OpenSSL's parser is the strict check: what passes it is what a TLS server will load.
     node = new X509Certificate(der);
   } catch (err) {
     throw new MyServerError('MS_ERR_X509', 'parsing certificate', { cause: err });
   }
   try {
-    return decodeFields(der, node);
+    const certificate = new x509.X509Certificate(der);
+    return { info: decodeFields(der, certificate, node), certificate };
   } catch (err) {
     throw new MyServerError('MS_ERR_X509', 'decoding certificate fields', { cause: err });
   }
@@ -80,83 +83,39 @@ function firstCertificateDer(pem: string): Buffer {
   return first;
 }
 
-function decodeFields(der: Buffer, node: X509Certificate): { info: CertificateInfo; subjectName: Buffer; spki: Buffer } {
-  const [tbs] = children(readWhole(der, TAG.SEQUENCE));
-  if (tbs === undefined) throw new MyServerError('MS_ERR_X509', 'certificate without TBSCertificate');
-  const fields = children(tbs);
-  // version [0] EXPLICIT is absent for v1 certificates.
-  const base = fields[0]?.tag === contextTag(0, true) ? 1 : 0;
-  const serial = fields[base];
-  const issuer = fields[base + 2];
-  const subject = fields[base + 4];
-  const spki = fields[base + 5];
-  if (serial?.tag !== TAG.INTEGER || issuer === undefined || subject === undefined || spki === undefined) {
-    throw new MyServerError('MS_ERR_X509', 'TBSCertificate is missing fields');
+function decodeFields(der: Buffer, cert: x509.X509Certificate, node: X509Certificate): CertificateInfo {
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  // The library leaves out GeneralNames it has no text form for (otherName, x400Address …).
+  for (const name of cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.items ?? []) {
+    if (name.type === 'dns') dnsNames.push(name.value);
+    if (name.type === 'ip') {
+      // The library's IPv6 text is not RFC 5952 ("::ffff:102:304"); lengths other than 4 and 16
+      // come out as "address/prefix" and are dropped here.
+      const ip = normalizeIpAddress(name.value);
+      if (ip !== undefined) ipAddresses.push(ip);
+    }
   }
-  const extensionsField = fields.slice(base + 6).find((f) => f.tag === contextTag(3, true));
-  const extensions = extensionsField === undefined ? [] : decodeExtensions(extensionsField);
-  const find = (id: string): CertificateExtension | undefined => extensions.find((e) => e.oid === id);
-
-  const { dnsNames, ipAddresses } = decodeSubjectAltName(find(OID.subjectAltName));
-  const ski = find(OID.subjectKeyIdentifier);
-  const aki = find(OID.authorityKeyIdentifier);
-  const akiKeyId = aki === undefined ? undefined : children(readWhole(Buffer.from(aki.value), TAG.SEQUENCE)).find((e) => e.tag === contextTag(0, false));
-  const serialNumber = new Uint8Array(serial.contents);
-  const info: CertificateInfo = {
+  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
+  // The library gives the serial's value in hex, without the sign byte DER adds when the top bit is set.
+  const serialHex = cert.serialNumber.toLowerCase();
+  const magnitude = Buffer.from(serialHex, 'hex');
+  const serialNumber = new Uint8Array((magnitude[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), magnitude]) : magnitude);
+  return {
     dnsNames,
     ipAddresses,
-    subjectCommonName: commonName(subject),
-    issuerCommonName: commonName(issuer),
-    notBefore: node.validFromDate,
-    notAfter: node.validToDate,
+    subjectCommonName: cert.subjectName.getField('CN').at(-1),
+    issuerCommonName: cert.issuerName.getField('CN').at(-1),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
     serialNumber,
-    serialHex: Buffer.from(serialNumber[0] === 0 && serialNumber.length > 1 ? serialNumber.subarray(1) : serialNumber).toString('hex'),
-    ...(ski === undefined ? {} : { subjectKeyIdentifier: new Uint8Array(readWhole(Buffer.from(ski.value), TAG.OCTET_STRING).contents) }),
-    ...(akiKeyId === undefined ? {} : { authorityKeyIdentifier: new Uint8Array(akiKeyId.contents) }),
-    extensions,
+    serialHex,
+    ...(ski === undefined ? {} : { subjectKeyIdentifier: new Uint8Array(Buffer.from(ski, 'hex')) }),
+    ...(aki === undefined ? {} : { authorityKeyIdentifier: new Uint8Array(Buffer.from(aki, 'hex')) }),
+    extensions: cert.extensions.map((e) => ({ oid: e.type, critical: e.critical, value: new Uint8Array(e.value) })),
     der: new Uint8Array(der),
     pem: pemEncode(der, 'CERTIFICATE'),
     isCa: node.ca,
   };
-  return { info, subjectName: Buffer.from(subject.raw), spki: Buffer.from(spki.raw) };
-}
-
-function decodeExtensions(field: Element): CertificateExtension[] {
-  const [list] = children(field);
-  if (list === undefined) return [];
-  return children(list).map((ext) => {
-    const parts = children(ext);
-    const [id, second, third] = parts;
-    if (id === undefined || second === undefined) throw new MyServerError('MS_ERR_X509', 'malformed extension');
-    const critical = second.tag === TAG.BOOLEAN && second.contents[0] !== 0;
-    const value = second.tag === TAG.BOOLEAN ? third : second;
-    if (value?.tag !== TAG.OCTET_STRING) throw new MyServerError('MS_ERR_X509', 'extension without extnValue');
-    return { oid: decodeOid(id), critical, value: new Uint8Array(value.contents) };
-  });
-}
-
-function decodeSubjectAltName(ext: CertificateExtension | undefined): { dnsNames: string[]; ipAddresses: string[] } {
-  const dnsNames: string[] = [];
-  const ipAddresses: string[] = [];
-  if (ext === undefined) return { dnsNames, ipAddresses };
-  for (const name of children(readWhole(Buffer.from(ext.value), TAG.SEQUENCE))) {
-    if (name.tag === contextTag(2, false)) dnsNames.push(name.contents.toString('ascii'));
-    if (name.tag === contextTag(7, false)) {
-      const ip = ipAddressText(name.contents);
-      if (ip !== undefined) ipAddresses.push(ip);
-    }
-  }
-  return { dnsNames, ipAddresses };
-}
-
-/** The last commonName of a Name (the most specific one, as OpenSSL and browsers read it). */
-function commonName(name: Element): string | undefined {
-  let found: string | undefined;
-  for (const rdn of children(name)) {
-    for (const attribute of children(rdn)) {
-      const [type, value] = children(attribute);
-      if (type !== undefined && value !== undefined && decodeOid(type) === OID.commonName) found = decodeString(value);
-    }
-  }
-  return found;
 }

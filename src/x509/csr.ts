@@ -1,9 +1,9 @@
 /** PKCS#10 certificate signing requests (RFC 2986) for ACME finalize (RFC 8555 §7.4). */
 import { MyServerError } from '../errors.ts';
-import { contextTag, oid, sequence, setOf, smallInteger, tlv } from './der.ts';
-import { OID, commonNameFor, distinguishedName, subjectAltName } from './extensions.ts';
-import { privateKeyFromPem, publicKeySpki, signStructure } from './keys.ts';
+import { signingKeys } from './keys.ts';
 import { classifyNames } from './names.ts';
+import { x509 } from './peculiar.ts';
+import { commonNameFor, subjectAltName, subjectName } from './subject.ts';
 
 export interface CsrOptions {
   /** DNS names and IP literals (IPv6 with or without brackets); the order is kept, duplicates dropped. */
@@ -19,20 +19,17 @@ export interface CsrOptions {
 export async function createCsr(options: CsrOptions): Promise<Uint8Array> {
   if (options.names.length === 0) throw new MyServerError('MS_ERR_X509', 'creating CSR: no names');
   const { dnsNames, ipAddresses } = classifyNames(options.names);
-  const key = privateKeyFromPem(options.privateKeyPem);
+  const { keys, signingAlgorithm } = signingKeys(options.privateKeyPem);
   const commonName = commonNameFor(dnsNames);
-  const extensionRequest = sequence(
-    oid(OID.extensionRequest),
-    setOf(sequence(subjectAltName(dnsNames, ipAddresses, commonName === undefined))),
-  );
-  const info = sequence(
-    smallInteger(0), // version v1(0), the only one (RFC 2986 §4.1)
-    distinguishedName(commonName),
-    publicKeySpki(key),
-    tlv(contextTag(0, true), extensionRequest), // attributes [0] IMPLICIT SET OF Attribute
-  );
   try {
-    return new Uint8Array(await signStructure(info, key));
+    // The library carries the extensions in a PKCS#9 extensionRequest attribute (RFC 2985 §5.4.2).
+    const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+      name: subjectName(commonName),
+      keys,
+      signingAlgorithm,
+      extensions: [subjectAltName(dnsNames, ipAddresses, commonName === undefined)],
+    });
+    return new Uint8Array(csr.rawData);
   } catch (err) {
     throw new MyServerError('MS_ERR_X509', 'signing CSR', { cause: err });
   }

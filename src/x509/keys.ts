@@ -2,10 +2,9 @@
  * Private keys for certificates: generation, type detection, and the signature algorithm each type
  * signs with.
  */
-import { createPrivateKey, createPublicKey, generateKeyPair, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject, type webcrypto } from 'node:crypto';
 import { promisify } from 'node:util';
 import { MyServerError } from '../errors.ts';
-import { bitString, nullValue, oid, sequence } from './der.ts';
 
 export type KeyType = 'p256' | 'p384' | 'rsa2048' | 'rsa4096';
 
@@ -68,37 +67,39 @@ export function keyTypeOf(pem: string | KeyObject): KeyType {
   throw new MyServerError('MS_ERR_X509', `unsupported key type: ${what}`);
 }
 
-/** The SubjectPublicKeyInfo DER of a private key's public half. */
-export function publicKeySpki(key: KeyObject): Buffer {
-  return createPublicKey(key).export({ type: 'spki', format: 'der' });
+/** What @peculiar/x509 signs with: a key's WebCrypto pair and the signature algorithm for its type. Internal to x509/. */
+export interface SigningKeys {
+  readonly keys: webcrypto.CryptoKeyPair;
+  readonly signingAlgorithm: webcrypto.EcdsaParams | webcrypto.Algorithm;
 }
 
 /**
  * How a key of this type signs certificates and CSRs: ECDSA with the hash that matches the curve's
- * strength (RFC 5480 §4), RSA with PKCS#1 v1.5 and SHA-256. `algorithmIdentifier` is the DER
- * AlgorithmIdentifier: ECDSA ones have no parameters (RFC 5758 §3.2), RSA ones a NULL (RFC 4055 §5).
+ * strength (RFC 5480 §4), RSA with PKCS#1 v1.5 and SHA-256. The library writes the matching
+ * AlgorithmIdentifier (RFC 5758 §3.2, RFC 4055 §5) and turns WebCrypto's raw r||s ECDSA signature
+ * into the DER Ecdsa-Sig-Value X.509 wants.
  */
-export function signatureAlgorithmFor(type: KeyType): { hash: 'sha256' | 'sha384'; algorithmIdentifier: Buffer } {
-  switch (type) {
-    case 'p256':
-      return { hash: 'sha256', algorithmIdentifier: sequence(oid('1.2.840.10045.4.3.2')) };
-    case 'p384':
-      return { hash: 'sha384', algorithmIdentifier: sequence(oid('1.2.840.10045.4.3.3')) };
-    case 'rsa2048':
-    case 'rsa4096':
-      return { hash: 'sha256', algorithmIdentifier: sequence(oid('1.2.840.113549.1.1.11'), nullValue()) };
+const ALGORITHMS: Record<KeyType, { key: webcrypto.EcKeyImportParams | webcrypto.RsaHashedImportParams; sign: SigningKeys['signingAlgorithm'] }> = {
+  // WebCrypto fixes an RSA key's hash when the key is imported; ECDSA names it per signature.
+  p256: { key: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } },
+  p384: { key: { name: 'ECDSA', namedCurve: 'P-384' }, sign: { name: 'ECDSA', hash: 'SHA-384' } },
+  rsa2048: { key: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, sign: { name: 'RSASSA-PKCS1-v1_5' } },
+  rsa4096: { key: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, sign: { name: 'RSASSA-PKCS1-v1_5' } },
+};
+
+/** The WebCrypto form of a private key (and its public half), for @peculiar/x509. Internal to x509/. */
+export function signingKeys(pem: string | KeyObject): SigningKeys {
+  const key = privateKeyFromPem(pem);
+  const algorithm = ALGORITHMS[keyTypeOf(key)];
+  try {
+    return {
+      keys: {
+        privateKey: key.toCryptoKey(algorithm.key, false, ['sign']),
+        publicKey: createPublicKey(key).toCryptoKey(algorithm.key, true, ['verify']),
+      },
+      signingAlgorithm: algorithm.sign,
+    };
+  } catch (err) {
+    throw new MyServerError('MS_ERR_X509', 'converting key for signing', { cause: err });
   }
-}
-
-const signAsync = promisify(sign);
-
-/**
- * Signs a to-be-signed structure (TBSCertificate, CertificationRequestInfo) and wraps it as
- * SEQUENCE { tbs, algorithm, BIT STRING signature }. ECDSA signatures come out DER-encoded
- * (Ecdsa-Sig-Value), which is what X.509 wants.
- */
-export async function signStructure(tbs: Buffer, key: KeyObject): Promise<Buffer> {
-  const { hash, algorithmIdentifier } = signatureAlgorithmFor(keyTypeOf(key));
-  const signature = await signAsync(hash, tbs, key);
-  return sequence(tbs, algorithmIdentifier, bitString(signature));
 }

@@ -16,21 +16,27 @@
  */
 import { createHash } from 'node:crypto';
 import { MyServerError } from '../errors.ts';
-import { buildCertificate } from './certificate-builder.ts';
-import { octetString } from './der.ts';
-import { OID, distinguishedName, extension, subjectAltName } from './extensions.ts';
-import { generatePrivateKeyPem, privateKeyFromPem, publicKeySpki } from './keys.ts';
+import { generatePrivateKeyPem, signingKeys } from './keys.ts';
 import { classifyNames, normalizeIpAddress } from './names.ts';
+import { x509 } from './peculiar.ts';
 import { pemEncode } from './pem.ts';
+import { subjectAltName, subjectName } from './subject.ts';
+
+/** RFC 8737 §6.1: id-pe-acmeIdentifier. */
+const ACME_IDENTIFIER_OID = '1.3.6.1.5.5.7.1.31';
 
 export interface ChallengeIdentifier {
   readonly type: 'dns' | 'ip';
   readonly value: string;
 }
 
-/** The extnValue of id-pe-acmeIdentifier for a key authorization: DER OCTET STRING of its SHA-256. */
+/**
+ * The extnValue of id-pe-acmeIdentifier for a key authorization: DER OCTET STRING of its SHA-256.
+ * The library has no public encoder for a bare OCTET STRING; none is needed, since SIZE (32) fixes
+ * the header: tag 0x04, length 0x20.
+ */
 export function acmeIdentifierValue(keyAuthorization: string): Buffer {
-  return octetString(createHash('sha256').update(keyAuthorization, 'utf8').digest());
+  return Buffer.concat([Buffer.from([0x04, 0x20]), createHash('sha256').update(keyAuthorization, 'utf8').digest()]);
 }
 
 /**
@@ -42,7 +48,7 @@ export async function createTlsAlpnChallengeCertificate(
   identifier: ChallengeIdentifier,
   keyAuthorization: string,
 ): Promise<{ certPem: string; keyPem: string }> {
-  let san: Buffer;
+  let san: x509.Extension;
   if (identifier.type === 'ip') {
     const ip = normalizeIpAddress(identifier.value);
     if (ip === undefined) throw new MyServerError('MS_ERR_X509', `"${identifier.value}" is not an IP address`);
@@ -53,23 +59,19 @@ export async function createTlsAlpnChallengeCertificate(
     san = subjectAltName(dnsNames, [], false);
   }
   const keyPem = await generatePrivateKeyPem('p256');
-  const key = privateKeyFromPem(keyPem);
-  // A fixed, non-empty subject so the SAN need not be critical; validators look only at SAN and extension.
-  const name = distinguishedName('ACME challenge');
+  const { keys, signingAlgorithm } = signingKeys(keyPem);
   const now = Date.now();
   try {
-    const der = await buildCertificate(
-      {
-        issuerName: name,
-        subjectName: name,
-        notBefore: new Date(now - 60 * 60 * 1000),
-        notAfter: new Date(now + 7 * 24 * 60 * 60 * 1000),
-        spki: publicKeySpki(key),
-        extensions: [san, extension(OID.acmeIdentifier, true, acmeIdentifierValue(keyAuthorization))],
-      },
-      key,
-    );
-    return { certPem: pemEncode(der, 'CERTIFICATE'), keyPem };
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      // A fixed, non-empty subject so the SAN need not be critical; validators look only at SAN and extension.
+      name: subjectName('ACME challenge'),
+      keys,
+      signingAlgorithm,
+      notBefore: new Date(now - 60 * 60 * 1000),
+      notAfter: new Date(now + 7 * 24 * 60 * 60 * 1000),
+      extensions: [san, new x509.Extension(ACME_IDENTIFIER_OID, true, acmeIdentifierValue(keyAuthorization))],
+    });
+    return { certPem: pemEncode(cert.rawData, 'CERTIFICATE'), keyPem };
   } catch (err) {
     throw new MyServerError('MS_ERR_X509', `creating tls-alpn-01 certificate for ${identifier.value}`, { cause: err });
   }

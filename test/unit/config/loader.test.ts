@@ -173,3 +173,12 @@ test('loadConfig of a missing file fails with the file name and the reason', asy
   assert.equal(err.file, missing);
   assert.match(err.message, new RegExp(`^${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1:1: reading config file: ENOENT`));
 });
+
+test('a line-leading {args[:]} that expands to nothing does not join its line to the previous one', async () => {
+  const text = '(s) {\n\trespond "first"\n\t{args[:]} header X-A 1\n}\na.example {\n\timport s\n}\n';
+  const config = await parseConfig(text, { filename: 'P', env: {} });
+  assert.deepEqual(
+    config.sites[0]?.routes.map((r) => r.kind),
+    ['header', 'respond'],
+  );
+});

@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { UpstreamErrorEvent } from '../../../src/proxy/diagnostics.ts';
-import { closedPort, echoUpstream, front, parseEcho, proxyConfig, request, upstream, type Running } from './helpers.ts';
+import { ReverseProxy } from '../../../src/proxy/reverse-proxy.ts';
+import { closedPort, echoUpstream, front, listen, parseEcho, proxyConfig, request, upstream, type Running } from './helpers.ts';
 
 /** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
 const E2E = { timeout: 15_000 };
@@ -286,5 +288,54 @@ test('sequential requests reuse one keep-alive connection to the upstream', E2E,
     assert.equal(connections, 1);
   } finally {
     await closeAll(fr, up);
+  }
+});
+
+/** A front whose handler passes `signal` and exposes the promise of the last handle() call. */
+async function signalledFront(port: number, signal: AbortSignal): Promise<Running & { handled: () => Promise<void> | undefined }> {
+  const proxy = new ReverseProxy(proxyConfig([port], { lbTryDurationMs: 10_000, lbTryIntervalMs: 50 }));
+  let last: Promise<void> | undefined;
+  const running = await listen(
+    http.createServer((req, res) => {
+      last = proxy.handle(req, res, { scheme: 'http', remoteAddress: req.socket.remoteAddress ?? '', signal });
+    }),
+  );
+  return {
+    ...running,
+    handled: () => last,
+    close: async () => {
+      await running.close();
+      await proxy.close();
+    },
+  };
+}
+
+test('aborting the context signal ends the retry loop at once with the last error', E2E, async () => {
+  const abort = new AbortController();
+  const fr = await signalledFront(await closedPort(), abort.signal);
+  try {
+    const started = Date.now();
+    setTimeout(() => abort.abort(), 200);
+    const res = await request(fr.port);
+    assert.equal(res.status, 502);
+    assert.ok(Date.now() - started < 2_000, 'not after lb_try_duration');
+    await fr.handled();
+  } finally {
+    await fr.close();
+  }
+});
+
+test('a client that leaves during the retry loop ends it', E2E, async () => {
+  const fr = await signalledFront(await closedPort(), new AbortController().signal);
+  try {
+    const req = http.get({ host: '127.0.0.1', port: fr.port, agent: false });
+    req.on('error', () => {});
+    while (fr.handled() === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+    const started = Date.now();
+    req.destroy();
+    await fr.handled();
+    assert.ok(Date.now() - started < 2_000);
+  } finally {
+    await fr.close();
   }
 });

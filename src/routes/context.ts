@@ -1,0 +1,72 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+
+export type Req = IncomingMessage | Http2ServerRequest;
+export type Res = ServerResponse | Http2ServerResponse;
+
+/** What a handler knows of the request beyond req/res. `path` changes under handle_path. */
+export interface RequestContext {
+  readonly scheme: 'http' | 'https';
+  readonly remoteAddress: string;
+  /** Host without port, lower case. */
+  readonly host: string;
+  /** The request-target's path as the handlers see it (handle_path strips its prefix). */
+  path: string;
+  readonly query: string;
+  readonly signal?: AbortSignal;
+  /** Name of the upstream that answered, for the access log. */
+  upstream?: string;
+}
+
+/** The Host of a request: `:authority` for HTTP/2, the Host header for HTTP/1. */
+export function requestHost(req: Req): string {
+  const raw = (req.headers[':authority'] as string | undefined) ?? req.headers.host ?? '';
+  return raw;
+}
+
+/** "example.com:8443" → "example.com"; "[::1]:443" → "::1"; lower case, no trailing dot. */
+export function hostWithoutPort(raw: string): string {
+  let h = raw.trim().toLowerCase();
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    h = end > 0 ? h.slice(1, end) : h;
+  } else {
+    const colon = h.lastIndexOf(':');
+    if (colon > 0 && h.indexOf(':') === colon) h = h.slice(0, colon);
+  }
+  return h.endsWith('.') ? h.slice(0, -1) : h;
+}
+
+/**
+ * Caddy-style placeholders in directive arguments: {host}, {hostport}, {uri}, {path}, {query},
+ * {scheme}, {remote_host}, {method}, and the long forms {http.request.host} etc. Unknown ones are
+ * left as written, like Caddy does for the Caddyfile shorthands it does not know.
+ */
+export function expandPlaceholders(template: string, req: Req, ctx: RequestContext): string {
+  if (!template.includes('{')) return template;
+  return template.replace(/\{([a-z_.]+)\}/g, (whole, name: string) => {
+    switch (name.startsWith('http.request.') ? name.slice('http.request.'.length) : name) {
+      case 'host':
+        return ctx.host;
+      case 'hostport':
+        return requestHost(req);
+      case 'uri':
+        return req.url ?? '/';
+      case 'path':
+      case 'uri.path':
+        return ctx.path;
+      case 'query':
+      case 'uri.query':
+        return ctx.query;
+      case 'scheme':
+        return ctx.scheme;
+      case 'remote_host':
+      case 'remote.host':
+        return ctx.remoteAddress;
+      case 'method':
+        return req.method ?? 'GET';
+      default:
+        return whole;
+    }
+  });
+}

@@ -1,0 +1,48 @@
+import type { SiteConfig } from '../config/types.ts';
+import type { Logger } from '../log.ts';
+import { SiteRouter } from './site-router.ts';
+
+/**
+ * The sites served on one listener (a protocol and a port), found by request Host: the exact name
+ * first, then a wildcard covering one label (`*.example.com` covers `a.example.com`, not
+ * `a.b.example.com`, as in TLS), then the catch-all site (`:443`, `https://`, `http://`).
+ */
+export class SiteTable {
+  readonly #exact = new Map<string, SiteRouter>();
+  readonly #wildcard = new Map<string, SiteRouter>();
+  #any: SiteRouter | undefined;
+  readonly routers: SiteRouter[] = [];
+
+  constructor(sites: readonly SiteConfig[], protocol: 'http' | 'https', port: number, log: Logger) {
+    for (const site of sites) {
+      const addresses = site.addresses.filter((a) => a.protocol === protocol && a.listenPort === port);
+      if (addresses.length === 0) continue;
+      const router = new SiteRouter(site, log);
+      this.routers.push(router);
+      for (const a of addresses) {
+        if (a.host === '') this.#any = router;
+        else if (a.wildcard) this.#wildcard.set(a.host.slice(2), router);
+        else this.#exact.set(a.host, router);
+      }
+    }
+  }
+
+  get empty(): boolean {
+    return this.routers.length === 0;
+  }
+
+  find(host: string): SiteRouter | undefined {
+    const exact = this.#exact.get(host);
+    if (exact) return exact;
+    const dot = host.indexOf('.');
+    if (dot > 0) {
+      const w = this.#wildcard.get(host.slice(dot + 1));
+      if (w) return w;
+    }
+    return this.#any;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.routers.map((r) => r.close()));
+  }
+}

@@ -1,0 +1,156 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import tls, { type SecureContext, type TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { createAcmeTlsServerOptions, ACME_TLS_ALPN_PROTOCOL, type ChallengeContextSource } from '../challenges/tls-alpn-01.ts';
+import type { Logger } from '../log.ts';
+import { listen, type Listening } from '../util/listen.ts';
+
+export type RequestHandler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+export interface CertificateSource {
+  /** The context for an SNI name, or undefined when the name is not ours (the handshake then fails). */
+  secureContextFor(servername: string): Promise<SecureContext | undefined>;
+  /** For clients that send no SNI (IP literals): a context already loaded for the local address. */
+  loadedContextFor(name: string): SecureContext | undefined;
+}
+
+export interface TlsFrontOptions {
+  readonly certificates: CertificateSource;
+  readonly challenges: ChallengeContextSource;
+  readonly onRequest: RequestHandler;
+  readonly onUpgrade: UpgradeHandler;
+  readonly log: Logger;
+}
+
+/**
+ * Mozilla's "intermediate" TLS 1.2 suites (all AEAD, forward secret); TLS 1.3 suites stay Node's
+ * defaults, which are the three AEAD suites.
+ */
+const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/**
+ * Timeouts for a public-facing listener (Node's defaults suit a trusted network): a client gets
+ * 10 s to finish the TLS handshake (Node: 120 s) and 20 s to send request headers (Node: 60 s,
+ * slowloris); an idle keep-alive connection is kept 60 s (Node: 5 s, which makes browsers reconnect
+ * needlessly); a connection with no traffic at all is closed after 2 min.
+ */
+export const TIMEOUTS = {
+  handshakeMs: 10_000,
+  headersMs: 20_000,
+  keepAliveMs: 60_000,
+  idleMs: 120_000,
+} as const;
+
+const handshakeChannel = diagnosticsChannel.channel('my-server:tls:handshake');
+
+/**
+ * The HTTPS listener: one TLS server that negotiates h2 or http/1.1 by ALPN, answers acme-tls/1
+ * challenges, and takes each certificate from the CertificateSource by SNI. Decrypted connections
+ * are handed to an HTTP/1.1 or an HTTP/2 server by the protocol negotiated; both call the same
+ * handlers. No SNI and an unknown name get no certificate: the handshake fails with an alert.
+ */
+export class TlsFront {
+  readonly #tls: tls.Server;
+  readonly #h1: http.Server;
+  readonly #h2: http2.Http2Server;
+  readonly #sockets = new Set<TLSSocket>();
+  readonly #sessions = new Set<Http2Session>();
+  readonly #log: Logger;
+  #listening: Listening[] = [];
+
+  constructor(o: TlsFrontOptions) {
+    this.#log = o.log;
+    const acme = createAcmeTlsServerOptions({
+      solver: o.challenges,
+      getSecureContext: (name) => o.certificates.secureContextFor(name),
+      alpnProtocols: ['h2', 'http/1.1'],
+    });
+    const certificates = o.certificates;
+    this.#tls = tls.createServer({
+      minVersion: 'TLSv1.2',
+      ciphers: `${tls.DEFAULT_CIPHERS.split(':').filter((c) => c.startsWith('TLS_')).join(':')}:${TLS12_CIPHERS}`,
+      honorCipherOrder: true,
+      handshakeTimeout: TIMEOUTS.handshakeMs,
+      SNICallback: acme.SNICallback,
+      ALPNCallback: function (this: TLSSocket, arg) {
+        // Without SNI, SNICallback never runs: serve a certificate already loaded for the address
+        // the client connected to (how IP-literal sites work), or none.
+        if (!arg.servername && this.localAddress) {
+          const ctx = certificates.loadedContextFor(this.localAddress.replace(/^::ffff:/, ''));
+          if (ctx) this.setKeyCert(ctx);
+        }
+        return acme.ALPNCallback.call(this, arg);
+      },
+    });
+    this.#h1 = http.createServer({ requestTimeout: 0, headersTimeout: TIMEOUTS.headersMs, keepAliveTimeout: TIMEOUTS.keepAliveMs });
+    this.#h1.timeout = TIMEOUTS.idleMs;
+    this.#h1.on('request', o.onRequest);
+    this.#h1.on('upgrade', o.onUpgrade);
+    this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    this.#h2 = http2.createServer({ settings: { maxConcurrentStreams: 250 } });
+    this.#h2.setTimeout(TIMEOUTS.idleMs);
+    this.#h2.on('request', o.onRequest);
+    this.#h2.on('session', (s: Http2Session) => {
+      this.#sessions.add(s);
+      s.once('close', () => this.#sessions.delete(s));
+    });
+    this.#tls.on('secureConnection', (socket: TLSSocket) => {
+      if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ result: 'ok', servername: socket.servername, protocol: socket.alpnProtocol });
+      if (socket.alpnProtocol === ACME_TLS_ALPN_PROTOCOL) {
+        // RFC 8737 §3: the validator only looks at the certificate; nothing is spoken after it.
+        socket.end();
+        return;
+      }
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+      if (socket.alpnProtocol === 'h2') this.#h2.emit('connection', socket);
+      else this.#h1.emit('connection', socket);
+    });
+    this.#tls.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ result: 'error', servername: socket.servername || undefined });
+      this.#log.debug({ err: err.message, remote: socket.remoteAddress, servername: socket.servername }, 'TLS handshake failed');
+    });
+  }
+
+  async listen(port: number, hosts: readonly (string | undefined)[]): Promise<void> {
+    for (const host of hosts) this.#listening.push(await listen(this.#tls, port, host));
+  }
+
+  get addresses(): string[] {
+    return this.#listening.map((l) => l.address);
+  }
+
+  /**
+   * Stop accepting; let requests in flight finish: HTTP/2 sessions get GOAWAY, idle HTTP/1.1
+   * connections close, busy ones close after their response. After `graceMs` whatever is left is
+   * destroyed.
+   */
+  async close(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#tls.close(() => resolve()));
+    for (const s of this.#sessions) s.close();
+    this.#h1.closeIdleConnections();
+    const idleSweep = setInterval(() => this.#h1.closeIdleConnections(), 100);
+    const deadline = setTimeout(() => {
+      for (const s of this.#sockets) s.destroy();
+    }, graceMs);
+    try {
+      await closed;
+    } finally {
+      clearInterval(idleSweep);
+      clearTimeout(deadline);
+    }
+  }
+}
