@@ -1,25 +1,18 @@
 /**
  * Turns the measurements into the markdown table (rows: metric; columns: candidates and the
  * my-server/Caddy ratio) and the page written to docs/benchmarks.md.
+ *
+ * Each load ran once per round. Rates and latencies come from the candidate's best valid run
+ * (highest rate; its own p50/p99), since interference from other work on a shared machine only
+ * ever slows a run down; per-CPU-second figures add up every valid run.
  */
 import type { CandidateId, Mode } from './candidates.ts';
 import type { H2loadResult, HandshakeResult, WrkResult } from './load.ts';
 
-/** Everything measured for one candidate in one mode; `failure` set when it did not start or serve. */
-export interface CandidateResult {
-  readonly id: CandidateId;
-  readonly label: string;
-  readonly version: string;
-  readonly failure?: string;
-  readonly idleRssKiB?: number;
-  readonly wrk?: WrkResult;
-  /** CPU seconds the candidate used during the measured wrk run. */
-  readonly wrkCpuSeconds?: number;
-  readonly h2?: H2loadResult;
-  readonly handshake?: HandshakeResult | string;
-  readonly handshakeServerCpuSeconds?: number;
-  readonly peakRssKiB?: number;
-  readonly manyCerts?: ManyCertsResult | string;
+/** One load run and the CPU seconds the candidate's processes used during it. */
+export interface Sample<T> {
+  readonly result: T;
+  readonly cpuSeconds: number;
 }
 
 export interface ManyCertsResult {
@@ -30,9 +23,25 @@ export interface ManyCertsResult {
   readonly failedNames: readonly string[];
 }
 
+/** Everything measured for one candidate; `failure` set when it did not start or serve. */
+export interface CandidateResult {
+  readonly id: CandidateId;
+  readonly label: string;
+  readonly version: string;
+  readonly failure?: string;
+  readonly idleRssKiB?: number;
+  readonly wrk: readonly Sample<WrkResult>[];
+  readonly h2: readonly Sample<H2loadResult>[];
+  /** A string when the handshake client itself failed. */
+  readonly handshake: readonly Sample<HandshakeResult | string>[];
+  readonly peakRssKiB?: number;
+  readonly manyCerts?: ManyCertsResult | string;
+}
+
 export interface RunReport {
   readonly date: string;
   readonly mode: Mode;
+  readonly rounds: number;
   readonly machine: readonly [string, string][];
   readonly results: readonly CandidateResult[];
   readonly commands: readonly string[];
@@ -40,56 +49,70 @@ export interface RunReport {
   readonly durationSeconds: number;
 }
 
-type Better = 'higher' | 'lower';
+type Figure = number | string | undefined;
 
-interface Row {
-  readonly metric: string;
-  readonly better: Better;
-  /** Whether the issue sets a goal on this row's ratio (≥ 1.0 when higher is better, ≤ 1.0 otherwise). */
-  readonly goal: boolean;
-  readonly digits: number;
-  /** The figure, or a string saying why there is none. */
-  readonly value: (r: CandidateResult) => number | string | undefined;
+function handshakeProblem(h: HandshakeResult | string): string | undefined {
+  if (typeof h === 'string') return h;
+  if (h.errors > h.handshakes / 100) return `${h.errors} failed handshakes`;
+  if (h.resumed > 0) return `${h.resumed} resumed handshakes`;
+  return undefined;
 }
 
-const MiB = (kib: number | undefined): number | undefined => (kib === undefined ? undefined : kib / 1024);
+const validWrk = (r: CandidateResult): Sample<WrkResult>[] => r.wrk.filter((s) => !s.result.invalid);
+const validH2 = (r: CandidateResult): Sample<H2loadResult>[] => r.h2.filter((s) => !s.result.invalid);
+const validHandshakes = (r: CandidateResult): Sample<HandshakeResult>[] =>
+  r.handshake.filter((s): s is Sample<HandshakeResult> => handshakeProblem(s.result) === undefined);
 
-function handshakeRate(r: CandidateResult): number | string | undefined {
-  if (typeof r.handshake === 'string') return r.handshake;
-  if (!r.handshake) return undefined;
-  if (r.handshake.errors > r.handshake.handshakes / 100) return `${r.handshake.errors} failed handshakes`;
-  if (r.handshake.resumed > 0) return `${r.handshake.resumed} resumed handshakes`;
-  return r.handshake.handshakes / r.handshake.seconds;
+function best<T>(samples: readonly Sample<T>[], rate: (t: T) => number): T | undefined {
+  let top: T | undefined;
+  for (const s of samples) if (top === undefined || rate(s.result) > rate(top)) top = s.result;
+  return top;
 }
 
-function perServerCpu(r: CandidateResult): number | string | undefined {
-  const rate = handshakeRate(r);
-  if (typeof rate !== 'number' || !r.handshake || typeof r.handshake === 'string' || !r.handshakeServerCpuSeconds) return rate;
-  return r.handshake.handshakes / r.handshakeServerCpuSeconds;
+/** The figure from the best valid run, else the first run's problem. */
+function fromBest<T>(valid: Sample<T>[], all: readonly Sample<T>[], rate: (t: T) => number, pick: (t: T) => number, problem: (t: T) => string | undefined): Figure {
+  const top = best(valid, rate);
+  if (top !== undefined) return pick(top);
+  const first = all[0];
+  return first === undefined ? undefined : (problem(first.result) ?? 'no valid run');
 }
 
-function manyCerts(r: CandidateResult, pick: (m: ManyCertsResult) => number): number | string | undefined {
+function perCpu<T>(valid: Sample<T>[], count: (t: T) => number): Figure {
+  const cpu = valid.reduce((sum, s) => sum + s.cpuSeconds, 0);
+  return valid.length === 0 || cpu <= 0 ? undefined : valid.reduce((sum, s) => sum + count(s.result), 0) / cpu;
+}
+
+const wrkRate = (w: WrkResult): number => w.requestsPerSecond;
+const h2Rate = (h: H2loadResult): number => h.requestsPerSecond;
+const hsRate = (h: HandshakeResult): number => h.handshakes / h.seconds;
+
+function manyCerts(r: CandidateResult, pick: (m: ManyCertsResult) => number): Figure {
   if (typeof r.manyCerts === 'string' || r.manyCerts === undefined) return r.manyCerts;
-  if (r.manyCerts.failedNames.length > 0) return `${r.manyCerts.failedNames.length} of ${r.manyCerts.sites - 1} names not served their certificate`;
+  if (r.manyCerts.failedNames.length > 0) return `${r.manyCerts.failedNames.length} of ${r.manyCerts.sites - 1} names not served their own certificate`;
   return pick(r.manyCerts);
 }
 
+interface Row {
+  readonly metric: string;
+  readonly better: 'higher' | 'lower';
+  /** Whether the issue sets a goal on this row's ratio (≥ 1.0 when higher is better, ≤ 1.0 otherwise). */
+  readonly goal: boolean;
+  readonly digits: number;
+  readonly value: (r: CandidateResult) => Figure;
+}
+
+const MiB = (kib: number | undefined): Figure => (kib === undefined ? undefined : kib / 1024);
+
 const ROWS: readonly Row[] = [
-  { metric: 'HTTPS/1.1 keep-alive req/s (wrk)', better: 'higher', goal: true, digits: 0, value: (r) => r.wrk?.invalid ?? r.wrk?.requestsPerSecond },
-  { metric: 'HTTPS/1.1 p50 latency, ms', better: 'lower', goal: false, digits: 2, value: (r) => r.wrk?.invalid ?? r.wrk?.p50Ms },
-  { metric: 'HTTPS/1.1 p99 latency, ms', better: 'lower', goal: true, digits: 2, value: (r) => r.wrk?.invalid ?? r.wrk?.p99Ms },
-  {
-    metric: 'HTTPS/1.1 requests per proxy CPU-second',
-    better: 'higher',
-    goal: false,
-    digits: 0,
-    value: (r) => r.wrk?.invalid ?? (r.wrk && r.wrkCpuSeconds ? (r.wrk.requestsPerSecond * r.wrk.seconds) / r.wrkCpuSeconds : undefined),
-  },
-  { metric: 'HTTP/2 req/s (h2load)', better: 'higher', goal: true, digits: 0, value: (r) => r.h2?.invalid ?? r.h2?.requestsPerSecond },
-  { metric: 'Full TLS handshakes/s', better: 'higher', goal: true, digits: 0, value: handshakeRate },
-  { metric: 'Full TLS handshakes per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: perServerCpu },
+  { metric: 'HTTPS/1.1 keep-alive req/s (wrk)', better: 'higher', goal: true, digits: 0, value: (r) => fromBest(validWrk(r), r.wrk, wrkRate, wrkRate, (w) => w.invalid) },
+  { metric: 'HTTPS/1.1 p50 latency, ms', better: 'lower', goal: false, digits: 2, value: (r) => fromBest(validWrk(r), r.wrk, wrkRate, (w) => w.p50Ms, (w) => w.invalid) },
+  { metric: 'HTTPS/1.1 p99 latency, ms', better: 'lower', goal: true, digits: 2, value: (r) => fromBest(validWrk(r), r.wrk, wrkRate, (w) => w.p99Ms, (w) => w.invalid) },
+  { metric: 'HTTPS/1.1 requests per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: (r) => perCpu(validWrk(r), (w) => w.requestsPerSecond * w.seconds) },
+  { metric: 'HTTP/2 req/s (h2load)', better: 'higher', goal: true, digits: 0, value: (r) => fromBest(validH2(r), r.h2, h2Rate, h2Rate, (h) => h.invalid) },
+  { metric: 'Full TLS handshakes/s', better: 'higher', goal: true, digits: 0, value: (r) => fromBest(validHandshakes(r), r.handshake, (h) => (typeof h === 'string' ? 0 : hsRate(h)), (h) => (typeof h === 'string' ? Number.NaN : hsRate(h)), handshakeProblem) },
+  { metric: 'Full TLS handshakes per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: (r) => perCpu(validHandshakes(r), (h) => h.handshakes) },
   { metric: 'RSS idle, 1 site, MiB', better: 'lower', goal: false, digits: 1, value: (r) => MiB(r.idleRssKiB) },
-  { metric: 'Peak RSS under the loads above, MiB', better: 'lower', goal: true, digits: 1, value: (r) => MiB(r.peakRssKiB) },
+  { metric: 'Peak RSS (VmHWM) after all loads, MiB', better: 'lower', goal: true, digits: 1, value: (r) => MiB(r.peakRssKiB) },
   { metric: 'RSS with 1,000 certificates, MiB', better: 'lower', goal: true, digits: 1, value: (r) => manyCerts(r, (m) => m.rssKiB / 1024) },
   { metric: 'Start-up with 1,001 sites until serving, s', better: 'lower', goal: false, digits: 2, value: (r) => manyCerts(r, (m) => m.startupSeconds) },
 ];
@@ -98,15 +121,15 @@ function format(value: number, digits: number): string {
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-/** The table, with footnotes for every cell that has no figure. */
+/** The table, with a footnote for every cell that has no figure. */
 export function renderTable(results: readonly CandidateResult[]): string {
   const footnotes: string[] = [];
   const cell = (r: CandidateResult, row: Row): { text: string; num?: number } => {
     const value = r.failure ? `did not start or serve: ${r.failure}` : row.value(r);
     if (typeof value === 'number' && Number.isFinite(value)) return { text: format(value, row.digits), num: value };
-    const reason = typeof value === 'string' ? value : 'not measured';
-    let index = footnotes.indexOf(`${r.label}: ${reason}`);
-    if (index < 0) index = footnotes.push(`${r.label}: ${reason}`) - 1;
+    const note = `${r.label}: ${typeof value === 'string' ? value : 'not measured'}`.replaceAll('\n', ' ').replaceAll('|', '\\|');
+    let index = footnotes.indexOf(note);
+    if (index < 0) index = footnotes.push(note) - 1;
     return { text: `n/a[^${index + 1}]` };
   };
   const mine = results.find((r) => r.id === 'my-server');
@@ -118,50 +141,45 @@ export function renderTable(results: readonly CandidateResult[]): string {
     const m = mine ? cell(mine, row).num : undefined;
     const c = caddy ? cell(caddy, row).num : undefined;
     const ratio = m !== undefined && c !== undefined && c > 0 ? m / c : undefined;
-    const target = row.better === 'higher' ? '≥ 1.0' : '≤ 1.0';
     const met = ratio === undefined ? '' : (row.better === 'higher' ? ratio >= 1 : ratio <= 1) ? ' ✓' : ' ✗';
-    const goal = row.goal ? `${target}${met}` : `(${row.better} is better)`;
+    const goal = row.goal ? `${row.better === 'higher' ? '≥' : '≤'} 1.0${met}` : `(${row.better} is better)`;
     return `| ${row.metric} | ${cells.map((x) => x.text).join(' | ')} | ${ratio === undefined ? 'n/a' : ratio.toFixed(2)} | ${goal} |`;
   });
-  const notes = footnotes.map((f, i) => `[^${i + 1}]: ${f.replaceAll('\n', ' ')}`);
-  return [header, rule, ...lines, '', ...notes].join('\n');
+  const notes = footnotes.map((f, i) => `[^${i + 1}]: ${f}`);
+  return [header, rule, ...lines, ...(notes.length > 0 ? ['', ...notes] : [])].join('\n');
 }
 
-/** Raw counts behind the table, per candidate: what a reader needs to judge a figure. */
+function describeRuns(r: CandidateResult): string[] {
+  const wrk = r.wrk.map((s) => (s.result.invalid ? `invalid (${s.result.invalid})` : `${Math.round(s.result.requestsPerSecond)} req/s p99 ${s.result.p99Ms.toFixed(1)} ms, CPU ${s.cpuSeconds.toFixed(1)} s`));
+  const h2 = r.h2.map((s) => (s.result.invalid ? `invalid (${s.result.invalid})` : `${Math.round(s.result.requestsPerSecond)} req/s, CPU ${s.cpuSeconds.toFixed(1)} s`));
+  const hs = r.handshake.map((s) => {
+    const h = s.result;
+    if (typeof h === 'string') return h;
+    const clientShare = Math.round((100 * h.clientCpuSeconds) / h.seconds);
+    return `${h.handshakes} in ${h.seconds.toFixed(1)} s (${h.resumed} resumed, ${h.errors} failed), proxy CPU ${s.cpuSeconds.toFixed(1)} s, client CPU ${h.clientCpuSeconds.toFixed(1)} s (${clientShare}% of its core)`;
+  });
+  const lines = [`  - wrk: ${wrk.join('; ')}`, `  - h2load: ${h2.join('; ')}`, `  - handshakes: ${hs.join('; ')}`];
+  if (typeof r.manyCerts === 'string') lines.push(`  - 1,000 certificates: ${r.manyCerts}`);
+  else if (r.manyCerts?.failedNames.length) lines.push(`  - 1,000 certificates: not served for ${r.manyCerts.failedNames.slice(0, 3).join(', ')}…`);
+  return lines;
+}
+
+/** Every run behind the table, per candidate: what a reader needs to judge a figure. */
 export function renderDetails(results: readonly CandidateResult[]): string {
-  const lines: string[] = [];
-  for (const r of results) {
-    if (r.failure) {
-      lines.push(`- ${r.label} (${r.version}): did not start or serve: ${r.failure}`);
-      continue;
-    }
-    const parts: string[] = [];
-    if (r.wrk) parts.push(`wrk ${r.wrk.invalid ? `invalid (${r.wrk.invalid})` : `${Math.round(r.wrk.requestsPerSecond * r.wrk.seconds)} requests`}, proxy CPU ${r.wrkCpuSeconds?.toFixed(1) ?? '?'} s`);
-    if (r.h2?.invalid) parts.push(`h2load invalid (${r.h2.invalid})`);
-    if (typeof r.handshake === 'string') parts.push(`handshakes: ${r.handshake}`);
-    else if (r.handshake) {
-      const h = r.handshake;
-      parts.push(
-        `${h.handshakes} handshakes (${h.resumed} resumed, ${h.errors} failed) in ${h.seconds.toFixed(1)} s, proxy CPU ${r.handshakeServerCpuSeconds?.toFixed(1) ?? '?'} s, client CPU ${h.clientCpuSeconds.toFixed(1)} s (${Math.round((100 * h.clientCpuSeconds) / h.seconds)}% of its core)`,
-      );
-    }
-    if (typeof r.manyCerts === 'string') parts.push(`1,000 certificates: ${r.manyCerts}`);
-    else if (r.manyCerts && r.manyCerts.failedNames.length > 0) parts.push(`1,000 certificates: not served for ${r.manyCerts.failedNames.slice(0, 3).join(', ')}…`);
-    lines.push(`- ${r.label} (${r.version}): ${parts.join('; ')}`);
-  }
-  return lines.join('\n');
+  return results
+    .flatMap((r) => (r.failure ? [`- ${r.label} (${r.version}): did not start or serve: ${r.failure}`] : [`- ${r.label} (${r.version}), per round:`, ...describeRuns(r)]))
+    .join('\n');
 }
 
 export function renderPage(report: RunReport): string {
   return `# Benchmarks
 
-Generated by \`npm run bench\` (\`bench/run.ts\`) on ${report.date}, mode **${report.mode}**, in ${Math.round(report.durationSeconds)} s.
-Everything ran on 127.0.0.1 of one machine; figures from one run, so compare the ratios rather than the absolute numbers,
-and re-run before relying on them.
+Generated by \`npm run bench\` (\`bench/run.ts\`) on ${report.date}: mode **${report.mode}**, ${report.rounds} round(s), ${Math.round(report.durationSeconds)} s in all.
+Everything ran on 127.0.0.1 of one shared machine. Compare the ratios rather than the absolute numbers, and re-run before relying on them.
 
 ${renderTable(report.results)}
 
-## Details
+## Runs
 
 ${renderDetails(report.results)}
 

@@ -19,6 +19,10 @@ async function loadCommand(name: string): Promise<Command | undefined> {
       return (await import('./cli/config-commands.ts')).fmtCommand;
     case 'certs':
       return (await import('./cli/certs.ts')).certsCommand;
+    case 'run':
+      return (await import('./cli/run.ts')).runCommand;
+    case 'reload':
+      return (await import('./cli/reload.ts')).reloadCommand;
     default:
       return undefined;
   }

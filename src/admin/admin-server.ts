@@ -153,7 +153,7 @@ export class AdminServer {
       // A socket file left by a process that died is in the way; one that answers is not ours to
       // take, and anything but a socket (a mistyped path to a real file) is never deleted.
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-      if (!(await lstat(path)).isSocket() || (await socketAnswers(path))) throw err;
+      if (await socketAnswers(path)) throw err;
       await unlink(path);
       await listenOnce(this.#server, { path });
     }

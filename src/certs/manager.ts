@@ -143,6 +143,11 @@ export class CertificateManager {
     );
   }
 
+  /** A context already loaded for `name` (no storage, no issuance): for handshakes that cannot wait. */
+  loadedContextFor(name: string): tls.SecureContext | undefined {
+    return (this.#managed.get(name) ?? this.#onDemand.get(name))?.context;
+  }
+
   /** What is loaded now, for the admin API and metrics. */
   certificates(): StoredCertificate[] {
     const out: StoredCertificate[] = [];

@@ -50,6 +50,7 @@ export interface ReverseProxyOptions {
 type Failure = { readonly status: 502 | 503 | 504; readonly message: string };
 
 const NO_UPSTREAM: Failure = { status: 503, message: 'no upstream available' };
+const ABANDONED: Failure = { status: 503, message: 'request abandoned' };
 
 /**
  * One `reverse_proxy` directive at run time: its upstreams' state, selection policy, active health
@@ -107,7 +108,7 @@ export class ReverseProxy {
     const hasBody = requestHasBody(req);
     const tried = new Set<UpstreamState>();
     let staleRetried = false;
-    let failure: Failure = NO_UPSTREAM;
+    let failure: Failure | undefined;
     try {
       for (let retries = 0; ; ) {
         const up = this.#choose(selection, tried);
@@ -115,6 +116,7 @@ export class ReverseProxy {
           tried.add(up);
           const result = await this.#attempt(up, req, res, ctx, hasBody, signal);
           if (result.kind === 'done') return;
+          if (result.kind === 'aborted') break;
           if (result.stale && !staleRetried) {
             // Node's advice for pooled sockets: the upstream closed an idle connection as we reused it.
             staleRetried = true;
@@ -137,7 +139,8 @@ export class ReverseProxy {
     } finally {
       res.off('close', onClose);
     }
-    sendError(res, failure);
+    // Nobody to answer when the client left; when ctx.signal gave up, say why if nothing was sent.
+    if (!gone.signal.aborted) sendError(res, failure ?? ABANDONED);
   }
 
   /**

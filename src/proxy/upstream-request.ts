@@ -17,8 +17,10 @@ export class UpstreamTimeoutError extends Error {
 }
 
 export type AttemptResult =
-  /** The upstream answered and the response was relayed (or the client went away). */
+  /** The upstream answered and the response was relayed (or cut off after its headers). */
   | { readonly kind: 'done'; readonly status?: number }
+  /** `signal` aborted before the upstream's response headers; nothing was sent to the client. */
+  | { readonly kind: 'aborted' }
   | {
       readonly kind: 'failed';
       readonly error: Error;
@@ -71,7 +73,11 @@ export function forwardOnce(
     };
     const onAbort = (): void => {
       proxyReq.destroy();
-      // A no-op when the client already left; cuts the response when ctx.signal gave up on it.
+      if (!responded) {
+        settle({ kind: 'aborted' });
+        return;
+      }
+      // Mid-body: a no-op when the client already left, cuts the response when ctx.signal gave up.
       if (!res.writableEnded) res.destroy();
       settle({ kind: 'done' });
     };

@@ -1,6 +1,6 @@
 /**
- * The x509 module's public surface. der.ts, extensions.ts, certificate-builder.ts and pem.ts are
- * internal to the folder.
+ * The x509 module's public surface. peculiar.ts (the one importer of @peculiar/x509), subject.ts
+ * and pem.ts are internal to the folder.
  */
 export { KEY_TYPES, generatePrivateKeyPem, keyTypeOf, privateKeyFromPem, privateKeyToPem, type KeyType } from './keys.ts';
 export { createCsr, type CsrOptions } from './csr.ts';

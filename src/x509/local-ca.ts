@@ -8,24 +8,14 @@
  * ACME certificates). Every certificate is backdated by a minute so a client whose clock is a bit
  * behind does not see it as not yet valid, and never outlives its issuer.
  */
+import type { webcrypto } from 'node:crypto';
 import { MyServerError } from '../errors.ts';
-import { buildCertificate } from './certificate-builder.ts';
 import { certificateMatchesKey, decodeCertificate } from './certificate.ts';
-import {
-  OID,
-  authorityKeyIdentifier,
-  basicConstraints,
-  commonNameFor,
-  distinguishedName,
-  extendedKeyUsage,
-  keyIdentifier,
-  keyUsage,
-  subjectAltName,
-  subjectKeyIdentifier,
-} from './extensions.ts';
-import { generatePrivateKeyPem, keyTypeOf, privateKeyFromPem, publicKeySpki } from './keys.ts';
+import { generatePrivateKeyPem, keyTypeOf, signingKeys } from './keys.ts';
 import { classifyNames } from './names.ts';
+import { x509 } from './peculiar.ts';
 import { pemEncode } from './pem.ts';
+import { commonNameFor, subjectAltName, subjectName } from './subject.ts';
 
 /** A certificate and its private key, both PEM. */
 export interface CertifiedKey {
@@ -56,26 +46,27 @@ const INTERMEDIATE_LIFETIME_MS = 365 * DAY_MS;
 export const DEFAULT_LEAF_LIFETIME_MS = 7 * DAY_MS;
 const BACKDATE_MS = 60 * 1000;
 
+const CA_KEY_USAGE = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;
+
 /** A self-signed P-256 root: CA with pathLenConstraint 1 (one intermediate below it), keyCertSign and cRLSign. */
 export async function createRootCa(options: CaOptions = {}): Promise<CertifiedKey> {
   const now = options.now ?? new Date();
   const keyPem = await generatePrivateKeyPem('p256');
-  const key = privateKeyFromPem(keyPem);
-  const spki = publicKeySpki(key);
-  const name = distinguishedName(options.commonName ?? `my-server Local Authority - ${now.getUTCFullYear()} ECC Root`);
+  const { keys, signingAlgorithm } = signingKeys(keyPem);
   try {
-    const der = await buildCertificate(
-      {
-        issuerName: name,
-        subjectName: name,
-        notBefore: new Date(now.getTime() - BACKDATE_MS),
-        notAfter: new Date(now.getTime() + ROOT_LIFETIME_MS),
-        spki,
-        extensions: [basicConstraints(true, 1), keyUsage(['keyCertSign', 'cRLSign']), subjectKeyIdentifier(keyIdentifier(spki))],
-      },
-      key,
-    );
-    return { certPem: pemEncode(der, 'CERTIFICATE'), keyPem };
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      name: subjectName(options.commonName ?? `my-server Local Authority - ${now.getUTCFullYear()} ECC Root`),
+      keys,
+      signingAlgorithm,
+      notBefore: new Date(now.getTime() - BACKDATE_MS),
+      notAfter: new Date(now.getTime() + ROOT_LIFETIME_MS),
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 1, true),
+        new x509.KeyUsagesExtension(CA_KEY_USAGE, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ],
+    });
+    return { certPem: pemEncode(cert.rawData, 'CERTIFICATE'), keyPem };
   } catch (err) {
     throw new MyServerError('MS_ERR_X509', 'creating local root CA', { cause: err });
   }
@@ -85,17 +76,20 @@ export async function createRootCa(options: CaOptions = {}): Promise<CertifiedKe
 export async function createIntermediateCa(root: CertifiedKey, options: CaOptions = {}): Promise<CertifiedKey> {
   const now = options.now ?? new Date();
   const keyPem = await generatePrivateKeyPem('p256');
-  const key = privateKeyFromPem(keyPem);
-  const spki = publicKeySpki(key);
   try {
-    const der = await issue(root, {
-      subjectName: distinguishedName(options.commonName ?? 'my-server Local Authority - ECC Intermediate'),
-      spki,
+    const publicKey = signingKeys(keyPem).keys.publicKey;
+    const cert = await issue(root, {
+      subject: subjectName(options.commonName ?? 'my-server Local Authority - ECC Intermediate'),
+      publicKey,
       now,
       lifetimeMs: INTERMEDIATE_LIFETIME_MS,
-      extensions: [basicConstraints(true, 0), keyUsage(['keyCertSign', 'cRLSign']), subjectKeyIdentifier(keyIdentifier(spki))],
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(CA_KEY_USAGE, true),
+        await x509.SubjectKeyIdentifierExtension.create(publicKey),
+      ],
     });
-    return { certPem: pemEncode(der, 'CERTIFICATE'), keyPem };
+    return { certPem: pemEncode(cert.rawData, 'CERTIFICATE'), keyPem };
   } catch (err) {
     throw new MyServerError('MS_ERR_X509', 'creating local intermediate CA', { cause: err });
   }
@@ -112,36 +106,37 @@ export async function issueLeafCertificate(options: LeafOptions): Promise<{ cert
   if (options.names.length === 0) throw new MyServerError('MS_ERR_X509', 'issuing local certificate: no names');
   if (!(lifetimeMs > 0)) throw new MyServerError('MS_ERR_X509', `issuing local certificate: invalid lifetime ${lifetimeMs}`);
   const { dnsNames, ipAddresses } = classifyNames(options.names);
-  const key = privateKeyFromPem(options.keyPem);
-  const spki = publicKeySpki(key);
   const commonName = commonNameFor(dnsNames);
-  const rsa = keyTypeOf(key).startsWith('rsa');
+  const usage = keyTypeOf(options.keyPem).startsWith('rsa')
+    ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
+    : x509.KeyUsageFlags.digitalSignature;
   try {
-    const der = await issue(options.issuer, {
-      subjectName: distinguishedName(commonName),
-      spki,
+    const publicKey = signingKeys(options.keyPem).keys.publicKey;
+    const cert = await issue(options.issuer, {
+      subject: subjectName(commonName),
+      publicKey,
       now,
       lifetimeMs,
       extensions: [
         subjectAltName(dnsNames, ipAddresses, commonName === undefined),
-        basicConstraints(false),
-        keyUsage(rsa ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature']),
-        extendedKeyUsage([OID.serverAuth]),
-        subjectKeyIdentifier(keyIdentifier(spki)),
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(usage, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        await x509.SubjectKeyIdentifierExtension.create(publicKey),
       ],
     });
-    const certPem = pemEncode(der, 'CERTIFICATE');
+    const certPem = pemEncode(cert.rawData, 'CERTIFICATE');
     return { certPem, chainPem: certPem + decodeCertificate(options.issuer.certPem).info.pem };
   } catch (err) {
     throw new MyServerError('MS_ERR_X509', `issuing local certificate for ${options.names.join(', ')}`, { cause: err });
   }
 }
 
-/** Signs a certificate below `issuer`, with the issuer's exact subject Name and its key identifier as AKI. */
+/** Signs a certificate below `issuer`, with the issuer's subject Name as issuer and its key identifier as AKI. */
 async function issue(
   issuer: CertifiedKey,
-  cert: { subjectName: Buffer; spki: Buffer; now: Date; lifetimeMs: number; extensions: Buffer[] },
-): Promise<Buffer> {
+  cert: { subject: x509.Name; publicKey: webcrypto.CryptoKey; now: Date; lifetimeMs: number; extensions: x509.Extension[] },
+): Promise<x509.X509Certificate> {
   if (!certificateMatchesKey(issuer.certPem, issuer.keyPem)) {
     throw new MyServerError('MS_ERR_X509', 'the issuer key does not match the issuer certificate');
   }
@@ -151,16 +146,22 @@ async function issue(
     throw new MyServerError('MS_ERR_X509', `the issuer certificate expired at ${parent.info.notAfter.toISOString()}`);
   }
   const notAfter = Math.min(cert.now.getTime() + cert.lifetimeMs, parent.info.notAfter.getTime());
-  const issuerKeyId = parent.info.subjectKeyIdentifier ?? keyIdentifier(parent.spki);
-  return buildCertificate(
-    {
-      issuerName: parent.subjectName,
-      subjectName: cert.subjectName,
-      notBefore: new Date(cert.now.getTime() - BACKDATE_MS),
-      notAfter: new Date(notAfter),
-      spki: cert.spki,
-      extensions: [...cert.extensions, authorityKeyIdentifier(Buffer.from(issuerKeyId))],
-    },
-    privateKeyFromPem(issuer.keyPem),
-  );
+  const skid = parent.info.subjectKeyIdentifier;
+  const authorityKeyIdentifier =
+    skid === undefined
+      ? await x509.AuthorityKeyIdentifierExtension.create(parent.certificate)
+      : new x509.AuthorityKeyIdentifierExtension(Buffer.from(skid).toString('hex'));
+  const { keys, signingAlgorithm } = signingKeys(issuer.keyPem);
+  // No serialNumber: the library draws 16 random bytes (RFC 5280 §4.1.2.2 allows 20 octets; the
+  // CA/B Forum asks for at least 64 bits from a CSPRNG) and encodes them as a positive INTEGER.
+  return x509.X509CertificateGenerator.create({
+    subject: cert.subject,
+    issuer: parent.certificate.subjectName,
+    publicKey: cert.publicKey,
+    signingKey: keys.privateKey,
+    signingAlgorithm,
+    notBefore: new Date(cert.now.getTime() - BACKDATE_MS),
+    notAfter: new Date(notAfter),
+    extensions: [...cert.extensions, authorityKeyIdentifier],
+  });
 }

@@ -8,13 +8,13 @@ import { generatePrivateKeyPem } from '../../../src/x509/keys.ts';
 import { openssl, withTempDir } from './openssl.ts';
 
 /** A certificate made by openssl itself, so parsing is checked against an independent encoder. */
-async function opensslCertificate(dir: string, serial: string, extra: string[] = []): Promise<{ pem: string; keyPem: string; text: string }> {
+async function opensslCertificate(dir: string, serial: string, san = 'DNS:a.test,DNS:*.b.test,IP:192.0.2.1,IP:2001:db8:0:0::7'): Promise<{ pem: string; keyPem: string; text: string }> {
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
   const made = await openssl([
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
     '-subj', '/O=Example/CN=Example Test Cert', '-days', '30', '-set_serial', serial,
-    '-addext', 'subjectAltName=DNS:a.test,DNS:*.b.test,IP:192.0.2.1,IP:2001:db8:0:0::7', ...extra,
+    '-addext', `subjectAltName=${san}`,
   ]);
   assert.equal(made.code, 0, made.stderr);
   const text = await openssl(['x509', '-in', cert, '-noout', '-text', '-dates', '-serial']);
@@ -78,5 +78,14 @@ test('certificateMatchesKey is true only for the certificate\'s own key', async 
     assert.equal(certificateMatchesKey(pem, keyPem), true);
     assert.equal(certificateMatchesKey(pem, await generatePrivateKeyPem('p256')), false);
     assert.equal(certificateMatchesKey(pem, 'garbage'), false);
+  });
+});
+
+test('parseCertificate still reads DNS and IP names when the SAN also holds an otherName it has no text for', async () => {
+  await withTempDir(async (dir) => {
+    const { pem } = await opensslCertificate(dir, '9', 'otherName:1.3.6.1.5.5.7.8.9;UTF8:me@a.test,DNS:c.test,IP:::ffff:1.2.3.4');
+    const info = parseCertificate(pem);
+    assert.deepEqual(info.dnsNames, ['c.test']);
+    assert.deepEqual(info.ipAddresses, ['::ffff:1.2.3.4']);
   });
 });

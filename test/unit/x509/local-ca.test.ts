@@ -143,3 +143,41 @@ test('a leaf for IP addresses only has an empty subject, a critical SAN, and sti
   assert.equal(info.extensions.find((e) => e.oid === '2.5.29.17')?.critical, true);
   assert.deepEqual(await handshake(keyPem, chainPem, root.certPem, {}), { authorized: true });
 });
+
+test('an IPv4-mapped IPv6 name gets the right 16 iPAddress bytes, as openssl and node:crypto read them', async () => {
+  const { certPem } = await makeChain(['::FFFF:1.2.3.4']);
+  const text = (await openssl(['x509', '-noout', '-ext', 'subjectAltName'], { input: certPem })).stdout;
+  assert.match(text, /IP Address:0:0:0:0:0:FFFF:102:304\n/);
+  assert.deepEqual(parseCertificate(certPem).ipAddresses, ['::ffff:1.2.3.4']);
+  assert.ok(new X509Certificate(certPem).checkIP('::ffff:1.2.3.4'));
+});
+
+test('a CA common name is written literally, even with a leading # or RFC 4514 specials', async () => {
+  const root = await createRootCa({ commonName: '#00 Test, O=Root+CN=x' });
+  const intermediate = await createIntermediateCa(root, { commonName: '#00 Test, O=Intermediate' });
+  assert.equal(parseCertificate(root.certPem).subjectCommonName, '#00 Test, O=Root+CN=x');
+  const leaf = parseCertificate((await issueLeafCertificate({ issuer: intermediate, names: ['a.test'], keyPem: await generatePrivateKeyPem('p256') })).certPem);
+  assert.equal(leaf.issuerCommonName, '#00 Test, O=Intermediate');
+  const subject = (await openssl(['x509', '-noout', '-subject', '-nameopt', 'multiline'], { input: root.certPem })).stdout;
+  assert.match(subject, /commonName\s+= #00 Test, O=Root\+CN=x\n/);
+});
+
+test('issued serials are positive, minimally encoded INTEGERs that openssl reads as serialHex says', async () => {
+  const root = await createRootCa();
+  const intermediate = await createIntermediateCa(root);
+  const keyPem = await generatePrivateKeyPem('p256');
+  const serials = new Set<string>();
+  for (let i = 0; i < 8; i++) {
+    const { certPem } = await issueLeafCertificate({ issuer: intermediate, names: ['a.test'], keyPem });
+    const info = parseCertificate(certPem);
+    const bytes = Buffer.from(info.serialNumber);
+    // DER: a 0x00 sign byte only in front of a set top bit, never otherwise (X.690 §8.3.2).
+    if (bytes[0] === 0) assert.ok(((bytes[1] ?? 0) & 0x80) !== 0, bytes.toString('hex'));
+    else assert.equal((bytes[0] ?? 0) & 0x80, 0, bytes.toString('hex'));
+    assert.ok(bytes.length >= 9, 'at least 64 random bits'); // CA/B Forum BR §7.1
+    const printed = (await openssl(['x509', '-noout', '-serial'], { input: certPem })).stdout;
+    assert.equal(printed.trim(), `serial=${info.serialHex.toUpperCase()}`);
+    serials.add(info.serialHex);
+  }
+  assert.equal(serials.size, 8);
+});

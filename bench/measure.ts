@@ -1,0 +1,147 @@
+/**
+ * Starting a candidate until it provably serves, and the measurements taken on a running one.
+ * Every load run is paired with the CPU seconds the candidate's process tree used during it.
+ */
+import { request } from 'node:https';
+import { mkdir, readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { sleep } from '../src/util/backoff.ts';
+import type { BenchCertificates, SiteCertificate } from './certs.ts';
+import { BODY_BYTES, type Candidate, type Mode } from './candidates.ts';
+import { handshakeEach, type LoadTarget } from './load.ts';
+import { treeStats, waitForPort, type Processes, type Started } from './processes.ts';
+import type { ManyCertsResult, Sample } from './report.ts';
+
+/** What every step of one benchmark run shares. */
+export interface RunContext {
+  readonly mode: Mode;
+  readonly processes: Processes;
+  readonly signal: AbortSignal;
+  /** Scratch directory of the run; each instance gets a subdirectory. */
+  readonly dir: string;
+  readonly certs: BenchCertificates;
+  /** Name of the measured site; resolves to 127.0.0.1. */
+  readonly host: string;
+  readonly upstreamPort: number;
+  /** CPU list of the load generators (and the upstream). */
+  readonly loadCpus: string;
+  /** CPU list of the candidates in one-core mode. */
+  readonly candidateCpus: string;
+  /** The exact command lines, appended as they run, for the report. */
+  readonly commands: string[];
+}
+
+export interface Instance {
+  readonly candidate: Candidate;
+  readonly started: Started;
+  readonly port: number;
+  readonly startupSeconds: number;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** One GET through the candidate, verified against the bench root: undefined when it answered 200 with the upstream's body. */
+function probe(port: number, servername: string, ca: string, signal: AbortSignal): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, servername, ca, path: '/', headers: { host: servername }, agent: false, timeout: 5000, signal }, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('end', () => resolve(res.statusCode === 200 && bytes === BODY_BYTES ? undefined : `probe got status ${res.statusCode}, ${bytes} bytes`));
+      res.on('error', (err) => resolve(`probe: ${err.message}`));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (err) => resolve(`probe: ${err.message}`));
+    req.end();
+  });
+}
+
+export async function logTail(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.trim().split('\n').slice(-3).join(' / ').slice(0, 400);
+}
+
+/** Starts `candidate` serving `sites` and waits until a request through it succeeds; a string says why it did not. */
+export async function startCandidate(
+  run: RunContext,
+  candidate: Candidate,
+  sites: readonly SiteCertificate[],
+  tag: string,
+  timeoutMs: number,
+): Promise<Instance | string> {
+  const dir = join(run.dir, `${candidate.id}-${tag}`);
+  await mkdir(dir, { recursive: true });
+  const [httpPort, httpsPort] = [await freePort(), await freePort()];
+  const launch = await candidate.prepare({ dir, httpPort, httpsPort, upstreamPort: run.upstreamPort, sites, mode: run.mode });
+  const cpus = run.mode === 'one-core' ? run.candidateCpus : undefined;
+  const envNote = launch.env?.GOMAXPROCS ? `GOMAXPROCS=${launch.env.GOMAXPROCS} ` : '';
+  run.commands.push(`# ${candidate.label}, ${sites.length} site(s)`, `${envNote}${cpus ? `taskset -c ${cpus} ` : ''}${[launch.command, ...launch.args].join(' ')}`);
+  const logFile = join(dir, 'output.log');
+  const t0 = performance.now();
+  const started = run.processes.start(`${candidate.id}-${tag}`, launch.command, launch.args, { cpus, env: launch.env, logFile });
+  const exited = started.exited.then((code) => `exited with ${String(code)}`);
+  const ready = (async (): Promise<string | undefined> => {
+    const deadline = Date.now() + timeoutMs;
+    if (!(await waitForPort(httpsPort, timeoutMs, run.signal))) return `nothing listening on the HTTPS port after ${timeoutMs} ms`;
+    let failure = await probe(httpsPort, run.host, run.certs.rootPem, run.signal);
+    while (failure !== undefined && Date.now() < deadline) {
+      await sleep(200, run.signal);
+      failure = await probe(httpsPort, run.host, run.certs.rootPem, run.signal);
+    }
+    return failure;
+  })();
+  const failure = await Promise.race([ready, exited]);
+  if (failure !== undefined) {
+    await run.processes.stop(started);
+    const tail = await logTail(logFile);
+    return tail ? `${failure}; output: ${tail}` : failure;
+  }
+  return { candidate, started, port: httpsPort, startupSeconds: (performance.now() - t0) / 1000 };
+}
+
+async function cpuOf(instance: Instance): Promise<number> {
+  return (await treeStats(instance.started.pid)).cpuSeconds;
+}
+
+/** Runs `load` and returns its result with the CPU seconds the candidate used meanwhile. */
+export async function withCpu<T>(instance: Instance, load: () => Promise<T>): Promise<Sample<T>> {
+  const before = await cpuOf(instance);
+  const result = await load();
+  return { result, cpuSeconds: (await cpuOf(instance)) - before };
+}
+
+export function loadTarget(run: RunContext, instance: Instance): LoadTarget {
+  return { port: instance.port, host: run.host, cpus: run.loadCpus, signal: run.signal };
+}
+
+/**
+ * A fresh instance with the measured site plus every extra site, a handshake to each extra name
+ * (which also makes a server that loads certificates lazily load them), then its RSS.
+ */
+export async function measureManyCerts(run: RunContext, candidate: Candidate, timeoutMs: number): Promise<ManyCertsResult | string> {
+  const sites = [run.certs.main, ...run.certs.extra];
+  const instance = await startCandidate(run, candidate, sites, 'certs', timeoutMs);
+  if (typeof instance === 'string') return instance;
+  try {
+    const failedNames = await handshakeEach(
+      instance.port,
+      run.certs.extra.map((s) => s.name),
+      8,
+      run.signal,
+    );
+    await sleep(1000, run.signal);
+    const { rssKiB } = await treeStats(instance.started.pid);
+    return { sites: sites.length, startupSeconds: instance.startupSeconds, rssKiB, failedNames };
+  } finally {
+    await run.processes.stop(instance.started);
+  }
+}

@@ -1,0 +1,431 @@
+/**
+ * The one place that knows the whole graph: builds the runtime from a Config and runs it.
+ * start() / reload(next) / close(grace).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { readFile } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
+import type { SecureContext, TLSSocket } from 'node:tls';
+import { AdminServer } from './admin/admin-server.ts';
+import { Generation, listenerId, type IssuerFactory, type ListenerKey } from './app/generation.ts';
+import { AccessLogs } from './app/access-log.ts';
+import type { AcmeClient } from './acme/client.ts';
+import { loadOrCreateAccount } from './certs/account.ts';
+import { AcmeIssuer } from './certs/acme-issuer.ts';
+import { CertificateStore } from './certs/certificate-store.ts';
+import type { Issuer } from './certs/issuer.ts';
+import { LocalIssuer } from './certs/local-issuer.ts';
+import { CertificateManager } from './certs/manager.ts';
+import { OnDemandPolicy } from './certs/on-demand.ts';
+import { normalizeName } from './certs/names.ts';
+import { ChallengeStore } from './challenges/challenge-store.ts';
+import { Http01Solver } from './challenges/http-01.ts';
+import { TlsAlpn01Solver } from './challenges/tls-alpn-01.ts';
+import type { Solver } from './challenges/solver.ts';
+import { parseConfig, loadConfig } from './config/index.ts';
+import type { Config } from './config/types.ts';
+import { MyServerError } from './errors.ts';
+import { HttpFront } from './http/http-front.ts';
+import type { Logger } from './log.ts';
+import { publishHttpRequest } from './metrics/channels.ts';
+import { Metrics } from './metrics/metrics.ts';
+import { hostWithoutPort, requestHost, type RequestContext } from './routes/context.ts';
+import type { SiteRouter } from './routes/site-router.ts';
+import { createStorage, defaultStoragePath, type ClosableStorage } from './storage/index.ts';
+import { TlsFront } from './tls/tls-front.ts';
+
+export interface AppOptions {
+  readonly log: Logger;
+  /** The Proxyfile path, for reload() and the admin API's /reload. */
+  readonly configFile?: string;
+  readonly userAgent?: string;
+}
+
+type Front = { kind: 'https'; front: TlsFront } | { kind: 'http'; front: HttpFront };
+
+export class App {
+  #config: Config;
+  readonly #o: AppOptions;
+  readonly #log: Logger;
+  #gen: Generation | undefined;
+  #storage: ClosableStorage | undefined;
+  #manager: CertificateManager | undefined;
+  #http01: Http01Solver | undefined;
+  #tlsAlpn01: TlsAlpn01Solver | undefined;
+  #local: LocalIssuer | undefined;
+  readonly #acmeIssuers = new Map<string, AcmeIssuer>();
+  readonly #accounts = new Map<string, Promise<AcmeClient>>();
+  readonly #fronts = new Map<string, Front>();
+  #admin: AdminServer | undefined;
+  readonly #metrics: Metrics;
+  readonly #accessLogs = new AccessLogs();
+  #reloading: Promise<void> = Promise.resolve();
+  #caRoots: string | undefined;
+
+  constructor(config: Config, options: AppOptions) {
+    this.#config = config;
+    this.#o = options;
+    this.#log = options.log;
+    this.#metrics = new Metrics({ log: options.log.child({ logger: 'metrics' }) });
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  /** Binds every listener and starts serving at once; certificates are obtained in the background. */
+  async start(): Promise<void> {
+    const g = this.#config.globals;
+    this.#metrics.subscribe();
+    const envStorage = process.env['MY_SERVER_STORAGE'];
+    this.#storage = await createStorage(
+      envStorage
+        ? { kind: 'file', path: envStorage }
+        : g.storage.kind === 'redis'
+          ? { kind: 'redis', url: g.storage.url, prefix: g.storage.prefix }
+          : { kind: 'file', path: g.storage.path ?? defaultStoragePath() },
+    );
+    const challengeStore = new ChallengeStore({ storage: this.#storage });
+    this.#http01 = new Http01Solver({ store: challengeStore });
+    this.#tlsAlpn01 = new TlsAlpn01Solver({ store: challengeStore });
+    this.#local = new LocalIssuer({ storage: this.#storage, log: this.#log.child({ logger: 'local-ca' }) });
+    this.#caRoots = g.acmeCaRoot !== undefined ? await readCaRoot(g.acmeCaRoot) : undefined;
+    this.#manager = new CertificateManager({
+      storage: this.#storage,
+      store: new CertificateStore(this.#storage),
+      log: this.#log.child({ logger: 'certs' }),
+      ...(g.onDemandTls?.ask !== undefined
+        ? {
+            onDemand: {
+              policy: new OnDemandPolicy({
+                ask: g.onDemandTls.ask,
+                ...(g.onDemandTls.intervalMs !== undefined ? { intervalMs: g.onDemandTls.intervalMs } : {}),
+                ...(g.onDemandTls.burst !== undefined ? { burst: g.onDemandTls.burst } : {}),
+              }),
+              covers: (name: string) => this.#gen?.onDemandCovers(name),
+            },
+          }
+        : {}),
+    });
+    const gen = await Generation.build(this.#config, this.#issuerFactory(), this.#log, {});
+    await this.#bind(gen);
+    this.#gen = gen;
+    this.#manager.manage(gen.managed);
+    this.#metrics.configure({ certificates: [...gen.managed.keys()] });
+    await this.#startAdmin();
+    this.#log.info({ listeners: [...this.#fronts.keys()], sites: this.#config.sites.length, storage: this.#storage.toString() }, 'serving');
+  }
+
+  /**
+   * Swap in a new config: built completely first (an invalid one throws and the running config
+   * keeps serving); listeners only rebound when their ports change; the old site handlers are
+   * closed after the grace period so requests and WebSockets in flight finish on them.
+   */
+  reload(next: Config): Promise<void> {
+    const run = this.#reloading.then(() => this.#reload(next));
+    this.#reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reload(next: Config): Promise<void> {
+    const gen = await Generation.build(next, this.#issuerFactory(), this.#log, {});
+    try {
+      await this.#bind(gen);
+    } catch (err) {
+      await gen.close();
+      throw err;
+    }
+    const old = this.#gen;
+    const adminChanged = JSON.stringify(next.globals.admin) !== JSON.stringify(this.#config.globals.admin);
+    this.#config = next;
+    this.#gen = gen;
+    this.#manager?.manage(gen.managed);
+    this.#metrics.configure({ certificates: [...gen.managed.keys()] });
+    this.#accessLogs.prune(next);
+    const grace = next.globals.gracePeriodMs;
+    if (old) setTimeout(() => void old.close(), grace).unref();
+    if (adminChanged) {
+      // Not awaited here: /load runs inside the admin server, whose close waits for that request.
+      setImmediate(() => {
+        void (async () => {
+          await this.#admin?.close();
+          this.#admin = undefined;
+          await this.#startAdmin().catch((err: unknown) => this.#log.error({ err }, 'starting the admin API after reload failed'));
+        })();
+      });
+    }
+    this.#log.info({ listeners: [...this.#fronts.keys()], sites: next.sites.length }, 'config reloaded');
+  }
+
+  /** Reads the config file again and reloads (SIGHUP, --watch, admin /reload). */
+  async reloadFromFile(): Promise<void> {
+    if (this.#o.configFile === undefined) throw new MyServerError('MS_ERR_CONFIG', 'no config file to reload from');
+    await this.reload(await loadConfig(this.#o.configFile));
+  }
+
+  /** Stop accepting, let requests in flight finish up to grace_period, then release everything. */
+  async close(): Promise<void> {
+    const grace = this.#config.globals.gracePeriodMs;
+    await this.#admin?.close();
+    await Promise.all([...this.#fronts.values()].map((f) => f.front.close(grace)));
+    this.#fronts.clear();
+    this.#manager?.close();
+    await this.#gen?.close();
+    this.#metrics.close();
+    this.#accessLogs.close();
+    await this.#storage?.close();
+  }
+
+  /** Open listeners the generation needs and the app lacks; close those it no longer needs. */
+  async #bind(gen: Generation): Promise<void> {
+    const binds = gen.config.globals.defaultBind.length > 0 ? gen.config.globals.defaultBind : [undefined];
+    const bindKey = binds.join(',');
+    const wanted = new Map<string, ListenerKey>(gen.listeners.map((l) => [`${listenerId(l)}@${bindKey}`, l]));
+    const opened: string[] = [];
+    try {
+      for (const [id, l] of wanted) {
+        if (this.#fronts.has(id)) continue;
+        const front = this.#makeFront(l);
+        this.#fronts.set(id, front);
+        opened.push(id);
+        await front.front.listen(l.port, binds);
+      }
+    } catch (err) {
+      for (const id of opened) {
+        await this.#fronts.get(id)?.front.close(0);
+        this.#fronts.delete(id);
+      }
+      throw err;
+    }
+    for (const [id, f] of this.#fronts) {
+      if (!wanted.has(id) && !opened.includes(id)) {
+        this.#fronts.delete(id);
+        void f.front.close(gen.config.globals.gracePeriodMs);
+      }
+    }
+  }
+
+  #makeFront(l: ListenerKey): Front {
+    const log = this.#log.child({ logger: l.protocol === 'https' ? 'tls' : 'http' });
+    if (l.protocol === 'https') {
+      return {
+        kind: 'https',
+        front: new TlsFront({
+          certificates: {
+            secureContextFor: (name) => this.#secureContextFor(name),
+            loadedContextFor: (name) => this.#gen?.manualFor(name) ?? this.#manager?.loadedContextFor(name),
+          },
+          challenges: this.#tlsAlpn01!,
+          onRequest: (req, res) => void this.#onRequest(req, res, 'https', l.port),
+          onUpgrade: (req, socket, head) => void this.#onUpgrade(req, socket, head, 'https', l.port),
+          log,
+        }),
+      };
+    }
+    return {
+      kind: 'http',
+      front: new HttpFront({
+        onRequest: (req, res) => void this.#onRequest(req, res, 'http', l.port),
+        onUpgrade: (req, socket, head) => void this.#onUpgrade(req, socket, head, 'http', l.port),
+        log,
+      }),
+    };
+  }
+
+  async #secureContextFor(servername: string): Promise<SecureContext | undefined> {
+    const name = normalizeName(servername);
+    if (name === undefined) return undefined;
+    return this.#gen?.manualFor(name) ?? (await this.#manager?.secureContextFor(name));
+  }
+
+  async #onRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, scheme: 'http' | 'https', port: number): Promise<void> {
+    const started = performance.now();
+    const gen = this.#gen;
+    if (!gen) return void plain(res, 503, 'Service Unavailable\n');
+    const host = hostWithoutPort(requestHost(req));
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const ctx: RequestContext = {
+      scheme,
+      remoteAddress: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
+      host,
+      path: q < 0 ? url : url.slice(0, q),
+      query: q < 0 ? '' : url.slice(q + 1),
+    };
+    let router: SiteRouter | undefined;
+    try {
+      if (scheme === 'http') {
+        if (await this.#http01!.handleHttp01(req as IncomingMessage, res as ServerResponse)) return;
+        router = gen.tables.get(listenerId({ protocol: 'http', port }))?.find(host);
+        if (!router && this.#redirectToHttps(gen, host, url, res)) return;
+      } else {
+        if (misdirected(req, host)) return void plain(res, 421, 'Misdirected Request: this connection is for another name\n');
+        router = gen.tables.get(listenerId({ protocol: 'https', port }))?.find(host);
+      }
+      if (!router) return void plain(res, 404, `Not Found: no site for ${host || '(no host)'}\n`);
+      const site = router.site;
+      const siteLabel = site.addresses[0]?.original ?? '';
+      const access = this.#accessLogs.for(site);
+      res.once('close', () => {
+        const durationMs = performance.now() - started;
+        publishHttpRequest({ site: siteLabel, method: req.method ?? 'GET', status: res.statusCode, durationMs });
+        access?.info(
+          {
+            request: { remote_ip: ctx.remoteAddress, method: req.method, host: requestHost(req), uri: url, proto: `HTTP/${req.httpVersion}` },
+            status: res.statusCode,
+            size: Number((res as ServerResponse).getHeader?.('content-length') ?? 0) || (req.socket.bytesWritten ?? 0),
+            duration: durationMs / 1000,
+            ...(ctx.upstream !== undefined ? { upstream: ctx.upstream } : {}),
+          },
+          'handled request',
+        );
+      });
+      await router.handle(req, res, ctx);
+    } catch (err) {
+      this.#log.error({ err, host, url }, 'request handler failed');
+      if (!res.headersSent) plain(res, 500, 'Internal Server Error\n');
+      else res.destroy();
+    }
+  }
+
+  async #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https', port: number): Promise<void> {
+    const host = hostWithoutPort(requestHost(req));
+    const router = this.#gen?.tables.get(listenerId({ protocol: scheme, port }))?.find(host);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const ctx: RequestContext = {
+      scheme,
+      remoteAddress: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
+      host,
+      path: q < 0 ? url : url.slice(0, q),
+      query: q < 0 ? '' : url.slice(q + 1),
+    };
+    try {
+      if (scheme === 'https' && misdirected(req, host)) throw new Error('misdirected');
+      if (!router || !(await router.upgrade(req, socket, head, ctx))) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      }
+    } catch (err) {
+      this.#log.debug({ err, host }, 'upgrade failed');
+      socket.destroy();
+    }
+  }
+
+  /** 308 to HTTPS for a host that has an HTTPS site (SPEC: "HTTP requests to an HTTPS site"). */
+  #redirectToHttps(gen: Generation, host: string, url: string, res: ServerResponse | Http2ServerResponse): boolean {
+    if (gen.config.globals.autoHttps !== 'on') return false;
+    for (const l of gen.listeners) {
+      if (l.protocol !== 'https') continue;
+      if (!gen.tables.get(listenerId(l))?.find(host)) continue;
+      const hostPart = host.includes(':') ? `[${host}]` : host;
+      const location = `https://${hostPart}${l.port === 443 ? '' : `:${l.port}`}${url}`;
+      res.setHeader('location', location);
+      plain(res, 308, `Permanent Redirect: ${location}\n`);
+      return true;
+    }
+    return false;
+  }
+
+  #issuerFactory(): IssuerFactory {
+    return {
+      local: (): Issuer => this.#local!,
+      acme: ({ ca, email, challenges }): Issuer => {
+        const key = `${ca}|${email ?? ''}|${(challenges ?? []).join(',')}`;
+        let issuer = this.#acmeIssuers.get(key);
+        if (!issuer) {
+          const accountKey = `${ca}|${email ?? ''}`;
+          const client = (): Promise<AcmeClient> => {
+            let p = this.#accounts.get(accountKey);
+            if (!p) {
+              p = loadOrCreateAccount({
+                directoryUrl: ca,
+                storage: this.#storage!,
+                log: this.#log.child({ logger: 'acme' }),
+                ...(email !== undefined ? { email } : {}),
+                ...(this.#caRoots !== undefined ? { caRoots: this.#caRoots } : {}),
+                ...(this.#config.globals.acmeEab ? { eab: this.#config.globals.acmeEab } : {}),
+                ...(this.#o.userAgent !== undefined ? { userAgent: this.#o.userAgent } : {}),
+              });
+              // A failed account setup is retried at the next issuance, not cached for ever.
+              p.catch(() => this.#accounts.delete(accountKey));
+              this.#accounts.set(accountKey, p);
+            }
+            return p;
+          };
+          const solvers = new Map<string, Solver>([
+            ['tls-alpn-01', this.#tlsAlpn01!],
+            ['http-01', this.#http01!],
+          ]);
+          issuer = new AcmeIssuer({
+            client,
+            directoryUrl: ca,
+            solvers,
+            log: this.#log.child({ logger: 'acme' }),
+            ...(challenges ? { challengeTypes: challenges } : {}),
+            ...(this.#config.globals.acmeProfile !== undefined ? { profile: this.#config.globals.acmeProfile } : {}),
+            ...(this.#config.globals.certLifetimeMs !== undefined ? { lifetimeMs: this.#config.globals.certLifetimeMs } : {}),
+          });
+          this.#acmeIssuers.set(key, issuer);
+        }
+        return issuer;
+      },
+    };
+  }
+
+  async #startAdmin(): Promise<void> {
+    const admin = this.#config.globals.admin;
+    if (admin === false) return;
+    this.#admin = new AdminServer({
+      address: admin.address,
+      metrics: this.#metrics,
+      log: this.#log.child({ logger: 'admin' }),
+      app: {
+        load: async (text) => {
+          const next = await parseConfig(text, { filename: this.#o.configFile ?? 'admin-load' });
+          await this.reload(next);
+        },
+        reload: () => this.reloadFromFile(),
+        certificates: () =>
+          Promise.resolve(
+            (this.#manager?.certificates() ?? []).map((c) => ({
+              names: c.meta.names,
+              issuer: c.meta.issuer,
+              issuerName: c.meta.issuerName,
+              notBefore: c.meta.notBefore,
+              notAfter: c.meta.notAfter,
+              serial: c.meta.serialHex,
+              storageKey: c.keys.cert,
+            })),
+          ),
+      },
+    });
+    await this.#admin.listen();
+  }
+}
+
+/**
+ * RFC 9110 §15.5.20: a request on a TLS connection made for another name gets 421, so a client
+ * that coalesced connections retries on a new one. Without SNI (IP literals) there is nothing to
+ * compare. A wildcard certificate's connection may carry any name it covers.
+ */
+function misdirected(req: IncomingMessage | Http2ServerRequest, host: string): boolean {
+  const servername = (req.socket as TLSSocket).servername;
+  if (!servername || host === '') return false;
+  const sni = normalizeName(servername);
+  return sni !== undefined && sni !== host;
+}
+
+function plain(res: ServerResponse | Http2ServerResponse, status: number, body: string): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'text/plain; charset=utf-8');
+  res.end(body);
+}
+
+async function readCaRoot(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new MyServerError('MS_ERR_CONFIG', `reading acme_ca_root ${file}`, { cause: err });
+  }
+}

@@ -1,0 +1,139 @@
+import { readFile } from 'node:fs/promises';
+import tls, { type SecureContext } from 'node:tls';
+import type { Config, SiteConfig } from '../config/types.ts';
+import type { NamePolicy } from '../certs/manager.ts';
+import { isLocalOnlyName } from '../certs/names.ts';
+import { MyServerError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { SiteTable } from '../routes/site-table.ts';
+import type { KeyType } from '../x509/keys.ts';
+import type { Issuer } from '../certs/issuer.ts';
+
+/** What the app needs from its issuers to decide a name's policy. */
+export interface IssuerFactory {
+  local(): Issuer;
+  /** The ACME issuer for a CA and account email (cached by the factory), with challenge preferences. */
+  acme(options: { ca: string; email?: string; challenges?: readonly string[] }): Issuer;
+}
+
+/** A listener: protocol, port, and the addresses it binds. */
+export interface ListenerKey {
+  readonly protocol: 'http' | 'https';
+  readonly port: number;
+}
+
+export const listenerId = (k: ListenerKey): string => `${k.protocol}:${k.port}`;
+
+/**
+ * Everything built from one Config, complete before it is swapped in (a reload that fails to
+ * build leaves the running generation untouched): the site tables per listener, the names to
+ * manage and how, user-managed certificates, the on-demand coverage.
+ */
+export class Generation {
+  readonly config: Config;
+  readonly tables = new Map<string, SiteTable>();
+  readonly listeners: ListenerKey[] = [];
+  readonly managed = new Map<string, NamePolicy>();
+  readonly manual = new Map<string, SecureContext>();
+  readonly manualFiles: string[] = [];
+  readonly #onDemand: { site: SiteConfig; policy: (name: string) => NamePolicy }[] = [];
+
+  private constructor(config: Config) {
+    this.config = config;
+  }
+
+  static async build(config: Config, issuers: IssuerFactory, log: Logger, contextOptions: tls.SecureContextOptions): Promise<Generation> {
+    const g = new Generation(config);
+    const seen = new Set<string>();
+    for (const site of config.sites) {
+      for (const a of site.addresses) {
+        const key = { protocol: a.protocol, port: a.listenPort } as const;
+        if (!seen.has(listenerId(key))) {
+          seen.add(listenerId(key));
+          g.listeners.push(key);
+        }
+      }
+    }
+    const g2 = config.globals;
+    const hasHttps = g.listeners.some((l) => l.protocol === 'https');
+    // http_port stays open for HTTP-01 and the redirects whenever there is an HTTPS site.
+    if (hasHttps && g2.autoHttps !== 'off' && !seen.has(listenerId({ protocol: 'http', port: g2.httpPort }))) {
+      g.listeners.push({ protocol: 'http', port: g2.httpPort });
+    }
+    for (const l of g.listeners) g.tables.set(listenerId(l), new SiteTable(config.sites, l.protocol, l.port, log));
+
+    for (const site of config.sites) {
+      const httpsNames = site.addresses.filter((a) => a.protocol === 'https');
+      if (httpsNames.length === 0 || g2.autoHttps === 'off') continue;
+      if (site.tls.mode === 'manual') {
+        await g.#loadManual(site, contextOptions);
+        continue;
+      }
+      const policy = (name: string): NamePolicy => ({ issuer: chooseIssuer(site, name, config, issuers), keyType: (site.tls.keyType ?? g2.keyType) as KeyType });
+      if (site.tls.onDemand) {
+        g.#onDemand.push({ site, policy });
+        continue;
+      }
+      for (const a of httpsNames) if (a.host !== '') g.managed.set(a.host, policy(a.host));
+    }
+    return g;
+  }
+
+  /** The policy of the on-demand site that covers `name`, if any (exact, wildcard, then catch-all). */
+  onDemandCovers(name: string): NamePolicy | undefined {
+    let wildcard: ((n: string) => NamePolicy) | undefined;
+    let any: ((n: string) => NamePolicy) | undefined;
+    for (const { site, policy } of this.#onDemand) {
+      for (const a of site.addresses) {
+        if (a.protocol !== 'https') continue;
+        if (a.host === name) return policy(name);
+        // `*.example.com` covers exactly one more label, as a wildcard certificate would.
+        const suffix = a.host.slice(1);
+        if (a.wildcard && name.endsWith(suffix) && !name.slice(0, -suffix.length).includes('.')) wildcard ??= policy;
+        if (a.host === '') any ??= policy;
+      }
+    }
+    return (wildcard ?? any)?.(name);
+  }
+
+  /** A user-managed certificate for `name`: exact, then a wildcard entry. */
+  manualFor(name: string): SecureContext | undefined {
+    const exact = this.manual.get(name);
+    if (exact) return exact;
+    const dot = name.indexOf('.');
+    return dot > 0 ? this.manual.get(`*${name.slice(dot)}`) : undefined;
+  }
+
+  async #loadManual(site: SiteConfig, contextOptions: tls.SecureContextOptions): Promise<void> {
+    const { certFile, keyFile } = site.tls;
+    if (certFile === undefined || keyFile === undefined) return;
+    let ctx: SecureContext;
+    try {
+      const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
+      ctx = tls.createSecureContext({ ...contextOptions, cert, key });
+    } catch (err) {
+      const at = site.tls.pos ?? site.pos;
+      throw new MyServerError('MS_ERR_CONFIG', `${at.file}:${at.line}:${at.col}: loading tls ${certFile} ${keyFile}: ${(err as Error).message}`, { cause: err });
+    }
+    this.manualFiles.push(certFile, keyFile);
+    for (const a of site.addresses) if (a.protocol === 'https') this.manual.set(a.host, ctx);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.tables.values()].map((t) => t.close()));
+  }
+}
+
+function chooseIssuer(site: SiteConfig, name: string, config: Config, issuers: IssuerFactory): Issuer {
+  const t = site.tls;
+  const g = config.globals;
+  const acme = (): Issuer =>
+    issuers.acme({
+      ca: t.ca ?? g.acmeCa,
+      ...((t.email ?? g.email) !== undefined ? { email: (t.email ?? g.email)! } : {}),
+      ...(t.challenges ? { challenges: t.challenges } : {}),
+    });
+  if (t.mode === 'internal' || t.issuer === 'internal' || g.localCerts) return issuers.local();
+  if (t.mode === 'acme' || t.issuer === 'acme') return acme();
+  return isLocalOnlyName(name) ? issuers.local() : acme();
+}

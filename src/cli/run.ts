@@ -1,0 +1,77 @@
+import { App } from '../app.ts';
+import { loadConfig, watchConfig, type ConfigWatcher } from '../config/index.ts';
+import type { Config } from '../config/types.ts';
+import { describeError } from '../errors.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { configPath, parse } from './usage.ts';
+import { packageVersion } from './version.ts';
+
+const HELP = `Usage: my-server run [--config FILE] [--watch]
+
+Serves in the foreground. FILE defaults to ./Proxyfile (or $MY_SERVER_CONFIG).
+  --watch   reload when FILE, or a file it imports, changes
+Signals: SIGHUP reloads FILE; SIGTERM and SIGINT stop gracefully (in-flight requests get
+grace_period to finish), then the process exits 0.
+`;
+
+export function loggerFor(config: Config): Logger {
+  const l = config.globals.log;
+  return createLogger({
+    output: l.output.kind === 'file' ? l.output.path : l.output.kind,
+    level: l.level,
+    ...(l.format ? { format: l.format } : {}),
+  });
+}
+
+export async function runCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string', short: 'c' }, watch: { type: 'boolean' } }, false);
+  if (values['help']) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const file = configPath(values);
+  const config = await loadConfig(file);
+  const log = loggerFor(config);
+  const app = new App(config, { log, configFile: file, userAgent: `my-server/${packageVersion()}` });
+  await app.start();
+
+  const reload = (why: string): void => {
+    log.info({ file, trigger: why }, 'reloading config');
+    app.reloadFromFile().catch((err: unknown) => {
+      // The old config keeps serving (SPEC: reload).
+      log.error({ err: describeError(err) }, `reload rejected, keeping the running config: ${describeError(err)}`);
+    });
+  };
+  let watcher: ConfigWatcher | undefined;
+  const watch = (): void => {
+    void watcher?.close();
+    watcher = watchConfig(file, app.config.files, () => {
+      reload('watch');
+      // The set of imported files may have changed with the new config.
+      setTimeout(watch, 50).unref();
+    });
+  };
+  if (values['watch']) watch();
+
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        log.warn({ signal }, 'second stop signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ signal, graceMs: app.config.globals.gracePeriodMs }, 'stopping');
+      void watcher?.close();
+      app.close().then(resolve, (err: unknown) => {
+        log.error({ err }, 'error while stopping');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  log.info('stopped');
+  return 0;
+}
