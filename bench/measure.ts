@@ -30,6 +30,8 @@ export interface RunContext {
   readonly candidateCpus: string;
   /** The exact command lines, appended as they run, for the report. */
   readonly commands: string[];
+  /** Config file texts of the one-site instances, by candidate label. */
+  readonly configs: [string, string][];
 }
 
 export interface Instance {
@@ -65,9 +67,11 @@ function probe(port: number, servername: string, ca: string, signal: AbortSignal
   });
 }
 
+/** The first lines of a server's output (where a usage or config error is), and the last when there are many. */
 export async function logTail(file: string): Promise<string> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text.trim().split('\n').slice(-3).join(' / ').slice(0, 400);
+  const lines = (await readFile(file, 'utf8').catch(() => '')).split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const picked = lines.length <= 4 ? lines : [...lines.slice(0, 2), '…', ...lines.slice(-2)];
+  return picked.join(' / ').slice(0, 400);
 }
 
 /** Starts `candidate` serving `sites` and waits until a request through it succeeds; a string says why it did not. */
@@ -85,6 +89,7 @@ export async function startCandidate(
   const cpus = run.mode === 'one-core' ? run.candidateCpus : undefined;
   const envNote = launch.env?.GOMAXPROCS ? `GOMAXPROCS=${launch.env.GOMAXPROCS} ` : '';
   run.commands.push(`# ${candidate.label}, ${sites.length} site(s)`, `${envNote}${cpus ? `taskset -c ${cpus} ` : ''}${[launch.command, ...launch.args].join(' ')}`);
+  if (sites.length === 1) run.configs.push([candidate.label, await readFile(launch.configFile, 'utf8')]);
   const logFile = join(dir, 'output.log');
   const t0 = performance.now();
   const started = run.processes.start(`${candidate.id}-${tag}`, launch.command, launch.args, { cpus, env: launch.env, logFile });

@@ -45,6 +45,8 @@ export interface RunReport {
   readonly machine: readonly [string, string][];
   readonly results: readonly CandidateResult[];
   readonly commands: readonly string[];
+  /** Config file text of each candidate's one-site instance. */
+  readonly configs: readonly [string, string][];
   readonly notes: readonly string[];
   readonly durationSeconds: number;
 }
@@ -196,5 +198,9 @@ ${report.notes.map((n) => `- ${n}`).join('\n')}
 \`\`\`sh
 ${report.commands.join('\n')}
 \`\`\`
+
+## Configs (one site; the 1,000-certificate instances add one such site block per name)
+
+${report.configs.map(([label, text]) => `${label}:\n\n\`\`\`\n${text.trimEnd()}\n\`\`\``).join('\n\n')}
 `;
 }

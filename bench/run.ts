@@ -11,7 +11,7 @@
  * alike. A candidate that does not start or serve gets "n/a" cells; every process started is
  * stopped however the run ends.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -153,6 +153,8 @@ async function main(): Promise<number> {
       loadCpus: LOAD_CPUS,
       candidateCpus: CANDIDATE_CPUS,
       commands,
+      // The body is shown by its length, not its 1,024 bytes.
+      configs: [['upstream (nginx)', (await readFile(upstream.configFile, 'utf8')).replace('x'.repeat(BODY_BYTES), `<${BODY_BYTES} × x>`)]],
     };
     const entries: Entry[] = [];
     for (const candidate of selected) {
@@ -184,7 +186,8 @@ async function main(): Promise<number> {
       rounds: options.rounds,
       machine: facts,
       results,
-      commands,
+      commands: commands.map((c) => c.replaceAll(dir, '$BENCH_DIR')),
+      configs: run.configs.map(([label, text]) => [label, text.replaceAll(dir, '$BENCH_DIR')]),
       notes: methodNotes(options),
       durationSeconds: (performance.now() - began) / 1000,
     });

@@ -123,7 +123,7 @@ export class ReverseProxy {
             tried.delete(up);
             continue;
           }
-          failure = { status: result.status, message: result.status === 504 ? 'upstream timed out' : 'upstream unreachable' };
+          failure = { status: result.status, message: failureMessage(result.status, result.dialFailed) };
           const retrying = result.dialFailed && this.#mayRetry(start, retries);
           this.#reportFailure(up, result.error, result.status, retrying);
           if (!retrying) break;
@@ -133,7 +133,7 @@ export class ReverseProxy {
         }
         retries++;
         const waited = await sleep(this.#config.lbTryIntervalMs, true, { signal }).catch(() => false);
-        // Aborted: the client left (sendError then does nothing) or ctx.signal gave up on it.
+        // Aborted: the client left or ctx.signal gave up on the request.
         if (!waited) break;
       }
     } finally {
@@ -262,6 +262,11 @@ function forwardingContext(req: ProxyRequest, ctx: ProxyContext, up: UpstreamSta
     uri: req.url ?? '/',
     upstreamHostport: up.address,
   };
+}
+
+function failureMessage(status: 502 | 504, dialFailed: boolean): string {
+  if (status === 504) return 'upstream timed out';
+  return dialFailed ? 'upstream unreachable' : 'upstream failed';
 }
 
 function errorBody(failure: Failure): string {

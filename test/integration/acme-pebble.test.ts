@@ -93,7 +93,6 @@ test('key rollover: the new key orders a certificate, the old key is no longer t
   try {
     const oldKey = await generateAccountKey();
     const client = await newClient(e, oldKey);
-    const url = client.accountUrl;
     await client.keyChange(await generateAccountKey('ES384'));
     assert.equal(client.accountKeyAlg, 'ES384');
     const pem = await issue(e, client, ['rolled.test']);

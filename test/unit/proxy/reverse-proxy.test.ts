@@ -194,6 +194,7 @@ test('a request the upstream received is not retried, even with retries configur
   try {
     const res = await request(fr.port);
     assert.equal(res.status, 502);
+    assert.equal(res.body, '502 Bad Gateway: upstream failed\n');
     assert.equal(secondHits, 0);
   } finally {
     await closeAll(fr, resetter, second);
