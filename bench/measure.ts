@@ -94,21 +94,27 @@ export async function startCandidate(
   const t0 = performance.now();
   const started = run.processes.start(`${candidate.id}-${tag}`, launch.command, launch.args, { cpus, env: launch.env, logFile });
   const exited = started.exited.then((code) => `exited with ${String(code)}`);
+  // Stops the readiness polling as soon as the process exits or the run is interrupted.
+  const giveUp = new AbortController();
+  const signal = AbortSignal.any([run.signal, giveUp.signal]);
   const ready = (async (): Promise<string | undefined> => {
     const deadline = Date.now() + timeoutMs;
-    if (!(await waitForPort(httpsPort, timeoutMs, run.signal))) return `nothing listening on the HTTPS port after ${timeoutMs} ms`;
-    let failure = await probe(httpsPort, run.host, run.certs.rootPem, run.signal);
+    if (!(await waitForPort(httpsPort, timeoutMs, signal))) return `nothing listening on the HTTPS port after ${timeoutMs} ms`;
+    let failure = await probe(httpsPort, run.host, run.certs.rootPem, signal);
     while (failure !== undefined && Date.now() < deadline) {
-      await sleep(200, run.signal);
-      failure = await probe(httpsPort, run.host, run.certs.rootPem, run.signal);
+      await sleep(200, signal);
+      failure = await probe(httpsPort, run.host, run.certs.rootPem, signal);
     }
     return failure;
-  })();
+  })().catch((err: unknown) => `waiting for readiness: ${(err as Error).message}`);
   const failure = await Promise.race([ready, exited]);
-  if (failure !== undefined) {
+  giveUp.abort();
+  if (failure !== undefined || run.signal.aborted) {
     await run.processes.stop(started);
+    run.signal.throwIfAborted();
     const tail = await logTail(logFile);
-    return tail ? `${failure}; output: ${tail}` : failure;
+    const reason = failure ?? 'interrupted';
+    return tail ? `${reason}; output: ${tail}` : reason;
   }
   return { candidate, started, port: httpsPort, startupSeconds: (performance.now() - t0) / 1000 };
 }
@@ -143,7 +149,7 @@ export async function measureManyCerts(run: RunContext, candidate: Candidate, ti
       8,
       run.signal,
     );
-    await sleep(1000, run.signal);
+    await sleep(1000, run.signal); // let the last connections' buffers be freed
     const { rssKiB } = await treeStats(instance.started.pid);
     return { sites: sites.length, startupSeconds: instance.startupSeconds, rssKiB, failedNames };
   } finally {

@@ -96,20 +96,24 @@ async function measureRounds(run: RunContext, options: Options, entries: readonl
     e.result.idleRssKiB = (await treeStats(e.instance.started.pid)).rssKiB;
     progress(`${e.result.label}: warm-up`);
     await runWrk(loadTarget(run, e.instance), WARM_UP_SECONDS); // JIT, pools and caches warm; not reported
+    run.signal.throwIfAborted();
   }
   for (let round = 0; round < options.rounds; round++) {
     const order = live.map((_, i) => live[(i + round) % live.length]).filter((e) => e !== undefined);
     for (const e of order) {
       progress(`round ${round + 1}/${options.rounds}: ${e.result.label}: wrk`);
       e.result.wrk.push(await withCpu(e.instance, () => runWrk(loadTarget(run, e.instance), options.seconds)));
+      run.signal.throwIfAborted();
     }
     for (const e of order) {
       progress(`round ${round + 1}/${options.rounds}: ${e.result.label}: h2load`);
       e.result.h2.push(await withCpu(e.instance, () => runH2load(loadTarget(run, e.instance), options.seconds)));
+      run.signal.throwIfAborted();
     }
     for (const e of order) {
       progress(`round ${round + 1}/${options.rounds}: ${e.result.label}: handshakes`);
       e.result.handshake.push(await withCpu(e.instance, () => runHandshakes(loadTarget(run, e.instance), HANDSHAKE_SECONDS, HANDSHAKE_CONCURRENCY)));
+      run.signal.throwIfAborted();
     }
   }
   for (const e of live) e.result.peakRssKiB = (await treeStats(e.instance.started.pid)).peakRssKiB;
@@ -160,7 +164,10 @@ async function main(): Promise<number> {
     for (const candidate of selected) {
       progress(`${candidate.label}: starting`);
       const result: Entry['result'] = { id: candidate.id, label: candidate.label, version: versions.get(candidate.label) ?? 'unknown', wrk: [], h2: [], handshake: [] };
-      const instance = await startCandidate(run, candidate, [certs.main], 'load', START_TIMEOUT_MS).catch((err: unknown) => describeError(err));
+      const instance = await startCandidate(run, candidate, [certs.main], 'load', START_TIMEOUT_MS).catch((err: unknown) => {
+        if (controller.signal.aborted) throw err;
+        return describeError(err);
+      });
       if (typeof instance === 'string') {
         progress(`${candidate.label}: ${instance}`);
         result.failure = instance;

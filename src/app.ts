@@ -112,7 +112,7 @@ export class App {
     await this.#bind(gen);
     this.#gen = gen;
     this.#manager.manage(gen.managed);
-    this.#metrics.configure({ certificates: [...gen.managed.keys()] });
+    this.#metrics.configure({ certificates: [...gen.managed.keys()], upstreams: gen.upstreamAddresses() });
     await this.#startAdmin();
     this.#log.info({ listeners: [...this.#fronts.keys()], sites: this.#config.sites.length, storage: this.#storage.toString() }, 'serving');
   }
@@ -141,7 +141,7 @@ export class App {
     this.#config = next;
     this.#gen = gen;
     this.#manager?.manage(gen.managed);
-    this.#metrics.configure({ certificates: [...gen.managed.keys()] });
+    this.#metrics.configure({ certificates: [...gen.managed.keys()], upstreams: gen.upstreamAddresses() });
     this.#accessLogs.prune(next);
     const grace = next.globals.gracePeriodMs;
     if (old) setTimeout(() => void old.close(), grace).unref();

@@ -5,6 +5,8 @@
  */
 export type ErrorCode =
   | 'MS_ERR_CONFIG'
+  | 'MS_ERR_LISTEN'
+  | 'MS_ERR_UPSTREAM'
   | 'MS_ERR_USAGE'
   | 'MS_ERR_STORAGE'
   | 'MS_ERR_LOCK_TIMEOUT'

@@ -61,5 +61,5 @@ export function hostnameOf(hostPort: string): string | undefined {
 }
 
 function invalid(address: string): MyServerError {
-  return new MyServerError('MS_ERR_USAGE', `admin: invalid address "${address}" (use HOST:PORT, :PORT or unix//PATH)`);
+  return new MyServerError('MS_ERR_CONFIG', `admin: invalid address "${address}" (use HOST:PORT, :PORT or unix//PATH)`);
 }

@@ -80,6 +80,7 @@ export class AdminServer {
   /** Tail of the queue that keeps load/reload calls from overlapping. */
   #changes: Promise<unknown> = Promise.resolve();
   #closing = false;
+  #closed: Promise<void> | undefined;
 
   constructor(options: AdminServerOptions) {
     this.#listen = parseAdminAddress(options.address);
@@ -106,7 +107,7 @@ export class AdminServer {
     return this.#server.address();
   }
 
-  /** Binds the address. Rejects with MS_ERR_USAGE when it cannot (in use, not local, no permission). */
+  /** Binds the address. Rejects with MS_ERR_LISTEN when it cannot (in use, not local, no permission). */
   async listen(): Promise<void> {
     const l = this.#listen;
     try {
@@ -118,7 +119,7 @@ export class AdminServer {
         if (bound !== null && typeof bound !== 'string') this.#policy.port = bound.port;
       }
     } catch (err) {
-      throw new MyServerError('MS_ERR_USAGE', `starting the admin API on ${this.#address}`, { cause: err });
+      throw new MyServerError('MS_ERR_LISTEN', `starting the admin API on ${this.#address}`, { cause: err });
     }
     if (l.kind === 'tcp' && !isLoopbackBind(l)) {
       this.#log.warn({ address: this.#address }, `admin API listening on a non-loopback address (${this.#address}); anyone who can reach it can load a config`);
@@ -131,8 +132,12 @@ export class AdminServer {
    * Stops accepting connections and resolves once every connection has closed. Idle keep-alive
    * connections close at once; requests in flight get CLOSE_GRACE_MS to finish.
    */
-  async close(): Promise<void> {
-    if (this.#closing) return;
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
     this.#closing = true;
     if (!this.#server.listening) return;
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
@@ -153,7 +158,7 @@ export class AdminServer {
       // A socket file left by a process that died is in the way; one that answers is not ours to
       // take, and anything but a socket (a mistyped path to a real file) is never deleted.
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-      if (await socketAnswers(path)) throw err;
+      if (!(await lstat(path)).isSocket() || (await socketAnswers(path))) throw err;
       await unlink(path);
       await listenOnce(this.#server, { path });
     }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import tls, { type SecureContext } from 'node:tls';
-import type { Config, SiteConfig } from '../config/types.ts';
+import type { Config, Route, SiteConfig } from '../config/types.ts';
+import { upstreamAddress } from '../proxy/types.ts';
 import type { NamePolicy } from '../certs/manager.ts';
 import { isLocalOnlyName } from '../certs/names.ts';
 import { MyServerError } from '../errors.ts';
@@ -94,6 +95,19 @@ export class Generation {
       }
     }
     return (wildcard ?? any)?.(name);
+  }
+
+  /** Every upstream of every reverse_proxy, as the proxy names them in its events (host:port). */
+  upstreamAddresses(): string[] {
+    const out = new Set<string>();
+    const walk = (routes: readonly Route[]): void => {
+      for (const r of routes) {
+        if (r.kind === 'reverse_proxy') for (const u of r.upstreams) out.add(upstreamAddress(u));
+        else if (r.kind === 'handle') walk(r.routes);
+      }
+    };
+    for (const site of this.config.sites) walk(site.routes);
+    return [...out];
   }
 
   /** A user-managed certificate for `name`: exact, then a wildcard entry. */

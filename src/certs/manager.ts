@@ -12,6 +12,7 @@ import { needsRenewal, renewalTime } from './meta.ts';
 import { normalizeName } from './names.ts';
 import { obtainCertificate } from './obtain.ts';
 import type { OnDemandPolicy } from './on-demand.ts';
+import { publishCertLoaded } from '../metrics/channels.ts';
 
 /** How a name gets its certificate. */
 export interface NamePolicy {
@@ -208,6 +209,7 @@ export class CertificateManager {
     entry.context = tls.createSecureContext({ ...this.#o.contextOptions, key: cert.keyPem, cert: cert.chainPem });
     entry.cert = cert;
     entry.failures = 0;
+    publishCertLoaded({ name: entry.name, notAfter: new Date(cert.meta.notAfter) });
     this.#schedule(entry, Math.max(0, renewalTime(cert.meta).getTime() - Date.now()));
   }
 

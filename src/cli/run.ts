@@ -33,27 +33,41 @@ export async function runCommand(args: string[]): Promise<number> {
   const config = await loadConfig(file);
   const log = loggerFor(config);
   const app = new App(config, { log, configFile: file, userAgent: `my-server/${packageVersion()}` });
-  await app.start();
 
-  const reload = (why: string): void => {
-    log.info({ file, trigger: why }, 'reloading config');
-    app.reloadFromFile().catch((err: unknown) => {
-      // The old config keeps serving (SPEC: reload).
-      log.error({ err: describeError(err) }, `reload rejected, keeping the running config: ${describeError(err)}`);
+  // Reloads run one after another; a change seen while one runs is applied after it.
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = (why: string): Promise<void> => {
+    reloading = reloading.then(async () => {
+      log.info({ file, trigger: why }, 'reloading config');
+      try {
+        await app.reloadFromFile();
+      } catch (err) {
+        // The old config keeps serving (SPEC: reload).
+        log.error({ err: describeError(err) }, `reload rejected, keeping the running config: ${describeError(err)}`);
+      }
+      if (watcher) await rewatch();
     });
+    return reloading;
   };
+
+  // One watcher for the life of the process, replaced only when the set of imported files changes,
+  // and only once its successor is ready, so no save is missed in between.
   let watcher: ConfigWatcher | undefined;
-  const watch = (): void => {
-    void watcher?.close();
-    watcher = watchConfig(file, app.config.files, () => {
-      reload('watch');
-      // The set of imported files may have changed with the new config.
-      setTimeout(watch, 50).unref();
-    });
+  let watchedFiles = '';
+  const rewatch = async (): Promise<void> => {
+    const files = [...app.config.files].sort().join('\n');
+    if (watcher && files === watchedFiles) return;
+    const next = watchConfig(file, app.config.files, () => void reload('watch'));
+    await next.ready;
+    const old = watcher;
+    watcher = next;
+    watchedFiles = files;
+    await old?.close();
   };
-  if (values['watch']) watch();
+  if (values['watch']) await rewatch();
 
-  process.on('SIGHUP', () => reload('SIGHUP'));
+  await app.start();
+  process.on('SIGHUP', () => void reload('SIGHUP'));
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string): void => {
@@ -69,8 +83,8 @@ export async function runCommand(args: string[]): Promise<number> {
         resolve();
       });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
   log.info('stopped');
   return 0;

@@ -14,7 +14,7 @@ export function listen(server: Server, port: number, host: string | undefined): 
   const where = `${host === undefined ? '*' : host.includes(':') ? `[${host}]` : host}:${port}`;
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new MyServerError('MS_ERR_CONFIG', `listening on ${where}: ${err.code ?? err.message}`, { cause: err }));
+      reject(new MyServerError('MS_ERR_LISTEN', `listening on ${where}: ${err.code ?? err.message}`, { cause: err }));
     };
     server.once('error', onError);
     server.listen({ port, ...(host !== undefined ? { host } : {}), exclusive: false }, () => {

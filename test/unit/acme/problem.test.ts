@@ -131,12 +131,12 @@ test('badNonce is retried with the nonce from the error response', async () => {
   });
 });
 
-test('badNonce retries stop after five attempts and surface the problem', async () => {
+test('badNonce retries stop after ten attempts (RFC 8555 §6.5 retry, bounded) and surface the problem', async () => {
   await withClient(async (ca, client) => {
     ca.on('/order/1', () => ({ status: 400, body: { type: 'urn:ietf:params:acme:error:badNonce', detail: 'bad nonce' } }));
     const err = await client.getOrder(`${ca.url}/order/1`).catch((e: unknown) => e);
     assert.ok(isProblem(err, 'badNonce'));
-    assert.equal(ca.to('/order/1').length, 5);
+    assert.equal(ca.to('/order/1').length, 10);
   });
 });
 

@@ -266,14 +266,14 @@ test('a DNS-rebinding Host or a foreign Origin is refused with 403 before the ap
   assert.equal(sameOrigin.status, 200);
 });
 
-test('listen rejects with MS_ERR_USAGE when the port is taken', async (t) => {
+test('listen rejects with MS_ERR_LISTEN when the port is taken', async (t) => {
   const blocker = net.createServer();
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
   const { port } = blocker.address() as net.AddressInfo;
   const metrics = new Metrics({ processMetrics: false });
   const admin = new AdminServer({ address: `127.0.0.1:${port}`, app: new FakeApp(), metrics, log: silentLogger() });
-  await assert.rejects(admin.listen(), (err: unknown) => err instanceof MyServerError && err.code === 'MS_ERR_USAGE');
+  await assert.rejects(admin.listen(), (err: unknown) => err instanceof MyServerError && err.code === 'MS_ERR_LISTEN');
   await admin.close();
 });
 
@@ -332,6 +332,7 @@ test('a stale socket left by a killed process is replaced; a regular file in the
   const filePath = path.join(dir, 'not-a-socket');
   await writeFile(filePath, 'precious');
   const other = new AdminServer({ address: `unix/${filePath}`, app: new FakeApp(), metrics, log: silentLogger() });
-  await assert.rejects(other.listen(), (err: unknown) => err instanceof MyServerError && err.code === 'MS_ERR_USAGE');
+  t.after(() => other.close());
+  await assert.rejects(other.listen(), (err: unknown) => err instanceof MyServerError && err.code === 'MS_ERR_LISTEN');
   assert.ok((await stat(filePath)).isFile(), 'the regular file is still there');
 });

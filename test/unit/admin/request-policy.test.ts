@@ -18,9 +18,9 @@ test('parseAdminAddress reads host:port, [v6]:port, :port and unix//path', () =>
   for (const [input, want] of table) assert.deepEqual(parseAdminAddress(input), want, input);
 });
 
-test('parseAdminAddress rejects malformed addresses with MS_ERR_USAGE', () => {
+test('parseAdminAddress rejects malformed addresses with MS_ERR_CONFIG', () => {
   for (const input of ['localhost', '2019', 'a:b', '1.2.3.4:65536', '[nothost]:1', '::1:2019', 'unix/', 'host:1:2']) {
-    assert.throws(() => parseAdminAddress(input), (err: unknown) => err instanceof MyServerError && err.code === 'MS_ERR_USAGE', input);
+    assert.throws(() => parseAdminAddress(input), (err: unknown) => err instanceof MyServerError && err.code === 'MS_ERR_CONFIG', input);
   }
 });
 

@@ -1,0 +1,180 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MAIN } from './cli.ts';
+import { freePort } from './ports.ts';
+
+/** What a Proxyfile template needs to know about the instance it configures. */
+export interface ServerEnv {
+  /** The temp dir holding the Proxyfile; removed by close(). */
+  readonly dir: string;
+  /** A free loopback port for `admin 127.0.0.1:<adminPort>`; the template must use it. */
+  readonly adminPort: number;
+  /** `<dir>/data`, for `storage file <storage>`. */
+  readonly storage: string;
+}
+
+export interface StartServerOptions {
+  /** Extra `run` arguments, e.g. ['--watch']. */
+  readonly args?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  /** How long start may take until GET /health answers 200; default 60 s (Node compiles every module at start). */
+  readonly readyTimeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface ExitStatus {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/**
+ * A `my-server run` child process serving a Proxyfile in its own temp dir. Output is captured as it
+ * comes. close() always leaves nothing behind: the process killed if still running, the dir removed.
+ */
+export interface RunningServer extends ServerEnv {
+  /** The Proxyfile path. */
+  readonly file: string;
+  readonly child: ChildProcess;
+  /** `http://127.0.0.1:<adminPort>`. */
+  readonly adminUrl: string;
+  /** Resolves once the process has exited (never rejects). */
+  readonly exited: Promise<ExitStatus>;
+  stdout(): string;
+  stderr(): string;
+  /** Replaces the Proxyfile the way editors do: write a temp file next to it, then rename over it. */
+  rewrite(text: string): Promise<void>;
+  /** Resolves with stdout+stderr once `pattern` appears in them; rejects after timeoutMs or on exit. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends `signal` (default SIGTERM) and resolves with the exit status; SIGKILLs after timeoutMs. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<ExitStatus>;
+  /**
+   * Resolves with the exit status without sending anything (after a signal the test sent itself);
+   * SIGKILLs after timeoutMs. A second SIGTERM is not the same as waiting: it may cut the drain short.
+   */
+  waitForExit(timeoutMs?: number): Promise<ExitStatus>;
+  /** Kills the process if it still runs and removes the temp dir. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Writes `render(env)` to `<tmp>/Proxyfile`, spawns `node src/main.ts run --config <file>` and
+ * resolves once the admin API's /health answers. On any failure to start, the process is killed,
+ * the dir removed, and the error carries the process's output.
+ */
+export async function startServer(render: (env: ServerEnv) => string, options: StartServerOptions = {}): Promise<RunningServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'my-server-run-'));
+  const file = join(dir, 'Proxyfile');
+  const adminPort = await freePort();
+  const env: ServerEnv = { dir, adminPort, storage: join(dir, 'data') };
+  let server: RunningServer | undefined;
+  try {
+    await writeFile(file, render(env));
+    server = spawnServer(env, file, options);
+    await waitReady(server, options.readyTimeoutMs ?? 60_000, options.signal);
+    return server;
+  } catch (err) {
+    const output = server === undefined ? '' : `\nstdout:\n${server.stdout()}\nstderr:\n${server.stderr()}`;
+    if (server !== undefined) await server.close();
+    else await rm(dir, { recursive: true, force: true });
+    throw new Error(`starting my-server run: ${(err as Error).message}${output}`, { cause: err });
+  }
+}
+
+function spawnServer(env: ServerEnv, file: string, options: StartServerOptions): RunningServer {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, MY_SERVER_LOG_LEVEL: 'info', ...options.env };
+  // The outer environment must not redirect this instance's config or storage.
+  if (options.env?.['MY_SERVER_STORAGE'] === undefined) delete childEnv['MY_SERVER_STORAGE'];
+  delete childEnv['MY_SERVER_CONFIG'];
+  const child = spawn(process.execPath, [MAIN, 'run', '--config', file, ...(options.args ?? [])], {
+    cwd: env.dir,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<ExitStatus>((resolve) => {
+    child.once('error', () => resolve({ code: null, signal: null }));
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  let running = true;
+  void exited.then(() => (running = false));
+  let removed = false;
+
+  const waitForExit = async (timeoutMs = 20_000): Promise<ExitStatus> => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    try {
+      return await exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const stop = (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 20_000): Promise<ExitStatus> => {
+    if (running) child.kill(signal);
+    return waitForExit(timeoutMs);
+  };
+
+  return {
+    ...env,
+    file,
+    child,
+    adminUrl: `http://127.0.0.1:${env.adminPort}`,
+    exited,
+    stdout: () => out,
+    stderr: () => err,
+    rewrite: async (text) => {
+      const tmp = join(env.dir, `.Proxyfile.${process.pid}.${Date.now()}.tmp`);
+      await writeFile(tmp, text);
+      await rename(tmp, file);
+    },
+    waitForOutput: async (pattern, timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const all = out + err;
+        if (pattern.test(all)) return all;
+        if (!running) throw new Error(`my-server exited before printing ${String(pattern)}\nstdout:\n${out}\nstderr:\n${err}`);
+        if (Date.now() > deadline) throw new Error(`my-server did not print ${String(pattern)} within ${timeoutMs} ms\nstdout:\n${out}\nstderr:\n${err}`);
+        await sleep(50);
+      }
+    },
+    stop,
+    waitForExit,
+    close: async () => {
+      if (running) await stop('SIGKILL', 5_000);
+      if (!removed) {
+        removed = true;
+        await rm(env.dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+async function waitReady(server: RunningServer, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exitStatus: ExitStatus | undefined;
+  void server.exited.then((s) => (exitStatus = s));
+  for (;;) {
+    signal?.throwIfAborted();
+    if (exitStatus !== undefined) throw new Error(`the process exited (code ${exitStatus.code}, signal ${exitStatus.signal}) before serving`);
+    if ((await healthStatus(server.adminPort)) === 200) return;
+    if (Date.now() > deadline) throw new Error(`admin /health did not answer 200 within ${timeoutMs} ms`);
+    await sleep(100, undefined, signal ? { signal } : {});
+  }
+}
+
+/** GET /health on the admin port: its status, or 0 when nothing answers. */
+export function healthStatus(adminPort: number): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port: adminPort, path: '/health', agent: false, timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}

@@ -1,0 +1,637 @@
+/**
+ * Production packaging, end to end, without a Docker engine or a running systemd:
+ * - the Dockerfile is parsed and its build and final stages are replayed in temp dirs standing in
+ *   for the image's filesystem (context filtered by .dockerignore, COPY, WORKDIR, ENV, the npm and
+ *   node RUN steps), then the image's ENTRYPOINT + CMD serves a request and its HEALTHCHECK runs;
+ *   steps that only make sense inside the image (apt-get, setcap, chown) are listed, never guessed;
+ * - systemd/my-server.service passes `systemd-analyze verify` and `security --offline`, and its
+ *   ExecStart / ExecReload lines run against the same install;
+ * - the one-file bundle and the single executable run from an otherwise empty directory.
+ * Everything is built from a clean copy, like `docker build`, never from this checkout's dist/.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, posix } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { parseAdminAddress } from '../../src/admin/admin-address.ts';
+import { GLOBAL_DEFAULTS } from '../../src/config/defaults.ts';
+import { freePorts } from '../helpers/ports.ts';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const PKG = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as {
+  version: string;
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
+// Installs come from the npm cache when it has the packages (a warm CI machine always does).
+const NPM_ENV = { npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
+const INSTALL_TIMEOUT_MS = 180_000;
+const START_TIMEOUT_MS = 60_000;
+
+// ---------- processes ----------
+
+interface Ran {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs to completion; killed after timeoutMs. Never rejects on a non-zero exit. */
+function exec(file: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<Ran> {
+  const child = spawn(file, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs, killSignal: 'SIGKILL' });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+function assertOk(ran: Ran, what: string): void {
+  assert.equal(ran.code, 0, `${what}: exit ${ran.code ?? ran.signal}\nstdout:\n${ran.stdout}\nstderr:\n${ran.stderr}`);
+}
+
+/** A long-running child: output captured, exit observed, always killable. */
+class Child {
+  readonly #child: ChildProcessByStdio<null, Readable, Readable>;
+  #output = '';
+  #status: Ran | undefined;
+  readonly exited: Promise<Ran>;
+
+  constructor(file: string, args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv }) {
+    this.#child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#child.stdout.setEncoding('utf8').on('data', (d: string) => (this.#output += d));
+    this.#child.stderr.setEncoding('utf8').on('data', (d: string) => (this.#output += d));
+    this.exited = new Promise((resolve) => {
+      this.#child.once('error', (err) => resolve((this.#status = { code: null, signal: null, stdout: '', stderr: String(err) })));
+      this.#child.once('close', (code, signal) => resolve((this.#status = { code, signal, stdout: this.#output, stderr: '' })));
+    });
+  }
+
+  get pid(): number {
+    assert.ok(this.#child.pid !== undefined, `process did not start: ${this.#output}`);
+    return this.#child.pid;
+  }
+
+  output(): string {
+    return this.#output;
+  }
+
+  /** Polls `url` until it answers 200; fails early if the process exits. */
+  async waitHealthy(url: string): Promise<void> {
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      if (this.#status) assert.fail(`exited (${this.#status.code ?? this.#status.signal}) before ${url} answered:\n${this.#output}`);
+      const status = await fetch(url, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status, () => 0);
+      if (status === 200) return;
+      if (Date.now() > deadline) assert.fail(`${url} did not answer 200 within ${START_TIMEOUT_MS} ms:\n${this.#output}`);
+      await sleep(100);
+    }
+  }
+
+  /** Sends `signal` and waits for the exit; SIGKILL after timeoutMs. */
+  async stop(signal: NodeJS.Signals, timeoutMs = 40_000): Promise<Ran> {
+    if (this.#status) return this.#status;
+    this.#child.kill(signal);
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** GET over HTTPS trusting only `ca`; resolves with status and body. */
+function httpsGet(url: string, ca: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca, agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+async function getText(url: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  return { status: res.status, body: await res.text() };
+}
+
+/** An http site answering "ok" and a localhost site with a local-CA certificate, on free ports. */
+async function testProxyfile(): Promise<{ text: string; httpPort: number; httpsPort: number; adminPort: number }> {
+  const [httpPort, httpsPort, adminPort] = await freePorts(3);
+  assert.ok(httpPort && httpsPort && adminPort);
+  const text = `{\n\tadmin 127.0.0.1:${adminPort}\n\thttp_port ${httpPort}\n\thttps_port ${httpsPort}\n}\n\nhttp://127.0.0.1:${httpPort} {\n\trespond "ok"\n}\n\nlocalhost {\n\trespond "tls ok"\n}\n`;
+  return { text, httpPort, httpsPort, adminPort };
+}
+
+// ---------- Dockerfile ----------
+
+interface Instruction {
+  readonly keyword: string;
+  readonly args: string;
+}
+
+interface Stage {
+  readonly from: string;
+  readonly name: string | undefined;
+  readonly instructions: readonly Instruction[];
+}
+
+/** Stages of a Dockerfile: comments dropped, `\` continuations joined, keywords upper-cased. */
+function parseDockerfile(text: string): Stage[] {
+  const logical: string[] = [];
+  let pending = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('#') || (line === '' && pending === '')) continue;
+    if (line.endsWith('\\')) pending += line.slice(0, -1) + ' ';
+    else {
+      logical.push(pending + line);
+      pending = '';
+    }
+  }
+  const stages: { from: string; name: string | undefined; instructions: Instruction[] }[] = [];
+  for (const line of logical) {
+    const m = /^(\w+)\s+(.*)$/s.exec(line);
+    assert.ok(m?.[1] && m[2], `Dockerfile: cannot parse "${line}"`);
+    const keyword = m[1].toUpperCase();
+    const args = m[2].trim();
+    if (keyword === 'FROM') {
+      const from = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args);
+      assert.ok(from?.[1], `Dockerfile: cannot parse FROM ${args}`);
+      stages.push({ from: from[1], name: from[2], instructions: [] });
+    } else {
+      const stage = stages.at(-1);
+      assert.ok(stage, `Dockerfile: ${keyword} before FROM`);
+      stage.instructions.push({ keyword, args });
+    }
+  }
+  return stages;
+}
+
+function jsonArgs(args: string, what: string): string[] {
+  assert.ok(args.startsWith('['), `${what} must use the exec (JSON) form so signals reach node: ${args}`);
+  const parsed: unknown = JSON.parse(args);
+  assert.ok(Array.isArray(parsed) && parsed.every((a) => typeof a === 'string'), `${what}: not a JSON string array`);
+  return parsed;
+}
+
+/** Go filepath.Match syntax plus `**`, as Docker's .dockerignore uses it. */
+function globToRegExp(pattern: string): RegExp {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] ?? '';
+    if (c === '*' && pattern[i + 1] === '*') {
+      re += '.*';
+      i++;
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+interface IgnoreRule {
+  readonly pattern: string;
+  readonly re: RegExp;
+  readonly exclude: boolean;
+}
+
+function parseDockerignore(text: string): IgnoreRule[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const exclude = !l.startsWith('!');
+      const pattern = posix.normalize((exclude ? l : l.slice(1)).replace(/^\/+/, ''));
+      return { pattern, re: globToRegExp(pattern), exclude };
+    });
+}
+
+/** Docker's rule: a pattern matches a path or one of its parents; the last matching rule decides. */
+function ignored(rules: readonly IgnoreRule[], rel: string): boolean {
+  const parts = rel.split('/');
+  const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+  let result = false;
+  for (const rule of rules) if (prefixes.some((p) => rule.re.test(p))) result = rule.exclude;
+  return result;
+}
+
+/** The build context's files under `rel` (a file or a directory), relative to the context root. */
+async function contextFiles(rules: readonly IgnoreRule[], rel: string): Promise<string[]> {
+  const info = await stat(join(REPO, rel)).catch(() => undefined);
+  assert.ok(info, `COPY source ${rel} does not exist`);
+  if (!info.isDirectory()) return ignored(rules, rel) ? [] : [rel];
+  // An ignored directory is still entered when an exception could re-include something below it.
+  if (rel !== '.' && ignored(rules, rel) && !rules.some((r) => !r.exclude && (r.pattern.startsWith(`${rel}/`) || /[*?[]/.test(r.pattern)))) return [];
+  const out: string[] = [];
+  for (const entry of await readdir(join(REPO, rel))) out.push(...(await contextFiles(rules, rel === '.' ? entry : `${rel}/${entry}`)));
+  return out;
+}
+
+/** One replayed stage: `root` stands for the image's `/`. */
+interface Replayed {
+  readonly root: string;
+  workdir: string;
+  readonly env: Record<string, string>;
+  readonly skipped: string[];
+  entrypoint?: string[];
+  cmd?: string[];
+  healthcheck?: string[];
+  user?: string;
+  volumes: string[];
+  expose: string[];
+  stopsignal?: string;
+}
+
+function hostPath(stage: Replayed, imagePath: string): string {
+  return join(stage.root, posix.resolve(stage.workdir, imagePath));
+}
+
+/** RUN steps that only make sense inside the image, with why the replay leaves them out. */
+const IMAGE_ONLY: readonly [RegExp, string][] = [
+  [/^apt-get /, "installs into the image's Debian"],
+  [/^setcap cap_net_bind_service=\+ep \/usr\/local\/bin\/node$/, "needs root and the image's node binary"],
+  [/^chown node:node /, "the image's `node` user does not exist here"],
+  [/^rm -rf \/var\/lib\/apt\/lists\/\*$/, "apt's cache in the image"],
+  [/^npm cache clean --force$/, "would empty this machine's npm cache"],
+];
+
+function containerEnv(stage: Replayed): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...NPM_ENV };
+  for (const key of Object.keys(env)) if (key.startsWith('MY_SERVER_')) delete env[key];
+  for (const [k, v] of Object.entries(stage.env)) env[k] = v.startsWith('/') ? join(stage.root, v) : v;
+  // `node` in RUN steps and npm's shebang: the running Node, which the FROM tag pins (checked below).
+  env['PATH'] = `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`;
+  return env;
+}
+
+async function replayRun(stage: Replayed, args: string): Promise<void> {
+  assert.ok(!args.startsWith('['), `RUN in exec form is not replayed: ${args}`);
+  for (const step of args.split('&&').map((s) => s.trim().replace(/\s+/g, ' '))) {
+    const only = IMAGE_ONLY.find(([re]) => re.test(step));
+    if (only) {
+      stage.skipped.push(`${step} (${only[1]})`);
+    } else if (/^mkdir -p( \/\S+)+$/.test(step)) {
+      for (const dir of step.split(' ').slice(2)) await mkdir(hostPath(stage, dir), { recursive: true });
+    } else if (/^(npm|node) /.test(step) && !/(^|\s)\//.test(step)) {
+      const ran = await exec('sh', ['-c', step], { cwd: hostPath(stage, '.'), env: containerEnv(stage), timeoutMs: INSTALL_TIMEOUT_MS });
+      assertOk(ran, `RUN ${step}`);
+    } else {
+      assert.fail(`RUN step "${step}" is neither replayed nor listed as image-only: teach test/integration/packaging.test.ts`);
+    }
+  }
+}
+
+async function replayCopy(stage: Replayed, args: string, rules: readonly IgnoreRule[], stages: Map<string, Replayed>): Promise<void> {
+  const words = args.split(/\s+/);
+  const fromFlag = words.find((w) => w.startsWith('--from='));
+  const operands = words.filter((w) => !w.startsWith('--'));
+  const dest = operands.pop();
+  assert.ok(dest && operands.length > 0, `COPY ${args}: needs a source and a destination`);
+  assert.ok(operands.length === 1 || dest.endsWith('/'), `COPY ${args}: several sources need a destination ending in /`);
+  for (const source of operands) {
+    assert.ok(!/[*?[]/.test(source), `COPY ${args}: wildcards are not replayed`);
+    if (fromFlag) {
+      const from = stages.get(fromFlag.slice('--from='.length));
+      assert.ok(from, `COPY ${args}: unknown stage`);
+      const src = join(from.root, posix.resolve('/', source));
+      const isDir = (await stat(src)).isDirectory();
+      await cp(src, isDir || !dest.endsWith('/') ? hostPath(stage, dest) : join(hostPath(stage, dest), basename(source)), { recursive: true });
+      continue;
+    }
+    const rel = posix.normalize(source);
+    const files = await contextFiles(rules, rel);
+    assert.ok(files.length > 0, `COPY ${source}: nothing in the build context (excluded by .dockerignore?)`);
+    const isDir = (await stat(join(REPO, rel))).isDirectory();
+    for (const file of files) {
+      const target = isDir ? join(hostPath(stage, dest), posix.relative(rel, file)) : dest.endsWith('/') ? join(hostPath(stage, dest), basename(file)) : hostPath(stage, dest);
+      await mkdir(dirname(target), { recursive: true });
+      await copyFile(join(REPO, file), target);
+    }
+  }
+}
+
+function parseEnv(args: string): [string, string][] {
+  const pairs = [...args.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)].map(([, k, v]): [string, string] => [k ?? '', v?.startsWith('"') ? (JSON.parse(v) as string) : (v ?? '')]);
+  assert.ok(pairs.length > 0 && pairs.every(([, v]) => !v.includes('$')), `ENV ${args}: only KEY=VALUE without $ is replayed`);
+  return pairs;
+}
+
+async function replayStage(stage: Stage, root: string, rules: readonly IgnoreRule[], stages: Map<string, Replayed>): Promise<Replayed> {
+  const state: Replayed = { root, workdir: '/', env: {}, skipped: [], volumes: [], expose: [] };
+  for (const { keyword, args } of stage.instructions) {
+    switch (keyword) {
+      case 'WORKDIR':
+        state.workdir = posix.resolve(state.workdir, args);
+        await mkdir(hostPath(state, '.'), { recursive: true });
+        break;
+      case 'COPY':
+        await replayCopy(state, args, rules, stages);
+        break;
+      case 'RUN':
+        await replayRun(state, args);
+        break;
+      case 'ENV':
+        for (const [k, v] of parseEnv(args)) state.env[k] = v;
+        break;
+      case 'ENTRYPOINT':
+        state.entrypoint = jsonArgs(args, 'ENTRYPOINT');
+        break;
+      case 'CMD':
+        state.cmd = jsonArgs(args, 'CMD');
+        break;
+      case 'HEALTHCHECK':
+        state.healthcheck = jsonArgs(args.replace(/^(--\S+\s+)*CMD\s+/, ''), 'HEALTHCHECK CMD');
+        break;
+      case 'USER':
+        state.user = args;
+        break;
+      case 'VOLUME':
+        state.volumes.push(...jsonArgs(args, 'VOLUME'));
+        break;
+      case 'EXPOSE':
+        state.expose.push(...args.split(/\s+/));
+        break;
+      case 'STOPSIGNAL':
+        state.stopsignal = args;
+        break;
+      default:
+        assert.fail(`Dockerfile: ${keyword} is not replayed: teach test/integration/packaging.test.ts`);
+    }
+  }
+  return state;
+}
+
+/** argv of the image's `node` commands: the running node, image paths mapped under the stage root. */
+function imageArgv(stage: Replayed, argv: readonly string[]): [string, string[]] {
+  const [file, ...args] = argv;
+  assert.equal(file, 'node', `the image runs ${String(file)}, not node`);
+  return [process.execPath, args.map((a) => (a.startsWith('/') ? join(stage.root, a) : a))];
+}
+
+// ---------- the shared replay ----------
+
+const tmpRoots: string[] = [];
+const children: Child[] = [];
+let stages: Stage[] = [];
+let rules: IgnoreRule[] = [];
+let build: Replayed;
+let image: Replayed;
+
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  tmpRoots.push(dir);
+  return dir;
+}
+
+function spawnChild(file: string, args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Child {
+  const child = new Child(file, args, options);
+  children.push(child);
+  return child;
+}
+
+before(async () => {
+  stages = parseDockerfile(await readFile(join(REPO, 'Dockerfile'), 'utf8'));
+  rules = parseDockerignore(await readFile(join(REPO, '.dockerignore'), 'utf8').catch(() => ''));
+  const replayed = new Map<string, Replayed>();
+  let last: Replayed | undefined;
+  for (const [i, stage] of stages.entries()) {
+    last = await replayStage(stage, await tempDir(`my-server-image-${i}-`), rules, replayed);
+    if (stage.name) replayed.set(stage.name, last);
+    if (i === 0) build = last;
+  }
+  assert.ok(last && stages.length >= 2, 'the Dockerfile has a build stage and a final stage');
+  image = last;
+}, { timeout: 2 * INSTALL_TIMEOUT_MS + 120_000 });
+
+after(async () => {
+  await Promise.all(children.map((c) => c.stop('SIGKILL', 5_000)));
+  await Promise.all(tmpRoots.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+describe('Dockerfile', () => {
+  test('every stage is the node image pinned to the node devDependency, which is the Node running this replay', () => {
+    const tag = `node:${PKG.devDependencies['node']}-bookworm-slim`;
+    for (const stage of stages) assert.equal(stage.from, tag);
+    assert.equal(process.version, `v${PKG.devDependencies['node']}`);
+  });
+
+  test('the build context leaves out dependencies, build output, git, local storage and tests', () => {
+    for (const path of ['node_modules/pino/package.json', 'dist/src/main.js', '.git/HEAD', '.tmp/x', '.my-server-data/pki/ca.key', 'test/unit/errors.test.ts', 'Proxyfile.example']) {
+      assert.ok(ignored(rules, path), `${path} is in the build context`);
+    }
+    for (const path of ['package.json', 'package-lock.json', 'src/main.ts', 'scripts/build.mjs']) assert.ok(!ignored(rules, path), `${path} is missing from the build context`);
+  });
+
+  test('the final stage holds the compiled app and production dependencies only', async () => {
+    const app = hostPath(image, '.');
+    await stat(join(app, 'dist', 'src', 'main.js'));
+    const installed = new Set(await readdir(join(app, 'node_modules')));
+    for (const dep of Object.keys(PKG.dependencies)) assert.ok(installed.has(dep.split('/')[0] ?? dep), `${dep} is not installed`);
+    for (const dev of Object.keys(PKG.devDependencies)) {
+      const present = await stat(join(app, 'node_modules', dev)).then(() => true, () => false);
+      assert.ok(!present, `devDependency ${dev} is in the image`);
+    }
+    assert.ok(!(await readdir(app)).includes('src'), 'TypeScript sources are in the image');
+  });
+
+  test('the image runs as the unprivileged node user with a capability for ports 80 and 443', () => {
+    assert.equal(image.user, 'node');
+    assert.ok(image.skipped.some((s) => s.startsWith('setcap cap_net_bind_service=+ep /usr/local/bin/node')), `no setcap step: ${image.skipped.join('; ')}`);
+    assert.deepEqual(image.volumes, ['/data', '/etc/my-server']);
+    assert.deepEqual(image.expose, ['80', '443']);
+    assert.equal(image.stopsignal, 'SIGTERM');
+  });
+
+  test("the healthcheck's default URL is the admin API's default address", () => {
+    const admin = parseAdminAddress(GLOBAL_DEFAULTS.admin.address);
+    assert.ok(admin.kind === 'tcp');
+    assert.equal(image.env['MY_SERVER_HEALTHCHECK_URL'], `http://${admin.bindHost ?? ''}:${admin.port}/health`);
+  });
+
+  test('ENTRYPOINT + CMD serve the mounted Proxyfile with storage in /data, the healthcheck passes, SIGTERM stops with 0', async () => {
+    assert.ok(image.entrypoint && image.cmd && image.healthcheck, 'ENTRYPOINT, CMD and HEALTHCHECK are set');
+    const site = await testProxyfile();
+    const config = image.env['MY_SERVER_CONFIG'] ?? '';
+    assert.ok(config.startsWith('/etc/my-server/'), 'MY_SERVER_CONFIG points into the /etc/my-server volume');
+    await mkdir(dirname(join(image.root, config)), { recursive: true });
+    await writeFile(join(image.root, config), site.text);
+    const env = { ...containerEnv(image), MY_SERVER_HEALTHCHECK_URL: `http://127.0.0.1:${site.adminPort}/health` };
+    const [node, args] = imageArgv(image, [...image.entrypoint, ...image.cmd]);
+
+    // `docker run my-server certs root`: the local CA is created in the data volume.
+    const root = await exec(node, [...imageArgv(image, image.entrypoint)[1], 'certs', 'root'], { cwd: hostPath(image, '.'), env, timeoutMs: START_TIMEOUT_MS });
+    assertOk(root, 'certs root');
+    assert.match(root.stdout, /-----BEGIN CERTIFICATE-----/);
+    assert.ok((await readdir(join(image.root, 'data'))).length > 0, 'nothing stored in /data');
+
+    const server = spawnChild(node, args, { cwd: hostPath(image, '.'), env });
+    await server.waitHealthy(`http://127.0.0.1:${site.adminPort}/health`);
+    assert.deepEqual(await getText(`http://127.0.0.1:${site.httpPort}/`), { status: 200, body: 'ok' });
+    // Trusting only the root from the volume proves the server issued from the same storage.
+    assert.deepEqual(await httpsGet(`https://localhost:${site.httpsPort}/`, root.stdout), { status: 200, body: 'tls ok' });
+
+    const [hcNode, hcArgs] = imageArgv(image, image.healthcheck);
+    assertOk(await exec(hcNode, hcArgs, { env, timeoutMs: 10_000 }), 'HEALTHCHECK while serving');
+
+    const stopped = await server.stop(image.stopsignal as NodeJS.Signals);
+    assert.equal(stopped.code, 0, `exit after ${image.stopsignal ?? ''}:\n${server.output()}`);
+    const down = await exec(hcNode, hcArgs, { env, timeoutMs: 10_000 });
+    assert.equal(down.code, 1, 'HEALTHCHECK passes with the server stopped');
+  });
+});
+
+// ---------- systemd ----------
+
+const UNIT = join(REPO, 'systemd', 'my-server.service');
+
+function unitValues(text: string, key: string): string[] {
+  return [...text.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => (m[1] ?? '').trim());
+}
+
+describe('systemd unit', () => {
+  let unit = '';
+  before(async () => {
+    unit = await readFile(UNIT, 'utf8');
+    const check = await exec('bash', [join(REPO, 'scripts', 'install-packaging-deps.sh'), '--check'], { timeoutMs: 10_000 });
+    assertOk(check, 'systemd-analyze is needed (bash scripts/install-packaging-deps.sh)');
+  });
+
+  test('systemd-analyze verify accepts the unit without a warning', async () => {
+    // A root of its own: the host's unit library (for sysinit.target and friends) and stubs for the
+    // unit's programs, so the result does not depend on this machine having /usr/bin/node.
+    const root = await tempDir('my-server-systemd-root-');
+    await cp('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), { recursive: true, verbatimSymlinks: true });
+    for (const line of [...unitValues(unit, 'ExecStart'), ...unitValues(unit, 'ExecReload')]) {
+      const program = join(root, line.split(/\s+/)[0] ?? '');
+      await mkdir(dirname(program), { recursive: true });
+      await writeFile(program, '#!/bin/sh\n', { mode: 0o755 });
+    }
+    await mkdir(join(root, 'etc/systemd/system'), { recursive: true });
+    await copyFile(UNIT, join(root, 'etc/systemd/system/my-server.service'));
+    const ran = await exec('systemd-analyze', ['verify', `--root=${root}`, 'my-server.service'], { timeoutMs: 60_000 });
+    assertOk(ran, 'systemd-analyze verify');
+    // verify exits 0 even for settings it ignores ("Unknown key name", "Failed to parse"): any output is a problem.
+    assert.equal(ran.stdout + ran.stderr, '');
+  });
+
+  test('systemd-analyze security rates the unit 2.5 or better', async () => {
+    const ran = await exec('systemd-analyze', ['security', '--offline=yes', UNIT], { timeoutMs: 60_000 });
+    assertOk(ran, 'systemd-analyze security');
+    const level = /Overall exposure level for my-server\.service: (\d+\.\d+)/.exec(ran.stdout)?.[1];
+    assert.ok(level !== undefined, ran.stdout);
+    assert.ok(Number(level) <= 2.5, `exposure ${level}:\n${ran.stdout}`);
+  });
+
+  test('storage and config directories match the paths ExecStart and Environment use', () => {
+    assert.deepEqual(unitValues(unit, 'StateDirectory'), ['my-server']);
+    assert.deepEqual(unitValues(unit, 'ConfigurationDirectory'), ['my-server']);
+    assert.ok(unitValues(unit, 'Environment').includes('MY_SERVER_STORAGE=/var/lib/my-server'));
+    assert.match(unitValues(unit, 'ExecStart')[0] ?? '', / --config \/etc\/my-server\/Proxyfile$/);
+  });
+
+  test('ExecStart serves from the /opt/my-server install, ExecReload reloads, SIGTERM stops with 0', async () => {
+    const etc = await tempDir('my-server-etc-');
+    const state = await tempDir('my-server-state-');
+    // The install steps of docs/deploy.md are the image's final stage: dist/src + production node_modules.
+    const paths: [string, string][] = [['/usr/bin/node', process.execPath], ['/opt/my-server', hostPath(image, '.')], ['/etc/my-server', etc], ['/var/lib/my-server', state]];
+    const map = (word: string): string => {
+      if (!word.startsWith('/')) return word;
+      const hit = paths.find(([from]) => word === from || word.startsWith(`${from}/`));
+      assert.ok(hit, `the unit uses ${word}, which the test does not map`);
+      return hit[1] + word.slice(hit[0].length);
+    };
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const key of Object.keys(env)) if (key.startsWith('MY_SERVER_')) delete env[key];
+    for (const pair of unitValues(unit, 'Environment')) {
+      const [k = '', v = ''] = pair.split(/=(.*)/s);
+      env[k] = map(v);
+    }
+    const site = await testProxyfile();
+    await writeFile(join(etc, 'Proxyfile'), site.text);
+    const [file = '', ...args] = (unitValues(unit, 'ExecStart')[0] ?? '').split(/\s+/).map(map);
+    const server = spawnChild(file, args, { cwd: '/', env });
+    await server.waitHealthy(`http://127.0.0.1:${site.adminPort}/health`);
+    assert.deepEqual(await getText(`http://127.0.0.1:${site.httpPort}/`), { status: 200, body: 'ok' });
+
+    await writeFile(join(etc, 'Proxyfile.new'), site.text.replace('respond "ok"', 'respond "reloaded"'));
+    await rename(join(etc, 'Proxyfile.new'), join(etc, 'Proxyfile'));
+    const [kill = '', ...killArgs] = (unitValues(unit, 'ExecReload')[0] ?? '').split(/\s+/).map((w) => (w === '$MAINPID' ? String(server.pid) : w));
+    assertOk(await exec(kill, killArgs, { timeoutMs: 10_000 }), 'ExecReload');
+    const deadline = Date.now() + 20_000;
+    while ((await getText(`http://127.0.0.1:${site.httpPort}/`)).body !== 'reloaded') {
+      assert.ok(Date.now() < deadline, `not reloaded within 20 s:\n${server.output()}`);
+      await sleep(100);
+    }
+
+    assert.deepEqual(unitValues(unit, 'KillSignal'), ['SIGTERM']);
+    const stopped = await server.stop('SIGTERM');
+    // Restart=on-failure: a clean stop must exit 0 so systemd does not restart it.
+    assert.equal(stopped.code, 0, server.output());
+  });
+});
+
+// ---------- one file ----------
+
+/** An empty dir holding only `file` from the build stage's dist/, and a Proxyfile. */
+async function alone(file: string): Promise<{ dir: string; path: string; site: Awaited<ReturnType<typeof testProxyfile>> }> {
+  const dir = await tempDir('my-server-alone-');
+  const path = join(dir, basename(file));
+  await copyFile(join(hostPath(build, 'dist'), file), path);
+  const site = await testProxyfile();
+  await writeFile(join(dir, 'Proxyfile'), site.text);
+  return { dir, path, site };
+}
+
+/** `version` prints the package's version; `run` serves HTTP, and HTTPS from the local CA (which needs @peculiar/x509 after reflect-metadata). */
+async function checkOneFile(argv0: string, argv: readonly string[], dir: string, site: Awaited<ReturnType<typeof testProxyfile>>): Promise<void> {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: '' };
+  for (const key of Object.keys(env)) if (key.startsWith('MY_SERVER_')) delete env[key];
+  env['MY_SERVER_STORAGE'] = join(dir, 'data');
+  const version = await exec(argv0, [...argv, 'version'], { cwd: dir, env, timeoutMs: 30_000 });
+  assertOk(version, 'version');
+  assert.equal(version.stdout, `my-server ${PKG.version} (Node.js ${process.version})\n`);
+
+  const root = await exec(argv0, [...argv, 'certs', 'root', '--config', 'Proxyfile'], { cwd: dir, env, timeoutMs: START_TIMEOUT_MS });
+  assertOk(root, 'certs root');
+  const server = spawnChild(argv0, [...argv, 'run', '--config', 'Proxyfile'], { cwd: dir, env });
+  await server.waitHealthy(`http://127.0.0.1:${site.adminPort}/health`);
+  assert.deepEqual(await getText(`http://127.0.0.1:${site.httpPort}/`), { status: 200, body: 'ok' });
+  assert.deepEqual(await httpsGet(`https://localhost:${site.httpsPort}/`, root.stdout), { status: 200, body: 'tls ok' });
+  const stopped = await server.stop('SIGTERM');
+  assert.equal(stopped.code, 0, server.output());
+}
+
+function buildTarget(target: string): Promise<Ran> {
+  return exec(process.execPath, ['scripts/build.mjs', target], { cwd: hostPath(build, '.'), env: containerEnv(build), timeoutMs: INSTALL_TIMEOUT_MS });
+}
+
+describe('one-file builds', () => {
+  test('the bundle alone in an empty directory prints its version and serves HTTP and HTTPS', async () => {
+    assertOk(await buildTarget('bundle'), 'build bundle');
+    const { dir, path, site } = await alone('my-server.mjs');
+    assert.deepEqual((await readdir(dir)).sort(), ['Proxyfile', 'my-server.mjs']);
+    await checkOneFile(process.execPath, [path], dir, site);
+  });
+
+  test('the single executable alone in an empty directory prints its version and serves HTTP and HTTPS', async () => {
+    assertOk(await buildTarget('sea'), 'build sea');
+    const { dir, path, site } = await alone('my-server');
+    await checkOneFile(path, [], dir, site);
+  });
+});

@@ -1,0 +1,204 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CertificateStore } from '../../../src/certs/certificate-store.ts';
+import type { IssueRequest, Issued, Issuer } from '../../../src/certs/issuer.ts';
+import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
+import { CertificateManager, type CertificateManagerOptions } from '../../../src/certs/manager.ts';
+import { renewalTime } from '../../../src/certs/meta.ts';
+import { obtainCertificate } from '../../../src/certs/obtain.ts';
+import { OnDemandPolicy } from '../../../src/certs/on-demand.ts';
+import { silentLogger } from '../../../src/log.ts';
+import { CountingIssuer, delay, eventually, FailingIssuer, tempStorage, type TempStorage } from './helpers.ts';
+import { bareSerial, handshake, sniServer } from './tls-client.ts';
+
+async function withManager(
+  options: Partial<CertificateManagerOptions> | ((tmp: TempStorage) => Partial<CertificateManagerOptions>),
+  fn: (mgr: CertificateManager, tmp: TempStorage) => Promise<void>,
+): Promise<void> {
+  const tmp = await tempStorage();
+  const extra = typeof options === 'function' ? options(tmp) : options;
+  const mgr = new CertificateManager({ storage: tmp.storage, store: new CertificateStore(tmp.storage), log: silentLogger(), ...extra });
+  try {
+    await fn(mgr, tmp);
+  } finally {
+    mgr.close();
+    await tmp.remove();
+  }
+}
+
+test('a certificate renewed in storage by another process is picked up and served', async () => {
+  await withManager({ storageCheckMs: 30 }, async (mgr, tmp) => {
+    const local = new LocalIssuer({ storage: tmp.storage, log: silentLogger() });
+    const issuer = new CountingIssuer(local);
+    mgr.manage(new Map([['r.localhost', { issuer, keyType: 'p256' }]]));
+    const before = await mgr.secureContextFor('r.localhost');
+    assert.ok(before);
+    const oldSerial = mgr.certificates()[0]?.meta.serialHex;
+
+    // "Another process": its own FileStorage, store and issuer over the same folder.
+    const other = tmp.other();
+    const renewed = await obtainCertificate(['r.localhost'], {
+      storage: other,
+      store: new CertificateStore(other),
+      issuer: new LocalIssuer({ storage: other, log: silentLogger() }),
+      keyType: 'p256',
+      log: silentLogger(),
+      force: true,
+    });
+    assert.notEqual(renewed.meta.serialHex, oldSerial);
+    assert.ok(await eventually(() => mgr.certificates()[0]?.meta.serialHex === renewed.meta.serialHex, 3_000), 'renewed certificate loaded');
+    const after = await mgr.secureContextFor('r.localhost');
+    assert.ok(after);
+    assert.notEqual(after, before);
+    assert.equal(issuer.calls, 1, 'picking up is not issuing');
+
+    const server = await sniServer((sn) => mgr.secureContextFor(sn));
+    try {
+      const h = await handshake(server.port, 'r.localhost', await local.rootPem());
+      assert.equal(h.authorized, true);
+      assert.equal(h.serialHex, bareSerial(renewed.meta.serialHex));
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+test('an issuer that always fails is retried with growing delays, never in a tight loop', async () => {
+  const base = 20;
+  const failing = new FailingIssuer();
+  await withManager({ retryBaseMs: base, retryMaxMs: 60_000 }, async (mgr) => {
+    mgr.manage(new Map([['f.localhost', { issuer: failing, keyType: 'p256' }]]));
+    await delay(700);
+    const n = failing.attempts.length;
+    // Delays are at least 10, 20, 40, 80, 160, 320 ms: at most 7 attempts fit in 700 ms.
+    assert.ok(n > 1, `retried: ${n} attempts`);
+    assert.ok(n <= 7, `bounded: ${n} attempts in 700 ms`);
+    for (let i = 1; i < n; i++) {
+      const gap = failing.attempts[i]! - failing.attempts[i - 1]!;
+      const floor = (base * 2 ** (i - 1)) / 2;
+      assert.ok(gap >= floor - 2, `gap ${i}: ${gap.toFixed(1)} ms < ${floor} ms`);
+    }
+  });
+});
+
+test('close() stops retries and storage checks', async () => {
+  const failing = new FailingIssuer();
+  await withManager({ retryBaseMs: 10, retryMaxMs: 20, storageCheckMs: 20 }, async (mgr, tmp) => {
+    const local = new LocalIssuer({ storage: tmp.storage, log: silentLogger() });
+    mgr.manage(new Map([
+      ['f.localhost', { issuer: failing, keyType: 'p256' }],
+      ['ok.localhost', { issuer: local, keyType: 'p256' }],
+    ]));
+    assert.ok(await eventually(() => failing.attempts.length >= 3));
+    assert.ok(await mgr.secureContextFor('ok.localhost'));
+    const serial = mgr.certificates()[0]?.meta.serialHex;
+    mgr.close();
+    const atClose = failing.attempts.length;
+    await obtainCertificate(['ok.localhost'], { storage: tmp.storage, store: new CertificateStore(tmp.storage), issuer: local, keyType: 'p256', log: silentLogger(), force: true });
+    await delay(250);
+    // One attempt may have been in flight at close(); none starts afterwards.
+    assert.ok(failing.attempts.length <= atClose + 1, `${failing.attempts.length - atClose} attempts after close`);
+    assert.equal(mgr.certificates()[0]?.meta.serialHex, serial, 'no storage check after close');
+  });
+});
+
+/** Fails every issue() once `release` is called, counting attempts; the first one waits for the release. */
+class GatedFailingIssuer implements Issuer {
+  readonly id = 'gated';
+  readonly storageKey = 'gated';
+  attempts = 0;
+  #release!: () => void;
+  readonly #gate = new Promise<void>((resolve) => (this.#release = resolve));
+  release(): void {
+    this.#release();
+  }
+  async issue(): Promise<Issued> {
+    this.attempts++;
+    await this.#gate;
+    throw new Error('the CA is down');
+  }
+}
+
+// FAILS: src/certs/manager.ts:223-229 — when an issuance that was in flight during manage() fails, its
+// catch handler calls #schedule(entry, retryMs) for the entry manage() just removed; nothing checks
+// that the entry is still managed, so the orphan keeps retrying (and renewing) for ever.
+test('a name removed by manage() while its issuance is in flight is not retried afterwards', async () => {
+  const gated = new GatedFailingIssuer();
+  await withManager({ retryBaseMs: 10, retryMaxMs: 20 }, async (mgr) => {
+    mgr.manage(new Map([['gone.localhost', { issuer: gated, keyType: 'p256' }]]));
+    assert.ok(await eventually(() => gated.attempts === 1));
+    mgr.manage(new Map());
+    gated.release();
+    await delay(300);
+    assert.equal(gated.attempts, 1, `${gated.attempts - 1} retries for a name no longer configured`);
+    assert.equal(await mgr.secureContextFor('gone.localhost'), undefined);
+  });
+});
+
+// FAILS: src/certs/manager.ts:117-119 — for a managed name without a certificate, every handshake
+// calls #ensure(), which starts a new issuance as soon as the previous one failed: the retry backoff
+// only paces the timer, so handshake traffic drives one CA order per handshake (SPEC: "never in a
+// tight loop").
+test('handshakes for a managed name whose issuance fails do not bypass the retry backoff', async () => {
+  const failing = new FailingIssuer();
+  await withManager({ retryBaseMs: 60_000, retryMaxMs: 60_000 }, async (mgr) => {
+    mgr.manage(new Map([['down.localhost', { issuer: failing, keyType: 'p256' }]]));
+    assert.ok(await eventually(() => failing.attempts.length === 1));
+    await delay(50);
+    for (let i = 0; i < 10; i++) assert.equal(await mgr.secureContextFor('down.localhost'), undefined);
+    assert.ok(failing.attempts.length <= 2, `${failing.attempts.length} issuance attempts for 10 handshakes within the 30 s backoff`);
+  });
+});
+
+/** Delegates the first issue() to `first`, then fails, recording attempts. */
+class FirstThenFailIssuer implements Issuer {
+  readonly id: string;
+  readonly storageKey: string;
+  attempts = 0;
+  readonly #first: Issuer;
+  constructor(first: Issuer) {
+    this.#first = first;
+    this.id = first.id;
+    this.storageKey = first.storageKey;
+  }
+  issue(request: IssueRequest): Promise<Issued> {
+    this.attempts++;
+    if (this.attempts === 1) return this.#first.issue(request);
+    return Promise.reject(new Error('the CA is down'));
+  }
+}
+
+// FAILS: src/certs/manager.ts:122-124 — a cached on-demand certificate that needs renewal calls
+// #schedule(cached, 0) on every handshake, which clears the backoff timer a failed renewal set and
+// renews again at once: under traffic, a failing renewal is retried once per handshake.
+test('handshakes for an on-demand name whose renewal fails do not bypass the retry backoff', async () => {
+  const ask = http.createServer((_req, res) => res.end());
+  await new Promise<void>((resolve) => ask.listen(0, '127.0.0.1', resolve));
+  let issuer: FirstThenFailIssuer | undefined;
+  try {
+    const options = (tmp: TempStorage): Partial<CertificateManagerOptions> => {
+      // Local leaves are backdated 60 s; a 33 s lifetime puts the renewal time ~2 s after issuance.
+      issuer = new FirstThenFailIssuer(new LocalIssuer({ storage: tmp.storage, log: silentLogger(), lifetimeMs: 33_000 }));
+      const policy = new OnDemandPolicy({ ask: `http://127.0.0.1:${(ask.address() as AddressInfo).port}/` });
+      return { retryBaseMs: 60_000, retryMaxMs: 60_000, onDemand: { policy, covers: () => ({ issuer: issuer!, keyType: 'p256' }) } };
+    };
+    await withManager(options, async (mgr) => {
+      assert.ok(await mgr.secureContextFor('od.localhost'));
+      const meta = mgr.certificates()[0]?.meta;
+      assert.ok(meta && issuer);
+      const due = renewalTime(meta).getTime() - Date.now();
+      assert.ok(due > 0 && due < 5_000, `renewal due in ${due} ms`);
+      await delay(due + 100);
+      for (let i = 0; i < 10; i++) {
+        assert.ok(await mgr.secureContextFor('od.localhost'), 'the old certificate keeps serving');
+        await delay(10);
+      }
+      assert.ok(issuer.attempts <= 3, `${issuer.attempts - 1} renewal attempts within the 30 s backoff`);
+    });
+  } finally {
+    ask.closeAllConnections();
+    await new Promise((resolve) => ask.close(resolve));
+  }
+});

@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { needsRenewal, parseMeta, renewalTime, type CertificateMeta } from '../../../src/certs/meta.ts';
+
+const DAY = 24 * 3600_000;
+const issued = Date.parse('2025-01-01T00:00:00.000Z');
+const at = (days: number): Date => new Date(issued + days * DAY);
+
+function lifetime(days: number): Pick<CertificateMeta, 'notBefore' | 'notAfter'> {
+  return { notBefore: at(0).toISOString(), notAfter: at(days).toISOString() };
+}
+
+test('renewalTime is when one third of the lifetime is left', () => {
+  const cases: { days: number; renewAtDay: number }[] = [
+    { days: 90, renewAtDay: 60 },
+    { days: 7, renewAtDay: 7 - 7 / 3 },
+    { days: 6, renewAtDay: 4 },
+    { days: 45, renewAtDay: 30 },
+    { days: 365, renewAtDay: 365 - 365 / 3 },
+  ];
+  for (const { days, renewAtDay } of cases) {
+    assert.equal(renewalTime(lifetime(days)).getTime(), Math.round(at(renewAtDay).getTime()), `${days}-day certificate`);
+  }
+});
+
+test('a 90-day certificate needs renewal from day 60 on, not before', () => {
+  const meta = lifetime(90);
+  const cases: [number, boolean][] = [
+    [0, false],
+    [30, false],
+    [59.99, false],
+    [60, true],
+    [75, true],
+    [90, true],
+    [120, true],
+  ];
+  for (const [day, want] of cases) assert.equal(needsRenewal(meta, at(day)), want, `day ${day}`);
+});
+
+test('an ARI renewAt wins over the one-third rule, earlier or later', () => {
+  const earlier = { ...lifetime(90), ari: { start: at(10).toISOString(), end: at(20).toISOString(), renewAt: at(15).toISOString(), checkedAt: at(1).toISOString() } };
+  assert.equal(renewalTime(earlier).getTime(), at(15).getTime());
+  assert.equal(needsRenewal(earlier, at(14)), false);
+  assert.equal(needsRenewal(earlier, at(15)), true);
+  assert.equal(needsRenewal(earlier, at(30)), true);
+
+  const later = { ...lifetime(90), ari: { start: at(70).toISOString(), end: at(80).toISOString(), renewAt: at(75).toISOString(), checkedAt: at(1).toISOString() } };
+  assert.equal(renewalTime(later).getTime(), at(75).getTime());
+  assert.equal(needsRenewal(later, at(65)), false, 'the one-third rule alone would renew at day 60');
+  assert.equal(needsRenewal(later, at(75)), true);
+});
+
+test('parseMeta reads back what JSON.stringify wrote', () => {
+  const meta: CertificateMeta = {
+    names: ['a.test', '*.a.test'],
+    issuer: 'local',
+    issuerName: 'my-server Local Authority - ECC Intermediate',
+    serialHex: '0abc',
+    ...lifetime(7),
+    obtainedAt: at(0).toISOString(),
+    keyType: 'p256',
+  };
+  assert.deepEqual(parseMeta(Buffer.from(JSON.stringify(meta, null, 2))), meta);
+  assert.throws(() => parseMeta(Buffer.from('{not json')));
+});
