@@ -808,8 +808,6 @@ test('SIGTERM stops accepting, lets a request in flight finish with 200, then ex
   assert.match(server.stderr(), /"msg":"stopped"/);
 });
 
-// no listener and Node's default action kills the process by the signal; the "second stop signal:
-// exiting now" branch (process.exit(1)) can never run.
 test('a second SIGTERM during the drain exits at once with code 1 and says why', async (t) => {
   const echo = await echoUpstream();
   t.after(() => echo.close());
@@ -863,8 +861,6 @@ test('run --watch serves a new respond body after the Proxyfile is atomically re
   await servesBody(server, target, 'v3');
 });
 
-// new chokidar scan); a save that lands between the old watcher's close (which also cancels its
-// pending debounced callback) and the new one's 'ready' is never seen.
 test('run --watch applies a second save made right after the first reload', async (t) => {
   const { server, target, config } = await respondInstance(['--watch']);
   t.after(() => server.close());
