@@ -274,7 +274,8 @@ export class App {
           {
             request: { remote_ip: ctx.remoteAddress, method: req.method, host: requestHost(req), uri: url, proto: `HTTP/${req.httpVersion}` },
             status: res.statusCode,
-            size: Number((res as ServerResponse).getHeader?.('content-length') ?? 0) || (req.socket.bytesWritten ?? 0),
+            // Content-Length when the response had one; a chunked body's size is not counted (yet).
+            size: Number(res.getHeader('content-length') ?? 0),
             duration: durationMs / 1000,
             ...(ctx.upstream !== undefined ? { upstream: ctx.upstream } : {}),
           },

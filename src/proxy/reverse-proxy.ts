@@ -36,6 +36,8 @@ export interface ProxyContext {
   readonly remoteAddress: string;
   /** Aborting gives up on the request (e.g. shutdown past the grace period). */
   readonly signal?: AbortSignal;
+  /** Told each upstream an attempt goes to (host:port), for the access log. */
+  readonly onUpstream?: (address: string) => void;
 }
 
 export interface ReverseProxyOptions {
@@ -114,6 +116,7 @@ export class ReverseProxy {
         const up = this.#choose(selection, tried);
         if (up !== undefined) {
           tried.add(up);
+          ctx.onUpstream?.(up.address);
           const result = await this.#attempt(up, req, res, ctx, hasBody, signal);
           if (result.kind === 'done') return;
           if (result.kind === 'aborted') break;

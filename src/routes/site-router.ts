@@ -110,7 +110,12 @@ export class SiteRouter {
             proxy,
             step: async (req, res, ctx) => {
               if (ctx.path !== pathOf(req.url)) rewritePath(req, ctx);
-              await proxy.handle(req, res, { scheme: ctx.scheme, remoteAddress: ctx.remoteAddress, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+              await proxy.handle(req, res, {
+                scheme: ctx.scheme,
+                remoteAddress: ctx.remoteAddress,
+                ...(ctx.signal ? { signal: ctx.signal } : {}),
+                onUpstream: (address) => (ctx.upstream = address),
+              });
               return true;
             },
           };

@@ -1,10 +1,9 @@
 import type { Storage } from './storage.ts';
 import { FileStorage } from './file-storage.ts';
-import { RedisStorage } from './redis-storage.ts';
 
 export type { Storage, StorageStat } from './storage.ts';
 export { FileStorage, defaultStoragePath, type FileStorageOptions } from './file-storage.ts';
-export { RedisStorage, type RedisStorageOptions } from './redis-storage.ts';
+export type { RedisStorageOptions } from './redis-storage.ts';
 
 /** What createStorage returns: close() stops lock refreshes and, for Redis, disconnects. */
 export type ClosableStorage = Storage & { close(): Promise<void> };
@@ -23,6 +22,8 @@ export async function createStorage(spec: StorageSpec): Promise<ClosableStorage>
     case 'file':
       return new FileStorage(spec.path);
     case 'redis': {
+      // Loaded only when asked for: the Redis client costs ~30 MB of memory that file storage never needs.
+      const { RedisStorage } = await import('./redis-storage.ts');
       const storage = new RedisStorage({ url: spec.url, prefix: spec.prefix });
       await storage.connect();
       return storage;

@@ -192,7 +192,7 @@ b.test {
     await writeFile(rootFile, await pebble.rootPem());
     // Both managed names first, so no background order runs while a test counts Pebble's orders.
     await Promise.all([waitForCertificate(server, 'a.test', httpsPort, rootFile), waitForCertificate(server, 'b.test', httpsPort, rootFile)]);
-  });
+  }, { timeout: 90_000 });
 
   after(async () => {
     await server?.kill();
@@ -200,7 +200,7 @@ b.test {
     await pebble?.stop();
   });
 
-  test('a managed name is served over HTTP/1.1 and HTTP/2 with a chain to Pebble\'s root', async () => {
+  test('a managed name is served over HTTP/1.1 and HTTP/2 with a chain to Pebble\'s root', { timeout: 60_000 }, async () => {
     const h1 = await curlHttps('a.test', httpsPort, rootFile, ['--http1.1', '-w', '\n%{http_version} %{http_code}']);
     assert.equal(h1.code, 0, h1.stderr);
     assert.equal(h1.stdout, 'a-site\n1.1 200');
@@ -213,7 +213,7 @@ b.test {
     assertAlive(server, exited());
   });
 
-  test('an on-demand name gets a certificate at its first handshake, after asking the ask endpoint', async () => {
+  test('an on-demand name gets a certificate at its first handshake, after asking the ask endpoint', { timeout: 60_000 }, async () => {
     const ordersBefore = pebble.countOrders();
     const res = await curlHttps('x.od.test', httpsPort, rootFile, ['-w', '\n%{http_code}']);
     assert.equal(res.code, 0, `${res.stderr}\n--- my-server log ---\n${server.logs()}`);
@@ -224,7 +224,7 @@ b.test {
     assertAlive(server, exited());
   });
 
-  test('a name the ask endpoint refuses fails the handshake and makes no ACME order', async () => {
+  test('a name the ask endpoint refuses fails the handshake and makes no ACME order', { timeout: 60_000 }, async () => {
     const ordersBefore = pebble.countOrders();
     const res = await curlHttps('bad.od.test', httpsPort, rootFile);
     assert.equal(res.code, 35, `curl: ${res.code} ${res.stderr}`);
@@ -236,7 +236,7 @@ b.test {
     assertAlive(server, exited());
   });
 
-  test('50 concurrent first handshakes for one new on-demand name make exactly one order, and all succeed', async () => {
+  test('50 concurrent first handshakes for one new on-demand name make exactly one order, and all succeed', { timeout: 60_000 }, async () => {
     const root = await pebble.rootPem();
     const ordersBefore = pebble.countOrders();
     const issuedBefore = pebble.countIssued();
@@ -249,7 +249,7 @@ b.test {
     assertAlive(server, exited());
   });
 
-  test('acme-tls/1 with no challenge pending fails the handshake and never gets the ordinary certificate', async () => {
+  test('acme-tls/1 with no challenge pending fails the handshake and never gets the ordinary certificate', { timeout: 60_000 }, async () => {
     // The ordinary handshake works, so a failure below is due to the ALPN protocol alone.
     const normal = await sClient(httpsPort, ['-servername', 'a.test', '-alpn', 'http/1.1']);
     assert.equal(normal.code, 0, normal.stderr);
@@ -257,11 +257,20 @@ b.test {
     const acme = await sClient(httpsPort, ['-servername', 'a.test', '-alpn', 'acme-tls/1']);
     assert.notEqual(acme.code, 0, `acme-tls/1 handshake succeeded:\n${acme.stdout}`);
     assert.doesNotMatch(acme.stdout, /BEGIN CERTIFICATE/);
+    assert.doesNotMatch(acme.stdout, /New, TLS/, 'no TLS session was established');
+    assertAlive(server, exited());
+  });
+
+  // FAILS: src/challenges/tls-alpn-01.ts SNICallback answers "no challenge pending" with cb(err), and
+  // Node then destroys the socket without sending any alert (openssl: "unexpected eof while reading").
+  test('acme-tls/1 with no challenge pending is refused with a TLS alert, as an unknown name is', { timeout: 60_000 }, async () => {
+    const acme = await sClient(httpsPort, ['-servername', 'a.test', '-alpn', 'acme-tls/1']);
+    assert.notEqual(acme.code, 0);
     assert.match(acme.stderr, /alert/i);
     assertAlive(server, exited());
   });
 
-  test('http_port redirects to HTTPS with 308 and answers unknown challenge tokens with 404', async () => {
+  test('http_port redirects to HTTPS with 308 and answers unknown challenge tokens with 404', { timeout: 60_000 }, async () => {
     const get = (path: string, host: string): Promise<{ status: number; location: string | undefined }> =>
       new Promise((resolve, reject) => {
         http
@@ -277,7 +286,7 @@ b.test {
     assertAlive(server, exited());
   });
 
-  test('an unknown SNI name or no SNI at all fails the handshake', async () => {
+  test('an unknown SNI name or no SNI at all fails the handshake', { timeout: 60_000 }, async () => {
     const ordersBefore = pebble.countOrders();
     const unknown = await curlHttps('nope.test', httpsPort, rootFile);
     assert.equal(unknown.code, 35, `curl: ${unknown.code} ${unknown.stderr}`);
@@ -297,7 +306,7 @@ b.test {
     assertAlive(server, exited());
   });
 
-  test('a request whose Host differs from the SNI name gets 421, over HTTP/1.1 and HTTP/2', async () => {
+  test('a request whose Host differs from the SNI name gets 421, over HTTP/1.1 and HTTP/2', { timeout: 60_000 }, async () => {
     const same = await curlHttps('a.test', httpsPort, rootFile, ['-w', '\n%{http_code}']);
     assert.equal(same.stdout, 'a-site\n200', same.stderr);
     for (const version of ['--http1.1', '--http2']) {
@@ -311,7 +320,7 @@ b.test {
   });
 });
 
-test('localhost is served with the local CA whose root `certs root` prints', async () => {
+test('localhost is served with the local CA whose root `certs root` prints', { timeout: 60_000 }, async () => {
   const [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
   const server = await startServer({
     proxyfile: ({ dir, admin }) => `${globals({ httpPort, httpsPort, dir, admin })}
@@ -335,7 +344,7 @@ localhost {
   }
 });
 
-test('a short-lived certificate is renewed while serving: the served serial changes without a restart', async () => {
+test('a short-lived certificate is renewed while serving: the served serial changes without a restart', { timeout: 90_000 }, async () => {
   const [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
   // 30 s lifetime: renewal is due with a third left, 20 s after issuance.
   const pebble = await startPebble({ httpPort, tlsPort: httpsPort, certificateValidityPeriod: 30 });
@@ -372,7 +381,7 @@ a.test {
   }
 });
 
-test('SIGTERM stops the server gracefully: exit code 0 and the listeners are closed', async () => {
+test('SIGTERM stops the server gracefully: exit code 0 and the listeners are closed', { timeout: 60_000 }, async () => {
   const [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
   const server = await startServer({
     proxyfile: ({ dir, admin }) => `${globals({ httpPort, httpsPort, dir, admin })}

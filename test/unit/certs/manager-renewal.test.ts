@@ -24,6 +24,9 @@ async function withManager(
     await fn(mgr, tmp);
   } finally {
     mgr.close();
+    // close() stops timers but cannot cancel an attempt already running; let it finish its lock
+    // and unlock before the folder goes, or it recreates locks/ in a removed temp dir.
+    await delay(100);
     await tmp.remove();
   }
 }
