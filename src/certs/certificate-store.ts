@@ -1,6 +1,6 @@
 import { MyServerError } from '../errors.ts';
 import type { Storage } from '../storage/storage.ts';
-import { certificateMatchesKey } from '../x509/certificate.ts';
+import { certificateMatchesKey, parseCertificate } from '../x509/certificate.ts';
 import { CERTIFICATES_ROOT, certificateKeys } from './keys.ts';
 import { parseMeta, type CertificateMeta } from './meta.ts';
 
@@ -42,6 +42,8 @@ export class CertificateStore {
       throw new MyServerError('MS_ERR_STORAGE', `reading ${keys.meta}`, { cause: err });
     }
     if (!certificateMatchesKey(chainPem, keyPem)) return undefined;
+    // A crash between the chain's write and the metadata's leaves old metadata beside a new chain.
+    if (parseCertificate(chainPem).serialHex !== parsed.serialHex) return undefined;
     return { chainPem, keyPem, meta: parsed, keys };
   }
 

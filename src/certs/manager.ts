@@ -46,6 +46,8 @@ interface Entry {
   failures: number;
   /** Managed names stay; on-demand ones live in the LRU only. */
   readonly managed: boolean;
+  /** No longer configured (or evicted): never scheduled again. */
+  removed?: boolean;
 }
 
 /** 30 s: Pebble and Let's Encrypt issue in seconds; a browser gives up on a silent handshake soon after. */
@@ -80,7 +82,10 @@ export class CertificateManager {
     this.#o = options;
     this.#onDemand = new LRUCache<string, Entry>({
       max: options.cacheMax ?? 10_000,
-      dispose: (entry) => clearTimeout(entry.timer),
+      dispose: (entry) => {
+        entry.removed = true;
+        clearTimeout(entry.timer);
+      },
     });
   }
 
@@ -91,6 +96,7 @@ export class CertificateManager {
   manage(names: ReadonlyMap<string, NamePolicy>): void {
     for (const [name, entry] of this.#managed) {
       if (!names.has(name)) {
+        entry.removed = true;
         clearTimeout(entry.timer);
         this.#managed.delete(name);
       }
@@ -117,11 +123,14 @@ export class CertificateManager {
     const managed = this.#managed.get(name) ?? this.#managed.get(wildcardOf(name) ?? '');
     if (managed) {
       if (managed.context) return managed.context;
+      // After a failure the backoff timer owns the next attempt: handshakes must not turn a failing
+      // CA into a tight loop of orders.
+      if (managed.failures > 0 && !this.#flight.has(`m:${managed.name}`)) return undefined;
       return this.#wait(this.#ensure(managed), name);
     }
     const cached = this.#onDemand.get(name);
     if (cached?.context) {
-      if (cached.cert && needsRenewal(cached.cert.meta, new Date())) this.#schedule(cached, 0);
+      if (cached.failures === 0 && cached.cert && needsRenewal(cached.cert.meta, new Date()) && !this.#flight.has(`m:${cached.name}`)) this.#schedule(cached, 0);
       return cached.context;
     }
     const od = this.#o.onDemand;
@@ -215,7 +224,7 @@ export class CertificateManager {
 
   /** Run #ensure for `entry` after `delayMs`; on failure retry with backoff. */
   #schedule(entry: Entry, delayMs: number): void {
-    if (this.#closed) return;
+    if (this.#closed || entry.removed) return;
     clearTimeout(entry.timer);
     entry.timer = setTimeout(() => {
       if (delayMs >= MAX_TIMER_MS) {

@@ -71,11 +71,12 @@ export function encodeResponse(req: Req, res: Res, encodings: readonly Encoding[
   };
   const patchedEnd = (...args: unknown[]): Res => {
     const chunk = typeof args[0] === 'function' ? undefined : args[0];
+    const enc = typeof args[1] === 'string' ? (args[1] as BufferEncoding) : undefined;
     const cb = args.find((a) => typeof a === 'function') as (() => void) | undefined;
     if (!res.headersSent) {
       // A whole body handed to end(): its length decides (a short body is not worth encoding).
       if (chunk !== undefined && chunk !== null && res.getHeader('content-length') === undefined) {
-        res.setHeader('content-length', Buffer.byteLength(chunk as string | Uint8Array));
+        res.setHeader('content-length', typeof chunk === 'string' ? Buffer.byteLength(chunk, enc) : (chunk as Uint8Array).byteLength);
       }
       (res.writeHead as unknown as (s: number) => void)(res.statusCode);
     }
@@ -83,7 +84,7 @@ export function encodeResponse(req: Req, res: Res, encodings: readonly Encoding[
       originalEnd(...args);
       return res;
     }
-    if (chunk !== undefined && chunk !== null) compressor.write(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array));
+    if (chunk !== undefined && chunk !== null) compressor.write(typeof chunk === 'string' ? Buffer.from(chunk, enc) : (chunk as Uint8Array));
     if (cb) res.once('finish', cb);
     compressor.end();
     return res;

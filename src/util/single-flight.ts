@@ -8,13 +8,9 @@ export class SingleFlight<T> {
   do(key: string, fn: () => Promise<T>): Promise<T> {
     const existing = this.#inflight.get(key);
     if (existing) return existing;
-    const p = (async () => {
-      try {
-        return await fn();
-      } finally {
-        this.#inflight.delete(key);
-      }
-    })();
+    // fn runs inside the async wrapper, so even a synchronous throw becomes a rejection that is
+    // removed from the map after it was set.
+    const p = (async () => fn())().finally(() => this.#inflight.delete(key));
     this.#inflight.set(key, p);
     return p;
   }

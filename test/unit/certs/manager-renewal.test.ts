@@ -124,9 +124,6 @@ class GatedFailingIssuer implements Issuer {
   }
 }
 
-// FAILS: src/certs/manager.ts:223-229 — when an issuance that was in flight during manage() fails, its
-// catch handler calls #schedule(entry, retryMs) for the entry manage() just removed; nothing checks
-// that the entry is still managed, so the orphan keeps retrying (and renewing) for ever.
 test('a name removed by manage() while its issuance is in flight is not retried afterwards', async () => {
   const gated = new GatedFailingIssuer();
   await withManager({ retryBaseMs: 10, retryMaxMs: 20 }, async (mgr) => {
@@ -140,10 +137,6 @@ test('a name removed by manage() while its issuance is in flight is not retried 
   });
 });
 
-// FAILS: src/certs/manager.ts:117-119 — for a managed name without a certificate, every handshake
-// calls #ensure(), which starts a new issuance as soon as the previous one failed: the retry backoff
-// only paces the timer, so handshake traffic drives one CA order per handshake (SPEC: "never in a
-// tight loop").
 test('handshakes for a managed name whose issuance fails do not bypass the retry backoff', async () => {
   const failing = new FailingIssuer();
   await withManager({ retryBaseMs: 60_000, retryMaxMs: 60_000 }, async (mgr) => {
@@ -173,9 +166,6 @@ class FirstThenFailIssuer implements Issuer {
   }
 }
 
-// FAILS: src/certs/manager.ts:122-124 — a cached on-demand certificate that needs renewal calls
-// #schedule(cached, 0) on every handshake, which clears the backoff timer a failed renewal set and
-// renews again at once: under traffic, a failing renewal is retried once per handshake.
 test('handshakes for an on-demand name whose renewal fails do not bypass the retry backoff', async () => {
   const ask = http.createServer((_req, res) => res.end());
   await new Promise<void>((resolve) => ask.listen(0, '127.0.0.1', resolve));

@@ -204,9 +204,6 @@ test('list shows stored certificates and remove makes one absent', async () => {
   }
 });
 
-// FAILS: src/certs/certificate-store.ts:44 — load() checks only chain vs key, not metadata vs chain, so
-// new key + new chain + old .json loads with the old serial/notAfter (wrong `certs list`, and the
-// manager's serial comparison in #checkStorage is fooled), against the class's own contract.
 test('a renewal that crashed after the chain but before the metadata loads as absent, never with stale metadata', async () => {
   const s = await setup();
   try {

@@ -64,9 +64,6 @@ test('a resolved call is not cached either: a later do() runs the work again', a
   assert.equal(await sf.do('k', async () => ++calls), 2);
 });
 
-// FAILS: src/util/single-flight.ts:11-18 — a synchronous throw runs the IIFE's `finally` (delete) before
-// `this.#inflight.set(key, p)`, so the rejected promise stays cached and every later do() for the key
-// returns the old rejection without calling fn again.
 test('a function that throws synchronously rejects the shared promise and is not cached', async () => {
   const sf = new SingleFlight<number>();
   await assert.rejects(
