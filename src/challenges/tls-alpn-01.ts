@@ -98,12 +98,14 @@ export interface ChallengeContextSource {
 export interface AcmeTlsServerOptions {
   readonly solver: ChallengeContextSource;
   /**
-   * The context for ordinary handshakes. Undefined from it means "the server's default context"
-   * (what `cb(null)` means to Node). Without this function, only acme-tls/1 handshakes succeed.
+   * The context for ordinary handshakes. Undefined from it means "not ours": the handshake is
+   * refused with an alert. Without this function, only acme-tls/1 handshakes succeed.
    */
   readonly getSecureContext?: (servername: string) => Promise<SecureContext | undefined>;
   /** The application protocols the server speaks, in preference order (e.g. ['h2', 'http/1.1']). */
   readonly alpnProtocols: readonly string[];
+  /** Told why a handshake is refused (no certificate, no pending challenge, a failed lookup). */
+  readonly onRefused?: (servername: string, reason: Error) => void;
 }
 
 type AlpnCallback = (this: TLSSocket, arg: { servername: string; protocols: string[] }) => string | undefined;
@@ -124,8 +126,9 @@ type SniCallback = (this: TLSSocket, servername: string, cb: (err: Error | null,
  * undefined, which Node turns into a fatal no_application_protocol alert, the same outcome as
  * Node's own `ALPNProtocols` option. Clients sending no ALPN extension never reach ALPNCallback.
  *
- * SNICallback: an acme-tls/1 hello gets the challenge context or, with none pending, an error
- * (the handshake fails); acme-tls/1 hellos never get an ordinary certificate. Every path ends in
+ * SNICallback: an acme-tls/1 hello gets the challenge context or, with none pending, a context
+ * without a certificate, so the handshake fails with a handshake_failure alert (the server itself
+ * must have no default certificate: Node keeps the default one when the chosen context has none); acme-tls/1 hellos never get an ordinary certificate. Every path ends in
  * exactly one `cb` call, even if a lookup throws: a throwing SNICallback crashed Node before
  * 24.14.1 (CVE-2026-21637).
  */
@@ -142,26 +145,31 @@ export function createAcmeTlsServerOptions(options: AcmeTlsServerOptions): { ALP
     return alpnProtocols.find((p) => protocols.includes(p));
   };
 
+  // A context with no certificate: handed to a handshake we refuse, OpenSSL ends it with a fatal
+  // handshake_failure alert. cb(err) would drop the connection with no alert at all (the client
+  // sees a bare EOF), and cb(null, undefined) would fall back to the server's default context.
+  const refuse = createSecureContext({ minVersion: 'TLSv1.2' });
   const SNICallback: SniCallback = function (this: TLSSocket, servername, cb) {
     let settled = false;
     const done = (err: Error | null, ctx?: SecureContext): void => {
       if (settled) return;
       settled = true;
-      cb(err, ctx);
+      cb(err, err ? undefined : ctx);
     };
     const fail = (err: unknown): void => {
-      done(err instanceof Error ? err : new MyServerError('MS_ERR_CHALLENGE_FAILED', String(err)));
+      options.onRefused?.(servername, err instanceof Error ? err : new MyServerError('MS_ERR_CHALLENGE_FAILED', String(err)));
+      done(null, refuse);
     };
     try {
       if (acmeHellos.has(this)) {
         solver.challengeContextFor(servername).then((ctx) => {
           if (ctx !== undefined) done(null, ctx);
-          else done(new MyServerError('MS_ERR_NOT_FOUND', `no tls-alpn-01 challenge pending for ${JSON.stringify(servername)}`));
+          else fail(new MyServerError('MS_ERR_NOT_FOUND', `no tls-alpn-01 challenge pending for ${JSON.stringify(servername)}`));
         }, fail);
       } else if (getSecureContext !== undefined) {
-        getSecureContext(servername).then((ctx) => done(null, ctx), fail);
+        getSecureContext(servername).then((ctx) => (ctx !== undefined ? done(null, ctx) : fail(new MyServerError('MS_ERR_NOT_FOUND', `no certificate for ${JSON.stringify(servername)}`))), fail);
       } else {
-        done(new MyServerError('MS_ERR_NOT_FOUND', `this listener answers only acme-tls/1 (SNI ${JSON.stringify(servername)})`));
+        fail(new MyServerError('MS_ERR_NOT_FOUND', `this listener answers only acme-tls/1 (SNI ${JSON.stringify(servername)})`));
       }
     } catch (err) {
       fail(err);

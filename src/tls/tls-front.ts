@@ -74,6 +74,7 @@ export class TlsFront {
       solver: o.challenges,
       getSecureContext: (name) => o.certificates.secureContextFor(name),
       alpnProtocols: ['h2', 'http/1.1'],
+      onRefused: (servername, reason) => this.#log.debug({ servername, reason: reason.message }, 'TLS handshake refused'),
     });
     const certificates = o.certificates;
     this.#tls = tls.createServer({

@@ -261,8 +261,6 @@ b.test {
     assertAlive(server, exited());
   });
 
-  // FAILS: src/challenges/tls-alpn-01.ts SNICallback answers "no challenge pending" with cb(err), and
-  // Node then destroys the socket without sending any alert (openssl: "unexpected eof while reading").
   test('acme-tls/1 with no challenge pending is refused with a TLS alert, as an unknown name is', { timeout: 60_000 }, async () => {
     const acme = await sClient(httpsPort, ['-servername', 'a.test', '-alpn', 'acme-tls/1']);
     assert.notEqual(acme.code, 0);
