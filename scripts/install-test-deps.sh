@@ -15,6 +15,7 @@ TEST_PACKAGES=(
   curl:curl                     # HTTP/1.1 and HTTP/2 client checks
   nghttp2-client:h2load         # HTTP/2 load and multiplexing checks
   wrk:wrk                       # HTTP/1.1 load
+  systemd:systemd-analyze       # systemd unit verify and security score (packaging tests)
 )
 
 cd "$(dirname "$0")/.."

@@ -5,6 +5,7 @@ import { canRevoke, type Issuer } from '../certs/issuer.ts';
 import { describeError } from '../errors.ts';
 import { openCertsContext, type CertsContext } from './certs-context.ts';
 import { startChallengeResponders } from './challenge-responders.ts';
+import { showAcmeProgress } from './progress.ts';
 import { configPath, parse, usageError } from './usage.ts';
 
 const HELP = `Usage: my-server certs <subcommand> [options]
@@ -73,6 +74,7 @@ async function obtainOrRenew(sub: 'obtain' | 'renew', args: string[]): Promise<n
     }
     const publicNames = groups.get('acme');
     const responders = publicNames ? await startChallengeResponders(ctx) : undefined;
+    const stopProgress = showAcmeProgress();
     let failed = 0;
     try {
       for (const [kind, group] of groups) {
@@ -95,6 +97,7 @@ async function obtainOrRenew(sub: 'obtain' | 'renew', args: string[]): Promise<n
         }
       }
     } finally {
+      stopProgress();
       await responders?.close();
     }
     return failed === 0 ? 0 : 1;

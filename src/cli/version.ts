@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { parse } from './usage.ts';
 
+/** Set by scripts/build.mjs (esbuild `define`) in the bundle and the SEA, which have no package.json beside them. */
+declare const MY_SERVER_VERSION: string | undefined;
+
 export function packageVersion(): string {
+  if (typeof MY_SERVER_VERSION === 'string') return MY_SERVER_VERSION;
   // Works from src/ (type stripping) and from dist/src/ (built): walk up to the package.json.
   for (const rel of ['../../package.json', '../../../package.json']) {
     try {
