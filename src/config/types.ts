@@ -39,7 +39,7 @@ export type StorageConfig =
   | { readonly kind: 'redis'; readonly url: string; readonly prefix: string };
 
 export interface OnDemandTlsConfig {
-  /** `GET ask?domain=NAME`; a 2xx answer allows issuance. Required when any site is on-demand. */
+  /** `GET ask?domain=NAME`; 200 allows issuance (SPEC.md), anything else refuses. Required when any site is on-demand. */
   readonly ask?: string;
   /** At most `burst` issuances per `intervalMs`; both absent means no rate limit. */
   readonly intervalMs?: number;
