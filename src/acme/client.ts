@@ -341,7 +341,10 @@ export class AcmeClient {
 
   async #fetchDirectory(): Promise<Directory> {
     const res = await this.#http.request({ method: 'GET', url: this.directoryUrl, context: 'fetching directory' });
-    if (res.status >= 400) throw problemFromResponse(res, this.#now());
+    if (res.status >= 400) {
+      // Name the URL: a wrong acme_ca usually shows up here, as a plain 404 page.
+      throw new MyServerError('MS_ERR_ACME_PROTOCOL', `fetching directory ${this.directoryUrl}`, { cause: problemFromResponse(res, this.#now()) });
+    }
     const dir = jsonObject<Partial<Directory>>(res, 'fetching directory');
     for (const field of ['newNonce', 'newAccount', 'newOrder'] as const) {
       if (typeof dir[field] !== 'string') {

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { AcmeClient } from '../../../src/acme/client.ts';
 import { HttpTransport, linkTargets, parseRetryAfter, type HttpResponse } from '../../../src/acme/http.ts';
 import { generateAccountKey } from '../../../src/acme/jws.ts';
+import { findProblem } from '../../../src/acme/problem.ts';
 
 const NOW = Date.parse('2025-06-01T12:00:00Z');
 
@@ -142,7 +143,7 @@ test('the directory is fetched once and shared; a failed fetch is tried again', 
   const addr = await listen(server);
   const client = new AcmeClient({ directoryUrl: `http://${addr}/dir`, accountKey: await generateAccountKey() });
   try {
-    await assert.rejects(client.directory(), (err: unknown) => (err as { status?: number }).status === 503);
+    await assert.rejects(client.directory(), (err: unknown) => findProblem(err)?.status === 503 && /fetching directory/.test((err as Error).message));
     const [a, b] = await Promise.all([client.directory(), client.directory()]);
     assert.equal(a, b);
     await client.directory();
