@@ -30,7 +30,7 @@ import { HttpFront } from './http/http-front.ts';
 import type { Logger } from './log.ts';
 import { publishHttpRequest } from './metrics/channels.ts';
 import { Metrics } from './metrics/metrics.ts';
-import { hostWithoutPort, requestHost, type RequestContext } from './routes/context.ts';
+import { cleanPath, hostWithoutPort, requestHost, splitTarget, type RequestContext } from './routes/context.ts';
 import type { SiteRouter } from './routes/site-router.ts';
 import { createStorage, defaultStoragePath, type ClosableStorage } from './storage/index.ts';
 import { TlsFront } from './tls/tls-front.ts';
@@ -61,6 +61,7 @@ export class App {
   readonly #metrics: Metrics;
   readonly #accessLogs = new AccessLogs();
   #reloading: Promise<void> = Promise.resolve();
+  #onDemand: { key: string; policy: OnDemandPolicy | undefined } | undefined;
   #caRoots: string | undefined;
 
   constructor(config: Config, options: AppOptions) {
@@ -76,6 +77,16 @@ export class App {
 
   /** Binds every listener and starts serving at once; certificates are obtained in the background. */
   async start(): Promise<void> {
+    try {
+      await this.#start();
+    } catch (err) {
+      // Nothing half-started stays behind: listeners bound before the failure are closed again.
+      await this.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async #start(): Promise<void> {
     const g = this.#config.globals;
     this.#metrics.subscribe();
     const envStorage = process.env['MY_SERVER_STORAGE'];
@@ -95,18 +106,10 @@ export class App {
       storage: this.#storage,
       store: new CertificateStore(this.#storage),
       log: this.#log.child({ logger: 'certs' }),
-      ...(g.onDemandTls?.ask !== undefined
-        ? {
-            onDemand: {
-              policy: new OnDemandPolicy({
-                ask: g.onDemandTls.ask,
-                ...(g.onDemandTls.intervalMs !== undefined ? { intervalMs: g.onDemandTls.intervalMs } : {}),
-                ...(g.onDemandTls.burst !== undefined ? { burst: g.onDemandTls.burst } : {}),
-              }),
-              covers: (name: string) => this.#gen?.onDemandCovers(name),
-            },
-          }
-        : {}),
+      onDemand: {
+        covers: (name: string) => this.#gen?.onDemandCovers(name),
+        authorize: (name: string) => this.#onDemandPolicy().authorize(name),
+      },
     });
     const gen = await Generation.build(this.#config, this.#issuerFactory(), this.#log, {});
     await this.#bind(gen);
@@ -166,9 +169,9 @@ export class App {
 
   /** Stop accepting, let requests in flight finish up to grace_period, then release everything. */
   async close(): Promise<void> {
+    await this.#reloading;
     const grace = this.#config.globals.gracePeriodMs;
-    await this.#admin?.close();
-    await Promise.all([...this.#fronts.values()].map((f) => f.front.close(grace)));
+    await Promise.all([this.#admin?.close(), ...[...this.#fronts.values()].map((f) => f.front.close(grace))]);
     this.#fronts.clear();
     this.#manager?.close();
     await this.#gen?.close();
@@ -243,22 +246,16 @@ export class App {
     const started = performance.now();
     const gen = this.#gen;
     if (!gen) return void plain(res, 503, 'Service Unavailable\n');
-    const host = hostWithoutPort(requestHost(req));
+    const ctx = requestContext(req, scheme);
+    if (!ctx) return void plain(res, 400, 'Bad Request: malformed path\n');
+    const host = ctx.host;
     const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const ctx: RequestContext = {
-      scheme,
-      remoteAddress: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
-      host,
-      path: q < 0 ? url : url.slice(0, q),
-      query: q < 0 ? '' : url.slice(q + 1),
-    };
     let router: SiteRouter | undefined;
     try {
       if (scheme === 'http') {
         if (await this.#http01!.handleHttp01(req as IncomingMessage, res as ServerResponse)) return;
         router = gen.tables.get(listenerId({ protocol: 'http', port }))?.find(host);
-        if (!router && this.#redirectToHttps(gen, host, url, res)) return;
+        if (!router && this.#redirectToHttps(gen, ctx, res)) return;
       } else {
         if (misdirected(req, host)) return void plain(res, 421, 'Misdirected Request: this connection is for another name\n');
         router = gen.tables.get(listenerId({ protocol: 'https', port }))?.find(host);
@@ -291,31 +288,31 @@ export class App {
   }
 
   async #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https', port: number): Promise<void> {
-    const host = hostWithoutPort(requestHost(req));
-    const router = this.#gen?.tables.get(listenerId({ protocol: scheme, port }))?.find(host);
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const ctx: RequestContext = {
-      scheme,
-      remoteAddress: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
-      host,
-      path: q < 0 ? url : url.slice(0, q),
-      query: q < 0 ? '' : url.slice(q + 1),
-    };
+    // Node takes its own error listener off an upgraded socket: without ours, a client reset
+    // during our answer would be an uncaught exception.
+    socket.on('error', (err) => this.#log.debug({ err: err.message }, 'upgrade socket error'));
+    const ctx = requestContext(req, scheme);
+    const reject = (status: string): void => void socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    if (!ctx) return reject('400 Bad Request');
+    if (scheme === 'https' && misdirected(req, ctx.host)) return reject('421 Misdirected Request');
+    const router = this.#gen?.tables.get(listenerId({ protocol: scheme, port }))?.find(ctx.host);
+    if (!router) return reject('404 Not Found');
     try {
-      if (scheme === 'https' && misdirected(req, host)) throw new Error('misdirected');
-      if (!router || !(await router.upgrade(req, socket, head, ctx))) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      }
+      await router.upgrade(req, socket, head, ctx);
     } catch (err) {
-      this.#log.debug({ err, host }, 'upgrade failed');
+      this.#log.debug({ err, host: ctx.host }, 'upgrade failed');
       socket.destroy();
     }
   }
 
   /** 308 to HTTPS for a host that has an HTTPS site (SPEC: "HTTP requests to an HTTPS site"). */
-  #redirectToHttps(gen: Generation, host: string, url: string, res: ServerResponse | Http2ServerResponse): boolean {
+  #redirectToHttps(gen: Generation, ctx: RequestContext, res: ServerResponse | Http2ServerResponse): boolean {
     if (gen.config.globals.autoHttps !== 'on') return false;
+    const host = ctx.host;
+    if (host === '') return false;
+    // The target's path and query only: an absolute-form target must not leak into Location.
+    const { path, query } = splitTarget((res.req as IncomingMessage).url ?? '/');
+    const url = path + (query ? `?${query}` : '');
     for (const l of gen.listeners) {
       if (l.protocol !== 'https') continue;
       if (!gen.tables.get(listenerId(l))?.find(host)) continue;
@@ -326,6 +323,31 @@ export class App {
       return true;
     }
     return false;
+  }
+
+  /**
+   * The on-demand policy of the running config, rebuilt when on_demand_tls changes (and kept
+   * otherwise, so a reload does not reset the rate limit's budget).
+   */
+  #onDemandPolicy(): { authorize(name: string): Promise<void> } {
+    const o = this.#config.globals.onDemandTls;
+    const key = JSON.stringify(o ?? null);
+    if (this.#onDemand?.key !== key) {
+      this.#onDemand = {
+        key,
+        policy:
+          o?.ask !== undefined
+            ? new OnDemandPolicy({
+                ask: o.ask,
+                ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
+                ...(o.burst !== undefined ? { burst: o.burst } : {}),
+              })
+            : undefined,
+      };
+    }
+    const policy = this.#onDemand.policy;
+    // The config requires `ask` for on-demand sites; without it nothing is authorized.
+    return policy ?? { authorize: (name) => Promise.reject(new MyServerError('MS_ERR_POLICY', `on-demand certificate for ${name} refused: no on_demand_tls ask`)) };
   }
 
   #issuerFactory(): IssuerFactory {
@@ -415,6 +437,20 @@ function misdirected(req: IncomingMessage | Http2ServerRequest, host: string): b
   if (!servername || host === '') return false;
   const sni = normalizeName(servername);
   return sni !== undefined && sni !== host;
+}
+
+/** The context handlers get; undefined when the path does not decode (answered 400). */
+function requestContext(req: IncomingMessage | Http2ServerRequest, scheme: 'http' | 'https'): RequestContext | undefined {
+  const { path: rawPath, query } = splitTarget(req.url ?? '/');
+  const path = cleanPath(rawPath);
+  if (path === undefined) return undefined;
+  return {
+    scheme,
+    remoteAddress: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
+    host: hostWithoutPort(requestHost(req)),
+    path,
+    query,
+  };
 }
 
 function plain(res: ServerResponse | Http2ServerResponse, status: number, body: string): void {

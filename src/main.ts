@@ -4,6 +4,7 @@
  * (with a message naming what failed and why), 2 usage error.
  */
 import { describeError, MyServerError } from './errors.ts';
+import { ConfigError } from './config/errors.ts';
 import { USAGE, usageError } from './cli/usage.ts';
 
 type Command = (args: string[]) => Promise<number>;
@@ -44,7 +45,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`my-server: ${err.message}\n\n${USAGE}`);
       return 2;
     }
-    if (err instanceof MyServerError && err.code === 'MS_ERR_CONFIG') {
+    if (err instanceof ConfigError) {
+      // FILE:LINE:COL lines, as `validate` promises.
       process.stderr.write(`${err.message}\n`);
       return 1;
     }

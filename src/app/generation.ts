@@ -45,43 +45,58 @@ export class Generation {
 
   static async build(config: Config, issuers: IssuerFactory, log: Logger, contextOptions: tls.SecureContextOptions): Promise<Generation> {
     const g = new Generation(config);
+    try {
+      await g.#build(issuers, log, contextOptions);
+    } catch (err) {
+      // Site tables already made own proxies with health-check timers: stop them.
+      await g.close();
+      throw err;
+    }
+    return g;
+  }
+
+  async #build(issuers: IssuerFactory, log: Logger, contextOptions: tls.SecureContextOptions): Promise<void> {
+    const config = this.config;
     const seen = new Set<string>();
     for (const site of config.sites) {
       for (const a of site.addresses) {
         const key = { protocol: a.protocol, port: a.listenPort } as const;
         if (!seen.has(listenerId(key))) {
           seen.add(listenerId(key));
-          g.listeners.push(key);
+          this.listeners.push(key);
         }
       }
     }
     const g2 = config.globals;
-    const hasHttps = g.listeners.some((l) => l.protocol === 'https');
+    const hasHttps = this.listeners.some((l) => l.protocol === 'https');
     // http_port stays open for HTTP-01 and the redirects whenever there is an HTTPS site.
     if (hasHttps && g2.autoHttps !== 'off' && !seen.has(listenerId({ protocol: 'http', port: g2.httpPort }))) {
-      g.listeners.push({ protocol: 'http', port: g2.httpPort });
+      this.listeners.push({ protocol: 'http', port: g2.httpPort });
     }
-    for (const l of g.listeners) g.tables.set(listenerId(l), new SiteTable(config.sites, l.protocol, l.port, log));
+    for (const l of this.listeners) this.tables.set(listenerId(l), new SiteTable(config.sites, l.protocol, l.port, log));
 
     for (const site of config.sites) {
       const httpsNames = site.addresses.filter((a) => a.protocol === 'https');
-      if (httpsNames.length === 0 || g2.autoHttps === 'off') continue;
+      if (httpsNames.length === 0) continue;
+      // User-managed certificates are served whatever auto_https says; it only turns off automation.
       if (site.tls.mode === 'manual') {
-        await g.#loadManual(site, contextOptions);
+        await this.#loadManual(site, contextOptions);
         continue;
       }
+      if (g2.autoHttps === 'off') continue;
       const policy = (name: string): NamePolicy => ({ issuer: chooseIssuer(site, name, config, issuers), keyType: (site.tls.keyType ?? g2.keyType) as KeyType });
       if (site.tls.onDemand) {
-        g.#onDemand.push({ site, policy });
+        this.#onDemand.push({ site, policy });
         continue;
       }
-      for (const a of httpsNames) if (a.host !== '') g.managed.set(a.host, policy(a.host));
+      for (const a of httpsNames) if (a.host !== '') this.managed.set(a.host, policy(a.host));
     }
-    return g;
   }
 
   /** The policy of the on-demand site that covers `name`, if any (exact, wildcard, then catch-all). */
   onDemandCovers(name: string): NamePolicy | undefined {
+    // A wildcard in SNI is no host name; issuing for it would mint (or order) a wildcard certificate.
+    if (name.includes('*')) return undefined;
     let wildcard: ((n: string) => NamePolicy) | undefined;
     let any: ((n: string) => NamePolicy) | undefined;
     for (const { site, policy } of this.#onDemand) {

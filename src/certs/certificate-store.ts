@@ -47,6 +47,17 @@ export class CertificateStore {
     return { chainPem, keyPem, meta: parsed, keys };
   }
 
+  /** The metadata alone (one read, no parsing of keys or certificates): cheap change detection. */
+  async loadMeta(issuerKey: string, name: string): Promise<CertificateMeta | undefined> {
+    const bytes = await this.#storage.get(certificateKeys(issuerKey, name).meta);
+    if (!bytes) return undefined;
+    try {
+      return parseMeta(bytes);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Key first, then chain, then metadata: the metadata's presence marks a finished save. */
   async save(issuerKey: string, name: string, entry: { chainPem: string; keyPem: string; meta: CertificateMeta }): Promise<StoredCertificate> {
     const keys = certificateKeys(issuerKey, name);

@@ -58,7 +58,7 @@ export class LocalIssuer implements Issuer {
     try {
       const again = await this.#read();
       if (again) return again;
-      const root = (await this.#readPair(localCaKeys.rootCert, localCaKeys.rootKey)) ?? (await createRootCa());
+      const root = (await this.#readPair(localCaKeys.rootCert, localCaKeys.rootKey, true)) ?? (await createRootCa());
       // Key before certificate: a crash between the two leaves a key without a certificate, which
       // #readPair treats as absent, never a certificate whose key is lost.
       await this.#storage.put(localCaKeys.rootKey, root.keyPem);
@@ -74,8 +74,8 @@ export class LocalIssuer implements Issuer {
   }
 
   async #read(): Promise<{ root: CertifiedKey; intermediate: CertifiedKey } | undefined> {
-    const root = await this.#readPair(localCaKeys.rootCert, localCaKeys.rootKey);
-    const intermediate = await this.#readPair(localCaKeys.intermediateCert, localCaKeys.intermediateKey);
+    const root = await this.#readPair(localCaKeys.rootCert, localCaKeys.rootKey, true);
+    const intermediate = await this.#readPair(localCaKeys.intermediateCert, localCaKeys.intermediateKey, false);
     if (!root || !intermediate) return undefined;
     const expires = this.#notAfter(intermediate.certPem);
     if (expires < Date.now() + 30 * 24 * 3600_000) {
@@ -89,11 +89,17 @@ export class LocalIssuer implements Issuer {
     return parseCertificate(pem).notAfter.getTime();
   }
 
-  async #readPair(certKey: string, keyKey: string): Promise<CertifiedKey | undefined> {
+  /**
+   * A stored certificate and key. A mismatched intermediate (a crash between the key's and the
+   * certificate's writes) reads as absent and is made again from the root; a mismatched root is an
+   * error, since replacing it would silently distrust every certificate already handed out.
+   */
+  async #readPair(certKey: string, keyKey: string, isRoot: boolean): Promise<CertifiedKey | undefined> {
     const [cert, key] = await Promise.all([this.#storage.get(certKey), this.#storage.get(keyKey)]);
     if (!cert || !key) return undefined;
     const pair = { certPem: cert.toString('utf8'), keyPem: key.toString('utf8') };
     if (!certificateMatchesKey(pair.certPem, pair.keyPem)) {
+      if (!isRoot) return undefined;
       throw new MyServerError('MS_ERR_STORAGE', `local CA: ${certKey} does not match ${keyKey}`);
     }
     return pair;

@@ -1,6 +1,6 @@
 import tls from 'node:tls';
 import { LRUCache } from 'lru-cache';
-import { describeError } from '../errors.ts';
+import { describeError, MyServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { KeyType } from '../x509/keys.ts';
@@ -11,7 +11,6 @@ import type { Issuer } from './issuer.ts';
 import { needsRenewal, renewalTime } from './meta.ts';
 import { normalizeName } from './names.ts';
 import { obtainCertificate } from './obtain.ts';
-import type { OnDemandPolicy } from './on-demand.ts';
 import { publishCertLoaded } from '../metrics/channels.ts';
 
 /** How a name gets its certificate. */
@@ -24,8 +23,15 @@ export interface CertificateManagerOptions {
   readonly storage: Storage;
   readonly store: CertificateStore;
   readonly log: Logger;
-  /** For names not configured explicitly: the policy of the on-demand site covering it, if any. */
-  readonly onDemand?: { readonly policy: OnDemandPolicy; readonly covers: (name: string) => NamePolicy | undefined };
+  /**
+   * For names not configured explicitly: the policy of the on-demand site covering it, if any, and
+   * the permission check (ask, rate limit) that must pass before an order. Functions, so a reload
+   * can change both.
+   */
+  readonly onDemand?: {
+    readonly covers: (name: string) => NamePolicy | undefined;
+    readonly authorize: (name: string) => Promise<void>;
+  };
   /** How long a handshake waits for a certificate being obtained before it fails. */
   readonly handshakeWaitMs?: number;
   /** How often storage is checked for certificates renewed by another process. */
@@ -50,8 +56,19 @@ interface Entry {
   removed?: boolean;
 }
 
-/** 30 s: Pebble and Let's Encrypt issue in seconds; a browser gives up on a silent handshake soon after. */
-const DEFAULT_HANDSHAKE_WAIT_MS = 30_000;
+/**
+ * 25 s: Pebble and Let's Encrypt issue in seconds; a browser gives up on a silent handshake soon
+ * after; and it must stay below the listener's TLS handshake timeout (30 s, util/timeouts.ts).
+ */
+const DEFAULT_HANDSHAKE_WAIT_MS = 25_000;
+/** How long a name the on-demand policy refused is refused without asking again. */
+const ON_DEMAND_REFUSAL_CACHE_MS = 10_000;
+/**
+ * The least time between two issuances for one name (or a tenth of the lifetime, for short-lived
+ * certificates), so a certificate that is due the moment it arrives (an ARI window in the past, a
+ * backdated notBefore) cannot cause a loop.
+ */
+const MIN_RENEWAL_INTERVAL_MS = 60_000;
 /** Another instance sharing the store renews too; a minute is soon enough to pick that up. */
 const DEFAULT_STORAGE_CHECK_MS = 60_000;
 /** Failed issuance retries after 30 s, 1 min, 2 min ... up to 6 h: never a tight loop, never given up. */
@@ -75,6 +92,12 @@ export class CertificateManager {
   readonly #managed = new Map<string, Entry>();
   readonly #onDemand: LRUCache<string, Entry>;
   readonly #flight = new SingleFlight<Entry>();
+  /**
+   * On-demand names that just failed (refused by the policy, or issuance failed): handshakes for
+   * them fail at once until `until`, so neither the ask endpoint nor the CA sees one request per
+   * handshake.
+   */
+  readonly #failed = new LRUCache<string, { until: number; failures: number }>({ max: 10_000 });
   #storageTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -136,16 +159,30 @@ export class CertificateManager {
     const od = this.#o.onDemand;
     const policy = od?.covers(name);
     if (!od || !policy) return undefined;
+    const failed = this.#failed.get(name);
+    if (failed && failed.until > Date.now()) return undefined;
     return this.#wait(
       this.#flight.do(`od:${name}`, async () => {
         const entry: Entry = { name, policy, failures: 0, managed: false };
         const stored = await this.#o.store.load(policy.issuer.storageKey, name);
-        if (stored && !needsRenewal(stored.meta, new Date())) {
-          this.#install(entry, stored);
-        } else {
-          await od.policy.authorize(name);
-          await this.#obtain(entry);
+        try {
+          if (stored && Date.parse(stored.meta.notAfter) > Date.now()) {
+            // Serve what storage has while it is valid; a due renewal runs in the background.
+            this.#install(entry, stored);
+          } else {
+            await od.authorize(name);
+            await this.#obtain(entry);
+          }
+        } catch (err) {
+          const failures = (failed?.failures ?? 0) + 1;
+          const refused = err instanceof MyServerError && err.code === 'MS_ERR_POLICY';
+          // A refusal is asked again soon (the ask endpoint may allow the name later); a failed
+          // issuance backs off like managed names do.
+          const delay = refused ? ON_DEMAND_REFUSAL_CACHE_MS : backoffDelay(failures - 1, { baseMs: this.#o.retryBaseMs ?? DEFAULT_RETRY_BASE_MS, maxMs: this.#o.retryMaxMs ?? DEFAULT_RETRY_MAX_MS });
+          this.#failed.set(name, { until: Date.now() + delay, failures });
+          throw err;
         }
+        this.#failed.delete(name);
         this.#onDemand.set(name, entry);
         return entry;
       }),
@@ -219,7 +256,10 @@ export class CertificateManager {
     entry.cert = cert;
     entry.failures = 0;
     publishCertLoaded({ name: entry.name, notAfter: new Date(cert.meta.notAfter) });
-    this.#schedule(entry, Math.max(0, renewalTime(cert.meta).getTime() - Date.now()));
+    const sinceObtained = Date.now() - Date.parse(cert.meta.obtainedAt);
+    const lifetime = Date.parse(cert.meta.notAfter) - Date.parse(cert.meta.notBefore);
+    const minInterval = Math.min(MIN_RENEWAL_INTERVAL_MS, lifetime / 10);
+    this.#schedule(entry, Math.max(0, renewalTime(cert.meta).getTime() - Date.now(), minInterval - sinceObtained));
   }
 
   /** Run #ensure for `entry` after `delayMs`; on failure retry with backoff. */
@@ -248,6 +288,9 @@ export class CertificateManager {
     for (const entry of [...this.#managed.values(), ...this.#onDemand.values()]) {
       if (!entry.cert || this.#flight.has(`m:${entry.name}`)) continue;
       try {
+        // The metadata first: only a changed serial is worth reading and checking the whole entry.
+        const meta = await this.#o.store.loadMeta(entry.policy.issuer.storageKey, entry.name);
+        if (!meta || meta.serialHex === entry.cert.meta.serialHex) continue;
         const stored = await this.#o.store.load(entry.policy.issuer.storageKey, entry.name);
         if (stored && stored.meta.serialHex !== entry.cert.meta.serialHex && stored.meta.notAfter >= entry.cert.meta.notAfter) {
           this.#o.log.info({ name: entry.name, serial: stored.meta.serialHex }, 'loaded a certificate renewed elsewhere');

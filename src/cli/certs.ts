@@ -80,7 +80,10 @@ async function obtainOrRenew(sub: 'obtain' | 'renew', args: string[]): Promise<n
       for (const [kind, group] of groups) {
         const issuer: Issuer = kind === 'local' ? ctx.local : ctx.acme(responders?.solvers);
         try {
-          const cert = await obtainCertificate(group, {
+          // Renewing keeps every name the stored certificate has, not only the one typed.
+          const stored = sub === 'renew' ? await ctx.store.load(issuer.storageKey, group[0]!) : undefined;
+          const names = stored ? [...new Set([...group, ...stored.meta.names])] : group;
+          const cert = await obtainCertificate(names, {
             storage: ctx.storage,
             store: ctx.store,
             issuer,
@@ -89,7 +92,7 @@ async function obtainOrRenew(sub: 'obtain' | 'renew', args: string[]): Promise<n
             force: sub === 'renew',
           });
           process.stdout.write(
-            `${sub === 'renew' ? 'renewed' : 'obtained'} ${group.join(', ')}: issuer "${cert.meta.issuerName}", not after ${cert.meta.notAfter}, stored at ${cert.keys.cert}\n`,
+            `${sub === 'renew' ? 'renewed' : 'obtained'} ${names.join(', ')}: issuer "${cert.meta.issuerName}", not after ${cert.meta.notAfter}, stored at ${cert.keys.cert}\n`,
           );
         } catch (err) {
           failed++;

@@ -64,9 +64,8 @@ export async function runCommand(args: string[]): Promise<number> {
     watchedFiles = files;
     await old?.close();
   };
-  if (values['watch']) await rewatch();
-
   await app.start();
+  if (values['watch']) await rewatch();
   process.on('SIGHUP', () => void reload('SIGHUP'));
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -77,6 +76,11 @@ export async function runCommand(args: string[]): Promise<number> {
       }
       stopping = true;
       log.info({ signal, graceMs: app.config.globals.gracePeriodMs }, 'stopping');
+      // A last resort: whatever still holds the process 10 s after the grace period is cut off.
+      setTimeout(() => {
+        log.error('still running 10 s after the grace period: exiting');
+        process.exit(1);
+      }, app.config.globals.gracePeriodMs + 10_000).unref();
       void watcher?.close();
       app.close().then(resolve, (err: unknown) => {
         log.error({ err }, 'error while stopping');

@@ -1,8 +1,9 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.ts';
-import { listen, type Listening } from '../util/listen.ts';
-import { TIMEOUTS } from '../tls/tls-front.ts';
+import { Acceptors } from '../util/listen.ts';
+import { TIMEOUTS } from '../util/timeouts.ts';
 
 export interface HttpFrontOptions {
   readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
@@ -17,29 +18,34 @@ export interface HttpFrontOptions {
  */
 export class HttpFront {
   readonly #server: http.Server;
-  #listening: Listening[] = [];
+  readonly #acceptors: Acceptors;
+  /** Every connection, upgraded ones included (http.Server forgets those). */
+  readonly #sockets = new Set<Socket>();
 
   constructor(o: HttpFrontOptions) {
     this.#server = http.createServer({ requestTimeout: 0, headersTimeout: TIMEOUTS.headersMs, keepAliveTimeout: TIMEOUTS.keepAliveMs }, o.onRequest);
     this.#server.timeout = TIMEOUTS.idleMs;
     this.#server.on('upgrade', o.onUpgrade);
+    this.#server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    this.#acceptors = new Acceptors(this.#server, o.log);
   }
 
-  async listen(port: number, hosts: readonly (string | undefined)[]): Promise<void> {
-    for (const host of hosts) this.#listening.push(await listen(this.#server, port, host));
-  }
-
-  get addresses(): string[] {
-    return this.#listening.map((l) => l.address);
+  listen(port: number, hosts: readonly (string | undefined)[]): Promise<void> {
+    return this.#acceptors.listen(port, hosts);
   }
 
   async close(graceMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#acceptors.close();
     this.#server.closeIdleConnections();
     const sweep = setInterval(() => this.#server.closeIdleConnections(), 100);
-    const deadline = setTimeout(() => this.#server.closeAllConnections(), graceMs);
+    const deadline = setTimeout(() => {
+      for (const s of this.#sockets) s.destroy();
+    }, graceMs);
     try {
-      await closed;
+      while (this.#sockets.size > 0) await new Promise((r) => setTimeout(r, 50));
     } finally {
       clearInterval(sweep);
       clearTimeout(deadline);

@@ -107,29 +107,14 @@ export function statusMatches(status: number, match: StatusMatch): boolean {
  * the upstream's host:port as Host. The body is drained and ignored.
  */
 export function httpProbe(transport: UpstreamTransport, uri: string): HealthProbe {
-  return (up, signal) =>
-    new Promise<number>((resolve, reject) => {
-      if (signal.aborted) {
-        reject(abortReason(signal));
-        return;
-      }
-      const host = up.config.scheme === 'unix' ? 'localhost' : up.address;
-      const req = transport.request(up.config, 'GET', uri, { host, 'user-agent': 'my-server health check' });
-      const onAbort = (): void => {
-        req.destroy(abortReason(signal));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      req.once('response', (res) => {
-        signal.removeEventListener('abort', onAbort);
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.once('error', (err) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      });
-      req.end();
-    });
+  return async (up, signal) => {
+    const host = up.config.scheme === 'unix' ? 'localhost' : up.address;
+    try {
+      return await transport.get(up.config, uri, { host, 'user-agent': 'my-server health check' }, signal);
+    } catch (err) {
+      throw signal.aborted ? abortReason(signal) : err;
+    }
+  };
 }
 
 function abortReason(signal: AbortSignal): Error {

@@ -20,6 +20,7 @@ import { upstreamErrorChannel, type UpstreamErrorEvent } from './diagnostics.ts'
 import {
   UpstreamTimeoutError,
   forwardOnce,
+  requestBody,
   requestHasBody,
   writeHead,
   type AttemptResult,
@@ -109,7 +110,6 @@ export class ReverseProxy {
     const selection = selectionRequest(req, ctx);
     const hasBody = requestHasBody(req);
     const tried = new Set<UpstreamState>();
-    let staleRetried = false;
     let failure: Failure | undefined;
     try {
       for (let retries = 0; ; ) {
@@ -120,12 +120,6 @@ export class ReverseProxy {
           const result = await this.#attempt(up, req, res, ctx, hasBody, signal);
           if (result.kind === 'done') return;
           if (result.kind === 'aborted') break;
-          if (result.stale && !staleRetried) {
-            // Node's advice for pooled sockets: the upstream closed an idle connection as we reused it.
-            staleRetried = true;
-            tried.delete(up);
-            continue;
-          }
           failure = { status: result.status, message: failureMessage(result.status, result.dialFailed) };
           const retrying = result.dialFailed && this.#mayRetry(start, retries);
           this.#reportFailure(up, result.error, result.status, retrying);
@@ -178,11 +172,10 @@ export class ReverseProxy {
     });
   }
 
-  /** Stop health checks and close pooled connections. Requests in flight finish on their own. */
-  close(): Promise<void> {
+  /** Stop health checks and destroy the connection pools; requests still in flight are cut off. */
+  async close(): Promise<void> {
     this.#health?.stop();
-    this.#transport.close();
-    return Promise.resolve();
+    await this.#transport.close();
   }
 
   /** Prefer upstreams not yet tried for this request; fall back to all when each was tried. */
@@ -214,26 +207,21 @@ export class ReverseProxy {
   ): Promise<AttemptResult> {
     const fctx = forwardingContext(req, ctx, up);
     const headers = upstreamRequestHeaders(req.headers, fctx, this.#config.headerUp);
-    // Our own framing for this hop: the client's Transfer-Encoding was hop-by-hop, and Node would
-    // send a GET or DELETE body without any framing at all.
-    if (hasBody && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
-    const { transport } = this.#config;
+    // undici frames the body itself (Content-Length when the client sent one, chunked otherwise,
+    // even on a GET or DELETE): the client's Transfer-Encoding was hop-by-hop anyway.
+    const request = { method: req.method ?? 'GET', path: req.url ?? '/', headers, body: requestBody(req, hasBody) };
     up.acquire();
     try {
-      const proxyReq = this.#transport.request(up.config, req.method ?? 'GET', req.url ?? '/', headers);
-      const result = await forwardOnce(req, res, proxyReq, {
-        tls: this.#transport.usesTls(up.config),
-        hasBody,
-        dialTimeoutMs: transport.dialTimeoutMs,
-        responseHeaderTimeoutMs: transport.responseHeaderTimeoutMs,
-        readTimeoutMs: transport.readTimeoutMs,
-        responseHeaders: (proxyRes) => {
-          if (this.#unhealthyStatus.has(proxyRes.statusCode ?? 0)) up.countFailure();
-          return downstreamResponseHeaders(proxyRes.headers, fctx, this.#config.headerDown);
+      const result = await forwardOnce(res, (handler) => this.#transport.dispatch(up.config, request, handler), {
+        dialTimeoutMs: this.#config.transport.dialTimeoutMs,
+        headerTimeout: this.#transport.headerTimeout,
+        responseHeaders: (status, upstreamHeaders) => {
+          if (this.#unhealthyStatus.has(status)) up.countFailure();
+          return downstreamResponseHeaders(upstreamHeaders, fctx, this.#config.headerDown);
         },
         signal,
       });
-      if (result.kind === 'failed' && !result.stale) up.countFailure();
+      if (result.kind === 'failed') up.countFailure();
       return result;
     } finally {
       up.release();

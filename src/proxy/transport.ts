@@ -1,83 +1,178 @@
-import http from 'node:http';
-import https from 'node:https';
-import type { OutgoingHttpHeaders } from 'node:http';
+import { isIP } from 'node:net';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { Pool, buildConnector, type Dispatcher } from 'undici';
 import type { TransportConfig, UpstreamConfig } from './types.ts';
 import { upstreamAddress } from './types.ts';
 
 /**
- * Connections to upstreams: one keep-alive Agent per upstream (so one slow upstream's pool never
- * starves another's), plain or TLS per the upstream's scheme and `transport { tls }`.
+ * Connections per upstream: enough for bursts without letting one client flood an upstream with
+ * thousands of sockets. Requests beyond it wait in the pool; the dial timeout only starts once a
+ * connection is being made for them.
+ */
+const MAX_CONNECTIONS = 1024;
+
+/** One request for an upstream. Headers must be free of the fields undici refuses (see undiciHeaders). */
+export interface UpstreamRequest {
+  readonly method: string;
+  /** Path and query, starting with '/'. */
+  readonly path: string;
+  readonly headers: OutgoingHttpHeaders;
+  /** Read only once the connection is up, so a request that failed to connect still has its body. */
+  readonly body: AsyncIterable<Uint8Array> | null;
+}
+
+/** The timeout that ends the wait for response headers, and the directive it comes from. */
+export interface HeaderTimeout {
+  readonly ms: number;
+  readonly phase: 'response-header' | 'read';
+}
+
+/**
+ * Connections to upstreams: one undici Pool per upstream (so one slow upstream's connections never
+ * starve another's), HTTP/1.1 only, plain or TLS per the upstream's scheme and `transport { tls }`.
+ *
+ * The pool gets every timeout of the transport: dial_timeout as the connect timeout (TCP plus the
+ * TLS handshake), the header timeout below as headersTimeout, read_timeout as bodyTimeout, and
+ * keepalive as the idle time of a pooled connection (0 sends `Connection: close` and pools nothing).
  */
 export class UpstreamTransport {
   readonly #config: TransportConfig;
-  readonly #agents = new Map<string, http.Agent>();
+  readonly #pools = new Map<string, Pool>();
+  readonly #headerTimeout: HeaderTimeout | undefined;
 
   constructor(config: TransportConfig) {
     this.#config = config;
+    this.#headerTimeout = headerTimeout(config);
   }
 
   usesTls(upstream: UpstreamConfig): boolean {
     return upstream.scheme === 'https' || this.#config.tls;
   }
 
-  /** Start a request; nothing is written until the caller writes or ends it. */
-  request(upstream: UpstreamConfig, method: string, path: string, headers: OutgoingHttpHeaders): http.ClientRequest {
-    const options: https.RequestOptions = {
-      method,
+  /** The timeout that gives 504 while waiting for response headers; undefined when there is none. */
+  get headerTimeout(): HeaderTimeout | undefined {
+    return this.#headerTimeout;
+  }
+
+  /**
+   * Send `request` to `upstream`; `handler` gets every event (undici's DispatchHandler contract).
+   * A request that never reached a connection gets onResponseError without onRequestStart first.
+   */
+  dispatch(upstream: UpstreamConfig, request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+    this.poolFor(upstream).dispatch(
+      {
+        method: request.method,
+        path: request.path,
+        headers: undiciHeaders(request.headers),
+        // undici reads async iterables (its documented body types), though its typings omit them.
+        body: request.body as Dispatcher.DispatchOptions['body'],
+        // Pinned per upstream: undici would otherwise derive SNI from each request's Host and drop
+        // the TLS connection whenever two sites share an upstream (the connector picks the real SNI).
+        ...(this.usesTls(upstream) ? { servername: pinnedServerName(upstream, this.#config) } : {}),
+      },
+      handler,
+    );
+  }
+
+  /** GET `path` and return the status once the body is drained (health checks). */
+  async get(upstream: UpstreamConfig, path: string, headers: OutgoingHttpHeaders, signal: AbortSignal): Promise<number> {
+    const { statusCode, body } = await this.poolFor(upstream).request({
+      method: 'GET',
       path,
-      headers,
-      agent: this.agentFor(upstream),
-    };
-    if (upstream.scheme === 'unix') options.socketPath = upstream.path ?? '';
-    else {
-      options.host = upstream.host;
-      options.port = upstream.port;
-    }
-    return this.usesTls(upstream) ? https.request(options) : http.request(options);
+      headers: undiciHeaders(headers),
+      signal,
+      ...(this.usesTls(upstream) ? { servername: pinnedServerName(upstream, this.#config) } : {}),
+    });
+    await body.dump();
+    return statusCode;
   }
 
-  agentFor(upstream: UpstreamConfig): http.Agent {
+  poolFor(upstream: UpstreamConfig): Pool {
     const key = upstreamAddress(upstream);
-    let agent = this.#agents.get(key);
-    if (agent === undefined) {
-      agent = this.#createAgent(upstream);
-      this.#agents.set(key, agent);
+    let pool = this.#pools.get(key);
+    if (pool === undefined) {
+      pool = this.#createPool(upstream);
+      this.#pools.set(key, pool);
     }
-    return agent;
+    return pool;
   }
 
-  /** Close pooled connections; requests in flight keep theirs until they end. */
-  close(): void {
-    for (const agent of this.#agents.values()) agent.destroy();
-    this.#agents.clear();
+  /** Destroy every pool: idle connections close and requests still in flight fail. */
+  async close(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((p) => p.destroy().catch(() => {})));
   }
 
-  #createAgent(upstream: UpstreamConfig): http.Agent {
-    const keepAlive = this.#config.keepAliveMs > 0;
-    const common: http.AgentOptions = {
-      keepAlive,
-      // The agent sets this idle timeout on pooled sockets and destroys them when it fires.
-      ...(keepAlive ? { timeout: this.#config.keepAliveMs } : {}),
-      // Enough for bursts without letting one client flood an upstream with thousands of sockets;
-      // excess requests queue in the agent (the dial timeout only starts once a socket is assigned).
-      maxSockets: 1024,
-      maxFreeSockets: 256,
-      scheduling: 'lifo',
-    };
-    if (!this.usesTls(upstream)) return new http.Agent(common);
-    const tlsOptions: https.AgentOptions = {
-      ...common,
-      rejectUnauthorized: !this.#config.tlsInsecureSkipVerify,
-    };
-    const serverName = this.#config.tlsServerName ?? (upstream.scheme === 'unix' ? undefined : upstream.host);
-    // Node sends no SNI for IP literals by itself; an explicit tls_server_name is sent as given.
-    if (serverName !== undefined && (this.#config.tlsServerName !== undefined || !isIpLiteral(serverName))) {
-      tlsOptions.servername = serverName;
-    }
-    return new https.Agent(tlsOptions);
+  #createPool(upstream: UpstreamConfig): Pool {
+    const config = this.#config;
+    const tls = this.usesTls(upstream);
+    const keepAlive = config.keepAliveMs > 0;
+    const origin =
+      upstream.scheme === 'unix'
+        ? `${tls ? 'https' : 'http'}://localhost`
+        : `${tls ? 'https' : 'http'}://${upstreamAddress(upstream)}`;
+    const connector = buildConnector({
+      timeout: config.dialTimeoutMs,
+      allowH2: false,
+      ...(upstream.scheme === 'unix' ? { socketPath: upstream.path ?? '' } : {}),
+      ...(tls ? { rejectUnauthorized: !config.tlsInsecureSkipVerify } : {}),
+    });
+    const serverName = tls ? sniFor(upstream, config) : undefined;
+    return new Pool(origin, {
+      connections: MAX_CONNECTIONS,
+      // pipelining 0 is undici's "no keep-alive": Connection: close, one request per connection.
+      pipelining: keepAlive ? 1 : 0,
+      ...(keepAlive ? { keepAliveTimeout: config.keepAliveMs, keepAliveMaxTimeout: config.keepAliveMs } : {}),
+      headersTimeout: this.#headerTimeout?.ms ?? 0,
+      bodyTimeout: config.readTimeoutMs ?? 0,
+      allowH2: false,
+      connect: (options, callback) => connector({ ...options, servername: serverName }, callback),
+    });
   }
 }
 
-function isIpLiteral(host: string): boolean {
-  return host.includes(':') || /^\d+\.\d+\.\d+\.\d+$/.test(host);
+/**
+ * Header fields undici refuses: the framing and connection fields it writes itself (hop-by-hop,
+ * so nothing of the client's is lost), and Expect, which the front server already answered with
+ * 100 Continue before handing the request over.
+ */
+const REFUSED_BY_UNDICI = new Set(['connection', 'keep-alive', 'upgrade', 'transfer-encoding', 'expect']);
+
+/** `headers` without the fields undici refuses and without numbers (it takes strings). */
+export function undiciHeaders(headers: OutgoingHttpHeaders): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || REFUSED_BY_UNDICI.has(name)) continue;
+    out[name] = typeof value === 'number' ? String(value) : value;
+  }
+  return out;
+}
+
+/**
+ * Response headers are awaited for response_header_timeout; read_timeout (the longest silence of
+ * the upstream) also bounds that wait, as a socket read deadline would. The shorter one wins.
+ */
+export function headerTimeout(config: TransportConfig): HeaderTimeout | undefined {
+  const header = config.responseHeaderTimeoutMs ?? 0;
+  const read = config.readTimeoutMs ?? 0;
+  if (header <= 0 && read <= 0) return undefined;
+  if (header > 0 && (read <= 0 || header <= read)) return { ms: header, phase: 'response-header' };
+  return { ms: read, phase: 'read' };
+}
+
+/**
+ * The name the upstream's certificate must match and the SNI sent: tls_server_name when set,
+ * otherwise the upstream's host, except that an IP literal is verified but not sent (RFC 6066
+ * §3 allows only host names in SNI).
+ */
+function sniFor(upstream: UpstreamConfig, config: TransportConfig): string | undefined {
+  if (config.tlsServerName !== undefined) return config.tlsServerName;
+  if (upstream.scheme === 'unix' || isIP(upstream.host) !== 0) return undefined;
+  return upstream.host;
+}
+
+/** One constant name per upstream for undici's per-request servername (see dispatch). */
+function pinnedServerName(upstream: UpstreamConfig, config: TransportConfig): string {
+  return sniFor(upstream, config) ?? upstreamAddress(upstream);
 }

@@ -1,6 +1,7 @@
-import { ServerResponse, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Socket } from 'node:net';
+import type { Dispatcher } from 'undici';
+import type { HeaderTimeout } from './transport.ts';
 
 /** An HTTP/1 request or an HTTP/2 compatibility-API request. */
 export type ProxyRequest = IncomingMessage | Http2ServerRequest;
@@ -9,8 +10,8 @@ export type ProxyResponse = ServerResponse | Http2ServerResponse;
 /** The upstream did not answer in time; `phase` says which timeout fired. */
 export class UpstreamTimeoutError extends Error {
   readonly phase: 'dial' | 'response-header' | 'read';
-  constructor(phase: 'dial' | 'response-header' | 'read', ms: number) {
-    super(`${phase} timeout after ${ms}ms`);
+  constructor(phase: 'dial' | 'response-header' | 'read', ms: number, options?: ErrorOptions) {
+    super(`${phase} timeout after ${ms}ms`, options);
     this.name = 'UpstreamTimeoutError';
     this.phase = phase;
   }
@@ -25,132 +26,169 @@ export type AttemptResult =
       readonly kind: 'failed';
       readonly error: Error;
       readonly status: 502 | 504;
-      /** The connection was never established, so the upstream cannot have seen the request. */
+      /** The request never reached a connection, so the upstream cannot have seen it. */
       readonly dialFailed: boolean;
-      /** A pooled connection the upstream had closed; a bodiless request may go again at once. */
-      readonly stale: boolean;
     };
 
 export interface AttemptOptions {
-  readonly tls: boolean;
-  readonly hasBody: boolean;
+  /** For the message of a dial timeout (the pool enforces it). */
   readonly dialTimeoutMs: number;
-  readonly responseHeaderTimeoutMs?: number;
-  readonly readTimeoutMs?: number;
+  /** For the message of a header timeout (the pool enforces it). */
+  readonly headerTimeout?: HeaderTimeout;
   /** Turns the upstream's status and headers into the client's; may throw on invalid headers. */
-  readonly responseHeaders: (upstream: IncomingMessage) => OutgoingHttpHeaders;
+  readonly responseHeaders: (status: number, headers: IncomingHttpHeaders) => OutgoingHttpHeaders;
   readonly signal: AbortSignal;
 }
 
+/** Starts the upstream request with `handler` as its undici DispatchHandler. */
+export type Dispatch = (handler: Dispatcher.DispatchHandler) => void;
+
 /**
- * One attempt: send `req` through `proxyReq` and relay the response to `res`. Never rejects.
+ * One attempt: start the upstream request through `dispatch` and relay the response to `res`.
+ * Never rejects.
  *
- * The request body is piped only once the connection is up, so after a dial failure the body is
- * still unread and the request can be retried elsewhere. Failures before the response headers
- * come back as `failed` (the caller answers 502/504); after them the client's response is cut
- * off, as nothing truthful can be said once a status was sent.
+ * Failures before the response headers come back as `failed` (the caller answers 502/504); after
+ * them the client's response is cut off, as nothing truthful can be said once a status was sent.
+ * The body is relayed chunk by chunk as it arrives: each chunk is written to the client at once,
+ * and the upstream is paused while the client's side is full.
  */
-export function forwardOnce(
-  req: ProxyRequest,
-  res: ProxyResponse,
-  proxyReq: ClientRequest,
-  options: AttemptOptions,
-): Promise<AttemptResult> {
+export function forwardOnce(res: ProxyResponse, dispatch: Dispatch, options: AttemptOptions): Promise<AttemptResult> {
   return new Promise<AttemptResult>((resolve) => {
-    let connected = false;
-    let responded = false;
-    let settled = false;
-    let dialTimer: NodeJS.Timeout | undefined;
-    let headerTimer: NodeJS.Timeout | undefined;
-
-    const settle = (result: AttemptResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(dialTimer);
-      clearTimeout(headerTimer);
-      options.signal.removeEventListener('abort', onAbort);
-      resolve(result);
-    };
-    const onAbort = (): void => {
-      proxyReq.destroy();
-      if (!responded) {
-        settle({ kind: 'aborted' });
-        return;
-      }
-      // Mid-body: a no-op when the client already left, cuts the response when ctx.signal gave up.
-      if (!res.writableEnded) res.destroy();
-      settle({ kind: 'done' });
-    };
-    const onConnected = (): void => {
-      clearTimeout(dialTimer);
-      connected = true;
-      const { readTimeoutMs } = options;
-      if (readTimeoutMs !== undefined && readTimeoutMs > 0) {
-        proxyReq.setTimeout(readTimeoutMs, () => proxyReq.destroy(new UpstreamTimeoutError('read', readTimeoutMs)));
-      }
-      if (options.hasBody) req.pipe(proxyReq);
-    };
-
-    proxyReq.on('error', (err: Error) => {
-      if (responded) {
-        res.destroy(err);
-        settle({ kind: 'done' });
-        return;
-      }
-      const status = err instanceof UpstreamTimeoutError ? 504 : 502;
-      const stale = connected && proxyReq.reusedSocket && !options.hasBody;
-      settle({ kind: 'failed', error: err, status, dialFailed: !connected, stale });
-    });
-    proxyReq.once('socket', (socket: Socket) => {
-      if (proxyReq.reusedSocket || (!options.tls && !socket.connecting)) {
-        onConnected();
-        return;
-      }
-      dialTimer = setTimeout(
-        () => proxyReq.destroy(new UpstreamTimeoutError('dial', options.dialTimeoutMs)),
-        options.dialTimeoutMs,
-      );
-      socket.once(options.tls ? 'secureConnect' : 'connect', onConnected);
-    });
-    proxyReq.once('finish', () => {
-      const ms = options.responseHeaderTimeoutMs;
-      if (ms !== undefined && ms > 0 && !responded) {
-        headerTimer = setTimeout(() => proxyReq.destroy(new UpstreamTimeoutError('response-header', ms)), ms);
-      }
-    });
-    proxyReq.once('response', (proxyRes: IncomingMessage) => {
-      responded = true;
-      clearTimeout(headerTimer);
-      const status = proxyRes.statusCode ?? 502;
-      let headers: OutgoingHttpHeaders;
-      try {
-        headers = options.responseHeaders(proxyRes);
-        writeHead(res, status, headers);
-      } catch (err) {
-        proxyReq.destroy();
-        responded = false;
-        settle({ kind: 'failed', error: asError(err), status: 502, dialFailed: false, stale: false });
-        return;
-      }
-      if (res instanceof ServerResponse && isStreaming(proxyRes)) res.flushHeaders();
-      proxyRes.once('close', () => {
-        // The upstream vanished mid-body: cut the client off rather than end a truncated body cleanly.
-        if (!proxyRes.complete && !res.writableFinished) res.destroy();
-      });
-      proxyRes.on('error', () => {});
-      proxyRes.pipe(res);
-      res.once('close', () => {
-        if (!proxyRes.complete) proxyReq.destroy();
-        settle({ kind: 'done', status });
-      });
-    });
-    if (options.signal.aborted) onAbort();
-    else options.signal.addEventListener('abort', onAbort, { once: true });
-    if (!options.hasBody) proxyReq.end();
+    new ForwardHandler(res, options, resolve).start(dispatch);
   });
 }
 
-/** Whether the request carries a body (so it must be piped and cannot be replayed once sent). */
+/**
+ * The request body for undici, or null when there is none. undici reads it only once the request
+ * is written on a live connection, so after a failed dial it is still unread and the request can
+ * go to another upstream. `destroyOnReturn: false`: an attempt that fails mid-body must leave the
+ * client's request alone, so the client still gets its 502.
+ */
+export function requestBody(req: ProxyRequest, hasBody: boolean): AsyncIterable<Uint8Array> | null {
+  if (!hasBody) return null;
+  return { [Symbol.asyncIterator]: () => req.iterator({ destroyOnReturn: false }) as AsyncIterator<Uint8Array> };
+}
+
+/** Error codes of undici that say the request was refused locally, before any connection. */
+const LOCAL_ERRORS = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'UND_ERR_DESTROYED', 'UND_ERR_CLOSED']);
+
+class ForwardHandler implements Dispatcher.DispatchHandler {
+  readonly #res: ProxyResponse;
+  readonly #options: AttemptOptions;
+  readonly #resolve: (result: AttemptResult) => void;
+  /** Set by onRequestStart: the request is being written on a connected socket. */
+  #controller: Dispatcher.DispatchController | undefined;
+  #status = 0;
+  #responded = false;
+  #complete = false;
+  #settled = false;
+
+  constructor(res: ProxyResponse, options: AttemptOptions, resolve: (result: AttemptResult) => void) {
+    this.#res = res;
+    this.#options = options;
+    this.#resolve = resolve;
+  }
+
+  start(dispatch: Dispatch): void {
+    const { signal } = this.#options;
+    if (signal.aborted) {
+      this.#settle({ kind: 'aborted' });
+      return;
+    }
+    signal.addEventListener('abort', this.#onAbort, { once: true });
+    dispatch(this);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    // Given up while the request waited for a connection (dispatch has no queue-side abort).
+    if (this.#settled) {
+      controller.abort(abandoned());
+      return;
+    }
+    this.#controller = controller;
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // 1xx interim responses are not relayed, as before (Node's client swallowed them too).
+    if (statusCode < 200 || this.#settled) return;
+    const res = this.#res;
+    try {
+      writeHead(res, statusCode, this.#options.responseHeaders(statusCode, headers));
+    } catch (err) {
+      this.#settle({ kind: 'failed', error: asError(err), status: 502, dialFailed: false });
+      controller.abort(asError(err));
+      return;
+    }
+    this.#responded = true;
+    this.#status = statusCode;
+    if (res instanceof ServerResponse && isStreaming(headers)) res.flushHeaders();
+    res.once('close', () => {
+      // The client left mid-body: stop the upstream too (the abort signal usually did already).
+      if (!this.#complete) controller.abort(abandoned());
+      this.#settle({ kind: 'done', status: statusCode });
+    });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const res = this.#res;
+    if (res.destroyed) return;
+    if (!writeChunk(res, chunk)) {
+      controller.pause();
+      res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#complete = true;
+    this.#res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+    if (this.#responded) {
+      // The upstream vanished or went silent mid-body: cut the client off rather than end a
+      // truncated body cleanly.
+      if (!this.#res.writableEnded) this.#res.destroy();
+      this.#settle({ kind: 'done', status: this.#status });
+      return;
+    }
+    if (this.#settled) return;
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    const dialFailed = this.#controller === undefined && !LOCAL_ERRORS.has(code);
+    if (code === 'UND_ERR_CONNECT_TIMEOUT') {
+      const timeout = new UpstreamTimeoutError('dial', this.#options.dialTimeoutMs, { cause: error });
+      this.#settle({ kind: 'failed', error: timeout, status: 504, dialFailed });
+      return;
+    }
+    const header = this.#options.headerTimeout;
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' && header !== undefined) {
+      const timeout = new UpstreamTimeoutError(header.phase, header.ms, { cause: error });
+      this.#settle({ kind: 'failed', error: timeout, status: 504, dialFailed });
+      return;
+    }
+    this.#settle({ kind: 'failed', error, status: 502, dialFailed });
+  }
+
+  readonly #onAbort = (): void => {
+    if (this.#settled) return;
+    if (this.#responded) {
+      // Mid-body: a no-op when the client already left, cuts the response when ctx.signal gave up.
+      if (!this.#res.writableEnded) this.#res.destroy();
+      this.#settle({ kind: 'done', status: this.#status });
+    } else {
+      this.#settle({ kind: 'aborted' });
+    }
+    this.#controller?.abort(abandoned());
+  };
+
+  #settle(result: AttemptResult): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#options.signal.removeEventListener('abort', this.#onAbort);
+    this.#resolve(result);
+  }
+}
+
+/** Whether the request carries a body (so it must be streamed and cannot be replayed once sent). */
 export function requestHasBody(req: ProxyRequest): boolean {
   const length = req.headers['content-length'];
   if (length !== undefined) return length !== '0';
@@ -162,14 +200,22 @@ export function requestHasBody(req: ProxyRequest): boolean {
  * Server-sent events and bodies of unknown length are flushed as they come (Caddy does the same
  * whatever flush_interval says); their headers go out at once so the client sees the stream open.
  */
-export function isStreaming(proxyRes: IncomingMessage): boolean {
-  const type = proxyRes.headers['content-type'] ?? '';
-  return type.toLowerCase().startsWith('text/event-stream') || proxyRes.headers['content-length'] === undefined;
+export function isStreaming(headers: IncomingHttpHeaders): boolean {
+  const type = headers['content-type'] ?? '';
+  return type.toLowerCase().startsWith('text/event-stream') || headers['content-length'] === undefined;
 }
 
 export function writeHead(res: ProxyResponse, status: number, headers: OutgoingHttpHeaders): void {
   if (res instanceof ServerResponse) res.writeHead(status, headers);
   else res.writeHead(status, headers);
+}
+
+function writeChunk(res: ProxyResponse, chunk: Buffer): boolean {
+  return res instanceof ServerResponse ? res.write(chunk) : res.write(chunk);
+}
+
+function abandoned(): Error {
+  return new Error('request abandoned by the client or the server');
 }
 
 function asError(err: unknown): Error {

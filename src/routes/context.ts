@@ -10,8 +10,10 @@ export interface RequestContext {
   readonly remoteAddress: string;
   /** Host without port, lower case. */
   readonly host: string;
-  /** The request-target's path as the handlers see it (handle_path strips its prefix). */
+  /** The cleaned path handlers match on (see cleanPath); handle_path strips its prefix from it. */
   path: string;
+  /** Set when handle_path changed `path`: the upstream then gets that path, not the raw target. */
+  rewritten?: boolean;
   readonly query: string;
   readonly signal?: AbortSignal;
   /** Name of the upstream that answered, for the access log. */
@@ -69,4 +71,46 @@ export function expandPlaceholders(template: string, req: Req, ctx: RequestConte
         return whole;
     }
   });
+}
+
+/**
+ * The path handlers match on, as Caddy matches: percent-escapes decoded, runs of `/` collapsed,
+ * `.` and `..` segments resolved (never above the root), so `/%73ecret`, `//secret` and
+ * `/a/../secret` all meet a `/secret*` rule. Undefined for a path that does not decode (400).
+ * The raw target is still what is forwarded, unless handle_path rewrites it.
+ */
+export function cleanPath(raw: string): string | undefined {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+  if (!decoded.startsWith('/')) decoded = `/${decoded}`;
+  if (!/\/\/|\/\.\.?(\/|$)/.test(decoded)) return decoded;
+  const out: string[] = [];
+  const segments = decoded.split('/');
+  for (const seg of segments.slice(1)) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') out.pop();
+    else out.push(seg);
+  }
+  const last = segments.at(-1);
+  const trailing = decoded.endsWith('/') || last === '.' || last === '..';
+  return `/${out.join('/')}${trailing && out.length > 0 ? '/' : ''}`;
+}
+
+/** The request-target split into path and query; an absolute-form target (`http://h/p`) gives its path. */
+export function splitTarget(url: string): { path: string; query: string } {
+  let target = url;
+  if (!target.startsWith('/')) {
+    try {
+      const u = new URL(target);
+      target = u.pathname + u.search;
+    } catch {
+      target = '/';
+    }
+  }
+  const q = target.indexOf('?');
+  return q < 0 ? { path: target, query: '' } : { path: target.slice(0, q), query: target.slice(q + 1) };
 }

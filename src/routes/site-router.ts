@@ -1,4 +1,5 @@
-import type { IncomingMessage } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Route, ReverseProxyRoute, SiteConfig, HeaderOp } from '../config/types.ts';
 import type { Logger } from '../log.ts';
@@ -19,6 +20,8 @@ interface Compiled {
   readonly handleGroup: boolean;
   /** For WebSocket upgrades: the reverse_proxy that would answer. */
   readonly proxy?: ReverseProxy;
+  /** respond and redir answer every request they match, upgrades included. */
+  readonly terminal?: boolean;
   readonly nested?: readonly Compiled[];
   readonly stripPrefix?: string;
 }
@@ -49,11 +52,21 @@ export class SiteRouter {
     return findProxy(this.#chain, path);
   }
 
-  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<boolean> {
+  /**
+   * An upgrade request goes to the reverse_proxy that would answer it; any other handler answers
+   * it as an ordinary request (respond, redir, or an empty 200), on a response made for the socket.
+   */
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<void> {
     const proxy = this.upgradeTarget(ctx.path);
-    if (!proxy) return false;
-    await proxy.upgrade(req, socket, head, { scheme: ctx.scheme, remoteAddress: ctx.remoteAddress });
-    return true;
+    if (proxy) {
+      await proxy.upgrade(req, socket, head, { scheme: ctx.scheme, remoteAddress: ctx.remoteAddress });
+      return;
+    }
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.once('finish', () => socket.end());
+    await this.handle(req, res, ctx);
   }
 
   async close(): Promise<void> {
@@ -66,10 +79,11 @@ export class SiteRouter {
       const base = { ...(match ? { match } : {}), handleGroup: false };
       switch (r.kind) {
         case 'respond':
-          return { ...base, step: (req, res, ctx) => respond(res, r.status, expandPlaceholders(r.body, req, ctx)) };
+          return { ...base, terminal: true, step: (req, res, ctx) => respond(res, r.status, expandPlaceholders(r.body, req, ctx)) };
         case 'redir':
           return {
             ...base,
+            terminal: true,
             step: (req, res, ctx) => {
               res.statusCode = r.status;
               res.setHeader('location', expandPlaceholders(r.to, req, ctx));
@@ -95,7 +109,10 @@ export class SiteRouter {
             nested,
             ...(r.stripPrefix !== undefined ? { stripPrefix: r.stripPrefix } : {}),
             step: async (req, res, ctx) => {
-              if (r.stripPrefix !== undefined) ctx.path = stripPrefix(ctx.path, r.stripPrefix);
+              if (r.stripPrefix !== undefined) {
+                ctx.path = stripPrefix(ctx.path, r.stripPrefix);
+                ctx.rewritten = true;
+              }
               const answered = await run(nested, req, res, ctx);
               // A handle block that matched ends the chain, answered or not (Caddy's semantics).
               if (!answered && !res.headersSent) res.end();
@@ -109,7 +126,7 @@ export class SiteRouter {
             ...base,
             proxy,
             step: async (req, res, ctx) => {
-              if (ctx.path !== pathOf(req.url)) rewritePath(req, ctx);
+              if (ctx.rewritten) rewritePath(req, ctx);
               await proxy.handle(req, res, {
                 scheme: ctx.scheme,
                 remoteAddress: ctx.remoteAddress,
@@ -149,6 +166,8 @@ function findProxy(chain: readonly Compiled[], path: string): ReverseProxy | und
     if (!c.handleGroup) groupDone = false;
     if (c.handleGroup && groupDone) continue;
     if (c.match && !c.match(path)) continue;
+    // A matching respond/redir answers the upgrade request as it would any other: no proxying.
+    if (c.terminal) return undefined;
     if (c.proxy) return c.proxy;
     if (c.nested) {
       groupDone = true;
@@ -177,13 +196,8 @@ function stripPrefix(path: string, prefix: string): string {
   return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
-function pathOf(url: string | undefined): string {
-  const u = url ?? '/';
-  const q = u.indexOf('?');
-  return q < 0 ? u : u.slice(0, q);
-}
-
 /** After handle_path, the upstream sees the stripped path (with the original query). */
 function rewritePath(req: Req, ctx: RequestContext): void {
-  req.url = ctx.path + (ctx.query ? `?${ctx.query}` : '');
+  // ctx.path is decoded; encodeURI escapes what must not appear raw in a request-target again.
+  req.url = encodeURI(ctx.path) + (ctx.query ? `?${ctx.query}` : '');
 }

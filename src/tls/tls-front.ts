@@ -1,11 +1,12 @@
-import diagnosticsChannel from 'node:diagnostics_channel';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { createAcmeTlsServerOptions, ACME_TLS_ALPN_PROTOCOL, type ChallengeContextSource } from '../challenges/tls-alpn-01.ts';
 import type { Logger } from '../log.ts';
-import { listen, type Listening } from '../util/listen.ts';
+import { Acceptors } from '../util/listen.ts';
+import { publishTlsHandshake } from '../metrics/channels.ts';
+import { TIMEOUTS } from '../util/timeouts.ts';
 
 export type RequestHandler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -38,20 +39,6 @@ const TLS12_CIPHERS = [
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
-/**
- * Timeouts for a public-facing listener (Node's defaults suit a trusted network): a client gets
- * 10 s to finish the TLS handshake (Node: 120 s) and 20 s to send request headers (Node: 60 s,
- * slowloris); an idle keep-alive connection is kept 60 s (Node: 5 s, which makes browsers reconnect
- * needlessly); a connection with no traffic at all is closed after 2 min.
- */
-export const TIMEOUTS = {
-  handshakeMs: 10_000,
-  headersMs: 20_000,
-  keepAliveMs: 60_000,
-  idleMs: 120_000,
-} as const;
-
-const handshakeChannel = diagnosticsChannel.channel('my-server:tls:handshake');
 
 /**
  * The HTTPS listener: one TLS server that negotiates h2 or http/1.1 by ALPN, answers acme-tls/1
@@ -66,7 +53,7 @@ export class TlsFront {
   readonly #sockets = new Set<TLSSocket>();
   readonly #sessions = new Set<Http2Session>();
   readonly #log: Logger;
-  #listening: Listening[] = [];
+  readonly #acceptors: Acceptors;
 
   constructor(o: TlsFrontOptions) {
     this.#log = o.log;
@@ -93,8 +80,12 @@ export class TlsFront {
         return acme.ALPNCallback.call(this, arg);
       },
     });
+    this.#acceptors = new Acceptors(this.#tls, o.log);
+    this.#tls.on('error', (err) => this.#log.error({ err }, 'TLS listener error'));
     this.#h1 = http.createServer({ requestTimeout: 0, headersTimeout: TIMEOUTS.headersMs, keepAliveTimeout: TIMEOUTS.keepAliveMs });
     this.#h1.timeout = TIMEOUTS.idleMs;
+    // Connections come from the TLS server, not from a listen() of its own: see Acceptors.
+    this.#h1.emit('listening');
     this.#h1.on('request', o.onRequest);
     this.#h1.on('upgrade', o.onUpgrade);
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -109,7 +100,7 @@ export class TlsFront {
       s.once('close', () => this.#sessions.delete(s));
     });
     this.#tls.on('secureConnection', (socket: TLSSocket) => {
-      if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ result: 'ok', servername: socket.servername, protocol: socket.alpnProtocol });
+      publishTlsHandshake({ result: 'ok', ...(socket.servername ? { servername: socket.servername } : {}), protocol: socket.getProtocol() ?? 'unknown' });
       if (socket.alpnProtocol === ACME_TLS_ALPN_PROTOCOL) {
         // RFC 8737 §3: the validator only looks at the certificate; nothing is spoken after it.
         socket.end();
@@ -121,17 +112,13 @@ export class TlsFront {
       else this.#h1.emit('connection', socket);
     });
     this.#tls.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-      if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ result: 'error', servername: socket.servername || undefined });
+      publishTlsHandshake({ result: 'error', ...(socket.servername ? { servername: socket.servername } : {}) });
       this.#log.debug({ err: err.message, remote: socket.remoteAddress, servername: socket.servername }, 'TLS handshake failed');
     });
   }
 
-  async listen(port: number, hosts: readonly (string | undefined)[]): Promise<void> {
-    for (const host of hosts) this.#listening.push(await listen(this.#tls, port, host));
-  }
-
-  get addresses(): string[] {
-    return this.#listening.map((l) => l.address);
+  listen(port: number, hosts: readonly (string | undefined)[]): Promise<void> {
+    return this.#acceptors.listen(port, hosts);
   }
 
   /**
@@ -140,7 +127,7 @@ export class TlsFront {
    * destroyed.
    */
   async close(graceMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#tls.close(() => resolve()));
+    this.#acceptors.close();
     for (const s of this.#sessions) s.close();
     this.#h1.closeIdleConnections();
     const idleSweep = setInterval(() => this.#h1.closeIdleConnections(), 100);
@@ -148,7 +135,8 @@ export class TlsFront {
       for (const s of this.#sockets) s.destroy();
     }, graceMs);
     try {
-      await closed;
+      // Every connection (HTTP/1.1, HTTP/2, upgraded WebSocket) is a TLS socket in #sockets.
+      while (this.#sockets.size > 0) await new Promise((r) => setTimeout(r, 50));
     } finally {
       clearInterval(idleSweep);
       clearTimeout(deadline);

@@ -1,25 +1,60 @@
-import type { Server } from 'node:net';
+import net from 'node:net';
 import { MyServerError } from '../errors.ts';
-
-export interface Listening {
-  readonly address: string;
-}
+import type { Logger } from '../log.ts';
 
 /**
- * Listen on `port` (all interfaces when `host` is undefined); rejects with a message naming the
- * address, e.g. "listening on 127.0.0.1:443: EACCES" (a privileged port without the capability).
- * A server may listen on several addresses: each call binds another handle.
+ * Accepting sockets on several addresses for one protocol server (a tls.Server or http.Server):
+ * one net.Server per address hands its connections to the protocol server, which never listens
+ * itself. A Node server can listen on one address only, and `default_bind` may name several.
  */
-export function listen(server: Server, port: number, host: string | undefined): Promise<Listening> {
+export class Acceptors {
+  readonly #target: net.Server;
+  readonly #log: Logger;
+  readonly #servers: net.Server[] = [];
+
+  constructor(target: net.Server, log: Logger) {
+    this.#target = target;
+    this.#log = log;
+    // An http.Server tracks its connections (for headersTimeout and closeIdleConnections) from
+    // its 'listening' event; it never listens here, so it is told once that it does.
+    target.emit('listening');
+  }
+
+  /**
+   * Listen on `port` at each host (all interfaces for undefined); rejects with MS_ERR_LISTEN naming
+   * the address, e.g. "listening on 127.0.0.1:443: EACCES", and then listens nowhere.
+   */
+  async listen(port: number, hosts: readonly (string | undefined)[]): Promise<void> {
+    try {
+      for (const host of hosts) {
+        const server = net.createServer({ pauseOnConnect: false }, (socket) => this.#target.emit('connection', socket));
+        this.#servers.push(server);
+        await listenOne(server, port, host);
+        // After binding, accept errors (EMFILE) are logged, never thrown at the process.
+        server.on('error', (err) => this.#log.error({ err, port, host }, 'accepting connections failed'));
+      }
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  /** Stop accepting; connections already handed over are the protocol server's to close. */
+  close(): void {
+    for (const s of this.#servers.splice(0)) s.close();
+  }
+}
+
+function listenOne(server: net.Server, port: number, host: string | undefined): Promise<void> {
   const where = `${host === undefined ? '*' : host.includes(':') ? `[${host}]` : host}:${port}`;
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       reject(new MyServerError('MS_ERR_LISTEN', `listening on ${where}: ${err.code ?? err.message}`, { cause: err }));
     };
     server.once('error', onError);
-    server.listen({ port, ...(host !== undefined ? { host } : {}), exclusive: false }, () => {
+    server.listen({ port, ...(host !== undefined ? { host } : {}) }, () => {
       server.off('error', onError);
-      resolve({ address: where });
+      resolve();
     });
   });
 }

@@ -175,7 +175,7 @@ test('handshakes for an on-demand name whose renewal fails do not bypass the ret
       // Local leaves are backdated 60 s; a 33 s lifetime puts the renewal time ~2 s after issuance.
       issuer = new FirstThenFailIssuer(new LocalIssuer({ storage: tmp.storage, log: silentLogger(), lifetimeMs: 33_000 }));
       const policy = new OnDemandPolicy({ ask: `http://127.0.0.1:${(ask.address() as AddressInfo).port}/` });
-      return { retryBaseMs: 60_000, retryMaxMs: 60_000, onDemand: { policy, covers: () => ({ issuer: issuer!, keyType: 'p256' }) } };
+      return { retryBaseMs: 60_000, retryMaxMs: 60_000, onDemand: { authorize: (name: string) => policy.authorize(name), covers: () => ({ issuer: issuer!, keyType: 'p256' }) } };
     };
     await withManager(options, async (mgr) => {
       assert.ok(await mgr.secureContextFor('od.localhost'));

@@ -125,7 +125,7 @@ test('on-demand: 20 concurrent handshakes for a new name cause one ask and one i
   const s = await setup();
   const ask = await askServer(200);
   try {
-    const mgr = s.manager({ onDemand: { policy: new OnDemandPolicy({ ask: ask.url }), covers: onDemandUnder('.od.localhost', s.policy) } });
+    const mgr = s.manager({ onDemand: { authorize: authorizer(new OnDemandPolicy({ ask: ask.url })), covers: onDemandUnder('.od.localhost', s.policy) } });
     const contexts = await Promise.all(Array.from({ length: 20 }, () => mgr.secureContextFor('x.od.localhost')));
     assert.ok(contexts[0]);
     assert.ok(contexts.every((c) => c === contexts[0]));
@@ -146,7 +146,7 @@ test('on-demand: a certificate already in storage is served without asking or is
   const ask = await askServer(200);
   try {
     await obtainCertificate(['y.od.localhost'], { storage: s.tmp.storage, store: new CertificateStore(s.tmp.storage), issuer: s.local, keyType: 'p256', log: silentLogger() });
-    const mgr = s.manager({ onDemand: { policy: new OnDemandPolicy({ ask: ask.url }), covers: onDemandUnder('.od.localhost', s.policy) } });
+    const mgr = s.manager({ onDemand: { authorize: authorizer(new OnDemandPolicy({ ask: ask.url })), covers: onDemandUnder('.od.localhost', s.policy) } });
     assert.ok(await mgr.secureContextFor('y.od.localhost'));
     assert.equal(s.issuer.calls, 0);
     assert.deepEqual(ask.seen, []);
@@ -160,7 +160,7 @@ test('on-demand: a name the policy refuses gets no context and causes no issuanc
   const s = await setup();
   const ask = await askServer(403);
   try {
-    const mgr = s.manager({ onDemand: { policy: new OnDemandPolicy({ ask: ask.url }), covers: onDemandUnder('.od.localhost', s.policy) } });
+    const mgr = s.manager({ onDemand: { authorize: authorizer(new OnDemandPolicy({ ask: ask.url })), covers: onDemandUnder('.od.localhost', s.policy) } });
     assert.equal(await mgr.secureContextFor('no.od.localhost'), undefined);
     assert.equal(await mgr.secureContextFor('elsewhere.localhost'), undefined);
     assert.equal(s.issuer.calls, 0);
@@ -242,3 +242,7 @@ test('a handshake gives up after handshakeWaitMs while the issuance goes on', as
     await s.done();
   }
 });
+
+function authorizer(policy: OnDemandPolicy): (name: string) => Promise<void> {
+  return (name) => policy.authorize(name);
+}

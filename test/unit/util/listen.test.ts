@@ -1,60 +1,73 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import http from 'node:http';
 import { MyServerError } from '../../../src/errors.ts';
-import { listen } from '../../../src/util/listen.ts';
+import { silentLogger } from '../../../src/log.ts';
+import { Acceptors } from '../../../src/util/listen.ts';
+import { freePort } from '../../helpers/ports.ts';
 
-function close(server: net.Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
+function get(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ host, port, path: '/', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
 }
 
-test('listen resolves once the server accepts connections and names the address', async () => {
-  const server = net.createServer((s) => s.end('hi'));
+test('one server accepts on several addresses (default_bind with two addresses)', async () => {
+  const server = http.createServer((req, res) => res.end(`hi ${req.socket.localAddress}`));
+  const acceptors = new Acceptors(server, silentLogger());
+  const port = await freePort();
   try {
-    const l = await listen(server, 0, '127.0.0.1');
-    assert.equal(l.address, '127.0.0.1:0');
-    const port = (server.address() as net.AddressInfo).port;
-    const got = await new Promise<string>((resolve, reject) => {
-      const c = net.connect(port, '127.0.0.1');
-      let data = '';
-      c.on('data', (d) => (data += d.toString()));
-      c.on('end', () => resolve(data));
-      c.on('error', reject);
-    });
-    assert.equal(got, 'hi');
+    await acceptors.listen(port, ['127.0.0.1', '127.0.0.2']);
+    assert.equal(await get('127.0.0.1', port), 'hi 127.0.0.1');
+    assert.equal(await get('127.0.0.2', port), 'hi 127.0.0.2');
   } finally {
-    await close(server);
+    acceptors.close();
+    server.closeAllConnections();
   }
 });
 
-test('listen on a port in use rejects with MS_ERR_LISTEN naming host, port and errno code', async () => {
-  const first = net.createServer();
-  await listen(first, 0, '127.0.0.1');
-  const port = (first.address() as net.AddressInfo).port;
-  const second = net.createServer();
+test('the http.Server behind acceptors tracks connections, so idle ones can be closed', async () => {
+  const server = http.createServer((_req, res) => res.end('x'));
+  const acceptors = new Acceptors(server, silentLogger());
+  const port = await freePort();
+  await acceptors.listen(port, ['127.0.0.1']);
+  const agent = new http.Agent({ keepAlive: true });
   try {
-    await assert.rejects(listen(second, port, '127.0.0.1'), (err) => {
+    await new Promise<void>((resolve, reject) => http.get({ host: '127.0.0.1', port, agent }, (res) => res.resume().on('end', resolve)).on('error', reject));
+    const socket = Object.values(agent.freeSockets)[0]?.[0];
+    assert.ok(socket, 'a kept-alive socket');
+    const closed = new Promise((r) => socket.once('close', r));
+    server.closeIdleConnections();
+    await closed;
+  } finally {
+    agent.destroy();
+    acceptors.close();
+  }
+});
+
+test('a port in use rejects with MS_ERR_LISTEN naming the address, and nothing stays listening', async () => {
+  const first = new Acceptors(net.createServer(), silentLogger());
+  const port = await freePort();
+  await first.listen(port, ['127.0.0.2']);
+  const second = new Acceptors(net.createServer(), silentLogger());
+  try {
+    await assert.rejects(second.listen(port, ['127.0.0.1', '127.0.0.2']), (err) => {
       assert.ok(err instanceof MyServerError);
       assert.equal(err.code, 'MS_ERR_LISTEN');
-      assert.equal(err.message, `listening on 127.0.0.1:${port}: EADDRINUSE`);
+      assert.equal(err.message, `listening on 127.0.0.2:${port}: EADDRINUSE`);
       return true;
     });
-    // The failed attempt leaves no 'error' listener behind that would swallow later errors.
-    assert.equal(second.listenerCount('error'), 0);
+    // The 127.0.0.1 listener opened before the failure was closed again.
+    await assert.rejects(get('127.0.0.1', port), /ECONNREFUSED/);
+    await assert.rejects(new Acceptors(net.createServer(), silentLogger()).listen(port, ['::ffff:127.0.0.2']), {
+      message: new RegExp(`^listening on \\[::ffff:127\\.0\\.0\\.2\\]:${port}: `),
+    });
   } finally {
-    await close(first);
-  }
-});
-
-test('listen writes IPv6 hosts in brackets and no host as *', async () => {
-  const first = net.createServer();
-  await listen(first, 0, '127.0.0.1');
-  const port = (first.address() as net.AddressInfo).port;
-  try {
-    // Same port on all interfaces collides with the 127.0.0.1 listener.
-    await assert.rejects(listen(net.createServer(), port, undefined), { message: new RegExp(`^listening on \\*:${port}: `) });
-    await assert.rejects(listen(net.createServer(), port, '::ffff:127.0.0.1'), { message: new RegExp(`^listening on \\[::ffff:127\\.0\\.0\\.1\\]:${port}: `) });
-  } finally {
-    await close(first);
+    first.close();
   }
 });

@@ -1,0 +1,170 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import https from 'node:https';
+import type tls from 'node:tls';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { AddressInfo } from 'node:net';
+import type { UpstreamErrorEvent } from '../../../src/proxy/diagnostics.ts';
+import { headerTimeout } from '../../../src/proxy/transport.ts';
+import { defaultReverseProxyConfig, type TransportConfig, type UpstreamConfig } from '../../../src/proxy/types.ts';
+import { echoUpstream, front, parseEcho, proxyConfig, request, upstream } from './helpers.ts';
+
+/** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
+const E2E = { timeout: 15_000 };
+
+const DEFAULT_TRANSPORT = defaultReverseProxyConfig([]).transport;
+
+let dir = '';
+let key = '';
+let cert = '';
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'my-server-transport-'));
+  await promisify(execFile)('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', '/CN=upstream.test', '-addext', 'subjectAltName=DNS:upstream.test',
+    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
+  ]);
+  key = await readFile(path.join(dir, 'key.pem'), 'utf8');
+  cert = await readFile(path.join(dir, 'cert.pem'), 'utf8');
+});
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A front for one upstream with transport settings changed. */
+function frontFor(upstream: UpstreamConfig, transport: Partial<TransportConfig>): ReturnType<typeof front> {
+  const config = defaultReverseProxyConfig([upstream]);
+  return front({ ...config, transport: { ...config.transport, ...transport } });
+}
+
+/** A TLS upstream on 127.0.0.1 that records the SNI of each connection (false when none was sent). */
+async function tlsUpstream(): Promise<{ port: number; servernames: (string | false)[]; close: () => Promise<void> }> {
+  const servernames: (string | false)[] = [];
+  const server = https.createServer({ key, cert }, (req, res) => res.end(`host ${req.headers.host}`));
+  server.on('secureConnection', (socket: tls.TLSSocket) => servernames.push(socket.servername ?? false));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    servernames,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+test('header timeout: the shorter of response_header_timeout and read_timeout, named after its directive', () => {
+  const table: [number | undefined, number | undefined, ReturnType<typeof headerTimeout>][] = [
+    [undefined, undefined, undefined],
+    [0, 0, undefined],
+    [500, undefined, { ms: 500, phase: 'response-header' }],
+    [undefined, 700, { ms: 700, phase: 'read' }],
+    [500, 700, { ms: 500, phase: 'response-header' }],
+    [900, 700, { ms: 700, phase: 'read' }],
+  ];
+  for (const [responseHeaderTimeoutMs, readTimeoutMs, want] of table) {
+    const config: TransportConfig = { ...DEFAULT_TRANSPORT, responseHeaderTimeoutMs, readTimeoutMs };
+    assert.deepEqual(headerTimeout(config), want, `${responseHeaderTimeoutMs} / ${readTimeoutMs}`);
+  }
+});
+
+test('keepalive 0 sends Connection: close and opens one upstream connection per request', E2E, async () => {
+  let connections = 0;
+  const up = await upstream((req, res) => res.end(String(req.headers.connection)));
+  up.server.on('connection', () => connections++);
+  const fr = await front(proxyConfig([up.port], { transport: { ...DEFAULT_TRANSPORT, keepAliveMs: 0 } }));
+  try {
+    for (let i = 0; i < 3; i++) assert.equal((await request(fr.port)).body, 'close');
+    assert.equal(connections, 3);
+  } finally {
+    await Promise.all([fr.close(), up.close()]);
+  }
+});
+
+test('a unix-socket upstream is reached through its socket file', E2E, async () => {
+  const socketPath = path.join(dir, 'upstream.sock');
+  const server = http.createServer((req, res) => res.end(`unix ${req.url} ${req.headers.host}`));
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  const fr = await frontFor({ scheme: 'unix', host: '', port: 0, path: socketPath }, {});
+  try {
+    const res = await request(fr.port, { path: '/over/unix', headers: { host: 'site.example' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.body, 'unix /over/unix site.example');
+  } finally {
+    await fr.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test('a TLS upstream gets tls_server_name as SNI whatever Host the client sent, over one kept-alive connection', E2E, async () => {
+  const up = await tlsUpstream();
+  const fr = await frontFor(
+    { scheme: 'https', host: '127.0.0.1', port: up.port },
+    { tls: true, tlsInsecureSkipVerify: true, tlsServerName: 'upstream.test' },
+  );
+  try {
+    for (const host of ['a.example', 'b.example', 'a.example']) {
+      assert.equal((await request(fr.port, { headers: { host } })).body, `host ${host}`);
+    }
+    assert.deepEqual(up.servernames, ['upstream.test']);
+  } finally {
+    await Promise.all([fr.close(), up.close()]);
+  }
+});
+
+test('a TLS upstream named by an IP address gets no SNI, not the client Host', E2E, async () => {
+  const up = await tlsUpstream();
+  const fr = await frontFor({ scheme: 'https', host: '127.0.0.1', port: up.port }, { tls: true, tlsInsecureSkipVerify: true });
+  try {
+    assert.equal((await request(fr.port, { headers: { host: 'site.example' } })).status, 200);
+    assert.deepEqual(up.servernames, [false]);
+  } finally {
+    await Promise.all([fr.close(), up.close()]);
+  }
+});
+
+test('a TLS upstream whose certificate is not trusted gives 502 unless tls_insecure_skip_verify', E2E, async () => {
+  const up = await tlsUpstream();
+  const events: UpstreamErrorEvent[] = [];
+  const onEvent = (msg: unknown): void => void events.push(msg as UpstreamErrorEvent);
+  diagnosticsChannel.subscribe('my-server:proxy:upstream-error', onEvent);
+  const fr = await frontFor({ scheme: 'https', host: '127.0.0.1', port: up.port }, { tls: true, tlsServerName: 'upstream.test' });
+  try {
+    const res = await request(fr.port);
+    assert.equal(res.status, 502);
+    assert.equal((events[0]?.error as NodeJS.ErrnoException | undefined)?.code, 'DEPTH_ZERO_SELF_SIGNED_CERT');
+  } finally {
+    diagnosticsChannel.unsubscribe('my-server:proxy:upstream-error', onEvent);
+    await Promise.all([fr.close(), up.close()]);
+  }
+});
+
+test('close() destroys the pools, closing kept-alive upstream connections', E2E, async () => {
+  const up = await echoUpstream('a');
+  let open = 0;
+  up.server.on('connection', (socket) => {
+    open++;
+    socket.once('close', () => open--);
+  });
+  const fr = await front(proxyConfig([up.port]));
+  try {
+    assert.equal(parseEcho(await request(fr.port)).name, 'a');
+    assert.equal(open, 1);
+    await fr.proxy.close();
+    const deadline = Date.now() + 2_000;
+    while (open > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(open, 0);
+  } finally {
+    await Promise.all([fr.close(), up.close()]);
+  }
+});

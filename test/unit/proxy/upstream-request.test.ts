@@ -1,0 +1,182 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import type { UpstreamErrorEvent } from '../../../src/proxy/diagnostics.ts';
+import { UpstreamTimeoutError } from '../../../src/proxy/upstream-request.ts';
+import { defaultReverseProxyConfig } from '../../../src/proxy/types.ts';
+import { echoUpstream, front, parseEcho, proxyConfig, request, upstream } from './helpers.ts';
+
+/** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
+const E2E = { timeout: 15_000 };
+
+const DEFAULT_TRANSPORT = defaultReverseProxyConfig([]).transport;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+test('a slow client holds the upstream back instead of the proxy buffering the body', E2E, async () => {
+  // Far more than the socket buffers of both hops can hold, so only back-pressure stops the upstream.
+  const total = 64 * 1024 * 1024;
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  let written = 0;
+  const up = await upstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
+    const pump = (): void => {
+      while (written < total) {
+        written += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    pump();
+  });
+  const fr = await front(proxyConfig([up.port]));
+  try {
+    const received = await new Promise<number>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port: fr.port, agent: false }, (res) => {
+          res.pause();
+          setTimeout(() => {
+            assert.ok(written < total / 2, `the upstream wrote ${written} bytes to a client that read none`);
+            let bytes = 0;
+            res.on('data', (c: Buffer) => (bytes += c.length));
+            res.on('end', () => resolve(bytes));
+            res.resume();
+          }, 500);
+          res.on('error', reject);
+        })
+        .on('error', reject);
+    });
+    assert.equal(received, total);
+  } finally {
+    await Promise.all([fr.close(), up.close()]);
+  }
+});
+
+test('a request body is streamed: the upstream sees its first part before the client sends the rest', E2E, async () => {
+  let firstPartSeen: () => void = () => {};
+  const seen = new Promise<void>((resolve) => (firstPartSeen = resolve));
+  const up = await upstream((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => {
+      body += c;
+      if (body.includes('first;')) firstPartSeen();
+    });
+    req.on('end', () => res.end(body));
+  });
+  const fr = await front(proxyConfig([up.port]));
+  try {
+    const response = new Promise<string>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: fr.port, method: 'POST', agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve(body));
+      });
+      req.on('error', reject);
+      req.write('first;');
+      void seen.then(() => req.end('second'));
+    });
+    assert.equal(await response, 'first;second');
+  } finally {
+    await Promise.all([fr.close(), up.close()]);
+  }
+});
+
+test('a client that leaves mid-response aborts the upstream request', E2E, async () => {
+  let upstreamClosed: () => void = () => {};
+  const closed = new Promise<void>((resolve) => (upstreamClosed = resolve));
+  const up = await upstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('start');
+    res.once('close', upstreamClosed);
+  });
+  const fr = await front(proxyConfig([up.port]));
+  try {
+    const req = http.get({ host: '127.0.0.1', port: fr.port, agent: false }, (res) => {
+      res.once('data', () => req.destroy());
+    });
+    req.on('error', () => {});
+    const started = Date.now();
+    await closed;
+    assert.ok(Date.now() - started < 2_000);
+  } finally {
+    await Promise.all([fr.close(), up.close()]);
+  }
+});
+
+test('read_timeout alone bounds the wait for response headers: 504 with a read-phase timeout error', E2E, async () => {
+  const up = await upstream(() => {
+    /* never respond */
+  });
+  const events: UpstreamErrorEvent[] = [];
+  const onEvent = (msg: unknown): void => void events.push(msg as UpstreamErrorEvent);
+  diagnosticsChannel.subscribe('my-server:proxy:upstream-error', onEvent);
+  const fr = await front(proxyConfig([up.port], { transport: { ...DEFAULT_TRANSPORT, readTimeoutMs: 200 } }));
+  try {
+    const res = await request(fr.port);
+    assert.equal(res.status, 504);
+    const error = events[0]?.error;
+    assert.ok(error instanceof UpstreamTimeoutError);
+    assert.equal(error.phase, 'read');
+  } finally {
+    diagnosticsChannel.unsubscribe('my-server:proxy:upstream-error', onEvent);
+    await Promise.all([fr.close(), up.close()]);
+  }
+});
+
+test('an upstream silent mid-body for read_timeout gets the client cut off, not a clean end', E2E, async () => {
+  const up = await upstream((_req, res) => {
+    res.writeHead(200, { 'content-length': '100' });
+    res.write('partial');
+  });
+  const fr = await front(proxyConfig([up.port], { transport: { ...DEFAULT_TRANSPORT, readTimeoutMs: 200 } }));
+  try {
+    const started = Date.now();
+    const outcome = await new Promise<string>((resolve) => {
+      http
+        .get({ host: '127.0.0.1', port: fr.port, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve('clean end'));
+          res.on('error', () => resolve('error'));
+          res.on('aborted', () => resolve('aborted'));
+        })
+        .on('error', () => resolve('error'));
+    });
+    assert.notEqual(outcome, 'clean end');
+    assert.ok(Date.now() - started < 5_000);
+  } finally {
+    await Promise.all([fr.close(), up.close()]);
+  }
+});
+
+test('Expect: 100-continue is answered by the front server, and the body still reaches the upstream', E2E, async () => {
+  const up = await echoUpstream('a');
+  const fr = await front(proxyConfig([up.port]));
+  try {
+    const res = await new Promise<string>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port: fr.port, method: 'POST', agent: false, headers: { expect: '100-continue', 'content-length': '4' } },
+        (r) => {
+          let body = '';
+          r.setEncoding('utf8');
+          r.on('data', (c: string) => (body += c));
+          r.on('end', () => resolve(body));
+        },
+      );
+      req.on('error', reject);
+      req.on('continue', () => req.end('data'));
+    });
+    const echo = parseEcho({ status: 200, headers: {}, body: res });
+    assert.equal(echo.body, 'data');
+    assert.equal(echo.headers.expect, undefined);
+  } finally {
+    await Promise.all([fr.close(), up.close()]);
+  }
+});
