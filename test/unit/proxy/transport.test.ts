@@ -133,7 +133,7 @@ test('a TLS upstream named by an IP address gets no SNI, not the client Host', E
   }
 });
 
-test('a TLS upstream whose certificate is not trusted gives 502 unless tls_insecure_skip_verify', E2E, async () => {
+test('a TLS upstream whose certificate is not trusted gives 502: verification is on by default', E2E, async () => {
   const up = await tlsUpstream();
   const events: UpstreamErrorEvent[] = [];
   const onEvent = (msg: unknown): void => void events.push(msg as UpstreamErrorEvent);

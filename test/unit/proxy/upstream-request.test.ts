@@ -12,10 +12,6 @@ const E2E = { timeout: 15_000 };
 
 const DEFAULT_TRANSPORT = defaultReverseProxyConfig([]).transport;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 test('a slow client holds the upstream back instead of the proxy buffering the body', E2E, async () => {
   // Far more than the socket buffers of both hops can hold, so only back-pressure stops the upstream.
   const total = 64 * 1024 * 1024;
