@@ -23,7 +23,7 @@ import { ChallengeStore } from './challenges/challenge-store.ts';
 import { Http01Solver } from './challenges/http-01.ts';
 import { TlsAlpn01Solver } from './challenges/tls-alpn-01.ts';
 import type { Solver } from './challenges/solver.ts';
-import { parseConfig, loadConfig } from './config/index.ts';
+import { parseConfig, loadConfig, watchConfig, type ConfigWatcher } from './config/index.ts';
 import type { Config } from './config/types.ts';
 import { MyServerError } from './errors.ts';
 import { HttpFront } from './http/http-front.ts';
@@ -62,6 +62,7 @@ export class App {
   readonly #accessLogs = new AccessLogs();
   #reloading: Promise<void> = Promise.resolve();
   #onDemand: { key: string; policy: OnDemandPolicy | undefined } | undefined;
+  #manualWatch: { files: string; watcher: ConfigWatcher } | undefined;
   #caRoots: string | undefined;
 
   constructor(config: Config, options: AppOptions) {
@@ -114,6 +115,7 @@ export class App {
     const gen = await Generation.build(this.#config, this.#issuerFactory(), this.#log, {});
     await this.#bind(gen);
     this.#gen = gen;
+    this.#watchManualCertificates(gen);
     this.#manager.manage(gen.managed);
     this.#metrics.configure({ certificates: [...gen.managed.keys()], upstreams: gen.upstreamAddresses() });
     await this.#startAdmin();
@@ -143,6 +145,7 @@ export class App {
     const adminChanged = JSON.stringify(next.globals.admin) !== JSON.stringify(this.#config.globals.admin);
     this.#config = next;
     this.#gen = gen;
+    this.#watchManualCertificates(gen);
     this.#manager?.manage(gen.managed);
     this.#metrics.configure({ certificates: [...gen.managed.keys()], upstreams: gen.upstreamAddresses() });
     this.#accessLogs.prune(next);
@@ -161,6 +164,25 @@ export class App {
     this.#log.info({ listeners: [...this.#fronts.keys()], sites: next.sites.length }, 'config reloaded');
   }
 
+  /**
+   * `tls CERT KEY` files are the user's to replace (SPEC): when one changes, the running config is
+   * built again, which reads them again. Watched whatever --watch says.
+   */
+  #watchManualCertificates(gen: Generation): void {
+    const files = [...new Set(gen.manualFiles)].sort();
+    const key = files.join('\n');
+    if (this.#manualWatch?.files === key) return;
+    void this.#manualWatch?.watcher.close();
+    this.#manualWatch = undefined;
+    const [first, ...rest] = files;
+    if (first === undefined) return;
+    const watcher = watchConfig(first, rest, () => {
+      this.#log.info({ files }, 'a certificate file changed: loading it again');
+      this.reload(this.#config).catch((err: unknown) => this.#log.error({ err }, 'loading changed certificate files failed; the old ones keep serving'));
+    });
+    this.#manualWatch = { files: key, watcher };
+  }
+
   /** Reads the config file again and reloads (SIGHUP, --watch, admin /reload). */
   async reloadFromFile(): Promise<void> {
     if (this.#o.configFile === undefined) throw new MyServerError('MS_ERR_CONFIG', 'no config file to reload from');
@@ -170,6 +192,7 @@ export class App {
   /** Stop accepting, let requests in flight finish up to grace_period, then release everything. */
   async close(): Promise<void> {
     await this.#reloading;
+    await this.#manualWatch?.watcher.close();
     const grace = this.#config.globals.gracePeriodMs;
     await Promise.all([this.#admin?.close(), ...[...this.#fronts.values()].map((f) => f.front.close(grace))]);
     this.#fronts.clear();
@@ -264,6 +287,8 @@ export class App {
       const site = router.site;
       const siteLabel = site.addresses[0]?.original ?? '';
       const access = this.#accessLogs.for(site);
+      // Body bytes, counted only for sites that log them.
+      const sent = access ? countBodyBytes(res) : undefined;
       res.once('close', () => {
         const durationMs = performance.now() - started;
         publishHttpRequest({ site: siteLabel, method: req.method ?? 'GET', status: res.statusCode, durationMs });
@@ -271,8 +296,7 @@ export class App {
           {
             request: { remote_ip: ctx.remoteAddress, method: req.method, host: requestHost(req), uri: url, proto: `HTTP/${req.httpVersion}` },
             status: res.statusCode,
-            // Content-Length when the response had one; a chunked body's size is not counted (yet).
-            size: Number(res.getHeader('content-length') ?? 0),
+            size: sent?.() ?? 0,
             duration: durationMs / 1000,
             ...(ctx.upstream !== undefined ? { upstream: ctx.upstream } : {}),
           },
@@ -451,6 +475,26 @@ function requestContext(req: IncomingMessage | Http2ServerRequest, scheme: 'http
     path,
     query,
   };
+}
+
+/** Counts the body bytes written to `res` (after any encoding); returns the reader. */
+function countBodyBytes(res: ServerResponse | Http2ServerResponse): () => number {
+  let bytes = 0;
+  const count = (chunk: unknown, encoding: unknown): void => {
+    if (typeof chunk === 'string') bytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    else if (chunk instanceof Uint8Array) bytes += chunk.byteLength;
+  };
+  const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+  const end = res.end.bind(res) as (...args: unknown[]) => unknown;
+  (res as unknown as { write: (...args: unknown[]) => boolean }).write = (...args) => {
+    count(args[0], args[1]);
+    return write(...args);
+  };
+  (res as unknown as { end: (...args: unknown[]) => unknown }).end = (...args) => {
+    if (typeof args[0] !== 'function') count(args[0], args[1]);
+    return end(...args);
+  };
+  return () => bytes;
 }
 
 function plain(res: ServerResponse | Http2ServerResponse, status: number, body: string): void {

@@ -1,6 +1,7 @@
 import tls from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { describeError, MyServerError } from '../errors.ts';
+import { findProblem } from '../acme/problem.ts';
 import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { KeyType } from '../x509/keys.ts';
@@ -272,10 +273,12 @@ export class CertificateManager {
         return;
       }
       this.#ensure(entry).catch((err: unknown) => {
-        const retryMs = backoffDelay(entry.failures++, {
+        const backoff = backoffDelay(entry.failures++, {
           baseMs: this.#o.retryBaseMs ?? DEFAULT_RETRY_BASE_MS,
           maxMs: this.#o.retryMaxMs ?? DEFAULT_RETRY_MAX_MS,
         });
+        // A CA that says when to come back (rateLimited, 503 with Retry-After) is believed.
+        const retryMs = Math.max(backoff, findProblem(err)?.retryAfter ?? 0);
         this.#o.log.error({ name: entry.name, err, retryInMs: retryMs, failures: entry.failures }, `obtaining certificate for ${entry.name} failed: ${describeError(err)}`);
         this.#schedule(entry, retryMs);
       });
