@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { TransportConfig, UpstreamConfig } from './types.ts';
@@ -65,8 +66,11 @@ export class WebSocketForwarder {
     };
     // http-proxy-3 emits proxyReqWs synchronously inside ws(), so this listener sees only our request.
     const onProxyReq = (proxyReq: http.ClientRequest): void => {
-      proxyReq.once('upgrade', () => {
+      proxyReq.once('upgrade', (_res: http.IncomingMessage, proxySocket: Duplex) => {
         upgraded = true;
+        // http-proxy-3 only ends the upstream side when the client's closes; an upstream that
+        // ignores that FIN would hold the process open past a shutdown's grace period.
+        socket.once('close', () => (proxySocket as Socket).destroySoon());
       });
     };
     socket.once('close', () => finish({ upgraded }));

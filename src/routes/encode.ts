@@ -58,6 +58,9 @@ export function encodeResponse(req: Req, res: Res, encodings: readonly Encoding[
         res.once('drain', () => compressor?.resume());
       }
     });
+    // Writers (a proxied body's pipe) wait for 'drain' on the response when write() said false;
+    // when the compressor was what filled up, its drain is the one they wait for.
+    compressor.on('drain', () => res.emit('drain'));
     compressor.on('end', () => originalEnd());
     compressor.on('error', () => res.destroy());
   });
