@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.ts';
 import { Acceptors } from '../util/listen.ts';
+import { drainSockets } from '../util/drain.ts';
 import { TIMEOUTS } from '../util/timeouts.ts';
 
 export interface HttpFrontOptions {
@@ -39,16 +40,6 @@ export class HttpFront {
 
   async close(graceMs: number): Promise<void> {
     this.#acceptors.close();
-    this.#server.closeIdleConnections();
-    const sweep = setInterval(() => this.#server.closeIdleConnections(), 100);
-    const deadline = setTimeout(() => {
-      for (const s of this.#sockets) s.destroy();
-    }, graceMs);
-    try {
-      while (this.#sockets.size > 0) await new Promise((r) => setTimeout(r, 50));
-    } finally {
-      clearInterval(sweep);
-      clearTimeout(deadline);
-    }
+    await drainSockets(this.#sockets, this.#server, graceMs);
   }
 }

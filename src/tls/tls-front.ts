@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { createAcmeTlsServerOptions, ACME_TLS_ALPN_PROTOCOL, type ChallengeContextSource } from '../challenges/tls-alpn-01.ts';
 import type { Logger } from '../log.ts';
 import { Acceptors } from '../util/listen.ts';
+import { drainSockets } from '../util/drain.ts';
 import { publishTlsHandshake } from '../metrics/channels.ts';
 import { TIMEOUTS } from '../util/timeouts.ts';
 
@@ -129,17 +130,7 @@ export class TlsFront {
   async close(graceMs: number): Promise<void> {
     this.#acceptors.close();
     for (const s of this.#sessions) s.close();
-    this.#h1.closeIdleConnections();
-    const idleSweep = setInterval(() => this.#h1.closeIdleConnections(), 100);
-    const deadline = setTimeout(() => {
-      for (const s of this.#sockets) s.destroy();
-    }, graceMs);
-    try {
-      // Every connection (HTTP/1.1, HTTP/2, upgraded WebSocket) is a TLS socket in #sockets.
-      while (this.#sockets.size > 0) await new Promise((r) => setTimeout(r, 50));
-    } finally {
-      clearInterval(idleSweep);
-      clearTimeout(deadline);
-    }
+    // Every connection (HTTP/1.1, HTTP/2, upgraded WebSocket) is a TLS socket in #sockets.
+    await drainSockets(this.#sockets, this.#h1, graceMs);
   }
 }
