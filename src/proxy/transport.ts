@@ -59,7 +59,7 @@ export class UpstreamTransport {
    * A request that never reached a connection gets onResponseError without onRequestStart first.
    */
   dispatch(upstream: UpstreamConfig, request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
-    this.poolFor(upstream).dispatch(
+    this.#poolFor(upstream).dispatch(
       {
         method: request.method,
         path: request.path,
@@ -76,7 +76,7 @@ export class UpstreamTransport {
 
   /** GET `path` and return the status once the body is drained (health checks). */
   async get(upstream: UpstreamConfig, path: string, headers: OutgoingHttpHeaders, signal: AbortSignal): Promise<number> {
-    const { statusCode, body } = await this.poolFor(upstream).request({
+    const { statusCode, body } = await this.#poolFor(upstream).request({
       method: 'GET',
       path,
       headers: undiciHeaders(headers),
@@ -87,7 +87,7 @@ export class UpstreamTransport {
     return statusCode;
   }
 
-  poolFor(upstream: UpstreamConfig): Pool {
+  #poolFor(upstream: UpstreamConfig): Pool {
     const key = upstreamAddress(upstream);
     let pool = this.#pools.get(key);
     if (pool === undefined) {
