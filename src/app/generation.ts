@@ -7,6 +7,7 @@ import { isLocalOnlyName } from '../certs/names.ts';
 import { MyServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { SiteTable } from '../routes/site-table.ts';
+import { SiteRouter } from '../routes/site-router.ts';
 import type { KeyType } from '../x509/keys.ts';
 import type { Issuer } from '../certs/issuer.ts';
 
@@ -38,6 +39,8 @@ export class Generation {
   readonly manual = new Map<string, SecureContext>();
   readonly manualFiles: string[] = [];
   readonly #onDemand: { site: SiteConfig; policy: (name: string) => NamePolicy }[] = [];
+  /** One router per site, shared by every listener the site is on. */
+  readonly #routers = new Map<SiteConfig, SiteRouter>();
 
   private constructor(config: Config) {
     this.config = config;
@@ -73,7 +76,9 @@ export class Generation {
     if (hasHttps && g2.autoHttps !== 'off' && !seen.has(listenerId({ protocol: 'http', port: g2.httpPort }))) {
       this.listeners.push({ protocol: 'http', port: g2.httpPort });
     }
-    for (const l of this.listeners) this.tables.set(listenerId(l), new SiteTable(config.sites, l.protocol, l.port, log));
+    for (const l of this.listeners) {
+      this.tables.set(listenerId(l), new SiteTable(config.sites, l.protocol, l.port, log, (site) => this.#routerFor(site, log)));
+    }
 
     for (const site of config.sites) {
       const httpsNames = site.addresses.filter((a) => a.protocol === 'https');
@@ -148,8 +153,18 @@ export class Generation {
     for (const a of site.addresses) if (a.protocol === 'https') this.manual.set(a.host, ctx);
   }
 
+  #routerFor(site: SiteConfig, log: Logger): SiteRouter {
+    let router = this.#routers.get(site);
+    if (!router) {
+      router = new SiteRouter(site, log);
+      this.#routers.set(site, router);
+    }
+    return router;
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.tables.values()].map((t) => t.close()));
+    await Promise.all([...this.#routers.values()].map((r) => r.close()));
   }
 }
 

@@ -11,14 +11,24 @@ export class SiteTable {
   readonly #exact = new Map<string, SiteRouter>();
   readonly #wildcard = new Map<string, SiteRouter>();
   #any: SiteRouter | undefined;
+  /** The routers this table made itself (and closes); shared ones belong to whoever passed them. */
   readonly routers: SiteRouter[] = [];
 
-  constructor(sites: readonly SiteConfig[], protocol: 'http' | 'https', port: number, log: Logger) {
+  /**
+   * `routerFor` lets several tables share one router per site (a site on two listeners then has one
+   * set of proxies, health checks and least_conn counts); without it each table makes its own.
+   */
+  constructor(sites: readonly SiteConfig[], protocol: 'http' | 'https', port: number, log: Logger, routerFor?: (site: SiteConfig) => SiteRouter) {
     for (const site of sites) {
       const addresses = site.addresses.filter((a) => a.protocol === protocol && a.listenPort === port);
       if (addresses.length === 0) continue;
-      const router = new SiteRouter(site, log);
-      this.routers.push(router);
+      let router: SiteRouter;
+      if (routerFor) {
+        router = routerFor(site);
+      } else {
+        router = new SiteRouter(site, log);
+        this.routers.push(router);
+      }
       for (const a of addresses) {
         if (a.host === '') this.#any = router;
         else if (a.wildcard) this.#wildcard.set(a.host.slice(2), router);
