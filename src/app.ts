@@ -134,16 +134,30 @@ export class App {
   }
 
   async #reload(next: Config): Promise<void> {
-    const gen = await Generation.build(next, this.#issuerFactory(), this.#log, {});
+    const caRoots = next.globals.acmeCaRoot !== undefined ? await readCaRoot(next.globals.acmeCaRoot) : undefined;
+    const previousRoots = this.#caRoots;
+    const previousConfig = this.#config;
+    // The issuer factory reads these: the new generation's issuers must see the new values.
+    this.#caRoots = caRoots;
+    this.#config = next;
+    let gen: Generation;
+    try {
+      gen = await Generation.build(next, this.#issuerFactory(), this.#log, {});
+    } catch (err) {
+      this.#caRoots = previousRoots;
+      this.#config = previousConfig;
+      throw err;
+    }
     try {
       await this.#bind(gen);
     } catch (err) {
+      this.#caRoots = previousRoots;
+      this.#config = previousConfig;
       await gen.close();
       throw err;
     }
     const old = this.#gen;
-    const adminChanged = JSON.stringify(next.globals.admin) !== JSON.stringify(this.#config.globals.admin);
-    this.#config = next;
+    const adminChanged = JSON.stringify(next.globals.admin) !== JSON.stringify(previousConfig.globals.admin);
     this.#gen = gen;
     this.#watchManualCertificates(gen);
     this.#manager?.manage(gen.managed);
@@ -378,10 +392,13 @@ export class App {
     return {
       local: (): Issuer => this.#local!,
       acme: ({ ca, email, challenges }): Issuer => {
-        const key = `${ca}|${email ?? ''}|${(challenges ?? []).join(',')}`;
+        const g = this.#config.globals;
+        // Everything an issuer is built from: a reload that changes any of it gets a new issuer
+        // (and, for the account's part, a new account client).
+        const key = JSON.stringify([ca, email ?? '', challenges ?? [], g.acmeEab ?? null, g.acmeProfile ?? null, g.certLifetimeMs ?? null, this.#caRoots ?? null]);
         let issuer = this.#acmeIssuers.get(key);
         if (!issuer) {
-          const accountKey = `${ca}|${email ?? ''}`;
+          const accountKey = JSON.stringify([ca, email ?? '', g.acmeEab ?? null, this.#caRoots ?? null]);
           const client = (): Promise<AcmeClient> => {
             let p = this.#accounts.get(accountKey);
             if (!p) {
