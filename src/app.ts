@@ -4,7 +4,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import { AdminServer } from './admin/admin-server.ts';
@@ -32,7 +31,8 @@ import { publishHttpRequest } from './metrics/channels.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { cleanPath, hostWithoutPort, requestHost, splitTarget, type RequestContext } from './routes/context.ts';
 import type { SiteRouter } from './routes/site-router.ts';
-import { createStorage, defaultStoragePath, type ClosableStorage } from './storage/index.ts';
+import { createStorage, type ClosableStorage } from './storage/index.ts';
+import { readCaRoot, storageSpecFor } from './app/setup.ts';
 import { TlsFront } from './tls/tls-front.ts';
 
 export interface AppOptions {
@@ -90,19 +90,12 @@ export class App {
   async #start(): Promise<void> {
     const g = this.#config.globals;
     this.#metrics.subscribe();
-    const envStorage = process.env['MY_SERVER_STORAGE'];
-    this.#storage = await createStorage(
-      envStorage
-        ? { kind: 'file', path: envStorage }
-        : g.storage.kind === 'redis'
-          ? { kind: 'redis', url: g.storage.url, prefix: g.storage.prefix }
-          : { kind: 'file', path: g.storage.path ?? defaultStoragePath() },
-    );
+    this.#storage = await createStorage(storageSpecFor(g));
     const challengeStore = new ChallengeStore({ storage: this.#storage });
     this.#http01 = new Http01Solver({ store: challengeStore });
     this.#tlsAlpn01 = new TlsAlpn01Solver({ store: challengeStore });
     this.#local = new LocalIssuer({ storage: this.#storage, log: this.#log.child({ logger: 'local-ca' }) });
-    this.#caRoots = g.acmeCaRoot !== undefined ? await readCaRoot(g.acmeCaRoot) : undefined;
+    this.#caRoots = await readCaRoot(g);
     this.#manager = new CertificateManager({
       storage: this.#storage,
       store: new CertificateStore(this.#storage),
@@ -134,7 +127,7 @@ export class App {
   }
 
   async #reload(next: Config): Promise<void> {
-    const caRoots = next.globals.acmeCaRoot !== undefined ? await readCaRoot(next.globals.acmeCaRoot) : undefined;
+    const caRoots = await readCaRoot(next.globals);
     const previousRoots = this.#caRoots;
     const previousConfig = this.#config;
     // The issuer factory reads these: the new generation's issuers must see the new values.
@@ -518,12 +511,4 @@ function plain(res: ServerResponse | Http2ServerResponse, status: number, body: 
   res.statusCode = status;
   res.setHeader('content-type', 'text/plain; charset=utf-8');
   res.end(body);
-}
-
-async function readCaRoot(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    throw new MyServerError('MS_ERR_CONFIG', `reading acme_ca_root ${file}`, { cause: err });
-  }
 }

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { AcmeClient } from '../acme/client.ts';
 import { loadOrCreateAccount } from '../certs/account.ts';
 import { AcmeIssuer } from '../certs/acme-issuer.ts';
@@ -9,9 +8,9 @@ import { isLocalOnlyName } from '../certs/names.ts';
 import type { Solver } from '../challenges/solver.ts';
 import { loadConfig } from '../config/index.ts';
 import type { GlobalOptions } from '../config/types.ts';
-import { MyServerError } from '../errors.ts';
-import { createLogger, type Logger } from '../log.ts';
-import { createStorage, defaultStoragePath, type ClosableStorage } from '../storage/index.ts';
+import type { Logger } from '../log.ts';
+import { createStorage, type ClosableStorage } from '../storage/index.ts';
+import { loggerFor, readCaRoot, storageSpecFor } from '../app/setup.ts';
 import { packageVersion } from './version.ts';
 
 /** What the `certs` commands share: the config's globals, storage, and the issuers built from them. */
@@ -30,28 +29,10 @@ export interface CertsContext {
 export async function openCertsContext(configFile: string): Promise<CertsContext> {
   const config = await loadConfig(configFile);
   const globals = config.globals;
-  const log = createLogger({
-    ...(globals.log.format ? { format: globals.log.format } : {}),
-    level: globals.log.level,
-    output: globals.log.output.kind === 'file' ? globals.log.output.path : globals.log.output.kind,
-  });
-  const storagePath = process.env['MY_SERVER_STORAGE'];
-  const storage = await createStorage(
-    storagePath !== undefined && storagePath !== ''
-      ? { kind: 'file', path: storagePath }
-      : globals.storage.kind === 'redis'
-        ? { kind: 'redis', url: globals.storage.url, prefix: globals.storage.prefix }
-        : { kind: 'file', path: globals.storage.path ?? defaultStoragePath() },
-  );
+  const log = loggerFor(globals);
+  const storage = await createStorage(storageSpecFor(globals));
   const store = new CertificateStore(storage);
-  let caRoots: string | undefined;
-  if (globals.acmeCaRoot !== undefined) {
-    try {
-      caRoots = await readFile(globals.acmeCaRoot, 'utf8');
-    } catch (err) {
-      throw new MyServerError('MS_ERR_CONFIG', `reading acme_ca_root ${globals.acmeCaRoot}`, { cause: err });
-    }
-  }
+  const caRoots = await readCaRoot(globals);
   let client: Promise<AcmeClient> | undefined;
   const getClient = (): Promise<AcmeClient> =>
     (client ??= loadOrCreateAccount({

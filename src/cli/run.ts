@@ -1,8 +1,7 @@
 import { App } from '../app.ts';
 import { loadConfig, watchConfig, type ConfigWatcher } from '../config/index.ts';
-import type { Config } from '../config/types.ts';
 import { describeError } from '../errors.ts';
-import { createLogger, type Logger } from '../log.ts';
+import { loggerFor } from '../app/setup.ts';
 import { configPath, parse } from './usage.ts';
 import { packageVersion } from './version.ts';
 
@@ -14,14 +13,6 @@ Signals: SIGHUP reloads FILE; SIGTERM and SIGINT stop gracefully (in-flight requ
 grace_period to finish), then the process exits 0.
 `;
 
-export function loggerFor(config: Config): Logger {
-  const l = config.globals.log;
-  return createLogger({
-    output: l.output.kind === 'file' ? l.output.path : l.output.kind,
-    level: l.level,
-    ...(l.format ? { format: l.format } : {}),
-  });
-}
 
 export async function runCommand(args: string[]): Promise<number> {
   const { values } = parse(args, { config: { type: 'string', short: 'c' }, watch: { type: 'boolean' } }, false);
@@ -31,7 +22,7 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   const file = configPath(values);
   const config = await loadConfig(file);
-  const log = loggerFor(config);
+  const log = loggerFor(config.globals);
   const app = new App(config, { log, configFile: file, userAgent: `my-server/${packageVersion()}` });
 
   // Reloads run one after another; a change seen while one runs is applied after it.

@@ -1,3 +1,4 @@
+import { expandPlaceholders as expand } from '../util/placeholders.ts';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { HeaderOp } from './types.ts';
 
@@ -100,42 +101,28 @@ export function applyHeaderOps(headers: OutgoingHttpHeaders, ops: readonly Heade
 }
 
 /**
- * Replace {placeholders} in a header value. Known: {host} {hostport} {remote_host} {remote}
- * {scheme} {uri} {method} {upstream_hostport}, and Caddy's long forms {http.request.host} etc.
- * Unknown placeholders become '' as in Caddy; text without '{' is returned as is, cheaply.
+ * Replace {placeholders} in a header value (util/placeholders.ts; unknown ones become '' as in
+ * Caddy; text without '{' is returned as is, cheaply).
  */
 export function expandPlaceholders(value: string, ctx: ForwardingContext): string {
-  if (!value.includes('{')) return value;
-  return value.replace(/\{([a-z0-9_.]+)\}/gi, (_m, key: string) => placeholder(key.toLowerCase(), ctx));
-}
-
-function placeholder(key: string, ctx: ForwardingContext): string {
-  switch (key) {
-    case 'host':
-    case 'http.request.host':
-      return hostWithoutPort(ctx.host);
-    case 'hostport':
-    case 'http.request.hostport':
-      return ctx.host;
-    case 'remote_host':
-    case 'remote':
-    case 'http.request.remote.host':
-      return ctx.clientIp;
-    case 'scheme':
-    case 'http.request.scheme':
-      return ctx.scheme;
-    case 'uri':
-    case 'http.request.uri':
-      return ctx.uri;
-    case 'method':
-    case 'http.request.method':
-      return ctx.method;
-    case 'upstream_hostport':
-    case 'http.reverse_proxy.upstream.hostport':
-      return ctx.upstreamHostport;
-    default:
-      return '';
-  }
+  return expand(
+    value,
+    () => {
+      const q = ctx.uri.indexOf('?');
+      return {
+        host: hostWithoutPort(ctx.host),
+        hostport: ctx.host,
+        remoteHost: ctx.clientIp,
+        scheme: ctx.scheme,
+        uri: ctx.uri,
+        path: q < 0 ? ctx.uri : ctx.uri.slice(0, q),
+        query: q < 0 ? '' : ctx.uri.slice(q + 1),
+        method: ctx.method,
+        upstreamHostport: ctx.upstreamHostport,
+      };
+    },
+    'empty',
+  );
 }
 
 /**

@@ -1,3 +1,4 @@
+import { expandPlaceholders as expand } from '../util/placeholders.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 
@@ -40,37 +41,25 @@ export function hostWithoutPort(raw: string): string {
 }
 
 /**
- * Caddy-style placeholders in directive arguments: {host}, {hostport}, {uri}, {path}, {query},
- * {scheme}, {remote_host}, {method}, and the long forms {http.request.host} etc. Unknown ones are
- * left as written, like Caddy does for the Caddyfile shorthands it does not know.
+ * Placeholders in directive arguments (util/placeholders.ts): {host}, {hostport}, {uri}, {path},
+ * {query}, {scheme}, {remote_host}, {method} and their long forms; unknown ones are left as
+ * written, as Caddy's ReplaceKnown does for `respond` and `redir`.
  */
 export function expandPlaceholders(template: string, req: Req, ctx: RequestContext): string {
-  if (!template.includes('{')) return template;
-  return template.replace(/\{([a-z_.]+)\}/g, (whole, name: string) => {
-    switch (name.startsWith('http.request.') ? name.slice('http.request.'.length) : name) {
-      case 'host':
-        return ctx.host;
-      case 'hostport':
-        return requestHost(req);
-      case 'uri':
-        return req.url ?? '/';
-      case 'path':
-      case 'uri.path':
-        return ctx.path;
-      case 'query':
-      case 'uri.query':
-        return ctx.query;
-      case 'scheme':
-        return ctx.scheme;
-      case 'remote_host':
-      case 'remote.host':
-        return ctx.remoteAddress;
-      case 'method':
-        return req.method ?? 'GET';
-      default:
-        return whole;
-    }
-  });
+  return expand(
+    template,
+    () => ({
+      host: ctx.host,
+      hostport: requestHost(req),
+      remoteHost: ctx.remoteAddress,
+      scheme: ctx.scheme,
+      uri: req.url ?? '/',
+      path: ctx.path,
+      query: ctx.query,
+      method: req.method ?? 'GET',
+    }),
+    'keep',
+  );
 }
 
 /**

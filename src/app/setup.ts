@@ -1,0 +1,39 @@
+import { readFile } from 'node:fs/promises';
+import type { GlobalOptions } from '../config/types.ts';
+import { MyServerError } from '../errors.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { defaultStoragePath, type StorageSpec } from '../storage/index.ts';
+
+/**
+ * What `run` and the `certs` commands build alike from the global options, so the two can never
+ * disagree about where the storage is or which CA root to trust.
+ */
+
+/** The storage the globals ask for; a non-empty MY_SERVER_STORAGE (a folder) overrides it (SPEC). */
+export function storageSpecFor(globals: GlobalOptions, env: NodeJS.ProcessEnv = process.env): StorageSpec {
+  const override = env['MY_SERVER_STORAGE'];
+  if (override !== undefined && override !== '') return { kind: 'file', path: override };
+  if (globals.storage.kind === 'redis') return { kind: 'redis', url: globals.storage.url, prefix: globals.storage.prefix };
+  return { kind: 'file', path: globals.storage.path ?? defaultStoragePath() };
+}
+
+/** The PEM of `acme_ca_root`, or undefined when it is not set. */
+export async function readCaRoot(globals: GlobalOptions): Promise<string | undefined> {
+  const file = globals.acmeCaRoot;
+  if (file === undefined) return undefined;
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new MyServerError('MS_ERR_CONFIG', `reading acme_ca_root ${file}`, { cause: err });
+  }
+}
+
+/** The process logger of the `log` global option. */
+export function loggerFor(globals: GlobalOptions): Logger {
+  const l = globals.log;
+  return createLogger({
+    output: l.output.kind === 'file' ? l.output.path : l.output.kind,
+    level: l.level,
+    ...(l.format ? { format: l.format } : {}),
+  });
+}
