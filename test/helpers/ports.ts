@@ -2,21 +2,51 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 
 /**
- * Free loopback ports for helpers that start external processes (Pebble, Redis), which cannot be
- * told to listen on port 0 and report back. A port is only known to be free at the moment it is
- * closed here; another process may take it before the caller binds it, so callers that spawn a
- * process should retry with fresh ports when it reports "address already in use".
+ * Free loopback ports for tests that start processes on ports they are told (my-server, Pebble,
+ * Redis), which cannot listen on port 0 and report back.
+ *
+ * Ports come from below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 on
+ * these machines), never from it: a port the kernel hands out for `listen(0)` is also one it hands
+ * out to outgoing connections, and with two test files running at once, one file's client sockets
+ * took another file's "free" admin port between the check and the child's bind (EADDRINUSE in CI).
+ * Below that range only explicit binds compete, and the random start makes two test processes
+ * unlikely to pick the same port in the same second. A port is still only known to be free when
+ * it is checked here, so helpers that spawn processes also retry on "address already in use".
  */
 
-function listenTcp(host: string): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
+/** The range ports are drawn from: above the registered services that commonly run, below ephemeral. */
+const RANGE_LOW = 20_000;
+const RANGE_HIGH = 32_000;
+
+/** Ports handed out by this process recently; not handed out again until the window has passed. */
+const handedOut = new Map<number, number>();
+const REUSE_AFTER_MS = 60_000;
+
+function candidate(): number {
+  const now = Date.now();
+  for (const [port, at] of handedOut) if (now - at > REUSE_AFTER_MS) handedOut.delete(port);
+  for (;;) {
+    const port = RANGE_LOW + Math.floor(Math.random() * (RANGE_HIGH - RANGE_LOW));
+    if (!handedOut.has(port)) return port;
+  }
+}
+
+function listenTcp(host: string, port: number): Promise<net.Server | undefined> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once('error', reject);
-    server.listen({ host, port: 0, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
+    server.once('error', () => resolve(undefined));
+    server.listen({ host, port, exclusive: true }, () => resolve(server));
   });
+}
+
+/** Binds a free port from the range on `host`, or throws after a bounded number of tries. */
+async function listenFree(host: string): Promise<net.Server> {
+  // 200 tries: a 12,000-port range with a few hundred taken almost never needs more than two.
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const server = await listenTcp(host, candidate());
+    if (server !== undefined) return server;
+  }
+  throw new Error(`allocating a free TCP port on ${host} in ${RANGE_LOW}-${RANGE_HIGH}: none found in 200 attempts`);
 }
 
 function portOf(server: net.Server): number {
@@ -43,8 +73,10 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
   const servers: net.Server[] = [];
   try {
-    for (let i = 0; i < n; i++) servers.push(await listenTcp(host));
-    return servers.map(portOf);
+    for (let i = 0; i < n; i++) servers.push(await listenFree(host));
+    const ports = servers.map(portOf);
+    for (const port of ports) handedOut.set(port, Date.now());
+    return ports;
   } finally {
     await Promise.all(servers.map(closeTcp));
   }
@@ -63,17 +95,18 @@ function bindUdp(host: string, port: number): Promise<dgram.Socket | undefined> 
 
 /**
  * A port free for both TCP and UDP on `host` (a DNS server binds both). Tries a bounded number of
- * kernel-chosen TCP ports until one is also free for UDP.
+ * free TCP ports until one is also free for UDP.
  */
 export async function freeTcpUdpPort(host = '127.0.0.1'): Promise<number> {
   // 20 tries: a TCP port whose UDP twin is taken is rare, so running out means something is wrong.
   for (let attempt = 0; attempt < 20; attempt++) {
-    const server = await listenTcp(host);
+    const server = await listenFree(host);
     const port = portOf(server);
     const udp = await bindUdp(host, port);
     await closeTcp(server);
     if (udp !== undefined) {
       await new Promise<void>((resolve) => udp.close(() => resolve()));
+      handedOut.set(port, Date.now());
       return port;
     }
   }

@@ -66,6 +66,18 @@ export interface RunningServer extends ServerEnv {
  * the dir removed, and the error carries the process's output.
  */
 export async function startServer(render: (env: ServerEnv) => string, options: StartServerOptions = {}): Promise<RunningServer> {
+  // A port checked free can still be taken before the child binds it (see ports.ts); a start that
+  // failed on EADDRINUSE is tried again with a fresh admin port, a bounded number of times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(render, options);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !/EADDRINUSE/.test(err.message)) throw err;
+    }
+  }
+}
+
+async function startOnce(render: (env: ServerEnv) => string, options: StartServerOptions): Promise<RunningServer> {
   const dir = await mkdtemp(join(tmpdir(), 'my-server-run-'));
   const file = join(dir, 'Proxyfile');
   const adminPort = await freePort();
