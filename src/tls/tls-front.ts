@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAcmeTlsServerOptions, ACME_TLS_ALPN_PROTOCOL, type ChallengeContextSource } from '../challenges/tls-alpn-01.ts';
 import type { Logger } from '../log.ts';
@@ -8,6 +9,8 @@ import { Acceptors } from '../util/listen.ts';
 import { drainSockets } from '../util/drain.ts';
 import { publishTlsHandshake } from '../metrics/channels.ts';
 import { TIMEOUTS } from '../util/timeouts.ts';
+import { readClientHello } from './hello-gate.ts';
+import { alertRecord, ALERT_UNRECOGNIZED_NAME, type HelloResult } from './client-hello.ts';
 
 export type RequestHandler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -45,7 +48,12 @@ const TLS12_CIPHERS = [
  * The HTTPS listener: one TLS server that negotiates h2 or http/1.1 by ALPN, answers acme-tls/1
  * challenges, and takes each certificate from the CertificateSource by SNI. Decrypted connections
  * are handed to an HTTP/1.1 or an HTTP/2 server by the protocol negotiated; both call the same
- * handlers. No SNI and an unknown name get no certificate: the handshake fails with an alert.
+ * handlers.
+ *
+ * Each connection's ClientHello is read first (see hello-gate.ts): a name that is not ours, or no
+ * SNI where no certificate is loaded for the address connected to, gets a fatal unrecognized_name
+ * alert from here (RFC 6066 §3), which Node's SNICallback cannot send; plain HTTP sent to this port
+ * gets a 400 saying so. Everything else reaches the TLS server byte for byte.
  */
 export class TlsFront {
   readonly #tls: tls.Server;
@@ -55,9 +63,14 @@ export class TlsFront {
   readonly #sessions = new Set<Http2Session>();
   readonly #log: Logger;
   readonly #acceptors: Acceptors;
+  readonly #certificates: CertificateSource;
+  /** Connections whose ClientHello is being read or decided on; not yet the TLS server's. */
+  readonly #gated = new Set<net.Socket>();
+  #closed = false;
 
   constructor(o: TlsFrontOptions) {
     this.#log = o.log;
+    this.#certificates = o.certificates;
     const acme = createAcmeTlsServerOptions({
       solver: o.challenges,
       getSecureContext: (name) => o.certificates.secureContextFor(name),
@@ -81,7 +94,7 @@ export class TlsFront {
         return acme.ALPNCallback.call(this, arg);
       },
     });
-    this.#acceptors = new Acceptors(this.#tls, o.log);
+    this.#acceptors = new Acceptors(this.#tls, o.log, (socket) => this.#accept(socket));
     this.#tls.on('error', (err) => this.#log.error({ err }, 'TLS listener error'));
     this.#h1 = http.createServer({ requestTimeout: 0, headersTimeout: TIMEOUTS.headersMs, keepAliveTimeout: TIMEOUTS.keepAliveMs });
     this.#h1.timeout = TIMEOUTS.idleMs;
@@ -118,6 +131,59 @@ export class TlsFront {
     });
   }
 
+  #accept(socket: net.Socket): void {
+    // The raw socket is ours until the TLS server takes it, and stays listened to after: an error
+    // while a lookup runs must not become an uncaught 'error' event.
+    socket.on('error', () => {});
+    this.#gated.add(socket);
+    void readClientHello(socket, TIMEOUTS.handshakeMs)
+      .then(async (hello) => {
+        if (hello === undefined) return;
+        const refusal = await this.#refusal(socket, hello);
+        if (this.#closed || socket.destroyed) {
+          socket.destroy();
+          return;
+        }
+        if (refusal === undefined) {
+          this.#gated.delete(socket);
+          this.#tls.emit('connection', socket);
+          return;
+        }
+        publishTlsHandshake({ result: 'error', ...(hello.kind === 'hello' && hello.serverName ? { servername: hello.serverName } : {}) });
+        this.#log.debug({ remote: socket.remoteAddress, reason: refusal.reason }, 'TLS handshake refused');
+        socket.end(refusal.reply);
+        // A peer that never closes its side must not hold the socket.
+        setTimeout(() => socket.destroy(), 2_000).unref();
+      })
+      .catch((err: unknown) => {
+        this.#log.error({ err }, 'reading a ClientHello failed');
+        socket.destroy();
+      })
+      .finally(() => this.#gated.delete(socket));
+  }
+
+  /**
+   * Why the connection must not reach the TLS server, with the bytes to answer it with; undefined
+   * to let it through. acme-tls/1 hellos always go through: the challenge callbacks decide on them.
+   */
+  async #refusal(socket: net.Socket, hello: HelloResult): Promise<{ reason: string; reply: Buffer } | undefined> {
+    if (hello.kind === 'not-tls') {
+      // What Go's and so Caddy's servers answer to plain HTTP on a TLS port.
+      if (hello.http) return { reason: 'plain HTTP on the HTTPS port', reply: Buffer.from('HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n') };
+      return { reason: 'not a TLS connection', reply: Buffer.alloc(0) };
+    }
+    if (hello.kind !== 'hello') return undefined; // a malformed hello: OpenSSL answers it with its own alert
+    if (hello.alpn?.includes(ACME_TLS_ALPN_PROTOCOL)) return undefined;
+    if (hello.serverName !== undefined) {
+      const ctx = await this.#certificates.secureContextFor(hello.serverName).catch(() => undefined);
+      if (ctx !== undefined) return undefined;
+      return { reason: `no certificate for ${JSON.stringify(hello.serverName)}`, reply: alertRecord(ALERT_UNRECOGNIZED_NAME) };
+    }
+    const local = socket.localAddress?.replace(/^::ffff:/, '');
+    if (local !== undefined && this.#certificates.loadedContextFor(local) !== undefined) return undefined;
+    return { reason: `no SNI and no certificate for ${local ?? 'the local address'}`, reply: alertRecord(ALERT_UNRECOGNIZED_NAME) };
+  }
+
   listen(port: number, hosts: readonly (string | undefined)[]): Promise<void> {
     return this.#acceptors.listen(port, hosts);
   }
@@ -128,7 +194,9 @@ export class TlsFront {
    * destroyed.
    */
   async close(graceMs: number): Promise<void> {
+    this.#closed = true;
     this.#acceptors.close();
+    for (const socket of this.#gated) socket.destroy();
     for (const s of this.#sessions) s.close();
     // Every connection (HTTP/1.1, HTTP/2, upgraded WebSocket) is a TLS socket in #sockets.
     await drainSockets(this.#sockets, this.#h1, graceMs);

@@ -11,10 +11,13 @@ export class Acceptors {
   readonly #target: net.Server;
   readonly #log: Logger;
   readonly #servers: net.Server[] = [];
+  readonly #accept: (socket: net.Socket) => void;
 
-  constructor(target: net.Server, log: Logger) {
+  /** `accept` takes each new socket; by default it is handed straight to `target`. */
+  constructor(target: net.Server, log: Logger, accept?: (socket: net.Socket) => void) {
     this.#target = target;
     this.#log = log;
+    this.#accept = accept ?? ((socket) => this.#target.emit('connection', socket));
     // An http.Server tracks its connections (for headersTimeout and closeIdleConnections) from
     // its 'listening' event; it never listens here, so it is told once that it does.
     target.emit('listening');
@@ -27,7 +30,7 @@ export class Acceptors {
   async listen(port: number, hosts: readonly (string | undefined)[]): Promise<void> {
     try {
       for (const host of hosts) {
-        const server = net.createServer({ pauseOnConnect: false }, (socket) => this.#target.emit('connection', socket));
+        const server = net.createServer({ pauseOnConnect: false }, this.#accept);
         this.#servers.push(server);
         await listenOne(server, port, host);
         // After binding, accept errors (EMFILE) are logged, never thrown at the process.

@@ -261,6 +261,13 @@ b.test {
     assertAlive(server, exited());
   });
 
+  test('plain HTTP sent to the HTTPS port gets a 400 that says so', { timeout: 60_000 }, async () => {
+    const res = await run('curl', ['-sS', '--max-time', '15', '-w', '\n%{http_code}', `http://127.0.0.1:${httpsPort}/`]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(res.stdout, 'Client sent an HTTP request to an HTTPS server.\n\n400');
+    assertAlive(server, exited());
+  });
+
   test('acme-tls/1 with no challenge pending is refused with a TLS alert, as an unknown name is', { timeout: 60_000 }, async () => {
     const acme = await sClient(httpsPort, ['-servername', 'a.test', '-alpn', 'acme-tls/1']);
     assert.notEqual(acme.code, 0);
@@ -284,18 +291,17 @@ b.test {
     assertAlive(server, exited());
   });
 
-  test('an unknown SNI name or no SNI at all fails the handshake', { timeout: 60_000 }, async () => {
+  test('an unknown SNI name or no SNI at all fails the handshake with an unrecognized_name alert', { timeout: 60_000 }, async () => {
     const ordersBefore = pebble.countOrders();
     const unknown = await curlHttps('nope.test', httpsPort, rootFile);
     assert.equal(unknown.code, 35, `curl: ${unknown.code} ${unknown.stderr}`);
-    const unknownSsl = await sClient(httpsPort, ['-servername', 'nope.test']);
-    assert.notEqual(unknownSsl.code, 0);
-    assert.match(unknownSsl.stderr, /alert/i);
-    assert.doesNotMatch(unknownSsl.stdout, /BEGIN CERTIFICATE/);
-    const noSni = await sClient(httpsPort, ['-noservername']);
-    assert.notEqual(noSni.code, 0);
-    assert.match(noSni.stderr, /alert/i);
-    assert.doesNotMatch(noSni.stdout, /BEGIN CERTIFICATE/);
+    // RFC 6066 §3: the alert for a name the server does not recognise is unrecognized_name (112).
+    for (const args of [['-servername', 'nope.test'], ['-servername', 'nope.test', '-alpn', 'h2,http/1.1'], ['-servername', 'nope.test', '-tls1_2'], ['-noservername']]) {
+      const res = await sClient(httpsPort, args);
+      assert.notEqual(res.code, 0, args.join(' '));
+      assert.match(res.stderr, /unrecognized name.*alert number 112/i, `${args.join(' ')}: ${res.stderr}`);
+      assert.doesNotMatch(res.stdout, /BEGIN CERTIFICATE/);
+    }
     // curl sends no SNI for an IP literal.
     const ip = await run('curl', ['-sS', '--max-time', '15', '-k', `https://127.0.0.1:${httpsPort}/`]);
     assert.equal(ip.code, 35, `curl: ${ip.code} ${ip.stderr}`);
