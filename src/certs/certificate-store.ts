@@ -1,7 +1,7 @@
 import { MyServerError } from '../errors.ts';
 import type { Storage } from '../storage/storage.ts';
 import { certificateMatchesKey, parseCertificate } from '../x509/certificate.ts';
-import { CERTIFICATES_ROOT, certificateKeys } from './keys.ts';
+import { CERTIFICATES_ROOT, certificateKeys, certificatePendingKey, certificateWriteLockName } from './keys.ts';
 import { parseMeta, type CertificateMeta } from './meta.ts';
 
 export interface StoredCertificate {
@@ -12,44 +12,81 @@ export interface StoredCertificate {
   readonly keys: { readonly cert: string; readonly key: string; readonly meta: string };
 }
 
+type Entry = Pick<StoredCertificate, 'chainPem' | 'keyPem' | 'meta'>;
+type Keys = StoredCertificate['keys'];
+
+export interface CertificateStoreOptions {
+  /** How long load() waits for another writer before serving a pending record unrepaired. */
+  readonly recoveryLockWaitMs?: number | undefined;
+}
+
 /**
- * Certificates in Storage, under the layout of keys.ts. `load` returns only complete, consistent
- * entries: a crash between the three writes of `save` (key, chain, meta — each atomic) leaves an
- * entry whose parts disagree, which `load` reports as absent so the caller issues again, instead of
- * serving a certificate with the wrong key.
+ * A writer holds a certificate's write lock for four puts and a delete: milliseconds, or a few
+ * hundred on a slow disk. Waiting 5 s longer means the holder died on another host and its lock
+ * only frees when stale (20 s for files); load() runs on the handshake path, so it serves the
+ * pending record as it is instead, and a later load repairs the files.
+ */
+const DEFAULT_RECOVERY_LOCK_WAIT_MS = 5_000;
+
+/** save() and remove() wait past the stale threshold of a dead holder's lock (20 s for files). */
+const WRITE_LOCK_WAIT_MS = 60_000;
+
+/**
+ * Certificates in Storage, under the layout of keys.ts: `<name>.key`, `<name>.crt` and `<name>.json`,
+ * plus `<name>.pending` while a save is in progress. `load` returns only complete, consistent
+ * entries (the key is the leaf's, the metadata describes the leaf) and never a mix of two saves.
+ *
+ * Why the pending record: each put is atomic but three puts are not, and Storage has no
+ * transactions. A crash between writing a new key and its chain would leave parts that disagree;
+ * refusing them is right, but it lost the old certificate too. So save() first puts the whole
+ * entry as one value, then the three parts, then deletes it. Whatever moment a crash hits, storage
+ * holds either no pending record and the old entry untouched (crash before its put), or a
+ * complete pending record, from which `load` rolls forward: it rewrites the three parts (the same
+ * bytes save writes, so repeating it is harmless) and deletes the record. A record that fails the
+ * consistency check cannot come from save (it refuses such entries) and is deleted unused.
+ *
+ * Processes sharing storage: every write of a certificate's keys (save, roll-forward, remove) holds
+ * its write lock, and a roll-forward re-reads the record under it. Without that, a load that read
+ * a record, then stalled while that save finished and a newer one began, could write the older
+ * parts between the newer ones and leave them disagreeing. The write lock is distinct from the
+ * issuance lock obtain holds around load and save, and is only taken inside this class, so the
+ * two are always taken in the same order (issuance, then write) and cannot deadlock.
+ *
+ * Safe for concurrent use within a process and across processes sharing the storage. Records
+ * written by versions before the pending record (three parts only) load as before.
  */
 export class CertificateStore {
   readonly #storage: Storage;
+  readonly #recoveryLockWaitMs: number;
 
-  constructor(storage: Storage) {
+  constructor(storage: Storage, options: CertificateStoreOptions = {}) {
     this.#storage = storage;
+    this.#recoveryLockWaitMs = options.recoveryLockWaitMs ?? DEFAULT_RECOVERY_LOCK_WAIT_MS;
   }
 
+  /** The complete entry, or undefined when there is none; rolls an interrupted save forward first. */
   async load(issuerKey: string, name: string): Promise<StoredCertificate | undefined> {
     const keys = certificateKeys(issuerKey, name);
-    const [cert, key, meta] = await Promise.all([
+    const [pending, cert, key, meta] = await Promise.all([
+      this.#storage.get(certificatePendingKey(issuerKey, name)),
       this.#storage.get(keys.cert),
       this.#storage.get(keys.key),
       this.#storage.get(keys.meta),
     ]);
-    if (!cert || !key || !meta) return undefined;
-    const chainPem = cert.toString('utf8');
-    const keyPem = key.toString('utf8');
-    let parsed: CertificateMeta;
-    try {
-      parsed = parseMeta(meta);
-    } catch (err) {
-      throw new MyServerError('MS_ERR_STORAGE', `reading ${keys.meta}`, { cause: err });
-    }
-    if (!certificateMatchesKey(chainPem, keyPem)) return undefined;
-    // A crash between the chain's write and the metadata's leaves old metadata beside a new chain.
-    if (parseCertificate(chainPem).serialHex !== parsed.serialHex) return undefined;
-    return { chainPem, keyPem, meta: parsed, keys };
+    if (pending !== undefined) return this.#recover(issuerKey, name, pending);
+    return assemble(keys, cert, key, meta);
   }
 
-  /** The metadata alone (one read, no parsing of keys or certificates): cheap change detection. */
+  /**
+   * The metadata alone (one read, no parsing of keys or certificates): cheap change detection.
+   * While a pending record exists, the full load, which rolls it forward.
+   */
   async loadMeta(issuerKey: string, name: string): Promise<CertificateMeta | undefined> {
-    const bytes = await this.#storage.get(certificateKeys(issuerKey, name).meta);
+    const [bytes, pending] = await Promise.all([
+      this.#storage.get(certificateKeys(issuerKey, name).meta),
+      this.#storage.exists(certificatePendingKey(issuerKey, name)),
+    ]);
+    if (pending) return (await this.load(issuerKey, name))?.meta;
     if (!bytes) return undefined;
     try {
       return parseMeta(bytes);
@@ -58,27 +95,43 @@ export class CertificateStore {
     }
   }
 
-  /** Key first, then chain, then metadata: the metadata's presence marks a finished save. */
-  async save(issuerKey: string, name: string, entry: { chainPem: string; keyPem: string; meta: CertificateMeta }): Promise<StoredCertificate> {
+  /**
+   * Pending record, key, chain, metadata, then the record's deletion; see the class comment.
+   * Refuses (MS_ERR_X509) an entry whose parts disagree rather than replace a good certificate with it.
+   */
+  async save(issuerKey: string, name: string, entry: Entry): Promise<StoredCertificate> {
+    if (!consistent(entry)) {
+      throw new MyServerError('MS_ERR_X509', `saving the certificate for ${name}: the key is not the leaf's, or the metadata describes another certificate`);
+    }
     const keys = certificateKeys(issuerKey, name);
-    await this.#storage.put(keys.key, entry.keyPem);
-    await this.#storage.put(keys.cert, entry.chainPem);
-    await this.#storage.put(keys.meta, JSON.stringify(entry.meta, null, 2));
-    return { ...entry, keys };
+    const pendingKey = certificatePendingKey(issuerKey, name);
+    await this.#withWriteLock(issuerKey, name, WRITE_LOCK_WAIT_MS, async () => {
+      await this.#storage.put(pendingKey, JSON.stringify({ keyPem: entry.keyPem, chainPem: entry.chainPem, meta: entry.meta }));
+      await this.#writeParts(keys, entry);
+      await this.#storage.delete(pendingKey);
+    });
+    return { chainPem: entry.chainPem, keyPem: entry.keyPem, meta: entry.meta, keys };
   }
 
-  /** Forget a certificate (after revocation). Metadata first, so a crash midway leaves it incomplete, i.e. absent. */
+  /** Forget a certificate (after revocation). Pending record and metadata first, so a crash midway leaves it incomplete, i.e. absent. */
   async remove(issuerKey: string, name: string): Promise<void> {
     const keys = certificateKeys(issuerKey, name);
-    await this.#storage.delete(keys.meta);
-    await this.#storage.delete(keys.cert);
-    await this.#storage.delete(keys.key);
+    await this.#withWriteLock(issuerKey, name, WRITE_LOCK_WAIT_MS, async () => {
+      await this.#storage.delete(certificatePendingKey(issuerKey, name));
+      await this.#storage.delete(keys.meta);
+      await this.#storage.delete(keys.cert);
+      await this.#storage.delete(keys.key);
+    });
   }
 
-  /** Every stored certificate's metadata, for `certs list` and the renewal loop. */
-  async list(): Promise<{ meta: CertificateMeta; keys: StoredCertificate['keys'] }[]> {
+  /**
+   * Every stored certificate's metadata, for `certs list` and the renewal loop. Pending records
+   * (`.pending`, not `.json`) are not listed; an interrupted save shows its old metadata until a
+   * load rolls it forward.
+   */
+  async list(): Promise<{ meta: CertificateMeta; keys: Keys }[]> {
     const all = await this.#storage.list(CERTIFICATES_ROOT, true);
-    const out: { meta: CertificateMeta; keys: StoredCertificate['keys'] }[] = [];
+    const out: { meta: CertificateMeta; keys: Keys }[] = [];
     for (const k of all.filter((x) => x.endsWith('.json'))) {
       const bytes = await this.#storage.get(k);
       if (!bytes) continue;
@@ -92,4 +145,93 @@ export class CertificateStore {
     }
     return out;
   }
+
+  /**
+   * Finish the save a pending record stands for, or drop a record that is not a consistent entry,
+   * then load. `seen` is the record as load read it, before the lock.
+   */
+  async #recover(issuerKey: string, name: string, seen: Buffer): Promise<StoredCertificate | undefined> {
+    const keys = certificateKeys(issuerKey, name);
+    const pendingKey = certificatePendingKey(issuerKey, name);
+    try {
+      return await this.#withWriteLock(issuerKey, name, this.#recoveryLockWaitMs, async () => {
+        // Re-read under the lock: the save may have finished, or a newer one begun, since `seen`.
+        const bytes = await this.#storage.get(pendingKey);
+        const entry = bytes === undefined ? undefined : parsePending(bytes);
+        if (entry !== undefined) await this.#writeParts(keys, entry);
+        if (bytes !== undefined) await this.#storage.delete(pendingKey);
+        if (entry !== undefined) return { ...entry, keys };
+        return this.#loadParts(keys);
+      });
+    } catch (err) {
+      if (!(err instanceof MyServerError && err.code === 'MS_ERR_LOCK_TIMEOUT')) throw err;
+      // The holder is gone or stuck: serve without writing; a complete record is the newest entry.
+      const entry = parsePending(seen);
+      return entry !== undefined ? { ...entry, keys } : this.#loadParts(keys);
+    }
+  }
+
+  async #loadParts(keys: Keys): Promise<StoredCertificate | undefined> {
+    const [cert, key, meta] = await Promise.all([this.#storage.get(keys.cert), this.#storage.get(keys.key), this.#storage.get(keys.meta)]);
+    return assemble(keys, cert, key, meta);
+  }
+
+  /** Key first, then chain, then metadata; the metadata JSON is byte for byte what every writer writes. */
+  async #writeParts(keys: Keys, entry: Entry): Promise<void> {
+    await this.#storage.put(keys.key, entry.keyPem);
+    await this.#storage.put(keys.cert, entry.chainPem);
+    await this.#storage.put(keys.meta, JSON.stringify(entry.meta, null, 2));
+  }
+
+  async #withWriteLock<T>(issuerKey: string, name: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+    const lock = certificateWriteLockName(issuerKey, name);
+    await this.#storage.lock(lock, { timeoutMs });
+    try {
+      return await fn();
+    } finally {
+      await this.#storage.unlock(lock);
+    }
+  }
+}
+
+/** The entry the three parts make, or undefined when one is missing or they disagree. */
+function assemble(keys: Keys, cert: Buffer | undefined, key: Buffer | undefined, meta: Buffer | undefined): StoredCertificate | undefined {
+  if (!cert || !key || !meta) return undefined;
+  let parsed: CertificateMeta;
+  try {
+    parsed = parseMeta(meta);
+  } catch (err) {
+    throw new MyServerError('MS_ERR_STORAGE', `reading ${keys.meta}`, { cause: err });
+  }
+  const entry = { chainPem: cert.toString('utf8'), keyPem: key.toString('utf8'), meta: parsed };
+  return consistent(entry) ? { ...entry, keys } : undefined;
+}
+
+/**
+ * The key is the leaf's, and the metadata describes that leaf: a crash between the chain's write
+ * and the metadata's in a version without pending records left old metadata beside a new chain.
+ */
+function consistent(entry: Entry): boolean {
+  if (!certificateMatchesKey(entry.chainPem, entry.keyPem)) return false;
+  try {
+    return parseCertificate(entry.chainPem).serialHex === entry.meta.serialHex;
+  } catch {
+    return false;
+  }
+}
+
+/** A pending record's entry, or undefined when it is not JSON of the right shape or not consistent. */
+function parsePending(bytes: Buffer): Entry | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { keyPem, chainPem, meta } = v as Record<string, unknown>;
+  if (typeof keyPem !== 'string' || typeof chainPem !== 'string') return undefined;
+  if (typeof meta !== 'object' || meta === null || typeof (meta as Record<string, unknown>)['serialHex'] !== 'string') return undefined;
+  const entry: Entry = { keyPem, chainPem, meta: meta as CertificateMeta };
+  return consistent(entry) ? entry : undefined;
 }

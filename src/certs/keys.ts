@@ -6,6 +6,7 @@
  *   certificates/<issuer>/<name>/<name>.crt         PEM chain, leaf first
  *   certificates/<issuer>/<name>/<name>.key         leaf private key (PKCS#8 PEM)
  *   certificates/<issuer>/<name>/<name>.json        CertificateMeta
+ *   certificates/<issuer>/<name>/<name>.pending     a save in progress: { keyPem, chainPem, meta }
  *   pki/local/root.crt|root.key|intermediate.crt|intermediate.key   built-in local CA
  *
  * <issuer> is "local" for the built-in CA, else the ACME directory's host and path made safe
@@ -51,6 +52,14 @@ export function certificateKeys(issuer: string, name: string): { cert: string; k
   const n = segment(name);
   return { cert: `${p}/${n}.crt`, key: `${p}/${n}.key`, meta: `${p}/${n}.json` };
 }
+/**
+ * A save's whole entry in one value, written before the three parts and deleted after them (see
+ * CertificateStore). Not ".json": versions before it take every .json below certificates/ for
+ * metadata, and would list it as a certificate.
+ */
+export function certificatePendingKey(issuer: string, name: string): string {
+  return `${certificatePrefix(issuer, name)}/${segment(name)}.pending`;
+}
 export const CERTIFICATES_ROOT = 'certificates';
 
 export const localCaKeys = {
@@ -62,5 +71,7 @@ export const localCaKeys = {
 
 /** Lock names: one per certificate name, so two processes make one order for a name. */
 export const issueLockName = (name: string): string => `issue_cert_${segment(name)}`;
+/** Held around every write of one certificate's keys (save, roll-forward, remove); for milliseconds. */
+export const certificateWriteLockName = (issuer: string, name: string): string => `write_cert_${segment(issuer)}/${segment(name)}`;
 export const accountLockName = (issuer: string): string => `account_${segment(issuer)}`;
 export const LOCAL_CA_LOCK = 'local_ca';
