@@ -1,4 +1,5 @@
 import { MyServerError } from '../errors.ts';
+import { findProblem } from './problem.ts';
 
 /**
  * ACME Renewal Information (RFC 9773): the CertID that names a certificate in renewalInfo requests
@@ -42,6 +43,67 @@ export function chooseRenewalTime(window: RenewalWindow, random: () => number = 
   const start = window.start.getTime();
   const span = Math.max(0, window.end.getTime() - start);
   return new Date(start + Math.floor(random() * span));
+}
+
+/**
+ * RFC 9773 §4.3.2: "Clients MUST set reasonable limits on their checking interval. For example,
+ * values under one minute could be treated as if they were one minute, and values over one day
+ * could be treated as if they were one day."
+ */
+export const RENEWAL_INFO_MIN_CHECK_MS = 60_000;
+export const RENEWAL_INFO_MAX_CHECK_MS = 24 * 3600_000;
+/**
+ * RFC 9773 §4.3.3: on a long-term error (which includes "Retry-After is invalid or not present"),
+ * "clients MUST make the next renewalInfo request as soon as possible after six hours have passed".
+ */
+export const RENEWAL_INFO_DEFAULT_CHECK_MS = 6 * 3600_000;
+/**
+ * Temporary errors retried with backoff before they count as long-term (§4.3.3: "exponential
+ * backoff with a capped number of tries"): about 1-2, 2-4 and 4-8 minutes, then six hours.
+ */
+const TEMPORARY_TRIES = 3;
+const TEMPORARY_BASE_MS = 2 * RENEWAL_INFO_MIN_CHECK_MS;
+
+/** How long to wait before asking for renewal information again, after an answer with this Retry-After. */
+export function renewalInfoCheckDelay(retryAfterMs: number | undefined): number {
+  if (retryAfterMs === undefined || !Number.isFinite(retryAfterMs)) return RENEWAL_INFO_DEFAULT_CHECK_MS;
+  return Math.min(RENEWAL_INFO_MAX_CHECK_MS, Math.max(RENEWAL_INFO_MIN_CHECK_MS, retryAfterMs));
+}
+
+/**
+ * How long to wait after the `failures`-th failure in a row (1-based) to fetch renewal information.
+ * RFC 9773 §4.3.3 names the temporary errors ("Connection timeout", "Request timeout", "5xx HTTP
+ * errors"): they back off exponentially for a few tries. Everything else (connection refused, DNS
+ * failure, a 4xx problem, an invalid window), and temporary errors once the tries are spent, waits
+ * six hours. A Retry-After the CA sent with its problem is honoured when longer, within the bounds.
+ * `random` returns [0, 1) and spreads the backoff between half and the whole of each step.
+ */
+export function renewalInfoRetryDelay(err: unknown, failures: number, random: () => number = Math.random): number {
+  const attempt = Math.max(0, failures - 1);
+  let delay = RENEWAL_INFO_DEFAULT_CHECK_MS;
+  if (isTemporary(err) && attempt < TEMPORARY_TRIES) {
+    const step = TEMPORARY_BASE_MS * 2 ** attempt;
+    delay = step / 2 + (step / 2) * random();
+  }
+  const asked = findProblem(err)?.retryAfter;
+  if (asked !== undefined && Number.isFinite(asked)) delay = Math.max(delay, asked);
+  return Math.round(Math.min(RENEWAL_INFO_MAX_CHECK_MS, Math.max(RENEWAL_INFO_MIN_CHECK_MS, delay)));
+}
+
+const LONG_TERM_NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_NONAME']);
+
+function isTemporary(err: unknown): boolean {
+  const problem = findProblem(err);
+  if (problem) return problem.status !== undefined && problem.status >= 500;
+  if (!(err instanceof MyServerError) || err.code !== 'MS_ERR_ACME_NETWORK') return false;
+  // A network failure is a timeout or a dropped connection unless a cause says "refused" or "no such host".
+  let cur: unknown = err.cause;
+  for (let depth = 0; cur instanceof Error && depth < 8; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string' && LONG_TERM_NETWORK_CODES.has(code)) return false;
+    cur = cur.cause;
+  }
+  return true;
 }
 
 interface Tlv {

@@ -1,16 +1,17 @@
 import { isIP } from 'node:net';
 import type { AcmeClient } from '../acme/client.ts';
-import { certIdFromParts, chooseRenewalTime } from '../acme/ari.ts';
+import { certIdFromParts } from '../acme/ari.ts';
 import { obtainCertificate } from '../acme/flow.ts';
 import type { AcmeEvent } from '../acme/events.ts';
-import type { Identifier } from '../acme/types.ts';
+import type { Identifier, RenewalInfo } from '../acme/types.ts';
 import type { Solver } from '../challenges/solver.ts';
 import type { Logger } from '../log.ts';
 import { parseCertificate, splitPemChain } from '../x509/certificate.ts';
 import { createCsr } from '../x509/csr.ts';
 import type { IssueRequest, Issued, Issuer, Revoker } from './issuer.ts';
 import { issuerKey } from './keys.ts';
-import type { CertificateMeta } from './meta.ts';
+import type { RenewalInfoSource } from './manager.ts';
+import { updatedAri, type AriMeta } from './meta.ts';
 
 export interface AcmeIssuerOptions {
   /** Resolves to a client bound to the account (certs/account.ts), created on first use. */
@@ -24,7 +25,7 @@ export interface AcmeIssuerOptions {
   readonly log: Logger;
 }
 
-export class AcmeIssuer implements Issuer, Revoker {
+export class AcmeIssuer implements Issuer, Revoker, RenewalInfoSource {
   readonly id: string;
   readonly storageKey: string;
   readonly #o: AcmeIssuerOptions;
@@ -54,32 +55,33 @@ export class AcmeIssuer implements Issuer, Revoker {
       ...(request.signal ? { signal: request.signal } : {}),
       onEvent: (e: AcmeEvent) => logEvent(log, e),
     });
-    const ari = await this.renewalWindow(result.certificatePem, request.signal);
+    const ari = await this.#firstRenewalWindow(result.certificatePem, request.signal);
     return { chainPem: result.certificatePem, certificateUrl: result.certificateUrl, ...(ari ? { ari } : {}) };
   }
 
   /**
-   * RFC 9773: the CA's suggested renewal window, when its directory has `renewalInfo`. A failure
-   * here is logged and ignored: the lifetime rule still renews the certificate in time.
+   * RFC 9773 §4.1: the CA's current renewal information for a certificate it issued. undefined when
+   * its directory has no `renewalInfo` or the leaf has no Authority Key Identifier (no CertID);
+   * rejects as AcmeClient.renewalInfo does (an AcmeProblem keeps the CA's type and detail).
    */
-  async renewalWindow(chainPem: string, signal?: AbortSignal): Promise<CertificateMeta['ari'] | undefined> {
+  async renewalInfo(chainPem: string, options: { readonly signal?: AbortSignal } = {}): Promise<RenewalInfo | undefined> {
+    const id = certId(chainPem);
+    if (id === undefined) return undefined;
+    const client = await this.#o.client();
+    return client.renewalInfo(id, options.signal ? { signal: options.signal } : {});
+  }
+
+  /**
+   * "Clients SHOULD fetch a certificate's RenewalInfo immediately after issuance" (RFC 9773 §4.3).
+   * A failure here is logged and does not fail the issuance: the certificate manager asks again
+   * later, and the lifetime rule renews the certificate in time meanwhile.
+   */
+  async #firstRenewalWindow(chainPem: string, signal: AbortSignal | undefined): Promise<AriMeta | undefined> {
     try {
-      const client = await this.#o.client();
-      const id = certId(chainPem);
-      if (id === undefined) return undefined;
-      const info = await client.renewalInfo(id, signal ? { signal } : {});
-      if (!info) return undefined;
-      const now = new Date();
-      return {
-        start: info.suggestedWindow.start.toISOString(),
-        end: info.suggestedWindow.end.toISOString(),
-        renewAt: chooseRenewalTime(info.suggestedWindow).toISOString(),
-        checkedAt: now.toISOString(),
-        ...(info.retryAfterMs !== undefined ? { nextCheck: new Date(now.getTime() + info.retryAfterMs).toISOString() } : {}),
-        ...(info.explanationURL !== undefined ? { explanationUrl: info.explanationURL } : {}),
-      };
+      const info = await this.renewalInfo(chainPem, signal ? { signal } : {});
+      return info ? updatedAri(undefined, info, new Date()) : undefined;
     } catch (err) {
-      this.#o.log.warn({ err }, 'fetching ACME renewal information failed; renewing by lifetime instead');
+      this.#o.log.warn({ err }, 'fetching ACME renewal information failed; asking again later, renewing by lifetime meanwhile');
       return undefined;
     }
   }

@@ -2,6 +2,8 @@ import tls from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { describeError, MyServerError } from '../errors.ts';
 import { findProblem } from '../acme/problem.ts';
+import { RENEWAL_INFO_MAX_CHECK_MS, RENEWAL_INFO_MIN_CHECK_MS, RENEWAL_INFO_DEFAULT_CHECK_MS, renewalInfoCheckDelay, renewalInfoRetryDelay } from '../acme/ari.ts';
+import type { RenewalInfo } from '../acme/types.ts';
 import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { KeyType } from '../x509/keys.ts';
@@ -9,10 +11,40 @@ import { backoffDelay, MAX_TIMER_MS } from '../util/backoff.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { CertificateStore, StoredCertificate } from './certificate-store.ts';
 import type { Issuer } from './issuer.ts';
-import { needsRenewal, renewalTime } from './meta.ts';
+import { issueLockName } from './keys.ts';
+import { ariWindowMoved, needsRenewal, renewalTime, updatedAri, type CertificateMeta } from './meta.ts';
 import { normalizeName } from './names.ts';
 import { obtainCertificate } from './obtain.ts';
 import { publishCertLoaded } from '../metrics/channels.ts';
+
+/**
+ * An optional issuer ability (RFC 9773): the CA's current renewal information for a certificate it
+ * issued. Resolves to undefined when the CA offers none for it; rejects when asking failed (with
+ * an AcmeProblem when the CA answered with one). Must honour `signal`.
+ */
+export interface RenewalInfoSource {
+  renewalInfo(chainPem: string, options?: { readonly signal?: AbortSignal }): Promise<RenewalInfo | undefined>;
+}
+
+export function hasRenewalInfo(issuer: Issuer): issuer is Issuer & RenewalInfoSource {
+  return typeof (issuer as Partial<RenewalInfoSource>).renewalInfo === 'function';
+}
+
+/**
+ * The manager's time and timers, injectable so tests can step through days of renewal schedule.
+ * Timers must not keep the process alive; `clearTimer` of an unknown or fired timer is a no-op.
+ */
+export interface Clock {
+  now(): number;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(timer: unknown): void;
+}
+
+const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimer: (fn, ms) => setTimeout(fn, Math.min(ms, MAX_TIMER_MS)).unref(),
+  clearTimer: (timer) => clearTimeout(timer as NodeJS.Timeout | undefined),
+};
 
 /** How a name gets its certificate. */
 export interface NamePolicy {
@@ -42,6 +74,11 @@ export interface CertificateManagerOptions {
   readonly cacheMax?: number;
   /** Extra options for every SecureContext (ciphers, minVersion...). */
   readonly contextOptions?: tls.SecureContextOptions;
+  /**
+   * Time and timers of the renewal schedule: renewals, their retries and renewal-information
+   * checks. The storage check and a handshake's wait run on real time. Default: the system's.
+   */
+  readonly clock?: Clock;
 }
 
 interface Entry {
@@ -49,8 +86,13 @@ interface Entry {
   policy: NamePolicy;
   cert?: StoredCertificate;
   context?: tls.SecureContext;
-  timer?: NodeJS.Timeout;
+  /** The next renewal attempt (or its retry). */
+  timer?: unknown;
   failures: number;
+  /** The next renewal-information check (RFC 9773), for issuers that offer it. */
+  ariTimer?: unknown;
+  /** Renewal-information fetches failed in a row. */
+  ariFailures: number;
   /** Managed names stay; on-demand ones live in the LRU only. */
   readonly managed: boolean;
   /** No longer configured (or evicted): never scheduled again. */
@@ -72,6 +114,11 @@ const ON_DEMAND_REFUSAL_CACHE_MS = 10_000;
 const MIN_RENEWAL_INTERVAL_MS = 60_000;
 /** Another instance sharing the store renews too; a minute is soon enough to pick that up. */
 const DEFAULT_STORAGE_CHECK_MS = 60_000;
+/**
+ * How long storage's lock is awaited to record new renewal information; an issuance holds it for
+ * longer only in trouble, and then its new certificate makes the information moot anyway.
+ */
+const RENEWAL_INFO_SAVE_LOCK_WAIT_MS = 60_000;
 /** Failed issuance retries after 30 s, 1 min, 2 min ... up to 6 h: never a tight loop, never given up. */
 const DEFAULT_RETRY_BASE_MS = 30_000;
 const DEFAULT_RETRY_MAX_MS = 6 * 3600_000;
@@ -101,15 +148,16 @@ export class CertificateManager {
   readonly #failed = new LRUCache<string, { until: number; failures: number }>({ max: 10_000 });
   #storageTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #clock: Clock;
+  /** Aborted by close(): stops renewal-information requests and lock waits in flight. */
+  readonly #abort = new AbortController();
 
   constructor(options: CertificateManagerOptions) {
     this.#o = options;
+    this.#clock = options.clock ?? systemClock;
     this.#onDemand = new LRUCache<string, Entry>({
       max: options.cacheMax ?? 10_000,
-      dispose: (entry) => {
-        entry.removed = true;
-        clearTimeout(entry.timer);
-      },
+      dispose: (entry) => this.#stop(entry),
     });
   }
 
@@ -120,8 +168,7 @@ export class CertificateManager {
   manage(names: ReadonlyMap<string, NamePolicy>): void {
     for (const [name, entry] of this.#managed) {
       if (!names.has(name)) {
-        entry.removed = true;
-        clearTimeout(entry.timer);
+        this.#stop(entry);
         this.#managed.delete(name);
       }
     }
@@ -131,7 +178,7 @@ export class CertificateManager {
         existing.policy = policy;
         continue;
       }
-      const entry: Entry = { name, policy, failures: 0, managed: true };
+      const entry: Entry = { name, policy, failures: 0, ariFailures: 0, managed: true };
       this.#managed.set(name, entry);
       this.#schedule(entry, 0);
     }
@@ -154,20 +201,20 @@ export class CertificateManager {
     }
     const cached = this.#onDemand.get(name);
     if (cached?.context) {
-      if (cached.failures === 0 && cached.cert && needsRenewal(cached.cert.meta, new Date()) && !this.#flight.has(`m:${cached.name}`)) this.#schedule(cached, 0);
+      if (cached.failures === 0 && cached.cert && needsRenewal(cached.cert.meta, this.#date()) && !this.#flight.has(`m:${cached.name}`)) this.#schedule(cached, 0);
       return cached.context;
     }
     const od = this.#o.onDemand;
     const policy = od?.covers(name);
     if (!od || !policy) return undefined;
     const failed = this.#failed.get(name);
-    if (failed && failed.until > Date.now()) return undefined;
+    if (failed && failed.until > this.#clock.now()) return undefined;
     return this.#wait(
       this.#flight.do(`od:${name}`, async () => {
-        const entry: Entry = { name, policy, failures: 0, managed: false };
+        const entry: Entry = { name, policy, failures: 0, ariFailures: 0, managed: false };
         const stored = await this.#o.store.load(policy.issuer.storageKey, name);
         try {
-          if (stored && Date.parse(stored.meta.notAfter) > Date.now()) {
+          if (stored && Date.parse(stored.meta.notAfter) > this.#clock.now()) {
             // Serve what storage has while it is valid; a due renewal runs in the background.
             this.#install(entry, stored);
           } else {
@@ -180,7 +227,7 @@ export class CertificateManager {
           // A refusal is asked again soon (the ask endpoint may allow the name later); a failed
           // issuance backs off like managed names do.
           const delay = refused ? ON_DEMAND_REFUSAL_CACHE_MS : backoffDelay(failures - 1, { baseMs: this.#o.retryBaseMs ?? DEFAULT_RETRY_BASE_MS, maxMs: this.#o.retryMaxMs ?? DEFAULT_RETRY_MAX_MS });
-          this.#failed.set(name, { until: Date.now() + delay, failures });
+          this.#failed.set(name, { until: this.#clock.now() + delay, failures });
           throw err;
         }
         this.#failed.delete(name);
@@ -205,9 +252,21 @@ export class CertificateManager {
 
   close(): void {
     this.#closed = true;
+    this.#abort.abort(new MyServerError('MS_ERR_ABORTED', 'certificate manager closed'));
     clearInterval(this.#storageTimer);
-    for (const e of this.#managed.values()) clearTimeout(e.timer);
+    for (const e of this.#managed.values()) this.#stop(e);
     this.#onDemand.clear();
+  }
+
+  /** No more renewals or checks for `entry` (closed, no longer configured, or evicted). */
+  #stop(entry: Entry): void {
+    entry.removed = true;
+    this.#clock.clearTimer(entry.timer);
+    this.#clock.clearTimer(entry.ariTimer);
+  }
+
+  #date(): Date {
+    return new Date(this.#clock.now());
   }
 
   async #wait(p: Promise<Entry>, name: string): Promise<tls.SecureContext | undefined> {
@@ -236,7 +295,7 @@ export class CertificateManager {
         const stored = await this.#o.store.load(entry.policy.issuer.storageKey, entry.name);
         if (stored) this.#install(entry, stored);
       }
-      if (!entry.cert || needsRenewal(entry.cert.meta, new Date())) await this.#obtain(entry);
+      if (!entry.cert || needsRenewal(entry.cert.meta, this.#date())) await this.#obtain(entry);
       return entry;
     });
   }
@@ -248,6 +307,7 @@ export class CertificateManager {
       issuer: entry.policy.issuer,
       keyType: entry.policy.keyType,
       log: this.#o.log,
+      now: () => this.#date(),
     });
     this.#install(entry, cert);
   }
@@ -257,17 +317,26 @@ export class CertificateManager {
     entry.cert = cert;
     entry.failures = 0;
     publishCertLoaded({ name: entry.name, notAfter: new Date(cert.meta.notAfter) });
-    const sinceObtained = Date.now() - Date.parse(cert.meta.obtainedAt);
-    const lifetime = Date.parse(cert.meta.notAfter) - Date.parse(cert.meta.notBefore);
+    this.#scheduleRenewal(entry, cert.meta);
+    // A new certificate: the old one's checks end (RFC 9773 §4.3, not after it is replaced).
+    entry.ariFailures = 0;
+    this.#scheduleRenewalInfo(entry, this.#renewalInfoDelay(cert.meta));
+  }
+
+  /** Schedule the renewal at the time `meta` says (ARI's choice, else the lifetime rule). */
+  #scheduleRenewal(entry: Entry, meta: CertificateMeta): void {
+    const now = this.#clock.now();
+    const sinceObtained = now - Date.parse(meta.obtainedAt);
+    const lifetime = Date.parse(meta.notAfter) - Date.parse(meta.notBefore);
     const minInterval = Math.min(MIN_RENEWAL_INTERVAL_MS, lifetime / 10);
-    this.#schedule(entry, Math.max(0, renewalTime(cert.meta).getTime() - Date.now(), minInterval - sinceObtained));
+    this.#schedule(entry, Math.max(0, renewalTime(meta).getTime() - now, minInterval - sinceObtained));
   }
 
   /** Run #ensure for `entry` after `delayMs`; on failure retry with backoff. */
   #schedule(entry: Entry, delayMs: number): void {
     if (this.#closed || entry.removed) return;
-    clearTimeout(entry.timer);
-    entry.timer = setTimeout(() => {
+    this.#clock.clearTimer(entry.timer);
+    entry.timer = this.#clock.setTimer(() => {
       if (delayMs >= MAX_TIMER_MS) {
         this.#schedule(entry, delayMs - MAX_TIMER_MS);
         return;
@@ -283,7 +352,120 @@ export class CertificateManager {
         this.#schedule(entry, retryMs);
       });
     }, Math.min(delayMs, MAX_TIMER_MS));
-    entry.timer.unref();
+  }
+
+  /**
+   * When to ask for renewal information about a certificate with `meta`: at the stored nextCheck
+   * (already clamped when it was stored; clamped again here against a clock that jumped), or one
+   * minute after install when there is no answer yet (the issuance's own request failed).
+   */
+  #renewalInfoDelay(meta: CertificateMeta): number {
+    if (!meta.ari) return RENEWAL_INFO_MIN_CHECK_MS;
+    const next = meta.ari.nextCheck !== undefined ? Date.parse(meta.ari.nextCheck) : Date.parse(meta.ari.checkedAt) + RENEWAL_INFO_DEFAULT_CHECK_MS;
+    if (Number.isNaN(next)) return RENEWAL_INFO_MIN_CHECK_MS;
+    return Math.min(RENEWAL_INFO_MAX_CHECK_MS, Math.max(0, next - this.#clock.now()));
+  }
+
+  /** Ask the issuing CA for renewal information about `entry`'s certificate after `delayMs`. */
+  #scheduleRenewalInfo(entry: Entry, delayMs: number): void {
+    this.#clock.clearTimer(entry.ariTimer);
+    entry.ariTimer = undefined;
+    const cert = entry.cert;
+    if (this.#closed || entry.removed || !cert || !this.#asksRenewalInfo(entry, cert)) return;
+    entry.ariTimer = this.#clock.setTimer(() => void this.#checkRenewalInfo(entry, cert), delayMs);
+  }
+
+  /**
+   * Only the CA that issued the certificate is asked, and only while the certificate is valid:
+   * "Clients MUST NOT check a certificate's RenewalInfo after the certificate has expired" (RFC
+   * 9773 §4.3); the renewal timer deals with an expired one.
+   */
+  #asksRenewalInfo(entry: Entry, cert: StoredCertificate): boolean {
+    return hasRenewalInfo(entry.policy.issuer) && cert.meta.issuer === entry.policy.issuer.id && this.#clock.now() < Date.parse(cert.meta.notAfter);
+  }
+
+  /**
+   * RFC 9773 §4.3.2: "After an initial fetch of a certificate's RenewalInfo, clients MUST fetch it
+   * again as soon as possible after the time indicated in the Retry-After header". The CA may move
+   * the window (e.g. ahead of revoking mis-issued certificates); a window or chosen time already
+   * past renews at once, within the usual minimum interval and issuance backoff. A failure is
+   * logged and asked again later (ari.ts, renewalInfoRetryDelay); it never touches the renewal
+   * timer, so the stored window, or else the lifetime rule, still renews in time. Never rejects.
+   */
+  async #checkRenewalInfo(entry: Entry, cert: StoredCertificate): Promise<void> {
+    entry.ariTimer = undefined;
+    const issuer = entry.policy.issuer;
+    const current = (): boolean => !this.#closed && !entry.removed && entry.cert === cert;
+    if (!current() || !hasRenewalInfo(issuer) || !this.#asksRenewalInfo(entry, cert)) return;
+    let info: RenewalInfo | undefined;
+    try {
+      info = await issuer.renewalInfo(cert.chainPem, { signal: this.#abort.signal });
+    } catch (err) {
+      if (!current()) return;
+      const failures = ++entry.ariFailures;
+      const retryInMs = renewalInfoRetryDelay(err, failures);
+      const problem = findProblem(err);
+      this.#o.log.warn(
+        {
+          name: entry.name,
+          err,
+          ...(problem ? { problem: { type: problem.type, detail: problem.detail, status: problem.status } } : {}),
+          failures,
+          retryInMs,
+        },
+        `fetching renewal information for ${entry.name} failed: ${describeError(err)}`,
+      );
+      this.#scheduleRenewalInfo(entry, retryInMs);
+      return;
+    }
+    if (!current()) return;
+    entry.ariFailures = 0;
+    if (!info) {
+      // The CA offers none (now): ask again once a day in case it starts to.
+      this.#scheduleRenewalInfo(entry, RENEWAL_INFO_MAX_CHECK_MS);
+      return;
+    }
+    const previous = cert.meta.ari;
+    const now = this.#clock.now();
+    const ari = updatedAri(previous, info, new Date(now));
+    const meta: CertificateMeta = { ...cert.meta, ari };
+    const updated: StoredCertificate = { ...cert, meta };
+    entry.cert = updated;
+    if (ariWindowMoved(previous, ari)) {
+      const renewNow = Date.parse(ari.renewAt) <= now;
+      this.#o.log.info(
+        { name: entry.name, start: ari.start, end: ari.end, renewAt: ari.renewAt, ...(ari.explanationUrl !== undefined ? { explanationUrl: ari.explanationUrl } : {}) },
+        previous ? `the CA moved the renewal window of ${entry.name}${renewNow ? '; renewing now' : ''}` : `renewal window of ${entry.name} received`,
+      );
+    }
+    // Issuance backoff keeps its own timer (RFC 9773 §4.2: "renewal attempts are subject to the
+    // client's existing error backoff"), as does an issuance in flight.
+    if (entry.failures === 0 && !this.#flight.has(`m:${entry.name}`)) this.#scheduleRenewal(entry, meta);
+    this.#scheduleRenewalInfo(entry, renewalInfoCheckDelay(info.retryAfterMs));
+    try {
+      await this.#saveMeta(entry, updated);
+    } catch (err) {
+      // Kept in memory all the same; storage catches up at the next check.
+      if (!this.#closed && entry.cert === updated) this.#o.log.warn({ name: entry.name, err }, `storing renewal information for ${entry.name} failed: ${describeError(err)}`);
+    }
+  }
+
+  /**
+   * Record `cert`'s new metadata in storage, under the name's issuance lock so it never interleaves
+   * with a renewal's save; unless storage holds another certificate by now (renewed elsewhere: that
+   * one wins, and the storage check loads it).
+   */
+  async #saveMeta(entry: Entry, cert: StoredCertificate): Promise<void> {
+    const storageKey = entry.policy.issuer.storageKey;
+    const lock = issueLockName(entry.name);
+    await this.#o.storage.lock(lock, { timeoutMs: RENEWAL_INFO_SAVE_LOCK_WAIT_MS, signal: this.#abort.signal });
+    try {
+      const stored = await this.#o.store.loadMeta(storageKey, entry.name);
+      if (stored?.serialHex !== cert.meta.serialHex) return;
+      await this.#o.store.save(storageKey, entry.name, { chainPem: cert.chainPem, keyPem: cert.keyPem, meta: cert.meta });
+    } finally {
+      await this.#o.storage.unlock(lock);
+    }
   }
 
   /** Pick up certificates another process renewed (a different serial in storage). */

@@ -1,3 +1,6 @@
+import { chooseRenewalTime, renewalInfoCheckDelay } from '../acme/ari.ts';
+import type { RenewalInfo } from '../acme/types.ts';
+
 /** What we record next to each stored certificate (certificates/<issuer>/<name>/<name>.json). */
 export interface CertificateMeta {
   readonly names: readonly string[];
@@ -18,7 +21,7 @@ export interface CertificateMeta {
     /** The moment inside the window we chose to renew at (chosen once, so restarts don't re-roll). */
     readonly renewAt: string;
     readonly checkedAt: string;
-    /** Don't ask again before this (the CA's Retry-After). */
+    /** When to ask the CA again: its Retry-After, clamped to [1 min, 24 h] (6 h without one). */
     readonly nextCheck?: string;
     readonly explanationUrl?: string;
   };
@@ -30,14 +33,44 @@ export interface CertificateMeta {
  * certificates (renew with 30 days left).
  */
 export function renewalTime(meta: Pick<CertificateMeta, 'notBefore' | 'notAfter' | 'ari'>): Date {
-  if (meta.ari) return new Date(meta.ari.renewAt);
   const nb = Date.parse(meta.notBefore);
   const na = Date.parse(meta.notAfter);
+  // A CA window is followed, also later than the one-third rule, but never to within the last
+  // tenth of the lifetime: a window at or past notAfter (a CA bug) must not let the name expire.
+  if (meta.ari) return new Date(Math.min(Date.parse(meta.ari.renewAt), na - (na - nb) / 10));
   return new Date(na - (na - nb) / 3);
 }
 
 export function needsRenewal(meta: Pick<CertificateMeta, 'notBefore' | 'notAfter' | 'ari'>, now: Date): boolean {
   return now.getTime() >= renewalTime(meta).getTime();
+}
+
+export type AriMeta = NonNullable<CertificateMeta['ari']>;
+
+/**
+ * The `ari` record after the CA answered a renewalInfo request at `now`. The renewal time is kept
+ * while the window is the one it was chosen in, so polling never re-rolls it; when the CA moved
+ * the window it is chosen anew, uniformly inside the new one (RFC 9773 §4.2), which may put it in
+ * the past: "If the selected time is in the past, attempt renewal immediately." `random` as for
+ * chooseRenewalTime.
+ */
+export function updatedAri(previous: AriMeta | undefined, info: RenewalInfo, now: Date, random?: () => number): AriMeta {
+  const start = info.suggestedWindow.start.toISOString();
+  const end = info.suggestedWindow.end.toISOString();
+  const keep = previous !== undefined && !ariWindowMoved(previous, { start, end });
+  return {
+    start,
+    end,
+    renewAt: keep ? previous.renewAt : chooseRenewalTime(info.suggestedWindow, random).toISOString(),
+    checkedAt: now.toISOString(),
+    nextCheck: new Date(now.getTime() + renewalInfoCheckDelay(info.retryAfterMs)).toISOString(),
+    ...(info.explanationURL !== undefined ? { explanationUrl: info.explanationURL } : {}),
+  };
+}
+
+/** Whether the window differs from the one `before` recorded (a new check time alone is no move). */
+export function ariWindowMoved(before: AriMeta | undefined, after: Pick<AriMeta, 'start' | 'end'>): boolean {
+  return before === undefined || Date.parse(before.start) !== Date.parse(after.start) || Date.parse(before.end) !== Date.parse(after.end);
 }
 
 export function parseMeta(bytes: Buffer): CertificateMeta {

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { certIdFromCertificate, certIdFromParts, chooseRenewalTime } from '../../../src/acme/ari.ts';
+import { certIdFromCertificate, certIdFromParts, chooseRenewalTime, renewalInfoCheckDelay, renewalInfoRetryDelay } from '../../../src/acme/ari.ts';
 import { AcmeClient } from '../../../src/acme/client.ts';
 import { generateAccountKey } from '../../../src/acme/jws.ts';
+import { AcmeProblem } from '../../../src/acme/problem.ts';
+import { MyServerError } from '../../../src/errors.ts';
 import { startFakeCa } from './fake-ca.ts';
 import { RFC9773_EXAMPLE_CERT } from './fixtures.ts';
-
 
 test('the CertID of RFC 9773 example certificate is the one the RFC gives', () => {
   const der = new X509Certificate(RFC9773_EXAMPLE_CERT).raw;
@@ -82,4 +83,42 @@ test('renewalInfo is undefined when the directory does not offer it', async () =
     client.close();
     await ca.close();
   }
+});
+
+const MIN = 60_000;
+const HOUR = 3600_000;
+
+test('renewalInfoCheckDelay follows Retry-After within one minute and one day, six hours without one', () => {
+  const cases: [number | undefined, number][] = [
+    [undefined, 6 * HOUR],
+    [Number.NaN, 6 * HOUR],
+    [0, MIN],
+    [10_000, MIN],
+    [MIN, MIN],
+    [2 * HOUR, 2 * HOUR],
+    [24 * HOUR, 24 * HOUR],
+    [7 * 24 * HOUR, 24 * HOUR],
+  ];
+  for (const [retryAfter, want] of cases) assert.equal(renewalInfoCheckDelay(retryAfter), want, String(retryAfter));
+});
+
+test('renewalInfoRetryDelay backs off briefly on temporary errors, waits six hours on long-term ones', () => {
+  const problem = (status: number, retryAfter?: number): AcmeProblem =>
+    new AcmeProblem({ type: 'urn:ietf:params:acme:error:serverInternal', detail: 'x', status, ...(retryAfter === undefined ? {} : { retryAfter }) });
+  const network = (code?: string): MyServerError =>
+    new MyServerError('MS_ERR_ACME_NETWORK', 'fetching renewal info: GET https://ca/renewal-info/x', { cause: Object.assign(new Error('fetch failed'), code ? { cause: Object.assign(new Error(code), { code }) } : {}) });
+  const cases: { name: string; err: unknown; failures: number; random: number; want: number }[] = [
+    { name: '503, first failure, least jitter', err: problem(503), failures: 1, random: 0, want: MIN },
+    { name: '503, first failure, most jitter', err: problem(503), failures: 1, random: 0.999999, want: 2 * MIN },
+    { name: '503, third failure', err: problem(503), failures: 3, random: 0, want: 4 * MIN },
+    { name: '503, tries spent: long-term', err: problem(503), failures: 4, random: 0, want: 6 * HOUR },
+    { name: '503 asking for 30 min', err: problem(503, 30 * MIN), failures: 1, random: 0, want: 30 * MIN },
+    { name: '503 asking for 3 days', err: problem(503, 72 * HOUR), failures: 1, random: 0, want: 24 * HOUR },
+    { name: '404 problem', err: problem(404), failures: 1, random: 0, want: 6 * HOUR },
+    { name: 'timeout', err: network(), failures: 1, random: 0, want: MIN },
+    { name: 'connection refused', err: network('ECONNREFUSED'), failures: 1, random: 0, want: 6 * HOUR },
+    { name: 'no such host', err: network('ENOTFOUND'), failures: 2, random: 0, want: 6 * HOUR },
+    { name: 'invalid window', err: new MyServerError('MS_ERR_ACME_PROTOCOL', 'invalid suggestedWindow'), failures: 1, random: 0, want: 6 * HOUR },
+  ];
+  for (const c of cases) assert.equal(renewalInfoRetryDelay(c.err, c.failures, () => c.random), c.want, c.name);
 });

@@ -50,6 +50,14 @@ test('an ARI renewAt wins over the one-third rule, earlier or later', () => {
   assert.equal(needsRenewal(later, at(75)), true);
 });
 
+test('an ARI renewAt at or past notAfter is capped at the last tenth of the lifetime', () => {
+  for (const renewAtDay of [89, 90, 120]) {
+    const broken = { ...lifetime(90), ari: { start: at(85).toISOString(), end: at(130).toISOString(), renewAt: at(renewAtDay).toISOString(), checkedAt: at(1).toISOString() } };
+    assert.equal(renewalTime(broken).getTime(), at(81).getTime(), `renewAt day ${renewAtDay}`);
+    assert.equal(needsRenewal(broken, at(81)), true);
+  }
+});
+
 test('parseMeta reads back what JSON.stringify wrote', () => {
   const meta: CertificateMeta = {
     names: ['a.test', '*.a.test'],

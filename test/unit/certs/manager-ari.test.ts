@@ -1,0 +1,362 @@
+/**
+ * RFC 9773 renewal information after issuance: the manager asks the CA again at each nextCheck,
+ * follows a moved window, keeps a chosen time while the window stands, and survives a CA that
+ * cannot answer. Real storage and real certificates (local CA); time is a FakeClock, so days of
+ * schedule run in milliseconds.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { pino } from 'pino';
+import { certIdFromCertificate } from '../../../src/acme/ari.ts';
+import { AcmeClient } from '../../../src/acme/client.ts';
+import { generateAccountKey } from '../../../src/acme/jws.ts';
+import { AcmeProblem } from '../../../src/acme/problem.ts';
+import type { RenewalInfo } from '../../../src/acme/types.ts';
+import { AcmeIssuer } from '../../../src/certs/acme-issuer.ts';
+import { CertificateStore } from '../../../src/certs/certificate-store.ts';
+import type { IssueRequest, Issued, Issuer } from '../../../src/certs/issuer.ts';
+import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
+import { CertificateManager, type Clock, type RenewalInfoSource } from '../../../src/certs/manager.ts';
+import { renewalTime, updatedAri, type AriMeta, type CertificateMeta } from '../../../src/certs/meta.ts';
+import { silentLogger, type Logger } from '../../../src/log.ts';
+import { splitPemChain } from '../../../src/x509/certificate.ts';
+import { generatePrivateKeyPem } from '../../../src/x509/keys.ts';
+import { startFakeCa } from '../acme/fake-ca.ts';
+import { delay, eventually, tempStorage } from './helpers.ts';
+
+const MIN = 60_000;
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+const NAME = 'ari.localhost';
+
+/**
+ * Time stands still until advance(). Timers due by then run in due order, each at its own time;
+ * timers already due when set run on the next turn of the event loop, as real ones would.
+ */
+class FakeClock implements Clock {
+  #now: number;
+  #next = 1;
+  readonly #timers = new Map<number, { at: number; fn: () => void }>();
+
+  constructor(start = Date.now()) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimer(fn: () => void, ms: number): unknown {
+    const id = this.#next++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
+    if (ms <= 0) setImmediate(() => this.#fire(id));
+    return id;
+  }
+
+  clearTimer(timer: unknown): void {
+    if (typeof timer === 'number') this.#timers.delete(timer);
+  }
+
+  advance(ms: number): void {
+    const target = this.#now + ms;
+    for (;;) {
+      let due: [number, number] | undefined;
+      for (const [id, t] of this.#timers) if (t.at <= target && (due === undefined || t.at < due[1])) due = [id, t.at];
+      if (due === undefined) break;
+      this.#now = Math.max(this.#now, due[1]);
+      this.#fire(due[0]);
+    }
+    this.#now = target;
+  }
+
+  #fire(id: number): void {
+    const t = this.#timers.get(id);
+    if (t === undefined) return;
+    this.#timers.delete(id);
+    t.fn();
+  }
+}
+
+type Answer = RenewalInfo | undefined | Error;
+
+/**
+ * Real certificates from the local CA, and renewalInfo answers as the test scripts them (`answer`
+ * gets the 1-based number of the request). issue() asks once right after issuance and ignores a
+ * failure, as AcmeIssuer does.
+ */
+class AriIssuer implements Issuer, RenewalInfoSource {
+  readonly id: string;
+  readonly storageKey: string;
+  readonly issued: IssueRequest[] = [];
+  /** Clock time of every renewalInfo request. */
+  readonly asked: number[] = [];
+  readonly #local: LocalIssuer;
+  readonly #clock: FakeClock;
+  readonly #answer: (n: number) => Answer;
+
+  constructor(local: LocalIssuer, clock: FakeClock, answer: (n: number) => Answer) {
+    this.#local = local;
+    this.#clock = clock;
+    this.#answer = answer;
+    this.id = local.id;
+    this.storageKey = local.storageKey;
+  }
+
+  async issue(request: IssueRequest): Promise<Issued> {
+    this.issued.push(request);
+    const issued = await this.#local.issue(request);
+    const info = await this.renewalInfo(issued.chainPem).catch(() => undefined);
+    return { ...issued, ...(info ? { ari: updatedAri(undefined, info, new Date(this.#clock.now())) } : {}) };
+  }
+
+  async renewalInfo(_chainPem: string): Promise<RenewalInfo | undefined> {
+    this.asked.push(this.#clock.now());
+    const a = this.#answer(this.asked.length);
+    if (a instanceof Error) throw a;
+    return a;
+  }
+}
+
+interface Ctx {
+  readonly mgr: CertificateManager;
+  readonly clock: FakeClock;
+  readonly issuer: AriIssuer;
+  readonly store: CertificateStore;
+  /** When the test started, on the fake clock. */
+  readonly t0: number;
+  readonly storedMeta: () => Promise<CertificateMeta | undefined>;
+  readonly meta: () => CertificateMeta | undefined;
+}
+
+async function withAri(
+  options: { lifetimeMs: number; answer: (n: number, clock: FakeClock) => Answer; log?: Logger },
+  fn: (ctx: Ctx) => Promise<void>,
+): Promise<void> {
+  const tmp = await tempStorage();
+  const clock = new FakeClock();
+  const store = new CertificateStore(tmp.storage);
+  const log = options.log ?? silentLogger();
+  const issuer = new AriIssuer(new LocalIssuer({ storage: tmp.storage, log, lifetimeMs: options.lifetimeMs }), clock, (n) => options.answer(n, clock));
+  const mgr = new CertificateManager({ storage: tmp.storage, store, log, clock });
+  try {
+    mgr.manage(new Map([[NAME, { issuer, keyType: 'p256' }]]));
+    assert.ok(await eventually(() => mgr.certificates().length === 1), 'first certificate obtained');
+    await fn({
+      mgr,
+      clock,
+      issuer,
+      store,
+      t0: clock.now(),
+      storedMeta: () => store.loadMeta(issuer.storageKey, NAME),
+      meta: () => mgr.certificates()[0]?.meta,
+    });
+  } finally {
+    mgr.close();
+    await delay(100);
+    await tmp.remove();
+  }
+}
+
+function window(start: number, end: number, retryAfterMs?: number): RenewalInfo {
+  return { suggestedWindow: { start: new Date(start), end: new Date(end) }, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
+}
+
+/** Lets the work a timer started (fetch, storage writes) finish: real time, since the clock is fake. */
+const settle = (): Promise<void> => delay(50);
+
+test('updatedAri keeps the chosen time while the window stands, re-rolls a moved one, and clamps nextCheck', () => {
+  const now = new Date('2025-03-01T00:00:00Z');
+  const w = (s: string, e: string, retryAfterMs?: number): RenewalInfo => window(Date.parse(s), Date.parse(e), retryAfterMs);
+  const previous: AriMeta = { start: '2025-04-01T00:00:00.000Z', end: '2025-04-02T00:00:00.000Z', renewAt: '2025-04-01T07:00:00.000Z', checkedAt: '2025-02-28T00:00:00.000Z' };
+  const cases: { name: string; prev: AriMeta | undefined; info: RenewalInfo; renewAt: string; nextInMs: number }[] = [
+    { name: 'first answer', prev: undefined, info: w('2025-04-01T00:00:00Z', '2025-04-02T00:00:00Z', 6 * HOUR), renewAt: '2025-04-01T12:00:00.000Z', nextInMs: 6 * HOUR },
+    { name: 'same window', prev: previous, info: w('2025-04-01T00:00:00Z', '2025-04-02T00:00:00Z', 2 * HOUR), renewAt: previous.renewAt, nextInMs: 2 * HOUR },
+    { name: 'window moved', prev: previous, info: w('2025-03-01T00:00:00Z', '2025-03-02T00:00:00Z'), renewAt: '2025-03-01T12:00:00.000Z', nextInMs: 6 * HOUR },
+    { name: 'only the end moved', prev: previous, info: w('2025-04-01T00:00:00Z', '2025-04-03T00:00:00Z', 10_000), renewAt: '2025-04-02T00:00:00.000Z', nextInMs: MIN },
+    { name: 'Retry-After over a day', prev: previous, info: w('2025-04-01T00:00:00Z', '2025-04-02T00:00:00Z', 3 * DAY), renewAt: previous.renewAt, nextInMs: DAY },
+  ];
+  for (const c of cases) {
+    const ari = updatedAri(c.prev, c.info, now, () => 0.5);
+    assert.equal(ari.renewAt, c.renewAt, c.name);
+    assert.equal(ari.checkedAt, now.toISOString(), c.name);
+    assert.equal(Date.parse(ari.nextCheck ?? '') - now.getTime(), c.nextInMs, c.name);
+  }
+});
+
+test('renewal information is fetched again once nextCheck passes, not before, and each answer is stored', async () => {
+  const answers = (n: number, clock: FakeClock): Answer => {
+    const t = clock.now();
+    // Retry-After: 6 h at issuance, then 10 s (clamped to 1 min), then 3 days (clamped to 24 h).
+    return window(t + 50 * DAY, t + 51 * DAY, n === 1 ? 6 * HOUR : n === 2 ? 10_000 : 3 * DAY);
+  };
+  await withAri({ lifetimeMs: 90 * DAY, answer: answers }, async ({ clock, issuer, storedMeta }) => {
+    assert.equal(issuer.asked.length, 1, 'asked once, at issuance');
+    const first = (await storedMeta())?.ari;
+    assert.ok(first?.nextCheck);
+    assert.equal(Date.parse(first.nextCheck) - Date.parse(first.checkedAt), 6 * HOUR);
+
+    clock.advance(6 * HOUR - 1_000);
+    await settle();
+    assert.equal(issuer.asked.length, 1, 'not asked before nextCheck');
+    clock.advance(1_000);
+    assert.ok(await eventually(() => issuer.asked.length === 2), 'asked again at nextCheck');
+    const at2 = clock.now();
+    assert.ok(await eventually(async () => (await storedMeta())?.ari?.checkedAt === new Date(at2).toISOString()), 'the answer is stored');
+    assert.equal((await storedMeta())?.ari?.nextCheck, new Date(at2 + MIN).toISOString(), 'a 10 s Retry-After counts as one minute');
+
+    clock.advance(MIN - 1_000);
+    await settle();
+    assert.equal(issuer.asked.length, 2, 'not asked within the minute');
+    clock.advance(1_000);
+    assert.ok(await eventually(() => issuer.asked.length === 3));
+    const at3 = clock.now();
+    assert.ok(await eventually(async () => (await storedMeta())?.ari?.nextCheck === new Date(at3 + DAY).toISOString()), 'a 3-day Retry-After counts as one day');
+    assert.equal(issuer.issued.length, 1, 'no renewal');
+  });
+});
+
+test('a window the CA moves into the past renews the certificate at once', async () => {
+  const answers = (n: number, clock: FakeClock): Answer => {
+    const t = clock.now();
+    // The second answer (the first poll) moves the window into the past, as before a revocation.
+    return n === 2 ? window(t - 2 * DAY, t - DAY, 6 * HOUR) : window(t + 50 * DAY, t + 51 * DAY, 6 * HOUR);
+  };
+  await withAri({ lifetimeMs: 90 * DAY, answer: answers }, async ({ clock, issuer, meta, t0 }) => {
+    const old = meta();
+    assert.ok(old);
+    assert.ok(renewalTime(old).getTime() > t0 + 40 * DAY);
+
+    clock.advance(6 * HOUR);
+    assert.ok(await eventually(() => issuer.issued.length === 2, 10_000), 'renewed after the window moved');
+    assert.ok(await eventually(() => meta()?.serialHex !== old.serialHex), 'the new certificate is loaded');
+    assert.equal(issuer.issued[1]?.replacing?.chainPem !== undefined, true, 'a renewal of the old certificate');
+    const fresh = meta();
+    assert.ok(fresh?.ari && Date.parse(fresh.ari.renewAt) > clock.now(), 'the new certificate has its own window');
+    // One more poll interval on: the new certificate is not renewed again.
+    clock.advance(6 * HOUR);
+    await settle();
+    assert.equal(issuer.issued.length, 2);
+  });
+});
+
+test('an unchanged window keeps the renewal time chosen in it and does not renew', async () => {
+  let fixed: RenewalInfo | undefined;
+  const answers = (_n: number, clock: FakeClock): Answer => (fixed ??= window(clock.now() + 50 * DAY, clock.now() + 51 * DAY, 6 * HOUR));
+  await withAri({ lifetimeMs: 90 * DAY, answer: answers }, async ({ clock, issuer, meta, storedMeta }) => {
+    const chosen = meta()?.ari?.renewAt;
+    assert.ok(chosen);
+    for (let poll = 2; poll <= 5; poll++) {
+      clock.advance(6 * HOUR);
+      assert.ok(await eventually(() => issuer.asked.length === poll), `poll ${poll}`);
+      const at = new Date(clock.now()).toISOString();
+      assert.ok(await eventually(async () => (await storedMeta())?.ari?.checkedAt === at), `poll ${poll} stored`);
+      assert.equal((await storedMeta())?.ari?.renewAt, chosen, `poll ${poll} kept the stored time`);
+      assert.equal(meta()?.ari?.renewAt, chosen, `poll ${poll} kept the loaded time`);
+    }
+    assert.equal(issuer.issued.length, 1, 'no renewal');
+  });
+});
+
+test('a window moved later gets a new renewal time inside it, and no renewal', async () => {
+  const answers = (n: number, clock: FakeClock): Answer => {
+    const t = clock.now();
+    return n === 1 ? window(t + 50 * DAY, t + 51 * DAY, 6 * HOUR) : window(t + 70 * DAY, t + 71 * DAY, 6 * HOUR);
+  };
+  await withAri({ lifetimeMs: 90 * DAY, answer: answers }, async ({ clock, issuer, meta }) => {
+    const before = meta()?.ari;
+    assert.ok(before);
+    clock.advance(6 * HOUR);
+    assert.ok(await eventually(() => meta()?.ari?.start !== before.start));
+    const after = meta()?.ari;
+    assert.ok(after);
+    const renewAt = Date.parse(after.renewAt);
+    assert.ok(renewAt >= Date.parse(after.start) && renewAt < Date.parse(after.end), 'chosen inside the new window');
+    await settle();
+    assert.equal(issuer.issued.length, 1);
+  });
+});
+
+test('a failing renewalInfo fetch is logged with the CA problem, retried with backoff, and the lifetime rule still renews', async () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const down = (): Answer => new AcmeProblem({ type: 'urn:ietf:params:acme:error:serverInternal', detail: 'renewal info is down', status: 503 });
+  await withAri({ lifetimeMs: 3 * DAY, answer: down, log }, async ({ clock, issuer, meta }) => {
+    const first = meta();
+    assert.ok(first);
+    assert.equal(first.ari, undefined, 'no window: the fetch at issuance failed');
+    assert.equal(issuer.asked.length, 1);
+
+    // Asked again a minute after the certificate was loaded.
+    clock.advance(MIN);
+    assert.ok(await eventually(() => issuer.asked.length === 2), 'retried a minute later');
+    assert.ok(
+      await eventually(() =>
+        lines.some((l) => {
+          const p = l['problem'] as { type?: string; detail?: string } | undefined;
+          return p?.type === 'urn:ietf:params:acme:error:serverInternal' && p.detail === 'renewal info is down' && l['name'] === NAME;
+        }),
+      ),
+      'the log line keeps the problem type and detail',
+    );
+    // First backoff step of a 5xx: between one and two minutes.
+    clock.advance(MIN - 1_000);
+    await settle();
+    assert.equal(issuer.asked.length, 2, 'not retried within the minute');
+    clock.advance(MIN + 1_000);
+    assert.ok(await eventually(() => issuer.asked.length === 3), 'retried within two minutes');
+
+    // On to the lifetime rule's time, an hour at a time.
+    const due = renewalTime(first).getTime();
+    while (clock.now() < due + MIN) {
+      clock.advance(HOUR);
+      await delay(5);
+    }
+    assert.ok(await eventually(() => issuer.issued.length === 2, 10_000), 'renewed by the lifetime rule');
+    assert.ok(await eventually(() => meta()?.serialHex !== first.serialHex));
+    // ~2 days: three quick retries, then one every six hours (plus the new certificate's own).
+    assert.ok(issuer.asked.length >= 8 && issuer.asked.length <= 16, `${issuer.asked.length} renewalInfo requests in ~2 days`);
+  });
+});
+
+test('close() cancels renewal-information checks', async () => {
+  await withAri({ lifetimeMs: 90 * DAY, answer: (_n, clock) => window(clock.now() + 50 * DAY, clock.now() + 51 * DAY, 6 * HOUR) }, async ({ mgr, clock, issuer }) => {
+    mgr.close();
+    clock.advance(2 * DAY);
+    await settle();
+    assert.equal(issuer.asked.length, 1);
+    assert.equal(issuer.issued.length, 1);
+  });
+});
+
+test('AcmeIssuer.renewalInfo asks about the leaf CertID and rejects with the CA problem', async () => {
+  const tmp = await tempStorage();
+  const ca = await startFakeCa();
+  const client = new AcmeClient({ directoryUrl: ca.directoryUrl, accountKey: await generateAccountKey() });
+  try {
+    const local = new LocalIssuer({ storage: tmp.storage, log: silentLogger() });
+    const { chainPem } = await local.issue({ names: [NAME], keyPem: await generatePrivateKeyPem('p256'), keyType: 'p256' });
+    const id = certIdFromCertificate(new X509Certificate(splitPemChain(chainPem)[0] ?? '').raw);
+    let down = false;
+    ca.on(`/renewal-info/${id}`, () =>
+      down
+        ? { status: 503, headers: { 'retry-after': '120' }, body: { type: 'urn:ietf:params:acme:error:serverInternal', detail: 'try later' } }
+        : { headers: { 'retry-after': '3600' }, body: { suggestedWindow: { start: '2030-01-01T00:00:00Z', end: '2030-01-02T00:00:00Z' } } },
+    );
+    const issuer = new AcmeIssuer({ client: () => Promise.resolve(client), directoryUrl: ca.directoryUrl, solvers: new Map(), log: silentLogger() });
+    const info = await issuer.renewalInfo(chainPem);
+    assert.deepEqual(info, { suggestedWindow: { start: new Date('2030-01-01T00:00:00Z'), end: new Date('2030-01-02T00:00:00Z') }, retryAfterMs: 3_600_000 });
+    down = true;
+    await assert.rejects(issuer.renewalInfo(chainPem), (err: unknown) => {
+      assert.ok(err instanceof AcmeProblem);
+      assert.equal(err.type, 'urn:ietf:params:acme:error:serverInternal');
+      assert.equal(err.detail, 'try later');
+      assert.equal(err.retryAfter, 120_000);
+      return true;
+    });
+  } finally {
+    client.close();
+    await ca.close();
+    await tmp.remove();
+  }
+});
