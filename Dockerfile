@@ -49,5 +49,6 @@ STOPSIGNAL SIGTERM
 # `admin off`, run with --no-healthcheck. slim has no curl: Node's fetch does the request.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.MY_SERVER_HEALTHCHECK_URL, { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "/app/dist/src/main.js"]
+# --max-semi-space-size=8: see docs/design.md "Memory" (peak RSS under load about 30% lower).
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/dist/src/main.js"]
 CMD ["run"]

@@ -21,6 +21,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseAdminAddress } from '../../src/admin/admin-address.ts';
 import { GLOBAL_DEFAULTS } from '../../src/config/defaults.ts';
+import { NODE_FLAGS } from '../../bench/candidates.ts';
 import { freePorts } from '../helpers/ports.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -536,6 +537,16 @@ describe('systemd unit', () => {
     const level = /Overall exposure level for my-server\.service: (\d+\.\d+)/.exec(ran.stdout)?.[1];
     assert.ok(level !== undefined, ran.stdout);
     assert.ok(Number(level) <= 2.5, `exposure ${level}:\n${ran.stdout}`);
+  });
+
+  test('ExecStart, the Dockerfile ENTRYPOINT and the benchmark give node the same flags', () => {
+    // The benchmark's memory figures hold for a deployment only if it runs node the same way.
+    const exec = (unitValues(unit, 'ExecStart')[0] ?? '').split(/\s+/);
+    assert.deepEqual(exec.slice(1, 1 + NODE_FLAGS.length), NODE_FLAGS);
+    assert.ok(exec[1 + NODE_FLAGS.length]?.endsWith('/dist/src/main.js'), exec.join(' '));
+    const entrypoint = image.entrypoint ?? [];
+    assert.deepEqual(entrypoint.slice(1, 1 + NODE_FLAGS.length), NODE_FLAGS);
+    assert.ok(entrypoint[1 + NODE_FLAGS.length]?.endsWith('/dist/src/main.js'), entrypoint.join(' '));
   });
 
   test('storage and config directories match the paths ExecStart and Environment use', () => {
