@@ -6,6 +6,9 @@ import { createIntermediateCa, createRootCa, issueLeafCertificate, type Certifie
 import type { IssueRequest, Issued, Issuer } from './issuer.ts';
 import { LOCAL_CA_LOCK, LOCAL_ISSUER, localCaKeys } from './keys.ts';
 
+/** How long before its end an intermediate is replaced: leaves (7 days by default) never outlive it. */
+const INTERMEDIATE_MARGIN_MS = 30 * 24 * 3600_000;
+
 /**
  * The built-in local CA (SPEC.md: localhost, IP addresses, *.localhost, *.internal, *.local and
  * `local_certs` sites). Root and intermediate are created once, under a storage lock so that two
@@ -19,6 +22,8 @@ export class LocalIssuer implements Issuer {
   readonly #log: Logger;
   readonly #lifetimeMs: number | undefined;
   #ca: Promise<{ root: CertifiedKey; intermediate: CertifiedKey }> | undefined;
+  /** When the cached CA must be read again: a month before its intermediate ends. */
+  #caRefreshAt = 0;
 
   constructor(options: { storage: Storage; log: Logger; lifetimeMs?: number }) {
     this.#storage = options.storage;
@@ -43,11 +48,21 @@ export class LocalIssuer implements Issuer {
   }
 
   #loadCa(): Promise<{ root: CertifiedKey; intermediate: CertifiedKey }> {
+    // A process can run longer than the month of margin #read keeps: past the refresh time the
+    // cached CA is read again, so the intermediate is rotated (or another process's rotation
+    // picked up) instead of signing leaves that end with it or fail once it has expired.
+    if (this.#ca !== undefined && Date.now() >= this.#caRefreshAt) this.#ca = undefined;
     // Cached as a promise so concurrent first issues load (or create) the CA once.
-    this.#ca ??= this.#loadOrCreate().catch((err: unknown) => {
-      this.#ca = undefined;
-      throw err;
-    });
+    this.#ca ??= this.#loadOrCreate().then(
+      (ca) => {
+        this.#caRefreshAt = this.#notAfter(ca.intermediate.certPem) - INTERMEDIATE_MARGIN_MS;
+        return ca;
+      },
+      (err: unknown) => {
+        this.#ca = undefined;
+        throw err;
+      },
+    );
     return this.#ca;
   }
 
@@ -78,7 +93,7 @@ export class LocalIssuer implements Issuer {
     const intermediate = await this.#readPair(localCaKeys.intermediateCert, localCaKeys.intermediateKey, false);
     if (!root || !intermediate) return undefined;
     const expires = this.#notAfter(intermediate.certPem);
-    if (expires < Date.now() + 30 * 24 * 3600_000) {
+    if (expires < Date.now() + INTERMEDIATE_MARGIN_MS) {
       // The intermediate lives a year; replace it a month before it ends so leaves never outlive it.
       return undefined;
     }

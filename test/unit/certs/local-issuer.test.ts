@@ -88,6 +88,30 @@ test('an intermediate with less than a month left is replaced while the root is 
   }
 });
 
+test('a running issuer replaces its cached intermediate once it has a month left, without a restart', async () => {
+  const tmp = await tempStorage();
+  try {
+    const root = await createRootCa();
+    // 365-day intermediate issued 335 days ago, plus 3 s: one month and 3 s left at the first issue.
+    const old = await createIntermediateCa(root, { now: new Date(Date.now() - 335 * DAY + 3_000) });
+    await tmp.storage.put(localCaKeys.rootKey, root.keyPem);
+    await tmp.storage.put(localCaKeys.rootCert, root.certPem);
+    await tmp.storage.put(localCaKeys.intermediateKey, old.keyPem);
+    await tmp.storage.put(localCaKeys.intermediateCert, old.certPem);
+
+    const i = issuer(tmp.storage);
+    const first = await issueFor(i, 'a.localhost');
+    assert.equal(first.intermediate.trim(), old.certPem.trim(), 'still more than a month left: the stored one signs');
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    const second = await issueFor(i, 'b.localhost');
+    assert.notEqual(second.intermediate.trim(), old.certPem.trim(), 'the same issuer object rotated it');
+    assert.ok(parseCertificate(second.intermediate).notAfter.getTime() > Date.now() + 300 * DAY);
+    assert.equal((await tmp.storage.get(localCaKeys.intermediateCert))?.toString().trim(), second.intermediate.trim());
+  } finally {
+    await tmp.remove();
+  }
+});
+
 test('a stored root whose key does not match fails with MS_ERR_STORAGE instead of minting a new root', async () => {
   const tmp = await tempStorage();
   try {
