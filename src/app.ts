@@ -44,12 +44,23 @@ export interface AppOptions {
 
 type Front = { kind: 'https'; front: TlsFront } | { kind: 'http'; front: HttpFront };
 
+interface StorageStack {
+  readonly key: string;
+  readonly storage: ClosableStorage;
+  readonly http01: Http01Solver;
+  readonly tlsAlpn01: TlsAlpn01Solver;
+  readonly local: LocalIssuer;
+  readonly manager: CertificateManager;
+}
+
 export class App {
   #config: Config;
   readonly #o: AppOptions;
   readonly #log: Logger;
   #gen: Generation | undefined;
   #storage: ClosableStorage | undefined;
+  /** storageSpecFor(globals) of #storage, as JSON: a reload that changes it opens a new storage. */
+  #storageKey = '';
   #manager: CertificateManager | undefined;
   #http01: Http01Solver | undefined;
   #tlsAlpn01: TlsAlpn01Solver | undefined;
@@ -90,29 +101,57 @@ export class App {
   async #start(): Promise<void> {
     const g = this.#config.globals;
     this.#metrics.subscribe();
-    this.#storage = await createStorage(storageSpecFor(g));
-    const challengeStore = new ChallengeStore({ storage: this.#storage });
-    this.#http01 = new Http01Solver({ store: challengeStore });
-    this.#tlsAlpn01 = new TlsAlpn01Solver({ store: challengeStore });
-    this.#local = new LocalIssuer({ storage: this.#storage, log: this.#log.child({ logger: 'local-ca' }) });
+    const stack = await this.#openStorage(g);
+    this.#useStorage(stack);
     this.#caRoots = await readCaRoot(g);
-    this.#manager = new CertificateManager({
-      storage: this.#storage,
-      store: new CertificateStore(this.#storage),
-      log: this.#log.child({ logger: 'certs' }),
-      onDemand: {
-        covers: (name: string) => this.#gen?.onDemandCovers(name),
-        authorize: (name: string) => this.#onDemandPolicy().authorize(name),
-      },
-    });
     const gen = await Generation.build(this.#config, this.#issuerFactory(), this.#log, {});
     await this.#bind(gen);
     this.#gen = gen;
     this.#watchManualCertificates(gen);
-    this.#manager.manage(gen.managed);
+    stack.manager.manage(gen.managed);
     this.#metrics.configure({ certificates: [...gen.managed.keys()], upstreams: gen.upstreamAddresses() });
     await this.#startAdmin();
-    this.#log.info({ listeners: [...this.#fronts.keys()], sites: this.#config.sites.length, storage: this.#storage.toString() }, 'serving');
+    this.#log.info({ listeners: [...this.#fronts.keys()], sites: this.#config.sites.length, storage: stack.storage.toString() }, 'serving');
+  }
+
+  /**
+   * Storage and everything that keeps state in it: the challenge store behind both solvers, the
+   * local CA and the certificate manager. Built whole, so a reload can swap one set for another.
+   */
+  async #openStorage(g: Config['globals']): Promise<StorageStack> {
+    const spec = storageSpecFor(g);
+    const storage = await createStorage(spec);
+    const challengeStore = new ChallengeStore({ storage });
+    return {
+      key: JSON.stringify(spec),
+      storage,
+      http01: new Http01Solver({ store: challengeStore }),
+      tlsAlpn01: new TlsAlpn01Solver({ store: challengeStore }),
+      local: new LocalIssuer({ storage, log: this.#log.child({ logger: 'local-ca' }) }),
+      manager: new CertificateManager({
+        storage,
+        store: new CertificateStore(storage),
+        log: this.#log.child({ logger: 'certs' }),
+        onDemand: {
+          covers: (name: string) => this.#gen?.onDemandCovers(name),
+          authorize: (name: string) => this.#onDemandPolicy().authorize(name),
+        },
+      }),
+    };
+  }
+
+  #currentStorage(): StorageStack | undefined {
+    if (!this.#storage || !this.#http01 || !this.#tlsAlpn01 || !this.#local || !this.#manager) return undefined;
+    return { key: this.#storageKey, storage: this.#storage, http01: this.#http01, tlsAlpn01: this.#tlsAlpn01, local: this.#local, manager: this.#manager };
+  }
+
+  #useStorage(s: StorageStack): void {
+    this.#storageKey = s.key;
+    this.#storage = s.storage;
+    this.#http01 = s.http01;
+    this.#tlsAlpn01 = s.tlsAlpn01;
+    this.#local = s.local;
+    this.#manager = s.manager;
   }
 
   /**
@@ -130,24 +169,46 @@ export class App {
     const caRoots = await readCaRoot(next.globals);
     const previousRoots = this.#caRoots;
     const previousConfig = this.#config;
+    // A changed `storage` gets a new storage with its own manager, challenge store and local CA,
+    // as a restart would (Caddy does the same): certificates are then loaded from, or obtained
+    // into, the new storage. Opened before anything changes, so an unreachable one fails the reload.
+    const previousStorage = this.#currentStorage();
+    const nextStorage = JSON.stringify(storageSpecFor(next.globals)) !== this.#storageKey ? await this.#openStorage(next.globals) : undefined;
     // The issuer factory reads these: the new generation's issuers must see the new values.
     this.#caRoots = caRoots;
     this.#config = next;
+    if (nextStorage) this.#useStorage(nextStorage);
+    const restore = async (): Promise<void> => {
+      this.#caRoots = previousRoots;
+      this.#config = previousConfig;
+      if (nextStorage && previousStorage) {
+        this.#useStorage(previousStorage);
+        nextStorage.manager.close();
+        await nextStorage.storage.close();
+      }
+    };
     let gen: Generation;
     try {
       gen = await Generation.build(next, this.#issuerFactory(), this.#log, {});
     } catch (err) {
-      this.#caRoots = previousRoots;
-      this.#config = previousConfig;
+      await restore();
       throw err;
     }
     try {
       await this.#bind(gen);
     } catch (err) {
-      this.#caRoots = previousRoots;
-      this.#config = previousConfig;
+      await restore();
       await gen.close();
       throw err;
+    }
+    if (nextStorage && previousStorage) {
+      // Orders in flight on the old storage stop here; the new manager obtains what it lacks.
+      previousStorage.manager.close();
+      this.#log.info({ from: previousStorage.storage.toString(), to: nextStorage.storage.toString() }, 'storage changed');
+      setTimeout(() => void previousStorage.storage.close(), next.globals.gracePeriodMs).unref();
+    }
+    if (JSON.stringify(next.globals.log) !== JSON.stringify(previousConfig.globals.log)) {
+      this.#log.warn('the global log options changed: they take effect at the next restart');
     }
     const old = this.#gen;
     const adminChanged = JSON.stringify(next.globals.admin) !== JSON.stringify(previousConfig.globals.admin);
@@ -249,7 +310,8 @@ export class App {
             secureContextFor: (name) => this.#secureContextFor(name),
             loadedContextFor: (name) => this.#gen?.manualFor(name) ?? this.#manager?.loadedContextFor(name),
           },
-          challenges: this.#tlsAlpn01!,
+          // Through `this`: a reload that changes storage replaces the solver.
+          challenges: { challengeContextFor: (name) => this.#tlsAlpn01!.challengeContextFor(name) },
           onRequest: (req, res) => void this.#onRequest(req, res, 'https', l.port),
           onUpgrade: (req, socket, head) => void this.#onUpgrade(req, socket, head, 'https', l.port),
           log,
@@ -388,16 +450,18 @@ export class App {
         const g = this.#config.globals;
         // Everything an issuer is built from: a reload that changes any of it gets a new issuer
         // (and, for the account's part, a new account client).
-        const key = JSON.stringify([ca, email ?? '', challenges ?? [], g.acmeEab ?? null, g.acmeProfile ?? null, g.certLifetimeMs ?? null, this.#caRoots ?? null]);
+        const key = JSON.stringify([this.#storageKey, ca, email ?? '', challenges ?? [], g.acmeEab ?? null, g.acmeProfile ?? null, g.certLifetimeMs ?? null, this.#caRoots ?? null]);
         let issuer = this.#acmeIssuers.get(key);
         if (!issuer) {
-          const accountKey = JSON.stringify([ca, email ?? '', g.acmeEab ?? null, this.#caRoots ?? null]);
+          // Captured: an issuer stays with the storage it was made for, also after a reload swaps it.
+          const storage = this.#storage!;
+          const accountKey = JSON.stringify([this.#storageKey, ca, email ?? '', g.acmeEab ?? null, this.#caRoots ?? null]);
           const client = (): Promise<AcmeClient> => {
             let p = this.#accounts.get(accountKey);
             if (!p) {
               p = loadOrCreateAccount({
                 directoryUrl: ca,
-                storage: this.#storage!,
+                storage,
                 log: this.#log.child({ logger: 'acme' }),
                 ...(email !== undefined ? { email } : {}),
                 ...(this.#caRoots !== undefined ? { caRoots: this.#caRoots } : {}),

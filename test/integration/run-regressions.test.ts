@@ -584,6 +584,37 @@ https:// {
   assert.equal(verified.authorized, true, verified.error);
 });
 
+// Old: a reload ignored a changed `storage`; certificates kept going to, and coming from, the old one.
+test('a reload that changes storage serves certificates from the new storage, under its own local CA', { timeout: 60_000 }, async (t) => {
+  const [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
+  const site = `a.localhost {
+	respond "a"
+}
+`;
+  const server = await startServer((env) => `${globals(env, { http: httpPort, https: httpsPort })}${site}`);
+  t.after(() => server.close());
+  const first = await localRoot(server);
+  await eventually('a verified handshake under the first storage\'s root', 15_000, async () => ((await handshake(httpsPort, 'a.localhost', first.pem)).authorized ? true : undefined), 250);
+
+  const second = { ...server, storage: join(server.dir, 'data2') };
+  const load = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.request(`${server.adminUrl}/load`, { method: 'POST', agent: false, headers: { 'content-type': 'text/caddyfile' }, signal: AbortSignal.timeout(10_000) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end(`${globals(second, { http: httpPort, https: httpsPort })}${site}`);
+  });
+  assert.equal(load.status, 200, load.body);
+  const next = await localRoot(second);
+  assert.notEqual(next.pem, first.pem, 'the new storage has a CA of its own');
+  await eventually('a verified handshake under the new storage\'s root', 15_000, async () => ((await handshake(httpsPort, 'a.localhost', next.pem)).authorized ? true : undefined), 250);
+  assert.equal((await handshake(httpsPort, 'a.localhost', first.pem)).authorized, false, 'no longer the old storage\'s certificate');
+  await access(join(second.storage, 'certificates', 'local', 'a.localhost', 'a.localhost.crt'));
+  assert.match(server.stdout() + server.stderr(), /storage changed/);
+});
+
 // Old: auto_https off also switched off loading the user's certificate files.
 test('auto_https off still serves a certificate given with tls CERT KEY', { timeout: 30_000 }, async (t) => {
   const [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
