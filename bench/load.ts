@@ -40,6 +40,9 @@ export interface HandshakeResult {
   readonly seconds: number;
   /** CPU seconds the client itself used: near `seconds` means the client, not the server, was the limit. */
   readonly clientCpuSeconds: number;
+  /** Key exchange group and cipher suite of the first handshake, e.g. X25519MLKEM768. */
+  readonly group?: string;
+  readonly cipher?: string;
 }
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
@@ -106,8 +109,8 @@ export async function runH2load(target: LoadTarget, seconds: number): Promise<H2
 
 const HANDSHAKE_CLIENT = join(import.meta.dirname, 'handshake-client.ts');
 
-export async function runHandshakes(target: LoadTarget, seconds: number, concurrency: number): Promise<HandshakeResult | string> {
-  const args = [HANDSHAKE_CLIENT, String(target.port), target.host, String(concurrency), String(seconds)];
+export async function runHandshakes(target: LoadTarget, seconds: number, concurrency: number, groups: string): Promise<HandshakeResult | string> {
+  const args = [HANDSHAKE_CLIENT, String(target.port), target.host, String(concurrency), String(seconds), groups];
   const result = await runTool(process.execPath, args, { cpus: target.cpus, timeoutMs: (seconds + 15) * 1000, signal: target.signal });
   const command = shellLine(['taskset', '-c', target.cpus, 'node', 'bench/handshake-client.ts', ...args.slice(1)]);
   try {

@@ -158,7 +158,8 @@ function describeRuns(r: CandidateResult): string[] {
     const h = s.result;
     if (typeof h === 'string') return h;
     const clientShare = Math.round((100 * h.clientCpuSeconds) / h.seconds);
-    return `${h.handshakes} in ${h.seconds.toFixed(1)} s (${h.resumed} resumed, ${h.errors} failed), proxy CPU ${s.cpuSeconds.toFixed(1)} s, client CPU ${h.clientCpuSeconds.toFixed(1)} s (${clientShare}% of its core)`;
+    const negotiated = h.group !== undefined ? `, ${h.group} ${h.cipher ?? ''}`.trimEnd() : '';
+    return `${h.handshakes} in ${h.seconds.toFixed(1)} s (${h.resumed} resumed, ${h.errors} failed${negotiated}), proxy CPU ${s.cpuSeconds.toFixed(1)} s, client CPU ${h.clientCpuSeconds.toFixed(1)} s (${clientShare}% of its core)`;
   });
   const lines = [`  - wrk: ${wrk.join('; ')}`, `  - h2load: ${h2.join('; ')}`, `  - handshakes: ${hs.join('; ')}`];
   if (typeof r.manyCerts === 'string') lines.push(`  - 1,000 certificates: ${r.manyCerts}`);

@@ -33,6 +33,12 @@ const WARM_UP_SECONDS = 3;
 const HANDSHAKE_SECONDS = 8;
 /** Enough connections in flight to keep a one-core server busy with handshakes. */
 const HANDSHAKE_CONCURRENCY = 32;
+/**
+ * The one key exchange group the handshake client offers. With Node's default key shares my-server
+ * (Node's OpenSSL 3.5) negotiates X25519MLKEM768, while Caddy 2.6.2 (Go 1.19) and nginx (Debian's
+ * OpenSSL 3.0) can only do X25519: offering X25519 alone makes every server do the same work.
+ */
+const HANDSHAKE_GROUPS = 'X25519';
 const START_TIMEOUT_MS = 20_000;
 /** 1,001 certificates to read and parse: allow for a slow start rather than call it a failure. */
 const MANY_CERTS_START_TIMEOUT_MS = 90_000;
@@ -112,7 +118,7 @@ async function measureRounds(run: RunContext, options: Options, entries: readonl
     }
     for (const e of order) {
       progress(`round ${round + 1}/${options.rounds}: ${e.result.label}: handshakes`);
-      e.result.handshake.push(await withCpu(e.instance, () => runHandshakes(loadTarget(run, e.instance), HANDSHAKE_SECONDS, HANDSHAKE_CONCURRENCY)));
+      e.result.handshake.push(await withCpu(e.instance, () => runHandshakes(loadTarget(run, e.instance), HANDSHAKE_SECONDS, HANDSHAKE_CONCURRENCY, HANDSHAKE_GROUPS)));
       run.signal.throwIfAborted();
     }
   }
@@ -222,7 +228,7 @@ function methodNotes(options: Options): string[] {
     `Site \`${HOST}\` (wrk and h2load send SNI and Host from the URL, so the name must resolve to 127.0.0.1), user-managed ECDSA P-256 certificate (leaf + intermediate) from a throwaway CA, TLS 1.3, X25519 key exchange.`,
     `All candidates run at the same time (idle ones use no CPU); each load runs once per round for every candidate in turn, the order rotating each round, ${options.rounds} round(s). Rates and latencies are from each candidate's best valid run (the highest rate, with that run's own p50/p99), since interference only slows a run down; per-CPU-second figures add up all valid runs.`,
     `HTTPS/1.1: \`wrk -t1 -c64 -d${options.seconds}s --latency\` after a ${WARM_UP_SECONDS} s warm-up run; p50/p99 from wrk's latency distribution. HTTP/2: \`h2load -t1 -c8 -m8 -D${options.seconds} --warm-up-time=1\` (the same 64 requests in flight). Runs with any non-2xx answer or failed request are reported as n/a.`,
-    `Full handshakes: \`bench/handshake-client.ts\`, ${HANDSHAKE_CONCURRENCY} concurrent loops for ${HANDSHAKE_SECONDS} s, each a fresh TLS 1.3 connection with no session or ticket offered (resumed handshakes are counted and would void the figure), closed gracefully after the handshake, no HTTP request. It sends no request so the proxy's TLS work is measured, not its upstream hop. On this 2-CPU layout one client core can be the limit for fast servers (its CPU time is listed under Runs), so the per-CPU-second row (handshakes ÷ the proxy's user+system CPU seconds from /proc) is the figure that compares the servers' own cost.`,
+    `Full handshakes: \`bench/handshake-client.ts\`, ${HANDSHAKE_CONCURRENCY} concurrent loops for ${HANDSHAKE_SECONDS} s, each a fresh TLS 1.3 connection offering only the ${HANDSHAKE_GROUPS} key share (with Node's default key shares my-server would negotiate X25519MLKEM768, which Caddy 2.6.2 and Debian's OpenSSL 3.0 lack; the group and suite negotiated are listed under Runs) with no session or ticket offered (resumed handshakes are counted and would void the figure), closed gracefully after the handshake, no HTTP request. It sends no request so the proxy's TLS work is measured, not its upstream hop. On this 2-CPU layout one client core can be the limit for fast servers (its CPU time is listed under Runs), so the per-CPU-second row (handshakes ÷ the proxy's user+system CPU seconds from /proc) is the figure that compares the servers' own cost.`,
     'Memory: VmRSS and VmHWM from /proc/<pid>/status summed over the proxy and its descendants (nginx master + worker, cluster workers), so shared pages of forked workers count once per process. Peak = VmHWM after all the loads.',
     `1,000 certificates: a fresh instance with ${EXTRA_SITES + 1} sites, each with its own \`tls cert key\` pair (own key), one handshake to each of the ${EXTRA_SITES} extra names (checking the served certificate names it), then VmRSS one second later.`,
     'Shared machine: other work may run at the same time (see the load averages); ratios from one run carry that noise.',

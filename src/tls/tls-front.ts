@@ -31,8 +31,14 @@ export interface TlsFrontOptions {
 }
 
 /**
- * Mozilla's "intermediate" TLS 1.2 suites (all AEAD, forward secret); TLS 1.3 suites stay Node's
- * defaults, which are the three AEAD suites.
+ * TLS 1.3: the three AEAD suites, AES-128-GCM first as Mozilla's guidelines and Go (on CPUs with
+ * AES instructions) order them; Node's default puts AES-256-GCM first, which costs bulk throughput
+ * for no security a 128-bit key lacks. With honorCipherOrder the server's order decides.
+ */
+const TLS13_CIPHERS = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'].join(':');
+
+/**
+ * Mozilla's "intermediate" TLS 1.2 suites (all AEAD, forward secret).
  */
 const TLS12_CIPHERS = [
   'ECDHE-ECDSA-AES128-GCM-SHA256',
@@ -80,7 +86,7 @@ export class TlsFront {
     const certificates = o.certificates;
     this.#tls = tls.createServer({
       minVersion: 'TLSv1.2',
-      ciphers: `${tls.DEFAULT_CIPHERS.split(':').filter((c) => c.startsWith('TLS_')).join(':')}:${TLS12_CIPHERS}`,
+      ciphers: `${TLS13_CIPHERS}:${TLS12_CIPHERS}`,
       honorCipherOrder: true,
       handshakeTimeout: TIMEOUTS.handshakeMs,
       SNICallback: acme.SNICallback,

@@ -88,6 +88,24 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
   });
 }
 
+test('TLS 1.3 prefers AES-128-GCM over the client\'s order, and still speaks each of the three AEAD suites', async () => {
+  // Node's client lists AES-256-GCM first: the server's order must decide.
+  const s = await connect({ minVersion: 'TLSv1.3' });
+  try {
+    assert.equal(s.getCipher().name, 'TLS_AES_128_GCM_SHA256');
+  } finally {
+    s.destroy();
+  }
+  for (const suite of ['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']) {
+    const only = await connect({ minVersion: 'TLSv1.3', ciphers: suite });
+    try {
+      assert.equal(only.getCipher().name, suite);
+    } finally {
+      only.destroy();
+    }
+  }
+});
+
 test('TLS 1.1 is refused; TLS 1.2 gets an AEAD suite with forward secrecy', async () => {
   await assert.rejects(connect({ minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }));
   const s = await connect({ maxVersion: 'TLSv1.2' });
