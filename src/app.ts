@@ -33,7 +33,7 @@ import { cleanPath, hostWithoutPort, requestHost, splitTarget, type RequestConte
 import type { SiteRouter } from './routes/site-router.ts';
 import { createStorage, type ClosableStorage } from './storage/index.ts';
 import { readCaRoot, storageSpecFor } from './app/setup.ts';
-import { TlsFront } from './tls/tls-front.ts';
+import { TlsFront, TLS_CONTEXT_OPTIONS } from './tls/tls-front.ts';
 
 export interface AppOptions {
   readonly log: Logger;
@@ -104,7 +104,7 @@ export class App {
     const stack = await this.#openStorage(g);
     this.#useStorage(stack);
     this.#caRoots = await readCaRoot(g);
-    const gen = await Generation.build(this.#config, this.#issuerFactory(), this.#log, {});
+    const gen = await Generation.build(this.#config, this.#issuerFactory(), this.#log, TLS_CONTEXT_OPTIONS);
     await this.#bind(gen);
     this.#gen = gen;
     this.#watchManualCertificates(gen);
@@ -132,6 +132,7 @@ export class App {
         storage,
         store: new CertificateStore(storage),
         log: this.#log.child({ logger: 'certs' }),
+        contextOptions: TLS_CONTEXT_OPTIONS,
         onDemand: {
           covers: (name: string) => this.#gen?.onDemandCovers(name),
           authorize: (name: string) => this.#onDemandPolicy().authorize(name),
@@ -189,7 +190,7 @@ export class App {
     };
     let gen: Generation;
     try {
-      gen = await Generation.build(next, this.#issuerFactory(), this.#log, {});
+      gen = await Generation.build(next, this.#issuerFactory(), this.#log, TLS_CONTEXT_OPTIONS);
     } catch (err) {
       await restore();
       throw err;

@@ -51,6 +51,16 @@ const TLS12_CIPHERS = [
 
 
 /**
+ * The TLS policy, also for every certificate's own context: a connection that gets its context
+ * directly (no SNI, no ALPN: see #accept) has the protocol floor and suites of that context only.
+ */
+export const TLS_CONTEXT_OPTIONS = {
+  minVersion: 'TLSv1.2',
+  ciphers: `${TLS13_CIPHERS}:${TLS12_CIPHERS}`,
+  honorCipherOrder: true,
+} as const satisfies tls.SecureContextOptions;
+
+/**
  * The HTTPS listener: one TLS server that negotiates h2 or http/1.1 by ALPN, answers acme-tls/1
  * challenges, and takes each certificate from the CertificateSource by SNI. Decrypted connections
  * are handed to an HTTP/1.1 or an HTTP/2 server by the protocol negotiated; both call the same
@@ -85,9 +95,7 @@ export class TlsFront {
     });
     const certificates = o.certificates;
     this.#tls = tls.createServer({
-      minVersion: 'TLSv1.2',
-      ciphers: `${TLS13_CIPHERS}:${TLS12_CIPHERS}`,
-      honorCipherOrder: true,
+      ...TLS_CONTEXT_OPTIONS,
       handshakeTimeout: TIMEOUTS.handshakeMs,
       SNICallback: acme.SNICallback,
       ALPNCallback: function (this: TLSSocket, arg) {
@@ -119,21 +127,48 @@ export class TlsFront {
       this.#sessions.add(s);
       s.once('close', () => this.#sessions.delete(s));
     });
-    this.#tls.on('secureConnection', (socket: TLSSocket) => {
-      publishTlsHandshake({ result: 'ok', ...(socket.servername ? { servername: socket.servername } : {}), protocol: socket.getProtocol() ?? 'unknown' });
-      if (socket.alpnProtocol === ACME_TLS_ALPN_PROTOCOL) {
-        // RFC 8737 §3: the validator only looks at the certificate; nothing is spoken after it.
-        socket.end();
-        return;
-      }
-      this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
-      if (socket.alpnProtocol === 'h2') this.#h2.emit('connection', socket);
-      else this.#h1.emit('connection', socket);
-    });
+    this.#tls.on('secureConnection', (socket: TLSSocket) => this.#secured(socket));
     this.#tls.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       publishTlsHandshake({ result: 'error', ...(socket.servername ? { servername: socket.servername } : {}) });
       this.#log.debug({ err: err.message, remote: socket.remoteAddress, servername: socket.servername }, 'TLS handshake failed');
+    });
+  }
+
+  /** A completed handshake: count it and hand the socket to the server of its protocol. */
+  #secured(socket: TLSSocket): void {
+    publishTlsHandshake({ result: 'ok', ...(socket.servername ? { servername: socket.servername } : {}), protocol: socket.getProtocol() ?? 'unknown' });
+    if (socket.alpnProtocol === ACME_TLS_ALPN_PROTOCOL) {
+      // RFC 8737 §3: the validator only looks at the certificate; nothing is spoken after it.
+      socket.end();
+      return;
+    }
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    if (socket.alpnProtocol === 'h2') this.#h2.emit('connection', socket);
+    else this.#h1.emit('connection', socket);
+  }
+
+  /**
+   * A hello with neither SNI nor ALPN runs none of the TLS server's callbacks, so the server could
+   * only offer its (absent) default certificate. Such a connection (Java's HttpURLConnection to
+   * https://10.0.0.5/, openssl s_client) gets a TLS socket of its own, made with the context loaded
+   * for the address it connected to, and then goes where every other connection goes.
+   */
+  #handshakeWith(socket: net.Socket, ctx: SecureContext): void {
+    const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: ctx, server: this.#tls });
+    const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), TIMEOUTS.handshakeMs);
+    timer.unref();
+    const onError = (err: Error): void => {
+      clearTimeout(timer);
+      publishTlsHandshake({ result: 'error' });
+      this.#log.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed');
+      secure.destroy();
+    };
+    secure.once('error', onError);
+    secure.once('secure', () => {
+      clearTimeout(timer);
+      secure.off('error', onError);
+      this.#secured(secure);
     });
   }
 
@@ -155,6 +190,11 @@ export class TlsFront {
           this.#tls.emit('connection', socket);
           return;
         }
+        if ('context' in refusal) {
+          this.#gated.delete(socket);
+          this.#handshakeWith(socket, refusal.context);
+          return;
+        }
         publishTlsHandshake({ result: 'error', ...(hello.kind === 'hello' && hello.serverName ? { servername: hello.serverName } : {}) });
         this.#log.debug({ remote: socket.remoteAddress, reason: refusal.reason }, 'TLS handshake refused');
         socket.end(refusal.reply);
@@ -169,10 +209,11 @@ export class TlsFront {
   }
 
   /**
-   * Why the connection must not reach the TLS server, with the bytes to answer it with; undefined
-   * to let it through. acme-tls/1 hellos always go through: the challenge callbacks decide on them.
+   * Why the connection must not reach the TLS server, with the bytes to answer it with; or the
+   * context to handshake with directly (no SNI, no ALPN); undefined to let it through. acme-tls/1
+   * hellos always go through: the challenge callbacks decide on them.
    */
-  async #refusal(socket: net.Socket, hello: HelloResult): Promise<{ reason: string; reply: Buffer } | undefined> {
+  async #refusal(socket: net.Socket, hello: HelloResult): Promise<{ reason: string; reply: Buffer } | { context: SecureContext } | undefined> {
     if (hello.kind === 'not-tls') {
       // What Go's and so Caddy's servers answer to plain HTTP on a TLS port.
       if (hello.http) return { reason: 'plain HTTP on the HTTPS port', reply: Buffer.from('HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n') };
@@ -186,7 +227,9 @@ export class TlsFront {
       return { reason: `no certificate for ${JSON.stringify(hello.serverName)}`, reply: alertRecord(ALERT_UNRECOGNIZED_NAME) };
     }
     const local = socket.localAddress?.replace(/^::ffff:/, '');
-    if (local !== undefined && this.#certificates.loadedContextFor(local) !== undefined) return undefined;
+    const context = local !== undefined ? this.#certificates.loadedContextFor(local) : undefined;
+    // With ALPN the ALPN callback sets the context (setKeyCert); without, nothing in the server would.
+    if (context !== undefined) return hello.alpn === undefined ? { context } : undefined;
     return { reason: `no SNI and no certificate for ${local ?? 'the local address'}`, reply: alertRecord(ALERT_UNRECOGNIZED_NAME) };
   }
 
