@@ -112,6 +112,8 @@ const ON_DEMAND_REFUSAL_CACHE_MS = 10_000;
  * backdated notBefore) cannot cause a loop.
  */
 const MIN_RENEWAL_INTERVAL_MS = 60_000;
+/** How soon a renewal timer that fired before its time is tried again. */
+const EARLY_TIMER_RETRY_MS = 1_000;
 /** Another instance sharing the store renews too; a minute is soon enough to pick that up. */
 const DEFAULT_STORAGE_CHECK_MS = 60_000;
 /**
@@ -324,12 +326,12 @@ export class CertificateManager {
   }
 
   /** Schedule the renewal at the time `meta` says (ARI's choice, else the lifetime rule). */
-  #scheduleRenewal(entry: Entry, meta: CertificateMeta): void {
+  #scheduleRenewal(entry: Entry, meta: CertificateMeta, minDelayMs = 0): void {
     const now = this.#clock.now();
     const sinceObtained = now - Date.parse(meta.obtainedAt);
     const lifetime = Date.parse(meta.notAfter) - Date.parse(meta.notBefore);
     const minInterval = Math.min(MIN_RENEWAL_INTERVAL_MS, lifetime / 10);
-    this.#schedule(entry, Math.max(0, renewalTime(meta).getTime() - now, minInterval - sinceObtained));
+    this.#schedule(entry, Math.max(minDelayMs, renewalTime(meta).getTime() - now, minInterval - sinceObtained));
   }
 
   /** Run #ensure for `entry` after `delayMs`; on failure retry with backoff. */
@@ -341,7 +343,13 @@ export class CertificateManager {
         this.#schedule(entry, delayMs - MAX_TIMER_MS);
         return;
       }
-      this.#ensure(entry).catch((err: unknown) => {
+      const before = entry.cert;
+      this.#ensure(entry).then(() => {
+        // A timer may fire a little before the wall-clock time it was set for (timers run on a
+        // monotonic clock): #ensure then finds nothing due yet and installs nothing, and without
+        // this the renewal would never be scheduled again. Not sooner than a second: no spin.
+        if (entry.cert !== undefined && entry.cert === before) this.#scheduleRenewal(entry, entry.cert.meta, EARLY_TIMER_RETRY_MS);
+      }, (err: unknown) => {
         const backoff = backoffDelay(entry.failures++, {
           baseMs: this.#o.retryBaseMs ?? DEFAULT_RETRY_BASE_MS,
           maxMs: this.#o.retryMaxMs ?? DEFAULT_RETRY_MAX_MS,
