@@ -252,6 +252,19 @@ function refuses(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+/** POST /load of the admin API with a Proxyfile: its status and body. */
+function postLoad(server: RunningServer, proxyfile: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${server.adminUrl}/load`, { method: 'POST', agent: false, headers: { 'content-type': 'text/caddyfile' }, signal: AbortSignal.timeout(10_000) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end(proxyfile);
+  });
+}
+
 function trackExit(server: RunningServer): () => boolean {
   let exited = false;
   void server.exited.then(() => (exited = true));
@@ -565,15 +578,7 @@ https:// {
 	respond "od"
 }
 `;
-  const load = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = http.request(`${server.adminUrl}/load`, { method: 'POST', agent: false, headers: { 'content-type': 'text/caddyfile' }, signal: AbortSignal.timeout(10_000) }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end(next);
-  });
+  const load = await postLoad(server, next);
   assert.equal(load.status, 200, load.body);
   assert.equal((await get(`http://127.0.0.1:${site}/`)).body, 'v2', 'the new config serves');
   const first = await handshake(httpsPort, 'after-reload.od.test');
@@ -646,15 +651,7 @@ test('a reload that changes storage serves certificates from the new storage, un
   await eventually('a verified handshake under the first storage\'s root', 15_000, async () => ((await handshake(httpsPort, 'a.localhost', first.pem)).authorized ? true : undefined), 250);
 
   const second = { ...server, storage: join(server.dir, 'data2') };
-  const load = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = http.request(`${server.adminUrl}/load`, { method: 'POST', agent: false, headers: { 'content-type': 'text/caddyfile' }, signal: AbortSignal.timeout(10_000) }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end(`${globals(second, { http: httpPort, https: httpsPort })}${site}`);
-  });
+  const load = await postLoad(server, `${globals(second, { http: httpPort, https: httpsPort })}${site}`);
   assert.equal(load.status, 200, load.body);
   const next = await localRoot(second);
   assert.notEqual(next.pem, first.pem, 'the new storage has a CA of its own');
