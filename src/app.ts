@@ -26,13 +26,13 @@ import { parseConfig, loadConfig, watchConfig, type ConfigWatcher } from './conf
 import type { Config } from './config/types.ts';
 import { MyServerError } from './errors.ts';
 import { HttpFront } from './http/http-front.ts';
-import type { Logger } from './log.ts';
+import { reconfigureLogger, type Logger } from './log.ts';
 import { publishHttpRequest } from './metrics/channels.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { cleanPath, hostWithoutPort, requestHost, splitTarget, type RequestContext } from './routes/context.ts';
 import type { SiteRouter } from './routes/site-router.ts';
 import { createStorage, type ClosableStorage } from './storage/index.ts';
-import { readCaRoot, storageSpecFor } from './app/setup.ts';
+import { logOptionsFor, readCaRoot, storageSpecFor } from './app/setup.ts';
 import { TlsFront, TLS_CONTEXT_OPTIONS } from './tls/tls-front.ts';
 
 export interface AppOptions {
@@ -209,7 +209,8 @@ export class App {
       setTimeout(() => void previousStorage.storage.close(), next.globals.gracePeriodMs).unref();
     }
     if (JSON.stringify(next.globals.log) !== JSON.stringify(previousConfig.globals.log)) {
-      this.#log.warn('the global log options changed: they take effect at the next restart');
+      reconfigureLogger(this.#log, logOptionsFor(next.globals));
+      this.#log.info({ log: logOptionsFor(next.globals) }, 'log options changed');
     }
     const old = this.#gen;
     const adminChanged = JSON.stringify(next.globals.admin) !== JSON.stringify(previousConfig.globals.admin);

@@ -18,26 +18,18 @@ export function isLogLevel(value: string): value is LevelWithSilent {
 
 /**
  * The process logger. Modules take a child: `log.child({ logger: 'acme' })`, so every line names
- * its source. MY_SERVER_LOG_LEVEL overrides the configured level.
+ * its source. MY_SERVER_LOG_LEVEL overrides the configured level. reconfigureLogger() changes a
+ * logger made here in place (a reload's new `log` options), children included.
  */
 export function createLogger(options: LogOptions = {}): Logger {
-  const envLevel = process.env['MY_SERVER_LOG_LEVEL'];
-  const level = envLevel !== undefined && isLogLevel(envLevel) ? envLevel : (options.level ?? 'info');
-  const output = options.output ?? 'stderr';
-  const fd = output === 'stdout' ? 1 : output === 'stderr' ? 2 : undefined;
-  const tty = fd !== undefined && (fd === 1 ? process.stdout.isTTY : process.stderr.isTTY);
-  const format = options.format ?? (tty ? 'console' : 'json');
-  const dest: DestinationStream =
-    format === 'console'
-      ? consoleStream(fd ?? 2)
-      : pino.destination(fd !== undefined ? { fd, sync: true } : { dest: output, mkdir: true, sync: false });
+  const dest = new SwitchableDestination(destinationFor(options));
   // Every line names its logger: children bind `logger` themselves (log.child({ logger: 'acme' }));
   // lines from the root get "my-server". A base binding would be repeated by pino next to the
   // child's, giving JSON with the key twice, so the root's name comes from a mixin instead.
   const named = new WeakMap<object, boolean>();
-  return pino(
+  const logger = pino(
     {
-      level,
+      level: levelFor(options),
       base: undefined,
       mixin: (_obj, _level, lg) => {
         let has = named.get(lg);
@@ -49,6 +41,71 @@ export function createLogger(options: LogOptions = {}): Logger {
     },
     dest,
   );
+  switchable.set(logger, { dest, key: destinationKey(options) });
+  return logger;
+}
+
+/**
+ * Applies new options to a logger made by createLogger: the level at once (children inherit it
+ * through pino's prototype chain unless they set their own), and a new output or format by
+ * switching the stream every line goes through; the old file is flushed and closed. Loggers made
+ * elsewhere are left alone.
+ */
+export function reconfigureLogger(logger: Logger, options: LogOptions): void {
+  const state = switchable.get(logger);
+  if (!state) return;
+  logger.level = levelFor(options);
+  const key = destinationKey(options);
+  if (key === state.key) return;
+  const old = state.dest.swap(destinationFor(options));
+  state.key = key;
+  const closable = old as DestinationStream & { flushSync?: () => void; end?: () => void; fd?: number };
+  // stdout and stderr are the process's, never closed; a file destination is ours.
+  if (closable.fd !== 1 && closable.fd !== 2 && typeof closable.end === 'function') {
+    try {
+      closable.flushSync?.();
+    } catch {
+      // An async file destination that has not opened yet cannot flush; end() still writes what it holds.
+    }
+    closable.end();
+  }
+}
+
+const switchable = new WeakMap<Logger, { dest: SwitchableDestination; key: string }>();
+
+/** The stream pino writes to; its target can be replaced while loggers hold on to it. */
+class SwitchableDestination implements DestinationStream {
+  #target: DestinationStream;
+  constructor(target: DestinationStream) {
+    this.#target = target;
+  }
+  write(line: string): void {
+    this.#target.write(line);
+  }
+  swap(next: DestinationStream): DestinationStream {
+    const old = this.#target;
+    this.#target = next;
+    return old;
+  }
+}
+
+function levelFor(options: LogOptions): LevelWithSilent {
+  const envLevel = process.env['MY_SERVER_LOG_LEVEL'];
+  return envLevel !== undefined && isLogLevel(envLevel) ? envLevel : (options.level ?? 'info');
+}
+
+function destinationKey(options: LogOptions): string {
+  return JSON.stringify([options.output ?? 'stderr', options.format ?? null]);
+}
+
+function destinationFor(options: LogOptions): DestinationStream {
+  const output = options.output ?? 'stderr';
+  const fd = output === 'stdout' ? 1 : output === 'stderr' ? 2 : undefined;
+  const tty = fd !== undefined && (fd === 1 ? process.stdout.isTTY : process.stderr.isTTY);
+  const format = options.format ?? (tty ? 'console' : 'json');
+  return format === 'console'
+    ? consoleStream(fd ?? 2)
+    : pino.destination(fd !== undefined ? { fd, sync: true } : { dest: output, mkdir: true, sync: false });
 }
 
 /** A readable one-line format for terminals: "13:04:51 INFO  acme  message key=value". */

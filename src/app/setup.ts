@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { GlobalOptions } from '../config/types.ts';
 import { MyServerError } from '../errors.ts';
-import { createLogger, type Logger } from '../log.ts';
+import { createLogger, type Logger, type LogOptions } from '../log.ts';
 import { defaultStoragePath, type StorageSpec } from '../storage/index.ts';
 
 /**
@@ -30,10 +30,15 @@ export async function readCaRoot(globals: GlobalOptions): Promise<string | undef
 
 /** The process logger of the `log` global option. */
 export function loggerFor(globals: GlobalOptions): Logger {
+  return createLogger(logOptionsFor(globals));
+}
+
+/** The `log` global option as logger options (for createLogger and, on reload, reconfigureLogger). */
+export function logOptionsFor(globals: GlobalOptions): LogOptions {
   const l = globals.log;
-  return createLogger({
+  return {
     output: l.output.kind === 'file' ? l.output.path : l.output.kind,
     level: l.level,
     ...(l.format ? { format: l.format } : {}),
-  });
+  };
 }

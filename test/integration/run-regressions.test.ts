@@ -661,6 +661,33 @@ test('a reload that changes storage serves certificates from the new storage, un
   assert.match(server.stdout() + server.stderr(), /storage changed/);
 });
 
+// Old: a reload left the global log options as they were at start.
+test('a reload that changes the global log options writes to the new file at the new level', { timeout: 40_000 }, async (t) => {
+  const [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
+  const site = `a.localhost {
+	respond "a"
+}
+`;
+  const logTo = (file: string, level: string): string => `\tlog {\n\t\toutput file ${file}\n\t\tformat json\n\t\tlevel ${level}\n\t}\n`;
+  const server = await startServer((env) => `${globals(env, { http: httpPort, https: httpsPort }, logTo(join(env.dir, 'a.log'), 'info'))}${site}`, { env: { MY_SERVER_LOG_LEVEL: '' } });
+  t.after(() => server.close());
+  const first = join(server.dir, 'a.log');
+  const second = join(server.dir, 'b.log');
+  await eventually('the first log file has the serving line', 10_000, async () => ((await readFile(first, 'utf8')).includes('"msg":"serving"') ? true : undefined), 100);
+
+  const load = await postLoad(server, `${globals(server, { http: httpPort, https: httpsPort }, logTo(second, 'debug'))}${site}`);
+  assert.equal(load.status, 200, load.body);
+  // An unknown name is refused with a debug line: only the new level lets it through.
+  await handshake(httpsPort, 'unknown.test');
+  const text = await eventually('the debug line in the new file', 10_000, async () => {
+    const t2 = await readFile(second, 'utf8').catch(() => '');
+    return t2.includes('TLS handshake refused') ? t2 : undefined;
+  }, 100);
+  assert.match(text, /"level":"debug"/);
+  const old = await readFile(first, 'utf8');
+  assert.doesNotMatch(old, /TLS handshake refused/, 'nothing went to the old file after the reload');
+});
+
 // Old: auto_https off also switched off loading the user's certificate files.
 test('auto_https off still serves a certificate given with tls CERT KEY', { timeout: 30_000 }, async (t) => {
   const [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
