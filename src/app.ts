@@ -33,6 +33,7 @@ import { cleanPath, hostWithoutPort, requestHost, splitTarget, type RequestConte
 import type { SiteRouter } from './routes/site-router.ts';
 import { createStorage, type ClosableStorage } from './storage/index.ts';
 import { logOptionsFor, readCaRoot, storageSpecFor } from './app/setup.ts';
+import { checkLogOutput } from './log.ts';
 import { TlsFront, TLS_CONTEXT_OPTIONS } from './tls/tls-front.ts';
 
 export interface AppOptions {
@@ -45,12 +46,16 @@ export interface AppOptions {
 type Front = { kind: 'https'; front: TlsFront } | { kind: 'http'; front: HttpFront };
 
 interface StorageStack {
+  /** storageSpecFor(globals) as JSON: a reload that changes it opens a new stack. */
   readonly key: string;
   readonly storage: ClosableStorage;
   readonly http01: Http01Solver;
   readonly tlsAlpn01: TlsAlpn01Solver;
   readonly local: LocalIssuer;
   readonly manager: CertificateManager;
+  /** ACME issuers and accounts made over this storage, keyed by everything else they are built from. */
+  readonly acmeIssuers: Map<string, AcmeIssuer>;
+  readonly accounts: Map<string, Promise<AcmeClient>>;
 }
 
 export class App {
@@ -58,15 +63,13 @@ export class App {
   readonly #o: AppOptions;
   readonly #log: Logger;
   #gen: Generation | undefined;
-  #storage: ClosableStorage | undefined;
-  /** storageSpecFor(globals) of #storage, as JSON: a reload that changes it opens a new storage. */
-  #storageKey = '';
-  #manager: CertificateManager | undefined;
-  #http01: Http01Solver | undefined;
-  #tlsAlpn01: TlsAlpn01Solver | undefined;
-  #local: LocalIssuer | undefined;
-  readonly #acmeIssuers = new Map<string, AcmeIssuer>();
-  readonly #accounts = new Map<string, Promise<AcmeClient>>();
+  /** Storage and everything keeping state in it; replaced whole by a reload that changes `storage`. */
+  #stack: StorageStack | undefined;
+  /**
+   * The stack a reload replaced, until its grace period ends: its orders in flight still get their
+   * challenges answered (the CA validates against whatever this process serves).
+   */
+  #retiring: StorageStack | undefined;
   readonly #fronts = new Map<string, Front>();
   #admin: AdminServer | undefined;
   readonly #metrics: Metrics;
@@ -102,9 +105,9 @@ export class App {
     const g = this.#config.globals;
     this.#metrics.subscribe();
     const stack = await this.#openStorage(g);
-    this.#useStorage(stack);
+    this.#stack = stack;
     this.#caRoots = await readCaRoot(g);
-    const gen = await Generation.build(this.#config, this.#issuerFactory(), this.#log, TLS_CONTEXT_OPTIONS);
+    const gen = await Generation.build(this.#config, this.#issuerFactory(stack), this.#log, TLS_CONTEXT_OPTIONS);
     await this.#bind(gen);
     this.#gen = gen;
     this.#watchManualCertificates(gen);
@@ -138,21 +141,9 @@ export class App {
           authorize: (name: string) => this.#onDemandPolicy().authorize(name),
         },
       }),
+      acmeIssuers: new Map(),
+      accounts: new Map(),
     };
-  }
-
-  #currentStorage(): StorageStack | undefined {
-    if (!this.#storage || !this.#http01 || !this.#tlsAlpn01 || !this.#local || !this.#manager) return undefined;
-    return { key: this.#storageKey, storage: this.#storage, http01: this.#http01, tlsAlpn01: this.#tlsAlpn01, local: this.#local, manager: this.#manager };
-  }
-
-  #useStorage(s: StorageStack): void {
-    this.#storageKey = s.key;
-    this.#storage = s.storage;
-    this.#http01 = s.http01;
-    this.#tlsAlpn01 = s.tlsAlpn01;
-    this.#local = s.local;
-    this.#manager = s.manager;
   }
 
   /**
@@ -168,29 +159,32 @@ export class App {
 
   async #reload(next: Config): Promise<void> {
     const caRoots = await readCaRoot(next.globals);
+    const logChanged = JSON.stringify(next.globals.log) !== JSON.stringify(this.#config.globals.log);
+    // The log file opens asynchronously, too late to reject the reload: check it first.
+    if (logChanged) checkLogOutput(logOptionsFor(next.globals));
     const previousRoots = this.#caRoots;
     const previousConfig = this.#config;
-    // A changed `storage` gets a new storage with its own manager, challenge store and local CA,
-    // as a restart would (Caddy does the same): certificates are then loaded from, or obtained
-    // into, the new storage. Opened before anything changes, so an unreachable one fails the reload.
-    const previousStorage = this.#currentStorage();
-    const nextStorage = JSON.stringify(storageSpecFor(next.globals)) !== this.#storageKey ? await this.#openStorage(next.globals) : undefined;
+    const previous = this.#stack!;
+    // A changed `storage` gets a new storage with its own manager, challenge store, local CA and
+    // ACME accounts, as a restart would (Caddy does the same): certificates are then loaded from,
+    // or obtained into, the new storage. Opened before anything changes, so an unreachable one
+    // fails the reload; the running stack serves until the new generation is bound.
+    const fresh = JSON.stringify(storageSpecFor(next.globals)) !== previous.key ? await this.#openStorage(next.globals) : undefined;
+    const stack = fresh ?? previous;
     // The issuer factory reads these: the new generation's issuers must see the new values.
     this.#caRoots = caRoots;
     this.#config = next;
-    if (nextStorage) this.#useStorage(nextStorage);
     const restore = async (): Promise<void> => {
       this.#caRoots = previousRoots;
       this.#config = previousConfig;
-      if (nextStorage && previousStorage) {
-        this.#useStorage(previousStorage);
-        nextStorage.manager.close();
-        await nextStorage.storage.close();
+      if (fresh) {
+        fresh.manager.close();
+        await fresh.storage.close();
       }
     };
     let gen: Generation;
     try {
-      gen = await Generation.build(next, this.#issuerFactory(), this.#log, TLS_CONTEXT_OPTIONS);
+      gen = await Generation.build(next, this.#issuerFactory(stack), this.#log, TLS_CONTEXT_OPTIONS);
     } catch (err) {
       await restore();
       throw err;
@@ -202,13 +196,21 @@ export class App {
       await gen.close();
       throw err;
     }
-    if (nextStorage && previousStorage) {
-      // Orders in flight on the old storage stop here; the new manager obtains what it lacks.
-      previousStorage.manager.close();
-      this.#log.info({ from: previousStorage.storage.toString(), to: nextStorage.storage.toString() }, 'storage changed');
-      setTimeout(() => void previousStorage.storage.close(), next.globals.gracePeriodMs).unref();
+    if (fresh) {
+      // Managed before it serves, so handshakes wait for its certificates rather than find none.
+      fresh.manager.manage(gen.managed);
+      this.#stack = fresh;
+      // The old manager stops scheduling; an order it has running finishes (obtain takes no
+      // signal), its challenges still answered from the retiring stack until the grace period ends.
+      previous.manager.close();
+      this.#retiring = previous;
+      this.#log.info({ from: previous.storage.toString(), to: fresh.storage.toString() }, 'storage changed');
+      setTimeout(() => {
+        if (this.#retiring === previous) this.#retiring = undefined;
+        void previous.storage.close();
+      }, next.globals.gracePeriodMs).unref();
     }
-    if (JSON.stringify(next.globals.log) !== JSON.stringify(previousConfig.globals.log)) {
+    if (logChanged) {
       reconfigureLogger(this.#log, logOptionsFor(next.globals));
       this.#log.info({ log: logOptionsFor(next.globals) }, 'log options changed');
     }
@@ -216,7 +218,7 @@ export class App {
     const adminChanged = JSON.stringify(next.globals.admin) !== JSON.stringify(previousConfig.globals.admin);
     this.#gen = gen;
     this.#watchManualCertificates(gen);
-    this.#manager?.manage(gen.managed);
+    this.#stack?.manager.manage(gen.managed);
     this.#metrics.configure({ certificates: [...gen.managed.keys()], upstreams: gen.upstreamAddresses() });
     this.#accessLogs.prune(next);
     const grace = next.globals.gracePeriodMs;
@@ -266,11 +268,12 @@ export class App {
     const grace = this.#config.globals.gracePeriodMs;
     await Promise.all([this.#admin?.close(), ...[...this.#fronts.values()].map((f) => f.front.close(grace))]);
     this.#fronts.clear();
-    this.#manager?.close();
+    this.#stack?.manager.close();
     await this.#gen?.close();
     this.#metrics.close();
     this.#accessLogs.close();
-    await this.#storage?.close();
+    await this.#stack?.storage.close();
+    if (this.#retiring) await this.#retiring.storage.close();
   }
 
   /** Open listeners the generation needs and the app lacks; close those it no longer needs. */
@@ -310,10 +313,10 @@ export class App {
         front: new TlsFront({
           certificates: {
             secureContextFor: (name) => this.#secureContextFor(name),
-            loadedContextFor: (name) => this.#gen?.manualFor(name) ?? this.#manager?.loadedContextFor(name),
+            loadedContextFor: (name) => this.#gen?.manualFor(name) ?? this.#stack?.manager.loadedContextFor(name),
           },
           // Through `this`: a reload that changes storage replaces the solver.
-          challenges: { challengeContextFor: (name) => this.#tlsAlpn01!.challengeContextFor(name) },
+          challenges: { challengeContextFor: (name) => this.#challengeContextFor(name) },
           onRequest: (req, res) => void this.#onRequest(req, res, 'https', l.port),
           onUpgrade: (req, socket, head) => void this.#onUpgrade(req, socket, head, 'https', l.port),
           log,
@@ -333,7 +336,7 @@ export class App {
   async #secureContextFor(servername: string): Promise<SecureContext | undefined> {
     const name = normalizeName(servername);
     if (name === undefined) return undefined;
-    return this.#gen?.manualFor(name) ?? (await this.#manager?.secureContextFor(name));
+    return this.#gen?.manualFor(name) ?? (await this.#stack?.manager.secureContextFor(name));
   }
 
   async #onRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, scheme: 'http' | 'https', port: number): Promise<void> {
@@ -347,7 +350,7 @@ export class App {
     let router: SiteRouter | undefined;
     try {
       if (scheme === 'http') {
-        if (await this.#http01!.handleHttp01(req as IncomingMessage, res as ServerResponse)) return;
+        if (await this.#answerHttp01(req as IncomingMessage, res as ServerResponse)) return;
         router = gen.tables.get(listenerId({ protocol: 'http', port }))?.find(host);
         if (!router && this.#redirectToHttps(gen, ctx, res)) return;
       } else {
@@ -445,25 +448,37 @@ export class App {
     return policy ?? { authorize: (name) => Promise.reject(new MyServerError('MS_ERR_POLICY', `on-demand certificate for ${name} refused: no on_demand_tls ask`)) };
   }
 
-  #issuerFactory(): IssuerFactory {
+  /** A TLS-ALPN-01 challenge certificate from the current stack, else from the retiring one. */
+  async #challengeContextFor(name: string): Promise<SecureContext | undefined> {
+    const current = await this.#stack?.tlsAlpn01.challengeContextFor(name);
+    return current ?? (await this.#retiring?.tlsAlpn01.challengeContextFor(name));
+  }
+
+  /** An HTTP-01 answer from the current stack, else from the retiring one; false when neither has the token. */
+  async #answerHttp01(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const retiring = this.#retiring;
+    if (retiring && (await retiring.http01.knows(req))) return retiring.http01.handleHttp01(req, res);
+    return (await this.#stack?.http01.handleHttp01(req, res)) ?? false;
+  }
+
+  /** Issuers over `stack`: an issuer keeps the storage and solvers it was made with. */
+  #issuerFactory(stack: StorageStack): IssuerFactory {
     return {
-      local: (): Issuer => this.#local!,
+      local: (): Issuer => stack.local,
       acme: ({ ca, email, challenges }): Issuer => {
         const g = this.#config.globals;
         // Everything an issuer is built from: a reload that changes any of it gets a new issuer
         // (and, for the account's part, a new account client).
-        const key = JSON.stringify([this.#storageKey, ca, email ?? '', challenges ?? [], g.acmeEab ?? null, g.acmeProfile ?? null, g.certLifetimeMs ?? null, this.#caRoots ?? null]);
-        let issuer = this.#acmeIssuers.get(key);
+        const key = JSON.stringify([ca, email ?? '', challenges ?? [], g.acmeEab ?? null, g.acmeProfile ?? null, g.certLifetimeMs ?? null, this.#caRoots ?? null]);
+        let issuer = stack.acmeIssuers.get(key);
         if (!issuer) {
-          // Captured: an issuer stays with the storage it was made for, also after a reload swaps it.
-          const storage = this.#storage!;
-          const accountKey = JSON.stringify([this.#storageKey, ca, email ?? '', g.acmeEab ?? null, this.#caRoots ?? null]);
+          const accountKey = JSON.stringify([ca, email ?? '', g.acmeEab ?? null, this.#caRoots ?? null]);
           const client = (): Promise<AcmeClient> => {
-            let p = this.#accounts.get(accountKey);
+            let p = stack.accounts.get(accountKey);
             if (!p) {
               p = loadOrCreateAccount({
                 directoryUrl: ca,
-                storage,
+                storage: stack.storage,
                 log: this.#log.child({ logger: 'acme' }),
                 ...(email !== undefined ? { email } : {}),
                 ...(this.#caRoots !== undefined ? { caRoots: this.#caRoots } : {}),
@@ -471,14 +486,14 @@ export class App {
                 ...(this.#o.userAgent !== undefined ? { userAgent: this.#o.userAgent } : {}),
               });
               // A failed account setup is retried at the next issuance, not cached for ever.
-              p.catch(() => this.#accounts.delete(accountKey));
-              this.#accounts.set(accountKey, p);
+              p.catch(() => stack.accounts.delete(accountKey));
+              stack.accounts.set(accountKey, p);
             }
             return p;
           };
           const solvers = new Map<string, Solver>([
-            ['tls-alpn-01', this.#tlsAlpn01!],
-            ['http-01', this.#http01!],
+            ['tls-alpn-01', stack.tlsAlpn01],
+            ['http-01', stack.http01],
           ]);
           issuer = new AcmeIssuer({
             client,
@@ -489,7 +504,7 @@ export class App {
             ...(this.#config.globals.acmeProfile !== undefined ? { profile: this.#config.globals.acmeProfile } : {}),
             ...(this.#config.globals.certLifetimeMs !== undefined ? { lifetimeMs: this.#config.globals.certLifetimeMs } : {}),
           });
-          this.#acmeIssuers.set(key, issuer);
+          stack.acmeIssuers.set(key, issuer);
         }
         return issuer;
       },
@@ -511,7 +526,7 @@ export class App {
         reload: () => this.reloadFromFile(),
         certificates: () =>
           Promise.resolve(
-            (this.#manager?.certificates() ?? []).map((c) => ({
+            (this.#stack?.manager.certificates() ?? []).map((c) => ({
               names: c.meta.names,
               issuer: c.meta.issuer,
               issuerName: c.meta.issuerName,

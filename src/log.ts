@@ -1,4 +1,7 @@
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pino, type Logger, type LevelWithSilent, type DestinationStream } from 'pino';
+import { MyServerError } from './errors.ts';
 
 export type { Logger };
 
@@ -98,14 +101,52 @@ function destinationKey(options: LogOptions): string {
   return JSON.stringify([options.output ?? 'stderr', options.format ?? null]);
 }
 
+/**
+ * Throws MS_ERR_CONFIG naming the file when a `log` file output cannot be opened for appending
+ * (its folder is created as the logger would). Called before a logger or a reload commits to it:
+ * the file itself is opened asynchronously, too late to reject anything.
+ */
+export function checkLogOutput(options: LogOptions): void {
+  const output = options.output ?? 'stderr';
+  if (output === 'stdout' || output === 'stderr') return;
+  try {
+    makeDirectories(dirname(output));
+    closeSync(openSync(output, 'a'));
+  } catch (err) {
+    throw new MyServerError('MS_ERR_CONFIG', `log output file ${output}`, { cause: err });
+  }
+}
+
+/**
+ * mkdir -p, one level at a time from the deepest folder that exists. Node's own recursive mkdir
+ * never returns for a path under /proc (mkdir there fails with ENOENT, which it retries), and a
+ * config error must not hang a reload.
+ */
+function makeDirectories(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d); d = dirname(d)) {
+    if (dirname(d) === d) break;
+    missing.unshift(d);
+  }
+  for (const d of missing) mkdirSync(d);
+}
+
 function destinationFor(options: LogOptions): DestinationStream {
   const output = options.output ?? 'stderr';
   const fd = output === 'stdout' ? 1 : output === 'stderr' ? 2 : undefined;
   const tty = fd !== undefined && (fd === 1 ? process.stdout.isTTY : process.stderr.isTTY);
   const format = options.format ?? (tty ? 'console' : 'json');
-  return format === 'console'
-    ? consoleStream(fd ?? 2)
-    : pino.destination(fd !== undefined ? { fd, sync: true } : { dest: output, mkdir: true, sync: false });
+  if (format === 'console') return consoleStream(fd ?? 2);
+  const dest = pino.destination(fd !== undefined ? { fd, sync: true } : { dest: output, mkdir: true, sync: false });
+  // pino re-emits a destination's errors (a full disk, a file removed with its folder); with no
+  // listener that would be an uncaught exception. Logging is not worth the process: say it once.
+  let reported = false;
+  dest.on('error', (err: Error) => {
+    if (reported) return;
+    reported = true;
+    process.stderr.write(`my-server: writing the log to ${output} failed: ${err.message}\n`);
+  });
+  return dest;
 }
 
 /** A readable one-line format for terminals: "13:04:51 INFO  acme  message key=value". */

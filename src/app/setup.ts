@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { GlobalOptions } from '../config/types.ts';
 import { MyServerError } from '../errors.ts';
-import { createLogger, type Logger, type LogOptions } from '../log.ts';
+import { checkLogOutput, createLogger, type Logger, type LogOptions } from '../log.ts';
 import { defaultStoragePath, type StorageSpec } from '../storage/index.ts';
 
 /**
@@ -30,7 +30,9 @@ export async function readCaRoot(globals: GlobalOptions): Promise<string | undef
 
 /** The process logger of the `log` global option. */
 export function loggerFor(globals: GlobalOptions): Logger {
-  return createLogger(logOptionsFor(globals));
+  const options = logOptionsFor(globals);
+  checkLogOutput(options);
+  return createLogger(options);
 }
 
 /** The `log` global option as logger options (for createLogger and, on reload, reconfigureLogger). */

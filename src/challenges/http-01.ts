@@ -41,6 +41,20 @@ export class Http01Solver implements Solver {
   }
 
   /**
+   * Whether a token `req` asks for is pending here for its Host: lets a caller holding two solvers
+   * (a reload that changed storage, while the old one's orders finish) pick the one to answer.
+   */
+  async knows(req: IncomingMessage): Promise<boolean> {
+    const { path, authority } = splitTarget(req.url ?? '');
+    if (!path.startsWith(HTTP01_PATH_PREFIX)) return false;
+    const token = path.slice(HTTP01_PATH_PREFIX.length);
+    const host = identifierForHost(authority ?? req.headers.host);
+    if (!TOKEN.test(token) || host === undefined) return false;
+    const pending = await this.#store.get('http-01', token).catch(() => undefined);
+    return pending !== undefined && identifierKey(pending.identifier) === host;
+  }
+
+  /**
    * Answers the request if its path is under /.well-known/acme-challenge/ and resolves true;
    * resolves false, touching nothing, for any other path. Under the prefix, only GET or HEAD of a
    * base64url token pending for the request's Host (compared without port, case-insensitively,

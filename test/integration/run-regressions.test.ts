@@ -659,6 +659,11 @@ test('a reload that changes storage serves certificates from the new storage, un
   assert.equal((await handshake(httpsPort, 'a.localhost', first.pem)).authorized, false, 'no longer the old storage\'s certificate');
   await access(join(second.storage, 'certificates', 'local', 'a.localhost', 'a.localhost.crt'));
   assert.match(server.stdout() + server.stderr(), /storage changed/);
+
+  // And back: the first storage is opened again and its CA and certificate serve again.
+  const back = await postLoad(server, `${globals(server, { http: httpPort, https: httpsPort })}${site}`);
+  assert.equal(back.status, 200, back.body);
+  await eventually('a verified handshake under the first root again', 15_000, async () => ((await handshake(httpsPort, 'a.localhost', first.pem)).authorized ? true : undefined), 250);
 });
 
 // Old: a reload left the global log options as they were at start.
@@ -674,6 +679,13 @@ test('a reload that changes the global log options writes to the new file at the
   const first = join(server.dir, 'a.log');
   const second = join(server.dir, 'b.log');
   await eventually('the first log file has the serving line', 10_000, async () => ((await readFile(first, 'utf8')).includes('"msg":"serving"') ? true : undefined), 100);
+
+  // A log file that cannot be opened rejects the reload, naming the file; the old config serves on.
+  const unwritable = '/proc/my-server-no-such-dir/x.log';
+  const bad = await postLoad(server, `${globals(server, { http: httpPort, https: httpsPort }, logTo(unwritable, 'debug'))}${site}`);
+  assert.notEqual(bad.status, 200);
+  assert.match(bad.body, /log output file \/proc\/my-server-no-such-dir\/x\.log/);
+  assert.equal((await handshake(httpsPort, 'a.localhost')).ok, true, 'still serving after the rejected reload');
 
   const load = await postLoad(server, `${globals(server, { http: httpPort, https: httpsPort }, logTo(second, 'debug'))}${site}`);
   assert.equal(load.status, 200, load.body);
