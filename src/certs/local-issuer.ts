@@ -52,8 +52,11 @@ export class LocalIssuer implements Issuer {
     // cached CA is read again, so the intermediate is rotated (or another process's rotation
     // picked up) instead of signing leaves that end with it or fail once it has expired.
     if (this.#ca !== undefined && Date.now() >= this.#caRefreshAt) this.#ca = undefined;
-    // Cached as a promise so concurrent first issues load (or create) the CA once.
-    this.#ca ??= this.#loadOrCreate().then(
+    if (this.#ca !== undefined) return this.#ca;
+    // Cached as a promise so concurrent first issues load (or create) the CA once; no refresh
+    // while that load runs.
+    this.#caRefreshAt = Number.POSITIVE_INFINITY;
+    this.#ca = this.#loadOrCreate().then(
       (ca) => {
         this.#caRefreshAt = this.#notAfter(ca.intermediate.certPem) - INTERMEDIATE_MARGIN_MS;
         return ca;

@@ -10,8 +10,8 @@
  */
 
 export type HelloResult =
-  /** More bytes are needed. */
-  | { readonly kind: 'partial' }
+  /** More bytes are needed: at least `need` in all before the answer can change. */
+  | { readonly kind: 'partial'; readonly need: number }
   /** The first byte is not a TLS handshake record; `http` when it looks like a plain HTTP request. */
   | { readonly kind: 'not-tls'; readonly http: boolean }
   | { readonly kind: 'invalid'; readonly reason: string }
@@ -29,24 +29,30 @@ const MAX_RECORD = 1 << 14;
  * share). More than this is an attack on memory, not a client.
  */
 export const MAX_HELLO = 64 * 1024;
+/**
+ * Records a hello may span. A 64 KiB hello needs 4 full records; more means tiny fragments, which
+ * only make a reader work harder per byte.
+ */
+const MAX_RECORDS = 8;
 
 /**
  * Parses the ClientHello at the start of `buf` (everything read from the connection so far).
  * Pure: the same bytes always give the same answer, so the caller can call it again as bytes come.
  */
 export function parseClientHello(buf: Buffer): HelloResult {
-  if (buf.length === 0) return { kind: 'partial' };
+  if (buf.length === 0) return { kind: 'partial', need: 1 };
   if (buf[0] !== RECORD_HANDSHAKE) return { kind: 'not-tls', http: looksLikeHttp(buf) };
   // Reassemble the handshake message from the fragments of consecutive handshake records.
   const fragments: Buffer[] = [];
   let have = 0;
   let need = -1;
   for (let off = 0; ; ) {
-    if (buf.length < off + 5) return { kind: 'partial' };
+    if (buf.length < off + 5) return { kind: 'partial', need: off + 5 };
     if (buf[off] !== RECORD_HANDSHAKE) return { kind: 'invalid', reason: 'a record other than handshake inside the ClientHello' };
+    if (fragments.length === MAX_RECORDS) return { kind: 'invalid', reason: `ClientHello in more than ${MAX_RECORDS} records` };
     const length = buf.readUInt16BE(off + 3);
     if (length === 0 || length > MAX_RECORD) return { kind: 'invalid', reason: `record length ${length}` };
-    if (buf.length < off + 5 + length) return { kind: 'partial' };
+    if (buf.length < off + 5 + length) return { kind: 'partial', need: off + 5 + length };
     fragments.push(buf.subarray(off + 5, off + 5 + length));
     have += length;
     off += 5 + length;
@@ -60,7 +66,6 @@ export function parseClientHello(buf: Buffer): HelloResult {
       const msg = fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments);
       return parseHelloBody(msg.subarray(4, need));
     }
-    if (off > MAX_HELLO) return { kind: 'invalid', reason: 'ClientHello too long' };
   }
 }
 

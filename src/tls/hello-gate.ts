@@ -14,6 +14,9 @@ export function readClientHello(socket: net.Socket, timeoutMs: number): Promise<
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // Bytes needed before parsing can tell more: parsing (and joining chunks) happens only then,
+    // so a peer trickling one byte per packet costs one parse per record, not one per byte.
+    let need = 1;
     const finish = (result: HelloResult | undefined): void => {
       clearTimeout(timer);
       socket.off('data', onData);
@@ -31,11 +34,13 @@ export function readClientHello(socket: net.Socket, timeoutMs: number): Promise<
     const onData = (chunk: Buffer): void => {
       chunks.push(chunk);
       size += chunk.length;
+      if (size < need) return;
       const all = chunks.length === 1 ? chunk : Buffer.concat(chunks, size);
-      if (chunks.length > 1) chunks.splice(0, chunks.length, all);
+      chunks.splice(0, chunks.length, all);
       const result = parseClientHello(all);
       if (result.kind !== 'partial') finish(result);
-      else if (size > MAX_HELLO + 5 * 8) finish({ kind: 'invalid', reason: 'ClientHello too long' });
+      else if (result.need > MAX_HELLO + 5 * 8) finish({ kind: 'invalid', reason: 'ClientHello too long' });
+      else need = result.need;
     };
     const onEnd = (): void => finish(undefined);
     // A hello comes in the first round trip; a peer that opens a connection and sends nothing holds

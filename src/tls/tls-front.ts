@@ -82,6 +82,8 @@ export class TlsFront {
   readonly #certificates: CertificateSource;
   /** Connections whose ClientHello is being read or decided on; not yet the TLS server's. */
   readonly #gated = new Set<net.Socket>();
+  /** Connections in a handshake made here (#handshakeWith), not by the TLS server. */
+  readonly #handshaking = new Set<TLSSocket>();
   #closed = false;
 
   constructor(o: TlsFrontOptions) {
@@ -156,18 +158,33 @@ export class TlsFront {
    */
   #handshakeWith(socket: net.Socket, ctx: SecureContext): void {
     const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: ctx, server: this.#tls });
+    this.#handshaking.add(secure);
     const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), TIMEOUTS.handshakeMs);
     timer.unref();
-    const onError = (err: Error): void => {
+    const done = (): void => {
       clearTimeout(timer);
+      this.#handshaking.delete(secure);
+    };
+    // Before the handshake ends, a TLSSocket reports TLS errors as '_tlsError' and 'error'.
+    const onError = (err: Error): void => {
+      done();
       publishTlsHandshake({ result: 'error' });
       this.#log.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed');
       secure.destroy();
     };
     secure.once('error', onError);
+    secure.once('close', done);
     secure.once('secure', () => {
-      clearTimeout(timer);
+      done();
       secure.off('error', onError);
+      if (this.#closed) {
+        secure.destroy();
+        return;
+      }
+      // What tls.Server does before 'secureConnection': from here on TLS errors are 'error'
+      // events for the HTTP server's handlers, not swallowed '_tlsError's. Node keeps this step
+      // private; without it an error after the handshake would leave the socket open.
+      (secure as unknown as { _releaseControl?: () => boolean })._releaseControl?.();
       this.#secured(secure);
     });
   }
@@ -177,10 +194,12 @@ export class TlsFront {
     // while a lookup runs must not become an uncaught 'error' event.
     socket.on('error', () => {});
     this.#gated.add(socket);
+    // One budget for reading the hello and deciding on it, as the TLS server has for a handshake.
+    const deadline = Date.now() + TIMEOUTS.handshakeMs;
     void readClientHello(socket, TIMEOUTS.handshakeMs)
       .then(async (hello) => {
         if (hello === undefined) return;
-        const refusal = await this.#refusal(socket, hello);
+        const refusal = await this.#refusal(socket, hello, deadline);
         if (this.#closed || socket.destroyed) {
           socket.destroy();
           return;
@@ -213,7 +232,7 @@ export class TlsFront {
    * context to handshake with directly (no SNI, no ALPN); undefined to let it through. acme-tls/1
    * hellos always go through: the challenge callbacks decide on them.
    */
-  async #refusal(socket: net.Socket, hello: HelloResult): Promise<{ reason: string; reply: Buffer } | { context: SecureContext } | undefined> {
+  async #refusal(socket: net.Socket, hello: HelloResult, deadline: number): Promise<{ reason: string; reply: Buffer } | { context: SecureContext } | undefined> {
     if (hello.kind === 'not-tls') {
       // What Go's and so Caddy's servers answer to plain HTTP on a TLS port.
       if (hello.http) return { reason: 'plain HTTP on the HTTPS port', reply: Buffer.from('HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n') };
@@ -222,7 +241,8 @@ export class TlsFront {
     if (hello.kind !== 'hello') return undefined; // a malformed hello: OpenSSL answers it with its own alert
     if (hello.alpn?.includes(ACME_TLS_ALPN_PROTOCOL)) return undefined;
     if (hello.serverName !== undefined) {
-      const ctx = await this.#certificates.secureContextFor(hello.serverName).catch(() => undefined);
+      // An on-demand name may wait for issuance here: not past the handshake's budget.
+      const ctx = await beforeDeadline(this.#certificates.secureContextFor(hello.serverName), deadline);
       if (ctx !== undefined) return undefined;
       return { reason: `no certificate for ${JSON.stringify(hello.serverName)}`, reply: alertRecord(ALERT_UNRECOGNIZED_NAME) };
     }
@@ -246,8 +266,19 @@ export class TlsFront {
     this.#closed = true;
     this.#acceptors.close();
     for (const socket of this.#gated) socket.destroy();
+    for (const socket of this.#handshaking) socket.destroy();
     for (const s of this.#sessions) s.close();
     // Every connection (HTTP/1.1, HTTP/2, upgraded WebSocket) is a TLS socket in #sockets.
     await drainSockets(this.#sockets, this.#h1, graceMs);
   }
+}
+
+/** `p`'s value, or undefined once `deadline` (a Date.now() time) passes or when `p` rejects. */
+function beforeDeadline<T>(p: Promise<T>, deadline: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
+    timer.unref();
+  });
+  return Promise.race([p.catch(() => undefined), late]).finally(() => clearTimeout(timer));
 }

@@ -87,19 +87,28 @@ test('OpenSSL TLS 1.2-only client with -noservername', async () => {
   assert.deepEqual(parseClientHello(hello), { kind: 'hello', serverName: undefined, alpn: undefined });
 });
 
-test('every proper prefix is partial; the whole hello is complete', async () => {
+test('every proper prefix is partial and says how many bytes it needs; the whole hello is complete', async () => {
   const hello = await nodeHello({ servername: 'a.test', ALPNProtocols: ['h2'] });
-  for (let n = 0; n < hello.length; n++) assert.deepEqual(parseClientHello(hello.subarray(0, n)), { kind: 'partial' }, `prefix of ${n} bytes`);
+  for (let n = 0; n < hello.length; n++) {
+    const r = parseClientHello(hello.subarray(0, n));
+    assert.equal(r.kind, 'partial', `prefix of ${n} bytes`);
+    // The need never overshoots: the whole hello always satisfies it.
+    if (r.kind === 'partial') assert.ok(r.need > n && r.need <= hello.length, `prefix of ${n}: need ${r.need}`);
+  }
+  // Past the record header, the need is the whole record at once.
+  assert.deepEqual(parseClientHello(hello.subarray(0, 6)), { kind: 'partial', need: hello.length });
   assert.equal(parseClientHello(hello).kind, 'hello');
 });
 
-test('a hello split over several records is reassembled, including a record header split mid-length', async () => {
+test('a hello split over several records is reassembled; tiny fragments past the record bound are refused', async () => {
   const hello = await nodeHello({ servername: 'split.test', ALPNProtocols: ['http/1.1'] });
-  for (const size of [1, 3, 50, 200]) {
+  for (const size of [Math.ceil((hello.length - 5) / 8), 500, 1000]) {
     const cut = refragment(hello, size);
     assert.deepEqual(parseClientHello(cut), { kind: 'hello', serverName: 'split.test', alpn: ['http/1.1'] }, `fragments of ${size}`);
-    assert.deepEqual(parseClientHello(cut.subarray(0, cut.length - 1)), { kind: 'partial' });
+    assert.equal(parseClientHello(cut.subarray(0, cut.length - 1)).kind, 'partial');
   }
+  // One byte per record: a hello real clients never send, and work per byte for a reader.
+  assert.deepEqual(parseClientHello(refragment(hello, 1)), { kind: 'invalid', reason: 'ClientHello in more than 8 records' });
 });
 
 test('plain HTTP is not TLS and is recognised as HTTP; other bytes are not', () => {
@@ -123,8 +132,8 @@ test('malformed hellos are invalid, never a throw or a read past the end', async
   assert.equal(parseClientHello(Buffer.from([22, 3, 1, 0x48, 0x01])).kind, 'invalid');
   assert.equal(parseClientHello(Buffer.from([22, 3, 1, 0, 0])).kind, 'invalid');
   // An alert record in the middle of a fragmented hello.
-  const cut = refragment(hello, 10);
-  cut[15] = 21;
+  const cut = refragment(hello, 100);
+  cut[105] = 21;
   assert.equal(parseClientHello(cut).kind, 'invalid');
   // A declared hello larger than the 64 KiB bound is refused before it is buffered.
   assert.equal(parseClientHello(Buffer.from([22, 3, 1, 0, 4, 1, 0x10, 0, 0])).kind, 'invalid');
