@@ -67,14 +67,18 @@ export class CertificateStore {
   /** The complete entry, or undefined when there is none; rolls an interrupted save forward first. */
   async load(issuerKey: string, name: string): Promise<StoredCertificate | undefined> {
     const keys = certificateKeys(issuerKey, name);
-    const [pending, cert, key, meta] = await Promise.all([
-      this.#storage.get(certificatePendingKey(issuerKey, name)),
-      this.#storage.get(keys.cert),
-      this.#storage.get(keys.key),
-      this.#storage.get(keys.meta),
-    ]);
-    if (pending !== undefined) return this.#recover(issuerKey, name, pending);
-    return assemble(keys, cert, key, meta);
+    for (let attempt = 0; ; attempt++) {
+      const [cert, key, meta] = await Promise.all([this.#storage.get(keys.cert), this.#storage.get(keys.key), this.#storage.get(keys.meta)]);
+      // Read after the parts: a save writes its pending record before the parts and deletes it
+      // after them, so parts read mid-save come with a pending record here, or the save is over.
+      const pending = await this.#storage.get(certificatePendingKey(issuerKey, name));
+      if (pending !== undefined) return this.#recover(issuerKey, name, pending);
+      const entry = assemble(keys, cert, key, meta);
+      if (entry !== undefined || attempt > 0 || cert === undefined || key === undefined || meta === undefined) return entry;
+      // Three parts that disagree and no pending record: a save ended between the reads (or the
+      // store is damaged). One more read tells which, instead of a moment's "no certificate" that
+      // would send an on-demand name to the ask endpoint again.
+    }
   }
 
   /**
