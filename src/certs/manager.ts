@@ -309,6 +309,9 @@ export class CertificateManager {
       issuer: entry.policy.issuer,
       keyType: entry.policy.keyType,
       log: this.#o.log,
+      // What we know may be newer than storage (renewal information whose save is pending or
+      // failed): it decides for the certificate we hold; one renewed elsewhere still wins.
+      ...(entry.cert ? { known: entry.cert.meta } : {}),
       now: () => this.#date(),
     });
     this.#install(entry, cert);
@@ -446,16 +449,21 @@ export class CertificateManager {
         previous ? `the CA moved the renewal window of ${entry.name}${renewNow ? '; renewing now' : ''}` : `renewal window of ${entry.name} received`,
       );
     }
-    // Issuance backoff keeps its own timer (RFC 9773 §4.2: "renewal attempts are subject to the
-    // client's existing error backoff"), as does an issuance in flight.
-    if (entry.failures === 0 && !this.#flight.has(`m:${entry.name}`)) this.#scheduleRenewal(entry, meta);
     this.#scheduleRenewalInfo(entry, renewalInfoCheckDelay(info.retryAfterMs));
+    // Stored before the renewal is scheduled, so a renewal due at once finds it in storage.
     try {
       await this.#saveMeta(entry, updated);
     } catch (err) {
-      // Kept in memory all the same; storage catches up at the next check.
+      // Kept in memory all the same, and the renewal does not depend on storage: #obtain passes
+      // the loaded metadata, which outweighs the older stored record of the same certificate.
+      // Storage catches up at the next check, or with the renewed certificate.
       if (!this.#closed && entry.cert === updated) this.#o.log.warn({ name: entry.name, err }, `storing renewal information for ${entry.name} failed: ${describeError(err)}`);
     }
+    // Meanwhile another certificate may have been installed (with its own schedule).
+    if (this.#closed || entry.removed || entry.cert !== updated) return;
+    // Issuance backoff keeps its own timer (RFC 9773 §4.2: "renewal attempts are subject to the
+    // client's existing error backoff"), as does an issuance in flight.
+    if (entry.failures === 0 && !this.#flight.has(`m:${entry.name}`)) this.#scheduleRenewal(entry, meta);
   }
 
   /**

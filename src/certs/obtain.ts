@@ -16,6 +16,15 @@ export interface ObtainOptions {
   readonly log: Logger;
   /** Issue even when a valid certificate is stored (`certs renew`). */
   readonly force?: boolean;
+  /**
+   * The metadata of the certificate the caller holds for these names (the manager's loaded one).
+   * When storage holds that same certificate (same serial), whichever record has the newer renewal
+   * information decides whether it is due: a window the CA moved, which the caller knows but has
+   * not (yet, or ever, when that save failed) recorded in storage, is not vetoed by the older
+   * stored record. A different certificate in storage (renewed by another process) is judged by
+   * its own metadata, so processes sharing storage still make one order.
+   */
+  readonly known?: CertificateMeta;
   readonly signal?: AbortSignal;
   readonly now?: () => Date;
 }
@@ -25,8 +34,9 @@ const ISSUE_LOCK_WAIT_MS = 10 * 60_000;
 
 /**
  * Make sure storage holds a current certificate for `names` (stored under the first name) and
- * return it. Under a storage lock per name, so two processes sharing a store make one order: the
- * second finds the first one's certificate when it gets the lock.
+ * return it (with `known`'s metadata when that decided it is not due; see ObtainOptions.known).
+ * Under a storage lock per name, so two processes sharing a store make one order: the second finds
+ * the first one's certificate when it gets the lock.
  */
 export async function obtainCertificate(names: readonly string[], o: ObtainOptions): Promise<StoredCertificate> {
   const primary = names[0];
@@ -36,8 +46,10 @@ export async function obtainCertificate(names: readonly string[], o: ObtainOptio
   await o.storage.lock(lock, { timeoutMs: ISSUE_LOCK_WAIT_MS, ...(o.signal ? { signal: o.signal } : {}) });
   try {
     const existing = await o.store.load(o.issuer.storageKey, primary);
-    if (existing && !o.force && coversAll(existing.meta, names) && !needsRenewal(existing.meta, now())) {
-      return existing;
+    if (existing && !o.force && coversAll(existing.meta, names)) {
+      const meta = freshestMeta(existing.meta, o.known);
+      // Not due: returned with the metadata that decided, so the caller keeps what it knew.
+      if (!needsRenewal(meta, now())) return meta === existing.meta ? existing : { ...existing, meta };
     }
     const log = o.log.child({ names });
     log.info({ issuer: o.issuer.id, renewal: existing !== undefined }, existing ? 'renewing certificate' : 'obtaining certificate');
@@ -73,6 +85,16 @@ export async function obtainCertificate(names: readonly string[], o: ObtainOptio
   } finally {
     await o.storage.unlock(lock);
   }
+}
+
+/**
+ * `stored`, or `known` instead when it describes the same certificate with newer renewal
+ * information (ari.checkedAt later, or an answer where storage has none).
+ */
+function freshestMeta(stored: CertificateMeta, known: CertificateMeta | undefined): CertificateMeta {
+  if (known?.ari === undefined || known.serialHex !== stored.serialHex) return stored;
+  if (stored.ari === undefined || Date.parse(known.ari.checkedAt) > Date.parse(stored.ari.checkedAt)) return known;
+  return stored;
 }
 
 function coversAll(meta: CertificateMeta, names: readonly string[]): boolean {

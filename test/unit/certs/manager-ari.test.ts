@@ -16,10 +16,12 @@ import type { RenewalInfo } from '../../../src/acme/types.ts';
 import { AcmeIssuer } from '../../../src/certs/acme-issuer.ts';
 import { CertificateStore } from '../../../src/certs/certificate-store.ts';
 import type { IssueRequest, Issued, Issuer } from '../../../src/certs/issuer.ts';
+import { certificatePrefix, issueLockName } from '../../../src/certs/keys.ts';
 import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
 import { CertificateManager, type Clock, type RenewalInfoSource } from '../../../src/certs/manager.ts';
 import { renewalTime, updatedAri, type AriMeta, type CertificateMeta } from '../../../src/certs/meta.ts';
 import { silentLogger, type Logger } from '../../../src/log.ts';
+import type { Storage, StorageStat } from '../../../src/storage/storage.ts';
 import { splitPemChain } from '../../../src/x509/certificate.ts';
 import { generatePrivateKeyPem } from '../../../src/x509/keys.ts';
 import { startFakeCa } from '../acme/fake-ca.ts';
@@ -82,8 +84,8 @@ type Answer = RenewalInfo | undefined | Error;
 
 /**
  * Real certificates from the local CA, and renewalInfo answers as the test scripts them (`answer`
- * gets the 1-based number of the request). issue() asks once right after issuance and ignores a
- * failure, as AcmeIssuer does.
+ * gets the 1-based number of the request and the chain asked about). issue() asks once right after
+ * issuance and ignores a failure, as AcmeIssuer does.
  */
 class AriIssuer implements Issuer, RenewalInfoSource {
   readonly id: string;
@@ -93,9 +95,9 @@ class AriIssuer implements Issuer, RenewalInfoSource {
   readonly asked: number[] = [];
   readonly #local: LocalIssuer;
   readonly #clock: FakeClock;
-  readonly #answer: (n: number) => Answer;
+  readonly #answer: (n: number, chainPem: string) => Answer;
 
-  constructor(local: LocalIssuer, clock: FakeClock, answer: (n: number) => Answer) {
+  constructor(local: LocalIssuer, clock: FakeClock, answer: (n: number, chainPem: string) => Answer) {
     this.#local = local;
     this.#clock = clock;
     this.#answer = answer;
@@ -110,12 +112,96 @@ class AriIssuer implements Issuer, RenewalInfoSource {
     return { ...issued, ...(info ? { ari: updatedAri(undefined, info, new Date(this.#clock.now())) } : {}) };
   }
 
-  async renewalInfo(_chainPem: string): Promise<RenewalInfo | undefined> {
+  async renewalInfo(chainPem: string): Promise<RenewalInfo | undefined> {
     this.asked.push(this.#clock.now());
-    const a = this.#answer(this.asked.length);
+    const a = this.#answer(this.asked.length, chainPem);
     if (a instanceof Error) throw a;
     return a;
   }
+}
+
+/**
+ * A fault injector over a real storage. After `failNextSave()` the next put of one of NAME's
+ * certificate records throws: a save's first put is its pending record, so that save writes nothing
+ * and storage keeps the record it had (no roll-forward repairs it behind the test's back). After
+ * `delayNextLock(ms)` the next take of NAME's issuance lock waits `ms` of real time first, so
+ * whoever asks for it meanwhile gets it first.
+ */
+class FaultyStorage implements Storage {
+  /** Puts that threw. */
+  failed = 0;
+  /** Lock takes that were delayed. */
+  delayed = 0;
+  #armed = false;
+  #lockDelayMs = 0;
+  readonly #inner: Storage;
+  readonly #prefix: string;
+
+  constructor(inner: Storage, issuerKey: string) {
+    this.#inner = inner;
+    this.#prefix = `${certificatePrefix(issuerKey, NAME)}/`;
+  }
+
+  failNextSave(): void {
+    this.#armed = true;
+  }
+
+  delayNextLock(ms: number): void {
+    this.#lockDelayMs = ms;
+  }
+
+  get(key: string): Promise<Buffer | undefined> {
+    return this.#inner.get(key);
+  }
+
+  async put(key: string, value: Buffer | string): Promise<void> {
+    if (this.#armed && key.startsWith(this.#prefix)) {
+      this.#armed = false;
+      this.failed++;
+      throw new Error(`injected: cannot write ${key}`);
+    }
+    return this.#inner.put(key, value);
+  }
+
+  delete(key: string): Promise<void> {
+    return this.#inner.delete(key);
+  }
+
+  exists(key: string): Promise<boolean> {
+    return this.#inner.exists(key);
+  }
+
+  list(prefix: string, recursive?: boolean): Promise<string[]> {
+    return this.#inner.list(prefix, recursive);
+  }
+
+  stat(key: string): Promise<StorageStat | undefined> {
+    return this.#inner.stat(key);
+  }
+
+  async lock(name: string, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void> {
+    if (this.#lockDelayMs > 0 && name === issueLockName(NAME)) {
+      const ms = this.#lockDelayMs;
+      this.#lockDelayMs = 0;
+      this.delayed++;
+      await delay(ms);
+    }
+    return this.#inner.lock(name, options);
+  }
+
+  unlock(name: string): Promise<void> {
+    return this.#inner.unlock(name);
+  }
+
+  toString(): string {
+    return `faulty ${this.#inner.toString()}`;
+  }
+}
+
+/** A pino logger that keeps its lines (warn and up) as objects. */
+function capturingLogger(): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  return { log: pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }), lines };
 }
 
 interface Ctx {
@@ -123,6 +209,8 @@ interface Ctx {
   readonly clock: FakeClock;
   readonly issuer: AriIssuer;
   readonly store: CertificateStore;
+  /** The manager's storage: a FaultyStorage over the real one. */
+  readonly storage: FaultyStorage;
   /** When the test started, on the fake clock. */
   readonly t0: number;
   readonly storedMeta: () => Promise<CertificateMeta | undefined>;
@@ -135,10 +223,11 @@ async function withAri(
 ): Promise<void> {
   const tmp = await tempStorage();
   const clock = new FakeClock();
-  const store = new CertificateStore(tmp.storage);
   const log = options.log ?? silentLogger();
   const issuer = new AriIssuer(new LocalIssuer({ storage: tmp.storage, log, lifetimeMs: options.lifetimeMs }), clock, (n) => options.answer(n, clock));
-  const mgr = new CertificateManager({ storage: tmp.storage, store, log, clock });
+  const storage = new FaultyStorage(tmp.storage, issuer.storageKey);
+  const store = new CertificateStore(storage);
+  const mgr = new CertificateManager({ storage, store, log, clock });
   try {
     mgr.manage(new Map([[NAME, { issuer, keyType: 'p256' }]]));
     assert.ok(await eventually(() => mgr.certificates().length === 1), 'first certificate obtained');
@@ -147,6 +236,7 @@ async function withAri(
       clock,
       issuer,
       store,
+      storage,
       t0: clock.now(),
       storedMeta: () => store.loadMeta(issuer.storageKey, NAME),
       meta: () => mgr.certificates()[0]?.meta,
@@ -238,6 +328,85 @@ test('a window the CA moves into the past renews the certificate at once', async
     await settle();
     assert.equal(issuer.issued.length, 2);
   });
+});
+
+/**
+ * How storing the moved window goes: it fails; it is slow to get the issuance lock (so a renewal
+ * started at once would take the lock first and judge by the older stored record); it succeeds.
+ */
+const saveCases = [
+  { save: 'fails', fault: (s: FaultyStorage): void => s.failNextSave(), check: (s: FaultyStorage): boolean => s.failed === 1 },
+  { save: 'waits for the lock', fault: (s: FaultyStorage): void => s.delayNextLock(300), check: (s: FaultyStorage): boolean => s.delayed === 1 },
+  { save: 'succeeds', fault: (): void => undefined, check: (s: FaultyStorage): boolean => s.failed === 0 && s.delayed === 0 },
+];
+
+for (const c of saveCases) {
+  test(`a window moved into the past renews at once when storing the renewal information ${c.save}`, async () => {
+    const { log, lines } = capturingLogger();
+    const answers = (n: number, clock: FakeClock): Answer => {
+      const t = clock.now();
+      return n === 2 ? window(t - 2 * DAY, t - DAY, 6 * HOUR) : window(t + 50 * DAY, t + 51 * DAY, 6 * HOUR);
+    };
+    await withAri({ lifetimeMs: 90 * DAY, answer: answers, log }, async ({ clock, issuer, meta, storedMeta, storage }) => {
+      const old = meta();
+      assert.ok(old);
+      c.fault(storage);
+
+      // The poll that moves the window, and no more time: the renewal must not wait for anything.
+      clock.advance(6 * HOUR);
+      assert.ok(await eventually(() => issuer.issued.length === 2, 10_000), 'renewed after the window moved');
+      assert.equal(issuer.issued[1]?.replacing?.chainPem !== undefined, true, 'a renewal of the old certificate');
+      assert.ok(await eventually(() => meta()?.serialHex !== undefined && meta()?.serialHex !== old.serialHex), 'the new certificate is loaded');
+      assert.ok(await eventually(async () => (await storedMeta())?.serialHex === meta()?.serialHex), 'and stored');
+      assert.ok(c.check(storage), 'the fault fired as scripted');
+      const failedLine = lines.some((l) => typeof l['msg'] === 'string' && l['msg'].startsWith(`storing renewal information for ${NAME} failed`));
+      assert.equal(failedLine, c.save === 'fails', 'a failed save is logged');
+
+      // One more poll interval on: the new certificate is not renewed again.
+      clock.advance(6 * HOUR);
+      await settle();
+      assert.equal(issuer.issued.length, 2);
+    });
+  });
+}
+
+test('two processes that both see the window move into the past make one order', async () => {
+  const tmp = await tempStorage();
+  const clock = new FakeClock();
+  const t0 = clock.now();
+  let first: string | undefined;
+  // The first certificate's window moves into the past at its first poll; any other's stays ahead.
+  const answer = (_n: number, chainPem: string): Answer => {
+    const t = clock.now();
+    first ??= chainPem;
+    return chainPem === first && t >= t0 + 6 * HOUR ? window(t - 2 * DAY, t - DAY, 6 * HOUR) : window(t + 50 * DAY, t + 51 * DAY, 6 * HOUR);
+  };
+  const issuer = new AriIssuer(new LocalIssuer({ storage: tmp.storage, log: silentLogger(), lifetimeMs: 90 * DAY }), clock, answer);
+  // Two storages over one folder, as two processes open it. Whichever renews second holds the old
+  // certificate, due by its own (fresher than stored, or not) metadata, and must take the other's.
+  const managers = [tmp.storage, tmp.other()].map((storage) => new CertificateManager({ storage, store: new CertificateStore(storage), log: silentLogger(), clock }));
+  const serials = (): (string | undefined)[] => managers.map((m) => m.certificates()[0]?.meta.serialHex);
+  try {
+    for (const mgr of managers) {
+      mgr.manage(new Map([[NAME, { issuer, keyType: 'p256' }]]));
+      assert.ok(await eventually(() => mgr.certificates().length === 1));
+    }
+    const [a, b] = serials();
+    assert.ok(a !== undefined && a === b, 'B loaded the certificate A obtained');
+    assert.equal(issuer.issued.length, 1);
+
+    clock.advance(6 * HOUR);
+    assert.ok(await eventually(() => issuer.asked.length >= 3), 'both polled');
+    assert.ok(await eventually(() => serials().every((s) => s !== undefined && s !== a), 10_000), 'both serve a renewed certificate');
+    await settle();
+    assert.equal(issuer.issued.length, 2, 'one order between them');
+    const [a2, b2] = serials();
+    assert.equal(a2, b2, 'the same certificate');
+  } finally {
+    for (const mgr of managers) mgr.close();
+    await delay(100);
+    await tmp.remove();
+  }
 });
 
 test('an unchanged window keeps the renewal time chosen in it and does not renew', async () => {
