@@ -120,6 +120,8 @@ async function buildSea() {
       main: join(work, 'sea-main.cjs'),
       output: join(work, 'sea-prep.blob'),
       disableExperimentalSEAWarning: true,
+      // The node flags of the Dockerfile and the systemd unit (docs/design.md "Memory").
+      execArgv: ['--max-semi-space-size=8'],
       assets: { 'my-server.mjs': BUNDLE },
     };
     await writeFile(join(work, 'sea-config.json'), JSON.stringify(config));
