@@ -17,6 +17,30 @@ export interface ServerEnv {
   readonly storage: string;
 }
 
+/** The settings of globalOptions(); optional ones left undefined are not written. */
+export interface GlobalOptions {
+  readonly http: number;
+  readonly https: number;
+  /** `default_bind 127.0.0.1`: every site listener on loopback only. */
+  readonly loopback?: boolean;
+  /** `grace_period VALUE`, e.g. '2s'. */
+  readonly gracePeriod?: string;
+}
+
+/**
+ * The global options block for an instance started by startServer(): its ports, the admin address
+ * and storage from `env`, then `extra`: whole lines, each ending in "\n" (e.g. "\tlocal_certs\n").
+ */
+export function globalOptions(env: ServerEnv, o: GlobalOptions, extra = ''): string {
+  return `{
+	http_port ${o.http}
+	https_port ${o.https}
+${o.loopback === true ? '\tdefault_bind 127.0.0.1\n' : ''}	admin 127.0.0.1:${env.adminPort}
+	storage file ${env.storage}
+${o.gracePeriod === undefined ? '' : `\tgrace_period ${o.gracePeriod}\n`}${extra}}
+`;
+}
+
 export interface StartServerOptions {
   /** Extra `run` arguments, e.g. ['--watch']. */
   readonly args?: readonly string[];

@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MAIN } from './cli.ts';
 import { freePort } from './ports.ts';
+import type { ExitStatus } from './run-server.ts';
+
+export type { ExitStatus };
 
 /**
  * Runs `my-server run` as a child process (this checkout's source on the running Node), the way a
@@ -29,11 +32,6 @@ export interface StartServerOptions {
   /** How long to wait for `/health` to answer 200. Default 15 000 ms. */
   readonly readyTimeoutMs?: number;
   readonly signal?: AbortSignal;
-}
-
-export interface ExitStatus {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
 }
 
 /** A serving my-server. stop() and kill() are idempotent and always remove the temp dir. */

@@ -12,7 +12,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
-import { startServer } from '../helpers/run-server.ts';
+import { globalOptions, startServer } from '../helpers/run-server.ts';
 import { freePorts } from '../helpers/ports.ts';
 
 const execFileP = promisify(execFile);
@@ -72,18 +72,11 @@ async function selfSigned(dir: string, name: string, prefix: string): Promise<{ 
 test('JSON logs, access log fields and metrics for requests, handshakes and certificates', async (t) => {
   const [httpPort, httpsPort] = await freePorts(2);
   const server = await startServer(
-    (env) => `{
-	http_port ${httpPort}
-	https_port ${httpsPort}
-	default_bind 127.0.0.1
-	admin 127.0.0.1:${env.adminPort}
-	storage file ${env.storage}
-	local_certs
+    (env) => `${globalOptions(env, { http: httpPort!, https: httpsPort!, loopback: true }, `	local_certs
 	log {
 		format json
 	}
-}
-localhost {
+`)}localhost {
 	respond "observed"
 	log {
 		output stdout

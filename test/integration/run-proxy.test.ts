@@ -8,17 +8,17 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { access, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { runCli } from '../helpers/cli.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { freePorts } from '../helpers/ports.ts';
-import { startServer, type RunningServer, type ServerEnv } from '../helpers/run-server.ts';
+import { globalOptions, startServer, type RunningServer, type ServerEnv } from '../helpers/run-server.ts';
+import { wsEchoUpstream } from '../helpers/ws-echo.ts';
 
 const execFileP = promisify(execFile);
 
@@ -124,67 +124,6 @@ interface Echoed {
   readonly rawHeaders: string[];
 }
 
-/** RFC 6455 §1.3: the accept key is base64(SHA-1(key + this GUID)). */
-const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-
-/** A WebSocket upstream echoing text frames (client frames are masked, replies are not), up to 64 KiB. */
-async function wsEchoUpstream(): Promise<Upstream> {
-  const sockets = new Set<Duplex>();
-  const up = await startUpstream((_req, res) => res.writeHead(426).end());
-  up.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    const accept = createHash('sha1').update(`${String(req.headers['sec-websocket-key'])}${WS_GUID}`).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-    let buf = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      for (let frame = readFrame(buf); frame !== undefined; frame = readFrame(buf)) {
-        buf = buf.subarray(frame.size);
-        if (frame.opcode === 0x8) {
-          socket.end(Buffer.from([0x88, 0]));
-          return;
-        }
-        if (frame.opcode === 0x1) socket.write(textFrame(frame.payload));
-      }
-    });
-  });
-  return {
-    ...up,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await up.close();
-    },
-  };
-}
-
-function readFrame(buf: Buffer): { opcode: number; payload: Buffer; size: number } | undefined {
-  if (buf.length < 2) return undefined;
-  const opcode = buf[0]! & 0x0f;
-  const masked = (buf[1]! & 0x80) !== 0;
-  let len = buf[1]! & 0x7f;
-  let offset = 2;
-  if (len === 126) {
-    if (buf.length < 4) return undefined;
-    len = buf.readUInt16BE(2);
-    offset = 4;
-  } else if (len === 127) {
-    throw new Error('test WebSocket upstream: frames over 64 KiB are not supported');
-  }
-  const mask = offset;
-  if (masked) offset += 4;
-  if (buf.length < offset + len) return undefined;
-  const payload = Buffer.from(buf.subarray(offset, offset + len));
-  if (masked) for (let i = 0; i < len; i++) payload[i] = payload[i]! ^ buf[mask + (i % 4)]!;
-  return { opcode, payload, size: offset + len };
-}
-
-function textFrame(payload: Buffer): Buffer {
-  const head = payload.length < 126 ? Buffer.from([0x81, payload.length]) : Buffer.from([0x81, 126, payload.length >> 8, payload.length & 0xff]);
-  return Buffer.concat([head, payload]);
-}
-
 interface Reply {
   readonly status: number;
   readonly headers: http.IncomingHttpHeaders;
@@ -232,31 +171,8 @@ async function curl(args: readonly string[]): Promise<string> {
   return stdout;
 }
 
-/** Polls `fn` every `intervalMs` until it returns a value other than undefined, for at most `timeoutMs`. */
-async function eventually<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? '' : ` (last error: ${String(last)})`}`);
-    await sleep(intervalMs);
-  }
-}
-
 function globals(env: ServerEnv, ports: { http: number; https: number }, extra = ''): string {
-  return `{
-	http_port ${ports.http}
-	https_port ${ports.https}
-	admin 127.0.0.1:${env.adminPort}
-	storage file ${env.storage}
-	grace_period 5s
-${extra}}
-`;
+  return globalOptions(env, { ...ports, gracePeriod: '5s' }, extra);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,9 +16,11 @@ import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
+import { startAsk, type AskServer } from '../helpers/ask.ts';
 import { collect, runCli, spawnCli, tempProxyfile } from '../helpers/cli.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { freePorts } from '../helpers/ports.ts';
-import { startServer, type RunningServer, type ServerEnv } from '../helpers/run-server.ts';
+import { globalOptions, startServer, type RunningServer, type ServerEnv } from '../helpers/run-server.ts';
 
 const execFileP = promisify(execFile);
 
@@ -88,33 +90,8 @@ async function startUpstream(): Promise<Upstream> {
   };
 }
 
-interface AskServer {
-  readonly url: string;
-  /** Every `domain` asked about, in order. */
-  readonly asked: string[];
-  close(): Promise<void>;
-}
-
-/** The on-demand ask endpoint: 403 for names whose first label starts with "bad", else 200. */
-async function startAsk(): Promise<AskServer> {
-  const asked: string[] = [];
-  const server = http.createServer((req, res) => {
-    const domain = new URL(req.url ?? '/', 'http://x').searchParams.get('domain') ?? '';
-    asked.push(domain);
-    res.writeHead(domain.startsWith('bad') ? 403 : 200).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/ask`,
-    asked,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
+/** The on-demand ask policy: 403 for names whose first label starts with "bad", else 200. */
+const askAllows = (domain: string): boolean => !domain.startsWith('bad');
 
 interface RawReply {
   readonly status: number;
@@ -217,22 +194,6 @@ async function curl(args: readonly string[]): Promise<{ code: number; stdout: st
   }
 }
 
-/** Polls `fn` until it returns something other than undefined, for at most `timeoutMs`. */
-async function eventually<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? '' : ` (last error: ${String(last)})`}`);
-    await sleep(intervalMs);
-  }
-}
-
 /** The local CA's root, once the server has created it. */
 async function localRoot(env: ServerEnv): Promise<{ file: string; pem: string }> {
   const file = join(env.storage, 'pki', 'local', 'root.crt');
@@ -272,15 +233,7 @@ function trackExit(server: RunningServer): () => boolean {
 }
 
 function globals(env: ServerEnv, ports: { http: number; https: number }, extra = ''): string {
-  return `{
-	http_port ${ports.http}
-	https_port ${ports.https}
-	default_bind 127.0.0.1
-	admin 127.0.0.1:${env.adminPort}
-	storage file ${env.storage}
-	grace_period 2s
-${extra}}
-`;
+  return globalOptions(env, { ...ports, loopback: true, gracePeriod: '2s' }, extra);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -508,7 +461,7 @@ describe('on-demand with the local CA behind an ask endpoint', () => {
   let httpsPort: number;
 
   before(async () => {
-    ask = await startAsk();
+    ask = await startAsk(askAllows);
     const [httpPort, hp] = (await freePorts(2)) as [number, number];
     httpsPort = hp;
     server = await startServer((env) => `${globals(env, { http: httpPort, https: httpsPort }, `\tlocal_certs\n\ton_demand_tls {\n\t\task ${ask.url}\n\t}\n`)}
@@ -557,7 +510,7 @@ https:// {
 
 // Old: the on-demand policy was built only from the config at start, so a reload adding it never asked.
 test('a reload that adds on_demand_tls and an on-demand site issues for an allowed name after asking', { timeout: 40_000 }, async (t) => {
-  const ask = await startAsk();
+  const ask = await startAsk(askAllows);
   t.after(() => ask.close());
   const [httpPort, httpsPort, site] = (await freePorts(3)) as [number, number, number];
   const server = await startServer((env) => `${globals(env, { http: httpPort, https: httpsPort }, '\tlocal_certs\n')}

@@ -15,6 +15,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startAsk, type AskServer } from '../helpers/ask.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startPebble, type Pebble } from '../helpers/pebble.ts';
 import { freePorts } from '../helpers/ports.ts';
@@ -98,30 +99,8 @@ function trackExit(server: RunningServer): () => boolean {
   return () => exited;
 }
 
-interface AskServer {
-  readonly url: string;
-  /** Every `domain` asked about, in order. */
-  readonly asked: string[];
-  close(): Promise<void>;
-}
-
-/** The on-demand `ask` endpoint: 200 for names under od.test whose first label does not start with "bad", else 403. */
-async function startAsk(): Promise<AskServer> {
-  const asked: string[] = [];
-  const server = http.createServer((req, res) => {
-    const domain = new URL(req.url ?? '/', 'http://x').searchParams.get('domain') ?? '';
-    asked.push(domain);
-    res.statusCode = domain.endsWith('.od.test') && !domain.startsWith('bad') ? 200 : 403;
-    res.end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/check`,
-    asked,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
+/** The on-demand `ask` policy: 200 for names under od.test whose first label does not start with "bad", else 403. */
+const askAllows = (domain: string): boolean => domain.endsWith('.od.test') && !domain.startsWith('bad');
 
 function globals(o: { pebble?: Pebble; httpPort: number; httpsPort: number; dir: string; admin: string; ask?: string }): string {
   return `{
@@ -168,7 +147,7 @@ describe('shared Pebble and server: managed a.test, b.test and on-demand *.od.te
   before(async () => {
     [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
     pebble = await startPebble({ httpPort, tlsPort: httpsPort });
-    ask = await startAsk();
+    ask = await startAsk(askAllows);
     server = await startServer({
       proxyfile: ({ dir, admin }) => `${globals({ pebble, httpPort, httpsPort, dir, admin, ask: ask.url })}
 a.test {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { startServer, type RunningServer } from '../helpers/run-server.ts';
+import { globalOptions, startServer, type RunningServer } from '../helpers/run-server.ts';
 import { freePorts } from '../helpers/ports.ts';
 
 let server: RunningServer;
@@ -18,15 +18,7 @@ before(async () => {
   const [httpPort, httpsPort] = await freePorts(2);
   port = httpsPort!;
   server = await startServer(
-    (env) => `{
-	http_port ${httpPort}
-	https_port ${httpsPort}
-	default_bind 127.0.0.1
-	admin 127.0.0.1:${env.adminPort}
-	storage file ${env.storage}
-	local_certs
-}
-localhost {
+    (env) => `${globalOptions(env, { http: httpPort!, https: httpsPort!, loopback: true }, '\tlocal_certs\n')}localhost {
 	respond "hi"
 }
 `,

@@ -95,6 +95,23 @@ export function request(
   });
 }
 
+/**
+ * How a GET of / ends for the client: 'clean end' when the body ends normally, else 'error' or
+ * 'aborted'; never rejects. A proxy must not turn an upstream cut off mid-body into a clean end.
+ */
+export function responseEnding(port: number): Promise<'clean end' | 'error' | 'aborted'> {
+  return new Promise((resolve) => {
+    http
+      .get({ host: '127.0.0.1', port, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve('clean end'));
+        res.on('error', () => resolve('error'));
+        res.on('aborted', () => resolve('aborted'));
+      })
+      .on('error', () => resolve('error'));
+  });
+}
+
 /** An upstream that answers with its own name and echoes what it received as JSON. */
 export function echoUpstream(name: string, port = 0): Promise<Running> {
   return upstream((req, res) => {

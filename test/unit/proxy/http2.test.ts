@@ -1,41 +1,21 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
+import { selfSignedFixture } from '../../helpers/self-signed.ts';
 import { ReverseProxy } from '../../../src/proxy/reverse-proxy.ts';
 import { closedPort, echoUpstream, proxyConfig, type Echo, type Running } from './helpers.ts';
 
 /** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
 const E2E = { timeout: 15_000 };
 
-let dir = '';
-let key = '';
-let cert = '';
-
-before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'my-server-h2-'));
-  await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
-    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-  ]);
-  key = await readFile(path.join(dir, 'key.pem'), 'utf8');
-  cert = await readFile(path.join(dir, 'cert.pem'), 'utf8');
-});
-
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+/** The front's certificate, for the name the clients connect to. */
+const selfSigned = selfSignedFixture('my-server-h2-', 'localhost');
 
 /** An HTTP/2-only TLS front server (compatibility API) in front of `ports`. */
 async function h2Front(ports: number[]): Promise<{ port: number; close: () => Promise<void> }> {
   const proxy = new ReverseProxy(proxyConfig(ports));
-  const server = http2.createSecureServer({ key, cert }, (req, res) => {
+  const server = http2.createSecureServer({ key: selfSigned.key, cert: selfSigned.cert }, (req, res) => {
     void proxy.handle(req, res, { scheme: 'https', remoteAddress: req.socket.remoteAddress ?? '' });
   });
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -58,7 +38,7 @@ interface H2Response {
 }
 
 function h2Request(port: number, headers: http2.OutgoingHttpHeaders, body?: string): Promise<H2Response> {
-  const session = http2.connect(`https://localhost:${port}`, { ca: cert });
+  const session = http2.connect(`https://localhost:${port}`, { ca: selfSigned.cert });
   return new Promise<H2Response>((resolve, reject) => {
     session.on('error', reject);
     const stream = session.request(headers, { endStream: body === undefined });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { front, proxyConfig, upstream } from './helpers.ts';
+import { front, proxyConfig, responseEnding, upstream } from './helpers.ts';
 
 /** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
 const E2E = { timeout: 15_000 };
@@ -52,16 +52,7 @@ test('an upstream that dies mid-body cuts the client off instead of ending the b
   });
   const fr = await front(proxyConfig([up.port]));
   try {
-    const outcome = await new Promise<string>((resolve) => {
-      http
-        .get({ host: '127.0.0.1', port: fr.port, agent: false }, (res) => {
-          res.resume();
-          res.on('end', () => resolve('clean end'));
-          res.on('error', () => resolve('error'));
-          res.on('aborted', () => resolve('aborted'));
-        })
-        .on('error', () => resolve('error'));
-    });
+    const outcome = await responseEnding(fr.port);
     assert.notEqual(outcome, 'clean end');
   } finally {
     await Promise.all([fr.close(), up.close()]);

@@ -1,15 +1,12 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
 import type tls from 'node:tls';
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
+import { selfSignedFixture } from '../../helpers/self-signed.ts';
 import type { UpstreamErrorEvent } from '../../../src/proxy/diagnostics.ts';
 import { headerTimeout } from '../../../src/proxy/transport.ts';
 import { defaultReverseProxyConfig, type TransportConfig, type UpstreamConfig } from '../../../src/proxy/types.ts';
@@ -20,24 +17,8 @@ const E2E = { timeout: 15_000 };
 
 const DEFAULT_TRANSPORT = defaultReverseProxyConfig([]).transport;
 
-let dir = '';
-let key = '';
-let cert = '';
-
-before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'my-server-transport-'));
-  await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=upstream.test', '-addext', 'subjectAltName=DNS:upstream.test',
-    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-  ]);
-  key = await readFile(path.join(dir, 'key.pem'), 'utf8');
-  cert = await readFile(path.join(dir, 'cert.pem'), 'utf8');
-});
-
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+/** The TLS upstream's certificate; its dir also holds the unix-socket upstream's socket file. */
+const selfSigned = selfSignedFixture('my-server-transport-', 'upstream.test');
 
 /** A front for one upstream with transport settings changed. */
 function frontFor(upstream: UpstreamConfig, transport: Partial<TransportConfig>): ReturnType<typeof front> {
@@ -48,7 +29,7 @@ function frontFor(upstream: UpstreamConfig, transport: Partial<TransportConfig>)
 /** A TLS upstream on 127.0.0.1 that records the SNI of each connection (false when none was sent). */
 async function tlsUpstream(): Promise<{ port: number; servernames: (string | false)[]; close: () => Promise<void> }> {
   const servernames: (string | false)[] = [];
-  const server = https.createServer({ key, cert }, (req, res) => res.end(`host ${req.headers.host}`));
+  const server = https.createServer({ key: selfSigned.key, cert: selfSigned.cert }, (req, res) => res.end(`host ${req.headers.host}`));
   server.on('secureConnection', (socket: tls.TLSSocket) => servernames.push(socket.servername ?? false));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -91,7 +72,7 @@ test('keepalive 0 sends Connection: close and opens one upstream connection per 
 });
 
 test('a unix-socket upstream is reached through its socket file', E2E, async () => {
-  const socketPath = path.join(dir, 'upstream.sock');
+  const socketPath = path.join(selfSigned.dir, 'upstream.sock');
   const server = http.createServer((req, res) => res.end(`unix ${req.url} ${req.headers.host}`));
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   const fr = await frontFor({ scheme: 'unix', host: '', port: 0, path: socketPath }, {});

@@ -5,7 +5,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import type { UpstreamErrorEvent } from '../../../src/proxy/diagnostics.ts';
 import { UpstreamTimeoutError } from '../../../src/proxy/upstream-request.ts';
 import { defaultReverseProxyConfig } from '../../../src/proxy/types.ts';
-import { echoUpstream, front, parseEcho, proxyConfig, request, upstream } from './helpers.ts';
+import { echoUpstream, front, parseEcho, proxyConfig, request, responseEnding, upstream } from './helpers.ts';
 
 /** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
 const E2E = { timeout: 15_000 };
@@ -135,16 +135,7 @@ test('an upstream silent mid-body for read_timeout gets the client cut off, not 
   const fr = await front(proxyConfig([up.port], { transport: { ...DEFAULT_TRANSPORT, readTimeoutMs: 200 } }));
   try {
     const started = Date.now();
-    const outcome = await new Promise<string>((resolve) => {
-      http
-        .get({ host: '127.0.0.1', port: fr.port, agent: false }, (res) => {
-          res.resume();
-          res.on('end', () => resolve('clean end'));
-          res.on('error', () => resolve('error'));
-          res.on('aborted', () => resolve('aborted'));
-        })
-        .on('error', () => resolve('error'));
-    });
+    const outcome = await responseEnding(fr.port);
     assert.notEqual(outcome, 'clean end');
     assert.ok(Date.now() - started < 5_000);
   } finally {

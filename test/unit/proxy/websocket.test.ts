@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { closedPort, front, proxyConfig } from './helpers.ts';
-import { wsEchoUpstream } from './ws-echo.ts';
+import { wsEchoUpstream } from '../../helpers/ws-echo.ts';
 
 /** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
 const E2E = { timeout: 15_000 };
 
 test('WebSocket messages echo through the proxy, with X-Forwarded-For set by the proxy', E2E, async () => {
-  const up = await wsEchoUpstream();
+  const up = await wsEchoUpstream({ forwardedFor: true });
   const fr = await front(proxyConfig([up.port]));
   const ws = new WebSocket(`ws://127.0.0.1:${fr.port}/chat`);
   try {

@@ -1,28 +1,46 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { listen, type Running } from './helpers.ts';
 
 /** RFC 6455 §1.3: the accept key is base64(SHA-1(key + this GUID)). */
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
+export interface WsEchoOptions {
+  /**
+   * Prefix every echo with the upgrade request's X-Forwarded-For and `|`, so tests can see what the
+   * proxy sent. Default false: the text comes back as it was sent.
+   */
+  readonly forwardedFor?: boolean;
+}
+
+export interface WsEcho {
+  readonly port: number;
+  /** `127.0.0.1:PORT`, for `reverse_proxy`. */
+  readonly address: string;
+  readonly server: http.Server;
+  /** Destroys the upgraded sockets (the server's close() would wait for them), then closes. */
+  close(): Promise<void>;
+}
+
 /**
- * A minimal WebSocket echo upstream (RFC 6455): answers the handshake and echoes text frames of
- * up to 64 KiB, prefixed with the request's X-Forwarded-For so tests can see what the proxy sent.
+ * A minimal WebSocket echo upstream on 127.0.0.1 (RFC 6455): answers the handshake and echoes text
+ * frames of up to 64 KiB (client frames are masked, replies are not); plain requests get a 426.
  */
-export async function wsEchoUpstream(): Promise<Running> {
+export async function wsEchoUpstream(options: WsEchoOptions = {}): Promise<WsEcho> {
   const server = http.createServer((_req, res) => res.writeHead(426).end());
   const sockets = new Set<Duplex>();
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
     const key = String(req.headers['sec-websocket-key']);
     const accept = createHash('sha1').update(key + GUID).digest('base64');
     socket.write(
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
         `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
     );
-    const prefix = `${String(req.headers['x-forwarded-for'])}|`;
+    const prefix = options.forwardedFor === true ? `${String(req.headers['x-forwarded-for'])}|` : '';
     let buf = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
@@ -37,15 +55,25 @@ export async function wsEchoUpstream(): Promise<Running> {
         if (frame.opcode === 0x1) socket.write(encodeFrame(0x1, Buffer.from(prefix + frame.payload.toString('utf8'))));
       }
     });
-    socket.on('error', () => {});
   });
-  const running = await listen(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
   return {
-    ...running,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await running.close();
-    },
+    port,
+    address: `127.0.0.1:${port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -60,7 +88,7 @@ function parseFrame(buf: Buffer): { opcode: number; payload: Buffer; length: num
     len = buf.readUInt16BE(2);
     offset = 4;
   } else if (len === 127) {
-    throw new Error('frames over 64 KiB are not supported by this test server');
+    throw new Error('test WebSocket upstream: frames over 64 KiB are not supported');
   }
   const maskOffset = offset;
   if (masked) offset += 4;
