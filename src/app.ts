@@ -32,8 +32,7 @@ import { Metrics } from './metrics/metrics.ts';
 import { cleanPath, hostWithoutPort, requestHost, splitTarget, type RequestContext } from './routes/context.ts';
 import type { SiteRouter } from './routes/site-router.ts';
 import { createStorage, type ClosableStorage } from './storage/index.ts';
-import { logOptionsFor, readCaRoot, storageSpecFor } from './app/setup.ts';
-import { checkLogOutput } from './log.ts';
+import { checkLogOutputs, logOptionsFor, readCaRoot, storageSpecFor } from './app/setup.ts';
 import { TlsFront, TLS_CONTEXT_OPTIONS } from './tls/tls-front.ts';
 
 export interface AppOptions {
@@ -103,6 +102,7 @@ export class App {
 
   async #start(): Promise<void> {
     const g = this.#config.globals;
+    checkLogOutputs(this.#config);
     this.#metrics.subscribe();
     const stack = await this.#openStorage(g);
     this.#stack = stack;
@@ -160,8 +160,8 @@ export class App {
   async #reload(next: Config): Promise<void> {
     const caRoots = await readCaRoot(next.globals);
     const logChanged = JSON.stringify(next.globals.log) !== JSON.stringify(this.#config.globals.log);
-    // The log file opens asynchronously, too late to reject the reload: check it first.
-    if (logChanged) checkLogOutput(logOptionsFor(next.globals));
+    // Log files open asynchronously, too late to reject the reload: check them first.
+    checkLogOutputs(next);
     const previousRoots = this.#caRoots;
     const previousConfig = this.#config;
     const previous = this.#stack!;

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { GlobalOptions } from '../config/types.ts';
+import type { Config, GlobalOptions } from '../config/types.ts';
 import { MyServerError } from '../errors.ts';
 import { checkLogOutput, createLogger, type Logger, type LogOptions } from '../log.ts';
 import { defaultStoragePath, type StorageSpec } from '../storage/index.ts';
@@ -43,4 +43,16 @@ export function logOptionsFor(globals: GlobalOptions): LogOptions {
     level: l.level,
     ...(l.format ? { format: l.format } : {}),
   };
+}
+
+/**
+ * Every log file a config names (the global `log` and each site's access `log`) can be opened for
+ * appending; throws MS_ERR_CONFIG naming the first that cannot. Loggers open their files
+ * asynchronously, too late to reject a start or a reload.
+ */
+export function checkLogOutputs(config: Config): void {
+  checkLogOutput(logOptionsFor(config.globals));
+  for (const site of config.sites) {
+    if (site.log?.output.kind === 'file') checkLogOutput({ output: site.log.output.path });
+  }
 }

@@ -409,6 +409,35 @@ http://a.test {
   assert.equal(await refuses(httpPort), true, `port ${httpPort} still accepts connections`);
 });
 
+// Old: an access log file that could not be opened was found only by the logger, asynchronously,
+// after the start had succeeded (and a path under /proc hung Node's recursive mkdir).
+test('a start with a site access log that cannot be opened exits 1 naming the file, and binds nothing', { timeout: 30_000 }, async (t) => {
+  const [httpPort, httpsPort, site] = (await freePorts(3)) as [number, number, number];
+  const cfg = await tempProxyfile('');
+  t.after(() => cfg.remove());
+  // The Proxyfile itself is a file, so nothing can be created below it.
+  const bad = join(cfg.file, 'access.log');
+  await writeFile(cfg.file, `{
+	http_port ${httpPort}
+	https_port ${httpsPort}
+	default_bind 127.0.0.1
+	admin off
+	storage file ${join(cfg.dir, 'data')}
+}
+
+http://127.0.0.1:${site} {
+	log {
+		output file ${bad}
+	}
+	respond "a"
+}
+`);
+  const res = await collect(spawnCli(['run', '--config', cfg.file], { env: { MY_SERVER_STORAGE: '' } }), 10_000);
+  assert.equal(res.code, 1, `stdout:\n${res.stdout}\nstderr:\n${res.stderr}`);
+  assert.ok(res.stderr.includes(`log output file ${bad}`), res.stderr);
+  assert.equal(await refuses(site), true);
+});
+
 // Old: the HTTP server did not track upgraded sockets, so close() waited for the WebSocket forever.
 test('SIGTERM with a WebSocket open through a plain-HTTP site exits 0 within the grace period', { timeout: 30_000 }, async (t) => {
   const up = await startUpstream();
