@@ -11,7 +11,8 @@ import { certificateKeys, certificatePendingKey, certificateWriteLockName } from
 import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
 import type { CertificateMeta } from '../../../src/certs/meta.ts';
 import { silentLogger } from '../../../src/log.ts';
-import type { Storage, StorageStat } from '../../../src/storage/storage.ts';
+import type { Storage } from '../../../src/storage/storage.ts';
+import { DelegatingStorage } from '../../helpers/delegating-storage.ts';
 import { parseCertificate } from '../../../src/x509/certificate.ts';
 import { generatePrivateKeyPem } from '../../../src/x509/keys.ts';
 import { delay, tempStorage, type TempStorage } from './helpers.ts';
@@ -23,12 +24,11 @@ const PENDING = certificatePendingKey('local', NAME);
 type Entry = Pick<StoredCertificate, 'chainPem' | 'keyPem' | 'meta'>;
 
 /** A real storage whose writes (put and delete) fail from the (allowed + 1)th on, as if the process died there. */
-class CrashingStorage implements Storage {
-  readonly #inner: Storage;
+class CrashingStorage extends DelegatingStorage {
   #allowed: number;
 
   constructor(inner: Storage, allowed: number) {
-    this.#inner = inner;
+    super(inner);
     this.#allowed = allowed;
   }
 
@@ -36,34 +36,16 @@ class CrashingStorage implements Storage {
     if (this.#allowed-- <= 0) throw new Error('simulated crash');
   }
 
-  get(key: string): Promise<Buffer | undefined> {
-    return this.#inner.get(key);
-  }
-  async put(key: string, value: Buffer | string): Promise<void> {
+  override async put(key: string, value: Buffer | string): Promise<void> {
     this.#write();
-    await this.#inner.put(key, value);
+    await this.inner.put(key, value);
   }
-  async delete(key: string): Promise<void> {
+  override async delete(key: string): Promise<void> {
     this.#write();
-    await this.#inner.delete(key);
+    await this.inner.delete(key);
   }
-  exists(key: string): Promise<boolean> {
-    return this.#inner.exists(key);
-  }
-  list(prefix: string, recursive?: boolean): Promise<string[]> {
-    return this.#inner.list(prefix, recursive);
-  }
-  stat(key: string): Promise<StorageStat | undefined> {
-    return this.#inner.stat(key);
-  }
-  lock(name: string, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void> {
-    return this.#inner.lock(name, options);
-  }
-  unlock(name: string): Promise<void> {
-    return this.#inner.unlock(name);
-  }
-  toString(): string {
-    return `crashing ${this.#inner.toString()}`;
+  override toString(): string {
+    return `crashing ${this.inner.toString()}`;
   }
 }
 

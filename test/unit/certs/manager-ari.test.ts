@@ -21,7 +21,8 @@ import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
 import { CertificateManager, type Clock, type RenewalInfoSource } from '../../../src/certs/manager.ts';
 import { renewalTime, updatedAri, type AriMeta, type CertificateMeta } from '../../../src/certs/meta.ts';
 import { silentLogger, type Logger } from '../../../src/log.ts';
-import type { Storage, StorageStat } from '../../../src/storage/storage.ts';
+import type { Storage } from '../../../src/storage/storage.ts';
+import { DelegatingStorage } from '../../helpers/delegating-storage.ts';
 import { splitPemChain } from '../../../src/x509/certificate.ts';
 import { generatePrivateKeyPem } from '../../../src/x509/keys.ts';
 import { startFakeCa } from '../acme/fake-ca.ts';
@@ -127,18 +128,17 @@ class AriIssuer implements Issuer, RenewalInfoSource {
  * `delayNextLock(ms)` the next take of NAME's issuance lock waits `ms` of real time first, so
  * whoever asks for it meanwhile gets it first.
  */
-class FaultyStorage implements Storage {
+class FaultyStorage extends DelegatingStorage {
   /** Puts that threw. */
   failed = 0;
   /** Lock takes that were delayed. */
   delayed = 0;
   #armed = false;
   #lockDelayMs = 0;
-  readonly #inner: Storage;
   readonly #prefix: string;
 
   constructor(inner: Storage, issuerKey: string) {
-    this.#inner = inner;
+    super(inner);
     this.#prefix = `${certificatePrefix(issuerKey, NAME)}/`;
   }
 
@@ -150,51 +150,27 @@ class FaultyStorage implements Storage {
     this.#lockDelayMs = ms;
   }
 
-  get(key: string): Promise<Buffer | undefined> {
-    return this.#inner.get(key);
-  }
-
-  async put(key: string, value: Buffer | string): Promise<void> {
+  override async put(key: string, value: Buffer | string): Promise<void> {
     if (this.#armed && key.startsWith(this.#prefix)) {
       this.#armed = false;
       this.failed++;
       throw new Error(`injected: cannot write ${key}`);
     }
-    return this.#inner.put(key, value);
+    return this.inner.put(key, value);
   }
 
-  delete(key: string): Promise<void> {
-    return this.#inner.delete(key);
-  }
-
-  exists(key: string): Promise<boolean> {
-    return this.#inner.exists(key);
-  }
-
-  list(prefix: string, recursive?: boolean): Promise<string[]> {
-    return this.#inner.list(prefix, recursive);
-  }
-
-  stat(key: string): Promise<StorageStat | undefined> {
-    return this.#inner.stat(key);
-  }
-
-  async lock(name: string, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void> {
+  override async lock(name: string, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void> {
     if (this.#lockDelayMs > 0 && name === issueLockName(NAME)) {
       const ms = this.#lockDelayMs;
       this.#lockDelayMs = 0;
       this.delayed++;
       await delay(ms);
     }
-    return this.#inner.lock(name, options);
+    return this.inner.lock(name, options);
   }
 
-  unlock(name: string): Promise<void> {
-    return this.#inner.unlock(name);
-  }
-
-  toString(): string {
-    return `faulty ${this.#inner.toString()}`;
+  override toString(): string {
+    return `faulty ${this.inner.toString()}`;
   }
 }
 
