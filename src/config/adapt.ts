@@ -129,7 +129,7 @@ function adaptProxy(d: ReverseProxyDraft): ReverseProxyRoute {
       tls: t.tls ?? false,
       tlsInsecureSkipVerify: t.tlsInsecureSkipVerify ?? false,
       ...(t.tlsServerName !== undefined ? { tlsServerName: t.tlsServerName } : {}),
-      keepaliveMs: t.keepaliveMs ?? PROXY_DEFAULTS.keepaliveMs,
+      keepAliveMs: t.keepAliveMs ?? PROXY_DEFAULTS.keepAliveMs,
     },
   };
 }

@@ -28,7 +28,7 @@ export const PROXY_DEFAULTS = {
   failDurationMs: 0,
   maxFails: 1,
   dialTimeoutMs: 3_000,
-  keepaliveMs: 120_000,
+  keepAliveMs: 120_000,
 } as const;
 
 export const REDIR_DEFAULT_STATUS = 302;

@@ -33,7 +33,7 @@ export interface TransportDraft {
   tls?: boolean;
   tlsInsecureSkipVerify?: boolean;
   tlsServerName?: string;
-  keepaliveMs?: number;
+  keepAliveMs?: number;
 }
 
 export interface ReverseProxyDraft {

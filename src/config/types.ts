@@ -231,7 +231,7 @@ export interface ReverseProxyRoute extends RouteBase {
     readonly tlsInsecureSkipVerify: boolean;
     readonly tlsServerName?: string;
     /** Idle keep-alive timeout; 0 means keep-alive off. */
-    readonly keepaliveMs: number;
+    readonly keepAliveMs: number;
   };
 }
 

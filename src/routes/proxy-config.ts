@@ -20,15 +20,8 @@ export function toProxyConfig(r: ReverseProxyRoute): ReverseProxyConfig {
     headerUp: r.headerUp,
     headerDown: r.headerDown,
     ...(r.flushIntervalMs !== undefined ? { flushIntervalMs: r.flushIntervalMs } : {}),
-    transport: {
-      dialTimeoutMs: r.transport.dialTimeoutMs,
-      ...(r.transport.responseHeaderTimeoutMs !== undefined ? { responseHeaderTimeoutMs: r.transport.responseHeaderTimeoutMs } : {}),
-      ...(r.transport.readTimeoutMs !== undefined ? { readTimeoutMs: r.transport.readTimeoutMs } : {}),
-      tls: r.transport.tls,
-      tlsInsecureSkipVerify: r.transport.tlsInsecureSkipVerify,
-      ...(r.transport.tlsServerName !== undefined ? { tlsServerName: r.transport.tlsServerName } : {}),
-      keepAliveMs: r.transport.keepaliveMs,
-    },
+    // The same shape on both sides, field for field.
+    transport: r.transport,
   };
 }
 

@@ -193,7 +193,7 @@ function parseTransport(lines: readonly Node[], transport: TransportDraft): void
         break;
       case 'keepalive': {
         const tok = oneArg(line, 'keepalive D|off');
-        transport.keepaliveMs = tok.text === 'off' ? 0 : durationArg(tok);
+        transport.keepAliveMs = tok.text === 'off' ? 0 : durationArg(tok);
         break;
       }
       default:
