@@ -19,6 +19,7 @@ import { WebSocketForwarder } from './websocket.ts';
 import { upstreamErrorChannel, type UpstreamErrorEvent } from './diagnostics.ts';
 import {
   UpstreamTimeoutError,
+  clientGone,
   forwardOnce,
   requestBody,
   requestHasBody,
@@ -101,9 +102,10 @@ export class ReverseProxy {
   async handle(req: ProxyRequest, res: ProxyResponse, ctx: ProxyContext): Promise<void> {
     const start = this.#now();
     const gone = new AbortController();
-    // 'close' also follows a normal finish; only a close before it means the client went away.
+    // 'close' also follows a normal finish; only a close before it means the client went away
+    // (for HTTP/2, before end(): see clientGone).
     const onClose = (): void => {
-      if (!res.writableFinished) gone.abort();
+      if (clientGone(res)) gone.abort();
     };
     res.once('close', onClose);
     const signal = ctx.signal === undefined ? gone.signal : AbortSignal.any([gone.signal, ctx.signal]);

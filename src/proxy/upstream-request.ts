@@ -112,6 +112,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     // 1xx interim responses are not relayed, as before (Node's client swallowed them too).
     if (statusCode < 200 || this.#settled) return;
     const res = this.#res;
+    if (clientGone(res)) {
+      // The client's 'close' already fired, so no listener below would ever hear of it: stop here
+      // rather than hold the upstream connection for a response nobody reads.
+      this.#settle({ kind: 'aborted' });
+      controller.abort(abandoned());
+      return;
+    }
     try {
       writeHead(res, statusCode, this.#options.responseHeaders(statusCode, headers));
     } catch (err) {
@@ -131,7 +138,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.#res;
-    if (res.destroyed) return;
+    if (clientGone(res)) {
+      // A write to a closed HTTP/2 stream returns false and 'drain' never comes: pausing here
+      // would hold the upstream connection for good (issue 7: 1,024 of them wedged the pool).
+      if (!this.#complete) controller.abort(abandoned());
+      return;
+    }
     if (!writeChunk(res, chunk)) {
       controller.pause();
       res.once('drain', () => controller.resume());
@@ -208,6 +220,20 @@ export function isStreaming(headers: IncomingHttpHeaders): boolean {
 export function writeHead(res: ProxyResponse, status: number, headers: OutgoingHttpHeaders): void {
   if (res instanceof ServerResponse) res.writeHead(status, headers);
   else res.writeHead(status, headers);
+}
+
+/**
+ * Whether the client side of `res` closed before the proxy ended it: the HTTP/1 connection went
+ * away, or the HTTP/2 stream was reset (RST_STREAM, or the session closed). Call it from a 'close'
+ * listener or at any time after.
+ *
+ * `writableFinished` alone cannot tell this for HTTP/2: Http2ServerResponse reports it true as soon
+ * as its stream closes, reset or not, and has no `destroyed`. Only `writableEnded` (end() was
+ * called) separates a finished exchange from an abandoned one there.
+ */
+export function clientGone(res: ProxyResponse): boolean {
+  if (res instanceof ServerResponse) return res.destroyed && !res.writableFinished;
+  return !res.writableEnded && (res.stream.destroyed || res.stream.closed);
 }
 
 function writeChunk(res: ProxyResponse, chunk: Buffer): boolean {

@@ -1,0 +1,213 @@
+/**
+ * Hostile HTTP/2 clients against `my-server run` (issue 7, failure 1): cancelled streams must not
+ * hold connections to the upstream, and a rapid-reset flood (CVE-2023-44487) is answered with
+ * GOAWAY. A real child process, a real node:http upstream that counts its open connections, and
+ * node:http2 clients that break no protocol rule (HEADERS, then RST_STREAM CANCEL).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually } from '../helpers/eventually.ts';
+import { freePorts } from '../helpers/ports.ts';
+import { globalOptions, startServer, type RunningServer } from '../helpers/run-server.ts';
+
+const SITE = 'a.test';
+/** How long the upstream takes to answer: long enough that most cancels land before its headers. */
+const UPSTREAM_DELAY_MS = 25;
+
+interface CountingUpstream {
+  readonly server: http.Server;
+  readonly port: number;
+  /** Connections open right now. */
+  open(): number;
+  requests(): number;
+  /** Resolves when a request for `path` arrives. */
+  arrival(path: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Answers every request with a 64 KiB body after UPSTREAM_DELAY_MS (more than a stream's window). */
+async function countingUpstream(): Promise<CountingUpstream> {
+  const sockets = new Set<Socket>();
+  const waiting = new Map<string, () => void>();
+  let requests = 0;
+  const body = Buffer.alloc(64 * 1024, 'x');
+  const server = http.createServer((req, res) => {
+    requests++;
+    req.resume();
+    const arrived = waiting.get(req.url ?? '');
+    waiting.delete(req.url ?? '');
+    arrived?.();
+    const timer = setTimeout(() => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+      res.end(body);
+    }, UPSTREAM_DELAY_MS);
+    res.once('close', () => clearTimeout(timer));
+  });
+  server.keepAliveTimeout = 120_000;
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    open: () => sockets.size,
+    requests: () => requests,
+    arrival: (path) => new Promise<void>((resolve) => waiting.set(path, resolve)),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+let upstream: CountingUpstream;
+let server: RunningServer;
+let httpsPort: number;
+
+before(async () => {
+  upstream = await countingUpstream();
+  const [httpPort, tlsPort] = await freePorts(2);
+  httpsPort = tlsPort!;
+  server = await startServer(
+    (env) =>
+      globalOptions(env, { http: httpPort!, https: httpsPort, loopback: true }, '\tlocal_certs\n') +
+      `${SITE} {\n\treverse_proxy 127.0.0.1:${upstream.port}\n}\n`,
+  );
+});
+
+after(async () => {
+  await server?.close();
+  await upstream?.close();
+});
+
+function connect(): Promise<http2.ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://127.0.0.1:${httpsPort}`, { servername: SITE, rejectUnauthorized: false });
+    session.once('connect', () => resolve(session));
+    session.once('error', reject);
+  });
+}
+
+/** One GET over a fresh HTTP/2 connection: its status and body length, or a rejection after timeoutMs. */
+async function h2Get(timeoutMs: number): Promise<{ status: number; length: number }> {
+  const session = await connect();
+  try {
+    return await new Promise((resolve, reject) => {
+      const req = session.request({ ':path': '/', ':authority': SITE });
+      const timer = setTimeout(() => reject(new Error(`no HTTP/2 response within ${timeoutMs} ms`)), timeoutMs);
+      let status = 0;
+      let length = 0;
+      req.on('response', (h) => (status = Number(h[':status'])));
+      req.on('data', (d: Buffer) => (length += d.length));
+      req.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status, length });
+      });
+      req.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  } finally {
+    session.destroy();
+  }
+}
+
+function h1Get(timeoutMs: number): Promise<{ status: number; length: number }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(
+      { host: '127.0.0.1', port: httpsPort, servername: SITE, headers: { host: SITE }, rejectUnauthorized: false, agent: false, timeout: timeoutMs },
+      (res) => {
+        let length = 0;
+        res.on('data', (d: Buffer) => (length += d.length));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, length }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no HTTP/1.1 response within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * `total` GETs on one connection, `inFlight` at a time, each cancelled (RST_STREAM CANCEL) 0–40 ms
+ * after the upstream received it: before the upstream's headers (sent after 25 ms) for most, after
+ * them (mid-body) for the rest. A request cancelled before it reaches the upstream proves nothing.
+ */
+async function cancelMany(session: http2.ClientHttp2Session, total: number, inFlight: number): Promise<void> {
+  let started = 0;
+  const worker = async (): Promise<void> => {
+    while (started < total && !session.destroyed) {
+      started++;
+      await new Promise<void>((resolve) => {
+        const path = `/cancel/${started}`;
+        const req = session.request({ ':path': path, ':authority': SITE });
+        req.on('error', () => undefined);
+        req.on('data', () => undefined);
+        req.once('close', () => resolve());
+        const cancel = (): void => void req.close(http2.constants.NGHTTP2_CANCEL);
+        void upstream.arrival(path).then(() => setTimeout(cancel, Math.floor(Math.random() * 41)));
+        // A request the proxy answered itself (it never reached the upstream) ends the wait too.
+        setTimeout(cancel, 5_000).unref();
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+}
+
+test('10,000 cancelled HTTP/2 requests leave the site answering and no upstream connection held', { timeout: 240_000 }, async () => {
+  assert.deepEqual(await h2Get(10_000), { status: 200, length: 64 * 1024 });
+  const before = upstream.open();
+
+  // Spread over several connections, as browsers do: Node's default stream-reset rate limit
+  // (1,000 burst, 33/s) is per connection and is the subject of the next test, not this one.
+  const deadline = Date.now() + 180_000;
+  for (let round = 0; round < 10 && Date.now() < deadline; round++) {
+    const session = await connect();
+    session.on('error', () => undefined);
+    await cancelMany(session, 1_000, 20);
+    session.destroy();
+  }
+  const seen = upstream.requests();
+  assert.ok(seen > 9_000, `the upstream saw ${seen} of the cancelled requests: too few to fill a 1,024-connection pool`);
+
+  // The proxy answers at once, over both protocols, and its connections to the upstream come
+  // back down to the idle keep-alive ones (at most one per request that was in flight).
+  assert.deepEqual(await h2Get(5_000), { status: 200, length: 64 * 1024 });
+  assert.deepEqual(await h1Get(5_000), { status: 200, length: 64 * 1024 });
+  const settled = await eventually('upstream connections released', 10_000, async () => {
+    const open = upstream.open();
+    return open <= before + 20 + 2 ? open : undefined;
+  });
+  assert.ok(settled <= before + 22, `${settled} upstream connections open after the burst (${before} before)`);
+});
+
+test('a rapid-reset flood (HEADERS + RST_STREAM) gets GOAWAY and the site keeps answering', { timeout: 120_000 }, async () => {
+  const before = upstream.open();
+  const session = await connect();
+  session.on('error', () => undefined);
+  const goaway = new Promise<number>((resolve) => session.once('goaway', (code: number) => resolve(code)));
+  const closed = new Promise<void>((resolve) => session.once('close', () => resolve()));
+  let sent = 0;
+  for (; sent < 2_000 && !session.destroyed && !session.closed; sent++) {
+    const req = session.request({ ':path': '/', ':authority': SITE });
+    req.on('error', () => undefined);
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    if (sent % 100 === 99) await sleep(0);
+  }
+  const code = await Promise.race([goaway, closed.then(() => -1), sleep(20_000).then(() => -2)]);
+  session.destroy();
+  assert.ok(code >= 0, code === -1 ? 'the connection closed without GOAWAY' : 'no GOAWAY within 20 s of 2,000 reset streams');
+
+  assert.deepEqual(await h2Get(5_000), { status: 200, length: 64 * 1024 });
+  assert.deepEqual(await h1Get(5_000), { status: 200, length: 64 * 1024 });
+  await eventually('upstream connections released', 10_000, async () => (upstream.open() <= before + 2 ? true : undefined));
+  assert.equal(server.child.exitCode, null, 'my-server is still running');
+});
