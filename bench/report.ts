@@ -7,6 +7,7 @@
  * ever slows a run down; per-CPU-second figures add up every valid run.
  */
 import type { CandidateId, Mode } from './candidates.ts';
+import type { AbuseResult } from './abuse.ts';
 import type { H2loadResult, HandshakeResult, WrkResult } from './load.ts';
 
 /** One load run and the CPU seconds the candidate's processes used during it. */
@@ -36,6 +37,10 @@ export interface CandidateResult {
   readonly handshake: readonly Sample<HandshakeResult | string>[];
   readonly peakRssKiB?: number;
   readonly manyCerts?: ManyCertsResult | string;
+  /** A string when the abuse client itself failed. */
+  readonly abuse?: AbuseResult | string;
+  /** VmRSS one second after the abuse phase. */
+  readonly abuseRssKiB?: number;
 }
 
 export interface RunReport {
@@ -103,6 +108,13 @@ interface Row {
   readonly value: (r: CandidateResult) => Figure;
 }
 
+function abuse(r: CandidateResult, pick: (a: AbuseResult) => Figure): Figure {
+  if (typeof r.abuse === 'string' || r.abuse === undefined) return r.abuse;
+  if (r.abuse.answeredMs === undefined) return 'no answer within 10 s after the abuse';
+  if (r.abuse.status !== 200) return `answered ${String(r.abuse.status)} after the abuse`;
+  return pick(r.abuse);
+}
+
 const MiB = (kib: number | undefined): Figure => (kib === undefined ? undefined : kib / 1024);
 
 const ROWS: readonly Row[] = [
@@ -116,6 +128,8 @@ const ROWS: readonly Row[] = [
   { metric: 'RSS idle, 1 site, MiB', better: 'lower', goal: false, digits: 1, value: (r) => MiB(r.idleRssKiB) },
   { metric: 'Peak RSS (VmHWM) after all loads, MiB', better: 'lower', goal: true, digits: 1, value: (r) => MiB(r.peakRssKiB) },
   { metric: 'RSS with 1,000 certificates, MiB', better: 'lower', goal: true, digits: 1, value: (r) => manyCerts(r, (m) => m.rssKiB / 1024) },
+  { metric: 'RSS after 10,000 cancelled + 2,000 rapid-reset HTTP/2 streams, MiB', better: 'lower', goal: false, digits: 1, value: (r) => abuse(r, () => MiB(r.abuseRssKiB)) },
+  { metric: 'First answer after that abuse, ms', better: 'lower', goal: false, digits: 1, value: (r) => abuse(r, (a) => a.answeredMs) },
   { metric: 'Start-up with 1,001 sites until serving, s', better: 'lower', goal: false, digits: 2, value: (r) => manyCerts(r, (m) => m.startupSeconds) },
 ];
 
@@ -162,6 +176,8 @@ function describeRuns(r: CandidateResult): string[] {
     return `${h.handshakes} in ${h.seconds.toFixed(1)} s (${h.resumed} resumed, ${h.errors} failed${negotiated}), proxy CPU ${s.cpuSeconds.toFixed(1)} s, client CPU ${h.clientCpuSeconds.toFixed(1)} s (${clientShare}% of its core)`;
   });
   const lines = [`  - wrk: ${wrk.join('; ')}`, `  - h2load: ${h2.join('; ')}`, `  - handshakes: ${hs.join('; ')}`];
+  if (typeof r.abuse === 'string') lines.push(`  - HTTP/2 abuse: ${r.abuse}`);
+  else if (r.abuse !== undefined) lines.push(`  - HTTP/2 abuse: ${r.abuse.cancelled} cancelled, ${r.abuse.rapidResets} rapid resets sent, ${r.abuse.goaway ? 'GOAWAY' : 'no GOAWAY'}`);
   if (typeof r.manyCerts === 'string') lines.push(`  - 1,000 certificates: ${r.manyCerts}`);
   else if (r.manyCerts?.failedNames.length) lines.push(`  - 1,000 certificates: not served for ${r.manyCerts.failedNames.slice(0, 3).join(', ')}…`);
   return lines;

@@ -19,6 +19,7 @@ import { describeError } from '../src/errors.ts';
 import { sleep } from '../src/util/backoff.ts';
 import { BODY_BYTES, CANDIDATES, writeUpstreamConfig, type Candidate, type Mode } from './candidates.ts';
 import { createBenchCertificates } from './certs.ts';
+import { runAbuse } from './abuse.ts';
 import { runH2load, runHandshakes, runWrk } from './load.ts';
 import { freePort, loadTarget, logTail, measureManyCerts, startCandidate, withCpu, type Instance, type RunContext } from './measure.ts';
 import { Processes, runTool, treeStats, waitForPort } from './processes.ts';
@@ -123,6 +124,16 @@ async function measureRounds(run: RunContext, options: Options, entries: readonl
     }
   }
   for (const e of live) e.result.peakRssKiB = (await treeStats(e.instance.started.pid)).peakRssKiB;
+  // After the peak is read, so the abuse phase does not move the figures measured before it.
+  for (const e of live) {
+    progress(`${e.result.label}: cancelled streams and rapid reset`);
+    e.result.abuse = await runAbuse(loadTarget(run, e.instance)).catch((err: unknown) => {
+      if (run.signal.aborted) throw err;
+      return describeError(err);
+    });
+    await sleep(1000, run.signal);
+    e.result.abuseRssKiB = (await treeStats(e.instance.started.pid)).rssKiB;
+  }
   const first = live[0];
   if (first) {
     const samples = [first.result.wrk[0]?.result, first.result.h2[0]?.result, first.result.handshake[0]?.result];
@@ -229,6 +240,7 @@ function methodNotes(options: Options): string[] {
     `All candidates run at the same time (idle ones use no CPU); each load runs once per round for every candidate in turn, the order rotating each round, ${options.rounds} round(s). Rates and latencies are from each candidate's best valid run (the highest rate, with that run's own p50/p99), since interference only slows a run down; per-CPU-second figures add up all valid runs.`,
     `HTTPS/1.1: \`wrk -t1 -c64 -d${options.seconds}s --latency\` after a ${WARM_UP_SECONDS} s warm-up run; p50/p99 from wrk's latency distribution. HTTP/2: \`h2load -t1 -c8 -m8 -D${options.seconds} --warm-up-time=1\` (the same 64 requests in flight). Runs with any non-2xx answer or failed request are reported as n/a.`,
     `Full handshakes: \`bench/handshake-client.ts\`, ${HANDSHAKE_CONCURRENCY} concurrent loops for ${HANDSHAKE_SECONDS} s, each a fresh TLS 1.3 connection offering only the ${HANDSHAKE_GROUPS} key share (with Node's default key shares my-server would negotiate X25519MLKEM768, which Caddy 2.6.2 and Debian's OpenSSL 3.0 lack; the group and suite negotiated are listed under Runs) with no session or ticket offered (resumed handshakes are counted and would void the figure), closed gracefully after the handshake, no HTTP request. It sends no request so the proxy's TLS work is measured, not its upstream hop. On this 2-CPU layout one client core can be the limit for fast servers (its CPU time is listed under Runs), so the per-CPU-second row (handshakes ÷ the proxy's user+system CPU seconds from /proc) is the figure that compares the servers' own cost.`,
+    'HTTP/2 abuse (after the peak above was read): 10 connections × 1,000 GETs, 20 in flight, each reset (RST_STREAM CANCEL) 0–10 ms after it was sent, then 2,000 HEADERS + RST_STREAM pairs back to back on one connection (the CVE-2023-44487 pattern), then one fresh GET: whether it is answered and how fast, whether the burst got GOAWAY, and VmRSS one second later. `bench/abuse.ts`.',
     'Memory: VmRSS and VmHWM from /proc/<pid>/status summed over the proxy and its descendants (nginx master + worker, cluster workers), so shared pages of forked workers count once per process. Peak = VmHWM after all the loads.',
     `1,000 certificates: a fresh instance with ${EXTRA_SITES + 1} sites, each with its own \`tls cert key\` pair (own key), one handshake to each of the ${EXTRA_SITES} extra names (checking the served certificate names it), then VmRSS one second later.`,
     'Shared machine: other work may run at the same time (see the load averages); ratios from one run carry that noise.',
