@@ -35,18 +35,33 @@ export class MyServerError extends Error {
   }
 }
 
+/**
+ * How many links of a `cause` chain are followed: enough for every wrapping we do (flow → order →
+ * request → socket), and a bound for a chain that loops (a.cause = b, b.cause = a).
+ */
+const MAX_CAUSE_DEPTH = 8;
+
+/**
+ * `err` and its causes, outermost first: at most MAX_CAUSE_DEPTH values, ending after the first one
+ * that is not an Error (a `cause` may be anything). The one walk of a cause chain, for everything
+ * that looks for a code or a problem inside wrapped errors.
+ */
+export function* causeChain(err: unknown): Generator<unknown, void, undefined> {
+  let cur = err;
+  for (let depth = 0; cur !== undefined && depth < MAX_CAUSE_DEPTH; depth++) {
+    yield cur;
+    if (!(cur instanceof Error)) return;
+    cur = cur.cause;
+  }
+}
+
 /** The message of an error and of each error in its `cause` chain, joined: "doing x: doing y: root". */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
-  let cur: unknown = err;
-  for (let depth = 0; cur !== undefined && depth < 8; depth++) {
-    if (cur instanceof Error) {
-      if (!parts.some((p) => p.includes(cur instanceof Error ? cur.message : ''))) parts.push(cur.message);
-      cur = cur.cause;
-    } else {
-      parts.push(String(cur));
-      break;
-    }
+  for (const cur of causeChain(err)) {
+    if (!(cur instanceof Error)) parts.push(String(cur));
+    // A wrapper that repeats its cause's message adds nothing.
+    else if (!parts.some((p) => p.includes(cur.message))) parts.push(cur.message);
   }
   return parts.join(': ');
 }

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../log.ts';
-import { MyServerError, type ErrorCode } from '../errors.ts';
+import { MyServerError, causeChain, type ErrorCode } from '../errors.ts';
 import { ACME_ERROR_NS, findProblem } from '../acme/problem.ts';
 import { subscribe, unsubscribe, type EventName, type Subscriber } from '../diagnostics.ts';
 import { LabelGuard, OTHER, codeLabel, methodLabel, protocolLabel } from './label-guard.ts';
@@ -296,11 +296,7 @@ export function acmeErrorType(err: unknown): string {
     return ACME_ERROR_TYPES.has(short) ? short : OTHER;
   }
   const codes = new Set<ErrorCode>();
-  let cur: unknown = err;
-  for (let depth = 0; cur instanceof Error && depth < 8; depth++) {
-    if (cur instanceof MyServerError) codes.add(cur.code);
-    cur = cur.cause;
-  }
+  for (const cur of causeChain(err)) if (cur instanceof MyServerError) codes.add(cur.code);
   for (const [code, label] of ERROR_CODE_LABELS) if (codes.has(code)) return label;
   return OTHER;
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ERROR_CODES, MyServerError, describeError } from '../../src/errors.ts';
+import { ERROR_CODES, MyServerError, causeChain, describeError } from '../../src/errors.ts';
 
 test('describeError joins the cause chain', () => {
   const root = new Error('connection refused');
@@ -28,4 +28,19 @@ test('docs/errors.md lists exactly the codes of errors.ts, and src/ raises each 
     const raised = new RegExp(`(?:MyServerError|super|Error)\\(\\s*'${c}'`).test(code);
     assert.ok(raised, `${c} is documented but nothing in src/ raises it`);
   }
+});
+
+test('causeChain walks outermost first, stops after a non-Error cause, and ends a looping chain', () => {
+  const root = new Error('root');
+  const mid = new MyServerError('MS_ERR_STORAGE', 'reading key', { cause: root });
+  const top = new MyServerError('MS_ERR_ACME_NETWORK', 'fetching nonce', { cause: mid });
+  assert.deepEqual([...causeChain(top)], [top, mid, root]);
+  assert.deepEqual([...causeChain(new Error('a', { cause: 'text' }))].slice(1), ['text']);
+  assert.deepEqual([...causeChain(undefined)], []);
+  const a = new Error('a');
+  const b = new Error('b', { cause: a });
+  Object.assign(a, { cause: b });
+  assert.equal([...causeChain(a)].length, 8);
+  assert.equal(describeError(a), 'a: b');
+  assert.equal(describeError(new Error('outer', { cause: 42 })), 'outer: 42');
 });
