@@ -27,7 +27,7 @@ import type { Config } from './config/types.ts';
 import { MyServerError } from './errors.ts';
 import { HttpFront } from './http/http-front.ts';
 import { reconfigureLogger, type Logger } from './log.ts';
-import { publishHttpRequest } from './metrics/channels.ts';
+import { publish } from './diagnostics.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { cleanPath, hostWithoutPort, requestHost, splitTarget, type RequestContext } from './routes/context.ts';
 import type { SiteRouter } from './routes/site-router.ts';
@@ -365,7 +365,7 @@ export class App {
       const sent = access ? countBodyBytes(res) : undefined;
       res.once('close', () => {
         const durationMs = performance.now() - started;
-        publishHttpRequest({ site: siteLabel, method: req.method ?? 'GET', status: res.statusCode, durationMs });
+        publish('my-server:http:request', { site: siteLabel, method: req.method ?? 'GET', status: res.statusCode, durationMs });
         access?.info(
           {
             request: { remote_ip: ctx.remoteAddress, method: req.method, host: requestHost(req), uri: url, proto: `HTTP/${req.httpVersion}` },

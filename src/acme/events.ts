@@ -1,10 +1,11 @@
-import diagnosticsChannel from 'node:diagnostics_channel';
+import diagnosticsChannel, { type Channel } from 'node:diagnostics_channel';
 import type { Identifier } from './types.ts';
 
 /**
  * Domain events of an issuance, published on node:diagnostics_channel as
  * `my-server:acme:<type>` (e.g. `my-server:acme:order-created`) so that logs and metrics subscribe
- * instead of being imported here. The message is the event object itself.
+ * instead of being imported here. The message is the event object itself. src/diagnostics.ts lists
+ * these channels with every other event of my-server; subscribers go through it.
  */
 export type AcmeEvent =
   | {
@@ -50,17 +51,28 @@ export type AcmeEvent =
 
 export type AcmeEventType = AcmeEvent['type'];
 
-/** The diagnostics_channel name of each event type. */
-export const ACME_CHANNELS: Readonly<Record<AcmeEventType, string>> = {
+/**
+ * The diagnostics_channel name of each event type. Literal types on purpose: src/diagnostics.ts
+ * lists every event of my-server and derives these names' message types from this object.
+ */
+export const ACME_CHANNELS = {
   'order-created': 'my-server:acme:order-created',
   'challenge-presented': 'my-server:acme:challenge-presented',
   'authorization-valid': 'my-server:acme:authorization-valid',
   'certificate-obtained': 'my-server:acme:certificate-obtained',
   error: 'my-server:acme:error',
-};
+} as const satisfies Readonly<Record<AcmeEventType, string>>;
 
+/** One channel object per type, held so that a publish does not look its name up. */
+const CHANNELS = Object.fromEntries(
+  Object.entries(ACME_CHANNELS).map(([type, name]) => [type, diagnosticsChannel.channel(name)]),
+) as Readonly<Record<AcmeEventType, Channel>>;
+
+/**
+ * Publishes one event. acme/ imports nothing of ours, so this is the one publisher besides
+ * src/diagnostics.ts's publish(), with the same hasSubscribers check.
+ */
 export function publishAcmeEvent(event: AcmeEvent): void {
-  // channel() returns the process-wide channel for a name; publishing without subscribers is free.
-  const channel = diagnosticsChannel.channel(ACME_CHANNELS[event.type]);
+  const channel = CHANNELS[event.type];
   if (channel.hasSubscribers) channel.publish(event);
 }

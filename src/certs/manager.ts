@@ -15,7 +15,7 @@ import { issueLockName } from './keys.ts';
 import { ariWindowMoved, needsRenewal, renewalTime, updatedAri, type CertificateMeta } from './meta.ts';
 import { normalizeName } from './names.ts';
 import { obtainCertificate } from './obtain.ts';
-import { publishCertLoaded } from '../metrics/channels.ts';
+import { publish } from '../diagnostics.ts';
 
 /**
  * An optional issuer ability (RFC 9773): the CA's current renewal information for a certificate it
@@ -321,7 +321,7 @@ export class CertificateManager {
     entry.context = tls.createSecureContext({ ...this.#o.contextOptions, key: cert.keyPem, cert: cert.chainPem });
     entry.cert = cert;
     entry.failures = 0;
-    publishCertLoaded({ name: entry.name, notAfter: new Date(cert.meta.notAfter) });
+    publish('my-server:cert:loaded', { name: entry.name, notAfter: new Date(cert.meta.notAfter) });
     this.#scheduleRenewal(entry, cert.meta);
     // A new certificate: the old one's checks end (RFC 9773 §4.3, not after it is replaced).
     entry.ariFailures = 0;

@@ -6,7 +6,7 @@ import type { CertificateStore, StoredCertificate } from './certificate-store.ts
 import type { Issuer } from './issuer.ts';
 import { issueLockName } from './keys.ts';
 import { needsRenewal, type CertificateMeta } from './meta.ts';
-import { publishCertObtained } from '../metrics/channels.ts';
+import { publish } from '../diagnostics.ts';
 
 export interface ObtainOptions {
   readonly storage: Storage;
@@ -79,7 +79,7 @@ export async function obtainCertificate(names: readonly string[], o: ObtainOptio
       ...(issued.ari ? { ari: issued.ari } : {}),
     };
     const saved = await o.store.save(o.issuer.storageKey, primary, { chainPem: issued.chainPem, keyPem, meta });
-    publishCertObtained({ names: meta.names, issuer: o.issuer.id });
+    publish('my-server:cert:obtained', { names: meta.names, issuer: o.issuer.id });
     log.info({ notAfter: meta.notAfter, serial: meta.serialHex, ms: Date.now() - started }, existing ? 'certificate renewed' : 'certificate obtained');
     return saved;
   } finally {

@@ -1,11 +1,8 @@
-import diagnosticsChannel from 'node:diagnostics_channel';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../log.ts';
-import { MyServerError, type ErrorCode } from '../errors.ts';
-import { ACME_CHANNELS } from '../acme/events.ts';
+import { MyServerError, causeChain, type ErrorCode } from '../errors.ts';
 import { ACME_ERROR_NS, findProblem } from '../acme/problem.ts';
-import { upstreamHealthyChannel, upstreamUnhealthyChannel } from '../proxy/diagnostics.ts';
-import { CERT_LOADED_CHANNEL, CERT_OBTAINED_CHANNEL, HTTP_REQUEST_CHANNEL, TLS_HANDSHAKE_CHANNEL } from './channels.ts';
+import { subscribe, unsubscribe, type EventName, type Subscriber } from '../diagnostics.ts';
 import { LabelGuard, OTHER, codeLabel, methodLabel, protocolLabel } from './label-guard.ts';
 
 export interface MetricsOptions {
@@ -55,11 +52,9 @@ const ERROR_CODE_LABELS: readonly (readonly [ErrorCode, string])[] = [
   ['MS_ERR_ABORTED', 'aborted'],
 ];
 
-type Handler = (message: unknown, name: string | symbol) => void;
-
 /**
- * The server's Prometheus metrics, fed by node:diagnostics_channel events (see channels.ts,
- * acme/events.ts, proxy/diagnostics.ts) rather than by calls from the code that does the work.
+ * The server's Prometheus metrics, fed by the events of src/diagnostics.ts rather than by calls
+ * from the code that does the work: metrics only subscribes, and nothing imports metrics to count.
  *
  * Each instance owns its Registry, never prom-client's global one, so two servers in one process
  * keep separate metrics. The channels themselves are process-wide: a subscribed instance counts
@@ -72,7 +67,7 @@ type Handler = (message: unknown, name: string | symbol) => void;
 export class Metrics {
   readonly registry = new Registry();
   readonly #log: Logger | undefined;
-  readonly #subscriptions: readonly (readonly [string, Handler])[];
+  readonly #subscriptions: readonly (readonly [EventName, Subscriber])[];
   #subscribed = false;
 
   readonly #sites: LabelGuard;
@@ -155,14 +150,14 @@ export class Metrics {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
     this.#subscriptions = [
-      [HTTP_REQUEST_CHANNEL, this.#guarded((m) => this.#onHttpRequest(m))],
-      [TLS_HANDSHAKE_CHANNEL, this.#guarded((m) => this.#onHandshake(m))],
-      [CERT_LOADED_CHANNEL, this.#guarded((m) => this.#onCertLoaded(m))],
-      [CERT_OBTAINED_CHANNEL, this.#guarded((m) => this.#onCertObtained(m))],
-      [ACME_CHANNELS['certificate-obtained'], this.#guarded((m) => this.#onAcmeCertificate(m))],
-      [ACME_CHANNELS.error, this.#guarded((m) => this.#onAcmeError(m))],
-      [upstreamHealthyChannel.name as string, this.#guarded((m) => this.#onUpstream(m, 1))],
-      [upstreamUnhealthyChannel.name as string, this.#guarded((m) => this.#onUpstream(m, 0))],
+      ['my-server:http:request', this.#guarded((m) => this.#onHttpRequest(m))],
+      ['my-server:tls:handshake', this.#guarded((m) => this.#onHandshake(m))],
+      ['my-server:cert:loaded', this.#guarded((m) => this.#onCertLoaded(m))],
+      ['my-server:cert:obtained', this.#guarded((m) => this.#onCertObtained(m))],
+      ['my-server:acme:certificate-obtained', this.#guarded((m) => this.#onAcmeCertificate(m))],
+      ['my-server:acme:error', this.#guarded((m) => this.#onAcmeError(m))],
+      ['my-server:upstream:healthy', this.#guarded((m) => this.#onUpstream(m, 1))],
+      ['my-server:upstream:unhealthy', this.#guarded((m) => this.#onUpstream(m, 0))],
     ];
   }
 
@@ -175,14 +170,14 @@ export class Metrics {
   subscribe(): void {
     if (this.#subscribed) return;
     this.#subscribed = true;
-    for (const [name, handler] of this.#subscriptions) diagnosticsChannel.subscribe(name, handler);
+    for (const [name, handler] of this.#subscriptions) subscribe(name, handler);
   }
 
   /** Stops counting events; the values recorded so far stay. Idempotent. */
   unsubscribe(): void {
     if (!this.#subscribed) return;
     this.#subscribed = false;
-    for (const [name, handler] of this.#subscriptions) diagnosticsChannel.unsubscribe(name, handler);
+    for (const [name, handler] of this.#subscriptions) unsubscribe(name, handler);
   }
 
   /**
@@ -221,7 +216,7 @@ export class Metrics {
    * A throwing diagnostics_channel subscriber is rethrown on process.nextTick, which would crash
    * the server over a malformed event; a metric is never worth that.
    */
-  #guarded(fn: (message: unknown) => void): Handler {
+  #guarded(fn: (message: unknown) => void): Subscriber {
     return (message) => {
       try {
         fn(message);
@@ -301,11 +296,7 @@ export function acmeErrorType(err: unknown): string {
     return ACME_ERROR_TYPES.has(short) ? short : OTHER;
   }
   const codes = new Set<ErrorCode>();
-  let cur: unknown = err;
-  for (let depth = 0; cur instanceof Error && depth < 8; depth++) {
-    if (cur instanceof MyServerError) codes.add(cur.code);
-    cur = cur.cause;
-  }
+  for (const cur of causeChain(err)) if (cur instanceof MyServerError) codes.add(cur.code);
   for (const [code, label] of ERROR_CODE_LABELS) if (codes.has(code)) return label;
   return OTHER;
 }

@@ -1,7 +1,7 @@
 import type { ActiveHealthConfig, StatusMatch } from './types.ts';
 import type { UpstreamState } from './upstream-state.ts';
 import type { UpstreamTransport } from './transport.ts';
-import { upstreamHealthyChannel, upstreamUnhealthyChannel, type UpstreamHealthEvent } from './diagnostics.ts';
+import { publish } from '../diagnostics.ts';
 
 /**
  * One health request to one upstream: resolves with the response status, rejects when the
@@ -88,8 +88,7 @@ export class HealthChecker {
       // A probe cut short by stop() says nothing about the upstream.
       if (stop.aborted) return;
       if (up.setActiveHealthy(healthy)) {
-        const event: UpstreamHealthEvent = { upstream: up.address, reason };
-        (healthy ? upstreamHealthyChannel : upstreamUnhealthyChannel).publish(event);
+        publish(healthy ? 'my-server:upstream:healthy' : 'my-server:upstream:unhealthy', { upstream: up.address, reason });
       }
     } finally {
       this.#running.delete(up);

@@ -16,7 +16,7 @@ import {
 } from './forwarding.ts';
 import { UpstreamTransport } from './transport.ts';
 import { WebSocketForwarder } from './websocket.ts';
-import { upstreamErrorChannel, type UpstreamErrorEvent } from './diagnostics.ts';
+import { publish } from '../diagnostics.ts';
 import {
   UpstreamTimeoutError,
   clientGone,
@@ -231,8 +231,7 @@ export class ReverseProxy {
   }
 
   #reportFailure(up: UpstreamState, error: Error, status: number, retrying: boolean): void {
-    const event: UpstreamErrorEvent = { upstream: up.address, error, status, retrying };
-    if (upstreamErrorChannel.hasSubscribers) upstreamErrorChannel.publish(event);
+    publish('my-server:proxy:upstream-error', { upstream: up.address, error, status, retrying });
     this.#log?.warn(
       { upstream: up.address, status, retrying, err: describeError(error), timeout: error instanceof UpstreamTimeoutError },
       'upstream request failed',

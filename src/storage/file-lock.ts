@@ -2,7 +2,7 @@ import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
-import diagnostics from 'node:diagnostics_channel';
+import { publish } from '../diagnostics.ts';
 import { MyServerError } from '../errors.ts';
 import { DIR_MODE, FILE_MODE, errnoCode, writeFileAtomic } from './atomic-file.ts';
 import { LockWakers, waitForLock, type LockWaitOptions } from './lock-wait.ts';
@@ -21,9 +21,6 @@ export const DEFAULT_LOCK_REFRESH_MS = 5_000;
 
 /** Names longer than this are hashed so the file name stays under NAME_MAX. */
 const MAX_ENCODED_NAME = 200;
-
-/** Published when a holder finds its lock file replaced (it stalled past the stale threshold). */
-const lockLost = diagnostics.channel('my-server:storage:lock-lost');
 
 interface LockInfo {
   readonly pid: number;
@@ -143,7 +140,8 @@ export class FileLocks {
       if (current?.token !== held.info.token) {
         this.#held.delete(name);
         clearInterval(held.timer);
-        lockLost.publish({ name, path });
+        // It stalled past the stale threshold and another process took the lock.
+        publish('my-server:storage:lock-lost', { name, path });
         return;
       }
       await writeFileAtomic(path, JSON.stringify({ ...held.info, updated: new Date().toISOString() }), false);

@@ -1,4 +1,5 @@
 import { MyServerError } from '../errors.ts';
+import { sleep } from '../util/backoff.ts';
 
 /**
  * Poll intervals while another holder has a lock. A lock is held for the few seconds an ACME order
@@ -36,7 +37,7 @@ export async function waitForLock(
       throw new MyServerError('MS_ERR_LOCK_TIMEOUT', `waiting for lock "${name}": still held after ${timeoutMs}ms`);
     }
     const jittered = delay / 2 + Math.random() * (delay / 2);
-    await sleep(Math.min(jittered, left), signal, wake);
+    await sleep(Math.min(jittered, left), signal, wake).catch(() => throwIfAborted(name, signal));
     delay = Math.min(delay * 2, MAX_POLL_MS);
   }
 }
@@ -45,26 +46,6 @@ function throwIfAborted(name: string, signal: AbortSignal | undefined): void {
   if (signal?.aborted === true) {
     throw new MyServerError('MS_ERR_ABORTED', `waiting for lock "${name}": aborted`, { cause: signal.reason });
   }
-}
-
-/** Resolves after `ms`, on abort (the caller re-checks the signal) or when woken. */
-function sleep(
-  ms: number,
-  signal: AbortSignal | undefined,
-  wake: ((listener: () => void) => () => void) | undefined,
-): Promise<void> {
-  return new Promise((resolve) => {
-    // done() only runs from a timer, an abort event or an unlock, never during this executor.
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      unsubscribe?.();
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    const unsubscribe = wake?.(done);
-  });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import diagnostics from 'node:diagnostics_channel';
+import { publish } from '../diagnostics.ts';
 import { createClient, RESP_TYPES } from 'redis';
 import { MyServerError } from '../errors.ts';
 import type { Storage, StorageStat } from './storage.ts';
@@ -17,8 +17,6 @@ export const DEFAULT_LOCK_TTL_MS = 20_000;
 /** Reconnect delays once connected; the first connect gives up instead, see connect(). */
 const RECONNECT_MAX_MS = 3_000;
 const INITIAL_CONNECT_RETRIES = 3;
-
-const lockLost = diagnostics.channel('my-server:storage:lock-lost');
 
 /** Extends the TTL only if the lock still holds our token. */
 const REFRESH_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`;
@@ -223,7 +221,7 @@ export class RedisStorage implements Storage {
       if (extended === 0 && held?.token === token) {
         this.#held.delete(name);
         clearInterval(held.timer);
-        lockLost.publish({ name, storage: this.toString() });
+        publish('my-server:storage:lock-lost', { name, storage: this.toString() });
       }
     } catch {
       // Connection trouble; the next tick tries again.

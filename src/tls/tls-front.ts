@@ -7,7 +7,7 @@ import { createAcmeTlsServerOptions, ACME_TLS_ALPN_PROTOCOL, type ChallengeConte
 import type { Logger } from '../log.ts';
 import { Acceptors } from '../util/listen.ts';
 import { drainSockets } from '../util/drain.ts';
-import { publishTlsHandshake } from '../metrics/channels.ts';
+import { publish } from '../diagnostics.ts';
 import { TIMEOUTS } from '../util/timeouts.ts';
 import { readClientHello } from './hello-gate.ts';
 import { alertRecord, ALERT_UNRECOGNIZED_NAME, type HelloResult } from './client-hello.ts';
@@ -131,14 +131,14 @@ export class TlsFront {
     });
     this.#tls.on('secureConnection', (socket: TLSSocket) => this.#secured(socket));
     this.#tls.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-      publishTlsHandshake({ result: 'error', ...(socket.servername ? { servername: socket.servername } : {}) });
+      publish('my-server:tls:handshake', { result: 'error', ...(socket.servername ? { servername: socket.servername } : {}) });
       this.#log.debug({ err: err.message, remote: socket.remoteAddress, servername: socket.servername }, 'TLS handshake failed');
     });
   }
 
   /** A completed handshake: count it and hand the socket to the server of its protocol. */
   #secured(socket: TLSSocket): void {
-    publishTlsHandshake({ result: 'ok', ...(socket.servername ? { servername: socket.servername } : {}), protocol: socket.getProtocol() ?? 'unknown' });
+    publish('my-server:tls:handshake', { result: 'ok', ...(socket.servername ? { servername: socket.servername } : {}), protocol: socket.getProtocol() ?? 'unknown' });
     if (socket.alpnProtocol === ACME_TLS_ALPN_PROTOCOL) {
       // RFC 8737 §3: the validator only looks at the certificate; nothing is spoken after it.
       socket.end();
@@ -168,7 +168,7 @@ export class TlsFront {
     // Before the handshake ends, a TLSSocket reports TLS errors as '_tlsError' and 'error'.
     const onError = (err: Error): void => {
       done();
-      publishTlsHandshake({ result: 'error' });
+      publish('my-server:tls:handshake', { result: 'error' });
       this.#log.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed');
       secure.destroy();
     };
@@ -214,7 +214,7 @@ export class TlsFront {
           this.#handshakeWith(socket, refusal.context);
           return;
         }
-        publishTlsHandshake({ result: 'error', ...(hello.kind === 'hello' && hello.serverName ? { servername: hello.serverName } : {}) });
+        publish('my-server:tls:handshake', { result: 'error', ...(hello.kind === 'hello' && hello.serverName ? { servername: hello.serverName } : {}) });
         this.#log.debug({ remote: socket.remoteAddress, reason: refusal.reason }, 'TLS handshake refused');
         socket.end(refusal.reply);
         // A peer that never closes its side must not hold the socket.

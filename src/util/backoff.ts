@@ -12,22 +12,37 @@ export function backoffDelay(attempt: number, options: { baseMs: number; maxMs: 
 /** setTimeout's limit: larger delays fire at once, so long waits are taken in hops. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Resolves after `ms`, rejects with the signal's reason when it aborts. The timer is unref'd. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * The one sleep of my-server (acme/ keeps its own: it imports nothing of ours). Resolves after
+ * `ms` (at most MAX_TIMER_MS: longer waits are the caller's hops), or earlier when `wake` calls the
+ * listener it was given (an in-process unlock ending a lock waiter's poll); rejects with the
+ * signal's reason when `signal` aborts, at once if it already has. Every listener is removed when
+ * it settles.
+ *
+ * The timer is not unref'd: a process whose only work left is a sleeping retry (a `certs` command
+ * waiting for a lock) must not exit in the middle of it. Background loops end through `signal`.
+ */
+export function sleep(
+  ms: number,
+  signal?: AbortSignal,
+  wake?: (listener: () => void) => () => void,
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
+    if (signal?.aborted === true) {
       reject(signal.reason as Error);
       return;
     }
-    const onAbort = (): void => {
+    // settle() only runs from the timer, an abort event or wake, never during this executor.
+    const settle = (aborted: boolean): void => {
       clearTimeout(timer);
-      reject(signal?.reason as Error);
-    };
-    const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, Math.min(ms, MAX_TIMER_MS));
-    timer.unref();
+      unsubscribe?.();
+      if (aborted) reject(signal?.reason as Error);
+      else resolve();
+    };
+    const onAbort = (): void => settle(true);
+    const timer = setTimeout(() => settle(false), Math.min(ms, MAX_TIMER_MS));
     signal?.addEventListener('abort', onAbort, { once: true });
+    const unsubscribe = wake?.(() => settle(false));
   });
 }

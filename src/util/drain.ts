@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Server } from 'node:http';
+import { sleep } from './backoff.ts';
 
 /**
  * A graceful close's wait: idle HTTP/1.1 connections of `h1` are closed now and every 100 ms (busy
@@ -13,7 +14,7 @@ export async function drainSockets(sockets: ReadonlySet<Socket>, h1: Server, gra
     for (const s of sockets) s.destroy();
   }, graceMs);
   try {
-    while (sockets.size > 0) await new Promise((r) => setTimeout(r, 50));
+    while (sockets.size > 0) await sleep(50);
   } finally {
     clearInterval(sweep);
     clearTimeout(deadline);

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { AdminServer, type AdminApp } from '../../../src/admin/admin-server.ts';
 import { Metrics } from '../../../src/metrics/metrics.ts';
-import { publishCertObtained, publishHttpRequest, publishTlsHandshake } from '../../../src/metrics/channels.ts';
+import { publish } from '../../../src/diagnostics.ts';
 import { ConfigError } from '../../../src/config/errors.ts';
 import { MyServerError } from '../../../src/errors.ts';
 import { silentLogger } from '../../../src/log.ts';
@@ -213,9 +213,9 @@ test('GET /certificates answers the app list as JSON, with any PEM private key l
 
 test('GET /metrics answers Prometheus text counting a request, a handshake and an obtained certificate', async (t) => {
   const { port } = await start(t);
-  publishHttpRequest({ site: 'example.com', method: 'POST', status: 201, durationMs: 12 });
-  publishTlsHandshake({ result: 'ok', protocol: 'TLSv1.3', servername: 'example.com' });
-  publishCertObtained({ names: ['example.com'], issuer: 'https://acme.test/dir' });
+  publish('my-server:http:request', { site: 'example.com', method: 'POST', status: 201, durationMs: 12 });
+  publish('my-server:tls:handshake', { result: 'ok', protocol: 'TLSv1.3', servername: 'example.com' });
+  publish('my-server:cert:obtained', { names: ['example.com'], issuer: 'https://acme.test/dir' });
   const res = await request({ port }, 'GET', '/metrics');
   assert.equal(res.status, 200);
   assert.match(res.headers['content-type'] ?? '', /^text\/plain; version=0\.0\.4/);

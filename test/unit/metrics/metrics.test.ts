@@ -2,17 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { Metrics, acmeErrorType } from '../../../src/metrics/metrics.ts';
-import {
-  HTTP_REQUEST_CHANNEL,
-  publishCertLoaded,
-  publishCertObtained,
-  publishHttpRequest,
-  publishTlsHandshake,
-} from '../../../src/metrics/channels.ts';
+import { hasSubscribers, publish } from '../../../src/diagnostics.ts';
 import { publishAcmeEvent } from '../../../src/acme/events.ts';
 import { AcmeProblem } from '../../../src/acme/problem.ts';
 import { MyServerError } from '../../../src/errors.ts';
-import { upstreamHealthyChannel, upstreamUnhealthyChannel } from '../../../src/proxy/diagnostics.ts';
 import { parseExposition, sampleValue, type Exposition } from './prom-text.ts';
 
 const ids = [{ type: 'dns' as const, value: 'a.example' }];
@@ -59,9 +52,9 @@ test('the exposition declares every metric of the spec with its type, and proces
 
 test('a request event counts by site, method and code, and observes its duration in seconds', async () => {
   await withMetrics(async (_m, scrape) => {
-    publishHttpRequest({ site: 'example.com', method: 'GET', status: 200, durationMs: 30 });
-    publishHttpRequest({ site: 'example.com', method: 'GET', status: 200, durationMs: 70 });
-    publishHttpRequest({ site: 'example.com', method: 'BREW', status: 502, durationMs: 2 });
+    publish('my-server:http:request', { site: 'example.com', method: 'GET', status: 200, durationMs: 30 });
+    publish('my-server:http:request', { site: 'example.com', method: 'GET', status: 200, durationMs: 70 });
+    publish('my-server:http:request', { site: 'example.com', method: 'BREW', status: 502, durationMs: 2 });
     const exp = await scrape();
     assert.equal(sampleValue(exp, 'my_server_requests_total', { site: 'example.com', method: 'GET', code: '200' }), 2);
     assert.equal(sampleValue(exp, 'my_server_requests_total', { site: 'example.com', method: 'OTHER', code: '502' }), 1);
@@ -75,7 +68,7 @@ test('a request event counts by site, method and code, and observes its duration
 test('site values past maxLabelValues count as "other" instead of new series', async () => {
   await withMetrics(
     async (_m, scrape) => {
-      for (const site of ['a', 'b', 'c', 'd', 'a']) publishHttpRequest({ site, method: 'GET', status: 200, durationMs: 1 });
+      for (const site of ['a', 'b', 'c', 'd', 'a']) publish('my-server:http:request', { site, method: 'GET', status: 200, durationMs: 1 });
       const exp = await scrape();
       const sites = exp.samples.filter((s) => s.name === 'my_server_requests_total').map((s) => s.labels['site']);
       assert.deepEqual(sites.sort(), ['a', 'b', 'other']);
@@ -88,10 +81,10 @@ test('site values past maxLabelValues count as "other" instead of new series', a
 
 test('handshakes count by result and known protocol; an unknown protocol is "unknown"', async () => {
   await withMetrics(async (_m, scrape) => {
-    publishTlsHandshake({ result: 'ok', servername: 'a.example', protocol: 'TLSv1.3' });
-    publishTlsHandshake({ result: 'ok', protocol: 'TLSv1.3' });
-    publishTlsHandshake({ result: 'error', servername: 'x.example' });
-    publishTlsHandshake({ result: 'error', protocol: 'SSLv9' });
+    publish('my-server:tls:handshake', { result: 'ok', servername: 'a.example', protocol: 'TLSv1.3' });
+    publish('my-server:tls:handshake', { result: 'ok', protocol: 'TLSv1.3' });
+    publish('my-server:tls:handshake', { result: 'error', servername: 'x.example' });
+    publish('my-server:tls:handshake', { result: 'error', protocol: 'SSLv9' });
     const exp = await scrape();
     assert.equal(sampleValue(exp, 'my_server_tls_handshakes_total', { result: 'ok', protocol: 'TLSv1.3' }), 2);
     assert.equal(sampleValue(exp, 'my_server_tls_handshakes_total', { result: 'error', protocol: 'unknown' }), 2);
@@ -101,8 +94,8 @@ test('handshakes count by result and known protocol; an unknown protocol is "unk
 
 test('obtained certificates count by issuer, ACME orders by CA host, and loaded ones set their expiry', async () => {
   await withMetrics(async (_m, scrape) => {
-    publishCertObtained({ names: ['a.example'], issuer: 'https://acme.test/dir' });
-    publishCertObtained({ names: ['b.example'], issuer: 'local' });
+    publish('my-server:cert:obtained', { names: ['a.example'], issuer: 'https://acme.test/dir' });
+    publish('my-server:cert:obtained', { names: ['b.example'], issuer: 'local' });
     publishAcmeEvent({
       type: 'certificate-obtained',
       orderUrl: 'https://ca.test:14000/order/1',
@@ -110,7 +103,7 @@ test('obtained certificates count by issuer, ACME orders by CA host, and loaded 
       identifiers: ids,
     });
     const notAfter = new Date('2031-02-03T04:05:06Z');
-    publishCertLoaded({ name: 'a.example', notAfter });
+    publish('my-server:cert:loaded', { name: 'a.example', notAfter });
     const exp = await scrape();
     assert.equal(sampleValue(exp, 'my_server_certificates_obtained_total', { issuer: 'https://acme.test/dir' }), 1);
     assert.equal(sampleValue(exp, 'my_server_certificates_obtained_total', { issuer: 'local' }), 1);
@@ -150,7 +143,7 @@ test('acmeErrorType keeps the label bounded', () => {
 test('upstream events set the health gauge; configure seeds new upstreams at 1 and drops removed ones', async () => {
   await withMetrics(async (m, scrape) => {
     m.configure({ upstreams: ['10.0.0.1:80', '10.0.0.2:80'] });
-    upstreamUnhealthyChannel.publish({ upstream: '10.0.0.2:80', reason: 'status 503' });
+    publish('my-server:upstream:unhealthy', { upstream: '10.0.0.2:80', reason: 'status 503' });
     let exp = await scrape();
     assert.equal(sampleValue(exp, 'my_server_upstream_healthy', { upstream: '10.0.0.1:80' }), 1);
     assert.equal(sampleValue(exp, 'my_server_upstream_healthy', { upstream: '10.0.0.2:80' }), 0);
@@ -162,7 +155,7 @@ test('upstream events set the health gauge; configure seeds new upstreams at 1 a
     assert.equal(sampleValue(exp, 'my_server_upstream_healthy', { upstream: '10.0.0.2:80' }), 0);
     assert.equal(sampleValue(exp, 'my_server_upstream_healthy', { upstream: '10.0.0.3:80' }), 1);
 
-    upstreamHealthyChannel.publish({ upstream: '10.0.0.2:80', reason: 'status 200' });
+    publish('my-server:upstream:healthy', { upstream: '10.0.0.2:80', reason: 'status 200' });
     exp = await scrape();
     assert.equal(sampleValue(exp, 'my_server_upstream_healthy', { upstream: '10.0.0.2:80' }), 1);
   });
@@ -170,8 +163,8 @@ test('upstream events set the health gauge; configure seeds new upstreams at 1 a
 
 test('configure drops expiry series of certificates no longer loaded', async () => {
   await withMetrics(async (m, scrape) => {
-    publishCertLoaded({ name: 'a.example', notAfter: new Date(2_000_000_000_000) });
-    publishCertLoaded({ name: 'b.example', notAfter: new Date(2_000_000_000_000) });
+    publish('my-server:cert:loaded', { name: 'a.example', notAfter: new Date(2_000_000_000_000) });
+    publish('my-server:cert:loaded', { name: 'b.example', notAfter: new Date(2_000_000_000_000) });
     m.configure({ certificates: ['b.example'] });
     const exp = await scrape();
     assert.equal(sampleValue(exp, 'my_server_certificate_expiry_timestamp_seconds', { name: 'a.example' }), undefined);
@@ -181,12 +174,12 @@ test('configure drops expiry series of certificates no longer loaded', async () 
 
 test('malformed events are ignored without throwing into the publisher', async () => {
   await withMetrics(async (_m, scrape) => {
-    const channel = diagnosticsChannel.channel(HTTP_REQUEST_CHANNEL);
+    const channel = diagnosticsChannel.channel('my-server:http:request');
     channel.publish(null);
     channel.publish({ site: 42, method: null, status: 'x', durationMs: -1 });
     diagnosticsChannel.channel('my-server:tls:handshake').publish({ result: 'maybe' });
     diagnosticsChannel.channel('my-server:cert:loaded').publish({ name: 'a.example', notAfter: 'tomorrow' });
-    upstreamHealthyChannel.publish({});
+    diagnosticsChannel.channel('my-server:upstream:healthy').publish({});
     // A throwing subscriber would surface as an uncaught exception on the next tick.
     await new Promise((resolve) => setImmediate(resolve));
     const exp = await scrape();
@@ -204,9 +197,9 @@ test('instances keep separate registries, and an unsubscribed one counts nothing
   try {
     a.subscribe();
     a.subscribe(); // idempotent: one event must still count once
-    publishHttpRequest({ site: 's', method: 'GET', status: 200, durationMs: 1 });
+    publish('my-server:http:request', { site: 's', method: 'GET', status: 200, durationMs: 1 });
     a.unsubscribe();
-    publishHttpRequest({ site: 's', method: 'GET', status: 200, durationMs: 1 });
+    publish('my-server:http:request', { site: 's', method: 'GET', status: 200, durationMs: 1 });
     const expA = parseExposition(await a.text());
     const expB = parseExposition(await b.text());
     assert.equal(sampleValue(expA, 'my_server_requests_total', { site: 's', method: 'GET', code: '200' }), 1);
@@ -216,5 +209,5 @@ test('instances keep separate registries, and an unsubscribed one counts nothing
     a.close();
     b.close();
   }
-  assert.equal(diagnosticsChannel.channel(HTTP_REQUEST_CHANNEL).hasSubscribers, false, 'close unsubscribes');
+  assert.equal(hasSubscribers('my-server:http:request'), false, 'close unsubscribes');
 });

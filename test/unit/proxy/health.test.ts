@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { HealthChecker, statusMatches, type IntervalTimers } from '../../../src/proxy/health.ts';
 import { UpstreamState } from '../../../src/proxy/upstream-state.ts';
-import type { UpstreamHealthEvent } from '../../../src/proxy/diagnostics.ts';
+import type { UpstreamHealthEvent } from '../../../src/diagnostics.ts';
 import { echoUpstream, front, proxyConfig, request, upstream, type Running } from './helpers.ts';
 
 /** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */

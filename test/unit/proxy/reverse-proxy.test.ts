@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import diagnosticsChannel from 'node:diagnostics_channel';
-import type { UpstreamErrorEvent } from '../../../src/proxy/diagnostics.ts';
+import type { UpstreamErrorEvent } from '../../../src/diagnostics.ts';
 import { ReverseProxy } from '../../../src/proxy/reverse-proxy.ts';
 import { closedPort, echoUpstream, front, listen, parseEcho, proxyConfig, request, upstream, type Running } from './helpers.ts';
 

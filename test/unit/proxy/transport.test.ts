@@ -7,7 +7,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { selfSignedFixture } from '../../helpers/self-signed.ts';
-import type { UpstreamErrorEvent } from '../../../src/proxy/diagnostics.ts';
+import type { UpstreamErrorEvent } from '../../../src/diagnostics.ts';
 import { headerTimeout } from '../../../src/proxy/transport.ts';
 import { defaultReverseProxyConfig, type TransportConfig, type UpstreamConfig } from '../../../src/proxy/types.ts';
 import { echoUpstream, front, parseEcho, proxyConfig, request, upstream } from './helpers.ts';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import diagnosticsChannel from 'node:diagnostics_channel';
-import type { UpstreamErrorEvent } from '../../../src/proxy/diagnostics.ts';
+import type { UpstreamErrorEvent } from '../../../src/diagnostics.ts';
 import { UpstreamTimeoutError } from '../../../src/proxy/upstream-request.ts';
 import { defaultReverseProxyConfig } from '../../../src/proxy/types.ts';
 import { echoUpstream, front, parseEcho, proxyConfig, request, responseEnding, upstream } from './helpers.ts';

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { backoffDelay, MAX_TIMER_MS, sleep } from '../../../src/util/backoff.ts';
 
 const top = (): number => 1;
@@ -90,4 +93,52 @@ test('sleep longer than the timer limit does not fire at once', async () => {
   assert.equal(settled, false);
   ac.abort(new Error('done'));
   await p;
+});
+
+/** A wake source like LockWakers: records its listeners so a test can see them removed. */
+function wakeSource(): { wake: (listener: () => void) => () => void; fire: () => void; listeners: Set<() => void> } {
+  const listeners = new Set<() => void>();
+  return {
+    listeners,
+    wake: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    fire: () => {
+      for (const l of [...listeners]) l();
+    },
+  };
+}
+
+test('sleep resolves early when woken, and removes its wake and abort listeners', async () => {
+  const ac = new AbortController();
+  const w = wakeSource();
+  const started = performance.now();
+  const p = sleep(60_000, ac.signal, w.wake);
+  assert.equal(w.listeners.size, 1);
+  setTimeout(w.fire, 10);
+  await p;
+  assert.ok(performance.now() - started < 5_000);
+  assert.equal(w.listeners.size, 0);
+  assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+});
+
+test('sleep removes its wake listener when the timer fires or the signal aborts', async () => {
+  const w = wakeSource();
+  await sleep(5, undefined, w.wake);
+  assert.equal(w.listeners.size, 0);
+  const ac = new AbortController();
+  const p = sleep(60_000, ac.signal, w.wake);
+  ac.abort(new Error('stop'));
+  await assert.rejects(p, /stop/);
+  assert.equal(w.listeners.size, 0);
+});
+
+test('a process whose only work left is a sleep waits for it instead of exiting', async () => {
+  // An unref'd timer would let a `certs` command waiting for a lock exit mid-wait (code 13).
+  const url = new URL('../../../src/util/backoff.ts', import.meta.url).href;
+  const node = fileURLToPath(new URL('../../../node_modules/.bin/node', import.meta.url));
+  const script = `const { sleep } = await import(${JSON.stringify(url)}); await sleep(100); console.log('woke');`;
+  const { stdout } = await promisify(execFile)(node, ['--input-type=module', '-e', script], { timeout: 30_000 });
+  assert.equal(stdout.trim(), 'woke');
 });
