@@ -62,6 +62,11 @@ export class ResponseHooks {
   /** The handler's write callback, for the response's own write if the chunk gets there at once. */
   #writeCb: Callback | undefined;
   #endCb: (() => void) | undefined;
+  /**
+   * Set while the response's own write/end run: Http2ServerResponse.end(chunk) calls this.write(chunk),
+   * which must not go through the hooks a second time (the old byte counter counted it twice).
+   */
+  #inside = false;
 
   constructor(res: Response) {
     this.#res = res;
@@ -72,13 +77,23 @@ export class ResponseHooks {
       write: (chunk) => {
         const cb = this.#writeCb;
         this.#writeCb = undefined;
-        return cb ? write.call(res, chunk, cb) : write.call(res, chunk);
+        this.#inside = true;
+        try {
+          return cb ? write.call(res, chunk, cb) : write.call(res, chunk);
+        } finally {
+          this.#inside = false;
+        }
       },
       end: (last) => {
         const cb = this.#endCb;
         this.#endCb = undefined;
-        if (last !== undefined) end.call(res, last, cb);
-        else end.call(res, cb);
+        this.#inside = true;
+        try {
+          if (last !== undefined) end.call(res, last, cb);
+          else end.call(res, cb);
+        } finally {
+          this.#inside = false;
+        }
       },
     };
     this.#entry = this.#base;
@@ -96,6 +111,7 @@ export class ResponseHooks {
       return writeHead.call(res, res.statusCode, ...rest);
     };
     const patchedWrite: Write = (chunk, ...rest) => {
+      if (this.#inside) return write.call(res, chunk, ...rest);
       this.#runHead(undefined);
       if (this.#entry === this.#base) return write.call(res, chunk, ...rest);
       const cb = rest.find((a) => typeof a === 'function') as Callback | undefined;
@@ -110,6 +126,7 @@ export class ResponseHooks {
       return ok;
     };
     const patchedEnd: End = (...args) => {
+      if (this.#inside) return end.call(res, ...args);
       const chunk = typeof args[0] === 'function' ? undefined : args[0];
       const encoding = typeof args[1] === 'string' ? (args[1] as BufferEncoding) : undefined;
       const cb = args.find((a) => typeof a === 'function') as (() => void) | undefined;
