@@ -5,7 +5,9 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
 import http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
 import type { Generation } from '../../../src/app/generation.ts';
 import { upstream, type Running } from '../proxy/helpers.ts';
 import { buildGeneration, handlerFor, headerOf, rawRequest, serveHttp, type Served } from './harness.ts';
@@ -24,6 +26,12 @@ before(async () => {
   up = await upstream((req, res) => {
     seen.push({ url: req.url ?? '', host: req.headers.host ?? '' });
     res.end(`upstream saw ${req.url} for ${req.headers.host}`);
+  });
+  // WebSocket handshakes: recorded, then switched (no frames are exchanged).
+  up.server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    seen.push({ url: req.url ?? '', host: req.headers.host ?? '' });
+    socket.on('error', () => {});
+    socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
   });
   gen = await buildGeneration(`
 {
@@ -118,6 +126,20 @@ test('a WebSocket handshake with two Host headers gets 400 before any upstream i
   assert.equal(r.status, 400, r.text);
   assert.ok(r.closed);
   assert.equal(seen.length, before);
+});
+
+test('an absolute-form WebSocket handshake reaches the upstream in origin-form, with its authority as Host', async () => {
+  const r = await rawRequest(
+    front.port,
+    'GET http://a.test/ws?room=1 HTTP/1.1\r\nHost: b.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+  );
+  assert.equal(r.status, 101, r.text);
+  assert.deepEqual(seen.at(-1), { url: '/ws?room=1', host: 'a.test' });
+  const other = await rawRequest(
+    front.port,
+    'GET http://evil.example/ws HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+  );
+  assert.equal(other.status, 421, other.text);
 });
 
 test('HTTP/2: a Host header that names another authority than :authority gets 400', async () => {
