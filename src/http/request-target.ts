@@ -49,8 +49,11 @@ export function resolveTarget(req: Req, scheme: 'http' | 'https'): Target {
   const host = req.headers.host;
   if (host !== undefined && !HOST_VALUE.test(host)) return { ok: false, reason: 'invalid Host header' };
   const authority = req.headers[':authority'];
-  if (typeof authority === 'string' && host !== undefined && host.toLowerCase() !== authority.toLowerCase()) {
-    return { ok: false, reason: 'Host header differs from :authority' };
+  if (typeof authority === 'string') {
+    // nghttp2 already resets a stream whose :authority is not a valid authority; checked again
+    // because the rules here must not depend on which HTTP/2 implementation parsed the request.
+    if (!HOST_VALUE.test(authority)) return { ok: false, reason: 'invalid :authority' };
+    if (host !== undefined && host.toLowerCase() !== authority.toLowerCase()) return { ok: false, reason: 'Host header differs from :authority' };
   }
   const url = req.url ?? '/';
   if (url.startsWith('/') || url === '*') return { ok: true, absolute: false, otherScheme: false };
