@@ -2,10 +2,7 @@
  * The one place that knows the whole graph: builds the runtime from a Config and runs it.
  * start() / reload(next) / close(grace).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Duplex } from 'node:stream';
-import type { SecureContext, TLSSocket } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import { AdminServer } from './admin/admin-server.ts';
 import { Generation, listenerId, type IssuerFactory, type ListenerKey } from './app/generation.ts';
 import { AccessLogs } from './app/access-log.ts';
@@ -26,11 +23,9 @@ import { parseConfig, loadConfig, watchConfig, type ConfigWatcher } from './conf
 import type { Config } from './config/types.ts';
 import { MyServerError } from './errors.ts';
 import { HttpFront } from './http/http-front.ts';
+import { RequestHandler } from './http/request-handler.ts';
 import { reconfigureLogger, type Logger } from './log.ts';
-import { publish } from './diagnostics.ts';
 import { Metrics } from './metrics/metrics.ts';
-import { cleanPath, hostWithoutPort, requestHost, splitTarget, type RequestContext } from './routes/context.ts';
-import type { SiteRouter } from './routes/site-router.ts';
 import { createStorage, type ClosableStorage } from './storage/index.ts';
 import { checkLogOutputs, logOptionsFor, readCaRoot, storageSpecFor } from './app/setup.ts';
 import { TlsFront, TLS_CONTEXT_OPTIONS } from './tls/tls-front.ts';
@@ -77,6 +72,7 @@ export class App {
   #onDemand: { key: string; policy: OnDemandPolicy | undefined } | undefined;
   #manualWatch: { files: string; watcher: ConfigWatcher } | undefined;
   #caRoots: string | undefined;
+  #requests: RequestHandler | undefined;
 
   constructor(config: Config, options: AppOptions) {
     this.#config = config;
@@ -307,6 +303,14 @@ export class App {
 
   #makeFront(l: ListenerKey): Front {
     const log = this.#log.child({ logger: l.protocol === 'https' ? 'tls' : 'http' });
+    // One request path for every listener; it reads the generation and the stacks through `this`
+    // at each request, so reloads need not touch it.
+    const requests = (this.#requests ??= new RequestHandler({
+      generation: () => this.#gen,
+      http01: () => [this.#stack?.http01, this.#retiring?.http01],
+      accessLogs: this.#accessLogs,
+      log: this.#log,
+    }));
     if (l.protocol === 'https') {
       return {
         kind: 'https',
@@ -317,8 +321,8 @@ export class App {
           },
           // Through `this`: a reload that changes storage replaces the solver.
           challenges: { challengeContextFor: (name) => this.#challengeContextFor(name) },
-          onRequest: (req, res) => void this.#onRequest(req, res, 'https', l.port),
-          onUpgrade: (req, socket, head) => void this.#onUpgrade(req, socket, head, 'https', l.port),
+          onRequest: (req, res) => void requests.handle(req, res, 'https', l.port),
+          onUpgrade: (req, socket, head) => void requests.upgrade(req, socket, head, 'https', l.port),
           log,
         }),
       };
@@ -326,8 +330,8 @@ export class App {
     return {
       kind: 'http',
       front: new HttpFront({
-        onRequest: (req, res) => void this.#onRequest(req, res, 'http', l.port),
-        onUpgrade: (req, socket, head) => void this.#onUpgrade(req, socket, head, 'http', l.port),
+        onRequest: (req, res) => void requests.handle(req, res, 'http', l.port),
+        onUpgrade: (req, socket, head) => void requests.upgrade(req, socket, head, 'http', l.port),
         log,
       }),
     };
@@ -337,90 +341,6 @@ export class App {
     const name = normalizeName(servername);
     if (name === undefined) return undefined;
     return this.#gen?.manualFor(name) ?? (await this.#stack?.manager.secureContextFor(name));
-  }
-
-  async #onRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, scheme: 'http' | 'https', port: number): Promise<void> {
-    const started = performance.now();
-    const gen = this.#gen;
-    if (!gen) return void plain(res, 503, 'Service Unavailable\n');
-    const ctx = requestContext(req, scheme);
-    if (!ctx) return void plain(res, 400, 'Bad Request: malformed path\n');
-    const host = ctx.host;
-    const url = req.url ?? '/';
-    let router: SiteRouter | undefined;
-    try {
-      if (scheme === 'http') {
-        if (await this.#answerHttp01(req as IncomingMessage, res as ServerResponse)) return;
-        router = gen.tables.get(listenerId({ protocol: 'http', port }))?.find(host);
-        if (!router && this.#redirectToHttps(gen, ctx, res)) return;
-      } else {
-        if (misdirected(req, host)) return void plain(res, 421, 'Misdirected Request: this connection is for another name\n');
-        router = gen.tables.get(listenerId({ protocol: 'https', port }))?.find(host);
-      }
-      if (!router) return void plain(res, 404, `Not Found: no site for ${host || '(no host)'}\n`);
-      const site = router.site;
-      const siteLabel = site.addresses[0]?.original ?? '';
-      const access = this.#accessLogs.for(site);
-      // Body bytes, counted only for sites that log them.
-      const sent = access ? countBodyBytes(res) : undefined;
-      res.once('close', () => {
-        const durationMs = performance.now() - started;
-        publish('my-server:http:request', { site: siteLabel, method: req.method ?? 'GET', status: res.statusCode, durationMs });
-        access?.info(
-          {
-            request: { remote_ip: ctx.remoteAddress, method: req.method, host: requestHost(req), uri: url, proto: `HTTP/${req.httpVersion}` },
-            status: res.statusCode,
-            size: sent?.() ?? 0,
-            duration: durationMs / 1000,
-            ...(ctx.upstream !== undefined ? { upstream: ctx.upstream } : {}),
-          },
-          'handled request',
-        );
-      });
-      await router.handle(req, res, ctx);
-    } catch (err) {
-      this.#log.error({ err, host, url }, 'request handler failed');
-      if (!res.headersSent) plain(res, 500, 'Internal Server Error\n');
-      else res.destroy();
-    }
-  }
-
-  async #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https', port: number): Promise<void> {
-    // Node takes its own error listener off an upgraded socket: without ours, a client reset
-    // during our answer would be an uncaught exception.
-    socket.on('error', (err) => this.#log.debug({ err: err.message }, 'upgrade socket error'));
-    const ctx = requestContext(req, scheme);
-    const reject = (status: string): void => void socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    if (!ctx) return reject('400 Bad Request');
-    if (scheme === 'https' && misdirected(req, ctx.host)) return reject('421 Misdirected Request');
-    const router = this.#gen?.tables.get(listenerId({ protocol: scheme, port }))?.find(ctx.host);
-    if (!router) return reject('404 Not Found');
-    try {
-      await router.upgrade(req, socket, head, ctx);
-    } catch (err) {
-      this.#log.debug({ err, host: ctx.host }, 'upgrade failed');
-      socket.destroy();
-    }
-  }
-
-  /** 308 to HTTPS for a host that has an HTTPS site (SPEC: "HTTP requests to an HTTPS site"). */
-  #redirectToHttps(gen: Generation, ctx: RequestContext, res: ServerResponse | Http2ServerResponse): boolean {
-    if (gen.config.globals.autoHttps !== 'on') return false;
-    const host = ctx.host;
-    if (host === '') return false;
-    // The target's path and query only: an absolute-form target must not leak into Location.
-    const { path, query } = splitTarget((res.req as IncomingMessage).url ?? '/');
-    const url = path + (query ? `?${query}` : '');
-    for (const l of gen.listeners) {
-      if (l.protocol !== 'https') continue;
-      if (!gen.tables.get(listenerId(l))?.find(host)) continue;
-      const hostPart = host.includes(':') ? `[${host}]` : host;
-      const location = `https://${hostPart}${l.port === 443 ? '' : `:${l.port}`}${url}`;
-      res.setHeader('location', location);
-      plain(res, 308, `Permanent Redirect: ${location}\n`);
-      return true;
-    }
-    return false;
   }
 
   /**
@@ -452,13 +372,6 @@ export class App {
   async #challengeContextFor(name: string): Promise<SecureContext | undefined> {
     const current = await this.#stack?.tlsAlpn01.challengeContextFor(name);
     return current ?? (await this.#retiring?.tlsAlpn01.challengeContextFor(name));
-  }
-
-  /** An HTTP-01 answer from the current stack, else from the retiring one; false when neither has the token. */
-  async #answerHttp01(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const retiring = this.#retiring;
-    if (retiring && (await retiring.http01.knows(req))) return retiring.http01.handleHttp01(req, res);
-    return (await this.#stack?.http01.handleHttp01(req, res)) ?? false;
   }
 
   /** Issuers over `stack`: an issuer keeps the storage and solvers it was made with. */
@@ -540,56 +453,4 @@ export class App {
     });
     await this.#admin.listen();
   }
-}
-
-/**
- * RFC 9110 §15.5.20: a request on a TLS connection made for another name gets 421, so a client
- * that coalesced connections retries on a new one. Without SNI (IP literals) there is nothing to
- * compare. A wildcard certificate's connection may carry any name it covers.
- */
-function misdirected(req: IncomingMessage | Http2ServerRequest, host: string): boolean {
-  const servername = (req.socket as TLSSocket).servername;
-  if (!servername || host === '') return false;
-  const sni = normalizeName(servername);
-  return sni !== undefined && sni !== host;
-}
-
-/** The context handlers get; undefined when the path does not decode (answered 400). */
-function requestContext(req: IncomingMessage | Http2ServerRequest, scheme: 'http' | 'https'): RequestContext | undefined {
-  const { path: rawPath, query } = splitTarget(req.url ?? '/');
-  const path = cleanPath(rawPath);
-  if (path === undefined) return undefined;
-  return {
-    scheme,
-    remoteAddress: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
-    host: hostWithoutPort(requestHost(req)),
-    path,
-    query,
-  };
-}
-
-/** Counts the body bytes written to `res` (after any encoding); returns the reader. */
-function countBodyBytes(res: ServerResponse | Http2ServerResponse): () => number {
-  let bytes = 0;
-  const count = (chunk: unknown, encoding: unknown): void => {
-    if (typeof chunk === 'string') bytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-    else if (chunk instanceof Uint8Array) bytes += chunk.byteLength;
-  };
-  const write = res.write.bind(res) as (...args: unknown[]) => boolean;
-  const end = res.end.bind(res) as (...args: unknown[]) => unknown;
-  (res as unknown as { write: (...args: unknown[]) => boolean }).write = (...args) => {
-    count(args[0], args[1]);
-    return write(...args);
-  };
-  (res as unknown as { end: (...args: unknown[]) => unknown }).end = (...args) => {
-    if (typeof args[0] !== 'function') count(args[0], args[1]);
-    return end(...args);
-  };
-  return () => bytes;
-}
-
-function plain(res: ServerResponse | Http2ServerResponse, status: number, body: string): void {
-  res.statusCode = status;
-  res.setHeader('content-type', 'text/plain; charset=utf-8');
-  res.end(body);
 }

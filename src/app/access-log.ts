@@ -12,7 +12,7 @@ export class AccessLogs {
     const c = site.log;
     if (!c) return undefined;
     const output = c.output.kind === 'file' ? c.output.path : c.output.kind;
-    const key = `${output}|${c.format ?? ''}|${c.level}`;
+    const key = keyOf(c);
     let log = this.#byKey.get(key);
     if (!log) {
       log = createLogger({ output, level: c.level, ...(c.format ? { format: c.format } : {}) }).child({ logger: 'http.log.access' });
@@ -23,13 +23,16 @@ export class AccessLogs {
 
   /** Drop loggers no site of `config` uses any more. */
   prune(config: Config): void {
-    const used = new Set(
-      config.sites.flatMap((s) => (s.log ? [`${s.log.output.kind === 'file' ? s.log.output.path : s.log.output.kind}|${s.log.format ?? ''}|${s.log.level}`] : [])),
-    );
+    const used = new Set(config.sites.flatMap((s) => (s.log ? [keyOf(s.log)] : [])));
     for (const key of this.#byKey.keys()) if (!used.has(key)) this.#byKey.delete(key);
   }
 
   close(): void {
     this.#byKey.clear();
   }
+}
+
+/** One logger per output, format and level. */
+function keyOf(c: NonNullable<SiteConfig['log']>): string {
+  return `${c.output.kind === 'file' ? c.output.path : c.output.kind}|${c.format ?? ''}|${c.level}`;
 }

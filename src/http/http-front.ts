@@ -5,6 +5,7 @@ import type { Logger } from '../log.ts';
 import { Acceptors } from '../util/listen.ts';
 import { drainSockets } from '../util/drain.ts';
 import { TIMEOUTS } from '../util/timeouts.ts';
+import { acceptsUpgrade, answerClientError } from './http1-rules.ts';
 
 export interface HttpFrontOptions {
   readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
@@ -14,8 +15,9 @@ export interface HttpFrontOptions {
 
 /**
  * A plain-HTTP listener (http_port, or the port of an `http://` site). What it does with a request
- * (HTTP-01 answers, the 308 to HTTPS, `http://` sites) is the app's onRequest; this class owns the
- * socket side: timeouts and a graceful close.
+ * (HTTP-01 answers, the 308 to HTTPS, `http://` sites) is onRequest's (request-handler.ts); this
+ * class owns the connection side: timeouts, which upgrades are upgrades, answers to requests the
+ * parser refused, and a graceful close.
  */
 export class HttpFront {
   readonly #server: http.Server;
@@ -24,9 +26,13 @@ export class HttpFront {
   readonly #sockets = new Set<Socket>();
 
   constructor(o: HttpFrontOptions) {
-    this.#server = http.createServer({ requestTimeout: 0, headersTimeout: TIMEOUTS.headersMs, keepAliveTimeout: TIMEOUTS.keepAliveMs }, o.onRequest);
+    this.#server = http.createServer(
+      { requestTimeout: 0, headersTimeout: TIMEOUTS.headersMs, keepAliveTimeout: TIMEOUTS.keepAliveMs, shouldUpgradeCallback: acceptsUpgrade },
+      o.onRequest,
+    );
     this.#server.timeout = TIMEOUTS.idleMs;
     this.#server.on('upgrade', o.onUpgrade);
+    this.#server.on('clientError', answerClientError);
     this.#server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));

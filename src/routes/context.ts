@@ -23,8 +23,7 @@ export interface RequestContext {
 
 /** The Host of a request: `:authority` for HTTP/2, the Host header for HTTP/1. */
 export function requestHost(req: Req): string {
-  const raw = (req.headers[':authority'] as string | undefined) ?? req.headers.host ?? '';
-  return raw;
+  return (req.headers[':authority'] as string | undefined) ?? req.headers.host ?? '';
 }
 
 /** "example.com:8443" → "example.com"; "[::1]:443" → "::1"; lower case, no trailing dot. */

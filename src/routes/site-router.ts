@@ -7,7 +7,8 @@ import { ReverseProxy } from '../proxy/reverse-proxy.ts';
 import { toProxyConfig } from './proxy-config.ts';
 import { expandPlaceholders, type Req, type RequestContext, type Res } from './context.ts';
 import { encodeResponse } from './encode.ts';
-import { applyResponseHeaderOps, beforeHead } from './header-ops.ts';
+import { applyResponseHeaderOps } from './header-ops.ts';
+import { responseHooks } from '../http/response-hooks.ts';
 import { compilePathMatcher } from './path-matcher.ts';
 
 /** A compiled route: runs, and resolves true when it answered the request (the chain stops). */
@@ -186,7 +187,7 @@ function respond(res: Res, status: number, body: string): boolean {
 
 function headerStep(req: Req, res: Res, ctx: RequestContext, ops: readonly HeaderOp[]): boolean {
   // Applied when the head goes out, so they also win over what an upstream sent.
-  beforeHead(res, () => applyResponseHeaderOps(res, ops, req, ctx));
+  responseHooks(res).onHead(() => applyResponseHeaderOps(res, ops, req, ctx));
   return false;
 }
 

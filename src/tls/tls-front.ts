@@ -9,6 +9,7 @@ import { Acceptors } from '../util/listen.ts';
 import { drainSockets } from '../util/drain.ts';
 import { publish } from '../diagnostics.ts';
 import { TIMEOUTS } from '../util/timeouts.ts';
+import { acceptsUpgrade, answerClientError } from '../http/http1-rules.ts';
 import { readClientHello } from './hello-gate.ts';
 import { alertRecord, ALERT_UNRECOGNIZED_NAME, type HelloResult } from './client-hello.ts';
 
@@ -112,16 +113,13 @@ export class TlsFront {
     });
     this.#acceptors = new Acceptors(this.#tls, o.log, (socket) => this.#accept(socket));
     this.#tls.on('error', (err) => this.#log.error({ err }, 'TLS listener error'));
-    this.#h1 = http.createServer({ requestTimeout: 0, headersTimeout: TIMEOUTS.headersMs, keepAliveTimeout: TIMEOUTS.keepAliveMs });
+    this.#h1 = http.createServer({ requestTimeout: 0, headersTimeout: TIMEOUTS.headersMs, keepAliveTimeout: TIMEOUTS.keepAliveMs, shouldUpgradeCallback: acceptsUpgrade });
     this.#h1.timeout = TIMEOUTS.idleMs;
     // Connections come from the TLS server, not from a listen() of its own: see Acceptors.
     this.#h1.emit('listening');
     this.#h1.on('request', o.onRequest);
     this.#h1.on('upgrade', o.onUpgrade);
-    this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
-    });
+    this.#h1.on('clientError', answerClientError);
     this.#h2 = http2.createServer({ settings: { maxConcurrentStreams: 250 } });
     this.#h2.setTimeout(TIMEOUTS.idleMs);
     this.#h2.on('request', o.onRequest);

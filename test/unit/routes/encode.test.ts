@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import zlib from 'node:zlib';
 import { encodeResponse, negotiateEncoding, type Encoding } from '../../../src/routes/encode.ts';
-import { get, serve } from './serve.ts';
+import { get, serve, serveSites } from './serve.ts';
 
 test('negotiateEncoding: table of Accept-Encoding headers', () => {
   const both: Encoding[] = ['zstd', 'gzip'];
@@ -248,4 +248,22 @@ test('a body given to end() with a non-UTF-8 encoding is sent in that encoding, 
       assert.ok(s.body.equals(Buffer.from(short, 'latin1')), `got ${s.body.length} bytes, want ${short.length}`);
     },
   );
+});
+
+test('through the request path, a site with header and encode sends its header ops on the compressed response', async () => {
+  const s = await serveSites(
+    `{\n\tauto_https off\n}\nhttp://site.test:8080 {\n\theader X-Site {host}\n\theader -Vary\n\tencode gzip\n\trespond "${text2k}"\n}\n`,
+    8080,
+  );
+  try {
+    const r = await get(s.port, '/', { host: 'site.test', 'accept-encoding': 'gzip' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-encoding'], 'gzip');
+    assert.equal(r.headers['x-site'], 'site.test');
+    // header ops run after encode decided (Caddy's order): `-Vary` removes the Vary encode added.
+    assert.equal(r.headers['vary'], undefined);
+    assert.equal(zlib.gunzipSync(r.body).toString(), text2k);
+  } finally {
+    await s.close();
+  }
 });

@@ -1,7 +1,17 @@
-/** A plain-HTTP server on 127.0.0.1:0 for routes tests, and a client that returns the raw body bytes. */
+/**
+ * A plain-HTTP server on 127.0.0.1:0 for routes tests, and a client that returns the raw body
+ * bytes. `serveSites` serves a Proxyfile's sites through the real request path (src/http).
+ */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hostWithoutPort, requestHost, type RequestContext } from '../../../src/routes/context.ts';
+import { Generation } from '../../../src/app/generation.ts';
+import type { Issuer } from '../../../src/certs/issuer.ts';
+import { parseConfig } from '../../../src/config/index.ts';
+import { RequestHandler } from '../../../src/http/request-handler.ts';
+import { requestContext } from '../../../src/http/request-target.ts';
+import { silentLogger } from '../../../src/log.ts';
+import type { RequestContext } from '../../../src/routes/context.ts';
+import { TLS_CONTEXT_OPTIONS } from '../../../src/tls/tls-front.ts';
 
 export interface Served {
   readonly port: number;
@@ -26,16 +36,31 @@ export async function serve(handler: (req: http.IncomingMessage, res: http.Serve
   };
 }
 
-/** The context the app builds for a request (src/app.ts #onRequest). */
+/** The context the request path builds for a request (src/http/request-target.ts): cleaned path, unmapped address. */
 export function contextOf(req: http.IncomingMessage): RequestContext {
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
+  const ctx = requestContext(req, 'http');
+  if (!ctx) throw new Error(`the path of ${req.url} does not decode (the request path answers 400)`);
+  return ctx;
+}
+
+/**
+ * The `http://` sites of `proxyfile` served on 127.0.0.1:0 by the real request handler, as the
+ * listener of `configPort` (the port the Proxyfile gives them) would serve them.
+ */
+export async function serveSites(proxyfile: string, configPort: number): Promise<Served> {
+  const config = await parseConfig(proxyfile, { filename: 'test' });
+  const issuer = (): Issuer => {
+    throw new Error('serveSites serves http:// sites only');
+  };
+  const gen = await Generation.build(config, { local: issuer, acme: issuer }, silentLogger(), TLS_CONTEXT_OPTIONS);
+  const handler = new RequestHandler({ generation: () => gen, http01: () => [], accessLogs: { for: () => undefined }, log: silentLogger() });
+  const served = await serve((req, res) => handler.handle(req, res, 'http', configPort));
   return {
-    scheme: 'http',
-    remoteAddress: req.socket.remoteAddress ?? '',
-    host: hostWithoutPort(requestHost(req)),
-    path: q < 0 ? url : url.slice(0, q),
-    query: q < 0 ? '' : url.slice(q + 1),
+    port: served.port,
+    close: async () => {
+      await served.close();
+      await gen.close();
+    },
   };
 }
 
