@@ -56,10 +56,9 @@ test('replacing the Proxyfile by atomic rename triggers one debounced callback',
   await rename(tmp, file);
 
   await cb.call(1);
-  await sleep(QUIET_MS);
-  assert.equal(cb.count(), 1);
 
-  // The watcher survives the inode swap: a second save is seen too.
+  // The watcher survives the inode swap: a second save is seen too. One quiet window at the end
+  // covers both saves: a second callback from the first would make the count 3 there.
   await writeFile(tmp, 'a.example {\n\trespond again\n}\n');
   await rename(tmp, file);
   await cb.call(2);
