@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -6,17 +6,28 @@ import type { Duplex } from 'node:stream';
 /** RFC 6455 §1.3: the accept key is base64(SHA-1(key + this GUID)). */
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
-/** 4 MiB of compressible but not repetitive text, served at /big (large enough to stall a broken encoder). */
-export const BIG = ((): Buffer => {
-  const lines: string[] = [];
-  let size = 0;
-  for (let i = 0; size < 4 * 1024 * 1024; i++) {
-    const line = `line ${i} ${createHash('sha256').update(String(i)).digest('hex')}\n`;
-    lines.push(line);
-    size += line.length;
-  }
-  return Buffer.from(lines.join('')).subarray(0, 4 * 1024 * 1024);
-})();
+const BIG_SIZE = 4 * 1024 * 1024;
+let big: Buffer | undefined;
+
+/**
+ * 4 MiB of compressible but not repetitive text (numbered lines of random hex), served at /big:
+ * large enough to stall a broken encoder. Made on first use, in a few milliseconds, so files that
+ * never ask for it do not pay for it.
+ */
+export function bigBody(): Buffer {
+  big ??= ((): Buffer => {
+    const hex = randomBytes(BIG_SIZE / 2).toString('hex');
+    const lines: string[] = [];
+    let size = 0;
+    for (let i = 0; size < BIG_SIZE; i++) {
+      const line = `line ${i} ${hex.slice((i * 64) % (hex.length - 64), ((i * 64) % (hex.length - 64)) + 64)}\n`;
+      lines.push(line);
+      size += line.length;
+    }
+    return Buffer.from(lines.join('')).subarray(0, BIG_SIZE);
+  })();
+  return big;
+}
 
 export interface RecordingUpstream {
   /** `127.0.0.1:PORT`, for `reverse_proxy`. */
@@ -30,7 +41,7 @@ export interface RecordingUpstream {
 }
 
 /**
- * An upstream on 127.0.0.1 that records what reaches it: /big answers BIG; any other request its
+ * An upstream on 127.0.0.1 that records what reaches it: /big answers bigBody(); any other request its
  * target as text. An upgrade request is completed with a correct 101 and the socket then kept open,
  * silent, until close(): what a WebSocket backend looks like to a proxy between messages.
  */
@@ -41,7 +52,8 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
   const server = http.createServer((req, res) => {
     hits.push(req.url ?? '');
     if (req.url === '/big') {
-      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': BIG.length }).end(BIG);
+      const body = bigBody();
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length }).end(body);
       return;
     }
     res.writeHead(200, { 'content-type': 'text/plain' }).end(`upstream saw ${req.url ?? ''}`);
