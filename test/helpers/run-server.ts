@@ -194,13 +194,15 @@ function spawnServer(env: ServerEnv, file: string, options: StartServerOptions):
     output: () => both,
     waitForOutput: (pattern, timeoutMs = 10_000, from = 0) =>
       new Promise<string>((resolve, reject) => {
+        // Without g/y: test() is then stateless, so each check looks at the whole text again.
+        const re = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
         const timer = setTimeout(() => {
           watchers.delete(check);
           reject(new Error(`my-server did not print ${String(pattern)} within ${timeoutMs} ms\nstdout:\n${out}\nstderr:\n${err}`));
         }, timeoutMs);
         function check(): void {
           let settled = true;
-          if (pattern.test(both.slice(from))) resolve(both);
+          if (re.test(both.slice(from))) resolve(both);
           else if (!running) reject(new Error(`my-server exited before printing ${String(pattern)}\nstdout:\n${out}\nstderr:\n${err}`));
           else settled = false;
           if (settled) {
