@@ -4,7 +4,7 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { watchConfig } from '../../../src/config/index.ts';
+import { watchConfig, type ConfigWatcher } from '../../../src/config/index.ts';
 
 const DEBOUNCE_MS = 150;
 /** Long enough for fs events to arrive and the debounce to fire on a loaded machine. */
@@ -16,10 +16,18 @@ const SETTLE_MS = 1500;
  */
 const QUIET_MS = DEBOUNCE_MS * 3;
 
-async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+/**
+ * A temp dir removed after the test, once the watchers given to `closeFirst` are closed: removing
+ * a directory under an open chokidar watcher makes it watch the parent for the directory's return.
+ */
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<{ dir: string; closeFirst: (w: ConfigWatcher) => void }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ms-watch-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+  const watchers: ConfigWatcher[] = [];
+  t.after(async () => {
+    for (const w of watchers) await w.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { dir, closeFirst: (w) => void watchers.push(w) };
 }
 
 /** Counts onChange callbacks; call(n) resolves when the n-th has happened (the event itself, no polling). */
@@ -42,12 +50,12 @@ function callbacks(): { onChange: () => void; count: () => number; call: (n: num
 }
 
 test('replacing the Proxyfile by atomic rename triggers one debounced callback', async (t) => {
-  const dir = await tempDir(t);
+  const { dir, closeFirst } = await tempDir(t);
   const file = path.join(dir, 'Proxyfile');
   await writeFile(file, 'a.example {\n}\n');
   const cb = callbacks();
   const watcher = watchConfig(file, [file], cb.onChange, { debounceMs: DEBOUNCE_MS });
-  t.after(() => watcher.close());
+  closeFirst(watcher);
   await watcher.ready;
 
   // What editors do: write a temporary sibling, then rename it over the original.
@@ -67,14 +75,14 @@ test('replacing the Proxyfile by atomic rename triggers one debounced callback',
 });
 
 test('a burst of writes to watched files is one callback; other files in the directory are ignored', async (t) => {
-  const dir = await tempDir(t);
+  const { dir, closeFirst } = await tempDir(t);
   const file = path.join(dir, 'Proxyfile');
   const imported = path.join(dir, 'sites.conf');
   await writeFile(file, 'import sites.conf\n');
   await writeFile(imported, 'a.example {\n}\n');
   const cb = callbacks();
   const watcher = watchConfig(file, [file, imported], cb.onChange, { debounceMs: DEBOUNCE_MS });
-  t.after(() => watcher.close());
+  closeFirst(watcher);
   await watcher.ready;
 
   await writeFile(path.join(dir, 'unrelated.txt'), 'x');
@@ -93,11 +101,12 @@ test('a burst of writes to watched files is one callback; other files in the dir
 });
 
 test('closing the watcher cancels a pending callback', async (t) => {
-  const dir = await tempDir(t);
+  const { dir, closeFirst } = await tempDir(t);
   const file = path.join(dir, 'Proxyfile');
   await writeFile(file, 'a.example {\n}\n');
   const cb = callbacks();
   const watcher = watchConfig(file, [], cb.onChange, { debounceMs: 400 });
+  closeFirst(watcher);
   await watcher.ready;
   await writeFile(file, 'b.example {\n}\n');
   // The change must have reached the watcher (its callback pending) before close; nothing outside
@@ -110,13 +119,13 @@ test('closing the watcher cancels a pending callback', async (t) => {
 });
 
 test('an aborted signal closes the watcher', async (t) => {
-  const dir = await tempDir(t);
+  const { dir, closeFirst } = await tempDir(t);
   const file = path.join(dir, 'Proxyfile');
   await writeFile(file, 'a.example {\n}\n');
   const controller = new AbortController();
   const cb = callbacks();
   const watcher = watchConfig(file, [], cb.onChange, { debounceMs: DEBOUNCE_MS, signal: controller.signal });
-  t.after(() => watcher.close());
+  closeFirst(watcher);
   await watcher.ready;
   controller.abort();
   // The abort starts chokidar's close, and nothing can await it: a second close() returns at once
