@@ -1,14 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { constants } from 'node:fs';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { once } from 'node:events';
+import { freePort } from './ports.ts';
 
-const REDIS_SERVER = '/usr/bin/redis-server';
 const READY_TIMEOUT_MS = 10_000;
-/** The free port is found by binding and closing, so another process may grab it first: retry. */
+/** A port checked free can be taken before redis-server binds it (see ports.ts): retry. */
 const START_ATTEMPTS = 3;
+/** What redis-server prints once it listens (6.x: "…connections", 7.x: "…connections tcp"). */
+const READY_LINE = /Ready to accept connections/;
 
 export interface RedisServer {
   /** redis://127.0.0.1:PORT */
@@ -19,56 +22,67 @@ export interface RedisServer {
 }
 
 /**
- * Starts a throwaway redis-server on 127.0.0.1 with persistence off and resolves once it answers
- * PING. The caller must call stop(), typically from an `after` hook.
+ * The redis-server found on PATH, as the shell would find it (Debian puts it in /usr/bin, Homebrew
+ * and source builds elsewhere). Rejects naming PATH and the package when there is none.
+ */
+export async function findRedisServer(path = process.env['PATH'] ?? ''): Promise<string> {
+  for (const dir of path.split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, 'redis-server');
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // Not in this folder (or not executable): the next one.
+    }
+  }
+  throw new Error(`redis-server not found on PATH (${path}); install it with scripts/install-test-deps.sh (Debian package redis-server)`);
+}
+
+/**
+ * Starts a throwaway redis-server on 127.0.0.1 with persistence off and resolves once it says it
+ * accepts connections and answers PING. The caller must call stop(), typically from an `after` hook.
  */
 export async function startRedis(): Promise<RedisServer> {
+  const binary = await findRedisServer();
   let lastError: unknown;
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     const dir = await mkdtemp(join(tmpdir(), 'my-server-redis-'));
     const port = await freePort();
     const child = spawn(
-      REDIS_SERVER,
+      binary,
       ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const stop = async (): Promise<void> => {
       await kill(child);
       await rm(dir, { recursive: true, force: true });
     };
     try {
-      await waitForPing(port, child);
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no "${READY_LINE.source}" within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+        const onData = (chunk: Buffer): void => {
+          output += chunk.toString();
+          if (READY_LINE.test(output)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        child.stdout.on('data', onData);
+        child.stderr.on('data', onData);
+        child.once('error', (err) => (clearTimeout(timer), reject(err)));
+        child.once('exit', (code, signal) => (clearTimeout(timer), reject(new Error(`redis-server exited (code ${code}, signal ${signal})`))));
+      });
+      // The line says it listens; a PING proves it is this server on that port that answers.
+      if (!(await ping(port))) throw new Error('no PONG after the ready line');
       return { url: `redis://127.0.0.1:${port}`, port, stop };
     } catch (err) {
-      lastError = new Error(`starting redis-server on port ${port}: ${output.trim()}`, { cause: err });
+      lastError = new Error(`starting ${binary} on port ${port}: ${output.trim()}`, { cause: err });
       await stop();
     }
   }
   throw lastError;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no port from a TCP listener');
-  return address.port;
-}
-
-async function waitForPing(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error('redis-server exited');
-    if (await ping(port)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no PONG within ${READY_TIMEOUT_MS}ms`);
 }
 
 function ping(port: number): Promise<boolean> {
@@ -90,7 +104,7 @@ function ping(port: number): Promise<boolean> {
 }
 
 async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);

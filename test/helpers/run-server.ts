@@ -3,8 +3,8 @@ import http from 'node:http';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MAIN } from './cli.ts';
+import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
 
 /** What a Proxyfile template needs to know about the instance it configures. */
@@ -69,10 +69,16 @@ export interface RunningServer extends ServerEnv {
   readonly exited: Promise<ExitStatus>;
   stdout(): string;
   stderr(): string;
+  /** stdout and stderr interleaved as they arrived; its length marks "from here on" for waitForOutput. */
+  output(): string;
   /** Replaces the Proxyfile the way editors do: write a temp file next to it, then rename over it. */
   rewrite(text: string): Promise<void>;
-  /** Resolves with stdout+stderr once `pattern` appears in them; rejects after timeoutMs or on exit. */
-  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /**
+   * Resolves with output() once `pattern` matches output() from offset `from` on (default 0, the
+   * whole output; pass `output().length` taken earlier to wait for a new line). Checked as each
+   * chunk arrives, no polling; rejects after timeoutMs or when the process exits first.
+   */
+  waitForOutput(pattern: RegExp, timeoutMs?: number, from?: number): Promise<string>;
   /** Sends `signal` (default SIGTERM) and resolves with the exit status; SIGKILLs after timeoutMs. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<ExitStatus>;
   /**
@@ -132,14 +138,31 @@ function spawnServer(env: ServerEnv, file: string, options: StartServerOptions):
   });
   let out = '';
   let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  let both = '';
+  // waitForOutput's checks, run on every chunk and at exit.
+  const watchers = new Set<() => void>();
+  const arrived = (): void => {
+    for (const check of [...watchers]) check();
+  };
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    both += d;
+    arrived();
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    both += d;
+    arrived();
+  });
   const exited = new Promise<ExitStatus>((resolve) => {
     child.once('error', () => resolve({ code: null, signal: null }));
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
   let running = true;
-  void exited.then(() => (running = false));
+  void exited.then(() => {
+    running = false;
+    arrived();
+  });
   let removed = false;
 
   const waitForExit = async (timeoutMs = 20_000): Promise<ExitStatus> => {
@@ -168,16 +191,28 @@ function spawnServer(env: ServerEnv, file: string, options: StartServerOptions):
       await writeFile(tmp, text);
       await rename(tmp, file);
     },
-    waitForOutput: async (pattern, timeoutMs = 10_000) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const all = out + err;
-        if (pattern.test(all)) return all;
-        if (!running) throw new Error(`my-server exited before printing ${String(pattern)}\nstdout:\n${out}\nstderr:\n${err}`);
-        if (Date.now() > deadline) throw new Error(`my-server did not print ${String(pattern)} within ${timeoutMs} ms\nstdout:\n${out}\nstderr:\n${err}`);
-        await sleep(50);
-      }
-    },
+    output: () => both,
+    waitForOutput: (pattern, timeoutMs = 10_000, from = 0) =>
+      new Promise<string>((resolve, reject) => {
+        // Without g/y: test() is then stateless, so each check looks at the whole text again.
+        const re = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+        const timer = setTimeout(() => {
+          watchers.delete(check);
+          reject(new Error(`my-server did not print ${String(pattern)} within ${timeoutMs} ms\nstdout:\n${out}\nstderr:\n${err}`));
+        }, timeoutMs);
+        function check(): void {
+          let settled = true;
+          if (re.test(both.slice(from))) resolve(both);
+          else if (!running) reject(new Error(`my-server exited before printing ${String(pattern)}\nstdout:\n${out}\nstderr:\n${err}`));
+          else settled = false;
+          if (settled) {
+            clearTimeout(timer);
+            watchers.delete(check);
+          }
+        }
+        watchers.add(check);
+        check();
+      }),
     stop,
     waitForExit,
     close: async () => {
@@ -191,16 +226,12 @@ function spawnServer(env: ServerEnv, file: string, options: StartServerOptions):
 }
 
 async function waitReady(server: RunningServer, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let exitStatus: ExitStatus | undefined;
-  void server.exited.then((s) => (exitStatus = s));
-  for (;;) {
-    signal?.throwIfAborted();
-    if (exitStatus !== undefined) throw new Error(`the process exited (code ${exitStatus.code}, signal ${exitStatus.signal}) before serving`);
-    if ((await healthStatus(server.adminPort)) === 200) return;
-    if (Date.now() > deadline) throw new Error(`admin /health did not answer 200 within ${timeoutMs} ms`);
-    await sleep(100, undefined, signal ? { signal } : {});
-  }
+  // An exit ends the wait at once: polling a dead process until the deadline only hides the cause.
+  const died = new AbortController();
+  void server.exited.then((s) => died.abort(new Error(`the process exited (code ${s.code}, signal ${s.signal}) before serving`)));
+  // 100 ms: startup takes a few hundred ms; faster polling only takes CPU from the server.
+  await eventually(`admin /health answering 200`, timeoutMs, async () => ((await healthStatus(server.adminPort)) === 200 ? true : undefined), 100,
+    signal ? AbortSignal.any([died.signal, signal]) : died.signal);
 }
 
 /** GET /health on the admin port: its status, or 0 when nothing answers. */

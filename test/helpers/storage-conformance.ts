@@ -4,6 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MyServerError } from '../../src/errors.ts';
 import type { Storage } from '../../src/storage/storage.ts';
 
+/**
+ * How long a lock is held while another waits for it: past the first polls of lock-wait.ts
+ * (100 ms, then doubling), so a lock that wrongly let the waiter through would have done so.
+ */
+const HELD_MS = 300;
+
 export interface StorageUnderTest {
   readonly storage: Storage;
   /** Another instance over the same backing store, as a second process would open it. */
@@ -115,7 +121,9 @@ export function storageConformance(name: string, makeStorage: () => Promise<Stor
       await storage.lock('order');
       events.push('first locked');
       const second = storage.lock('order').then(() => events.push('second locked'));
-      await sleep(300);
+      // "The second lock does not get through while the first is held" is the behaviour under
+      // test: a wait longer than the lock's first polls, during which nothing may happen.
+      await sleep(HELD_MS);
       events.push('first unlocking');
       await storage.unlock('order');
       await second;
@@ -150,6 +158,8 @@ export function storageConformance(name: string, makeStorage: () => Promise<Stor
       await storage.lock('held');
       const controller = new AbortController();
       const waiting = storage.lock('held', { signal: controller.signal });
+      // The abort must find the lock waiting, not be checked at entry (the case below): no
+      // Storage shows from outside that it is waiting, so let it start its polls first.
       await sleep(150);
       controller.abort(new Error('shutting down'));
       await assert.rejects(waiting, { code: 'MS_ERR_ABORTED' });
@@ -201,7 +211,8 @@ export function storageConformance(name: string, makeStorage: () => Promise<Stor
       await s.storage.lock('cluster');
       events.push('first locked');
       const second = other.lock('cluster').then(() => events.push('second locked'));
-      await sleep(300);
+      // As above: while the first instance holds the lock, nothing may get through.
+      await sleep(HELD_MS);
       await other.unlock('cluster');
       await assert.rejects(other.lock('cluster', { timeoutMs: 200 }), { code: 'MS_ERR_LOCK_TIMEOUT' },
         'an unlock by a non-holder must not release the lock');

@@ -16,12 +16,12 @@ import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writ
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseAdminAddress } from '../../src/admin/admin-address.ts';
 import { GLOBAL_DEFAULTS } from '../../src/config/defaults.ts';
 import { NODE_FLAGS } from '../../bench/candidates.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { freePorts } from '../helpers/ports.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -89,14 +89,13 @@ class Child {
 
   /** Polls `url` until it answers 200; fails early if the process exits. */
   async waitHealthy(url: string): Promise<void> {
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      if (this.#status) assert.fail(`exited (${this.#status.code ?? this.#status.signal}) before ${url} answered:\n${this.#output}`);
-      const status = await fetch(url, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status, () => 0);
-      if (status === 200) return;
-      if (Date.now() > deadline) assert.fail(`${url} did not answer 200 within ${START_TIMEOUT_MS} ms:\n${this.#output}`);
-      await sleep(100);
-    }
+    // An exit ends the wait at once, with the output that says why.
+    const died = new AbortController();
+    void this.exited.then((s) => died.abort(new Error(`exited (${s.code ?? s.signal}) before ${url} answered`)));
+    const healthy = async (): Promise<true | undefined> => ((await fetch(url, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status, () => 0)) === 200 ? true : undefined);
+    await eventually(`${url} answering 200`, START_TIMEOUT_MS, healthy, 100, died.signal).catch((err: unknown) => {
+      assert.fail(`${(err as Error).message}:\n${this.#output}`);
+    });
   }
 
   /** Sends `signal` and waits for the exit; SIGKILL after timeoutMs. */
@@ -584,11 +583,9 @@ describe('systemd unit', () => {
     await rename(join(etc, 'Proxyfile.new'), join(etc, 'Proxyfile'));
     const [kill = '', ...killArgs] = (unitValues(unit, 'ExecReload')[0] ?? '').split(/\s+/).map((w) => (w === '$MAINPID' ? String(server.pid) : w));
     assertOk(await exec(kill, killArgs, { timeoutMs: 10_000 }), 'ExecReload');
-    const deadline = Date.now() + 20_000;
-    while ((await getText(`http://127.0.0.1:${site.httpPort}/`)).body !== 'reloaded') {
-      assert.ok(Date.now() < deadline, `not reloaded within 20 s:\n${server.output()}`);
-      await sleep(100);
-    }
+    await eventually('the reloaded body served', 20_000, async () => ((await getText(`http://127.0.0.1:${site.httpPort}/`)).body === 'reloaded' ? true : undefined), 100).catch((err: unknown) => {
+      assert.fail(`${(err as Error).message}:\n${server.output()}`);
+    });
 
     assert.deepEqual(unitValues(unit, 'KillSignal'), ['SIGTERM']);
     const stopped = await server.stop('SIGTERM');

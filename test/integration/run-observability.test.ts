@@ -12,6 +12,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
+import { eventually } from '../helpers/eventually.ts';
 import { globalOptions, startServer } from '../helpers/run-server.ts';
 import { freePorts } from '../helpers/ports.ts';
 
@@ -38,18 +39,6 @@ function httpsGet(port: number, ca: string, servername: string): Promise<{ statu
     });
     socket.on('error', reject);
   });
-}
-
-async function until<T>(fn: () => Promise<T>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
 }
 
 /** A metric's value from Prometheus text, or undefined. */
@@ -86,8 +75,8 @@ test('JSON logs, access log fields and metrics for requests, handshakes and cert
 `,
   );
   t.after(() => server.close());
-  const ca = await until(() => readFile(join(server.storage, 'pki/local/root.crt'), 'utf8'));
-  const res = await until(() => httpsGet(httpsPort!, ca, 'localhost'));
+  const ca = await eventually('the local CA root in storage', 30_000, () => readFile(join(server.storage, 'pki/local/root.crt'), 'utf8'), 200);
+  const res = await eventually('an HTTPS answer for localhost', 30_000, () => httpsGet(httpsPort!, ca, 'localhost'), 200);
   assert.equal(res.status, 200);
   assert.equal(res.body, 'observed');
 
@@ -98,7 +87,7 @@ test('JSON logs, access log fields and metrics for requests, handshakes and cert
   const expiry = metric(metrics, 'my_server_certificate_expiry_timestamp_seconds', { name: 'localhost' });
   assert.ok(expiry !== undefined && expiry * 1000 > Date.now(), 'the expiry gauge holds a future time');
 
-  await until(async () => assert.match(server.stdout(), /"uri":"\/obs\?x=1"/));
+  await server.waitForOutput(/"uri":"\/obs\?x=1"/, 30_000);
   const access = server
     .stdout()
     .split('\n')
@@ -152,11 +141,11 @@ manual.test {
   await rename(next.key, join(server.dir, 'site.key'));
   await rename(next.cert, join(server.dir, 'site.crt'));
   const second = await readFile(join(server.dir, 'site.crt'), 'utf8');
-  const after = await until(async () => {
+  const after = await eventually('the replaced certificate served', 15_000, async () => {
     const r = await httpsGet(httpsPort!, second, 'manual.test');
     assert.equal(r.serial, new X509Certificate(second).serialNumber);
     return r;
-  }, 15_000);
+  }, 200);
   assert.equal(after.body, 'manual');
 });
 

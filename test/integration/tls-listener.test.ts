@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { eventually } from '../helpers/eventually.ts';
 import { globalOptions, startServer, type RunningServer } from '../helpers/run-server.ts';
 import { freePorts } from '../helpers/ports.ts';
 
@@ -24,17 +25,11 @@ before(async () => {
 `,
   );
   // The local certificate is obtained in the background at start: wait for a handshake.
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      ca = await readFile(join(server.storage, 'pki/local/root.crt'), 'utf8');
-      await connect({});
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  await eventually('a verified handshake for localhost', 30_000, async () => {
+    ca = await readFile(join(server.storage, 'pki/local/root.crt'), 'utf8');
+    (await connect({})).destroy();
+    return true;
+  }, 200);
 });
 
 after(async () => {

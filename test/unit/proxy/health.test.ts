@@ -26,14 +26,35 @@ function manualTimers(): IntervalTimers & { tick: () => void; active: () => bool
   };
 }
 
-function record(): { events: [string, UpstreamHealthEvent][]; stop: () => void } {
+function record(): { events: [string, UpstreamHealthEvent][]; seen: (kind: string, upstream: string, timeoutMs: number) => Promise<void>; stop: () => void } {
   const events: [string, UpstreamHealthEvent][] = [];
-  const onHealthy = (m: unknown): void => void events.push(['healthy', m as UpstreamHealthEvent]);
-  const onUnhealthy = (m: unknown): void => void events.push(['unhealthy', m as UpstreamHealthEvent]);
+  const watchers = new Set<() => void>();
+  const push = (kind: string, m: unknown): void => {
+    events.push([kind, m as UpstreamHealthEvent]);
+    for (const w of [...watchers]) w();
+  };
+  const onHealthy = (m: unknown): void => push('healthy', m);
+  const onUnhealthy = (m: unknown): void => push('unhealthy', m);
   diagnosticsChannel.subscribe('my-server:upstream:healthy', onHealthy);
   diagnosticsChannel.subscribe('my-server:upstream:unhealthy', onUnhealthy);
   return {
     events,
+    /** Resolves once a `kind` event for `upstream` has been published (before or after the call). */
+    seen: (kind, upstream, timeoutMs) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          watchers.delete(check);
+          reject(new Error(`no ${kind} event for ${upstream} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        function check(): void {
+          if (!events.some(([k, e]) => k === kind && e.upstream === upstream)) return;
+          clearTimeout(timer);
+          watchers.delete(check);
+          resolve();
+        }
+        watchers.add(check);
+        check();
+      }),
     stop: () => {
       diagnosticsChannel.unsubscribe('my-server:upstream:healthy', onHealthy);
       diagnosticsChannel.unsubscribe('my-server:upstream:unhealthy', onUnhealthy);
@@ -116,13 +137,7 @@ test('active health checks mark a dead upstream down, then up again when it retu
       health: { uri: '/healthz', intervalMs: 40, timeoutMs: 500, status: '2xx' },
     }),
   );
-  const waitFor = async (kind: string): Promise<void> => {
-    const deadline = Date.now() + 5_000;
-    while (!rec.events.some(([k, e]) => k === kind && e.upstream === `127.0.0.1:${port}`)) {
-      assert.ok(Date.now() < deadline, `no ${kind} event`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  };
+  const waitFor = (kind: string): Promise<void> => rec.seen(kind, `127.0.0.1:${port}`, 5_000);
   try {
     assert.equal((await request(fr.port)).body, 'app');
     await up.close();

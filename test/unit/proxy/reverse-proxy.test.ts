@@ -24,6 +24,25 @@ async function withUpstreamErrors<T>(fn: (events: UpstreamErrorEvent[]) => Promi
   }
 }
 
+/** The next my-server:proxy:upstream-error event (rejects after 5 s). */
+function firstUpstreamError(): Promise<UpstreamErrorEvent> {
+  return new Promise((resolve, reject) => {
+    const onEvent = (msg: unknown): void => {
+      done();
+      resolve(msg as UpstreamErrorEvent);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error('no upstream-error event within 5 s'));
+    }, 5_000);
+    const done = (): void => {
+      clearTimeout(timer);
+      diagnosticsChannel.unsubscribe('my-server:proxy:upstream-error', onEvent);
+    };
+    diagnosticsChannel.subscribe('my-server:proxy:upstream-error', onEvent);
+  });
+}
+
 async function closeAll(...servers: (Running | undefined)[]): Promise<void> {
   await Promise.all(servers.map((s) => s?.close() ?? Promise.resolve()));
 }
@@ -206,8 +225,11 @@ test('lb_try_duration keeps trying until an upstream comes up', E2E, async () =>
   const fr = await front(proxyConfig([port], { lbTryDurationMs: 5_000, lbTryIntervalMs: 50 }));
   let up: Running | undefined;
   try {
+    // The upstream comes up only after an attempt has failed and another is due, so the answer
+    // below proves the retry loop, not a lucky first try.
+    const failedOnce = firstUpstreamError();
     const pending = request(fr.port);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal((await failedOnce).retrying, true);
     up = await echoUpstream('late', port);
     const res = await pending;
     assert.equal(res.status, 200);
@@ -258,8 +280,11 @@ test('when every upstream is down the client gets 503', E2E, async () => {
 
 test('least_conn counts a request as in flight until its response ends', E2E, async () => {
   const held: (() => void)[] = [];
+  let arrived: () => void = () => undefined;
+  const slowArrived = new Promise<void>((resolve) => (arrived = resolve));
   const slow = await upstream((_req, res) => {
     held.push(() => res.end('slow'));
+    arrived();
   });
   const fast = await echoUpstream('fast');
   const fr = await front(proxyConfig([slow.port, fast.port], { lbPolicy: { name: 'least_conn' } }));
@@ -267,7 +292,7 @@ test('least_conn counts a request as in flight until its response ends', E2E, as
     // Pin the first request to `slow` by making `fast` look busy, then let it go.
     fr.proxy.upstreams[1]?.acquire();
     const pending = request(fr.port);
-    while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await slowArrived;
     fr.proxy.upstreams[1]?.release();
     assert.equal(fr.proxy.upstreams[0]?.inFlight(), 1);
     for (let i = 0; i < 3; i++) assert.equal(parseEcho(await request(fr.port)).name, 'fast');
@@ -292,17 +317,24 @@ test('sequential requests reuse one keep-alive connection to the upstream', E2E,
   }
 });
 
-/** A front whose handler passes `signal` and exposes the promise of the last handle() call. */
-async function signalledFront(port: number, signal: AbortSignal): Promise<Running & { handled: () => Promise<void> | undefined }> {
+/**
+ * A front whose handler passes `signal` and exposes the promise of the last handle() call;
+ * `handling` resolves when the first request reaches handle().
+ */
+async function signalledFront(port: number, signal: AbortSignal): Promise<Running & { handled: () => Promise<void> | undefined; handling: Promise<void> }> {
   const proxy = new ReverseProxy(proxyConfig([port], { lbTryDurationMs: 10_000, lbTryIntervalMs: 50 }));
   let last: Promise<void> | undefined;
+  let started: () => void = () => undefined;
+  const handling = new Promise<void>((resolve) => (started = resolve));
   const running = await listen(
     http.createServer((req, res) => {
       last = proxy.handle(req, res, { scheme: 'http', remoteAddress: req.socket.remoteAddress ?? '', signal });
+      started();
     }),
   );
   return {
     ...running,
+    handling,
     handled: () => last,
     close: async () => {
       await running.close();
@@ -331,7 +363,7 @@ test('a client that leaves during the retry loop ends it', E2E, async () => {
   try {
     const req = http.get({ host: '127.0.0.1', port: fr.port, agent: false });
     req.on('error', () => {});
-    while (fr.handled() === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+    await fr.handling;
     const started = Date.now();
     req.destroy();
     await fr.handled();
