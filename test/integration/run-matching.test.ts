@@ -76,11 +76,15 @@ localhost {
 
   // Old: Location was https://localhost:PORT followed by the whole absolute-form target.
   test('an absolute-form target on http_port redirects to the HTTPS site with its path only', { timeout: 30_000 }, async () => {
-    const res = await rawGet(ports.http, 'http://other.test/x', 'localhost');
+    // RFC 9112 §3.2.2: the target's authority replaces Host, so this is a request for localhost.
+    const res = await rawGet(ports.http, 'http://localhost/x?y=1', 'other.test');
     assert.equal(res.status, 308, res.head);
     const location = headerOf(res.head, 'location') ?? '';
-    assert.equal(location, `https://localhost:${ports.https}/x`);
+    assert.equal(location, `https://localhost:${ports.https}/x?y=1`);
     assert.doesNotMatch(location.slice('https://'.length), /https?:\/\//);
+    // An authority no site has is not our request, whatever Host says (issue 7, failure 7).
+    const other = await rawGet(ports.http, 'http://other.test/x', 'localhost');
+    assert.equal(other.status, 421, other.head);
     alive();
   });
 });
