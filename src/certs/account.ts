@@ -98,6 +98,7 @@ export async function loadOrCreateAccount(options: AccountOptions): Promise<Acco
 export class AccountClient extends AcmeClient {
   readonly #o: AccountOptions;
   #recovering: Promise<void> | undefined;
+  #generation = 0;
 
   constructor(client: AcmeClientOptions, options: AccountOptions) {
     super(client);
@@ -105,9 +106,18 @@ export class AccountClient extends AcmeClient {
   }
 
   /**
-   * Registers the account again after the CA answered accountDoesNotExist to a request signed as
-   * `lostUrl`. Concurrent callers share one registration, and a caller whose `lostUrl` is already
-   * replaced returns at once, so a burst of failed orders makes one newAccount.
+   * Which registration of the account requests are signed as; each recovery adds one. Read it
+   * before a request, and pass it to recoverAccount if the CA says the account does not exist.
+   * (Not the account URL: a CA may give the same key the same URL again, as Pebble does.)
+   */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * Registers the account again after the CA answered accountDoesNotExist to a request made at
+   * `generation`. Concurrent callers share one registration, and a caller whose generation was
+   * already replaced returns at once, so a burst of failed orders makes one newAccount.
    *
    * First with the same key: "If the server receives a newAccount request signed with a key for
    * which it already has an account registered with the provided account key, then it MUST return
@@ -117,10 +127,10 @@ export class AccountClient extends AcmeClient {
    * account.key.<time>.bak, since an account key is the only proof of ownership of its
    * certificates (revocation) and must never be thrown away by a program.
    */
-  async recoverAccount(lostUrl: string | undefined, signal?: AbortSignal): Promise<void> {
+  async recoverAccount(generation: number, signal?: AbortSignal): Promise<void> {
     if (this.#recovering === undefined) {
-      if (lostUrl !== undefined && this.accountUrl !== lostUrl) return;
-      const p = this.#recoverLocked(lostUrl, signal);
+      if (generation !== this.#generation) return;
+      const p = this.#recoverLocked(this.accountUrl, signal);
       this.#recovering = p;
       void p.then(
         () => (this.#recovering = undefined),
@@ -174,6 +184,7 @@ export class AccountClient extends AcmeClient {
       await storage.put(keyKey, keyPem);
       account = await this.newAccount({ ...request, accountKey: keyPem });
     }
+    this.#generation++;
     const rec: AccountRecord = { url: account.url, contact, createdAt: new Date().toISOString() };
     await storage.put(accountMetaKey(issuer, email), JSON.stringify(rec, null, 2));
     log.warn({ issuer: directoryUrl, account: account.url, previous: lostUrl, created: account.created }, 'ACME account registered again');

@@ -62,17 +62,17 @@ export class AcmeIssuer implements Issuer, Revoker, RenewalInfoSource {
       // Setting up the account made the request that failed: a rate limit there is the account's.
       throw this.#refusal(err, request.names, { newAccountUrl: findProblem(err)?.url });
     }
-    // The account URL the CA said it does not know: recovery is skipped when another issuance
-    // has replaced it meanwhile, so a burst of failed orders makes one newAccount.
-    let lostUrl: string | undefined;
+    // The registration the failed order was made with: recovery is skipped when another issuance
+    // has registered again meanwhile, so a burst of failed orders makes one newAccount.
+    let generation = canRecover(client) ? client.generation : 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        if (attempt > 1) await (client as AccountClient).recoverAccount(lostUrl, request.signal);
-        lostUrl = client.accountUrl;
+        if (attempt > 1) await (client as AccountClient).recoverAccount(generation, request.signal);
+        if (canRecover(client)) generation = client.generation;
         return await this.#issueOnce(client, request);
       } catch (err) {
         if (attempt === 1 && findProblem(err, 'accountDoesNotExist') !== undefined && canRecover(client)) {
-          this.#o.log.warn({ names: request.names, account: lostUrl, err }, `ACME error: ${findProblem(err)?.message ?? String(err)}; registering the account again, then ordering once more`);
+          this.#o.log.warn({ names: request.names, account: client.accountUrl, err }, `ACME error: ${findProblem(err)?.message ?? String(err)}; registering the account again, then ordering once more`);
           continue;
         }
         const newAccountUrl = await client.directory().then((d) => d.newAccount, () => undefined);

@@ -45,7 +45,8 @@ interface Env {
 /** Pebble, the fault proxy in front of it, challenge listeners, storage and the ACME issuer, as the app wires them. */
 async function env(): Promise<Env> {
   const [httpPort, httpsPort] = await freePorts(2);
-  const pebble = await startPebble({ httpPort: httpPort!, tlsPort: httpsPort! });
+  // No badNonce rejections: their retries would make the request counts below vary.
+  const pebble = await startPebble({ httpPort: httpPort!, tlsPort: httpsPort!, nonceReject: 0 });
   const proxy = await startFaultProxy(pebble);
   const dir = await mkdtemp(join(tmpdir(), 'my-server-ca-faults-'));
   const storage = new FileStorage(join(dir, 'data'));

@@ -11,11 +11,11 @@ test('recoverAccount: concurrent callers who lost the same account make one newA
   const tmp = await tempStorage();
   try {
     const client = await loadOrCreateAccount({ directoryUrl: ca.directoryUrl, storage: tmp.storage, log: silentLogger(), email: 'ops@example.test' });
-    const lost = client.accountUrl;
-    assert.equal(lost, `${ca.url}/acct/1`);
+    assert.equal(client.accountUrl, `${ca.url}/acct/1`);
+    const lost = client.generation;
     ca.on('/new-acct', () => ({ status: 201, headers: { location: `${ca.url}/acct/2` }, body: { status: 'valid' } }));
     await Promise.all(Array.from({ length: 5 }, () => client.recoverAccount(lost)));
-    // A caller that failed with the old URL after the recovery finished does not register again.
+    // A caller whose request failed before the recovery finished does not register again.
     await client.recoverAccount(lost);
     const registrations = ca.to('/new-acct');
     assert.equal(registrations.length, 2, 'the first registration and one recovery');
@@ -46,7 +46,7 @@ test('recoverAccount: when the CA refuses the old key, a new key is stored (the 
         ? { status: 400, body: { type: 'urn:ietf:params:acme:error:badPublicKey', detail: 'key blocked' } }
         : { status: 201, headers: { location: `${ca.url}/acct/9` }, body: { status: 'valid' } },
     );
-    await client.recoverAccount(client.accountUrl);
+    await client.recoverAccount(client.generation);
     const newKey = (await tmp.storage.get(keyKey))!.toString();
     assert.notEqual(newKey, oldKey);
     assert.notDeepEqual(client.accountJwk, oldJwk, 'the client signs with the new key');
@@ -70,7 +70,7 @@ test('recoverAccount: a rate limit on newAccount is not a refused key: no new ke
     const keyKey = accountKeyKey(issuerKey(ca.directoryUrl), undefined);
     const oldKey = (await tmp.storage.get(keyKey))!.toString();
     ca.on('/new-acct', () => ({ status: 429, headers: { 'retry-after': '60' }, body: { type: 'urn:ietf:params:acme:error:rateLimited', detail: 'too many registrations' } }));
-    await assert.rejects(client.recoverAccount(client.accountUrl), /rateLimited/);
+    await assert.rejects(client.recoverAccount(client.generation), /rateLimited/);
     assert.equal((await tmp.storage.get(keyKey))!.toString(), oldKey);
   } finally {
     await tmp.remove();
