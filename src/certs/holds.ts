@@ -98,9 +98,19 @@ export class IssuanceHolds {
       const h = await readHold(this.#storage, key);
       if (h === undefined) continue;
       if (h.until > now) out.push(h);
-      else await this.#storage.delete(key).catch(() => undefined);
+      else await this.#removeIfExpired(key, now);
     }
     return out;
+  }
+
+  /** Best effort, and only if no one recorded a new hold under the key since we read it. */
+  async #removeIfExpired(key: string, now: number): Promise<void> {
+    try {
+      const again = await readHold(this.#storage, key);
+      if (again === undefined || again.until <= now) await this.#storage.delete(key);
+    } catch {
+      // An expired hold left behind is ignored by every reader; the next check tries again.
+    }
   }
 }
 
