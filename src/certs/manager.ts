@@ -181,7 +181,7 @@ export class CertificateManager {
       },
       (err: unknown) => this.#o.log.warn({ err }, `lifting parked certificate names failed: ${describeError(err)}`),
     );
-    for (const [name, f] of this.#failed) if (f.parked) this.#failed.delete(name);
+    for (const name of [...this.#failed.keys()]) if (this.#failed.peek(name)?.parked) this.#failed.delete(name);
     for (const [name, entry] of this.#managed) {
       if (!names.has(name)) {
         this.#stop(entry);
@@ -251,7 +251,7 @@ export class CertificateManager {
           const backoff = refused ? ON_DEMAND_REFUSAL_CACHE_MS : backoffDelay(failures - 1, { baseMs: this.#o.retryBaseMs ?? DEFAULT_RETRY_BASE_MS, maxMs: this.#o.retryMaxMs ?? DEFAULT_RETRY_MAX_MS });
           const now = this.#clock.now();
           const until = Math.max(now + backoff, hold?.until ?? 0, now + (findProblem(err)?.retryAfter ?? 0));
-          this.#failed.set(name, { until, failures, ...(hold?.parked ? { parked: true } : {}) });
+          this.#failed.set(name, { until, failures, ...(hold?.holds.some((h) => h.parked) ? { parked: true } : {}) });
           throw err;
         }
         this.#failed.delete(name);
@@ -386,7 +386,7 @@ export class CertificateManager {
         const hold = findRefusal(err);
         const problem = findProblem(err);
         const retryMs = Math.max(backoff, problem?.retryAfter ?? 0, (hold?.until ?? 0) - this.#clock.now());
-        entry.parked = hold?.parked === true;
+        entry.parked = hold?.holds.some((h) => h.parked) === true;
         this.#o.log.error(
           {
             name: entry.name,
