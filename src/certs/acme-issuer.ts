@@ -163,10 +163,20 @@ export class AcmeIssuer implements Issuer, Revoker, RenewalInfoSource {
     const client = await this.#o.client();
     const leaf = splitPemChain(chainPem)[0];
     if (leaf === undefined) throw new Error('revoking: no certificate in the stored chain');
-    await client.revokeCert(parseCertificate(leaf).der, {
-      ...(options.reason !== undefined ? { reason: options.reason } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    const revokeOnce = (): Promise<void> =>
+      client.revokeCert(parseCertificate(leaf).der, {
+        ...(options.reason !== undefined ? { reason: options.reason } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    const generation = canRecover(client) ? client.generation : 0;
+    try {
+      await revokeOnce();
+    } catch (err) {
+      // As for orders: a CA that lost the account gets it registered again, then one more try.
+      if (!canRecover(client) || findProblem(err, 'accountDoesNotExist') === undefined) throw err;
+      await client.recoverAccount(generation, options.signal);
+      await revokeOnce();
+    }
   }
 }
 

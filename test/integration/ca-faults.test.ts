@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { AcmeClient } from '../../src/acme/client.ts';
+import { isProblem } from '../../src/acme/problem.ts';
 import { loadOrCreateAccount } from '../../src/certs/account.ts';
 import { AcmeIssuer } from '../../src/certs/acme-issuer.ts';
 import { CertificateStore } from '../../src/certs/certificate-store.ts';
@@ -130,6 +131,24 @@ test('after the CA forgets the account (Pebble restarted), the next order regist
     // And the renewed account keeps working for the next order without another registration.
     await obtain(e, ['later.test']);
     assert.equal(e.proxy.count('newAccount'), 2);
+  } finally {
+    await e.close();
+  }
+});
+
+test('revoking after the CA forgot the account registers it again first (the CA then judges the revocation itself)', async () => {
+  const e = await env();
+  try {
+    const cert = await obtain(e, ['revoke.test']);
+    await e.pebble.restart();
+    // Pebble forgot the certificate too, so it refuses the revocation; what matters is that it
+    // is asked by a registered account, not refused as accountDoesNotExist.
+    await assert.rejects(e.issuer.revoke(cert.chainPem, {}), (err) => {
+      assert.ok(!isProblem(err, 'accountDoesNotExist'), String(err));
+      return true;
+    });
+    assert.equal(e.proxy.count('newAccount'), 2);
+    assert.equal(accountsCreated(e.pebble), 2);
   } finally {
     await e.close();
   }
