@@ -74,6 +74,11 @@ export interface NewAccountRequest extends RequestOptions {
   readonly onlyReturnExisting?: boolean;
   /** RFC 8555 §7.3.4; `hmacKey` is base64url as the CA hands it out. */
   readonly externalAccountBinding?: { readonly kid: string; readonly hmacKey: string };
+  /**
+   * Register this key instead of the client's current one; when the CA accepts it, the client
+   * signs with it from then on (a new account after the CA refused the old key).
+   */
+  readonly accountKey?: AccountKeyInput;
 }
 
 export interface NewOrderRequest extends RequestOptions {
@@ -171,7 +176,7 @@ export class AcmeClient {
    */
   async newAccount(request: NewAccountRequest = {}): Promise<Account & { readonly created: boolean }> {
     const dir = await this.directory(request);
-    const key = this.#key;
+    const key = request.accountKey === undefined ? this.#key : loadAccountKey(request.accountKey);
     const payload: Record<string, unknown> = {};
     if (request.contact !== undefined) payload.contact = request.contact;
     if (request.termsOfServiceAgreed !== undefined) payload.termsOfServiceAgreed = request.termsOfServiceAgreed;
@@ -182,6 +187,7 @@ export class AcmeClient {
     }
     const res = await this.#post(dir.newAccount, payload, { context: 'registering account', signal: request.signal, key, useJwk: true });
     const url = locationOf(res, 'registering account');
+    this.#key = key;
     this.#accountUrl = url;
     return { ...jsonObject<Omit<Account, 'url'>>(res, 'registering account'), url, created: res.status === 201 };
   }

@@ -8,6 +8,8 @@ export { obtainCertificate, topIssuerCommonName } from './flow.ts';
 export type { ObtainCertificateOptions, ObtainedCertificate } from './flow.ts';
 export { AcmeProblem, ACME_ERROR_NS, findProblem, isProblem } from './problem.ts';
 export type { AcmeProblemInit, Subproblem } from './problem.ts';
+export { isPermanentProblemType, isWaitRequest, PERMANENT_PROBLEM_TYPES, refusalOf } from './problem-scope.ts';
+export type { ProblemScope, Refusal, RefusalContext } from './problem-scope.ts';
 export { certIdFromCertificate, certIdFromParts, chooseRenewalTime } from './ari.ts';
 export type { RenewalWindow } from './ari.ts';
 export { ACME_CHANNELS, publishAcmeEvent } from './events.ts';

@@ -1,3 +1,4 @@
+import { MyServerError } from '../errors.ts';
 import type { KeyType } from '../x509/keys.ts';
 import type { CertificateMeta } from './meta.ts';
 
@@ -37,4 +38,55 @@ export interface Revoker {
 
 export function canRevoke(issuer: Issuer): issuer is Issuer & Revoker {
   return typeof (issuer as Partial<Revoker>).revoke === 'function';
+}
+
+/**
+ * A wait the CA asked for, or a park, recorded so that no path (manager, on-demand, `certs`)
+ * orders what it covers before `until`. See certs/holds.ts.
+ */
+export interface IssuanceHold {
+  /** Names, every name below domains, or every order of the issuer's account. */
+  readonly scope: 'names' | 'domains' | 'account';
+  /** The names or domains covered; empty for 'account'. */
+  readonly subjects: readonly string[];
+  /** Epoch ms. */
+  readonly until: number;
+  /** True for a permanent refusal (rejectedIdentifier, caa ...): lifted early by a reload or restart. */
+  readonly parked: boolean;
+  /** The CA's problem that caused it, as the CA worded it. */
+  readonly problem: { readonly type: string; readonly detail: string; readonly status?: number };
+}
+
+/**
+ * Issuance refused in a way that binds later attempts: the CA asked us to wait (Retry-After) or
+ * will never issue for some names (parked). Also thrown, without asking the CA, while such a hold
+ * is in force. `cause` is the CA's AcmeProblem, so its type and detail reach the log line.
+ */
+export class IssuanceRefused extends MyServerError {
+  readonly holds: readonly IssuanceHold[];
+  constructor(message: string, holds: readonly IssuanceHold[], options: { cause?: unknown } = {}) {
+    super('MS_ERR_ACME_PROBLEM', message, options);
+    this.name = 'IssuanceRefused';
+    this.holds = holds;
+  }
+
+  /** The latest `until` of the holds (when everything they cover may be asked for again). */
+  get until(): number {
+    return Math.max(0, ...this.holds.map((h) => h.until));
+  }
+
+  /** Whether the holds are parks (no retry helps) rather than waits. */
+  get parked(): boolean {
+    return this.holds.length > 0 && this.holds.every((h) => h.parked);
+  }
+}
+
+/** The first IssuanceRefused in the cause chain of `err`. */
+export function findRefusal(err: unknown): IssuanceRefused | undefined {
+  let cur: unknown = err;
+  for (let depth = 0; cur instanceof Error && depth < 8; depth++) {
+    if (cur instanceof IssuanceRefused) return cur;
+    cur = cur.cause;
+  }
+  return undefined;
 }

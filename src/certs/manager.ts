@@ -10,7 +10,8 @@ import type { KeyType } from '../x509/keys.ts';
 import { backoffDelay, MAX_TIMER_MS } from '../util/backoff.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { CertificateStore, StoredCertificate } from './certificate-store.ts';
-import type { Issuer } from './issuer.ts';
+import { liftParks } from './holds.ts';
+import { findRefusal, type Issuer } from './issuer.ts';
 import { issueLockName } from './keys.ts';
 import { ariWindowMoved, needsRenewal, renewalTime, updatedAri, type CertificateMeta } from './meta.ts';
 import { normalizeName } from './names.ts';
@@ -97,6 +98,8 @@ interface Entry {
   readonly managed: boolean;
   /** No longer configured (or evicted): never scheduled again. */
   removed?: boolean;
+  /** The CA refused the name for good (certs/holds.ts): retried at a reload, a restart or the park's end. */
+  parked?: boolean;
 }
 
 /**
@@ -147,7 +150,9 @@ export class CertificateManager {
    * them fail at once until `until`, so neither the ask endpoint nor the CA sees one request per
    * handshake.
    */
-  readonly #failed = new LRUCache<string, { until: number; failures: number }>({ max: 10_000 });
+  readonly #failed = new LRUCache<string, { until: number; failures: number; parked?: boolean }>({ max: 10_000 });
+  /** Parks lifted in storage by the last manage() (start, reload); issuance waits for it. */
+  #parksLifted: Promise<void> = Promise.resolve();
   #storageTimer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #clock: Clock;
@@ -168,6 +173,15 @@ export class CertificateManager {
    * background, so serving starts at once; names no longer configured stop being renewed.
    */
   manage(names: ReadonlyMap<string, NamePolicy>): void {
+    // A start or reload is when a person may have fixed what made the CA refuse a name for good
+    // (a CAA record, the config): parks end, here and in storage. The CA's own waits stay.
+    this.#parksLifted = liftParks(this.#o.storage).then(
+      (n) => {
+        if (n > 0) this.#o.log.info({ lifted: n }, 'lifted parked certificate names (start or reload)');
+      },
+      (err: unknown) => this.#o.log.warn({ err }, `lifting parked certificate names failed: ${describeError(err)}`),
+    );
+    for (const name of [...this.#failed.keys()]) if (this.#failed.peek(name)?.parked) this.#failed.delete(name);
     for (const [name, entry] of this.#managed) {
       if (!names.has(name)) {
         this.#stop(entry);
@@ -178,6 +192,10 @@ export class CertificateManager {
       const existing = this.#managed.get(name);
       if (existing) {
         existing.policy = policy;
+        if (existing.parked) {
+          existing.parked = false;
+          this.#schedule(existing, 0);
+        }
         continue;
       }
       const entry: Entry = { name, policy, failures: 0, ariFailures: 0, managed: true };
@@ -227,9 +245,13 @@ export class CertificateManager {
           const failures = (failed?.failures ?? 0) + 1;
           const refused = err instanceof MyServerError && err.code === 'MS_ERR_POLICY';
           // A refusal is asked again soon (the ask endpoint may allow the name later); a failed
-          // issuance backs off like managed names do.
-          const delay = refused ? ON_DEMAND_REFUSAL_CACHE_MS : backoffDelay(failures - 1, { baseMs: this.#o.retryBaseMs ?? DEFAULT_RETRY_BASE_MS, maxMs: this.#o.retryMaxMs ?? DEFAULT_RETRY_MAX_MS });
-          this.#failed.set(name, { until: this.#clock.now() + delay, failures });
+          // issuance backs off like managed names do, and never asks before the CA's Retry-After
+          // or a park's end (the hold is in storage too, for every other path).
+          const hold = findRefusal(err);
+          const backoff = refused ? ON_DEMAND_REFUSAL_CACHE_MS : backoffDelay(failures - 1, { baseMs: this.#o.retryBaseMs ?? DEFAULT_RETRY_BASE_MS, maxMs: this.#o.retryMaxMs ?? DEFAULT_RETRY_MAX_MS });
+          const now = this.#clock.now();
+          const until = Math.max(now + backoff, hold?.until ?? 0, now + (findProblem(err)?.retryAfter ?? 0));
+          this.#failed.set(name, { until, failures, ...(hold?.holds.some((h) => h.parked) ? { parked: true } : {}) });
           throw err;
         }
         this.#failed.delete(name);
@@ -293,6 +315,7 @@ export class CertificateManager {
   /** Load or obtain a managed entry's certificate, once at a time. */
   #ensure(entry: Entry): Promise<Entry> {
     return this.#flight.do(`m:${entry.name}`, async () => {
+      await this.#parksLifted;
       if (!entry.cert) {
         const stored = await this.#o.store.load(entry.policy.issuer.storageKey, entry.name);
         if (stored) this.#install(entry, stored);
@@ -357,9 +380,24 @@ export class CertificateManager {
           baseMs: this.#o.retryBaseMs ?? DEFAULT_RETRY_BASE_MS,
           maxMs: this.#o.retryMaxMs ?? DEFAULT_RETRY_MAX_MS,
         });
-        // A CA that says when to come back (rateLimited, 503 with Retry-After) is believed.
-        const retryMs = Math.max(backoff, findProblem(err)?.retryAfter ?? 0);
-        this.#o.log.error({ name: entry.name, err, retryInMs: retryMs, failures: entry.failures }, `obtaining certificate for ${entry.name} failed: ${describeError(err)}`);
+        // A CA that says when to come back (rateLimited, 503 with Retry-After) is believed, and so
+        // is one that will never issue for the name (parked until a reload, a restart or the
+        // park's end: see certs/holds.ts).
+        const hold = findRefusal(err);
+        const problem = findProblem(err);
+        const retryMs = Math.max(backoff, problem?.retryAfter ?? 0, (hold?.until ?? 0) - this.#clock.now());
+        entry.parked = hold?.holds.some((h) => h.parked) === true;
+        this.#o.log.error(
+          {
+            name: entry.name,
+            err,
+            ...(problem ? { problem: { type: problem.type, detail: problem.detail, status: problem.status } } : {}),
+            ...(entry.parked ? { parked: true } : {}),
+            retryInMs: retryMs,
+            failures: entry.failures,
+          },
+          `obtaining certificate for ${entry.name} failed${entry.parked ? ' (parked)' : ''}: ${describeError(err)}`,
+        );
         this.#schedule(entry, retryMs);
       });
     }, Math.min(delayMs, MAX_TIMER_MS));

@@ -3,7 +3,8 @@ import type { Storage } from '../storage/storage.ts';
 import { parseCertificate, splitPemChain } from '../x509/certificate.ts';
 import { generatePrivateKeyPem, type KeyType } from '../x509/keys.ts';
 import type { CertificateStore, StoredCertificate } from './certificate-store.ts';
-import type { Issuer } from './issuer.ts';
+import { IssuanceHolds } from './holds.ts';
+import { findRefusal, type Issuer } from './issuer.ts';
 import { issueLockName } from './keys.ts';
 import { needsRenewal, type CertificateMeta } from './meta.ts';
 import { publish } from '../diagnostics.ts';
@@ -37,12 +38,17 @@ const ISSUE_LOCK_WAIT_MS = 10 * 60_000;
  * return it (with `known`'s metadata when that decided it is not due; see ObtainOptions.known).
  * Under a storage lock per name, so two processes sharing a store make one order: the second finds
  * the first one's certificate when it gets the lock.
+ *
+ * Holds (certs/holds.ts) are obeyed here, on every path: while the CA's Retry-After or a park
+ * covers one of `names`, this rejects with IssuanceRefused without asking the CA; a refusal that
+ * binds later attempts is recorded before it is rethrown.
  */
 export async function obtainCertificate(names: readonly string[], o: ObtainOptions): Promise<StoredCertificate> {
   const primary = names[0];
   if (primary === undefined) throw new Error('obtaining a certificate: no names');
   const now = o.now ?? ((): Date => new Date());
   const lock = issueLockName(primary);
+  const holds = new IssuanceHolds(o.storage, o.issuer.storageKey, () => now().getTime());
   await o.storage.lock(lock, { timeoutMs: ISSUE_LOCK_WAIT_MS, ...(o.signal ? { signal: o.signal } : {}) });
   try {
     const existing = await o.store.load(o.issuer.storageKey, primary);
@@ -51,17 +57,39 @@ export async function obtainCertificate(names: readonly string[], o: ObtainOptio
       // Not due: returned with the metadata that decided, so the caller keeps what it knew.
       if (!needsRenewal(meta, now())) return meta === existing.meta ? existing : { ...existing, meta };
     }
+    // Read under the lock: a hold recorded by the holder we waited for counts.
+    const held = await holds.check(names);
+    if (held) throw held;
     const log = o.log.child({ names });
     log.info({ issuer: o.issuer.id, renewal: existing !== undefined }, existing ? 'renewing certificate' : 'obtaining certificate');
     const started = Date.now();
     const keyPem = await generatePrivateKeyPem(o.keyType);
-    const issued = await o.issuer.issue({
-      names,
-      keyPem,
-      keyType: o.keyType,
-      ...(existing ? { replacing: { chainPem: existing.chainPem } } : {}),
-      ...(o.signal ? { signal: o.signal } : {}),
-    });
+    let issued;
+    try {
+      issued = await o.issuer.issue({
+        names,
+        keyPem,
+        keyType: o.keyType,
+        ...(existing ? { replacing: { chainPem: existing.chainPem } } : {}),
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+    } catch (err) {
+      const refusal = findRefusal(err);
+      if (refusal) {
+        try {
+          await holds.record(refusal.holds);
+        } catch (storeErr) {
+          // The caller still gets the refusal and waits in memory; other processes may not know.
+          log.warn({ err: storeErr }, 'recording the CA\'s hold in storage failed');
+        }
+        const problem = refusal.holds[0]?.problem;
+        log.warn(
+          { holds: refusal.holds.map((h) => ({ scope: h.scope, subjects: h.subjects, until: new Date(h.until).toISOString(), parked: h.parked })), problem },
+          `${refusal.parked ? 'parked' : 'holding'} ${names.join(', ')}: ${refusal.message}${problem ? ` (${problem.type}: ${problem.detail})` : ''}`,
+        );
+      }
+      throw err;
+    }
     const leafPem = splitPemChain(issued.chainPem)[0];
     if (leafPem === undefined) throw new Error(`obtaining a certificate for ${primary}: the issuer returned no certificate`);
     const leaf = parseCertificate(leafPem);

@@ -1,6 +1,7 @@
 import { obtainCertificate } from '../certs/obtain.ts';
 import { isLocalOnlyName, normalizeName } from '../certs/names.ts';
 import { renewalTime } from '../certs/meta.ts';
+import { listHolds } from '../certs/holds.ts';
 import { canRevoke, type Issuer } from '../certs/issuer.ts';
 import { describeError } from '../errors.ts';
 import { openCertsContext, type CertsContext } from './certs-context.ts';
@@ -129,6 +130,11 @@ async function list(args: string[]): Promise<number> {
     const rows = [['NAMES', 'ISSUER', 'NOT AFTER', 'RENEW AT', 'STORAGE KEY'], ...entries.map((e) => [e.names.join(','), e.issuerName || e.issuer, e.notAfter, e.renewAt, e.storageKey])];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
+    // Names the CA refused for good (parked) or asked us to wait for (Retry-After), with its words.
+    for (const h of await listHolds(ctx.storage)) {
+      const what = h.scope === 'account' ? `(every order of the account at ${h.issuer})` : h.scope === 'domains' ? h.subjects.map((d) => `*.${d},${d}`).join(',') : h.subjects.join(',');
+      process.stdout.write(`${h.parked ? 'PARKED' : 'WAITING'}  ${what}  until ${new Date(h.until).toISOString()}  ${h.problem.type}: ${h.problem.detail}\n`);
+    }
     return 0;
   });
 }

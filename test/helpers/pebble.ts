@@ -73,6 +73,9 @@ export interface Pebble {
   readonly caPem: string;
   /** Path of a file holding caPem (removed by stop()). */
   readonly caFile: string;
+  /** Pebble's own HTTPS listener certificate and key (PEM, for 127.0.0.1 and localhost, signed by caPem). */
+  readonly listenerCertPem: string;
+  readonly listenerKeyPem: string;
   readonly httpPort: number;
   readonly tlsPort: number;
   readonly dnsPort: number;
@@ -91,6 +94,12 @@ export interface Pebble {
   countOrders(): number;
   /** Certificates Pebble issued so far (its `Issued certificate serial …` lines). */
   countIssued(): number;
+  /**
+   * Stops Pebble (SIGTERM) and starts it again on the same ports and config, so it forgets every
+   * account, order and certificate (a CA that lost its state); resolves when its directory answers
+   * again. challtestsrv keeps running. logs() and the counters keep what the earlier run printed.
+   */
+  restart(signal?: AbortSignal): Promise<void>;
   /** Kills Pebble and challtestsrv (SIGTERM, SIGKILL after 5 s), waits for both to exit, removes the temp dir. */
   stop(): Promise<void>;
 }
@@ -252,8 +261,8 @@ function pebbleEnv(options: PebbleOptions): NodeJS.ProcessEnv {
   return { ...env, ...options.env };
 }
 
-function count(procs: Proc, pattern: RegExp): number {
-  return procs.output.join('').match(pattern)?.length ?? 0;
+function count(earlier: readonly string[], proc: Proc, pattern: RegExp): number {
+  return (earlier.join('') + proc.output.join('')).match(pattern)?.length ?? 0;
 }
 
 /**
@@ -318,9 +327,12 @@ async function launchPebble(
     '-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '',
     '-management', `127.0.0.1:${dnsManagementPort}`,
   ], process.env);
-  const pebble = launch('pebble', [
+  const startPebbleProcess = (): Proc => launch('pebble', [
     '-config', configFile, '-dnsserver', `127.0.0.1:${dnsPort}`, `-strict=${String(options.strict === true)}`,
   ], pebbleEnv(options));
+  let pebble = startPebbleProcess();
+  /** Output of earlier runs (restart()), so logs and counters span them all. */
+  const earlier: string[] = [];
   const killNow = (): void => {
     for (const p of [pebble, dns]) if (!p.hasExited()) p.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -345,33 +357,37 @@ async function launchPebble(
   const dnsManagementUrl = `http://127.0.0.1:${dnsManagementPort}`;
   const describe = (why: string): string =>
     `starting Pebble: ${why}\n--- pebble ---\n${pebble.output.join('')}\n--- pebble-challtestsrv ---\n${dns.output.join('')}`;
-  const timeout = AbortSignal.timeout(options.readyTimeoutMs ?? 10_000);
-  const deadline = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
-  try {
-    for (;;) {
-      if (pebble.hasExited() || dns.hasExited()) throw new Error(describe('a process exited before becoming ready'));
-      // challtestsrv keeps running when its DNS port is taken; only its log tells.
-      if (dns.output.join('').includes('address already in use')) throw new Error(describe('pebble-challtestsrv could not bind'));
-      // 1 s per probe: whatever holds a port we meant for Pebble may accept and never answer, and the
-      // loop must get back to noticing that Pebble exited.
-      const probe = AbortSignal.any([deadline, AbortSignal.timeout(1000)]);
-      const ready = (await httpResponds(`${dnsManagementUrl}/`, probe))
-        && (await dnsAnswers(dnsPort, probe))
-        && (await httpsOk(directoryUrl, tls.caPem, probe))
-        && (await httpsOk(`${managementUrl}/roots/0`, tls.caPem, probe));
-      if (ready) break;
-      // 50 ms: Pebble is up in ~100 ms; polling faster only burns CPU the tests share.
-      await sleep(50, undefined, { signal: deadline });
+  const waitReady = async (timeoutMs: number, signal: AbortSignal | undefined): Promise<void> => {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const deadline = signal ? AbortSignal.any([timeout, signal]) : timeout;
+    try {
+      for (;;) {
+        if (pebble.hasExited() || dns.hasExited()) throw new Error(describe('a process exited before becoming ready'));
+        // challtestsrv keeps running when its DNS port is taken; only its log tells.
+        if (dns.output.join('').includes('address already in use')) throw new Error(describe('pebble-challtestsrv could not bind'));
+        // 1 s per probe: whatever holds a port we meant for Pebble may accept and never answer, and the
+        // loop must get back to noticing that Pebble exited.
+        const probe = AbortSignal.any([deadline, AbortSignal.timeout(1000)]);
+        const ready = (await httpResponds(`${dnsManagementUrl}/`, probe))
+          && (await dnsAnswers(dnsPort, probe))
+          && (await httpsOk(directoryUrl, tls.caPem, probe))
+          && (await httpsOk(`${managementUrl}/roots/0`, tls.caPem, probe));
+        if (ready) break;
+        // 50 ms: Pebble is up in ~100 ms; polling faster only burns CPU the tests share.
+        await sleep(50, undefined, { signal: deadline });
+      }
+    } catch (err) {
+      // Keep the temp dir: a retry reuses its certificate, and startPebble removes it when giving up.
+      await kill();
+      if (deadline.aborted && !(err instanceof Error && err.message.startsWith('starting Pebble'))) {
+        const why = signal?.aborted ? 'aborted' : `not ready after ${timeoutMs} ms`;
+        throw new Error(describe(why), { cause: err });
+      }
+      throw err;
     }
-  } catch (err) {
-    // Keep the temp dir: a retry reuses its certificate, and startPebble removes it when giving up.
-    await kill();
-    if (deadline.aborted && !(err instanceof Error && err.message.startsWith('starting Pebble'))) {
-      const why = options.signal?.aborted ? 'aborted' : `not ready after ${options.readyTimeoutMs ?? 10_000} ms`;
-      throw new Error(describe(why), { cause: err });
-    }
-    throw err;
-  }
+  };
+  await waitReady(options.readyTimeoutMs ?? 10_000, options.signal);
+  const [listenerCertPem, listenerKeyPem] = await Promise.all([readFile(tls.certFile, 'utf8'), readFile(tls.keyFile, 'utf8')]);
 
   const pemAt = async (path: string, signal?: AbortSignal): Promise<string> => {
     const res = await httpsGet(`${managementUrl}${path}`, tls.caPem, signal);
@@ -384,6 +400,8 @@ async function launchPebble(
     dnsManagementUrl,
     caPem: tls.caPem,
     caFile: tls.caFile,
+    listenerCertPem,
+    listenerKeyPem,
     httpPort: validation.httpPort,
     tlsPort: validation.tlsPort,
     dnsPort,
@@ -400,9 +418,17 @@ async function launchPebble(
       if (res.status !== 200) throw new Error(`fetching certificate status ${serial}: HTTP ${res.status}: ${res.body.slice(0, 300)}`);
       return JSON.parse(res.body) as CertStatus;
     },
-    logs: () => pebble.output.join(''),
-    countOrders: () => count(pebble, /Added order "[^"]*" to the db/g),
-    countIssued: () => count(pebble, /Issued certificate serial /g),
+    logs: () => earlier.join('') + pebble.output.join(''),
+    countOrders: () => count(earlier, pebble, /Added order "[^"]*" to the db/g),
+    countIssued: () => count(earlier, pebble, /Issued certificate serial /g),
+    async restart(signal) {
+      if (stopped !== undefined) throw new Error('restarting Pebble: already stopped');
+      await terminate(pebble);
+      earlier.push(...pebble.output);
+      pebble = startPebbleProcess();
+      // The same ports: a port another process took meanwhile fails here, with Pebble's log.
+      await waitReady(options.readyTimeoutMs ?? 10_000, signal);
+    },
     stop,
   };
 }

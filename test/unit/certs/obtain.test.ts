@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AcmeProblem } from '../../../src/acme/problem.ts';
 import { CertificateStore } from '../../../src/certs/certificate-store.ts';
+import { findRefusal, IssuanceRefused } from '../../../src/certs/issuer.ts';
 import { certificateKeys } from '../../../src/certs/keys.ts';
 import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
 import { obtainCertificate, type ObtainOptions } from '../../../src/certs/obtain.ts';
@@ -218,6 +220,42 @@ test('a renewal that crashed after the chain but before the metadata loads as ab
       const leaf = parseCertificate(splitPemChain(loaded.chainPem)[0] ?? '');
       assert.equal(loaded.meta.serialHex, leaf.serialHex, 'metadata describes another certificate than the chain');
     }
+  } finally {
+    await s.tmp.remove();
+  }
+});
+
+test('a refusal that binds later attempts is recorded, and obtain refuses the covered names without calling the issuer until it ends', async () => {
+  const s = await setup();
+  try {
+    let now = Date.now();
+    let calls = 0;
+    const refusing = {
+      id: 'https://ca.test/dir',
+      storageKey: 'ca.test-dir',
+      issue: (): Promise<never> => {
+        calls++;
+        const problem = new AcmeProblem({ type: 'urn:ietf:params:acme:error:caa', detail: 'CAA record forbids issuance', status: 403 });
+        return Promise.reject(
+          new IssuanceRefused('the CA will not issue for a.test', [{ scope: 'names', subjects: ['a.test'], until: now + 3600_000, parked: true, problem }], { cause: problem }),
+        );
+      },
+    };
+    const options = s.options({ issuer: refusing, now: () => new Date(now) });
+    await assert.rejects(obtainCertificate(['a.test'], options), (err) => findRefusal(err)?.parked === true);
+    assert.equal(calls, 1);
+    await assert.rejects(obtainCertificate(['a.test'], options), (err) => {
+      assert.match(String((err as Error).message), /parked/);
+      assert.equal(findRefusal(err)?.holds[0]?.problem.type, 'urn:ietf:params:acme:error:caa');
+      return true;
+    });
+    await assert.rejects(obtainCertificate(['a.test', 'b.test'], options), (err) => Boolean(findRefusal(err)), 'a set containing the name is held too');
+    assert.equal(calls, 1, 'the issuer was not asked while the hold lasts');
+    await assert.rejects(obtainCertificate(['b.test'], options));
+    assert.equal(calls, 2, 'other names are not held');
+    now += 3600_001;
+    await assert.rejects(obtainCertificate(['a.test'], options));
+    assert.equal(calls, 3, 'asked again once the hold ended');
   } finally {
     await s.tmp.remove();
   }
