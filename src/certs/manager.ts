@@ -14,6 +14,7 @@ import type { Issuer } from './issuer.ts';
 import { issueLockName } from './keys.ts';
 import { ariWindowMoved, needsRenewal, renewalTime, updatedAri, type CertificateMeta } from './meta.ts';
 import { normalizeName } from './names.ts';
+import { onDemandRefusal } from './on-demand.ts';
 import { obtainCertificate } from './obtain.ts';
 import { publishCertLoaded } from '../metrics/channels.ts';
 
@@ -209,6 +210,8 @@ export class CertificateManager {
     const od = this.#o.onDemand;
     const policy = od?.covers(name);
     if (!od || !policy) return undefined;
+    // Before the failure cache, ask and storage: a hostile name costs nothing beyond this check.
+    if (onDemandRefusal(name, policy.issuer) !== undefined) return undefined;
     const failed = this.#failed.get(name);
     if (failed && failed.until > this.#clock.now()) return undefined;
     return this.#wait(
