@@ -333,6 +333,7 @@ test('with the clock 80 days ahead, a fresh 90-day certificate is not renewed un
     // Nine days (a tenth of 90) after it was obtained, it renews, once.
     await walk(clock, 12 * 3600_000, 18);
     assert.ok(await eventually(() => issuer.calls === 2, 5_000), `renewed at nine days: ${issuer.calls} calls`);
+    assert.ok(await eventually(() => mgr.certificates()[0]?.meta.serialHex !== meta.serialHex, 5_000), 'the renewed certificate is loaded');
     await walk(clock, 60_000, 30);
     assert.equal(issuer.calls, 2, 'and the renewed one is held back the same way');
   });
@@ -350,9 +351,12 @@ test('a name gets at most 3 certificates in 24 hours when each arrives already d
     assert.ok(await mgr.secureContextFor('limit.localhost'));
     await walk(clock, 60_000, 120);
     assert.equal(issuer.calls, 3, `${issuer.calls} certificates in two hours`);
+    const third = mgr.certificates()[0]?.meta.serialHex;
     // A day after the first one, the next is allowed.
     await walk(clock, HOUR, 23);
     assert.ok(await eventually(() => issuer.calls === 4, 5_000), `${issuer.calls} certificates after 25 hours`);
+    // Loaded (so stored) before the temp dir goes.
+    assert.ok(await eventually(() => mgr.certificates()[0]?.meta.serialHex !== third, 5_000));
   });
 });
 
