@@ -12,7 +12,7 @@ import vm from 'node:vm';
 import { CertificateStore } from '../../../src/certs/certificate-store.ts';
 import type { Issuer } from '../../../src/certs/issuer.ts';
 import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
-import { CertificateManager } from '../../../src/certs/manager.ts';
+import { CertificateManager, type Clock } from '../../../src/certs/manager.ts';
 import { OnDemandPolicy } from '../../../src/certs/on-demand.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { CountingIssuer, delay, tempStorage, type TempStorage } from './helpers.ts';
@@ -42,11 +42,12 @@ async function startAsk(status: number): Promise<Ask> {
 }
 
 /** A manager whose every name is covered on demand by `issuerFor(tmp)`'s issuer, asking `ask`. */
-async function withOnDemand(ask: Ask, issuerFor: (tmp: TempStorage) => Issuer, fn: (mgr: CertificateManager) => Promise<void>): Promise<void> {
+async function withOnDemand(ask: Ask, issuerFor: (tmp: TempStorage) => Issuer, fn: (mgr: CertificateManager) => Promise<void>, clock?: Clock): Promise<void> {
   const tmp = await tempStorage();
   const issuer = issuerFor(tmp);
   const policy = new OnDemandPolicy({ ask: ask.url });
   const mgr = new CertificateManager({
+    ...(clock ? { clock } : {}),
     storage: tmp.storage,
     store: new CertificateStore(tmp.storage),
     log: silentLogger(),
@@ -141,6 +142,31 @@ test('a name the ask endpoint denies keeps under 1 KiB of heap (the failure cach
       assert.ok(perName < 1024, `${perName.toFixed(0)} bytes retained per denied name`);
       assert.equal(ask.asked.length, N + 200, 'each name asked once');
     });
+  } finally {
+    await ask.close();
+  }
+});
+
+test('denied names are remembered in a capped cache: past 10,000 the oldest are forgotten, the newest still refused without asking', { timeout: 180_000 }, async () => {
+  // Time stands still, so no refusal expires: only the cap can make a name be asked again.
+  const frozen: Clock = { now: () => 1_800_000_000_000, setTimer: () => undefined, clearTimer: () => undefined };
+  const ask = await startAsk(403);
+  try {
+    await withOnDemand(ask, (tmp) => new LocalIssuer({ storage: tmp.storage, log: silentLogger() }), async (mgr) => {
+      // The manager's failure cache holds 10,000 names (manager.ts, #failed).
+      const N = 10_500;
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < N) await mgr.secureContextFor(`n${next++}.denied.test`);
+        }),
+      );
+      assert.equal(ask.asked.length, N);
+      for (let i = N - 100; i < N; i++) assert.equal(await mgr.secureContextFor(`n${i}.denied.test`), undefined);
+      assert.equal(ask.asked.length, N, 'the newest refusals are still cached');
+      for (let i = 0; i < 100; i++) assert.equal(await mgr.secureContextFor(`n${i}.denied.test`), undefined);
+      assert.equal(ask.asked.length, N + 100, 'the oldest fell out: the cache is capped');
+    }, frozen);
   } finally {
     await ask.close();
   }
