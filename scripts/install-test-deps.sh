@@ -16,6 +16,7 @@ TEST_PACKAGES=(
   nghttp2-client:h2load         # HTTP/2 load and multiplexing checks
   wrk:wrk                       # HTTP/1.1 load
   systemd:systemd-analyze       # systemd unit verify and security score (packaging tests)
+  faketime:faketime             # libfaketime: my-server run with its clock ahead (clock-skew test)
 )
 
 cd "$(dirname "$0")/.."

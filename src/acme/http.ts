@@ -1,3 +1,4 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { MyServerError } from '../errors.ts';
@@ -103,8 +104,33 @@ export class HttpTransport {
       }
       chunks.push(chunk);
     }
+    noteClockSkew(res.headers.date, req.url);
     return { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), url: req.url };
   }
+}
+
+/**
+ * `my-server:acme:clock-skew`, published with a ClockSkew whenever a CA's `Date` header (RFC 9110
+ * §6.6.1) and this host's clock differ by more than MAX_CLOCK_SKEW_MS. Certificate validity and
+ * renewal windows are the CA's time; renewal decisions are made on ours.
+ */
+export const CLOCK_SKEW_CHANNEL = 'my-server:acme:clock-skew';
+export interface ClockSkew {
+  readonly url: string;
+  /** Our clock minus the CA's: positive when ours is ahead. */
+  readonly skewMs: number;
+  readonly caDate: string;
+}
+/** A minute: well above the header's one-second resolution plus a slow response. */
+const MAX_CLOCK_SKEW_MS = 60_000;
+const clockSkewChannel = diagnosticsChannel.channel(CLOCK_SKEW_CHANNEL);
+
+function noteClockSkew(date: string | undefined, url: string): void {
+  if (date === undefined || !clockSkewChannel.hasSubscribers) return;
+  const caTime = Date.parse(date);
+  if (Number.isNaN(caTime)) return;
+  const skewMs = Date.now() - caTime;
+  if (Math.abs(skewMs) > MAX_CLOCK_SKEW_MS) clockSkewChannel.publish({ url, skewMs, caDate: date } satisfies ClockSkew);
 }
 
 /**

@@ -1,8 +1,10 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
 import tls from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { describeError, MyServerError } from '../errors.ts';
 import { findProblem } from '../acme/problem.ts';
 import { RENEWAL_INFO_MAX_CHECK_MS, RENEWAL_INFO_MIN_CHECK_MS, RENEWAL_INFO_DEFAULT_CHECK_MS, renewalInfoCheckDelay, renewalInfoRetryDelay } from '../acme/ari.ts';
+import { CLOCK_SKEW_CHANNEL, type ClockSkew } from '../acme/http.ts';
 import type { RenewalInfo } from '../acme/types.ts';
 import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -15,6 +17,7 @@ import { findRefusal, type Issuer } from './issuer.ts';
 import { issueLockName } from './keys.ts';
 import { ariWindowMoved, needsRenewal, renewalTime, updatedAri, type CertificateMeta } from './meta.ts';
 import { normalizeName } from './names.ts';
+import { onDemandRefusal } from './on-demand.ts';
 import { obtainCertificate } from './obtain.ts';
 import { publish } from '../diagnostics.ts';
 
@@ -111,10 +114,20 @@ const DEFAULT_HANDSHAKE_WAIT_MS = 25_000;
 const ON_DEMAND_REFUSAL_CACHE_MS = 10_000;
 /**
  * The least time between two issuances for one name (or a tenth of the lifetime, for short-lived
- * certificates), so a certificate that is due the moment it arrives (an ARI window in the past, a
- * backdated notBefore) cannot cause a loop.
+ * certificates), so a certificate that is due the moment it arrives cannot cause a loop. Mostly
+ * meta.ts's MIN_AGE_SHARE holds renewals back much longer; this is the floor left when the CA
+ * asks for a renewal (an ARI window moved earlier), which lifts that one.
  */
 const MIN_RENEWAL_INTERVAL_MS = 60_000;
+/**
+ * At most this many certificates for one name within ORDER_WINDOW_MS, unless the CA asks for more
+ * (an ARI window moved earlier). Let's Encrypt allows 5 duplicate certificates a week; a loop
+ * (a skewed clock, a CA returning certificates already due) must stop well before that.
+ */
+const MAX_ORDERS_PER_WINDOW = 3;
+const ORDER_WINDOW_MS = 24 * 3600_000;
+/** A clock-skew warning is repeated at most this often (the CA's every response reports it). */
+const CLOCK_SKEW_WARN_INTERVAL_MS = 3600_000;
 /** How soon a renewal timer that fired before its time is tried again. */
 const EARLY_TIMER_RETRY_MS = 1_000;
 /** Another instance sharing the store renews too; a minute is soon enough to pick that up. */
@@ -158,6 +171,12 @@ export class CertificateManager {
   readonly #clock: Clock;
   /** Aborted by close(): stops renewal-information requests and lock waits in flight. */
   readonly #abort = new AbortController();
+  /**
+   * Clock times at which each name got a new certificate, within ORDER_WINDOW_MS. Kept in memory
+   * only: after a restart the stored certificate is young, and MIN_AGE_SHARE keeps it.
+   */
+  readonly #orders = new LRUCache<string, number[]>({ max: 10_000 });
+  #skewWarnedAt = -Infinity;
 
   constructor(options: CertificateManagerOptions) {
     this.#o = options;
@@ -166,6 +185,11 @@ export class CertificateManager {
       max: options.cacheMax ?? 10_000,
       dispose: (entry) => this.#stop(entry),
     });
+    // The ACME client reports a CA whose Date header disagrees with our clock; renewal times are
+    // only as right as the clock, so it is said loudly. Unsubscribed when close() aborts.
+    const onSkew = (message: unknown): void => this.#warnClockSkew(message as ClockSkew);
+    diagnosticsChannel.subscribe(CLOCK_SKEW_CHANNEL, onSkew);
+    this.#abort.signal.addEventListener('abort', () => diagnosticsChannel.unsubscribe(CLOCK_SKEW_CHANNEL, onSkew), { once: true });
   }
 
   /**
@@ -221,12 +245,14 @@ export class CertificateManager {
     }
     const cached = this.#onDemand.get(name);
     if (cached?.context) {
-      if (cached.failures === 0 && cached.cert && needsRenewal(cached.cert.meta, this.#date()) && !this.#flight.has(`m:${cached.name}`)) this.#schedule(cached, 0);
+      if (cached.failures === 0 && cached.cert && needsRenewal(cached.cert.meta, this.#date()) && this.#orderAllowedAt(cached, cached.cert.meta) <= this.#clock.now() && !this.#flight.has(`m:${cached.name}`)) this.#schedule(cached, 0);
       return cached.context;
     }
     const od = this.#o.onDemand;
     const policy = od?.covers(name);
     if (!od || !policy) return undefined;
+    // Before the failure cache, ask and storage: a hostile name costs nothing beyond this check.
+    if (onDemandRefusal(name, policy.issuer) !== undefined) return undefined;
     const failed = this.#failed.get(name);
     if (failed && failed.until > this.#clock.now()) return undefined;
     return this.#wait(
@@ -320,6 +346,17 @@ export class CertificateManager {
         const stored = await this.#o.store.load(entry.policy.issuer.storageKey, entry.name);
         if (stored) this.#install(entry, stored);
       }
+      if (entry.cert && needsRenewal(entry.cert.meta, this.#date())) {
+        const allowedAt = this.#orderAllowedAt(entry, entry.cert.meta);
+        if (allowedAt > this.#clock.now()) {
+          // The caller's timer comes back at allowedAt (#scheduleRenewal counts it in).
+          this.#o.log.warn(
+            { name: entry.name, orders: MAX_ORDERS_PER_WINDOW, windowMs: ORDER_WINDOW_MS, retryAt: new Date(allowedAt).toISOString() },
+            `renewal of ${entry.name} postponed: ${MAX_ORDERS_PER_WINDOW} certificates in 24 hours already (is the clock right?)`,
+          );
+          return entry;
+        }
+      }
       if (!entry.cert || needsRenewal(entry.cert.meta, this.#date())) await this.#obtain(entry);
       return entry;
     });
@@ -337,7 +374,40 @@ export class CertificateManager {
       ...(entry.cert ? { known: entry.cert.meta } : {}),
       now: () => this.#date(),
     });
+    if (cert.meta.serialHex !== entry.cert?.meta.serialHex) this.#recordOrder(entry.name);
     this.#install(entry, cert);
+  }
+
+  #recordOrder(name: string): void {
+    const now = this.#clock.now();
+    const recent = (this.#orders.get(name) ?? []).filter((t) => t > now - ORDER_WINDOW_MS);
+    recent.push(now);
+    this.#orders.set(name, recent.slice(-MAX_ORDERS_PER_WINDOW));
+  }
+
+  /**
+   * The earliest clock time at which `entry` may be ordered again: now, unless it got
+   * MAX_ORDERS_PER_WINDOW certificates within ORDER_WINDOW_MS and the CA did not ask for another
+   * (`meta`'s ARI window moved earlier).
+   */
+  #orderAllowedAt(entry: Entry, meta: CertificateMeta): number {
+    const now = this.#clock.now();
+    if (meta.ari?.movedEarlierAt !== undefined) return now;
+    const recent = (this.#orders.get(entry.name) ?? []).filter((t) => t > now - ORDER_WINDOW_MS);
+    const oldest = recent.length >= MAX_ORDERS_PER_WINDOW ? recent[recent.length - MAX_ORDERS_PER_WINDOW] : undefined;
+    return oldest === undefined ? now : oldest + ORDER_WINDOW_MS;
+  }
+
+  #warnClockSkew(skew: ClockSkew): void {
+    const now = Date.now();
+    if (now - this.#skewWarnedAt < CLOCK_SKEW_WARN_INTERVAL_MS) return;
+    this.#skewWarnedAt = now;
+    const off = Math.abs(skew.skewMs);
+    const amount = off >= 2 * 86_400_000 ? `${(off / 86_400_000).toFixed(1)} days` : off >= 2 * 3600_000 ? `${(off / 3600_000).toFixed(1)} hours` : `${Math.round(off / 60_000)} minutes`;
+    this.#o.log.warn(
+      { url: skew.url, skewMs: skew.skewMs, caDate: skew.caDate },
+      `clock skew: this host's clock is ${amount} ${skew.skewMs > 0 ? 'ahead of' : 'behind'} the CA's (${skew.url}); certificate times and renewals are judged by it, fix the clock (NTP)`,
+    );
   }
 
   #install(entry: Entry, cert: StoredCertificate): void {
@@ -357,7 +427,7 @@ export class CertificateManager {
     const sinceObtained = now - Date.parse(meta.obtainedAt);
     const lifetime = Date.parse(meta.notAfter) - Date.parse(meta.notBefore);
     const minInterval = Math.min(MIN_RENEWAL_INTERVAL_MS, lifetime / 10);
-    this.#schedule(entry, Math.max(minDelayMs, renewalTime(meta).getTime() - now, minInterval - sinceObtained));
+    this.#schedule(entry, Math.max(minDelayMs, renewalTime(meta).getTime() - now, minInterval - sinceObtained, this.#orderAllowedAt(entry, meta) - now));
   }
 
   /** Run #ensure for `entry` after `delayMs`; on failure retry with backoff. */

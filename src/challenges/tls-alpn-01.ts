@@ -108,6 +108,9 @@ export interface AcmeTlsServerOptions {
   readonly onRefused?: (servername: string, reason: Error) => void;
 }
 
+/** Printable ASCII, no space: the alphabet any host name or IP literal in SNI is written in. */
+const SNI_BYTES = /^[\x21-\x7e]{1,255}$/;
+
 type AlpnCallback = (this: TLSSocket, arg: { servername: string; protocols: string[] }) => string | undefined;
 type SniCallback = (this: TLSSocket, servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
 
@@ -161,6 +164,13 @@ export function createAcmeTlsServerOptions(options: AcmeTlsServerOptions): { ALP
       done(null, refuse);
     };
     try {
+      // Node hands over the SNI bytes as latin1 (OpenSSL itself refuses a NUL): a UTF-8 name comes
+      // as "bÃ¼cher.test", a space stays a space. RFC 6066 §3 allows ASCII only, so any byte
+      // outside printable ASCII refuses the whole name before a lookup sees it.
+      if (!SNI_BYTES.test(servername)) {
+        fail(new MyServerError('MS_ERR_NOT_FOUND', `SNI ${JSON.stringify(servername)} is not an ASCII host name (RFC 6066 §3)`));
+        return;
+      }
       if (acmeHellos.has(this)) {
         solver.challengeContextFor(servername).then((ctx) => {
           if (ctx !== undefined) done(null, ctx);

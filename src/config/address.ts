@@ -4,7 +4,7 @@
  * `127.0.0.1`, `[::1]`. Paths and placeholders are not supported.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { configError, posOf } from './errors.ts';
 import type { Token } from './lexer.ts';
 import type { SiteAddress } from './types.ts';
@@ -84,11 +84,26 @@ function normalizeHostname(raw: string, fail: (why: string) => never): string {
   if (labels.every((l) => /^\d+$/.test(l))) fail(`"${host}" is not a valid IPv4 address`);
   const wildcards = labels.filter((l) => l === '*').length;
   const name = labels.slice(wildcards).join('.');
+  // U-labels become A-labels here, once (UTS-46, as browsers map them): SNI and certificates carry
+  // only ASCII (RFC 6066 §3, RFC 5890 §2.3.2.1), so "bücher.example" is served as
+  // "xn--bcher-kva.example".
   const ascii = domainToASCII(name.toLowerCase());
   if (ascii === '' || ascii.split('.').some((l) => l === '' || l.length > 63 || !/^[a-z0-9_-]+$/.test(l))) {
     fail(`"${raw}" is not a valid host name`);
   }
+  // domainToASCII passes an undecodable "xn--" label through unchanged; the CA would refuse it.
+  const badALabel = ascii.split('.').find((l) => l.startsWith('xn--') && !isValidALabel(l));
+  if (badALabel !== undefined) fail(`"${badALabel}" is not valid punycode (an IDNA A-label must decode to a valid U-label)`);
   host = [...labels.slice(0, wildcards), ascii].join('.');
   if (host.length > 253) fail('host name is longer than 253 characters');
   return host;
+}
+
+/**
+ * An "xn--" label that decodes to a U-label which encodes back to the same label (RFC 5891 §5.4).
+ * config/ imports nothing else of ours, so this twin of certs/names.ts isValidALabel lives here.
+ */
+function isValidALabel(label: string): boolean {
+  const unicode = domainToUnicode(label);
+  return unicode !== '' && unicode !== label && !unicode.includes('.') && domainToASCII(unicode) === label;
 }

@@ -3,6 +3,7 @@
  * that turns an IP literal into iPAddress bytes and back.
  */
 import { isIP, SocketAddress } from 'node:net';
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { MyServerError } from '../errors.ts';
 
 /** Brackets around an IPv6 literal ("[::1]", as in URLs and Host headers) are accepted and dropped. */
@@ -64,6 +65,12 @@ export function ipAddressText(bytes: Uint8Array): string | undefined {
   return normalizeIpAddress(groups.join(':'));
 }
 
+/** An "xn--" label that UTS-46 decodes to a U-label which encodes back to the same label. */
+function isValidALabel(label: string): boolean {
+  const unicode = domainToUnicode(label);
+  return unicode !== '' && unicode !== label && !unicode.includes('.') && domainToASCII(unicode) === label;
+}
+
 /**
  * Splits names into DNS names (lower-cased, without a trailing dot) and IP addresses (canonical),
  * in the given order, without duplicates. Rejects names that cannot be put in a certificate.
@@ -82,6 +89,11 @@ export function classifyNames(names: readonly string[]): { dnsNames: string[]; i
     if (!/^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(dns) || dns.length > 253) {
       throw new MyServerError('MS_ERR_X509', `"${name}" is neither a DNS name nor an IP address`);
     }
+    // The last check before a name goes into a CSR or a local certificate: an "xn--" label must be
+    // punycode that decodes to a valid U-label and back (RFC 5891 §5.4), never bytes a CA would
+    // refuse (or, worse, a client would display as something else).
+    const bad = dns.split('.').find((l) => l.startsWith('xn--') && !isValidALabel(l));
+    if (bad !== undefined) throw new MyServerError('MS_ERR_X509', `"${name}": "${bad}" is not a valid IDNA A-label`);
     if (!dnsNames.includes(dns)) dnsNames.push(dns);
   }
   return { dnsNames, ipAddresses };

@@ -236,7 +236,8 @@ test('handshakes for an on-demand name whose renewal fails do not bypass the ret
   let issuer: FirstThenFailIssuer | undefined;
   try {
     const options = (tmp: TempStorage): Partial<CertificateManagerOptions> => {
-      // Local leaves are backdated 60 s; a 33 s lifetime puts the renewal time ~2 s after issuance.
+      // Local leaves are backdated 60 s; a 33 s lifetime makes a 93 s span, due by the lifetime
+      // rule ~2 s after issuance and held back by the minimum age to a tenth of the span (~9.3 s).
       issuer = new FirstThenFailIssuer(new LocalIssuer({ storage: tmp.storage, log: silentLogger(), lifetimeMs: 33_000 }));
       const policy = new OnDemandPolicy({ ask: `http://127.0.0.1:${(ask.address() as AddressInfo).port}/` });
       return { retryBaseMs: 60_000, retryMaxMs: 60_000, onDemand: { authorize: (name: string) => policy.authorize(name), covers: () => ({ issuer: issuer!, keyType: 'p256' }) } };
@@ -246,7 +247,7 @@ test('handshakes for an on-demand name whose renewal fails do not bypass the ret
       const meta = mgr.certificates()[0]?.meta;
       assert.ok(meta && issuer);
       const due = renewalTime(meta).getTime() - Date.now();
-      assert.ok(due > 0 && due < 5_000, `renewal due in ${due} ms`);
+      assert.ok(due > 0 && due < 12_000, `renewal due in ${due} ms`);
       await delay(due + 100);
       for (let i = 0; i < 10; i++) {
         assert.ok(await mgr.secureContextFor('od.localhost'), 'the old certificate keeps serving');
@@ -257,5 +258,150 @@ test('handshakes for an on-demand name whose renewal fails do not bypass the ret
   } finally {
     ask.closeAllConnections();
     await new Promise((resolve) => ask.close(resolve));
+  }
+});
+
+/**
+ * Time stands still until advance(); timers due by then run in due order, each at its own time;
+ * timers already due when set run on the next turn of the event loop. Starts wherever the test
+ * says, e.g. days ahead of the real clock that the issuer's certificates follow.
+ */
+class StepClock implements Clock {
+  #now: number;
+  #next = 1;
+  readonly #timers = new Map<number, { at: number; fn: () => void }>();
+  constructor(start: number) {
+    this.#now = start;
+  }
+  now(): number {
+    return this.#now;
+  }
+  setTimer(fn: () => void, ms: number): unknown {
+    const id = this.#next++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
+    if (ms <= 0) setImmediate(() => this.#fire(id));
+    return id;
+  }
+  clearTimer(timer: unknown): void {
+    if (typeof timer === 'number') this.#timers.delete(timer);
+  }
+  /** Moves time on by `ms`, firing what falls due on the way. */
+  advance(ms: number): void {
+    const target = this.#now + ms;
+    for (;;) {
+      let due: [number, number] | undefined;
+      for (const [id, t] of this.#timers) if (t.at <= target && (due === undefined || t.at < due[1])) due = [id, t.at];
+      if (due === undefined) break;
+      this.#now = Math.max(this.#now, due[1]);
+      this.#fire(due[0]);
+    }
+    this.#now = target;
+  }
+  #fire(id: number): void {
+    const t = this.#timers.get(id);
+    if (t === undefined) return;
+    this.#timers.delete(id);
+    t.fn();
+  }
+}
+
+/** Advances `clock` by `stepMs` `steps` times, letting issuance (real I/O) run between steps. */
+async function walk(clock: StepClock, stepMs: number, steps: number): Promise<void> {
+  for (let i = 0; i < steps; i++) {
+    clock.advance(stepMs);
+    await delay(15);
+  }
+}
+
+// Issue 7, failure 4: with the clock 80 days ahead every fresh 90-day certificate was already due,
+// and the 60 s minimum interval renewed it once a minute (~1,440 orders a day).
+test('with the clock 80 days ahead, a fresh 90-day certificate is not renewed until it is a tenth of its lifetime old', async () => {
+  const DAY = 24 * 3600_000;
+  const clock = new StepClock(Date.now() + 80 * DAY);
+  await withManager({ clock }, async (mgr, tmp) => {
+    // The local CA dates certificates by the real clock, as a CA on the right time would.
+    const issuer = new CountingIssuer(new LocalIssuer({ storage: tmp.storage, log: silentLogger(), lifetimeMs: 90 * DAY }));
+    mgr.manage(new Map([['skew.localhost', { issuer, keyType: 'p256' }]]));
+    assert.ok(await mgr.secureContextFor('skew.localhost'));
+    assert.equal(issuer.calls, 1);
+    const meta = mgr.certificates()[0]?.meta;
+    assert.ok(meta);
+    assert.ok(Date.parse(meta.notAfter) - Date.parse(meta.notBefore) < clock.now() - Date.parse(meta.notBefore) + 30 * DAY, 'by the skewed clock it is past its one-third-left point');
+    // An hour, a minute at a time: the old code ordered 60 times.
+    await walk(clock, 60_000, 60);
+    assert.equal(issuer.calls, 1, `${issuer.calls - 1} renewals within an hour of issuance`);
+    // Nine days (a tenth of 90) after it was obtained, it renews, once.
+    await walk(clock, 12 * 3600_000, 18);
+    assert.ok(await eventually(() => issuer.calls === 2, 5_000), `renewed at nine days: ${issuer.calls} calls`);
+    assert.ok(await eventually(() => mgr.certificates()[0]?.meta.serialHex !== meta.serialHex, 5_000), 'the renewed certificate is loaded');
+    await walk(clock, 60_000, 30);
+    assert.equal(issuer.calls, 2, 'and the renewed one is held back the same way');
+  });
+});
+
+test('a name gets at most 3 certificates in 24 hours when each arrives already due (short certificates, clock ahead)', async () => {
+  const HOUR = 3600_000;
+  // One-hour certificates (a ~61-minute span with the local CA's backdating) and a clock 55 min
+  // ahead: each is due on arrival and the minimum age is ~6 minutes, so only the order limit
+  // stops a renewal every 6 minutes.
+  const clock = new StepClock(Date.now() + 55 * 60_000);
+  await withManager({ clock }, async (mgr, tmp) => {
+    const issuer = new CountingIssuer(new LocalIssuer({ storage: tmp.storage, log: silentLogger(), lifetimeMs: HOUR }));
+    mgr.manage(new Map([['limit.localhost', { issuer, keyType: 'p256' }]]));
+    assert.ok(await mgr.secureContextFor('limit.localhost'));
+    await walk(clock, 60_000, 120);
+    assert.equal(issuer.calls, 3, `${issuer.calls} certificates in two hours`);
+    const third = mgr.certificates()[0]?.meta.serialHex;
+    // A day after the first one, the next is allowed.
+    await walk(clock, HOUR, 23);
+    assert.ok(await eventually(() => issuer.calls === 4, 5_000), `${issuer.calls} certificates after 25 hours`);
+    // Loaded (so stored) before the temp dir goes.
+    assert.ok(await eventually(() => mgr.certificates()[0]?.meta.serialHex !== third, 5_000));
+  });
+});
+
+test('a CA whose Date header is more than a minute off our clock gets one loud warning (throttled), none after close()', async () => {
+  const { pino } = await import('pino');
+  const { HttpTransport } = await import('../../../src/acme/http.ts');
+  let offsetMs = -2 * 3600_000;
+  const ca = http.createServer((_req, res) => {
+    res.sendDate = false;
+    res.setHeader('Date', new Date(Date.now() + offsetMs).toUTCString());
+    res.end('{}');
+  });
+  await new Promise<void>((resolve) => ca.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(ca.address() as AddressInfo).port}/dir`;
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const transport = new HttpTransport({ timeoutMs: 5_000, userAgent: 'test' });
+  const skewLines = (): Record<string, unknown>[] => lines.filter((l) => String(l['msg']).startsWith('clock skew'));
+  try {
+    await withManager({ log }, async (mgr) => {
+      mgr.close();
+      await transport.request({ method: 'GET', url, context: 'fetching directory' });
+      assert.equal(skewLines().length, 0, 'a closed manager no longer listens');
+    });
+    await withManager({ log }, async () => {
+      await transport.request({ method: 'GET', url, context: 'fetching directory' });
+      assert.equal(skewLines().length, 1);
+      const line = skewLines()[0]!;
+      assert.equal(line['level'], 40);
+      assert.equal(line['url'], url);
+      assert.ok(Math.abs(Number(line['skewMs']) - 2 * 3600_000) < 5_000, `skewMs ${String(line['skewMs'])}`);
+      assert.match(String(line['msg']), /2\.0 hours ahead of the CA's/);
+      await transport.request({ method: 'GET', url, context: 'fetching directory' });
+      assert.equal(skewLines().length, 1, 'not repeated within the hour');
+    });
+    // Within a minute is no skew.
+    offsetMs = 30_000;
+    const fresh = lines.length;
+    await withManager({ log }, async () => {
+      await transport.request({ method: 'GET', url, context: 'fetching directory' });
+    });
+    assert.equal(lines.length, fresh);
+  } finally {
+    transport.close();
+    ca.closeAllConnections();
+    await new Promise((resolve) => ca.close(resolve));
   }
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { needsRenewal, parseMeta, renewalTime, type CertificateMeta } from '../../../src/certs/meta.ts';
+import { needsRenewal, parseMeta, renewalTime, updatedAri, type CertificateMeta } from '../../../src/certs/meta.ts';
 
 const DAY = 24 * 3600_000;
 const issued = Date.parse('2025-01-01T00:00:00.000Z');
@@ -70,4 +70,43 @@ test('parseMeta reads back what JSON.stringify wrote', () => {
   };
   assert.deepEqual(parseMeta(Buffer.from(JSON.stringify(meta, null, 2))), meta);
   assert.throws(() => parseMeta(Buffer.from('{not json')));
+});
+
+test('a certificate younger than a tenth of its lifetime (by when it was obtained, our clock) is never due', () => {
+  // Obtained with our clock 80 days ahead of the CA's: by that clock it is past day 60 at once.
+  const skewed = { ...lifetime(90), obtainedAt: at(80).toISOString() };
+  const cases: [number, boolean][] = [
+    [80, false],
+    [80 + 1 / 1440, false],
+    [88.99, false],
+    [89, true],
+    [100, true],
+  ];
+  for (const [day, want] of cases) assert.equal(needsRenewal(skewed, at(day)), want, `day ${day}`);
+  assert.equal(renewalTime(skewed).getTime(), at(89).getTime());
+  // On a right clock the floor (day 9) is long past at day 60: the lifetime rule decides.
+  assert.equal(renewalTime({ ...lifetime(90), obtainedAt: at(0).toISOString() }).getTime(), at(60).getTime());
+  // Unreadable obtainedAt: the lifetime rule alone, as before.
+  assert.equal(renewalTime({ ...lifetime(90), obtainedAt: 'yesterday' }).getTime(), at(60).getTime());
+});
+
+test('an ARI window the CA moved earlier lifts the minimum age; the first window or one moved later does not', () => {
+  const w = (startDay: number, endDay: number, retryAfterMs = 6 * 3600_000) => ({
+    suggestedWindow: { start: at(startDay), end: at(endDay) },
+    retryAfterMs,
+  });
+  const first = updatedAri(undefined, w(60, 62), at(1), () => 0.5);
+  assert.equal(first.movedEarlierAt, undefined);
+  const same = updatedAri(first, w(60, 62), at(2), () => 0.5);
+  assert.equal(same.movedEarlierAt, undefined);
+  const later = updatedAri(first, w(70, 72), at(2), () => 0.5);
+  assert.equal(later.movedEarlierAt, undefined);
+  const earlier = updatedAri(first, w(1, 2), at(3), () => 0.5);
+  assert.equal(earlier.movedEarlierAt, at(3).toISOString());
+  assert.equal(updatedAri(earlier, w(1, 2), at(4), () => 0.5).movedEarlierAt, at(3).toISOString(), 'kept while the window stands');
+
+  // Obtained at day 2 (young: the floor would be day 11); the CA moved the window to days 1-2.
+  const meta = { ...lifetime(90), obtainedAt: at(2).toISOString() };
+  assert.equal(needsRenewal({ ...meta, ari: same }, at(3)), false);
+  assert.equal(needsRenewal({ ...meta, ari: earlier }, at(3)), true, 'the CA asks: renew now');
 });

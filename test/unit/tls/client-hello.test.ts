@@ -162,3 +162,18 @@ test('the alert record is a fatal unrecognized_name that OpenSSL reports as such
     server.close();
   }
 });
+
+test('the SNI name comes out byte for byte (latin1): a NUL or a UTF-8 byte is kept for the name check to refuse, never cut', async () => {
+  const { rawClientHello } = await import('../../helpers/raw-hello.ts');
+  const cases: [Buffer | string, string][] = [
+    ['a\0b.test', 'a\0b.test'],
+    [Buffer.from('bücher.test', 'utf8'), 'b\xc3\xbccher.test'],
+    [' a.test', ' a.test'],
+    ['127.0.0.1', '127.0.0.1'],
+  ];
+  for (const [sent, want] of cases) {
+    const parsed = parseClientHello(rawClientHello(sent));
+    assert.equal(parsed.kind, 'hello');
+    assert.equal(parsed.kind === 'hello' ? parsed.serverName : undefined, want, JSON.stringify(want));
+  }
+});

@@ -30,3 +30,10 @@ test('classifyNames splits, normalises and de-duplicates, keeping order', () => 
     assert.throws(() => classifyNames([bad]), (err: unknown) => err instanceof MyServerError && err.code === 'MS_ERR_X509', bad);
   }
 });
+
+test('classifyNames refuses an "xn--" label that is no valid punycode, before it can reach a CSR', () => {
+  assert.deepEqual(classifyNames(['xn--bcher-kva.test']).dnsNames, ['xn--bcher-kva.test']);
+  for (const bad of ['xn--zz.test', 'a.xn--a.test', 'xn--cafe-yvc.test']) {
+    assert.throws(() => classifyNames([bad]), /not a valid IDNA A-label/, bad);
+  }
+});
