@@ -1,13 +1,15 @@
-import { expandPlaceholders as expand } from '../util/placeholders.ts';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { HeaderOp } from './types.ts';
+import type { HeaderOp } from '../config/types.ts';
+import { applyHeaderOps, headerFields } from '../util/header-ops.ts';
+import { hostWithoutPort } from '../util/host.ts';
+import { expandPlaceholders as expand } from '../util/placeholders.ts';
 
 /** What the forwarding rules need to know about the request being proxied. */
 export interface ForwardingContext {
   readonly scheme: 'http' | 'https';
-  /** The client's IP address (see clientIp()). */
+  /** The client's IP address, IPv4-mapped IPv6 unmapped (util/host.ts unmapIPv4). */
   readonly clientIp: string;
-  /** The request's authority: Host for HTTP/1, :authority for HTTP/2; '' when the client sent none. */
+  /** The request's authority (util/host.ts requestAuthority); '' when the client sent none. */
   readonly host: string;
   readonly method: string;
   /** Path and query as received. */
@@ -61,7 +63,7 @@ export function upstreamRequestHeaders(
   out['x-forwarded-for'] = ctx.clientIp;
   out['x-forwarded-proto'] = ctx.scheme;
   if (ctx.host !== '') out['x-forwarded-host'] = ctx.host;
-  applyHeaderOps(out, ops, ctx);
+  applyOps(out, ops, ctx);
   return out;
 }
 
@@ -76,33 +78,20 @@ export function downstreamResponseHeaders(
 ): OutgoingHttpHeaders {
   const out = withoutHopByHop(upstream);
   delete out['alt-svc'];
-  applyHeaderOps(out, ops, ctx);
+  applyOps(out, ops, ctx);
   return out;
 }
 
-/** Apply header_up / header_down operations in order, in place. Names compare case-insensitively. */
-export function applyHeaderOps(headers: OutgoingHttpHeaders, ops: readonly HeaderOp[], ctx: ForwardingContext): void {
-  for (const op of ops) {
-    const name = op.name.toLowerCase();
-    if (op.op === 'delete') {
-      deleteMatching(headers, name);
-      continue;
-    }
-    const value = expandPlaceholders(op.value ?? '', ctx);
-    if (op.op === 'set') {
-      headers[name] = value;
-      continue;
-    }
-    const prev = headers[name];
-    if (prev === undefined) headers[name] = value;
-    else if (Array.isArray(prev)) headers[name] = [...prev, value];
-    else headers[name] = [String(prev), value];
-  }
+/** header_up / header_down, in place, with the one implementation (util/header-ops.ts). */
+function applyOps(headers: OutgoingHttpHeaders, ops: readonly HeaderOp[], ctx: ForwardingContext): void {
+  if (ops.length === 0) return;
+  applyHeaderOps(headerFields(headers), ops, (value) => expandPlaceholders(value, ctx));
 }
 
 /**
- * Replace {placeholders} in a header value (util/placeholders.ts; unknown ones become '' as in
- * Caddy; text without '{' is returned as is, cheaply).
+ * Replace {placeholders} in a header value (util/placeholders.ts). Unknown ones stay as written,
+ * as in every directive: Caddy's HeaderOps.ApplyTo uses ReplaceKnown for header_up and
+ * header_down too. Text without '{' is returned as is, cheaply.
  */
 export function expandPlaceholders(value: string, ctx: ForwardingContext): string {
   return expand(
@@ -121,23 +110,8 @@ export function expandPlaceholders(value: string, ctx: ForwardingContext): strin
         upstreamHostport: ctx.upstreamHostport,
       };
     },
-    'empty',
+    'keep',
   );
-}
-
-/**
- * The client address as an IP: IPv4 clients of a dual-stack listener arrive as "::ffff:1.2.3.4";
- * upstreams and ip_hash should see "1.2.3.4" either way.
- */
-export function clientIp(remoteAddress: string): string {
-  return remoteAddress.startsWith('::ffff:') && remoteAddress.includes('.') ? remoteAddress.slice(7) : remoteAddress;
-}
-
-/** The authority of a request: ":authority" (HTTP/2) first, then Host; '' when neither. */
-export function requestAuthority(headers: IncomingHttpHeaders): string {
-  const authority = headers[':authority'];
-  if (typeof authority === 'string' && authority !== '') return authority;
-  return headers.host ?? '';
 }
 
 function withoutHopByHop(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
@@ -167,25 +141,4 @@ function teHasTrailers(value: string | string[] | undefined): boolean {
   if (value === undefined) return false;
   const joined = Array.isArray(value) ? value.join(',') : value;
   return joined.split(',').some((t) => t.split(';')[0]?.trim().toLowerCase() === 'trailers');
-}
-
-function deleteMatching(headers: OutgoingHttpHeaders, pattern: string): void {
-  if (pattern.endsWith('*') || pattern.startsWith('*')) {
-    const prefix = pattern.endsWith('*') ? pattern.slice(0, -1) : '';
-    const suffix = pattern.startsWith('*') ? pattern.slice(1) : '';
-    for (const name of Object.keys(headers)) {
-      if (pattern.endsWith('*') ? name.startsWith(prefix) : name.endsWith(suffix)) delete headers[name];
-    }
-    return;
-  }
-  delete headers[pattern];
-}
-
-function hostWithoutPort(host: string): string {
-  if (host.startsWith('[')) {
-    const end = host.indexOf(']');
-    return end === -1 ? host : host.slice(0, end + 1);
-  }
-  const colon = host.lastIndexOf(':');
-  return colon === -1 ? host : host.slice(0, colon);
 }

@@ -7,13 +7,8 @@ import type { ReverseProxyConfig } from './types.ts';
 import { UpstreamState, monotonicClock, type Clock } from './upstream-state.ts';
 import { createSelector, type RandomSource, type SelectionRequest, type Selector } from './selectors.ts';
 import { HealthChecker, httpProbe, type HealthProbe, type IntervalTimers } from './health.ts';
-import {
-  clientIp,
-  downstreamResponseHeaders,
-  requestAuthority,
-  upstreamRequestHeaders,
-  type ForwardingContext,
-} from './forwarding.ts';
+import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingContext } from './forwarding.ts';
+import { requestAuthority, unmapIPv4 } from '../util/host.ts';
 import { UpstreamTransport } from './transport.ts';
 import { WebSocketForwarder } from './websocket.ts';
 import { upstreamErrorChannel, type UpstreamErrorEvent } from './diagnostics.ts';
@@ -243,13 +238,13 @@ export class ReverseProxy {
 function selectionRequest(req: ProxyRequest, ctx: ProxyContext): SelectionRequest {
   const host = requestAuthority(req.headers);
   const headers = req.headers.host === host || host === '' ? req.headers : { ...req.headers, host };
-  return { clientIp: clientIp(ctx.remoteAddress), uri: req.url ?? '/', headers };
+  return { clientIp: unmapIPv4(ctx.remoteAddress), uri: req.url ?? '/', headers };
 }
 
 function forwardingContext(req: ProxyRequest, ctx: ProxyContext, up: UpstreamState): ForwardingContext {
   return {
     scheme: ctx.scheme,
-    clientIp: clientIp(ctx.remoteAddress),
+    clientIp: unmapIPv4(ctx.remoteAddress),
     host: requestAuthority(req.headers),
     method: req.method ?? 'GET',
     uri: req.url ?? '/',
