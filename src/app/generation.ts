@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import tls, { type SecureContext } from 'node:tls';
 import type { Config, Route, SiteConfig } from '../config/types.ts';
-import { upstreamAddress } from '../proxy/types.ts';
+import { upstreamAddress } from '../proxy/upstream-state.ts';
 import type { NamePolicy } from '../certs/manager.ts';
 import { isLocalOnlyName } from '../certs/names.ts';
 import { MyServerError } from '../errors.ts';

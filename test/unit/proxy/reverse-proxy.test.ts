@@ -157,7 +157,7 @@ test('a TLS upstream that accepts TCP but never completes the handshake gives 50
 test('a request that could not connect is retried on the healthy second upstream, body intact', E2E, async () => {
   const dead = await closedPort();
   const up = await echoUpstream('b');
-  const fr = await front(proxyConfig([dead, up.port], { lbPolicy: { name: 'first' }, lbRetries: 1, lbTryIntervalMs: 10 }));
+  const fr = await front(proxyConfig([dead, up.port], { lb: { policy: 'first', retries: 1, tryIntervalMs: 10 } }));
   try {
     await withUpstreamErrors(async (events) => {
       const res = await request(fr.port, { method: 'PUT', body: 'keep me' });
@@ -175,7 +175,7 @@ test('a request that could not connect is retried on the healthy second upstream
 test('without lb_retries or lb_try_duration a failed attempt is not retried', E2E, async () => {
   const dead = await closedPort();
   const up = await echoUpstream('b');
-  const fr = await front(proxyConfig([dead, up.port], { lbPolicy: { name: 'first' } }));
+  const fr = await front(proxyConfig([dead, up.port], { lb: { policy: 'first' } }));
   try {
     assert.equal((await request(fr.port)).status, 502);
   } finally {
@@ -190,7 +190,7 @@ test('a request the upstream received is not retried, even with retries configur
     secondHits++;
     res.end('second');
   });
-  const fr = await front(proxyConfig([resetter.port, second.port], { lbPolicy: { name: 'first' }, lbRetries: 3, lbTryIntervalMs: 10 }));
+  const fr = await front(proxyConfig([resetter.port, second.port], { lb: { policy: 'first', retries: 3, tryIntervalMs: 10 } }));
   try {
     const res = await request(fr.port);
     assert.equal(res.status, 502);
@@ -203,7 +203,7 @@ test('a request the upstream received is not retried, even with retries configur
 
 test('lb_try_duration keeps trying until an upstream comes up', E2E, async () => {
   const port = await closedPort();
-  const fr = await front(proxyConfig([port], { lbTryDurationMs: 5_000, lbTryIntervalMs: 50 }));
+  const fr = await front(proxyConfig([port], { lb: { tryDurationMs: 5_000, tryIntervalMs: 50 } }));
   let up: Running | undefined;
   try {
     const pending = request(fr.port);
@@ -217,31 +217,34 @@ test('lb_try_duration keeps trying until an upstream comes up', E2E, async () =>
   }
 });
 
-test('passive health: an unhealthy_status response marks the upstream down for fail_duration', E2E, async () => {
-  let aHits = 0;
-  const a = await upstream((_req, res) => {
-    aHits++;
-    res.writeHead(503).end('a is sick');
+// unhealthy_status takes codes and classes, as written in the Proxyfile: the proxy reads the list as is.
+for (const unhealthyStatus of [[503], ['5xx' as const], [404, '5xx' as const]]) {
+  test(`passive health: an unhealthy_status ${JSON.stringify(unhealthyStatus)} response marks the upstream down for fail_duration`, E2E, async () => {
+    let aHits = 0;
+    const a = await upstream((_req, res) => {
+      aHits++;
+      res.writeHead(503).end('a is sick');
+    });
+    const b = await echoUpstream('b');
+    const fr = await front(
+      proxyConfig([a.port, b.port], {
+        lb: { policy: 'first' },
+        passive: { failDurationMs: 60_000, maxFails: 1, unhealthyStatus },
+      }),
+    );
+    try {
+      const first = await request(fr.port);
+      assert.equal(first.status, 503, 'the upstream response itself is still relayed');
+      assert.equal(first.body, 'a is sick');
+      const second = await request(fr.port);
+      assert.equal(parseEcho(second).name, 'b');
+      assert.equal(aHits, 1);
+      assert.equal(fr.proxy.upstreams[0]?.healthy(), false);
+    } finally {
+      await closeAll(fr, a, b);
+    }
   });
-  const b = await echoUpstream('b');
-  const fr = await front(
-    proxyConfig([a.port, b.port], {
-      lbPolicy: { name: 'first' },
-      passive: { failDurationMs: 60_000, maxFails: 1, unhealthyStatus: [503] },
-    }),
-  );
-  try {
-    const first = await request(fr.port);
-    assert.equal(first.status, 503, 'the upstream response itself is still relayed');
-    assert.equal(first.body, 'a is sick');
-    const second = await request(fr.port);
-    assert.equal(parseEcho(second).name, 'b');
-    assert.equal(aHits, 1);
-    assert.equal(fr.proxy.upstreams[0]?.healthy(), false);
-  } finally {
-    await closeAll(fr, a, b);
-  }
-});
+}
 
 test('when every upstream is down the client gets 503', E2E, async () => {
   const port = await closedPort();
@@ -262,7 +265,7 @@ test('least_conn counts a request as in flight until its response ends', E2E, as
     held.push(() => res.end('slow'));
   });
   const fast = await echoUpstream('fast');
-  const fr = await front(proxyConfig([slow.port, fast.port], { lbPolicy: { name: 'least_conn' } }));
+  const fr = await front(proxyConfig([slow.port, fast.port], { lb: { policy: 'least_conn' } }));
   try {
     // Pin the first request to `slow` by making `fast` look busy, then let it go.
     fr.proxy.upstreams[1]?.acquire();
@@ -294,7 +297,7 @@ test('sequential requests reuse one keep-alive connection to the upstream', E2E,
 
 /** A front whose handler passes `signal` and exposes the promise of the last handle() call. */
 async function signalledFront(port: number, signal: AbortSignal): Promise<Running & { handled: () => Promise<void> | undefined }> {
-  const proxy = new ReverseProxy(proxyConfig([port], { lbTryDurationMs: 10_000, lbTryIntervalMs: 50 }));
+  const proxy = new ReverseProxy(proxyConfig([port], { lb: { tryDurationMs: 10_000, tryIntervalMs: 50 } }));
   let last: Promise<void> | undefined;
   const running = await listen(
     http.createServer((req, res) => {
