@@ -16,6 +16,8 @@ export interface ForwardingContext {
   readonly uri: string;
   /** "host:port" of the upstream chosen for this attempt, for {upstream_hostport}. */
   readonly upstreamHostport: string;
+  /** The peer is a trusted proxy (`servers { trusted_proxies }`); absent: it is not. */
+  readonly trustedPeer?: boolean;
 }
 
 /**
@@ -34,14 +36,22 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Client-supplied values are never trusted: the proxy sets these from what it saw itself. */
-const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'] as const;
+/**
+ * Fields by which a client could claim another client address, scheme or host. From a peer that
+ * is not a trusted proxy they are dropped, and X-Forwarded-* set from what the proxy saw itself.
+ * Forwarded (RFC 7239) says the same things in another syntax, so it is treated alike: RFC 7239
+ * §8.1 warns that its values "can be easily spoofed" and are only as good as the proxy that added
+ * them. The proxy writes no Forwarded of its own (SPEC.md promises X-Forwarded-*, as Caddy sends).
+ */
+const CLAIMS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'] as const;
 
 /**
  * Headers for the request to the upstream: the client's headers minus HTTP/2 pseudo-headers,
- * hop-by-hop fields and every field named in Connection; X-Forwarded-For/-Proto/-Host replaced by
- * the proxy's own values; Host kept as the client sent it (":authority" for HTTP/2); then the
- * header_up operations, which may override any of that (e.g. `header_up Host {upstream_hostport}`).
+ * hop-by-hop fields and every field named in Connection; Forwarded and X-Forwarded-* dropped and
+ * X-Forwarded-For/-Proto/-Host set to the proxy's own values, unless the peer is a trusted proxy
+ * (then, as Caddy: Forwarded passes, X-Forwarded-For gets the peer appended, and a Proto or Host it
+ * sent is kept); Host kept as the client sent it (":authority" for HTTP/2); then the header_up
+ * operations, which may override any of that (e.g. `header_up Host {upstream_hostport}`).
  *
  * `upgrade` keeps `Upgrade` and sends `Connection: upgrade` (WebSocket handshakes). "TE: trailers"
  * survives, the only TE value a proxy may pass on (RFC 9110 §10.1.4).
@@ -53,16 +63,19 @@ export function upstreamRequestHeaders(
   options: { readonly upgrade?: boolean } = {},
 ): OutgoingHttpHeaders {
   const out = withoutHopByHop(incoming);
-  for (const name of FORWARDED) delete out[name];
+  const trusted = ctx.trustedPeer === true;
+  if (!trusted) for (const name of CLAIMS) delete out[name];
   if (teHasTrailers(incoming['te'])) out['te'] = 'trailers';
   if (options.upgrade === true && incoming['upgrade'] !== undefined) {
     out['connection'] = 'upgrade';
     out['upgrade'] = incoming['upgrade'];
   }
   if (ctx.host !== '') out['host'] = ctx.host;
-  out['x-forwarded-for'] = ctx.clientIp;
-  out['x-forwarded-proto'] = ctx.scheme;
-  if (ctx.host !== '') out['x-forwarded-host'] = ctx.host;
+  const priorFor = trusted ? joined(incoming['x-forwarded-for']) : '';
+  out['x-forwarded-for'] = priorFor !== '' ? `${priorFor}, ${ctx.clientIp}` : ctx.clientIp;
+  out['x-forwarded-proto'] = (trusted ? lastValue(incoming['x-forwarded-proto']) : '') || ctx.scheme;
+  const forwardedHost = (trusted ? lastValue(incoming['x-forwarded-host']) : '') || ctx.host;
+  if (forwardedHost !== '') out['x-forwarded-host'] = forwardedHost;
   applyOps(out, ops, ctx);
   return out;
 }
@@ -141,4 +154,14 @@ function teHasTrailers(value: string | string[] | undefined): boolean {
   if (value === undefined) return false;
   const joined = Array.isArray(value) ? value.join(',') : value;
   return joined.split(',').some((t) => t.split(';')[0]?.trim().toLowerCase() === 'trailers');
+}
+
+function joined(value: string | string[] | undefined): string {
+  return (Array.isArray(value) ? value.join(', ') : (value ?? '')).trim();
+}
+
+/** The last element of a list-valued field: the hop closest to us (Node joins repeated fields). */
+function lastValue(value: string | string[] | undefined): string {
+  const list = joined(value);
+  return list.slice(list.lastIndexOf(',') + 1).trim();
 }

@@ -31,6 +31,11 @@ export interface ProxyContext {
   readonly scheme: 'http' | 'https';
   /** The peer's address as the socket reports it ("::ffff:1.2.3.4" is fine). */
   readonly remoteAddress: string;
+  /**
+   * The peer is a trusted proxy (`servers { trusted_proxies }`): its Forwarded and X-Forwarded-*
+   * are kept (see forwarding.ts upstreamRequestHeaders). Absent: not trusted, they are dropped.
+   */
+  readonly trustedPeer?: boolean;
   /** Aborting gives up on the request (e.g. shutdown past the grace period). */
   readonly signal?: AbortSignal;
   /** Told each upstream an attempt goes to (host:port), for the access log. */
@@ -252,6 +257,7 @@ function forwardingContext(req: ProxyRequest, ctx: ProxyContext, up: UpstreamSta
     method: req.method ?? 'GET',
     uri: req.url ?? '/',
     upstreamHostport: up.address,
+    trustedPeer: ctx.trustedPeer,
   };
 }
 

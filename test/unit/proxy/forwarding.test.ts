@@ -63,6 +63,37 @@ test('spoofed X-Forwarded-For/-Proto/-Host are replaced by what the proxy saw', 
   assert.equal(out['host'], 'app.example:8443', 'the original Host goes to the upstream');
 });
 
+test('Forwarded (RFC 7239) from a client that is no trusted proxy is dropped, like X-Forwarded-*', () => {
+  const out = upstreamRequestHeaders({ host: 'app.example:8443', forwarded: 'for=1.2.3.4;host=evil.example;proto=http' }, ctx, []);
+  assert.equal(out['forwarded'], undefined);
+  const ws = upstreamRequestHeaders({ forwarded: 'for=1.2.3.4', upgrade: 'websocket', connection: 'upgrade' }, ctx, [], { upgrade: true });
+  assert.equal(ws['forwarded'], undefined);
+});
+
+test("from a trusted proxy, Forwarded passes and X-Forwarded-* extend the proxy's own (Caddy's rules)", () => {
+  const trusted = { ...ctx, trustedPeer: true };
+  const out = upstreamRequestHeaders(
+    {
+      host: 'app.example:8443',
+      forwarded: 'for=198.51.100.7;proto=https',
+      'x-forwarded-for': '198.51.100.7, 10.1.1.1',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'public.example, edge.example',
+    },
+    trusted,
+    [],
+  );
+  assert.equal(out['forwarded'], 'for=198.51.100.7;proto=https');
+  assert.equal(out['x-forwarded-for'], '198.51.100.7, 10.1.1.1, 203.0.113.9');
+  assert.equal(out['x-forwarded-proto'], 'https');
+  assert.equal(out['x-forwarded-host'], 'edge.example');
+  // Nothing sent before: the proxy's own values, as for any client.
+  const bare = upstreamRequestHeaders({ host: 'app.example:8443' }, trusted, []);
+  assert.equal(bare['x-forwarded-for'], '203.0.113.9');
+  assert.equal(bare['x-forwarded-proto'], 'https');
+  assert.equal(bare['x-forwarded-host'], 'app.example:8443');
+});
+
 test('HTTP/2 pseudo-headers are dropped and :authority becomes Host', () => {
   const out = upstreamRequestHeaders(
     { ':method': 'GET', ':path': '/x', ':scheme': 'https', ':authority': 'h2.example', accept: '*/*' },

@@ -61,6 +61,39 @@ test('a request reaches the upstream with the original Host and X-Forwarded-* se
   }
 });
 
+test("a client's Forwarded header does not reach the upstream (issue 7: it passed through untouched)", E2E, async () => {
+  const up = await echoUpstream('a');
+  const fr = await front(proxyConfig([up.port]));
+  try {
+    const res = await request(fr.port, {
+      headers: { host: 'site.example', forwarded: 'for=6.6.6.6;proto=https;host=evil.example', 'x-forwarded-proto': 'https' },
+    });
+    const echo = parseEcho(res);
+    assert.equal(echo.headers['forwarded'], undefined);
+    assert.equal(echo.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(echo.headers['x-forwarded-proto'], 'http');
+  } finally {
+    await closeAll(fr, up);
+  }
+});
+
+test('from a trusted proxy (ProxyContext.trustedPeer) Forwarded reaches the upstream and X-Forwarded-For is extended', E2E, async () => {
+  const up = await echoUpstream('a');
+  const proxy = new ReverseProxy(proxyConfig([up.port]));
+  const fr = await listen(
+    http.createServer((req, res) => void proxy.handle(req, res, { scheme: 'https', remoteAddress: '::ffff:10.0.0.2', trustedPeer: true })),
+  );
+  try {
+    const res = await request(fr.port, { headers: { forwarded: 'for=198.51.100.7', 'x-forwarded-for': '198.51.100.7' } });
+    const echo = parseEcho(res);
+    assert.equal(echo.headers['forwarded'], 'for=198.51.100.7');
+    assert.equal(echo.headers['x-forwarded-for'], '198.51.100.7, 10.0.0.2');
+  } finally {
+    await fr.close();
+    await Promise.all([proxy.close(), up.close()]);
+  }
+});
+
 test('a body without Content-Length is re-framed for the upstream, even on DELETE', E2E, async () => {
   const up = await echoUpstream('a');
   const fr = await front(proxyConfig([up.port]));
