@@ -1,13 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import tls, { type SecureContext } from 'node:tls';
 import type { Config, Route, SiteConfig } from '../config/types.ts';
-import { upstreamAddress } from '../proxy/types.ts';
+import { upstreamAddress } from '../proxy/upstream-state.ts';
 import type { NamePolicy } from '../certs/manager.ts';
 import { isLocalOnlyName } from '../certs/names.ts';
 import { MyServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { SiteTable } from '../routes/site-table.ts';
 import { SiteRouter } from '../routes/site-router.ts';
+import { wildcardOf } from '../util/host.ts';
 import type { KeyType } from '../x509/keys.ts';
 import type { Issuer } from '../certs/issuer.ts';
 
@@ -104,13 +105,12 @@ export class Generation {
     if (name.includes('*')) return undefined;
     let wildcard: ((n: string) => NamePolicy) | undefined;
     let any: ((n: string) => NamePolicy) | undefined;
+    const covering = wildcardOf(name);
     for (const { site, policy } of this.#onDemand) {
       for (const a of site.addresses) {
         if (a.protocol !== 'https') continue;
         if (a.host === name) return policy(name);
-        // `*.example.com` covers exactly one more label, as a wildcard certificate would.
-        const suffix = a.host.slice(1);
-        if (a.wildcard && name.endsWith(suffix) && !name.slice(0, -suffix.length).includes('.')) wildcard ??= policy;
+        if (a.wildcard && a.host === covering) wildcard ??= policy;
         if (a.host === '') any ??= policy;
       }
     }
@@ -134,8 +134,8 @@ export class Generation {
   manualFor(name: string): SecureContext | undefined {
     const exact = this.manual.get(name);
     if (exact) return exact;
-    const dot = name.indexOf('.');
-    return dot > 0 ? this.manual.get(`*${name.slice(dot)}`) : undefined;
+    const covering = wildcardOf(name);
+    return covering !== undefined ? this.manual.get(covering) : undefined;
   }
 
   async #loadManual(site: SiteConfig, contextOptions: tls.SecureContextOptions): Promise<void> {

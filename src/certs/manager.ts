@@ -11,6 +11,7 @@ import type { Storage } from '../storage/storage.ts';
 import type { KeyType } from '../x509/keys.ts';
 import { backoffDelay, MAX_TIMER_MS } from '../util/backoff.ts';
 import { SingleFlight } from '../util/single-flight.ts';
+import { wildcardOf } from '../util/host.ts';
 import type { CertificateStore, StoredCertificate } from './certificate-store.ts';
 import { liftParks } from './holds.ts';
 import { findRefusal, type Issuer } from './issuer.ts';
@@ -610,9 +611,4 @@ export class CertificateManager {
       }
     }
   }
-}
-
-function wildcardOf(name: string): string | undefined {
-  const dot = name.indexOf('.');
-  return dot > 0 && name.indexOf('.', dot + 1) > 0 ? `*${name.slice(dot)}` : undefined;
 }

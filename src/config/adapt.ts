@@ -3,9 +3,9 @@
  * `local_certs`, and sorts routes into the Caddyfile's directive order.
  */
 import type { ParsedAddress } from './address.ts';
-import { GLOBAL_DEFAULTS, PROXY_DEFAULTS } from './defaults.ts';
-import type { AccessLogDraft, GlobalsDraft, ReverseProxyDraft, RouteDraft, SiteDraft, TlsDraft } from './draft.ts';
-import type { AccessLogConfig, Config, GlobalOptions, ReverseProxyRoute, Route, SiteAddress, SiteConfig, TlsConfig } from './types.ts';
+import { GLOBAL_DEFAULTS } from './defaults.ts';
+import type { AccessLogDraft, GlobalsDraft, RouteDraft, SiteDraft, TlsDraft } from './draft.ts';
+import type { AccessLogConfig, Config, GlobalOptions, Route, SiteAddress, SiteConfig, TlsConfig } from './types.ts';
 
 export function adapt(globals: GlobalsDraft, sites: readonly SiteDraft[], files: readonly string[]): Config {
   const g = adaptGlobals(globals);
@@ -85,53 +85,13 @@ function adaptAccessLog(d: AccessLogDraft): AccessLogConfig {
   };
 }
 
+/** reverse_proxy comes from its parser complete, defaults included: only handle blocks change. */
 function adaptRoute(r: RouteDraft): Route {
-  if (r.kind === 'reverse_proxy') return adaptProxy(r);
   if (r.kind === 'handle') {
     const { routes, ...rest } = r;
     return { ...rest, routes: sortRoutes(routes.map(adaptRoute)) };
   }
   return r;
-}
-
-function adaptProxy(d: ReverseProxyDraft): ReverseProxyRoute {
-  const t = d.transport;
-  return {
-    kind: 'reverse_proxy',
-    pos: d.pos,
-    ...(d.matcher !== undefined ? { matcher: d.matcher } : {}),
-    upstreams: d.upstreams,
-    lb: {
-      policy: d.lbPolicy ?? PROXY_DEFAULTS.lbPolicy,
-      ...(d.lbHeader !== undefined ? { header: d.lbHeader } : {}),
-      retries: d.lbRetries ?? PROXY_DEFAULTS.lbRetries,
-      tryDurationMs: d.lbTryDurationMs ?? PROXY_DEFAULTS.lbTryDurationMs,
-      tryIntervalMs: d.lbTryIntervalMs ?? PROXY_DEFAULTS.lbTryIntervalMs,
-    },
-    health: {
-      ...(d.healthUri !== undefined ? { uri: d.healthUri } : {}),
-      intervalMs: d.healthIntervalMs ?? PROXY_DEFAULTS.healthIntervalMs,
-      timeoutMs: d.healthTimeoutMs ?? PROXY_DEFAULTS.healthTimeoutMs,
-      status: d.healthStatus ?? PROXY_DEFAULTS.healthStatus,
-    },
-    passive: {
-      failDurationMs: d.failDurationMs ?? PROXY_DEFAULTS.failDurationMs,
-      maxFails: d.maxFails ?? PROXY_DEFAULTS.maxFails,
-      unhealthyStatus: d.unhealthyStatus ?? [],
-    },
-    headerUp: d.headerUp,
-    headerDown: d.headerDown,
-    ...(d.flushIntervalMs !== undefined ? { flushIntervalMs: d.flushIntervalMs } : {}),
-    transport: {
-      dialTimeoutMs: t.dialTimeoutMs ?? PROXY_DEFAULTS.dialTimeoutMs,
-      ...(t.responseHeaderTimeoutMs !== undefined ? { responseHeaderTimeoutMs: t.responseHeaderTimeoutMs } : {}),
-      ...(t.readTimeoutMs !== undefined ? { readTimeoutMs: t.readTimeoutMs } : {}),
-      tls: t.tls ?? false,
-      tlsInsecureSkipVerify: t.tlsInsecureSkipVerify ?? false,
-      ...(t.tlsServerName !== undefined ? { tlsServerName: t.tlsServerName } : {}),
-      keepAliveMs: t.keepAliveMs ?? PROXY_DEFAULTS.keepAliveMs,
-    },
-  };
 }
 
 /** The Caddyfile's default directive order, for the directives a Proxyfile has. */

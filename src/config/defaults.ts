@@ -1,4 +1,5 @@
 /** Default values, from SPEC.md's Proxyfile section and, where it is silent, the Caddyfile's. */
+import type { ReverseProxyConfig, UpstreamConfig } from './types.ts';
 
 export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
 
@@ -16,20 +17,25 @@ export const GLOBAL_DEFAULTS = {
   redisPrefix: 'my-server',
 } as const;
 
-/** Caddy's reverse_proxy defaults. */
-export const PROXY_DEFAULTS = {
-  lbPolicy: 'random',
-  lbRetries: 0,
-  lbTryDurationMs: 0,
-  lbTryIntervalMs: 250,
-  healthIntervalMs: 30_000,
-  healthTimeoutMs: 5_000,
-  healthStatus: '2xx',
-  failDurationMs: 0,
-  maxFails: 1,
-  dialTimeoutMs: 3_000,
-  keepAliveMs: 120_000,
-} as const;
+/**
+ * Caddy's reverse_proxy defaults, in the config's own shape: the one table of them. Random
+ * policy; no retries (250ms apart once lb_retries or lb_try_duration enables them); active checks
+ * off until health_uri is given, then every 30s with a 5s timeout expecting 2xx; passive checks
+ * off; 3s dial timeout; idle connections kept 2m; no response-header or read timeout.
+ */
+export const PROXY_DEFAULTS: Omit<ReverseProxyConfig, 'upstreams'> = {
+  lb: { policy: 'random', retries: 0, tryDurationMs: 0, tryIntervalMs: 250 },
+  health: { intervalMs: 30_000, timeoutMs: 5_000, status: '2xx' },
+  passive: { failDurationMs: 0, maxFails: 1, unhealthyStatus: [] },
+  headerUp: [],
+  headerDown: [],
+  transport: { dialTimeoutMs: 3_000, tls: false, tlsInsecureSkipVerify: false, keepAliveMs: 120_000 },
+};
+
+/** A reverse_proxy with every default and these upstreams (a fresh object the caller may change). */
+export function reverseProxyDefaults(upstreams: readonly UpstreamConfig[]): ReverseProxyConfig {
+  return { ...structuredClone(PROXY_DEFAULTS), upstreams };
+}
 
 export const REDIR_DEFAULT_STATUS = 302;
 export const RESPOND_DEFAULT_STATUS = 200;

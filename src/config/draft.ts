@@ -1,22 +1,20 @@
 /**
  * Intermediate shapes produced by the directive parsers: only what the file says. adapt.ts fills
- * in the defaults and turns drafts into the final types.
+ * in the defaults and turns drafts into the final types. reverse_proxy has no draft: its parser
+ * starts from PROXY_DEFAULTS and builds the final ReverseProxyRoute itself.
  */
 import type { ParsedAddress } from './address.ts';
 import type {
   AccessLogConfig,
   EncodeRoute,
   GlobalOptions,
-  HeaderOp,
   HeaderRoute,
-  LbPolicy,
   PathMatcher,
   Pos,
   RedirRoute,
   RespondRoute,
-  StatusMatch,
+  ReverseProxyRoute,
   TlsConfig,
-  UpstreamConfig,
 } from './types.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -26,39 +24,6 @@ export type GlobalsDraft = Partial<Mutable<Omit<GlobalOptions, 'sources' | 'log'
   sources: Mutable<GlobalOptions['sources']>;
 };
 
-export interface TransportDraft {
-  dialTimeoutMs?: number;
-  responseHeaderTimeoutMs?: number;
-  readTimeoutMs?: number;
-  tls?: boolean;
-  tlsInsecureSkipVerify?: boolean;
-  tlsServerName?: string;
-  keepAliveMs?: number;
-}
-
-export interface ReverseProxyDraft {
-  kind: 'reverse_proxy';
-  pos: Pos;
-  matcher?: PathMatcher;
-  upstreams: UpstreamConfig[];
-  lbPolicy?: LbPolicy;
-  lbHeader?: string;
-  lbRetries?: number;
-  lbTryDurationMs?: number;
-  lbTryIntervalMs?: number;
-  healthUri?: string;
-  healthIntervalMs?: number;
-  healthTimeoutMs?: number;
-  healthStatus?: StatusMatch;
-  failDurationMs?: number;
-  maxFails?: number;
-  unhealthyStatus?: StatusMatch[];
-  headerUp: HeaderOp[];
-  headerDown: HeaderOp[];
-  flushIntervalMs?: number;
-  transport: TransportDraft;
-}
-
 export interface HandleDraft {
   kind: 'handle';
   pos: Pos;
@@ -67,7 +32,7 @@ export interface HandleDraft {
   routes: RouteDraft[];
 }
 
-export type RouteDraft = ReverseProxyDraft | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleDraft;
+export type RouteDraft = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleDraft;
 
 export type TlsDraft = Partial<Mutable<TlsConfig>> & { pos: Pos; onDemandPos?: Pos };
 

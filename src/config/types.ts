@@ -179,60 +179,94 @@ export interface HeaderOp {
 }
 
 /**
- * `{scheme:'unix', host:'', port:0, path}` for unix sockets; otherwise how to connect (`https` for
- * `https://` upstreams and whenever the transport uses TLS), host and port, the port defaulted from
- * the written scheme (80, or 443 for `https://`). Port ranges were expanded into one upstream per port.
+ * One upstream of a reverse_proxy. `{scheme:'unix', host:'', port:0, path}` for unix sockets;
+ * otherwise how to connect (`https` for `https://` upstreams and whenever the transport uses TLS),
+ * host and port, the port defaulted from the written scheme (80, or 443 for `https://`). Port
+ * ranges were expanded into one upstream per port.
  */
 export interface UpstreamConfig {
   readonly scheme: 'http' | 'https' | 'unix';
   readonly host: string;
   readonly port: number;
   readonly path?: string;
-  readonly pos: Pos;
+  /** Where the Proxyfile names it; absent for upstreams made in code (tests, `reverse-proxy --to`). */
+  readonly pos?: Pos;
 }
 
 export type LbPolicy = 'random' | 'round_robin' | 'least_conn' | 'first' | 'ip_hash' | 'uri_hash' | 'header';
 
-export interface ReverseProxyRoute extends RouteBase {
-  readonly kind: 'reverse_proxy';
+export interface LoadBalancingConfig {
+  readonly policy: LbPolicy;
+  /** The request header hashed by the `header` policy; required for it, ignored by the others. */
+  readonly header?: string;
+  /** Retries after a failed attempt; 0 = none unless tryDurationMs allows them. */
+  readonly retries: number;
+  /** How long to keep retrying failed attempts; 0 = no time-based retries. */
+  readonly tryDurationMs: number;
+  /** Wait between attempts. */
+  readonly tryIntervalMs: number;
+}
+
+/** Active checks: every `intervalMs`, GET `uri` on each upstream. Off while `uri` is absent. */
+export interface ActiveHealthConfig {
+  /** Path (and optional query), e.g. "/healthz". */
+  readonly uri?: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** The status a healthy upstream answers with. */
+  readonly status: StatusMatch;
+}
+
+/** Passive checks: a failure is remembered for `failDurationMs`; 0 turns them off. */
+export interface PassiveHealthConfig {
+  readonly failDurationMs: number;
+  /** Failures within the window that make an upstream unhealthy; at least 1. */
+  readonly maxFails: number;
+  /** Responses with a matching status count as failures (they are still sent to the client). */
+  readonly unhealthyStatus: readonly StatusMatch[];
+}
+
+/** `transport http { … }`. */
+export interface TransportConfig {
+  /** Time to establish the connection (TCP and, for TLS upstreams, the handshake). */
+  readonly dialTimeoutMs: number;
+  /** Time from the request being sent to the response headers arriving; none when absent. */
+  readonly responseHeaderTimeoutMs?: number;
+  /** Longest silence while reading from the upstream; none when absent. */
+  readonly readTimeoutMs?: number;
+  /** HTTPS to every upstream: `tls`, any `tls_*` option, or `https://` upstreams. */
+  readonly tls: boolean;
+  readonly tlsInsecureSkipVerify: boolean;
+  /** SNI and the name the upstream's certificate must match; default the upstream host. */
+  readonly tlsServerName?: string;
+  /** How long an idle pooled connection is kept; 0 means keep-alive off. */
+  readonly keepAliveMs: number;
+}
+
+/**
+ * Everything one reverse_proxy does, with every default applied (config/defaults.ts
+ * PROXY_DEFAULTS) and every duration in milliseconds. The one shape of this configuration: the
+ * directive's parser builds it, the route carries it, and proxy/ReverseProxy runs on it as it is.
+ */
+export interface ReverseProxyConfig {
   readonly upstreams: readonly UpstreamConfig[];
-  readonly lb: {
-    readonly policy: LbPolicy;
-    /** The header hashed by the `header` policy. */
-    readonly header?: string;
-    readonly retries: number;
-    /** 0: no retries by time. */
-    readonly tryDurationMs: number;
-    readonly tryIntervalMs: number;
-  };
-  /** Active checks run only when `uri` is set. */
-  readonly health: {
-    readonly uri?: string;
-    readonly intervalMs: number;
-    readonly timeoutMs: number;
-    readonly status: StatusMatch;
-  };
-  /** Passive checks are on when `failDurationMs` > 0. */
-  readonly passive: {
-    readonly failDurationMs: number;
-    readonly maxFails: number;
-    readonly unhealthyStatus: readonly StatusMatch[];
-  };
+  readonly lb: LoadBalancingConfig;
+  readonly health: ActiveHealthConfig;
+  readonly passive: PassiveHealthConfig;
+  /** In the order to apply them (Caddy's; see HeaderOp). */
   readonly headerUp: readonly HeaderOp[];
   readonly headerDown: readonly HeaderOp[];
-  /** Absent: default buffering; -1: flush after every write. */
+  /**
+   * Caddy's flush_interval; -1: flush after every write. The proxy never buffers a response (each
+   * chunk is written as it arrives), so every value is honoured; streaming responses
+   * (text/event-stream, or no Content-Length) also get their headers sent at once.
+   */
   readonly flushIntervalMs?: number;
-  readonly transport: {
-    readonly dialTimeoutMs: number;
-    readonly responseHeaderTimeoutMs?: number;
-    readonly readTimeoutMs?: number;
-    /** HTTPS to the upstreams: `tls`, any `tls_*` option, or `https://` upstreams. */
-    readonly tls: boolean;
-    readonly tlsInsecureSkipVerify: boolean;
-    readonly tlsServerName?: string;
-    /** Idle keep-alive timeout; 0 means keep-alive off. */
-    readonly keepAliveMs: number;
-  };
+  readonly transport: TransportConfig;
+}
+
+export interface ReverseProxyRoute extends RouteBase, ReverseProxyConfig {
+  readonly kind: 'reverse_proxy';
 }
 
 export interface RedirRoute extends RouteBase {

@@ -1,19 +1,23 @@
-import { expandPlaceholders as expand } from '../util/placeholders.ts';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { HeaderOp } from './types.ts';
+import type { HeaderOp } from '../config/types.ts';
+import { applyHeaderOps, headerFields } from '../util/header-ops.ts';
+import { hostWithoutPort } from '../util/host.ts';
+import { expandPlaceholders as expand } from '../util/placeholders.ts';
 
 /** What the forwarding rules need to know about the request being proxied. */
 export interface ForwardingContext {
   readonly scheme: 'http' | 'https';
-  /** The client's IP address (see clientIp()). */
+  /** The client's IP address, IPv4-mapped IPv6 unmapped (util/host.ts unmapIPv4). */
   readonly clientIp: string;
-  /** The request's authority: Host for HTTP/1, :authority for HTTP/2; '' when the client sent none. */
+  /** The request's authority (util/host.ts requestAuthority); '' when the client sent none. */
   readonly host: string;
   readonly method: string;
   /** Path and query as received. */
   readonly uri: string;
   /** "host:port" of the upstream chosen for this attempt, for {upstream_hostport}. */
   readonly upstreamHostport: string;
+  /** The peer is a trusted proxy (`servers { trusted_proxies }`); absent: it is not. */
+  readonly trustedPeer?: boolean;
 }
 
 /**
@@ -32,14 +36,22 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Client-supplied values are never trusted: the proxy sets these from what it saw itself. */
-const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'] as const;
+/**
+ * Fields by which a client could claim another client address, scheme or host. From a peer that
+ * is not a trusted proxy they are dropped, and X-Forwarded-* set from what the proxy saw itself.
+ * Forwarded (RFC 7239) says the same things in another syntax, so it is treated alike: RFC 7239
+ * §8.1 warns that its values "can be easily spoofed" and are only as good as the proxy that added
+ * them. The proxy writes no Forwarded of its own (SPEC.md promises X-Forwarded-*, as Caddy sends).
+ */
+const CLAIMS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'] as const;
 
 /**
  * Headers for the request to the upstream: the client's headers minus HTTP/2 pseudo-headers,
- * hop-by-hop fields and every field named in Connection; X-Forwarded-For/-Proto/-Host replaced by
- * the proxy's own values; Host kept as the client sent it (":authority" for HTTP/2); then the
- * header_up operations, which may override any of that (e.g. `header_up Host {upstream_hostport}`).
+ * hop-by-hop fields and every field named in Connection; Forwarded and X-Forwarded-* dropped and
+ * X-Forwarded-For/-Proto/-Host set to the proxy's own values, unless the peer is a trusted proxy
+ * (then, as Caddy: Forwarded passes, X-Forwarded-For gets the peer appended, and a Proto or Host it
+ * sent is kept); Host kept as the client sent it (":authority" for HTTP/2); then the header_up
+ * operations, which may override any of that (e.g. `header_up Host {upstream_hostport}`).
  *
  * `upgrade` keeps `Upgrade` and sends `Connection: upgrade` (WebSocket handshakes). "TE: trailers"
  * survives, the only TE value a proxy may pass on (RFC 9110 §10.1.4).
@@ -51,17 +63,20 @@ export function upstreamRequestHeaders(
   options: { readonly upgrade?: boolean } = {},
 ): OutgoingHttpHeaders {
   const out = withoutHopByHop(incoming);
-  for (const name of FORWARDED) delete out[name];
+  const trusted = ctx.trustedPeer === true;
+  if (!trusted) for (const name of CLAIMS) delete out[name];
   if (teHasTrailers(incoming['te'])) out['te'] = 'trailers';
   if (options.upgrade === true && incoming['upgrade'] !== undefined) {
     out['connection'] = 'upgrade';
     out['upgrade'] = incoming['upgrade'];
   }
   if (ctx.host !== '') out['host'] = ctx.host;
-  out['x-forwarded-for'] = ctx.clientIp;
-  out['x-forwarded-proto'] = ctx.scheme;
-  if (ctx.host !== '') out['x-forwarded-host'] = ctx.host;
-  applyHeaderOps(out, ops, ctx);
+  const priorFor = trusted ? joined(incoming['x-forwarded-for']) : '';
+  out['x-forwarded-for'] = priorFor !== '' ? `${priorFor}, ${ctx.clientIp}` : ctx.clientIp;
+  out['x-forwarded-proto'] = (trusted ? lastValue(incoming['x-forwarded-proto']) : '') || ctx.scheme;
+  const forwardedHost = (trusted ? lastValue(incoming['x-forwarded-host']) : '') || ctx.host;
+  if (forwardedHost !== '') out['x-forwarded-host'] = forwardedHost;
+  applyOps(out, ops, ctx);
   return out;
 }
 
@@ -76,33 +91,20 @@ export function downstreamResponseHeaders(
 ): OutgoingHttpHeaders {
   const out = withoutHopByHop(upstream);
   delete out['alt-svc'];
-  applyHeaderOps(out, ops, ctx);
+  applyOps(out, ops, ctx);
   return out;
 }
 
-/** Apply header_up / header_down operations in order, in place. Names compare case-insensitively. */
-export function applyHeaderOps(headers: OutgoingHttpHeaders, ops: readonly HeaderOp[], ctx: ForwardingContext): void {
-  for (const op of ops) {
-    const name = op.name.toLowerCase();
-    if (op.op === 'delete') {
-      deleteMatching(headers, name);
-      continue;
-    }
-    const value = expandPlaceholders(op.value ?? '', ctx);
-    if (op.op === 'set') {
-      headers[name] = value;
-      continue;
-    }
-    const prev = headers[name];
-    if (prev === undefined) headers[name] = value;
-    else if (Array.isArray(prev)) headers[name] = [...prev, value];
-    else headers[name] = [String(prev), value];
-  }
+/** header_up / header_down, in place, with the one implementation (util/header-ops.ts). */
+function applyOps(headers: OutgoingHttpHeaders, ops: readonly HeaderOp[], ctx: ForwardingContext): void {
+  if (ops.length === 0) return;
+  applyHeaderOps(headerFields(headers), ops, (value) => expandPlaceholders(value, ctx));
 }
 
 /**
- * Replace {placeholders} in a header value (util/placeholders.ts; unknown ones become '' as in
- * Caddy; text without '{' is returned as is, cheaply).
+ * Replace {placeholders} in a header value (util/placeholders.ts). Unknown ones stay as written,
+ * as in every directive: Caddy's HeaderOps.ApplyTo uses ReplaceKnown for header_up and
+ * header_down too. Text without '{' is returned as is, cheaply.
  */
 export function expandPlaceholders(value: string, ctx: ForwardingContext): string {
   return expand(
@@ -121,23 +123,8 @@ export function expandPlaceholders(value: string, ctx: ForwardingContext): strin
         upstreamHostport: ctx.upstreamHostport,
       };
     },
-    'empty',
+    'keep',
   );
-}
-
-/**
- * The client address as an IP: IPv4 clients of a dual-stack listener arrive as "::ffff:1.2.3.4";
- * upstreams and ip_hash should see "1.2.3.4" either way.
- */
-export function clientIp(remoteAddress: string): string {
-  return remoteAddress.startsWith('::ffff:') && remoteAddress.includes('.') ? remoteAddress.slice(7) : remoteAddress;
-}
-
-/** The authority of a request: ":authority" (HTTP/2) first, then Host; '' when neither. */
-export function requestAuthority(headers: IncomingHttpHeaders): string {
-  const authority = headers[':authority'];
-  if (typeof authority === 'string' && authority !== '') return authority;
-  return headers.host ?? '';
 }
 
 function withoutHopByHop(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
@@ -169,23 +156,12 @@ function teHasTrailers(value: string | string[] | undefined): boolean {
   return joined.split(',').some((t) => t.split(';')[0]?.trim().toLowerCase() === 'trailers');
 }
 
-function deleteMatching(headers: OutgoingHttpHeaders, pattern: string): void {
-  if (pattern.endsWith('*') || pattern.startsWith('*')) {
-    const prefix = pattern.endsWith('*') ? pattern.slice(0, -1) : '';
-    const suffix = pattern.startsWith('*') ? pattern.slice(1) : '';
-    for (const name of Object.keys(headers)) {
-      if (pattern.endsWith('*') ? name.startsWith(prefix) : name.endsWith(suffix)) delete headers[name];
-    }
-    return;
-  }
-  delete headers[pattern];
+function joined(value: string | string[] | undefined): string {
+  return (Array.isArray(value) ? value.join(', ') : (value ?? '')).trim();
 }
 
-function hostWithoutPort(host: string): string {
-  if (host.startsWith('[')) {
-    const end = host.indexOf(']');
-    return end === -1 ? host : host.slice(0, end + 1);
-  }
-  const colon = host.lastIndexOf(':');
-  return colon === -1 ? host : host.slice(0, colon);
+/** The last element of a list-valued field: the hop closest to us (Node joins repeated fields). */
+function lastValue(value: string | string[] | undefined): string {
+  const list = joined(value);
+  return list.slice(list.lastIndexOf(',') + 1).trim();
 }

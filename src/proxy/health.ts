@@ -1,4 +1,4 @@
-import type { ActiveHealthConfig, StatusMatch } from './types.ts';
+import type { ActiveHealthConfig, StatusMatch } from '../config/types.ts';
 import type { UpstreamState } from './upstream-state.ts';
 import type { UpstreamTransport } from './transport.ts';
 import { publish } from '../diagnostics.ts';

@@ -3,17 +3,12 @@ import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
 import { describeError } from '../errors.ts';
-import type { ReverseProxyConfig } from './types.ts';
+import type { ReverseProxyConfig } from '../config/types.ts';
 import { UpstreamState, monotonicClock, type Clock } from './upstream-state.ts';
 import { createSelector, type RandomSource, type SelectionRequest, type Selector } from './selectors.ts';
-import { HealthChecker, httpProbe, type HealthProbe, type IntervalTimers } from './health.ts';
-import {
-  clientIp,
-  downstreamResponseHeaders,
-  requestAuthority,
-  upstreamRequestHeaders,
-  type ForwardingContext,
-} from './forwarding.ts';
+import { HealthChecker, httpProbe, statusMatches, type HealthProbe, type IntervalTimers } from './health.ts';
+import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingContext } from './forwarding.ts';
+import { requestAuthority, unmapIPv4 } from '../util/host.ts';
 import { UpstreamTransport } from './transport.ts';
 import { WebSocketForwarder } from './websocket.ts';
 import { publish } from '../diagnostics.ts';
@@ -36,6 +31,11 @@ export interface ProxyContext {
   readonly scheme: 'http' | 'https';
   /** The peer's address as the socket reports it ("::ffff:1.2.3.4" is fine). */
   readonly remoteAddress: string;
+  /**
+   * The peer is a trusted proxy (`servers { trusted_proxies }`): its Forwarded and X-Forwarded-*
+   * are kept (see forwarding.ts upstreamRequestHeaders). Absent: not trusted, they are dropped.
+   */
+  readonly trustedPeer?: boolean;
   /** Aborting gives up on the request (e.g. shutdown past the grace period). */
   readonly signal?: AbortSignal;
   /** Told each upstream an attempt goes to (host:port), for the access log. */
@@ -71,7 +71,8 @@ export class ReverseProxy {
   readonly #transport: UpstreamTransport;
   readonly #ws: WebSocketForwarder;
   readonly #health: HealthChecker | undefined;
-  readonly #unhealthyStatus: ReadonlySet<number>;
+  /** passive.unhealthyStatus as a test: a response with such a status counts as a failure. */
+  readonly #unhealthyStatus: (status: number) => boolean;
   readonly #now: Clock;
   readonly #log: Logger | undefined;
 
@@ -80,11 +81,13 @@ export class ReverseProxy {
     this.#now = options.now ?? monotonicClock;
     this.#log = options.logger;
     this.upstreams = config.upstreams.map((u) => new UpstreamState(u, config.passive, this.#now));
-    this.#selector = createSelector(config.lbPolicy, options.random);
+    this.#selector = createSelector(config.lb, options.random);
     this.#transport = new UpstreamTransport(config.transport);
     this.#ws = new WebSocketForwarder(config.transport);
-    this.#unhealthyStatus = new Set(config.passive.unhealthyStatus);
-    if (config.health !== undefined) {
+    const unhealthy = config.passive.unhealthyStatus;
+    this.#unhealthyStatus = unhealthy.length === 0 ? () => false : (status) => unhealthy.some((m) => statusMatches(status, m));
+    // Active checks run only when health_uri is set (Caddy's rule); the other health_* only tune them.
+    if (config.health.uri !== undefined) {
       const probe = options.healthProbe ?? httpProbe(this.#transport, config.health.uri);
       this.#health = new HealthChecker(this.upstreams, config.health, { probe, timers: options.healthTimers });
       this.#health.start();
@@ -131,7 +134,7 @@ export class ReverseProxy {
           if (!this.#mayRetry(start, retries)) break;
         }
         retries++;
-        const waited = await sleep(this.#config.lbTryIntervalMs, true, { signal }).catch(() => false);
+        const waited = await sleep(this.#config.lb.tryIntervalMs, true, { signal }).catch(() => false);
         // Aborted: the client left or ctx.signal gave up on the request.
         if (!waited) break;
       }
@@ -192,10 +195,10 @@ export class ReverseProxy {
 
   /** Caddy's rule: no retries unless configured; stop at lb_try_duration or after lb_retries. */
   #mayRetry(start: number, retries: number): boolean {
-    const { lbRetries, lbTryDurationMs } = this.#config;
-    if (lbRetries <= 0 && lbTryDurationMs <= 0) return false;
-    if (lbTryDurationMs > 0 && this.#now() - start >= lbTryDurationMs) return false;
-    if (lbRetries > 0 && retries >= lbRetries) return false;
+    const { retries: maxRetries, tryDurationMs } = this.#config.lb;
+    if (maxRetries <= 0 && tryDurationMs <= 0) return false;
+    if (tryDurationMs > 0 && this.#now() - start >= tryDurationMs) return false;
+    if (maxRetries > 0 && retries >= maxRetries) return false;
     return true;
   }
 
@@ -218,7 +221,7 @@ export class ReverseProxy {
         dialTimeoutMs: this.#config.transport.dialTimeoutMs,
         headerTimeout: this.#transport.headerTimeout,
         responseHeaders: (status, upstreamHeaders) => {
-          if (this.#unhealthyStatus.has(status)) up.countFailure();
+          if (this.#unhealthyStatus(status)) up.countFailure();
           return downstreamResponseHeaders(upstreamHeaders, fctx, this.#config.headerDown);
         },
         signal,
@@ -242,17 +245,18 @@ export class ReverseProxy {
 function selectionRequest(req: ProxyRequest, ctx: ProxyContext): SelectionRequest {
   const host = requestAuthority(req.headers);
   const headers = req.headers.host === host || host === '' ? req.headers : { ...req.headers, host };
-  return { clientIp: clientIp(ctx.remoteAddress), uri: req.url ?? '/', headers };
+  return { clientIp: unmapIPv4(ctx.remoteAddress), uri: req.url ?? '/', headers };
 }
 
 function forwardingContext(req: ProxyRequest, ctx: ProxyContext, up: UpstreamState): ForwardingContext {
   return {
     scheme: ctx.scheme,
-    clientIp: clientIp(ctx.remoteAddress),
+    clientIp: unmapIPv4(ctx.remoteAddress),
     host: requestAuthority(req.headers),
     method: req.method ?? 'GET',
     uri: req.url ?? '/',
     upstreamHostport: up.address,
+    trustedPeer: ctx.trustedPeer,
   };
 }
 

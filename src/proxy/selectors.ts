@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { LbPolicy } from './types.ts';
+import type { LoadBalancingConfig } from '../config/types.ts';
 import type { UpstreamState } from './upstream-state.ts';
 
 /** What a selection policy may look at. `headers` has lower-case names; `host` is the authority. */
@@ -22,8 +22,8 @@ export interface Selector {
 /** A number in [0, 1); injectable so tie-breaking is testable. */
 export type RandomSource = () => number;
 
-export function createSelector(policy: LbPolicy, random: RandomSource = Math.random): Selector {
-  switch (policy.name) {
+export function createSelector(lb: Pick<LoadBalancingConfig, 'policy' | 'header'>, random: RandomSource = Math.random): Selector {
+  switch (lb.policy) {
     case 'random':
       return new RandomSelector(random);
     case 'round_robin':
@@ -37,7 +37,7 @@ export function createSelector(policy: LbPolicy, random: RandomSource = Math.ran
     case 'uri_hash':
       return new HashSelector((req) => req.uri);
     case 'header': {
-      const name = (policy.header ?? '').toLowerCase();
+      const name = (lb.header ?? '').toLowerCase();
       return new HeaderSelector(name, new RandomSelector(random));
     }
   }

@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Pool, buildConnector, type Dispatcher } from 'undici';
-import type { TransportConfig, UpstreamConfig } from './types.ts';
-import { upstreamAddress } from './types.ts';
+import type { TransportConfig, UpstreamConfig } from '../config/types.ts';
+import { upstreamAddress } from './upstream-state.ts';
 
 /**
  * Connections per upstream: enough for bursts without letting one client flood an upstream with

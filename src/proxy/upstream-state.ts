@@ -1,5 +1,5 @@
-import type { PassiveHealthConfig, UpstreamConfig } from './types.ts';
-import { upstreamAddress } from './types.ts';
+import type { PassiveHealthConfig, UpstreamConfig } from '../config/types.ts';
+import { joinHostPort } from '../util/host.ts';
 
 /** Milliseconds on a monotonic clock; injectable so health windows can be tested without waiting. */
 export type Clock = () => number;
@@ -99,4 +99,9 @@ export class UpstreamState {
     const now = this.#now();
     while (this.#failExpiries.length > 0 && (this.#failExpiries[0] ?? Infinity) <= now) this.#failExpiries.shift();
   }
+}
+
+/** "host:port" (IPv6 bracketed) or "unix//path": how an upstream is named in logs and events. */
+export function upstreamAddress(upstream: UpstreamConfig): string {
+  return upstream.scheme === 'unix' ? `unix/${upstream.path ?? ''}` : joinHostPort(upstream.host, upstream.port);
 }

@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProxyServer, type ServerOptions } from 'http-proxy-3';
-import type { TransportConfig, UpstreamConfig } from './types.ts';
+import type { TransportConfig, UpstreamConfig } from '../config/types.ts';
 
 /** How a WebSocket forwarding attempt ended, for the caller's bookkeeping. */
 export interface WebSocketOutcome {

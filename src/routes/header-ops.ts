@@ -1,35 +1,14 @@
 import type { HeaderOp } from '../config/types.ts';
+import { applyHeaderOps } from '../util/header-ops.ts';
 import { expandPlaceholders, type Req, type RequestContext, type Res } from './context.ts';
 
-/** Applies `header` directive operations to a response's headers (set, add, delete with `*` wildcards). */
+/**
+ * Applies `header` directive operations to a response's headers, with the one implementation
+ * header_up and header_down use too (util/header-ops.ts: Caddy's wildcard rule). Placeholders are
+ * the request's; unknown ones stay as written.
+ */
 export function applyResponseHeaderOps(res: Res, ops: readonly HeaderOp[], req: Req, ctx: RequestContext): void {
-  for (const op of ops) {
-    if (op.op === 'delete') {
-      if (op.name.includes('*')) {
-        const match = wildcard(op.name);
-        for (const name of res.getHeaderNames()) if (match(name)) res.removeHeader(name);
-      } else {
-        res.removeHeader(op.name);
-      }
-      continue;
-    }
-    const value = expandPlaceholders(op.value ?? '', req, ctx);
-    if (op.op === 'set') {
-      res.setHeader(op.name, value);
-    } else {
-      const prev = res.getHeader(op.name);
-      const list = prev === undefined ? [] : Array.isArray(prev) ? prev : [String(prev)];
-      res.setHeader(op.name, [...list, value]);
-    }
-  }
-}
-
-function wildcard(pattern: string): (name: string) => boolean {
-  const p = pattern.toLowerCase();
-  if (p === '*') return () => true;
-  if (p.startsWith('*')) return (n) => n.toLowerCase().endsWith(p.slice(1));
-  if (p.endsWith('*')) return (n) => n.toLowerCase().startsWith(p.slice(0, -1));
-  return (n) => n.toLowerCase() === p;
+  applyHeaderOps(res, ops, (value) => expandPlaceholders(value, req, ctx));
 }
 
 type WriteHead = (statusCode: number, ...rest: unknown[]) => unknown;

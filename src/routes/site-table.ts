@@ -1,11 +1,13 @@
 import type { SiteConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
+import { wildcardOf } from '../util/host.ts';
 import { SiteRouter } from './site-router.ts';
 
 /**
- * The sites served on one listener (a protocol and a port), found by request Host: the exact name
- * first, then a wildcard covering one label (`*.example.com` covers `a.example.com`, not
- * `a.b.example.com`, as in TLS), then the catch-all site (`:443`, `https://`, `http://`).
+ * The sites served on one listener (a protocol and a port), found by request host (lower case,
+ * no port: util/host.ts hostWithoutPort): the exact name first, then the wildcard covering one
+ * label (`*.example.com` covers `a.example.com`, not `a.b.example.com`: util/host.ts wildcardOf,
+ * the rule TLS uses too), then the catch-all site (`:443`, `https://`, `http://`).
  */
 export class SiteTable {
   readonly #exact = new Map<string, SiteRouter>();
@@ -31,25 +33,17 @@ export class SiteTable {
       }
       for (const a of addresses) {
         if (a.host === '') this.#any = router;
-        else if (a.wildcard) this.#wildcard.set(a.host.slice(2), router);
+        else if (a.wildcard) this.#wildcard.set(a.host, router);
         else this.#exact.set(a.host, router);
       }
     }
   }
 
-  get empty(): boolean {
-    return this.routers.length === 0;
-  }
-
   find(host: string): SiteRouter | undefined {
     const exact = this.#exact.get(host);
     if (exact) return exact;
-    const dot = host.indexOf('.');
-    if (dot > 0) {
-      const w = this.#wildcard.get(host.slice(dot + 1));
-      if (w) return w;
-    }
-    return this.#any;
+    const wildcard = wildcardOf(host);
+    return (wildcard !== undefined ? this.#wildcard.get(wildcard) : undefined) ?? this.#any;
   }
 
   async close(): Promise<void> {

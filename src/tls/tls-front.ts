@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import { createAcmeTlsServerOptions, ACME_TLS_ALPN_PROTOCOL, type ChallengeContextSource } from '../challenges/tls-alpn-01.ts';
 import type { Logger } from '../log.ts';
 import { Acceptors } from '../util/listen.ts';
+import { unmapIPv4 } from '../util/host.ts';
 import { drainSockets } from '../util/drain.ts';
 import { publish } from '../diagnostics.ts';
 import { TIMEOUTS } from '../util/timeouts.ts';
@@ -105,7 +106,7 @@ export class TlsFront {
         // Without SNI, SNICallback never runs: serve a certificate already loaded for the address
         // the client connected to (how IP-literal sites work), or none.
         if (!arg.servername && this.localAddress) {
-          const ctx = certificates.loadedContextFor(this.localAddress.replace(/^::ffff:/, ''));
+          const ctx = certificates.loadedContextFor(unmapIPv4(this.localAddress));
           if (ctx) this.setKeyCert(ctx);
         }
         return acme.ALPNCallback.call(this, arg);
@@ -244,7 +245,7 @@ export class TlsFront {
       if (ctx !== undefined) return undefined;
       return { reason: `no certificate for ${JSON.stringify(hello.serverName)}`, reply: alertRecord(ALERT_UNRECOGNIZED_NAME) };
     }
-    const local = socket.localAddress?.replace(/^::ffff:/, '');
+    const local = socket.localAddress !== undefined ? unmapIPv4(socket.localAddress) : undefined;
     const context = local !== undefined ? this.#certificates.loadedContextFor(local) : undefined;
     // With ALPN the ALPN callback sets the context (setKeyCert); without, nothing in the server would.
     if (context !== undefined) return hello.alpn === undefined ? { context } : undefined;

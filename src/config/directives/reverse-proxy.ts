@@ -30,12 +30,16 @@
  * header_up/header_down may repeat; everything else appears once. Upstreams share one scheme:
  * `https://` upstreams (or any tls option) make the transport HTTPS, which written `http://`
  * upstreams contradict.
+ *
+ * The parser starts from PROXY_DEFAULTS and writes each subdirective into the final shape
+ * (ReverseProxyRoute): a new subdirective is a field in config/types.ts, a default in
+ * config/defaults.ts if it has one, an entry below, and the proxy code that reads it.
  */
+import { reverseProxyDefaults } from '../defaults.ts';
 import { configError, posOf } from '../errors.ts';
-import type { ReverseProxyDraft, TransportDraft } from '../draft.ts';
 import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
-import type { LbPolicy } from '../types.ts';
+import type { LbPolicy, ReverseProxyConfig, ReverseProxyRoute } from '../types.ts';
 import { durationArg, headerNameArg, intArg, parseDuration, statusMatchArg } from '../values.ts';
 import { unknownSub } from './global-options.ts';
 import { argsOf, noBlock, Once, oneArg, splitMatcher, withArgs } from './helpers.ts';
@@ -44,17 +48,19 @@ import { parseUpstream } from './upstream.ts';
 
 const POLICIES: readonly LbPolicy[] = ['random', 'round_robin', 'least_conn', 'first', 'ip_hash', 'uri_hash', 'header'];
 
-export function parseReverseProxy(node: Node): ReverseProxyDraft {
+/**
+ * A ReverseProxyConfig being filled in by the subdirectives: the same shape, writable (lists and
+ * nested objects too), so a new field needs no second declaration here.
+ */
+type Builder = Writable<ReverseProxyConfig>;
+type Writable<T> = {
+  -readonly [K in keyof T]: T[K] extends readonly (infer E)[] ? E[] : T[K] extends object ? Writable<T[K]> : T[K];
+};
+
+export function parseReverseProxy(node: Node): ReverseProxyRoute {
   const { matcher, args } = splitMatcher(node);
-  const draft: ReverseProxyDraft = {
-    kind: 'reverse_proxy',
-    pos: posOf(node.name),
-    ...(matcher ? { matcher } : {}),
-    upstreams: [],
-    headerUp: [],
-    headerDown: [],
-    transport: {},
-  };
+  // A fresh copy of the defaults, so the deep-frozen config never shares PROXY_DEFAULTS' objects.
+  const b = reverseProxyDefaults([]) as Builder;
   let explicitHttp: Token | undefined;
   let scheme: 'http' | 'https' | undefined;
   for (const tok of argsOf(withArgs(node, args), 1, Infinity, 'reverse_proxy [MATCHER] UPSTREAM... [{ … }]')) {
@@ -65,7 +71,7 @@ export function parseReverseProxy(node: Node): ReverseProxyDraft {
       scheme ??= upstream.scheme;
       if (upstream.scheme !== scheme) throw configError(tok, 'reverse_proxy: all upstreams must use the same scheme (http or https)');
     }
-    draft.upstreams.push(...parsed.upstreams);
+    b.upstreams.push(...parsed.upstreams);
   }
 
   const once = new Once();
@@ -75,95 +81,95 @@ export function parseReverseProxy(node: Node): ReverseProxyDraft {
     if (name !== 'transport') noBlock(sub);
     const parser = SUBDIRECTIVES[name];
     if (parser === undefined) throw unknownSub(sub, 'reverse_proxy');
-    parser(sub, draft);
+    parser(sub, b);
   }
 
-  draft.headerUp = applicationOrder(draft.headerUp);
-  draft.headerDown = applicationOrder(draft.headerDown);
-  if (scheme === 'https') draft.transport.tls = true;
-  if (draft.transport.tls === true && explicitHttp !== undefined) {
+  b.headerUp = applicationOrder(b.headerUp);
+  b.headerDown = applicationOrder(b.headerDown);
+  if (scheme === 'https') b.transport.tls = true;
+  if (b.transport.tls && explicitHttp !== undefined) {
     throw configError(explicitHttp, 'reverse_proxy: upstream is http:// but the transport uses TLS');
   }
-  if (draft.transport.tls === true) {
+  if (b.transport.tls) {
     // The upstream's scheme says how to connect, so a TLS transport makes host:port upstreams https.
-    draft.upstreams = draft.upstreams.map((u) => (u.scheme === 'http' ? { ...u, scheme: 'https' } : u));
+    b.upstreams = b.upstreams.map((u) => (u.scheme === 'http' ? { ...u, scheme: 'https' } : u));
   }
-  return draft;
+  return { kind: 'reverse_proxy', pos: posOf(node.name), ...(matcher ? { matcher } : {}), ...b };
 }
 
-type SubParser = (sub: Node, draft: ReverseProxyDraft) => void;
+type SubParser = (sub: Node, b: Builder) => void;
 
 const SUBDIRECTIVES: Readonly<Record<string, SubParser | undefined>> = {
-  lb_policy(sub, draft) {
+  lb_policy(sub, b) {
     const [policy, header] = argsOf(sub, 1, 2, 'lb_policy POLICY') as [Token, Token | undefined];
     if (!(POLICIES as readonly string[]).includes(policy.text)) {
       throw configError(policy, `unsupported lb_policy "${policy.text}" (use ${POLICIES.join(', ')})`);
     }
     if (policy.text === 'header') {
       if (header === undefined) throw configError(policy, 'lb_policy header: missing header NAME');
-      draft.lbHeader = headerNameArg(header, header.text);
+      b.lb.header = headerNameArg(header, header.text);
     } else if (header !== undefined) {
       throw configError(header, `lb_policy ${policy.text} takes no argument`);
     }
-    draft.lbPolicy = policy.text as LbPolicy;
+    b.lb.policy = policy.text as LbPolicy;
   },
-  lb_retries(sub, draft) {
-    draft.lbRetries = intArg(oneArg(sub, 'lb_retries N'), 0, 1000, 'lb_retries');
+  lb_retries(sub, b) {
+    b.lb.retries = intArg(oneArg(sub, 'lb_retries N'), 0, 1000, 'lb_retries');
   },
-  lb_try_duration(sub, draft) {
-    draft.lbTryDurationMs = durationArg(oneArg(sub, 'lb_try_duration D'), { allowZero: true });
+  lb_try_duration(sub, b) {
+    b.lb.tryDurationMs = durationArg(oneArg(sub, 'lb_try_duration D'), { allowZero: true });
   },
-  lb_try_interval(sub, draft) {
-    draft.lbTryIntervalMs = durationArg(oneArg(sub, 'lb_try_interval D'), { allowZero: true });
+  lb_try_interval(sub, b) {
+    b.lb.tryIntervalMs = durationArg(oneArg(sub, 'lb_try_interval D'), { allowZero: true });
   },
-  health_uri(sub, draft) {
+  health_uri(sub, b) {
     const uri = oneArg(sub, 'health_uri PATH');
     if (!uri.text.startsWith('/')) throw configError(uri, `health_uri "${uri.text}" must start with /`);
-    draft.healthUri = uri.text;
+    b.health.uri = uri.text;
   },
-  health_interval(sub, draft) {
-    draft.healthIntervalMs = durationArg(oneArg(sub, 'health_interval D'));
+  health_interval(sub, b) {
+    b.health.intervalMs = durationArg(oneArg(sub, 'health_interval D'));
   },
-  health_timeout(sub, draft) {
-    draft.healthTimeoutMs = durationArg(oneArg(sub, 'health_timeout D'));
+  health_timeout(sub, b) {
+    b.health.timeoutMs = durationArg(oneArg(sub, 'health_timeout D'));
   },
-  health_status(sub, draft) {
-    draft.healthStatus = statusMatchArg(oneArg(sub, 'health_status CODE|2xx'));
+  health_status(sub, b) {
+    b.health.status = statusMatchArg(oneArg(sub, 'health_status CODE|2xx'));
   },
-  fail_duration(sub, draft) {
-    draft.failDurationMs = durationArg(oneArg(sub, 'fail_duration D'), { allowZero: true });
+  fail_duration(sub, b) {
+    b.passive.failDurationMs = durationArg(oneArg(sub, 'fail_duration D'), { allowZero: true });
   },
-  max_fails(sub, draft) {
-    draft.maxFails = intArg(oneArg(sub, 'max_fails N'), 1, 1_000_000, 'max_fails');
+  max_fails(sub, b) {
+    b.passive.maxFails = intArg(oneArg(sub, 'max_fails N'), 1, 1_000_000, 'max_fails');
   },
-  unhealthy_status(sub, draft) {
-    draft.unhealthyStatus = argsOf(sub, 1, Infinity, 'unhealthy_status CODE...').map(statusMatchArg);
+  unhealthy_status(sub, b) {
+    b.passive.unhealthyStatus = argsOf(sub, 1, Infinity, 'unhealthy_status CODE...').map(statusMatchArg);
   },
-  header_up(sub, draft) {
-    draft.headerUp.push(headerOp(sub, 'header_up [+|-]NAME [VALUE]'));
+  header_up(sub, b) {
+    b.headerUp.push(headerOp(sub, 'header_up [+|-]NAME [VALUE]'));
   },
-  header_down(sub, draft) {
-    draft.headerDown.push(headerOp(sub, 'header_down [+|-]NAME [VALUE]'));
+  header_down(sub, b) {
+    b.headerDown.push(headerOp(sub, 'header_down [+|-]NAME [VALUE]'));
   },
-  flush_interval(sub, draft) {
+  flush_interval(sub, b) {
     const tok = oneArg(sub, 'flush_interval D');
     // A bare integer is nanoseconds in the Caddyfile; a negative one means "flush immediately".
     if (/^-?\d+$/.test(tok.text)) {
       const ns = Number(tok.text);
-      draft.flushIntervalMs = ns < 0 ? -1 : ns / 1e6;
+      b.flushIntervalMs = ns < 0 ? -1 : ns / 1e6;
       return;
     }
     const ms = parseDuration(tok.text) ?? durationArg(tok);
-    draft.flushIntervalMs = ms < 0 ? -1 : ms;
+    b.flushIntervalMs = ms < 0 ? -1 : ms;
   },
-  transport(sub, draft) {
+  transport(sub, b) {
     const kind = oneArg(sub, 'transport http { … }');
     if (kind.text !== 'http') throw configError(kind, `unsupported transport "${kind.text}" (only http)`);
-    parseTransport(sub.block ?? [], draft.transport);
+    parseTransport(sub.block ?? [], b.transport);
   },
 };
 
-function parseTransport(lines: readonly Node[], transport: TransportDraft): void {
+function parseTransport(lines: readonly Node[], transport: Builder['transport']): void {
   const once = new Once();
   for (const line of lines) {
     once.check(line);

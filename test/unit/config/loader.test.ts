@@ -40,7 +40,7 @@ test('every site, address, route and upstream keeps the position it came from', 
   assert.equal(proxy?.kind, 'reverse_proxy');
   if (proxy?.kind === 'reverse_proxy') {
     assert.deepEqual(
-      proxy.upstreams.map((u) => [u.port, u.pos.col]),
+      proxy.upstreams.map((u) => [u.port, u.pos?.col]),
       [
         [80, 23],
         [81, 29],

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  clientIp,
   downstreamResponseHeaders,
   expandPlaceholders,
   upstreamRequestHeaders,
@@ -64,6 +63,37 @@ test('spoofed X-Forwarded-For/-Proto/-Host are replaced by what the proxy saw', 
   assert.equal(out['host'], 'app.example:8443', 'the original Host goes to the upstream');
 });
 
+test('Forwarded (RFC 7239) from a client that is no trusted proxy is dropped, like X-Forwarded-*', () => {
+  const out = upstreamRequestHeaders({ host: 'app.example:8443', forwarded: 'for=1.2.3.4;host=evil.example;proto=http' }, ctx, []);
+  assert.equal(out['forwarded'], undefined);
+  const ws = upstreamRequestHeaders({ forwarded: 'for=1.2.3.4', upgrade: 'websocket', connection: 'upgrade' }, ctx, [], { upgrade: true });
+  assert.equal(ws['forwarded'], undefined);
+});
+
+test("from a trusted proxy, Forwarded passes and X-Forwarded-* extend the proxy's own (Caddy's rules)", () => {
+  const trusted = { ...ctx, trustedPeer: true };
+  const out = upstreamRequestHeaders(
+    {
+      host: 'app.example:8443',
+      forwarded: 'for=198.51.100.7;proto=https',
+      'x-forwarded-for': '198.51.100.7, 10.1.1.1',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'public.example, edge.example',
+    },
+    trusted,
+    [],
+  );
+  assert.equal(out['forwarded'], 'for=198.51.100.7;proto=https');
+  assert.equal(out['x-forwarded-for'], '198.51.100.7, 10.1.1.1, 203.0.113.9');
+  assert.equal(out['x-forwarded-proto'], 'https');
+  assert.equal(out['x-forwarded-host'], 'edge.example');
+  // Nothing sent before: the proxy's own values, as for any client.
+  const bare = upstreamRequestHeaders({ host: 'app.example:8443' }, trusted, []);
+  assert.equal(bare['x-forwarded-for'], '203.0.113.9');
+  assert.equal(bare['x-forwarded-proto'], 'https');
+  assert.equal(bare['x-forwarded-host'], 'app.example:8443');
+});
+
 test('HTTP/2 pseudo-headers are dropped and :authority becomes Host', () => {
   const out = upstreamRequestHeaders(
     { ':method': 'GET', ':path': '/x', ':scheme': 'https', ':authority': 'h2.example', accept: '*/*' },
@@ -107,18 +137,21 @@ test('header_up set, add and delete (with a prefix wildcard) apply after the for
   assert.equal(out['x-forwarded-for'], 'override');
 });
 
-test('placeholders expand; unknown ones become empty as in Caddy', () => {
+test("placeholders expand; unknown ones stay as written, as Caddy's ReplaceKnown leaves them", () => {
   const table: [string, string][] = [
     ['{host}', 'app.example'],
     ['{hostport}', 'app.example:8443'],
     ['{scheme}://{host}{uri}', 'https://app.example/a/b?c=d'],
     ['{method} {remote_host}', 'GET 203.0.113.9'],
     ['{http.request.host}', 'app.example'],
-    ['a{nope}b', 'ab'],
+    ['a{nope}b', 'a{nope}b'],
     ['no placeholders', 'no placeholders'],
   ];
   for (const [input, want] of table) assert.equal(expandPlaceholders(input, ctx), want, input);
-  assert.equal(expandPlaceholders('{host}', { ...ctx, host: '[::1]:8443' }), '[::1]');
+  // {host} is the host the site was found by, in every directive: no port, no brackets (Caddy's
+  // http.request.host is net.SplitHostPort's host), lower case.
+  assert.equal(expandPlaceholders('{host}', { ...ctx, host: '[::1]:8443' }), '::1');
+  assert.equal(expandPlaceholders('{host}', { ...ctx, host: 'App.Example.:8443' }), 'app.example');
 });
 
 test('response: hop-by-hop, Connection-named and Alt-Svc removed, then header_down', () => {
@@ -142,9 +175,14 @@ test('response: hop-by-hop, Connection-named and Alt-Svc removed, then header_do
   assert.deepEqual(out, { 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/plain', 'x-via': 'https' });
 });
 
-test('clientIp unwraps IPv4-mapped IPv6 and leaves real IPv6 alone', () => {
-  assert.equal(clientIp('::ffff:127.0.0.1'), '127.0.0.1');
-  assert.equal(clientIp('::1'), '::1');
-  assert.equal(clientIp('2001:db8::1'), '2001:db8::1');
-  assert.equal(clientIp('192.0.2.4'), '192.0.2.4');
+test("header_up and header_down delete with Caddy's wildcards: *x* contains, *x suffix, x* prefix", () => {
+  const incoming = { host: 'app.example:8443', 'x-debug-a': '1', 'a-debug': '2', 'x-trace-id': '3', 'x-request-timing': '4', accept: 'a' };
+  const up = upstreamRequestHeaders(incoming, ctx, [{ op: 'delete', name: '*DEBUG*' }, { op: 'delete', name: '*-timing' }]);
+  assert.equal(up['x-debug-a'], undefined);
+  assert.equal(up['a-debug'], undefined);
+  assert.equal(up['x-request-timing'], undefined);
+  assert.equal(up['x-trace-id'], '3');
+  assert.equal(up['accept'], 'a');
+  const down = downstreamResponseHeaders({ 'x-debug-a': '1', 'server-timing': 't', server: 's' }, ctx, [{ op: 'delete', name: '*debug*' }]);
+  assert.deepEqual(down, { 'server-timing': 't', server: 's' });
 });

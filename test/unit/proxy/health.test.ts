@@ -133,7 +133,7 @@ test('active health checks mark a dead upstream down, then up again when it retu
   const rec = record();
   const fr = await front(
     proxyConfig([port, backup.port], {
-      lbPolicy: { name: 'first' },
+      lb: { policy: 'first' },
       health: { uri: '/healthz', intervalMs: 40, timeoutMs: 500, status: '2xx' },
     }),
   );

@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ReverseProxy, type ReverseProxyOptions } from '../../../src/proxy/reverse-proxy.ts';
-import { defaultReverseProxyConfig, type ReverseProxyConfig, type UpstreamConfig } from '../../../src/proxy/types.ts';
+import { reverseProxyDefaults } from '../../../src/config/defaults.ts';
+import type { LoadBalancingConfig, ReverseProxyConfig, UpstreamConfig } from '../../../src/config/types.ts';
 
 /** A server listening on 127.0.0.1 and a close() that also drops idle keep-alive connections. */
 export interface Running {
@@ -44,8 +45,13 @@ export async function closedPort(): Promise<number> {
   return s.port;
 }
 
-export function proxyConfig(ports: readonly number[], overrides: Partial<ReverseProxyConfig> = {}): ReverseProxyConfig {
-  return { ...defaultReverseProxyConfig(ports.map(upstreamConfig)), ...overrides };
+/** The defaults for upstreams on these ports, with some fields replaced (`lb` field by field). */
+export function proxyConfig(
+  ports: readonly number[],
+  overrides: Partial<Omit<ReverseProxyConfig, 'lb'>> & { lb?: Partial<LoadBalancingConfig> } = {},
+): ReverseProxyConfig {
+  const defaults = reverseProxyDefaults(ports.map(upstreamConfig));
+  return { ...defaults, ...overrides, lb: { ...defaults.lb, ...overrides.lb } };
 }
 
 /** A plain-HTTP front server that hands every request (and upgrade) to a ReverseProxy. */

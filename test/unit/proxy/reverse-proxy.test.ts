@@ -80,6 +80,39 @@ test('a request reaches the upstream with the original Host and X-Forwarded-* se
   }
 });
 
+test("a client's Forwarded header does not reach the upstream (issue 7: it passed through untouched)", E2E, async () => {
+  const up = await echoUpstream('a');
+  const fr = await front(proxyConfig([up.port]));
+  try {
+    const res = await request(fr.port, {
+      headers: { host: 'site.example', forwarded: 'for=6.6.6.6;proto=https;host=evil.example', 'x-forwarded-proto': 'https' },
+    });
+    const echo = parseEcho(res);
+    assert.equal(echo.headers['forwarded'], undefined);
+    assert.equal(echo.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(echo.headers['x-forwarded-proto'], 'http');
+  } finally {
+    await closeAll(fr, up);
+  }
+});
+
+test('from a trusted proxy (ProxyContext.trustedPeer) Forwarded reaches the upstream and X-Forwarded-For is extended', E2E, async () => {
+  const up = await echoUpstream('a');
+  const proxy = new ReverseProxy(proxyConfig([up.port]));
+  const fr = await listen(
+    http.createServer((req, res) => void proxy.handle(req, res, { scheme: 'https', remoteAddress: '::ffff:10.0.0.2', trustedPeer: true })),
+  );
+  try {
+    const res = await request(fr.port, { headers: { forwarded: 'for=198.51.100.7', 'x-forwarded-for': '198.51.100.7' } });
+    const echo = parseEcho(res);
+    assert.equal(echo.headers['forwarded'], 'for=198.51.100.7');
+    assert.equal(echo.headers['x-forwarded-for'], '198.51.100.7, 10.0.0.2');
+  } finally {
+    await fr.close();
+    await Promise.all([proxy.close(), up.close()]);
+  }
+});
+
 test('a body without Content-Length is re-framed for the upstream, even on DELETE', E2E, async () => {
   const up = await echoUpstream('a');
   const fr = await front(proxyConfig([up.port]));
@@ -176,7 +209,7 @@ test('a TLS upstream that accepts TCP but never completes the handshake gives 50
 test('a request that could not connect is retried on the healthy second upstream, body intact', E2E, async () => {
   const dead = await closedPort();
   const up = await echoUpstream('b');
-  const fr = await front(proxyConfig([dead, up.port], { lbPolicy: { name: 'first' }, lbRetries: 1, lbTryIntervalMs: 10 }));
+  const fr = await front(proxyConfig([dead, up.port], { lb: { policy: 'first', retries: 1, tryIntervalMs: 10 } }));
   try {
     await withUpstreamErrors(async (events) => {
       const res = await request(fr.port, { method: 'PUT', body: 'keep me' });
@@ -194,7 +227,7 @@ test('a request that could not connect is retried on the healthy second upstream
 test('without lb_retries or lb_try_duration a failed attempt is not retried', E2E, async () => {
   const dead = await closedPort();
   const up = await echoUpstream('b');
-  const fr = await front(proxyConfig([dead, up.port], { lbPolicy: { name: 'first' } }));
+  const fr = await front(proxyConfig([dead, up.port], { lb: { policy: 'first' } }));
   try {
     assert.equal((await request(fr.port)).status, 502);
   } finally {
@@ -209,7 +242,7 @@ test('a request the upstream received is not retried, even with retries configur
     secondHits++;
     res.end('second');
   });
-  const fr = await front(proxyConfig([resetter.port, second.port], { lbPolicy: { name: 'first' }, lbRetries: 3, lbTryIntervalMs: 10 }));
+  const fr = await front(proxyConfig([resetter.port, second.port], { lb: { policy: 'first', retries: 3, tryIntervalMs: 10 } }));
   try {
     const res = await request(fr.port);
     assert.equal(res.status, 502);
@@ -222,7 +255,7 @@ test('a request the upstream received is not retried, even with retries configur
 
 test('lb_try_duration keeps trying until an upstream comes up', E2E, async () => {
   const port = await closedPort();
-  const fr = await front(proxyConfig([port], { lbTryDurationMs: 5_000, lbTryIntervalMs: 50 }));
+  const fr = await front(proxyConfig([port], { lb: { tryDurationMs: 5_000, tryIntervalMs: 50 } }));
   let up: Running | undefined;
   try {
     // The upstream comes up only after an attempt has failed and another is due, so the answer
@@ -239,31 +272,34 @@ test('lb_try_duration keeps trying until an upstream comes up', E2E, async () =>
   }
 });
 
-test('passive health: an unhealthy_status response marks the upstream down for fail_duration', E2E, async () => {
-  let aHits = 0;
-  const a = await upstream((_req, res) => {
-    aHits++;
-    res.writeHead(503).end('a is sick');
+// unhealthy_status takes codes and classes, as written in the Proxyfile: the proxy reads the list as is.
+for (const unhealthyStatus of [[503], ['5xx' as const], [404, '5xx' as const]]) {
+  test(`passive health: an unhealthy_status ${JSON.stringify(unhealthyStatus)} response marks the upstream down for fail_duration`, E2E, async () => {
+    let aHits = 0;
+    const a = await upstream((_req, res) => {
+      aHits++;
+      res.writeHead(503).end('a is sick');
+    });
+    const b = await echoUpstream('b');
+    const fr = await front(
+      proxyConfig([a.port, b.port], {
+        lb: { policy: 'first' },
+        passive: { failDurationMs: 60_000, maxFails: 1, unhealthyStatus },
+      }),
+    );
+    try {
+      const first = await request(fr.port);
+      assert.equal(first.status, 503, 'the upstream response itself is still relayed');
+      assert.equal(first.body, 'a is sick');
+      const second = await request(fr.port);
+      assert.equal(parseEcho(second).name, 'b');
+      assert.equal(aHits, 1);
+      assert.equal(fr.proxy.upstreams[0]?.healthy(), false);
+    } finally {
+      await closeAll(fr, a, b);
+    }
   });
-  const b = await echoUpstream('b');
-  const fr = await front(
-    proxyConfig([a.port, b.port], {
-      lbPolicy: { name: 'first' },
-      passive: { failDurationMs: 60_000, maxFails: 1, unhealthyStatus: [503] },
-    }),
-  );
-  try {
-    const first = await request(fr.port);
-    assert.equal(first.status, 503, 'the upstream response itself is still relayed');
-    assert.equal(first.body, 'a is sick');
-    const second = await request(fr.port);
-    assert.equal(parseEcho(second).name, 'b');
-    assert.equal(aHits, 1);
-    assert.equal(fr.proxy.upstreams[0]?.healthy(), false);
-  } finally {
-    await closeAll(fr, a, b);
-  }
-});
+}
 
 test('when every upstream is down the client gets 503', E2E, async () => {
   const port = await closedPort();
@@ -287,7 +323,7 @@ test('least_conn counts a request as in flight until its response ends', E2E, as
     arrived();
   });
   const fast = await echoUpstream('fast');
-  const fr = await front(proxyConfig([slow.port, fast.port], { lbPolicy: { name: 'least_conn' } }));
+  const fr = await front(proxyConfig([slow.port, fast.port], { lb: { policy: 'least_conn' } }));
   try {
     // Pin the first request to `slow` by making `fast` look busy, then let it go.
     fr.proxy.upstreams[1]?.acquire();
@@ -322,7 +358,7 @@ test('sequential requests reuse one keep-alive connection to the upstream', E2E,
  * `handling` resolves when the first request reaches handle().
  */
 async function signalledFront(port: number, signal: AbortSignal): Promise<Running & { handled: () => Promise<void> | undefined; handling: Promise<void> }> {
-  const proxy = new ReverseProxy(proxyConfig([port], { lbTryDurationMs: 10_000, lbTryIntervalMs: 50 }));
+  const proxy = new ReverseProxy(proxyConfig([port], { lb: { tryDurationMs: 10_000, tryIntervalMs: 50 } }));
   let last: Promise<void> | undefined;
   let started: () => void = () => undefined;
   const handling = new Promise<void>((resolve) => (started = resolve));

@@ -10,20 +10,21 @@ import type { AddressInfo, Socket } from 'node:net';
 import { selfSignedFixture } from '../../helpers/self-signed.ts';
 import type { UpstreamErrorEvent } from '../../../src/diagnostics.ts';
 import { headerTimeout } from '../../../src/proxy/transport.ts';
-import { defaultReverseProxyConfig, type TransportConfig, type UpstreamConfig } from '../../../src/proxy/types.ts';
+import { reverseProxyDefaults } from '../../../src/config/defaults.ts';
+import type { TransportConfig, UpstreamConfig } from '../../../src/config/types.ts';
 import { echoUpstream, front, parseEcho, proxyConfig, request, upstream } from './helpers.ts';
 
 /** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
 const E2E = { timeout: 15_000 };
 
-const DEFAULT_TRANSPORT = defaultReverseProxyConfig([]).transport;
+const DEFAULT_TRANSPORT = reverseProxyDefaults([]).transport;
 
 /** The TLS upstream's certificate; its dir also holds the unix-socket upstream's socket file. */
 const selfSigned = selfSignedFixture('my-server-transport-', 'upstream.test');
 
 /** A front for one upstream with transport settings changed. */
 function frontFor(upstream: UpstreamConfig, transport: Partial<TransportConfig>): ReturnType<typeof front> {
-  const config = defaultReverseProxyConfig([upstream]);
+  const config = reverseProxyDefaults([upstream]);
   return front({ ...config, transport: { ...config.transport, ...transport } });
 }
 

@@ -4,13 +4,13 @@ import http from 'node:http';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { UpstreamErrorEvent } from '../../../src/diagnostics.ts';
 import { UpstreamTimeoutError } from '../../../src/proxy/upstream-request.ts';
-import { defaultReverseProxyConfig } from '../../../src/proxy/types.ts';
+import { reverseProxyDefaults } from '../../../src/config/defaults.ts';
 import { echoUpstream, front, parseEcho, proxyConfig, request, responseEnding, upstream } from './helpers.ts';
 
 /** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
 const E2E = { timeout: 15_000 };
 
-const DEFAULT_TRANSPORT = defaultReverseProxyConfig([]).transport;
+const DEFAULT_TRANSPORT = reverseProxyDefaults([]).transport;
 
 test('a slow client holds the upstream back instead of the proxy buffering the body', E2E, async () => {
   // Far more than the socket buffers of both hops can hold, so only back-pressure stops the upstream.

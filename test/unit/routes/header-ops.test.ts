@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { HeaderOp } from '../../../src/config/types.ts';
 import { applyResponseHeaderOps, beforeHead } from '../../../src/routes/header-ops.ts';
+import { applyHeaderOps, fieldNameMatcher, headerFields } from '../../../src/util/header-ops.ts';
 import { contextOf, get, serve, type Reply } from './serve.ts';
 
 const ops: HeaderOp[] = [
@@ -128,6 +129,55 @@ test('deleting "*" removes every header the handler set', async () => {
   try {
     const r = await get(s.port, '/');
     for (const name of Object.keys(handlerHeaders)) assert.equal(r.headers[name.toLowerCase()], undefined, name);
+  } finally {
+    await s.close();
+  }
+});
+
+test("Caddy's wildcard rule for deleted names: * all, *x* contains, *x suffix, x* prefix, else exact; any case", () => {
+  const names = ['X-Secret-Token', 'my-secret', 'Server-Timing', 'X-Keep', 'x-*-odd'];
+  const cases: [string, string[]][] = [
+    ['*', names],
+    ['*SECRET*', ['X-Secret-Token', 'my-secret']],
+    ['*-timing', ['Server-Timing']],
+    ['x-secret*', ['X-Secret-Token']],
+    ['x-keep', ['X-Keep']],
+    // A * in the middle is no wildcard (Caddy deletes the field of that exact name).
+    ['x-*-odd', ['x-*-odd']],
+    ['x-*', ['X-Secret-Token', 'X-Keep', 'x-*-odd']],
+  ];
+  for (const [pattern, want] of cases) {
+    const matches = fieldNameMatcher(pattern);
+    assert.deepEqual(names.filter(matches), want, pattern);
+  }
+});
+
+test('one implementation in both directions: a response and a plain header object end up with the same fields', async () => {
+  const both: HeaderOp[] = [
+    { op: 'delete', name: '*secret*' },
+    { op: 'delete', name: '*-timing' },
+    { op: 'add', name: 'X-Add', value: 'two' },
+    { op: 'set', name: 'X-Unknown', value: 'a{nope}b' },
+  ];
+  const plain: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(handlerHeaders)) plain[k.toLowerCase()] = v;
+  applyHeaderOps(headerFields(plain), both, (v) => v);
+
+  const s = await serve((req, res) => {
+    const ctx = contextOf(req);
+    beforeHead(res, () => applyResponseHeaderOps(res, both, req, ctx));
+    res.writeHead(200, { ...handlerHeaders, 'My-Secret': 'm' });
+    res.end();
+  });
+  try {
+    const r = await get(s.port, '/');
+    assert.equal(r.headers['x-secret-token'], undefined);
+    assert.equal(r.headers['my-secret'], undefined, '*secret* deletes a field that contains the word anywhere');
+    assert.equal(r.headers['server-timing'], undefined);
+    assert.deepEqual(values(r, 'x-add'), ['one', 'two']);
+    assert.equal(r.headers['x-unknown'], 'a{nope}b', 'unknown placeholders stay as written');
+    const fromResponse = Object.keys(r.headers).filter((k) => k.startsWith('x-') || k.includes('secret') || k.includes('timing'));
+    assert.deepEqual(fromResponse.sort(), Object.keys(plain).sort());
   } finally {
     await s.close();
   }

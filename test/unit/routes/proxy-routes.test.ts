@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../../../src/config/index.ts';
-import type { ReverseProxyRoute } from '../../../src/config/types.ts';
+import { PROXY_DEFAULTS } from '../../../src/config/defaults.ts';
+import type { ReverseProxyConfig, ReverseProxyRoute } from '../../../src/config/types.ts';
 import { silentLogger } from '../../../src/log.ts';
-import { toProxyConfig } from '../../../src/routes/proxy-config.ts';
+import { ReverseProxy } from '../../../src/proxy/reverse-proxy.ts';
 import { SiteTable } from '../../../src/routes/site-table.ts';
 import { contextOf, get, serve } from './serve.ts';
 
@@ -57,7 +58,7 @@ http://site.test:8080 {
   }
 });
 
-test('toProxyConfig expands status classes and carries every reverse_proxy option over', async () => {
+test('reverse_proxy parses every option into the one shape the proxy runs on', async () => {
   const config = await parseConfig(
     `
 http://site.test:8080 {
@@ -89,22 +90,15 @@ http://site.test:8080 {
     { filename: 'test' },
   );
   const route = config.sites[0]!.routes.find((r): r is ReverseProxyRoute => r.kind === 'reverse_proxy')!;
-  const p = toProxyConfig(route);
+  // The route is the proxy's configuration: no adapter copies it field by field.
+  const p: ReverseProxyConfig = route;
   assert.deepEqual(
     p.upstreams.map((u) => `${u.scheme}://${u.host}:${u.port}`),
     ['https://127.0.0.1:9001', 'https://127.0.0.1:9002'],
   );
-  assert.deepEqual(p.lbPolicy, { name: 'header', header: 'X-User' });
-  assert.equal(p.lbRetries, 3);
-  assert.equal(p.lbTryDurationMs, 5000);
-  assert.equal(p.lbTryIntervalMs, 100);
+  assert.deepEqual(p.lb, { policy: 'header', header: 'X-User', retries: 3, tryDurationMs: 5000, tryIntervalMs: 100 });
   assert.deepEqual(p.health, { uri: '/healthz', intervalMs: 10_000, timeoutMs: 2000, status: '2xx' });
-  assert.equal(p.passive.failDurationMs, 30_000);
-  assert.equal(p.passive.maxFails, 2);
-  const unhealthy = p.passive.unhealthyStatus;
-  assert.equal(unhealthy.length, 101);
-  assert.ok(unhealthy.includes(500) && unhealthy.includes(599) && unhealthy.includes(404));
-  assert.ok(!unhealthy.includes(499) && !unhealthy.includes(600));
+  assert.deepEqual(p.passive, { failDurationMs: 30_000, maxFails: 2, unhealthyStatus: ['5xx', 404] });
   assert.deepEqual(p.headerUp, [{ op: 'set', name: 'X-Up', value: '1' }]);
   assert.deepEqual(p.headerDown, [{ op: 'delete', name: 'Server' }]);
   assert.equal(p.flushIntervalMs, -1);
@@ -117,14 +111,21 @@ http://site.test:8080 {
     tlsServerName: 'upstream.test',
     keepAliveMs: 90_000,
   });
+  const proxy = new ReverseProxy(p, { healthProbe: () => Promise.resolve(200) });
+  await proxy.close();
 });
 
-test('toProxyConfig leaves health checks off when no health_uri is given', async () => {
+test('reverse_proxy with no options gets PROXY_DEFAULTS, active health checks off', async () => {
   const config = await parseConfig('http://site.test:8080 {\n\treverse_proxy 127.0.0.1:9001\n}\n', { filename: 'test' });
   const route = config.sites[0]!.routes[0] as ReverseProxyRoute;
-  const p = toProxyConfig(route);
-  assert.equal(p.health, undefined);
-  assert.equal(p.flushIntervalMs, undefined);
-  assert.deepEqual(p.passive.unhealthyStatus, []);
-  assert.deepEqual(p.upstreams, [{ scheme: 'http', host: '127.0.0.1', port: 9001 }]);
+  const { kind, pos, upstreams, ...rest } = route;
+  assert.equal(kind, 'reverse_proxy');
+  assert.ok(pos);
+  assert.deepEqual(rest, PROXY_DEFAULTS);
+  assert.equal(route.health.uri, undefined);
+  assert.deepEqual(
+    upstreams.map(({ scheme, host, port }) => ({ scheme, host, port })),
+    [{ scheme: 'http', host: '127.0.0.1', port: 9001 }],
+  );
+  assert.ok(!Object.isFrozen(PROXY_DEFAULTS.lb), 'the frozen config shares no object with the defaults table');
 });

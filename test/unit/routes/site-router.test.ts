@@ -242,7 +242,7 @@ c.test {
     assert.equal(http9090.find('b.test')?.site.addresses[0]?.host, 'b.test');
     assert.equal(https443.find('c.test')?.site.addresses[0]?.host, 'c.test');
     assert.equal(https443.find('a.test'), undefined);
-    assert.equal(http81.empty, true);
+    assert.equal(http81.routers.length, 0);
     assert.equal(http8080.routers.length, 2);
   } finally {
     await Promise.all([http8080, http9090, https443, http81].map((t) => t.close()));

@@ -1,0 +1,89 @@
+/**
+ * Header operations (the `header` directive, `header_up`, `header_down`): the one implementation,
+ * for requests to upstreams and responses to clients alike. Caddy's rules
+ * (modules/caddyhttp/headers/headers.go, HeaderOps.ApplyTo):
+ *
+ * - set replaces every value of the field, add appends one, delete removes the field;
+ * - names compare case-insensitively;
+ * - a deleted name may use Caddy's "basic wildcards": `*` alone is every field, `*x*` every field
+ *   containing x, `*x` every field ending in x, `x*` every field starting with x; a `*` anywhere
+ *   else is part of an exact name;
+ * - values expand request placeholders; which ones the caller knows is the caller's (Caddy's
+ *   ReplaceKnown: an unknown placeholder stays as written).
+ *
+ * Operations run in the order given. The config lists them in Caddy's order already (`-*`, adds,
+ * sets, other deletes: config/directives/simple.ts applicationOrder), so a `-*` never removes a
+ * field the same directive adds.
+ */
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { HeaderOp } from '../config/types.ts';
+
+/**
+ * Header fields the operations edit. ServerResponse and Http2ServerResponse are such targets as
+ * they are; `headerFields` makes one of a plain header object. `getHeaderNames` gives lower-case names.
+ */
+export interface HeaderTarget {
+  getHeaderNames(): string[];
+  getHeader(name: string): number | string | string[] | undefined;
+  setHeader(name: string, value: string | string[]): unknown;
+  removeHeader(name: string): void;
+}
+
+/** Apply `ops` to `target` in order; `expand` turns a value's placeholders into text. */
+export function applyHeaderOps(target: HeaderTarget, ops: readonly HeaderOp[], expand: (value: string) => string): void {
+  for (const op of ops) {
+    if (op.op === 'delete') {
+      deleteFields(target, op.name);
+      continue;
+    }
+    const value = expand(op.value ?? '');
+    if (op.op === 'set') {
+      target.setHeader(op.name, value);
+      continue;
+    }
+    const prev = target.getHeader(op.name);
+    if (prev === undefined) target.setHeader(op.name, value);
+    else target.setHeader(op.name, [...(Array.isArray(prev) ? prev : [String(prev)]), value]);
+  }
+}
+
+/** Caddy's wildcard rule for deleted field names, compiled: see the module comment. */
+export function fieldNameMatcher(pattern: string): (name: string) => boolean {
+  const p = pattern.toLowerCase();
+  if (p.length >= 2 && p.startsWith('*') && p.endsWith('*')) {
+    const inner = p.slice(1, -1);
+    return (name) => name.toLowerCase().includes(inner);
+  }
+  if (p.startsWith('*')) {
+    const suffix = p.slice(1);
+    return (name) => name.toLowerCase().endsWith(suffix);
+  }
+  if (p.endsWith('*')) {
+    const prefix = p.slice(0, -1);
+    return (name) => name.toLowerCase().startsWith(prefix);
+  }
+  return (name) => name.toLowerCase() === p;
+}
+
+/** A plain header object (lower-case names, as Node gives and undici takes) as a HeaderTarget. */
+export function headerFields(headers: OutgoingHttpHeaders): HeaderTarget {
+  return {
+    getHeaderNames: () => Object.keys(headers),
+    getHeader: (name) => headers[name.toLowerCase()],
+    setHeader: (name, value) => {
+      headers[name.toLowerCase()] = value;
+    },
+    removeHeader: (name) => {
+      delete headers[name.toLowerCase()];
+    },
+  };
+}
+
+function deleteFields(target: HeaderTarget, pattern: string): void {
+  if (!pattern.startsWith('*') && !pattern.endsWith('*')) {
+    target.removeHeader(pattern);
+    return;
+  }
+  const matches = fieldNameMatcher(pattern);
+  for (const name of target.getHeaderNames()) if (matches(name)) target.removeHeader(name);
+}
