@@ -121,6 +121,7 @@ const CHANNELS = channels({
   'my-server:acme:authorization-valid': true,
   'my-server:acme:certificate-obtained': true,
   'my-server:acme:error': true,
+  'my-server:acme:clock-skew': true,
 } satisfies Record<EventName, true>);
 
 /** Every channel name, for subscribers and documentation. */

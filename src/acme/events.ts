@@ -47,6 +47,17 @@ export type AcmeEvent =
       readonly willRetry: boolean;
       /** 'cleanup' for a solver's cleanup failure, which does not fail the issuance. */
       readonly stage?: 'cleanup';
+    }
+  | {
+      /**
+       * A CA's `Date` header (RFC 9110 §6.6.1) and this host's clock differ by more than a minute.
+       * Certificate validity and renewal windows are the CA's time; renewal decisions are made on ours.
+       */
+      readonly type: 'clock-skew';
+      readonly url: string;
+      /** Our clock minus the CA's: positive when ours is ahead. */
+      readonly skewMs: number;
+      readonly caDate: string;
     };
 
 export type AcmeEventType = AcmeEvent['type'];
@@ -61,6 +72,7 @@ export const ACME_CHANNELS = {
   'authorization-valid': 'my-server:acme:authorization-valid',
   'certificate-obtained': 'my-server:acme:certificate-obtained',
   error: 'my-server:acme:error',
+  'clock-skew': 'my-server:acme:clock-skew',
 } as const satisfies Readonly<Record<AcmeEventType, string>>;
 
 /** One channel object per type, held so that a publish does not look its name up. */
@@ -72,6 +84,11 @@ const CHANNELS = Object.fromEntries(
  * Publishes one event. acme/ imports nothing of ours, so this is the one publisher besides
  * src/diagnostics.ts's publish(), with the same hasSubscribers check.
  */
+/** Whether anyone listens to events of `type` (for events costly to build). */
+export function hasAcmeSubscribers(type: AcmeEventType): boolean {
+  return CHANNELS[type].hasSubscribers;
+}
+
 export function publishAcmeEvent(event: AcmeEvent): void {
   const channel = CHANNELS[event.type];
   if (channel.hasSubscribers) channel.publish(event);

@@ -1,7 +1,7 @@
-import diagnosticsChannel from 'node:diagnostics_channel';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { MyServerError } from '../errors.ts';
+import { hasAcmeSubscribers, publishAcmeEvent } from './events.ts';
 
 /**
  * The ACME client's HTTP transport: node:https (not fetch) so that the ACME server's own HTTPS can be
@@ -109,28 +109,16 @@ export class HttpTransport {
   }
 }
 
-/**
- * `my-server:acme:clock-skew`, published with a ClockSkew whenever a CA's `Date` header (RFC 9110
- * §6.6.1) and this host's clock differ by more than MAX_CLOCK_SKEW_MS. Certificate validity and
- * renewal windows are the CA's time; renewal decisions are made on ours.
- */
-export const CLOCK_SKEW_CHANNEL = 'my-server:acme:clock-skew';
-export interface ClockSkew {
-  readonly url: string;
-  /** Our clock minus the CA's: positive when ours is ahead. */
-  readonly skewMs: number;
-  readonly caDate: string;
-}
-/** A minute: well above the header's one-second resolution plus a slow response. */
+/** A minute: well above the Date header's one-second resolution plus a slow response. */
 const MAX_CLOCK_SKEW_MS = 60_000;
-const clockSkewChannel = diagnosticsChannel.channel(CLOCK_SKEW_CHANNEL);
 
+/** Publishes a `clock-skew` event (acme/events.ts) when the CA's Date is off by more than a minute. */
 function noteClockSkew(date: string | undefined, url: string): void {
-  if (date === undefined || !clockSkewChannel.hasSubscribers) return;
+  if (date === undefined || !hasAcmeSubscribers('clock-skew')) return;
   const caTime = Date.parse(date);
   if (Number.isNaN(caTime)) return;
   const skewMs = Date.now() - caTime;
-  if (Math.abs(skewMs) > MAX_CLOCK_SKEW_MS) clockSkewChannel.publish({ url, skewMs, caDate: date } satisfies ClockSkew);
+  if (Math.abs(skewMs) > MAX_CLOCK_SKEW_MS) publishAcmeEvent({ type: 'clock-skew', url, skewMs, caDate: date });
 }
 
 /**

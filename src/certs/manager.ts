@@ -1,10 +1,8 @@
-import diagnosticsChannel from 'node:diagnostics_channel';
 import tls from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { describeError, MyServerError } from '../errors.ts';
 import { findProblem } from '../acme/problem.ts';
 import { RENEWAL_INFO_MAX_CHECK_MS, RENEWAL_INFO_MIN_CHECK_MS, RENEWAL_INFO_DEFAULT_CHECK_MS, renewalInfoCheckDelay, renewalInfoRetryDelay } from '../acme/ari.ts';
-import { CLOCK_SKEW_CHANNEL, type ClockSkew } from '../acme/http.ts';
 import type { RenewalInfo } from '../acme/types.ts';
 import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -20,7 +18,9 @@ import { ariWindowMoved, needsRenewal, renewalTime, updatedAri, type Certificate
 import { normalizeName } from './names.ts';
 import { onDemandRefusal } from './on-demand.ts';
 import { obtainCertificate } from './obtain.ts';
-import { publish } from '../diagnostics.ts';
+import { publish, subscribe, unsubscribe, type Events } from '../diagnostics.ts';
+
+type ClockSkew = Events['my-server:acme:clock-skew'];
 
 /**
  * An optional issuer ability (RFC 9773): the CA's current renewal information for a certificate it
@@ -189,8 +189,8 @@ export class CertificateManager {
     // The ACME client reports a CA whose Date header disagrees with our clock; renewal times are
     // only as right as the clock, so it is said loudly. Unsubscribed when close() aborts.
     const onSkew = (message: unknown): void => this.#warnClockSkew(message as ClockSkew);
-    diagnosticsChannel.subscribe(CLOCK_SKEW_CHANNEL, onSkew);
-    this.#abort.signal.addEventListener('abort', () => diagnosticsChannel.unsubscribe(CLOCK_SKEW_CHANNEL, onSkew), { once: true });
+    subscribe('my-server:acme:clock-skew', onSkew);
+    this.#abort.signal.addEventListener('abort', () => unsubscribe('my-server:acme:clock-skew', onSkew), { once: true });
   }
 
   /**
