@@ -1,5 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import { normalizeName } from '../certs/names.ts';
+import { unmapIPv4 } from '../util/host.ts';
 import { cleanPath, hostWithoutPort, requestHost, splitTarget, type Req, type RequestContext } from '../routes/context.ts';
 
 /** What resolveTarget found: a refusal, or the request in origin-form with its authority as Host. */
@@ -79,7 +80,7 @@ export function requestContext(req: Req, scheme: 'http' | 'https'): RequestConte
   if (path === undefined) return undefined;
   return {
     scheme,
-    remoteAddress: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
+    remoteAddress: unmapIPv4(req.socket.remoteAddress ?? ''),
     host: hostWithoutPort(requestHost(req)),
     path,
     query,

@@ -2,6 +2,9 @@ import { expandPlaceholders as expand } from '../util/placeholders.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 
+/** The one host rule (util/host.ts), re-exported for the route code that reads it from here. */
+export { hostWithoutPort } from '../util/host.ts';
+
 export type Req = IncomingMessage | Http2ServerRequest;
 export type Res = ServerResponse | Http2ServerResponse;
 
@@ -24,19 +27,6 @@ export interface RequestContext {
 /** The Host of a request: `:authority` for HTTP/2, the Host header for HTTP/1. */
 export function requestHost(req: Req): string {
   return (req.headers[':authority'] as string | undefined) ?? req.headers.host ?? '';
-}
-
-/** "example.com:8443" → "example.com"; "[::1]:443" → "::1"; lower case, no trailing dot. */
-export function hostWithoutPort(raw: string): string {
-  let h = raw.trim().toLowerCase();
-  if (h.startsWith('[')) {
-    const end = h.indexOf(']');
-    h = end > 0 ? h.slice(1, end) : h;
-  } else {
-    const colon = h.lastIndexOf(':');
-    if (colon > 0 && h.indexOf(':') === colon) h = h.slice(0, colon);
-  }
-  return h.endsWith('.') ? h.slice(0, -1) : h;
 }
 
 /**

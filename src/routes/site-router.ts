@@ -4,7 +4,6 @@ import type { Duplex } from 'node:stream';
 import type { Route, ReverseProxyRoute, SiteConfig, HeaderOp } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import { ReverseProxy } from '../proxy/reverse-proxy.ts';
-import { toProxyConfig } from './proxy-config.ts';
 import { expandPlaceholders, type Req, type RequestContext, type Res } from './context.ts';
 import { encodeResponse } from './encode.ts';
 import { applyResponseHeaderOps } from './header-ops.ts';
@@ -143,7 +142,7 @@ export class SiteRouter {
   }
 
   #proxy(r: ReverseProxyRoute, log: Logger): ReverseProxy {
-    const p = new ReverseProxy(toProxyConfig(r), { logger: log.child({ logger: 'proxy' }) });
+    const p = new ReverseProxy(r, { logger: log.child({ logger: 'proxy' }) });
     this.#proxies.push(p);
     return p;
   }

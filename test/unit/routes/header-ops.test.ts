@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { HeaderOp } from '../../../src/config/types.ts';
-import { applyResponseHeaderOps, beforeHead } from '../../../src/routes/header-ops.ts';
+import { applyResponseHeaderOps } from '../../../src/routes/header-ops.ts';
+import { responseHooks } from '../../../src/http/response-hooks.ts';
 import { applyHeaderOps, fieldNameMatcher, headerFields } from '../../../src/util/header-ops.ts';
 import { contextOf, get, serve, type Reply } from './serve.ts';
 
@@ -18,7 +19,7 @@ const ops: HeaderOp[] = [
 async function run(handler: (res: http.ServerResponse) => void, path = '/p?q=1'): Promise<Reply> {
   const s = await serve((req, res) => {
     const ctx = contextOf(req);
-    beforeHead(res, () => applyResponseHeaderOps(res, ops, req, ctx));
+    responseHooks(res).onHead(() => applyResponseHeaderOps(res, ops, req, ctx));
     handler(res);
   });
   try {
@@ -68,7 +69,7 @@ test('set, add, delete and wildcard delete apply to headers the handler passes t
 test('header ops apply with writeHead(status, reason, headers) and keep the reason phrase', async () => {
   const s = await serve((req, res) => {
     const ctx = contextOf(req);
-    beforeHead(res, () => applyResponseHeaderOps(res, ops, req, ctx));
+    responseHooks(res).onHead(() => applyResponseHeaderOps(res, ops, req, ctx));
     res.writeHead(202, 'Quite Accepted', handlerHeaders);
     res.end();
   });
@@ -122,7 +123,7 @@ test('header ops apply when the head goes out with the first write()', async () 
 test('deleting "*" removes every header the handler set', async () => {
   const s = await serve((req, res) => {
     const ctx = contextOf(req);
-    beforeHead(res, () => applyResponseHeaderOps(res, [{ op: 'delete', name: '*' }], req, ctx));
+    responseHooks(res).onHead(() => applyResponseHeaderOps(res, [{ op: 'delete', name: '*' }], req, ctx));
     res.writeHead(200, handlerHeaders);
     res.end();
   });
@@ -165,7 +166,7 @@ test('one implementation in both directions: a response and a plain header objec
 
   const s = await serve((req, res) => {
     const ctx = contextOf(req);
-    beforeHead(res, () => applyResponseHeaderOps(res, both, req, ctx));
+    responseHooks(res).onHead(() => applyResponseHeaderOps(res, both, req, ctx));
     res.writeHead(200, { ...handlerHeaders, 'My-Secret': 'm' });
     res.end();
   });
