@@ -23,7 +23,7 @@ async function withManager(
   try {
     await fn(mgr, tmp);
   } finally {
-    mgr.close();
+    await mgr.close();
     // close() stops timers but cannot cancel an attempt already running; let it finish its lock
     // and unlock before the folder goes, or it recreates locks/ in a removed temp dir.
     await delay(100);
@@ -161,7 +161,7 @@ test('close() stops retries and storage checks', async () => {
     assert.ok(await eventually(() => failing.attempts.length >= 3));
     assert.ok(await mgr.secureContextFor('ok.localhost'));
     const serial = mgr.certificates()[0]?.meta.serialHex;
-    mgr.close();
+    await mgr.close();
     const atClose = failing.attempts.length;
     await obtainCertificate(['ok.localhost'], { storage: tmp.storage, store: new CertificateStore(tmp.storage), issuer: local, keyType: 'p256', log: silentLogger(), force: true });
     await delay(250);

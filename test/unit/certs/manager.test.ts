@@ -36,7 +36,7 @@ async function setup(): Promise<Setup> {
       return m;
     },
     done: async () => {
-      for (const m of managers) m.close();
+      await Promise.all(managers.map((m) => m.close()));
       await tmp.remove();
     },
   };
