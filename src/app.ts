@@ -7,11 +7,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { SecureContext, TLSSocket } from 'node:tls';
-import { AdminServer } from './admin/admin-server.ts';
+import { AdminApi } from './app/admin.ts';
 import { Generation, listenerId, type ListenerKey } from './app/generation.ts';
 import { AccessLogs } from './app/access-log.ts';
 import { FileWatch } from './app/file-watch.ts';
-import { plan, planInput, type PlanInput, type ReloadPlan } from './app/plan.ts';
+import { Listeners } from './app/listeners.ts';
+import { plan, planInput, type PlanInput } from './app/plan.ts';
 import { acmeSettingsFor, Stack, type Issuers } from './app/stack.ts';
 import { normalizeName } from './certs/names.ts';
 import { parseConfig, loadConfig } from './config/index.ts';
@@ -46,13 +47,13 @@ export class App {
   /** Storage and everything keeping state in it; replaced whole by a reload that changes `storage`. */
   #stack: Stack | undefined;
   /**
-   * The stack a reload replaced, until its grace period ends: its orders in flight still get their
-   * challenges answered (the CA validates against whatever this process serves).
+   * The stack a reload replaced, until its grace period ends: its orders are aborted, but a
+   * validation the CA already started still finds its challenge answered.
    */
   #retiring: Stack | undefined;
   #issuers: Issuers | undefined;
-  readonly #fronts = new Map<string, Front>();
-  #admin: AdminServer | undefined;
+  readonly #fronts = new Listeners<Front>((l) => this.#makeFront(l));
+  readonly #admin: AdminApi;
   readonly #metrics: Metrics;
   readonly #accessLogs = new AccessLogs();
   /** Tail of the one queue every config change runs in: file watch, SIGHUP, the admin API. */
@@ -66,6 +67,13 @@ export class App {
     this.#o = options;
     this.#log = options.log;
     this.#metrics = new Metrics({ log: options.log.child({ logger: 'metrics' }) });
+    this.#admin = new AdminApi({
+      metrics: this.#metrics,
+      log: this.#log.child({ logger: 'admin' }),
+      load: async (text) => this.reload(await parseConfig(text, { filename: this.#o.configFile ?? 'admin-load' })),
+      reload: () => this.reloadFromFile(),
+      certificates: () => this.#stack?.manager.certificates() ?? [],
+    });
     this.#files = new FileWatch({
       watchConfig: options.watch === true,
       ...(options.configFile !== undefined ? { configFile: options.configFile } : {}),
@@ -144,7 +152,7 @@ export class App {
     let gen: Generation;
     try {
       gen = await Generation.build(config, issuers, this.#log, TLS_CONTEXT_OPTIONS);
-      await this.#bind(p.listeners, config).catch(async (err: unknown) => {
+      await this.#fronts.bind(p.listeners, config).catch(async (err: unknown) => {
         await gen.close();
         throw err;
       });
@@ -171,12 +179,12 @@ export class App {
     if (old.gen) setTimeout(() => void old.gen?.close(), g.gracePeriodMs).unref();
     if (p.files) await this.#files.update(config);
     if (first) {
-      await this.#startAdmin();
-      this.#log.info({ listeners: [...this.#fronts.keys()], sites: config.sites.length, storage: stack.toString() }, 'serving');
+      await this.#admin.start(g.admin);
+      this.#log.info({ listeners: this.#fronts.ids(), sites: config.sites.length, storage: stack.toString() }, 'serving');
       return;
     }
-    if (p.admin) this.#restartAdmin();
-    this.#log.info({ listeners: [...this.#fronts.keys()], sites: config.sites.length }, 'config reloaded');
+    if (p.admin) this.#admin.move(g.admin);
+    this.#log.info({ listeners: this.#fronts.ids(), sites: config.sites.length }, 'config reloaded');
   }
 
   #openStack(config: Config): Promise<Stack> {
@@ -210,41 +218,13 @@ export class App {
     this.#closing = true;
     await this.#reloading;
     await this.#files.close();
-    const grace = this.#config.globals.gracePeriodMs;
-    await Promise.all([this.#admin?.close(), ...[...this.#fronts.values()].map((f) => f.front.close(grace))]);
-    this.#fronts.clear();
+    await Promise.all([this.#admin.close(), this.#fronts.close(this.#config.globals.gracePeriodMs)]);
     // Issuance in flight is aborted and awaited before the storage under it closes.
     await Promise.all([this.#stack?.manager.close(), this.#retiring?.manager.close()]);
     await this.#gen?.close();
     this.#metrics.close();
     this.#accessLogs.close();
     await Promise.all([this.#stack?.close(), this.#retiring?.close()]);
-  }
-
-  /** Open the listeners the plan adds, then close those it drops; on a failure, close what was opened. */
-  async #bind(listeners: ReloadPlan['listeners'], config: Config): Promise<void> {
-    const binds = config.globals.defaultBind.length > 0 ? config.globals.defaultBind : [undefined];
-    const opened: string[] = [];
-    try {
-      for (const [id, l] of listeners.open) {
-        if (this.#fronts.has(id)) continue;
-        const front = this.#makeFront(l);
-        this.#fronts.set(id, front);
-        opened.push(id);
-        await front.front.listen(l.port, binds);
-      }
-    } catch (err) {
-      for (const id of opened) {
-        await this.#fronts.get(id)?.front.close(0);
-        this.#fronts.delete(id);
-      }
-      throw err;
-    }
-    for (const id of listeners.close) {
-      const f = this.#fronts.get(id);
-      this.#fronts.delete(id);
-      void f?.front.close(config.globals.gracePeriodMs);
-    }
   }
 
   #makeFront(l: ListenerKey): Front {
@@ -376,48 +356,6 @@ export class App {
     const retiring = this.#retiring;
     if (retiring && (await retiring.http01.knows(req))) return retiring.http01.handleHttp01(req, res);
     return (await this.#stack?.http01.handleHttp01(req, res)) ?? false;
-  }
-
-  /** Not awaited: /load runs inside the admin server, whose close waits for that request. */
-  #restartAdmin(): void {
-    setImmediate(() => {
-      void (async () => {
-        await this.#admin?.close();
-        this.#admin = undefined;
-        if (this.#closing) return;
-        await this.#startAdmin().catch((err: unknown) => this.#log.error({ err }, 'starting the admin API after reload failed'));
-      })();
-    });
-  }
-
-  async #startAdmin(): Promise<void> {
-    const admin = this.#config.globals.admin;
-    if (admin === false) return;
-    this.#admin = new AdminServer({
-      address: admin.address,
-      metrics: this.#metrics,
-      log: this.#log.child({ logger: 'admin' }),
-      app: {
-        load: async (text) => {
-          const next = await parseConfig(text, { filename: this.#o.configFile ?? 'admin-load' });
-          await this.reload(next);
-        },
-        reload: () => this.reloadFromFile(),
-        certificates: () =>
-          Promise.resolve(
-            (this.#stack?.manager.certificates() ?? []).map((c) => ({
-              names: c.meta.names,
-              issuer: c.meta.issuer,
-              issuerName: c.meta.issuerName,
-              notBefore: c.meta.notBefore,
-              notAfter: c.meta.notAfter,
-              serial: c.meta.serialHex,
-              storageKey: c.keys.cert,
-            })),
-          ),
-      },
-    });
-    await this.#admin.listen();
   }
 }
 
