@@ -62,10 +62,13 @@ export function resolveAddress(a: ParsedAddress, g: Pick<GlobalOptions, 'httpPor
   return { ...a, protocol, listenPort };
 }
 
+/** `local_certs` makes the automatic choice the local CA, for every site and every name. */
+const automatic = (g: GlobalOptions): TlsConfig['mode'] => (g.localCerts ? 'internal' : 'auto');
+
 function adaptTls(d: TlsDraft | undefined, g: GlobalOptions): TlsConfig {
   const mode = d?.mode ?? 'auto';
   return {
-    mode: mode === 'auto' && g.localCerts ? 'internal' : mode,
+    mode: mode === 'auto' ? automatic(g) : mode,
     ...(d?.email !== undefined ? { email: d.email } : {}),
     ...(d?.certFile !== undefined ? { certFile: d.certFile } : {}),
     ...(d?.keyFile !== undefined ? { keyFile: d.keyFile } : {}),
@@ -93,7 +96,7 @@ export type IssuerChoice =
  */
 export function issuerFor(site: SiteConfig | undefined, globals: GlobalOptions, name: string, override?: 'acme' | 'internal'): IssuerChoice | undefined {
   const t = site?.tls;
-  const mode = override ?? t?.mode ?? (globals.localCerts ? 'internal' : 'auto');
+  const mode = override ?? t?.mode ?? automatic(globals);
   if (mode === 'manual') return undefined;
   if (mode === 'internal' || (mode === 'auto' && isLocalOnlyName(name))) return { kind: 'internal' };
   const email = t?.email ?? globals.email;

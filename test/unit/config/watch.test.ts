@@ -103,3 +103,22 @@ test('an aborted signal closes the watcher', async (t) => {
   await sleep(DEBOUNCE_MS * 4);
   assert.equal(calls, 0);
 });
+
+test('the callback names the watched files that changed in the burst, and only those', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'Proxyfile');
+  const cert = path.join(dir, 'site.pem');
+  await writeFile(file, 'a.example {\n}\n');
+  await writeFile(cert, 'x');
+  const bursts: string[][] = [];
+  const watcher = watchConfig(file, [cert], (changed) => bursts.push([...changed].sort()), { debounceMs: DEBOUNCE_MS });
+  t.after(() => watcher.close());
+  await watcher.ready;
+  await writeFile(cert, 'y');
+  await waitFor(() => bursts.length > 0, SETTLE_MS);
+  assert.deepEqual(bursts, [[cert]]);
+  await writeFile(file, 'b.example {\n}\n');
+  await writeFile(cert, 'z');
+  await waitFor(() => bursts.length > 1, SETTLE_MS);
+  assert.deepEqual(bursts[1], [file, cert].sort());
+});
