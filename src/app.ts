@@ -10,14 +10,13 @@ import type { SecureContext, TLSSocket } from 'node:tls';
 import { AdminApi } from './app/admin.ts';
 import { Generation, listenerId, type ListenerKey } from './app/generation.ts';
 import { AccessLogs } from './app/access-log.ts';
-import { FileWatch } from './app/file-watch.ts';
+import { ConfigSource } from './app/config-source.ts';
 import { Listeners } from './app/listeners.ts';
 import { plan, planInput, type PlanInput } from './app/plan.ts';
 import { acmeSettingsFor, Stack, type Issuers } from './app/stack.ts';
 import { normalizeName } from './certs/names.ts';
-import { parseConfig, loadConfig } from './config/index.ts';
+import { parseConfig } from './config/index.ts';
 import type { Config } from './config/types.ts';
-import { describeError, MyServerError } from './errors.ts';
 import { HttpFront } from './http/http-front.ts';
 import { reconfigureLogger, type Logger } from './log.ts';
 import { publishHttpRequest } from './metrics/channels.ts';
@@ -56,11 +55,9 @@ export class App {
   readonly #admin: AdminApi;
   readonly #metrics: Metrics;
   readonly #accessLogs = new AccessLogs();
-  /** Tail of the one queue every config change runs in: file watch, SIGHUP, the admin API. */
-  #reloading: Promise<void> = Promise.resolve();
-  #closing = false;
+  /** Every config change comes through it, one at a time: start, file watch, SIGHUP, the admin API. */
+  readonly #source: ConfigSource;
   #onDemand: { authorize(name: string): Promise<void> } | undefined;
-  readonly #files: FileWatch;
 
   constructor(config: Config, options: AppOptions) {
     this.#config = config;
@@ -74,12 +71,12 @@ export class App {
       reload: () => this.reloadFromFile(),
       certificates: () => this.#stack?.manager.certificates() ?? [],
     });
-    this.#files = new FileWatch({
-      watchConfig: options.watch === true,
-      ...(options.configFile !== undefined ? { configFile: options.configFile } : {}),
+    this.#source = new ConfigSource({
+      ...(options.configFile !== undefined ? { file: options.configFile } : {}),
+      watch: options.watch === true,
       log: options.log,
-      onConfigChange: () => void this.requestReload('watch'),
-      onCertificateChange: () => void this.requestReload('certificate files'),
+      apply: async (next) => this.#apply(await planInput(next)),
+      current: () => this.#config,
     });
   }
 
@@ -91,7 +88,7 @@ export class App {
   async start(): Promise<void> {
     try {
       this.#metrics.subscribe();
-      await this.#enqueue(async () => this.#apply(await planInput(this.#config), true));
+      await this.#source.push(() => this.#config);
     } catch (err) {
       // Nothing half-started stays behind: listeners bound before the failure are closed again.
       await this.close().catch(() => undefined);
@@ -105,40 +102,22 @@ export class App {
    * closed after the grace period so requests and WebSockets in flight finish on them.
    */
   reload(next: Config): Promise<void> {
-    return this.#enqueue(async () => this.#apply(await planInput(next), false));
+    return this.#source.push(() => next);
   }
 
   /** Reads the config file again and reloads (admin /reload); rejects as reload() does. */
   reloadFromFile(): Promise<void> {
-    const file = this.#o.configFile;
-    if (file === undefined) return Promise.reject(new MyServerError('MS_ERR_CONFIG', 'no config file to reload from'));
-    // Read inside the queue, so the last change seen is the one applied last.
-    return this.#enqueue(async () => this.#apply(await planInput(await loadConfig(file)), false));
+    return this.#source.fromFile();
   }
 
-  /**
-   * A reload asked for by a signal or a watched file: logged, never rejects; the old config keeps
-   * serving when the new one is rejected (SPEC). `certificate files` rebuilds the running config.
-   */
-  async requestReload(trigger: string): Promise<void> {
-    if (this.#closing) return;
-    this.#log.info({ file: this.#o.configFile, trigger }, 'reloading config');
-    try {
-      await (trigger === 'certificate files' ? this.#enqueue(async () => this.#apply(await planInput(this.#config), false)) : this.reloadFromFile());
-    } catch (err) {
-      this.#log.error({ err: describeError(err) }, `reload rejected, keeping the running config: ${describeError(err)}`);
-    }
+  /** A reload asked for by a signal (SIGHUP): logged, never rejects. */
+  requestReload(trigger: string): Promise<void> {
+    return this.#source.request(trigger);
   }
 
-  #enqueue(change: () => Promise<void>): Promise<void> {
-    if (this.#closing) return Promise.reject(new MyServerError('MS_ERR_ABORTED', 'the server is stopping; config not loaded'));
-    const run = this.#reloading.then(change);
-    this.#reloading = run.catch(() => undefined);
-    return run;
-  }
-
-  /** Start (`first`) or reload: everything is built and bound before anything is swapped. */
-  async #apply(next: PlanInput, first: boolean): Promise<void> {
+  /** Start or reload (ConfigSource runs one at a time): everything is built and bound before anything is swapped. */
+  async #apply(next: PlanInput): Promise<void> {
+    const first = this.#stack === undefined;
     const config = next.config;
     const g = config.globals;
     const p = plan(first ? undefined : { config: this.#config, caRoots: this.#caRoots }, next);
@@ -177,7 +156,7 @@ export class App {
     this.#metrics.configure({ certificates: [...gen.managed.keys()], upstreams: gen.upstreamAddresses() });
     this.#accessLogs.prune(config);
     if (old.gen) setTimeout(() => void old.gen?.close(), g.gracePeriodMs).unref();
-    if (p.files) await this.#files.update(config);
+    if (p.files) await this.#source.watch(config);
     if (first) {
       await this.#admin.start(g.admin);
       this.#log.info({ listeners: this.#fronts.ids(), sites: config.sites.length, storage: stack.toString() }, 'serving');
@@ -215,9 +194,7 @@ export class App {
 
   /** Stop accepting, let requests in flight finish up to grace_period, then release everything. */
   async close(): Promise<void> {
-    this.#closing = true;
-    await this.#reloading;
-    await this.#files.close();
+    await this.#source.close();
     await Promise.all([this.#admin.close(), this.#fronts.close(this.#config.globals.gracePeriodMs)]);
     // Issuance in flight is aborted and awaited before the storage under it closes.
     await Promise.all([this.#stack?.manager.close(), this.#retiring?.manager.close()]);
