@@ -183,7 +183,7 @@ export class App {
    * a storage no longer read); its challenge answers stay up until the grace period ends.
    */
   #retire(previous: Stack, graceMs: number): void {
-    void previous.manager.close();
+    void previous.stop();
     this.#retiring = previous;
     this.#log.info({ from: previous.toString(), to: this.#stack?.toString() }, 'storage changed');
     setTimeout(() => {
@@ -197,11 +197,10 @@ export class App {
     await this.#source.close();
     await Promise.all([this.#admin.close(), this.#fronts.close(this.#config.globals.gracePeriodMs)]);
     // Issuance in flight is aborted and awaited before the storage under it closes.
-    await Promise.all([this.#stack?.manager.close(), this.#retiring?.manager.close()]);
+    await Promise.all([this.#stack?.close(), this.#retiring?.close()]);
     await this.#gen?.close();
     this.#metrics.close();
     this.#accessLogs.close();
-    await Promise.all([this.#stack?.close(), this.#retiring?.close()]);
   }
 
   #makeFront(l: ListenerKey): Front {

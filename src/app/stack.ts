@@ -18,6 +18,7 @@ import type { Solver } from '../challenges/solver.ts';
 import { TlsAlpn01Solver } from '../challenges/tls-alpn-01.ts';
 import type { IssuerChoice } from '../config/adapt.ts';
 import type { GlobalOptions } from '../config/types.ts';
+import { MyServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { createStorage, type ClosableStorage } from '../storage/index.ts';
 import { storageSpecFor } from './setup.ts';
@@ -52,8 +53,8 @@ export function acmeSettingsFor(globals: GlobalOptions, caRoots: string | undefi
 
 /**
  * One storage and the state kept in it. Built whole, so a reload that changes `storage` can swap
- * one stack for another. close() aborts the manager's issuances in flight, waits for them, then
- * closes the storage.
+ * one stack for another. stop() aborts account setups and the manager's issuances in flight and
+ * waits for them; close() stops, then closes the storage.
  */
 export class Stack {
   readonly storage: ClosableStorage;
@@ -65,6 +66,9 @@ export class Stack {
   readonly local: LocalIssuer;
   readonly manager: CertificateManager;
   readonly #o: StackOptions;
+  /** Aborted by stop(): account setups in flight (shared by issuances, so not theirs to abort). */
+  readonly #abort = new AbortController();
+  #stopped: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
 
   private constructor(storage: ClosableStorage, options: StackOptions) {
@@ -99,12 +103,19 @@ export class Stack {
    * and account clients.
    */
   issuers(settings: AcmeSettings): Issuers {
-    return new Issuers(this, settings, this.#o);
+    return new Issuers(this, settings, this.#o, this.#abort.signal);
+  }
+
+  /** No more issuance: what is in flight is aborted and awaited. Idempotent. */
+  stop(): Promise<void> {
+    this.#abort.abort(new MyServerError('MS_ERR_ABORTED', 'storage stack closed'));
+    this.#stopped ??= this.manager.close();
+    return this.#stopped;
   }
 
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      await this.manager.close();
+      await this.stop();
       await this.storage.close();
     })();
     return this.#closed;
@@ -123,11 +134,13 @@ export class Issuers {
   readonly #acme = new Map<string, AcmeIssuer>();
   /** Account clients by CA and email: issuers that differ only in challenges share one. */
   readonly #accounts = new Map<string, Promise<AcmeClient>>();
+  readonly #signal: AbortSignal;
 
-  constructor(stack: Stack, settings: AcmeSettings, options: StackOptions) {
+  constructor(stack: Stack, settings: AcmeSettings, options: StackOptions, signal: AbortSignal) {
     this.#stack = stack;
     this.#settings = settings;
     this.#o = options;
+    this.#signal = signal;
   }
 
   get local(): LocalIssuer {
@@ -163,6 +176,7 @@ export class Issuers {
         directoryUrl: ca,
         storage: this.#stack.storage,
         log: this.#o.log.child({ logger: 'acme' }),
+        signal: this.#signal,
         ...(email !== undefined ? { email } : {}),
         ...(s.caRoots !== undefined ? { caRoots: s.caRoots } : {}),
         ...(s.eab !== undefined ? { eab: s.eab } : {}),

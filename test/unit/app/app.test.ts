@@ -13,6 +13,8 @@ import { pino } from 'pino';
 import { App } from '../../../src/app.ts';
 import { loadConfig } from '../../../src/config/index.ts';
 import { freePorts } from '../../helpers/ports.ts';
+import { startFakeCa } from '../acme/fake-ca.ts';
+import { installIssuer } from '../acme/fake-issuer.ts';
 
 interface Line {
   readonly msg: string;
@@ -127,4 +129,28 @@ test('without --watch nothing is watched and no watching line is logged', async 
   await app.start();
   await app.close();
   assert.equal(lines.filter((l) => l.msg === 'watching config for changes').length, 0);
+});
+
+test('close() during an issuance returns promptly and aborts it: the CA hears nothing more', async (t) => {
+  const s = await setup(t);
+  // A CA whose authorizations stay pending: the order polls until something stops it.
+  const ca = await startFakeCa();
+  t.after(() => ca.close());
+  installIssuer(ca, { outcome: () => 'pending', authzRetryAfter: '1' });
+  const text = s.proxyfile(0).replace('\tgrace_period 100ms\n', `\tgrace_period 100ms\n\tacme_ca ${ca.directoryUrl}\n`) + 'hang.example.com {\n\trespond "x"\n}\n';
+  await writeFile(s.file, text);
+  const { log } = capture();
+  const app = new App(await loadConfig(s.file), { log, configFile: s.file });
+  await app.start();
+  const polling = (): number => ca.requests.filter((r) => r.path.startsWith('/authz/')).length;
+  for (let i = 0; i < 200 && polling() < 2; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(polling() >= 2, 'the order is polling its authorization');
+  const t0 = performance.now();
+  await app.close();
+  const elapsed = performance.now() - t0;
+  assert.ok(elapsed < 3_000, `close() took ${Math.round(elapsed)} ms`);
+  const seen = ca.requests.length;
+  // Three poll intervals: an order left running would have polled again by now.
+  await new Promise((r) => setTimeout(r, 3_000));
+  assert.equal(ca.requests.length, seen, `requests after close(): ${ca.requests.slice(seen).map((r) => r.path).join(', ')}`);
 });
