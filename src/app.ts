@@ -1,77 +1,58 @@
 /**
  * The one place that knows the whole graph: builds the runtime from a Config and runs it.
- * start() / reload(next) / close(grace).
+ * start() / reload(next) / close(). What a reload changes is decided by app/plan.ts, the storage
+ * stack is app/stack.ts, which issuer serves a name config/adapt.ts `issuerFor`.
  */
 import type { SecureContext } from 'node:tls';
-import { AdminServer } from './admin/admin-server.ts';
-import { Generation, listenerId, type IssuerFactory, type ListenerKey } from './app/generation.ts';
+import { AdminApi } from './app/admin.ts';
+import { Generation, type ListenerKey } from './app/generation.ts';
 import { AccessLogs } from './app/access-log.ts';
-import type { AcmeClient } from './acme/client.ts';
-import { loadOrCreateAccount } from './certs/account.ts';
-import { AcmeIssuer } from './certs/acme-issuer.ts';
-import { CertificateStore } from './certs/certificate-store.ts';
-import type { Issuer } from './certs/issuer.ts';
-import { LocalIssuer } from './certs/local-issuer.ts';
-import { CertificateManager } from './certs/manager.ts';
-import { OnDemandPolicy } from './certs/on-demand.ts';
+import { ConfigSource } from './app/config-source.ts';
+import { Listeners } from './app/listeners.ts';
+import { plan, planInput, type PlanInput } from './app/plan.ts';
+import { acmeSettingsFor, Stack, type Issuers } from './app/stack.ts';
 import { normalizeName } from './certs/names.ts';
-import { ChallengeStore } from './challenges/challenge-store.ts';
-import { Http01Solver } from './challenges/http-01.ts';
-import { TlsAlpn01Solver } from './challenges/tls-alpn-01.ts';
-import type { Solver } from './challenges/solver.ts';
-import { parseConfig, loadConfig, watchConfig, type ConfigWatcher } from './config/index.ts';
+import { parseConfig } from './config/index.ts';
 import type { Config } from './config/types.ts';
-import { MyServerError } from './errors.ts';
 import { HttpFront } from './http/http-front.ts';
 import { RequestHandler } from './http/request-handler.ts';
 import { reconfigureLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics/metrics.ts';
-import { createStorage, type ClosableStorage } from './storage/index.ts';
-import { checkLogOutputs, logOptionsFor, readCaRoot, storageSpecFor } from './app/setup.ts';
+import { checkLogOutputs, logOptionsFor, onDemandPolicyFor } from './app/setup.ts';
 import { TlsFront, TLS_CONTEXT_OPTIONS } from './tls/tls-front.ts';
 
 export interface AppOptions {
   readonly log: Logger;
-  /** The Proxyfile path, for reload() and the admin API's /reload. */
+  /** The Proxyfile path, for reloads from the file (SIGHUP, --watch, the admin API's /reload). */
   readonly configFile?: string;
+  /** `run --watch`: reload when the Proxyfile or a file it imports changes. */
+  readonly watch?: boolean;
   readonly userAgent?: string;
 }
 
 type Front = { kind: 'https'; front: TlsFront } | { kind: 'http'; front: HttpFront };
 
-interface StorageStack {
-  /** storageSpecFor(globals) as JSON: a reload that changes it opens a new stack. */
-  readonly key: string;
-  readonly storage: ClosableStorage;
-  readonly http01: Http01Solver;
-  readonly tlsAlpn01: TlsAlpn01Solver;
-  readonly local: LocalIssuer;
-  readonly manager: CertificateManager;
-  /** ACME issuers and accounts made over this storage, keyed by everything else they are built from. */
-  readonly acmeIssuers: Map<string, AcmeIssuer>;
-  readonly accounts: Map<string, Promise<AcmeClient>>;
-}
-
 export class App {
   #config: Config;
+  #caRoots: string | undefined;
   readonly #o: AppOptions;
   readonly #log: Logger;
   #gen: Generation | undefined;
   /** Storage and everything keeping state in it; replaced whole by a reload that changes `storage`. */
-  #stack: StorageStack | undefined;
+  #stack: Stack | undefined;
   /**
-   * The stack a reload replaced, until its grace period ends: its orders in flight still get their
-   * challenges answered (the CA validates against whatever this process serves).
+   * The stack a reload replaced, until its grace period ends: its orders are aborted, but a
+   * validation the CA already started still finds its challenge answered.
    */
-  #retiring: StorageStack | undefined;
-  readonly #fronts = new Map<string, Front>();
-  #admin: AdminServer | undefined;
+  #retiring: Stack | undefined;
+  #issuers: Issuers | undefined;
+  readonly #fronts = new Listeners<Front>((l) => this.#makeFront(l));
+  readonly #admin: AdminApi;
   readonly #metrics: Metrics;
   readonly #accessLogs = new AccessLogs();
-  #reloading: Promise<void> = Promise.resolve();
-  #onDemand: { key: string; policy: OnDemandPolicy | undefined } | undefined;
-  #manualWatch: { files: string; watcher: ConfigWatcher } | undefined;
-  #caRoots: string | undefined;
+  /** Every config change comes through it, one at a time: start, file watch, SIGHUP, the admin API. */
+  readonly #source: ConfigSource;
+  #onDemand: { authorize(name: string): Promise<void> } | undefined;
   #requests: RequestHandler | undefined;
 
   constructor(config: Config, options: AppOptions) {
@@ -79,6 +60,20 @@ export class App {
     this.#o = options;
     this.#log = options.log;
     this.#metrics = new Metrics({ log: options.log.child({ logger: 'metrics' }) });
+    this.#admin = new AdminApi({
+      metrics: this.#metrics,
+      log: this.#log.child({ logger: 'admin' }),
+      load: async (text) => this.reload(await parseConfig(text, { filename: this.#o.configFile ?? 'admin-load' })),
+      reload: () => this.reloadFromFile(),
+      certificates: () => this.#stack?.manager.certificates() ?? [],
+    });
+    this.#source = new ConfigSource({
+      ...(options.configFile !== undefined ? { file: options.configFile } : {}),
+      watch: options.watch === true,
+      log: options.log,
+      apply: async (next) => this.#apply(await planInput(next)),
+      current: () => this.#config,
+    });
   }
 
   get config(): Config {
@@ -88,58 +83,13 @@ export class App {
   /** Binds every listener and starts serving at once; certificates are obtained in the background. */
   async start(): Promise<void> {
     try {
-      await this.#start();
+      this.#metrics.subscribe();
+      await this.#source.push(() => this.#config);
     } catch (err) {
       // Nothing half-started stays behind: listeners bound before the failure are closed again.
       await this.close().catch(() => undefined);
       throw err;
     }
-  }
-
-  async #start(): Promise<void> {
-    const g = this.#config.globals;
-    checkLogOutputs(this.#config);
-    this.#metrics.subscribe();
-    const stack = await this.#openStorage(g);
-    this.#stack = stack;
-    this.#caRoots = await readCaRoot(g);
-    const gen = await Generation.build(this.#config, this.#issuerFactory(stack), this.#log, TLS_CONTEXT_OPTIONS);
-    await this.#bind(gen);
-    this.#gen = gen;
-    this.#watchManualCertificates(gen);
-    stack.manager.manage(gen.managed);
-    this.#metrics.configure({ certificates: [...gen.managed.keys()], upstreams: gen.upstreamAddresses() });
-    await this.#startAdmin();
-    this.#log.info({ listeners: [...this.#fronts.keys()], sites: this.#config.sites.length, storage: stack.storage.toString() }, 'serving');
-  }
-
-  /**
-   * Storage and everything that keeps state in it: the challenge store behind both solvers, the
-   * local CA and the certificate manager. Built whole, so a reload can swap one set for another.
-   */
-  async #openStorage(g: Config['globals']): Promise<StorageStack> {
-    const spec = storageSpecFor(g);
-    const storage = await createStorage(spec);
-    const challengeStore = new ChallengeStore({ storage });
-    return {
-      key: JSON.stringify(spec),
-      storage,
-      http01: new Http01Solver({ store: challengeStore }),
-      tlsAlpn01: new TlsAlpn01Solver({ store: challengeStore }),
-      local: new LocalIssuer({ storage, log: this.#log.child({ logger: 'local-ca' }) }),
-      manager: new CertificateManager({
-        storage,
-        store: new CertificateStore(storage),
-        log: this.#log.child({ logger: 'certs' }),
-        contextOptions: TLS_CONTEXT_OPTIONS,
-        onDemand: {
-          covers: (name: string) => this.#gen?.onDemandCovers(name),
-          authorize: (name: string) => this.#onDemandPolicy().authorize(name),
-        },
-      }),
-      acmeIssuers: new Map(),
-      accounts: new Map(),
-    };
   }
 
   /**
@@ -148,157 +98,105 @@ export class App {
    * closed after the grace period so requests and WebSockets in flight finish on them.
    */
   reload(next: Config): Promise<void> {
-    const run = this.#reloading.then(() => this.#reload(next));
-    this.#reloading = run.catch(() => undefined);
-    return run;
+    return this.#source.push(() => next);
   }
 
-  async #reload(next: Config): Promise<void> {
-    const caRoots = await readCaRoot(next.globals);
-    const logChanged = JSON.stringify(next.globals.log) !== JSON.stringify(this.#config.globals.log);
+  /** Reads the config file again and reloads (admin /reload); rejects as reload() does. */
+  reloadFromFile(): Promise<void> {
+    return this.#source.fromFile();
+  }
+
+  /** A reload asked for by a signal (SIGHUP): logged, never rejects. */
+  requestReload(trigger: string): Promise<void> {
+    return this.#source.request(trigger);
+  }
+
+  /** Start or reload (ConfigSource runs one at a time): everything is built and bound before anything is swapped. */
+  async #apply(next: PlanInput): Promise<void> {
+    const first = this.#stack === undefined;
+    const config = next.config;
+    const g = config.globals;
+    const p = plan(first ? undefined : { config: this.#config, caRoots: this.#caRoots }, next);
     // Log files open asynchronously, too late to reject the reload: check them first.
-    checkLogOutputs(next);
-    const previousRoots = this.#caRoots;
-    const previousConfig = this.#config;
-    const previous = this.#stack!;
+    checkLogOutputs(config);
     // A changed `storage` gets a new storage with its own manager, challenge store, local CA and
-    // ACME accounts, as a restart would (Caddy does the same): certificates are then loaded from,
-    // or obtained into, the new storage. Opened before anything changes, so an unreachable one
-    // fails the reload; the running stack serves until the new generation is bound.
-    const fresh = JSON.stringify(storageSpecFor(next.globals)) !== previous.key ? await this.#openStorage(next.globals) : undefined;
-    const stack = fresh ?? previous;
-    // The issuer factory reads these: the new generation's issuers must see the new values.
-    this.#caRoots = caRoots;
-    this.#config = next;
-    const restore = async (): Promise<void> => {
-      this.#caRoots = previousRoots;
-      this.#config = previousConfig;
-      if (fresh) {
-        fresh.manager.close();
-        await fresh.storage.close();
-      }
-    };
+    // ACME accounts, as a restart would (Caddy does the same). Opened before anything changes, so
+    // an unreachable one fails the reload; the running stack serves until the new one is bound.
+    const stack = p.storage ? await this.#openStack(config) : this.#stack!;
+    const issuers = p.storage || p.acme ? stack.issuers(acmeSettingsFor(g, next.caRoots)) : this.#issuers!;
     let gen: Generation;
     try {
-      gen = await Generation.build(next, this.#issuerFactory(stack), this.#log, TLS_CONTEXT_OPTIONS);
-    } catch (err) {
-      await restore();
-      throw err;
-    }
-    try {
-      await this.#bind(gen);
-    } catch (err) {
-      await restore();
-      await gen.close();
-      throw err;
-    }
-    if (fresh) {
-      // Managed before it serves, so handshakes wait for its certificates rather than find none.
-      fresh.manager.manage(gen.managed);
-      this.#stack = fresh;
-      // The old manager stops scheduling; an order it has running finishes (obtain takes no
-      // signal), its challenges still answered from the retiring stack until the grace period ends.
-      previous.manager.close();
-      this.#retiring = previous;
-      this.#log.info({ from: previous.storage.toString(), to: fresh.storage.toString() }, 'storage changed');
-      setTimeout(() => {
-        if (this.#retiring === previous) this.#retiring = undefined;
-        void previous.storage.close();
-      }, next.globals.gracePeriodMs).unref();
-    }
-    if (logChanged) {
-      reconfigureLogger(this.#log, logOptionsFor(next.globals));
-      this.#log.info({ log: logOptionsFor(next.globals) }, 'log options changed');
-    }
-    const old = this.#gen;
-    const adminChanged = JSON.stringify(next.globals.admin) !== JSON.stringify(previousConfig.globals.admin);
-    this.#gen = gen;
-    this.#watchManualCertificates(gen);
-    this.#stack?.manager.manage(gen.managed);
-    this.#metrics.configure({ certificates: [...gen.managed.keys()], upstreams: gen.upstreamAddresses() });
-    this.#accessLogs.prune(next);
-    const grace = next.globals.gracePeriodMs;
-    if (old) setTimeout(() => void old.close(), grace).unref();
-    if (adminChanged) {
-      // Not awaited here: /load runs inside the admin server, whose close waits for that request.
-      setImmediate(() => {
-        void (async () => {
-          await this.#admin?.close();
-          this.#admin = undefined;
-          await this.#startAdmin().catch((err: unknown) => this.#log.error({ err }, 'starting the admin API after reload failed'));
-        })();
+      gen = await Generation.build(config, issuers, this.#log, TLS_CONTEXT_OPTIONS);
+      await this.#fronts.bind(p.listeners, config).catch(async (err: unknown) => {
+        await gen.close();
+        throw err;
       });
+    } catch (err) {
+      if (stack !== this.#stack) await stack.close();
+      throw err;
     }
-    this.#log.info({ listeners: [...this.#fronts.keys()], sites: next.sites.length }, 'config reloaded');
+    const old = { gen: this.#gen, stack: this.#stack };
+    this.#config = config;
+    this.#caRoots = next.caRoots;
+    this.#issuers = issuers;
+    if (p.onDemand) this.#onDemand = onDemandPolicyFor(g);
+    // Managed before it serves, so handshakes wait for its certificates rather than find none.
+    stack.manager.manage(gen.managed);
+    this.#stack = stack;
+    this.#gen = gen;
+    if (old.stack && old.stack !== stack) this.#retire(old.stack, g.gracePeriodMs);
+    if (p.log && !first) {
+      reconfigureLogger(this.#log, logOptionsFor(g));
+      this.#log.info({ log: logOptionsFor(g) }, 'log options changed');
+    }
+    this.#metrics.configure({ certificates: [...gen.managed.keys()], upstreams: gen.upstreamAddresses() });
+    this.#accessLogs.prune(config);
+    if (old.gen) setTimeout(() => void old.gen?.close(), g.gracePeriodMs).unref();
+    if (p.files) await this.#source.watch(config);
+    if (first) {
+      await this.#admin.start(g.admin);
+      this.#log.info({ listeners: this.#fronts.ids(), sites: config.sites.length, storage: stack.toString() }, 'serving');
+      return;
+    }
+    if (p.admin) this.#admin.move(g.admin);
+    this.#log.info({ listeners: this.#fronts.ids(), sites: config.sites.length }, 'config reloaded');
+  }
+
+  #openStack(config: Config): Promise<Stack> {
+    return Stack.open(config.globals, {
+      log: this.#log,
+      contextOptions: TLS_CONTEXT_OPTIONS,
+      ...(this.#o.userAgent !== undefined ? { userAgent: this.#o.userAgent } : {}),
+      onDemand: {
+        covers: (name: string) => this.#gen?.onDemandCovers(name),
+        authorize: (name: string) => this.#onDemand!.authorize(name),
+      },
+    });
   }
 
   /**
-   * `tls CERT KEY` files are the user's to replace (SPEC): when one changes, the running config is
-   * built again, which reads them again. Watched whatever --watch says.
+   * The old stack's manager stops at once (its orders in flight are aborted: they would store into
+   * a storage no longer read); its challenge answers stay up until the grace period ends.
    */
-  #watchManualCertificates(gen: Generation): void {
-    const files = [...new Set(gen.manualFiles)].sort();
-    const key = files.join('\n');
-    if (this.#manualWatch?.files === key) return;
-    void this.#manualWatch?.watcher.close();
-    this.#manualWatch = undefined;
-    const [first, ...rest] = files;
-    if (first === undefined) return;
-    const watcher = watchConfig(first, rest, () => {
-      this.#log.info({ files }, 'a certificate file changed: loading it again');
-      this.reload(this.#config).catch((err: unknown) => this.#log.error({ err }, 'loading changed certificate files failed; the old ones keep serving'));
-    });
-    this.#manualWatch = { files: key, watcher };
-  }
-
-  /** Reads the config file again and reloads (SIGHUP, --watch, admin /reload). */
-  async reloadFromFile(): Promise<void> {
-    if (this.#o.configFile === undefined) throw new MyServerError('MS_ERR_CONFIG', 'no config file to reload from');
-    await this.reload(await loadConfig(this.#o.configFile));
+  #retire(previous: Stack, graceMs: number): void {
+    void previous.stop();
+    this.#retiring = previous;
+    this.#log.info({ from: previous.toString(), to: this.#stack?.toString() }, 'storage changed');
+    setTimeout(() => {
+      if (this.#retiring === previous) this.#retiring = undefined;
+      void previous.close();
+    }, graceMs).unref();
   }
 
   /** Stop accepting, let requests in flight finish up to grace_period, then release everything. */
   async close(): Promise<void> {
-    await this.#reloading;
-    await this.#manualWatch?.watcher.close();
-    const grace = this.#config.globals.gracePeriodMs;
-    await Promise.all([this.#admin?.close(), ...[...this.#fronts.values()].map((f) => f.front.close(grace))]);
-    this.#fronts.clear();
-    this.#stack?.manager.close();
+    await this.#source.close();
+    await Promise.all([this.#admin.close(), this.#fronts.close(this.#config.globals.gracePeriodMs)]);
+    // Issuance in flight is aborted and awaited before the storage under it closes.
+    await Promise.all([this.#stack?.close(), this.#retiring?.close()]);
     await this.#gen?.close();
     this.#metrics.close();
     this.#accessLogs.close();
-    await this.#stack?.storage.close();
-    if (this.#retiring) await this.#retiring.storage.close();
-  }
-
-  /** Open listeners the generation needs and the app lacks; close those it no longer needs. */
-  async #bind(gen: Generation): Promise<void> {
-    const binds = gen.config.globals.defaultBind.length > 0 ? gen.config.globals.defaultBind : [undefined];
-    const bindKey = binds.join(',');
-    const wanted = new Map<string, ListenerKey>(gen.listeners.map((l) => [`${listenerId(l)}@${bindKey}`, l]));
-    const opened: string[] = [];
-    try {
-      for (const [id, l] of wanted) {
-        if (this.#fronts.has(id)) continue;
-        const front = this.#makeFront(l);
-        this.#fronts.set(id, front);
-        opened.push(id);
-        await front.front.listen(l.port, binds);
-      }
-    } catch (err) {
-      for (const id of opened) {
-        await this.#fronts.get(id)?.front.close(0);
-        this.#fronts.delete(id);
-      }
-      throw err;
-    }
-    for (const [id, f] of this.#fronts) {
-      if (!wanted.has(id) && !opened.includes(id)) {
-        this.#fronts.delete(id);
-        void f.front.close(gen.config.globals.gracePeriodMs);
-      }
-    }
   }
 
   #makeFront(l: ListenerKey): Front {
@@ -343,114 +241,9 @@ export class App {
     return this.#gen?.manualFor(name) ?? (await this.#stack?.manager.secureContextFor(name));
   }
 
-  /**
-   * The on-demand policy of the running config, rebuilt when on_demand_tls changes (and kept
-   * otherwise, so a reload does not reset the rate limit's budget).
-   */
-  #onDemandPolicy(): { authorize(name: string): Promise<void> } {
-    const o = this.#config.globals.onDemandTls;
-    const key = JSON.stringify(o ?? null);
-    if (this.#onDemand?.key !== key) {
-      this.#onDemand = {
-        key,
-        policy:
-          o?.ask !== undefined
-            ? new OnDemandPolicy({
-                ask: o.ask,
-                ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
-                ...(o.burst !== undefined ? { burst: o.burst } : {}),
-              })
-            : undefined,
-      };
-    }
-    const policy = this.#onDemand.policy;
-    // The config requires `ask` for on-demand sites; without it nothing is authorized.
-    return policy ?? { authorize: (name) => Promise.reject(new MyServerError('MS_ERR_POLICY', `on-demand certificate for ${name} refused: no on_demand_tls ask`)) };
-  }
-
   /** A TLS-ALPN-01 challenge certificate from the current stack, else from the retiring one. */
   async #challengeContextFor(name: string): Promise<SecureContext | undefined> {
     const current = await this.#stack?.tlsAlpn01.challengeContextFor(name);
     return current ?? (await this.#retiring?.tlsAlpn01.challengeContextFor(name));
-  }
-
-  /** Issuers over `stack`: an issuer keeps the storage and solvers it was made with. */
-  #issuerFactory(stack: StorageStack): IssuerFactory {
-    return {
-      local: (): Issuer => stack.local,
-      acme: ({ ca, email, challenges }): Issuer => {
-        const g = this.#config.globals;
-        // Everything an issuer is built from: a reload that changes any of it gets a new issuer
-        // (and, for the account's part, a new account client).
-        const key = JSON.stringify([ca, email ?? '', challenges ?? [], g.acmeEab ?? null, g.acmeProfile ?? null, g.certLifetimeMs ?? null, this.#caRoots ?? null]);
-        let issuer = stack.acmeIssuers.get(key);
-        if (!issuer) {
-          const accountKey = JSON.stringify([ca, email ?? '', g.acmeEab ?? null, this.#caRoots ?? null]);
-          const client = (): Promise<AcmeClient> => {
-            let p = stack.accounts.get(accountKey);
-            if (!p) {
-              p = loadOrCreateAccount({
-                directoryUrl: ca,
-                storage: stack.storage,
-                log: this.#log.child({ logger: 'acme' }),
-                ...(email !== undefined ? { email } : {}),
-                ...(this.#caRoots !== undefined ? { caRoots: this.#caRoots } : {}),
-                ...(this.#config.globals.acmeEab ? { eab: this.#config.globals.acmeEab } : {}),
-                ...(this.#o.userAgent !== undefined ? { userAgent: this.#o.userAgent } : {}),
-              });
-              // A failed account setup is retried at the next issuance, not cached for ever.
-              p.catch(() => stack.accounts.delete(accountKey));
-              stack.accounts.set(accountKey, p);
-            }
-            return p;
-          };
-          const solvers = new Map<string, Solver>([
-            ['tls-alpn-01', stack.tlsAlpn01],
-            ['http-01', stack.http01],
-          ]);
-          issuer = new AcmeIssuer({
-            client,
-            directoryUrl: ca,
-            solvers,
-            log: this.#log.child({ logger: 'acme' }),
-            ...(challenges ? { challengeTypes: challenges } : {}),
-            ...(this.#config.globals.acmeProfile !== undefined ? { profile: this.#config.globals.acmeProfile } : {}),
-            ...(this.#config.globals.certLifetimeMs !== undefined ? { lifetimeMs: this.#config.globals.certLifetimeMs } : {}),
-          });
-          stack.acmeIssuers.set(key, issuer);
-        }
-        return issuer;
-      },
-    };
-  }
-
-  async #startAdmin(): Promise<void> {
-    const admin = this.#config.globals.admin;
-    if (admin === false) return;
-    this.#admin = new AdminServer({
-      address: admin.address,
-      metrics: this.#metrics,
-      log: this.#log.child({ logger: 'admin' }),
-      app: {
-        load: async (text) => {
-          const next = await parseConfig(text, { filename: this.#o.configFile ?? 'admin-load' });
-          await this.reload(next);
-        },
-        reload: () => this.reloadFromFile(),
-        certificates: () =>
-          Promise.resolve(
-            (this.#stack?.manager.certificates() ?? []).map((c) => ({
-              names: c.meta.names,
-              issuer: c.meta.issuer,
-              issuerName: c.meta.issuerName,
-              notBefore: c.meta.notBefore,
-              notAfter: c.meta.notAfter,
-              serial: c.meta.serialHex,
-              storageKey: c.keys.cert,
-            })),
-          ),
-      },
-    });
-    await this.#admin.listen();
   }
 }

@@ -9,8 +9,9 @@ import { RequestPolicy } from './request-policy.ts';
 import { readBody } from './read-body.ts';
 
 /**
- * What the admin API drives. Calls to load() and reload() never overlap: the admin server runs
- * them one at a time, in arrival order.
+ * What the admin API drives. The app runs load() and reload() in the one queue of config changes
+ * it also feeds from SIGHUP and the file watcher (App.reload), so they never overlap; the admin
+ * server only forwards them.
  *
  * An implementation must not await AdminServer.close() inside these calls (say, when the new
  * config moves the admin address): close() waits for the request in flight, which waits for the
@@ -77,8 +78,6 @@ export class AdminServer {
   readonly #policy: RequestPolicy;
   readonly #routes: ReadonlyMap<string, Route>;
   readonly #server: http.Server;
-  /** Tail of the queue that keeps load/reload calls from overlapping. */
-  #changes: Promise<unknown> = Promise.resolve();
   #closing = false;
   #closed: Promise<void> | undefined;
 
@@ -219,12 +218,10 @@ export class AdminServer {
     await this.#change(res, 'reloading config', () => this.#app.reload());
   }
 
-  /** Runs a config change after any other in progress, and answers 200, 400 or 500. */
+  /** Runs a config change (queued by the app) and answers 200, 400 or 500. */
   async #change(res: http.ServerResponse, context: string, fn: () => Promise<void>): Promise<void> {
-    const run = this.#changes.then(fn);
-    this.#changes = run.catch(() => undefined);
     try {
-      await run;
+      await fn();
     } catch (err) {
       const invalid = configErrorIn(err);
       if (invalid !== undefined) {

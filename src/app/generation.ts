@@ -3,7 +3,7 @@ import tls, { type SecureContext } from 'node:tls';
 import type { Config, Route, SiteConfig } from '../config/types.ts';
 import { upstreamAddress } from '../proxy/upstream-state.ts';
 import type { NamePolicy } from '../certs/manager.ts';
-import { isLocalOnlyName } from '../certs/names.ts';
+import { issuerFor, type IssuerChoice } from '../config/adapt.ts';
 import { MyServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { SiteTable } from '../routes/site-table.ts';
@@ -12,11 +12,9 @@ import { wildcardOf } from '../util/host.ts';
 import type { KeyType } from '../x509/keys.ts';
 import type { Issuer } from '../certs/issuer.ts';
 
-/** What the app needs from its issuers to decide a name's policy. */
-export interface IssuerFactory {
-  local(): Issuer;
-  /** The ACME issuer for a CA and account email (cached by the factory), with challenge preferences. */
-  acme(options: { ca: string; email?: string; challenges?: readonly string[] }): Issuer;
+/** The issuer of each choice adapt.ts `issuerFor` makes (app/stack.ts Issuers). */
+export interface IssuerSource {
+  for(choice: IssuerChoice): Issuer;
 }
 
 /** A listener: protocol, port, and the addresses it binds. */
@@ -26,6 +24,24 @@ export interface ListenerKey {
 }
 
 export const listenerId = (k: ListenerKey): string => `${k.protocol}:${k.port}`;
+
+/**
+ * The listeners a config needs: each site address's protocol and port, in file order, and
+ * http_port for HTTP-01 and the redirects whenever there is an HTTPS site (unless auto_https off).
+ */
+export function listenersOf(config: Config): ListenerKey[] {
+  const out = new Map<string, ListenerKey>();
+  for (const site of config.sites) {
+    for (const a of site.addresses) {
+      const key = { protocol: a.protocol, port: a.listenPort } as const;
+      if (!out.has(listenerId(key))) out.set(listenerId(key), key);
+    }
+  }
+  const g = config.globals;
+  const http = { protocol: 'http', port: g.httpPort } as const;
+  if ([...out.values()].some((l) => l.protocol === 'https') && g.autoHttps !== 'off' && !out.has(listenerId(http))) out.set(listenerId(http), http);
+  return [...out.values()];
+}
 
 /**
  * Everything built from one Config, complete before it is swapped in (a reload that fails to
@@ -47,7 +63,7 @@ export class Generation {
     this.config = config;
   }
 
-  static async build(config: Config, issuers: IssuerFactory, log: Logger, contextOptions: tls.SecureContextOptions): Promise<Generation> {
+  static async build(config: Config, issuers: IssuerSource, log: Logger, contextOptions: tls.SecureContextOptions): Promise<Generation> {
     const g = new Generation(config);
     try {
       await g.#build(issuers, log, contextOptions);
@@ -59,24 +75,10 @@ export class Generation {
     return g;
   }
 
-  async #build(issuers: IssuerFactory, log: Logger, contextOptions: tls.SecureContextOptions): Promise<void> {
+  async #build(issuers: IssuerSource, log: Logger, contextOptions: tls.SecureContextOptions): Promise<void> {
     const config = this.config;
-    const seen = new Set<string>();
-    for (const site of config.sites) {
-      for (const a of site.addresses) {
-        const key = { protocol: a.protocol, port: a.listenPort } as const;
-        if (!seen.has(listenerId(key))) {
-          seen.add(listenerId(key));
-          this.listeners.push(key);
-        }
-      }
-    }
+    this.listeners.push(...listenersOf(config));
     const g2 = config.globals;
-    const hasHttps = this.listeners.some((l) => l.protocol === 'https');
-    // http_port stays open for HTTP-01 and the redirects whenever there is an HTTPS site.
-    if (hasHttps && g2.autoHttps !== 'off' && !seen.has(listenerId({ protocol: 'http', port: g2.httpPort }))) {
-      this.listeners.push({ protocol: 'http', port: g2.httpPort });
-    }
     for (const l of this.listeners) {
       this.tables.set(listenerId(l), new SiteTable(config.sites, l.protocol, l.port, log, (site) => this.#routerFor(site, log)));
     }
@@ -90,7 +92,7 @@ export class Generation {
         continue;
       }
       if (g2.autoHttps === 'off') continue;
-      const policy = (name: string): NamePolicy => ({ issuer: chooseIssuer(site, name, config, issuers), keyType: (site.tls.keyType ?? g2.keyType) as KeyType });
+      const policy = (name: string): NamePolicy => ({ issuer: issuers.for(issuerFor(site, g2, name)!), keyType: (site.tls.keyType ?? g2.keyType) as KeyType });
       if (site.tls.onDemand) {
         this.#onDemand.push({ site, policy });
         continue;
@@ -166,18 +168,4 @@ export class Generation {
     await Promise.all([...this.tables.values()].map((t) => t.close()));
     await Promise.all([...this.#routers.values()].map((r) => r.close()));
   }
-}
-
-function chooseIssuer(site: SiteConfig, name: string, config: Config, issuers: IssuerFactory): Issuer {
-  const t = site.tls;
-  const g = config.globals;
-  const acme = (): Issuer =>
-    issuers.acme({
-      ca: t.ca ?? g.acmeCa,
-      ...((t.email ?? g.email) !== undefined ? { email: (t.email ?? g.email)! } : {}),
-      ...(t.challenges ? { challenges: t.challenges } : {}),
-    });
-  if (t.mode === 'internal' || t.issuer === 'internal' || g.localCerts) return issuers.local();
-  if (t.mode === 'acme' || t.issuer === 'acme') return acme();
-  return isLocalOnlyName(name) ? issuers.local() : acme();
 }

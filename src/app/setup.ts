@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { OnDemandPolicy } from '../certs/on-demand.ts';
 import type { Config, GlobalOptions } from '../config/types.ts';
 import { MyServerError } from '../errors.ts';
 import { checkLogOutput, createLogger, type Logger, type LogOptions } from '../log.ts';
@@ -55,4 +56,21 @@ export function checkLogOutputs(config: Config): void {
   for (const site of config.sites) {
     if (site.log?.output.kind === 'file') checkLogOutput({ output: site.log.output.path });
   }
+}
+
+/**
+ * The permission check of on-demand issuance (`on_demand_tls`). Made once per value of the option
+ * (plan.ts says when it changed), so a reload does not reset the rate limit's budget.
+ */
+export function onDemandPolicyFor(globals: GlobalOptions): { authorize(name: string): Promise<void> } {
+  const o = globals.onDemandTls;
+  // The config requires `ask` for on-demand sites; without it nothing is authorized.
+  if (o?.ask === undefined) {
+    return { authorize: (name) => Promise.reject(new MyServerError('MS_ERR_POLICY', `on-demand certificate for ${name} refused: no on_demand_tls ask`)) };
+  }
+  return new OnDemandPolicy({
+    ask: o.ask,
+    ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
+    ...(o.burst !== undefined ? { burst: o.burst } : {}),
+  });
 }

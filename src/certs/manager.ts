@@ -170,7 +170,7 @@ export class CertificateManager {
   #storageTimer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #clock: Clock;
-  /** Aborted by close(): stops renewal-information requests and lock waits in flight. */
+  /** Aborted by close(): stops issuance, renewal-information requests and lock waits in flight. */
   readonly #abort = new AbortController();
   /**
    * Clock times at which each name got a new certificate, within ORDER_WINDOW_MS. Kept in memory
@@ -178,6 +178,9 @@ export class CertificateManager {
    */
   readonly #orders = new LRUCache<string, number[]>({ max: 10_000 });
   #skewWarnedAt = -Infinity;
+  /** Issuances running now, which close() aborts and waits for. */
+  readonly #issuing = new Set<Promise<unknown>>();
+  #closing: Promise<void> | undefined;
 
   constructor(options: CertificateManagerOptions) {
     this.#o = options;
@@ -301,12 +304,22 @@ export class CertificateManager {
     return out;
   }
 
-  close(): void {
+  /**
+   * Stops every timer and aborts the issuances in flight (their orders, lock waits and challenge
+   * waits honour the signal), then resolves once they have settled. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     this.#abort.abort(new MyServerError('MS_ERR_ABORTED', 'certificate manager closed'));
     clearInterval(this.#storageTimer);
     for (const e of this.#managed.values()) this.#stop(e);
     this.#onDemand.clear();
+    await Promise.allSettled(this.#issuing);
   }
 
   /** No more renewals or checks for `entry` (closed, no longer configured, or evicted). */
@@ -364,7 +377,8 @@ export class CertificateManager {
   }
 
   async #obtain(entry: Entry): Promise<void> {
-    const cert = await obtainCertificate([entry.name], {
+    if (this.#closed) throw new MyServerError('MS_ERR_ABORTED', 'certificate manager closed');
+    const issuing = obtainCertificate([entry.name], {
       storage: this.#o.storage,
       store: this.#o.store,
       issuer: entry.policy.issuer,
@@ -374,9 +388,16 @@ export class CertificateManager {
       // failed): it decides for the certificate we hold; one renewed elsewhere still wins.
       ...(entry.cert ? { known: entry.cert.meta } : {}),
       now: () => this.#date(),
+      signal: this.#abort.signal,
     });
-    if (cert.meta.serialHex !== entry.cert?.meta.serialHex) this.#recordOrder(entry.name);
-    this.#install(entry, cert);
+    this.#issuing.add(issuing);
+    try {
+      const cert = await issuing;
+      if (cert.meta.serialHex !== entry.cert?.meta.serialHex) this.#recordOrder(entry.name);
+      this.#install(entry, cert);
+    } finally {
+      this.#issuing.delete(issuing);
+    }
   }
 
   #recordOrder(name: string): void {
@@ -447,6 +468,8 @@ export class CertificateManager {
         // this the renewal would never be scheduled again. Not sooner than a second: no spin.
         if (entry.cert !== undefined && entry.cert === before) this.#scheduleRenewal(entry, entry.cert.meta, EARLY_TIMER_RETRY_MS);
       }, (err: unknown) => {
+        // Aborted by close(): not a failure of the CA's, and nothing is scheduled any more.
+        if (this.#closed) return;
         const backoff = backoffDelay(entry.failures++, {
           baseMs: this.#o.retryBaseMs ?? DEFAULT_RETRY_BASE_MS,
           maxMs: this.#o.retryMaxMs ?? DEFAULT_RETRY_MAX_MS,

@@ -1,5 +1,5 @@
 import { obtainCertificate } from '../certs/obtain.ts';
-import { isLocalOnlyName, normalizeName } from '../certs/names.ts';
+import { normalizeName } from '../certs/names.ts';
 import { renewalTime } from '../certs/meta.ts';
 import { listHolds } from '../certs/holds.ts';
 import { canRevoke, type Issuer } from '../certs/issuer.ts';
@@ -11,8 +11,11 @@ import { configPath, parse, usageError } from './usage.ts';
 
 const HELP = `Usage: my-server certs <subcommand> [options]
 
-  obtain NAME... [--config FILE]   obtain one certificate for NAMEs (local-only names such as localhost
-                                   get the built-in CA), answering challenges on http_port/https_port
+  obtain NAME... [--config FILE] [--issuer acme|internal]
+                                   obtain one certificate per issuer for NAMEs, each from the issuer
+                                   \`run\` would use (the site's tls setting, local-only names such as
+                                   localhost the built-in CA), answering challenges on http_port/https_port;
+                                   --issuer overrides that choice
   list [--config FILE] [--json]    names, issuer, not-after, renewal time, storage key
   renew NAME... [--config FILE]    renew now
   revoke NAME... [--reason N]      revoke (RFC 5280 reason code) and remove from storage
@@ -60,33 +63,40 @@ async function withContext(values: Record<string, unknown>, fn: (ctx: CertsConte
 }
 
 async function obtainOrRenew(sub: 'obtain' | 'renew', args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { config: { type: 'string', short: 'c' } }, true);
+  const config = { type: 'string', short: 'c' } as const;
+  const { values, positionals } = parse(args, sub === 'obtain' ? { config, issuer: { type: 'string' } } : { config }, true);
   if (values['help']) {
     process.stdout.write(HELP);
     return 0;
   }
+  const override = values['issuer'];
+  if (override !== undefined && override !== 'acme' && override !== 'internal') throw usageError(`--issuer ${String(override)}: use acme or internal`);
   const wanted = names(positionals);
   return withContext(values, async (ctx) => {
-    // One certificate for the public names (one order), one for the local-only ones.
-    const groups = new Map<'acme' | 'local', string[]>();
-    for (const n of wanted) {
-      const kind = ctx.globals.localCerts || isLocalOnlyName(n) ? 'local' : 'acme';
-      groups.set(kind, [...(groups.get(kind) ?? []), n]);
-    }
-    const publicNames = groups.get('acme');
-    const responders = publicNames ? await startChallengeResponders(ctx) : undefined;
-    const stopProgress = showAcmeProgress();
+    // One certificate per issuer (one order for all its names), each from the issuer run would use.
+    const groups = new Map<Issuer, string[]>();
     let failed = 0;
+    for (const n of wanted) {
+      try {
+        const issuer = ctx.issuerFor(n, override);
+        groups.set(issuer, [...(groups.get(issuer) ?? []), n]);
+      } catch (err) {
+        failed++;
+        process.stderr.write(`my-server certs ${sub}: ${n}: ${describeError(err)}\n`);
+      }
+    }
+    const needsChallenges = [...groups.keys()].some((issuer) => issuer !== ctx.issuers.local);
+    const responders = needsChallenges ? await startChallengeResponders(ctx) : undefined;
+    const stopProgress = showAcmeProgress();
     try {
-      for (const [kind, group] of groups) {
-        const issuer: Issuer = kind === 'local' ? ctx.local : ctx.acme(responders?.solvers);
+      for (const [issuer, group] of groups) {
         try {
           // Renewing keeps every name the stored certificate has, not only the one typed.
-          const stored = sub === 'renew' ? await ctx.store.load(issuer.storageKey, group[0]!) : undefined;
+          const stored = sub === 'renew' ? await ctx.stack.store.load(issuer.storageKey, group[0]!) : undefined;
           const names = stored ? [...new Set([...group, ...stored.meta.names])] : group;
           const cert = await obtainCertificate(names, {
-            storage: ctx.storage,
-            store: ctx.store,
+            storage: ctx.stack.storage,
+            store: ctx.stack.store,
             issuer,
             keyType: ctx.globals.keyType,
             log: ctx.log.child({ logger: 'certs' }),
@@ -115,7 +125,7 @@ async function list(args: string[]): Promise<number> {
     return 0;
   }
   return withContext(values, async (ctx) => {
-    const entries = (await ctx.store.list()).map(({ meta, keys }) => ({
+    const entries = (await ctx.stack.store.list()).map(({ meta, keys }) => ({
       names: meta.names,
       issuer: meta.issuer,
       issuerName: meta.issuerName,
@@ -131,7 +141,7 @@ async function list(args: string[]): Promise<number> {
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
     // Names the CA refused for good (parked) or asked us to wait for (Retry-After), with its words.
-    for (const h of await listHolds(ctx.storage)) {
+    for (const h of await listHolds(ctx.stack.storage)) {
       const what = h.scope === 'account' ? `(every order of the account at ${h.issuer})` : h.scope === 'domains' ? h.subjects.map((d) => `*.${d},${d}`).join(',') : h.subjects.join(',');
       process.stdout.write(`${h.parked ? 'PARKED' : 'WAITING'}  ${what}  until ${new Date(h.until).toISOString()}  ${h.problem.type}: ${h.problem.detail}\n`);
     }
@@ -155,13 +165,13 @@ async function revoke(args: string[]): Promise<number> {
   return withContext(values, async (ctx) => {
     let failed = 0;
     for (const n of wanted) {
-      const issuer = ctx.issuerFor(n);
       try {
-        const cert = await ctx.store.load(issuer.storageKey, n);
+        const issuer = ctx.issuerFor(n);
+        const cert = await ctx.stack.store.load(issuer.storageKey, n);
         if (!cert) throw new Error(`no stored certificate for ${n} from ${issuer.id}`);
         if (!canRevoke(issuer)) throw new Error(`${n} is from the local CA, which has no revocation; delete it from storage instead`);
         await issuer.revoke(cert.chainPem, { ...(reason !== undefined ? { reason } : {}) });
-        await ctx.store.remove(issuer.storageKey, n);
+        await ctx.stack.store.remove(issuer.storageKey, n);
         process.stdout.write(`revoked ${n} (serial ${cert.meta.serialHex})\n`);
       } catch (err) {
         failed++;
@@ -179,7 +189,7 @@ async function root(args: string[]): Promise<number> {
     return 0;
   }
   return withContext(values, async (ctx) => {
-    process.stdout.write(await ctx.local.rootPem());
+    process.stdout.write(await ctx.stack.local.rootPem());
     return 0;
   });
 }

@@ -1,11 +1,13 @@
 /**
  * Drafts → Config: fills in defaults (defaults.ts), resolves how each address is served, applies
- * `local_certs`, and sorts routes into the Caddyfile's directive order.
+ * `local_certs`, and sorts routes into the Caddyfile's directive order. Also the one issuer policy
+ * (`siteFor`, `issuerFor`) that `run` and every `certs` command apply to the adapted config.
  */
+import { isIP } from 'node:net';
 import type { ParsedAddress } from './address.ts';
 import { GLOBAL_DEFAULTS } from './defaults.ts';
 import type { AccessLogDraft, GlobalsDraft, RouteDraft, SiteDraft, TlsDraft } from './draft.ts';
-import type { AccessLogConfig, Config, GlobalOptions, Route, SiteAddress, SiteConfig, TlsConfig } from './types.ts';
+import type { AccessLogConfig, Challenge, Config, GlobalOptions, Route, SiteAddress, SiteConfig, TlsConfig } from './types.ts';
 
 export function adapt(globals: GlobalsDraft, sites: readonly SiteDraft[], files: readonly string[]): Config {
   const g = adaptGlobals(globals);
@@ -60,20 +62,82 @@ export function resolveAddress(a: ParsedAddress, g: Pick<GlobalOptions, 'httpPor
   return { ...a, protocol, listenPort };
 }
 
+/** `local_certs` makes the automatic choice the local CA, for every site and every name. */
+const automatic = (g: GlobalOptions): TlsConfig['mode'] => (g.localCerts ? 'internal' : 'auto');
+
 function adaptTls(d: TlsDraft | undefined, g: GlobalOptions): TlsConfig {
   const mode = d?.mode ?? 'auto';
   return {
-    mode: mode === 'auto' && g.localCerts ? 'internal' : mode,
+    mode: mode === 'auto' ? automatic(g) : mode,
     ...(d?.email !== undefined ? { email: d.email } : {}),
     ...(d?.certFile !== undefined ? { certFile: d.certFile } : {}),
     ...(d?.keyFile !== undefined ? { keyFile: d.keyFile } : {}),
     onDemand: d?.onDemand ?? false,
-    ...(d?.issuer !== undefined ? { issuer: d.issuer } : {}),
     ...(d?.ca !== undefined ? { ca: d.ca } : {}),
     ...(d?.keyType !== undefined ? { keyType: d.keyType } : {}),
     ...(d?.challenges !== undefined ? { challenges: d.challenges } : {}),
     ...(d?.pos !== undefined ? { pos: d.pos } : {}),
   };
+}
+
+/** Which issuer serves a name: the built-in local CA, or an ACME CA with the account and challenges to use. */
+export type IssuerChoice =
+  | { readonly kind: 'internal' }
+  | { readonly kind: 'acme'; readonly ca: string; readonly email?: string; readonly challenges?: readonly Challenge[] };
+
+/**
+ * The issuer policy, the only place that decides it (SPEC "Behaviour every user can count on"):
+ * the site's `tls` setting first (`tls internal`, `issuer`, `ca`, `tls EMAIL`; `local_certs` already
+ * turned `auto` into `internal` in adaptTls), then by name: local-only names get the local CA, others
+ * ACME with the site's CA and email, else the globals'. `site` undefined: a name no site serves
+ * (`certs obtain` of any name), judged by the globals alone. Undefined for a site serving its own
+ * certificate files (`tls CERT KEY`): my-server issues nothing for it. `override` is
+ * `certs obtain --issuer`, which replaces the choice but keeps the site's CA and email for ACME.
+ */
+export function issuerFor(site: SiteConfig | undefined, globals: GlobalOptions, name: string, override?: 'acme' | 'internal'): IssuerChoice | undefined {
+  const t = site?.tls;
+  const mode = override ?? t?.mode ?? automatic(globals);
+  if (mode === 'manual') return undefined;
+  if (mode === 'internal' || (mode === 'auto' && isLocalOnlyName(name))) return { kind: 'internal' };
+  const email = t?.email ?? globals.email;
+  return {
+    kind: 'acme',
+    ca: t?.ca ?? globals.acmeCa,
+    ...(email !== undefined ? { email } : {}),
+    ...(t?.challenges !== undefined ? { challenges: t.challenges } : {}),
+  };
+}
+
+/**
+ * The site whose certificate serves `name` (normalised): an HTTPS address with exactly that host,
+ * else a wildcard one label up (`*.example.com` covers `a.example.com`, not `a.b.example.com`), else
+ * a catch-all (`https://`, `:443`). Undefined when no site has HTTPS for it.
+ */
+export function siteFor(config: Config, name: string): SiteConfig | undefined {
+  let wildcard: SiteConfig | undefined;
+  let any: SiteConfig | undefined;
+  const dot = name.indexOf('.');
+  const parent = dot > 0 ? name.slice(dot) : undefined;
+  for (const site of config.sites) {
+    for (const a of site.addresses) {
+      if (a.protocol !== 'https') continue;
+      if (a.host === name) return site;
+      if (a.wildcard && parent !== undefined && a.host === `*${parent}`) wildcard ??= site;
+      if (a.host === '') any ??= site;
+    }
+  }
+  return wildcard ?? any;
+}
+
+const LOCAL_SUFFIXES = ['.localhost', '.internal', '.local', '.home.arpa'];
+
+/**
+ * Names no public CA will issue for, so they get the built-in local CA (SPEC.md, "Behaviour every
+ * user can count on"): localhost, IP addresses, *.localhost, *.internal, *.local, *.home.arpa.
+ */
+export function isLocalOnlyName(name: string): boolean {
+  if (name === 'localhost' || isIP(name) !== 0) return true;
+  return LOCAL_SUFFIXES.some((s) => name.endsWith(s));
 }
 
 function adaptAccessLog(d: AccessLogDraft): AccessLogConfig {

@@ -130,17 +130,18 @@ export type Challenge = 'tls-alpn-01' | 'http-01';
 
 export interface TlsConfig {
   /**
-   * auto: ACME for public names, the local CA for localhost, IPs, *.localhost/.internal/.local;
+   * Who issues the site's certificates; the one field that says so (`tls internal` and
+   * `tls { issuer internal }` both give `internal`, `tls EMAIL`, `issuer acme` and `ca URL` give `acme`).
+   * auto: ACME for public names, the local CA for local-only ones (adapt.ts, isLocalOnlyName);
    * internal: always the local CA (also what `local_certs` turns `auto` into);
    * manual: `certFile`/`keyFile` managed by the user (reloaded when they change);
-   * acme: always ACME (`tls EMAIL`, `issuer acme` or `ca URL`).
+   * acme: always ACME. adapt.ts `issuerFor` turns this into the issuer of one name.
    */
   readonly mode: 'auto' | 'internal' | 'manual' | 'acme';
   readonly email?: string;
   readonly certFile?: string;
   readonly keyFile?: string;
   readonly onDemand: boolean;
-  readonly issuer?: 'acme' | 'internal';
   readonly ca?: string;
   readonly keyType?: KeyType;
   /** Absent: every challenge the server can answer. */

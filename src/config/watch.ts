@@ -28,12 +28,13 @@ export interface ConfigWatcher {
 
 /**
  * Calls `onChange` (debounced) when `configPath` or any of `files` is written, replaced, created
- * or removed. `files` is usually Config.files; paths are compared after path.resolve.
+ * or removed, with the resolved paths that changed during the burst. `files` is usually
+ * Config.files; paths are compared after path.resolve.
  */
 export function watchConfig(
   configPath: string,
   files: readonly string[],
-  onChange: () => void,
+  onChange: (changed: ReadonlySet<string>) => void,
   options: WatchOptions = {},
 ): ConfigWatcher {
   const debounceMs = options.debounceMs ?? 300;
@@ -41,14 +42,19 @@ export function watchConfig(
   const dirs = [...new Set([...watched].map((f) => path.dirname(f)))];
   const watcher: FSWatcher = watch(dirs, { ignoreInitial: true, depth: 0, atomic: true });
   let timer: NodeJS.Timeout | undefined;
+  let changed = new Set<string>();
   let closed = false;
 
   const schedule = (file: string): void => {
-    if (closed || !watched.has(path.resolve(file))) return;
+    const resolved = path.resolve(file);
+    if (closed || !watched.has(resolved)) return;
+    changed.add(resolved);
     clearTimeout(timer);
     timer = setTimeout(() => {
       timer = undefined;
-      if (!closed) onChange();
+      const burst = changed;
+      changed = new Set();
+      if (!closed) onChange(burst);
     }, debounceMs);
   };
   watcher.on('add', schedule);

@@ -212,7 +212,7 @@ test('on-demand: a 429 with Retry-After on new-order is obeyed: no order for the
     assert.equal(orders.length, 2);
     assert.ok(orders[1]!.at - orders[0]!.at >= retryAfterS * 1000 - 50, `second order ${Math.round(orders[1]!.at - orders[0]!.at)} ms after the first`);
   } finally {
-    manager.close();
+    await manager.close();
     await e.close();
   }
 });
@@ -316,7 +316,7 @@ test('a managed name the CA rejects for good (rejectedIdentifier) is parked: one
     assert.equal(e.proxy.count('newOrder'), 2);
     assert.equal((await listHolds(e.storage)).length, 0);
   } finally {
-    manager.close();
+    await manager.close();
     await e.close();
   }
 });

@@ -29,7 +29,7 @@ interface Setup {
  * Pebble validating http-01 on `http` and tls-alpn-01 on `tls` ('open' = the port my-server's
  * listener uses, 'closed' = a port where nothing listens).
  */
-async function setup(reach: { http: 'open' | 'closed'; tls: 'open' | 'closed' }, pebbleOptions: PebbleOptions = {}, extraGlobals = ''): Promise<Setup> {
+async function setup(reach: { http: 'open' | 'closed'; tls: 'open' | 'closed' }, pebbleOptions: PebbleOptions = {}, extraGlobals = '', sites = ''): Promise<Setup> {
   const [httpPort, httpsPort, closed1, closed2] = await freePorts(4);
   const pebble = await startPebble({
     ...pebbleOptions,
@@ -47,7 +47,7 @@ async function setup(reach: { http: 'open' | 'closed'; tls: 'open' | 'closed' },
 	default_bind 127.0.0.1
 	storage file ${storage}
 ${extraGlobals}}
-`;
+${sites}`;
   await writeFile(tmp.file, config);
   return {
     pebble,
@@ -228,6 +228,75 @@ test('SIGKILL during issuance at several points leaves a readable store; the nex
     const list = await runCli(['certs', 'list', '--json', '--config', s.config]);
     assert.equal(list.code, 0);
     assert.deepEqual((JSON.parse(list.stdout) as { names: string[] }[]).map((e) => e.names), [['crash.test']]);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+interface ListEntry {
+  names: string[];
+  issuer: string;
+  storageKey: string;
+}
+
+async function listed(s: Setup): Promise<ListEntry[]> {
+  const r = await runCli(['certs', 'list', '--json', '--config', s.config]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as ListEntry[];
+}
+
+test('a `tls internal` site: obtain, renew and revoke use the local CA\'s storage key, never the ACME CA', async () => {
+  const s = await setup({ http: 'open', tls: 'open' }, {}, '', 'internal.test {\n\ttls internal\n\trespond "hi"\n}\n');
+  try {
+    const obtained = await runCli(['certs', 'obtain', 'internal.test', '--config', s.config]);
+    assert.equal(obtained.code, 0, obtained.stderr);
+    assert.match(obtained.stdout, /stored at certificates\/local\/internal\.test\//);
+    const before = await listed(s);
+    assert.deepEqual(before.map((e) => [e.names, e.issuer]), [[['internal.test'], 'local']]);
+    const renewed = await runCli(['certs', 'renew', 'internal.test', '--config', s.config]);
+    assert.equal(renewed.code, 0, renewed.stderr);
+    assert.match(renewed.stdout, /^renewed internal\.test: .*stored at certificates\/local\/internal\.test\//m);
+    assert.deepEqual((await listed(s)).map((e) => [e.names, e.issuer]), [[['internal.test'], 'local']], 'renewed in place, no second certificate');
+    // Revoke finds the local certificate (and says the local CA cannot revoke) instead of
+    // looking for an ACME certificate that was never there.
+    const revoked = await runCli(['certs', 'revoke', 'internal.test', '--config', s.config]);
+    assert.equal(revoked.code, 1);
+    assert.match(revoked.stderr, /internal\.test is from the local CA, which has no revocation/);
+    assert.equal(s.pebble.countOrders(), 0, 'the ACME CA saw no order');
+    // --issuer overrides the policy by name: a public name from the local CA.
+    const forced = await runCli(['certs', 'obtain', 'forced.test', '--issuer', 'internal', '--config', s.config]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(forced.stdout, /stored at certificates\/local\/forced\.test\//);
+    assert.equal(s.pebble.countOrders(), 0);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('a `tls { ca URL }` site: obtain, renew and revoke go to the site\'s CA, not the global acme_ca', async () => {
+  const s = await setup({ http: 'open', tls: 'open' });
+  try {
+    // The global CA is a closed port: only the site's `ca` can succeed.
+    const [closed] = await freePorts(1);
+    const text = await readFile(s.config, 'utf8');
+    await writeFile(
+      s.config,
+      text.replace(`acme_ca ${s.pebble.directoryUrl}`, `acme_ca https://127.0.0.1:${closed}/dir`) + `ca.test {\n\ttls {\n\t\tca ${s.pebble.directoryUrl}\n\t}\n\trespond "hi"\n}\n`,
+    );
+    const obtained = await runCli(['certs', 'obtain', 'ca.test', '--config', s.config]);
+    assert.equal(obtained.code, 0, obtained.stderr);
+    const first = new X509Certificate(await storedChain(s, 'ca.test')).serialNumber;
+    const renewed = await runCli(['certs', 'renew', 'ca.test', '--config', s.config]);
+    assert.equal(renewed.code, 0, renewed.stderr);
+    const second = new X509Certificate(await storedChain(s, 'ca.test')).serialNumber;
+    assert.notEqual(second, first, 'a new certificate replaced the stored one');
+    assert.equal(s.pebble.countOrders(), 2);
+    const entries = await listed(s);
+    assert.deepEqual(entries.map((e) => [e.names, e.issuer]), [[['ca.test'], s.pebble.directoryUrl]]);
+    const revoked = await runCli(['certs', 'revoke', 'ca.test', '--reason', '1', '--config', s.config]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.equal((await s.pebble.certStatus(second))?.Status, 'Revoked');
+    assert.deepEqual(await listed(s), [], 'a revoked certificate leaves storage');
   } finally {
     await s.cleanup();
   }

@@ -48,6 +48,7 @@ export function parseTls(node: Node): TlsDraft {
 
   const once = new Once();
   let issuerTok: Token | undefined;
+  let issuer: 'acme' | 'internal' | undefined;
   let acmeOnly: Token | undefined;
   for (const sub of node.block ?? []) {
     once.check(sub);
@@ -64,7 +65,7 @@ export function parseTls(node: Node): TlsDraft {
         if (issuerTok.text !== 'acme' && issuerTok.text !== 'internal') {
           throw configError(issuerTok, `tls: unsupported issuer "${issuerTok.text}" (use acme or internal)`);
         }
-        draft.issuer = issuerTok.text;
+        issuer = issuerTok.text;
         break;
       }
       case 'ca':
@@ -95,18 +96,19 @@ export function parseTls(node: Node): TlsDraft {
   if (draft.mode === 'manual' && (issuerTok ?? acmeOnly) !== undefined) {
     throw configError((issuerTok ?? acmeOnly) as Token, 'tls: a certificate file pair cannot be combined with issuer, ca or challenges');
   }
-  if (draft.issuer === 'internal' && draft.mode === 'acme') {
+  if (issuer === 'internal' && draft.mode === 'acme') {
     throw configError(issuerTok as Token, 'tls: an email address needs the acme issuer, not internal');
   }
-  if (draft.issuer === 'acme' && draft.mode === 'internal') {
+  if (issuer === 'acme' && draft.mode === 'internal') {
     throw configError(issuerTok as Token, 'tls: "tls internal" contradicts "issuer acme"');
   }
-  const internal = draft.mode === 'internal' || draft.issuer === 'internal';
+  const internal = draft.mode === 'internal' || issuer === 'internal';
   if (internal && acmeOnly !== undefined) {
     throw configError(acmeOnly, `tls: ${acmeOnly.text} needs the acme issuer, not internal`);
   }
+  // One field says who issues (TlsConfig.mode): `issuer` and `ca` only set it when the arguments did not.
   if (draft.mode === undefined) {
-    if (draft.issuer !== undefined) draft.mode = draft.issuer;
+    if (issuer !== undefined) draft.mode = issuer;
     else if (draft.ca !== undefined) draft.mode = 'acme';
   }
   return draft;

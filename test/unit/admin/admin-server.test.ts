@@ -167,25 +167,6 @@ test('POST /load answers 413 for a body over the limit, declared or chunked', as
   assert.equal(app.loads.length, 1);
 });
 
-test('config changes run one at a time, in arrival order', async (t) => {
-  const { port, app } = await start(t);
-  let releaseFirst = (): void => undefined;
-  const first = new Promise<void>((resolve) => (releaseFirst = resolve));
-  app.loadImpl = (text) => (text === 'first' ? first : Promise.resolve());
-  const headers = { 'Content-Type': 'text/caddyfile' };
-  const a = request({ port }, 'POST', '/load', { headers, body: 'first' });
-  while (app.loads.length === 0) await new Promise((r) => setTimeout(r, 5));
-  const b = request({ port }, 'POST', '/load', { headers, body: 'second' });
-  const c = request({ port }, 'POST', '/reload');
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(app.loads.length, 1, 'the second load waits for the first');
-  assert.equal(app.reloads, 0, 'the reload waits too');
-  releaseFirst();
-  assert.deepEqual((await Promise.all([a, b, c])).map((r) => r.status), [200, 200, 200]);
-  assert.deepEqual(app.loads.map((l) => l.text), ['first', 'second']);
-  assert.equal(app.reloads, 1);
-});
-
 test('POST /reload answers 200, 400 with config errors, 500 with other reasons', async (t) => {
   const { port, app } = await start(t);
   assert.equal((await request({ port }, 'POST', '/reload')).status, 200);

@@ -218,7 +218,7 @@ async function withAri(
       meta: () => mgr.certificates()[0]?.meta,
     });
   } finally {
-    mgr.close();
+    await mgr.close();
     await delay(100);
     await tmp.remove();
   }
@@ -379,7 +379,7 @@ test('two processes that both see the window move into the past make one order',
     const [a2, b2] = serials();
     assert.equal(a2, b2, 'the same certificate');
   } finally {
-    for (const mgr of managers) mgr.close();
+    await Promise.all(managers.map((m) => m.close()));
     await delay(100);
     await tmp.remove();
   }
@@ -466,7 +466,7 @@ test('a failing renewalInfo fetch is logged with the CA problem, retried with ba
 
 test('close() cancels renewal-information checks', async () => {
   await withAri({ lifetimeMs: 90 * DAY, answer: (_n, clock) => window(clock.now() + 50 * DAY, clock.now() + 51 * DAY, 6 * HOUR) }, async ({ mgr, clock, issuer }) => {
-    mgr.close();
+    await mgr.close();
     clock.advance(2 * DAY);
     await settle();
     assert.equal(issuer.asked.length, 1);

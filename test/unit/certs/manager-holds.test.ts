@@ -55,7 +55,7 @@ test('on-demand: a name the CA asked to wait for is not ordered again before the
     assert.ok(await eventually(async () => (await manager.secureContextFor('od.test')) !== undefined, 5000));
     assert.equal(issuer.calls, 2);
   } finally {
-    manager.close();
+    await manager.close();
     await tmp.remove();
   }
 });
@@ -80,7 +80,7 @@ test('a parked managed name gets no more orders; a reload (manage again) lifts t
     assert.equal(issuer.calls, 2);
     assert.deepEqual(await listHolds(tmp.storage), []);
   } finally {
-    manager.close();
+    await manager.close();
     await tmp.remove();
   }
 });

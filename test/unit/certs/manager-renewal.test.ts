@@ -23,7 +23,7 @@ async function withManager(
   try {
     await fn(mgr, tmp);
   } finally {
-    mgr.close();
+    await mgr.close();
     // close() stops timers but cannot cancel an attempt already running; let it finish its lock
     // and unlock before the folder goes, or it recreates locks/ in a removed temp dir.
     await delay(100);
@@ -161,7 +161,7 @@ test('close() stops retries and storage checks', async () => {
     assert.ok(await eventually(() => failing.attempts.length >= 3));
     assert.ok(await mgr.secureContextFor('ok.localhost'));
     const serial = mgr.certificates()[0]?.meta.serialHex;
-    mgr.close();
+    await mgr.close();
     const atClose = failing.attempts.length;
     await obtainCertificate(['ok.localhost'], { storage: tmp.storage, store: new CertificateStore(tmp.storage), issuer: local, keyType: 'p256', log: silentLogger(), force: true });
     await delay(250);
@@ -377,7 +377,7 @@ test('a CA whose Date header is more than a minute off our clock gets one loud w
   const skewLines = (): Record<string, unknown>[] => lines.filter((l) => String(l['msg']).startsWith('clock skew'));
   try {
     await withManager({ log }, async (mgr) => {
-      mgr.close();
+      await mgr.close();
       await transport.request({ method: 'GET', url, context: 'fetching directory' });
       assert.equal(skewLines().length, 0, 'a closed manager no longer listens');
     });

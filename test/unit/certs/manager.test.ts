@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CertificateStore } from '../../../src/certs/certificate-store.ts';
+import { issueLockName } from '../../../src/certs/keys.ts';
 import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
 import { CertificateManager, type CertificateManagerOptions, type NamePolicy } from '../../../src/certs/manager.ts';
 import { obtainCertificate } from '../../../src/certs/obtain.ts';
@@ -36,7 +37,7 @@ async function setup(): Promise<Setup> {
       return m;
     },
     done: async () => {
-      for (const m of managers) m.close();
+      await Promise.all(managers.map((m) => m.close()));
       await tmp.remove();
     },
   };
@@ -246,3 +247,47 @@ test('a handshake gives up after handshakeWaitMs while the issuance goes on', as
 function authorizer(policy: OnDemandPolicy): (name: string) => Promise<void> {
   return (name) => policy.authorize(name);
 }
+
+test('close() during an issuance aborts it through its signal and returns once it has settled', async () => {
+  const s = await setup();
+  let started!: (signal: AbortSignal | undefined) => void;
+  const issuing = new Promise<AbortSignal | undefined>((resolve) => (started = resolve));
+  let settled = false;
+  // A CA that never answers: only the signal ends the issuance, as it ends a real order's polling.
+  const hanging: NamePolicy = {
+    keyType: 'p256',
+    issuer: {
+      id: 'hanging',
+      storageKey: 'hanging',
+      issue: (req) => {
+        started(req.signal);
+        return new Promise((_resolve, reject) => {
+          const abort = (): void => {
+            settled = true;
+            reject(req.signal?.reason as Error);
+          };
+          if (req.signal?.aborted === true) abort();
+          else req.signal?.addEventListener('abort', abort, { once: true });
+        });
+      },
+    },
+  };
+  try {
+    const mgr = s.manager();
+    mgr.manage(new Map([['hang.localhost', hanging]]));
+    const signal = await issuing;
+    assert.ok(signal, 'the issuer is given a signal');
+    assert.equal(signal.aborted, false);
+    const t0 = performance.now();
+    await mgr.close();
+    assert.ok(performance.now() - t0 < 2_000, `close() took ${Math.round(performance.now() - t0)} ms`);
+    assert.equal(signal.aborted, true, 'the issuance was aborted');
+    assert.equal(settled, true, 'close() waited for the issuance to settle');
+    assert.equal(mgr.loadedContextFor('hang.localhost'), undefined);
+    // The issue lock was released on the way out: another process could issue at once.
+    await s.tmp.storage.lock(issueLockName('hang.localhost'), { timeoutMs: 1_000 });
+    await s.tmp.storage.unlock(issueLockName('hang.localhost'));
+  } finally {
+    await s.done();
+  }
+});

@@ -56,7 +56,7 @@ async function withOnDemand(ask: Ask, issuerFor: (tmp: TempStorage) => Issuer, f
   try {
     await fn(mgr);
   } finally {
-    mgr.close();
+    await mgr.close();
     await delay(50);
     await tmp.remove();
   }

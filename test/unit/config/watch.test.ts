@@ -138,3 +138,31 @@ test('an aborted signal closes the watcher', async (t) => {
   await sleep(DEBOUNCE_MS + QUIET_MS);
   assert.equal(cb.count(), 0);
 });
+
+test('the callback names the watched files that changed in the burst, and only those', async (t) => {
+  const { dir, closeFirst } = await tempDir(t);
+  const file = path.join(dir, 'Proxyfile');
+  const cert = path.join(dir, 'site.pem');
+  await writeFile(file, 'a.example {\n}\n');
+  await writeFile(cert, 'x');
+  const bursts: string[][] = [];
+  const cb = callbacks();
+  const watcher = watchConfig(
+    file,
+    [cert],
+    (changed) => {
+      bursts.push([...changed].sort());
+      cb.onChange();
+    },
+    { debounceMs: DEBOUNCE_MS },
+  );
+  closeFirst(watcher);
+  await watcher.ready;
+  await writeFile(cert, 'y');
+  await cb.call(1);
+  assert.deepEqual(bursts, [[cert]]);
+  await writeFile(file, 'b.example {\n}\n');
+  await writeFile(cert, 'z');
+  await cb.call(2);
+  assert.deepEqual(bursts[1], [file, cert].sort());
+});

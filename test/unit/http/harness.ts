@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import tls, { type SecureContext } from 'node:tls';
-import { Generation, type IssuerFactory } from '../../../src/app/generation.ts';
+import { Generation, type IssuerSource } from '../../../src/app/generation.ts';
 import type { Issuer } from '../../../src/certs/issuer.ts';
 import { parseConfig } from '../../../src/config/index.ts';
 import type { SiteConfig } from '../../../src/config/types.ts';
@@ -19,11 +19,8 @@ import { freePort } from '../../helpers/ports.ts';
  * These tests serve `http://` sites and sites with `tls CERT KEY`, which need no issuer: building
  * one means the test's Proxyfile asked for something it should not.
  */
-const noIssuers: IssuerFactory = {
-  local: (): Issuer => {
-    throw new Error('no issuer in request-path tests: use http:// sites or tls CERT KEY');
-  },
-  acme: (): Issuer => {
+const noIssuers: IssuerSource = {
+  for: (): Issuer => {
     throw new Error('no issuer in request-path tests: use http:// sites or tls CERT KEY');
   },
 };

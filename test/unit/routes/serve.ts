@@ -52,7 +52,7 @@ export async function serveSites(proxyfile: string, configPort: number): Promise
   const issuer = (): Issuer => {
     throw new Error('serveSites serves http:// sites only');
   };
-  const gen = await Generation.build(config, { local: issuer, acme: issuer }, silentLogger(), TLS_CONTEXT_OPTIONS);
+  const gen = await Generation.build(config, { for: issuer }, silentLogger(), TLS_CONTEXT_OPTIONS);
   const handler = new RequestHandler({ generation: () => gen, http01: () => [], accessLogs: { for: () => undefined }, log: silentLogger() });
   const served = await serve((req, res) => handler.handle(req, res, 'http', configPort));
   return {
