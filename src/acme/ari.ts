@@ -1,4 +1,4 @@
-import { MyServerError } from '../errors.ts';
+import { MyServerError, causeChain } from '../errors.ts';
 import { findProblem } from './problem.ts';
 
 /**
@@ -97,11 +97,9 @@ function isTemporary(err: unknown): boolean {
   if (problem) return problem.status !== undefined && problem.status >= 500;
   if (!(err instanceof MyServerError) || err.code !== 'MS_ERR_ACME_NETWORK') return false;
   // A network failure is a timeout or a dropped connection unless a cause says "refused" or "no such host".
-  let cur: unknown = err.cause;
-  for (let depth = 0; cur instanceof Error && depth < 8; depth++) {
-    const code = (cur as { code?: unknown }).code;
+  for (const cur of causeChain(err.cause)) {
+    const code = cur instanceof Error ? (cur as { code?: unknown }).code : undefined;
     if (typeof code === 'string' && LONG_TERM_NETWORK_CODES.has(code)) return false;
-    cur = cur.cause;
   }
   return true;
 }

@@ -1,4 +1,4 @@
-import { MyServerError } from '../errors.ts';
+import { MyServerError, causeChain } from '../errors.ts';
 import type { Identifier, ProblemDocument } from './types.ts';
 
 /** RFC 8555 §6.7: every ACME error type lives under this namespace. */
@@ -92,10 +92,8 @@ export function isProblem(err: unknown, type?: string): err is AcmeProblem {
 /** The first AcmeProblem in the cause chain of `err` (of the given type when one is named). */
 export function findProblem(err: unknown, type?: string): AcmeProblem | undefined {
   const want = type === undefined ? undefined : type.includes(':') ? type : ACME_ERROR_NS + type;
-  let cur: unknown = err;
-  for (let depth = 0; cur instanceof Error && depth < 8; depth++) {
+  for (const cur of causeChain(err)) {
     if (cur instanceof AcmeProblem && (want === undefined || cur.type === want)) return cur;
-    cur = cur.cause;
   }
   return undefined;
 }

@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import type { Logger } from '../log.ts';
-import { MyServerError, describeError } from '../errors.ts';
+import { MyServerError, causeChain, describeError } from '../errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { isLoopbackHostname, hostnameOf, parseAdminAddress, type AdminListen } from './admin-address.ts';
 import { RequestPolicy } from './request-policy.ts';
@@ -268,10 +268,8 @@ function send(res: http.ServerResponse, status: number, body: string, headers: R
 
 /** The first MS_ERR_CONFIG error in the cause chain: the app may wrap the ConfigError with context. */
 function configErrorIn(err: unknown): MyServerError | undefined {
-  let cur: unknown = err;
-  for (let depth = 0; cur instanceof Error && depth < 8; depth++) {
+  for (const cur of causeChain(err)) {
     if (cur instanceof MyServerError && cur.code === 'MS_ERR_CONFIG') return cur;
-    cur = cur.cause;
   }
   return undefined;
 }

@@ -67,14 +67,3 @@ export function toALabels(raw: string): string | undefined {
 export function isSingleLabel(name: string): boolean {
   return !name.includes('.') && isIP(name) === 0;
 }
-
-const LOCAL_SUFFIXES = ['.localhost', '.internal', '.local', '.home.arpa'];
-
-/**
- * Names no public CA will issue for, so they get the built-in local CA (SPEC.md, "Behaviour every
- * user can count on"): localhost, IP addresses, *.localhost, *.internal, *.local.
- */
-export function isLocalOnlyName(name: string): boolean {
-  if (name === 'localhost' || isIP(name)) return true;
-  return LOCAL_SUFFIXES.some((s) => name.endsWith(s));
-}

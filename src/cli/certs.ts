@@ -1,5 +1,5 @@
 import { obtainCertificate } from '../certs/obtain.ts';
-import { normalizeName } from '../certs/names.ts';
+import { toALabels } from '../certs/names.ts';
 import { renewalTime } from '../certs/meta.ts';
 import { listHolds } from '../certs/holds.ts';
 import { canRevoke, type Issuer } from '../certs/issuer.ts';
@@ -44,10 +44,15 @@ export async function certsCommand(args: string[]): Promise<number> {
   }
 }
 
+/**
+ * The names as the wire and storage carry them: a U-label ("bücher.test") is converted to its
+ * A-label as the Proxyfile's site addresses are, so `certs obtain bücher.test` stores the
+ * certificate `run` looks up for that site.
+ */
 function names(positionals: string[]): string[] {
   if (positionals.length === 0) throw usageError('name at least one certificate name');
   return positionals.map((p) => {
-    const n = normalizeName(p);
+    const n = toALabels(p);
     if (n === undefined) throw usageError(`"${p}" is not a DNS name or IP address`);
     return n;
   });

@@ -301,3 +301,25 @@ test('a `tls { ca URL }` site: obtain, renew and revoke go to the site\'s CA, no
     await s.cleanup();
   }
 });
+
+test('obtain with a U-label under local_certs stores the A-label certificate; an invalid name is refused by name', async () => {
+  const [httpPort, httpsPort] = await freePorts(2);
+  const tmp = await tempProxyfile('');
+  const storage = join(tmp.dir, 'data');
+  await writeFile(
+    tmp.file,
+    `{\n\tlocal_certs\n\thttp_port ${httpPort}\n\thttps_port ${httpsPort}\n\tdefault_bind 127.0.0.1\n\tstorage file ${storage}\n}\nbücher.test {\n\trespond "hi"\n}\n`,
+  );
+  try {
+    const obtained = await runCli(['certs', 'obtain', 'bücher.test', '--config', tmp.file]);
+    assert.equal(obtained.code, 0, obtained.stderr);
+    assert.match(obtained.stdout, /^obtained xn--bcher-kva\.test: .*stored at certificates\/local\/xn--bcher-kva\.test\//m);
+    const pem = await readFile(join(storage, 'certificates', 'local', 'xn--bcher-kva.test', 'xn--bcher-kva.test.crt'), 'utf8');
+    assert.equal(new X509Certificate(pem).subjectAltName, 'DNS:xn--bcher-kva.test');
+    const refused = await runCli(['certs', 'obtain', 'a..b.test', '--config', tmp.file]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /"a\.\.b\.test" is not a DNS name or IP address/);
+  } finally {
+    await tmp.remove();
+  }
+});

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isLocalOnlyName, isSingleLabel, isValidALabel, normalizeName, toALabels } from '../../../src/certs/names.ts';
+import { isSingleLabel, isValidALabel, normalizeName, toALabels } from '../../../src/certs/names.ts';
+import { isLocalOnlyName } from '../../../src/config/adapt.ts';
 import { onDemandRefusal } from '../../../src/certs/on-demand.ts';
 
 const label63 = 'a'.repeat(63);
