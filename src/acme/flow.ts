@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ChallengeInfo, Solver } from '../challenges/solver.ts';
+import type { ChallengeInfo, Solver } from './solver.ts';
 import { MyServerError } from '../errors.ts';
 import type { AcmeClient } from './client.ts';
 import { publishAcmeEvent, type AcmeEvent } from './events.ts';
