@@ -11,8 +11,8 @@ import { sleep } from '../src/util/backoff.ts';
 
 export interface StartOptions {
   /** CPU list for `taskset -c`; undefined runs unpinned. */
-  readonly cpus?: string;
-  readonly env?: NodeJS.ProcessEnv;
+  readonly cpus?: string | undefined;
+  readonly env?: NodeJS.ProcessEnv | undefined;
   readonly cwd?: string;
   /** stdout and stderr are appended here, for the post-mortem of a server that did not start. */
   readonly logFile: string;

@@ -33,7 +33,7 @@ export function createLogger(options: LogOptions = {}): Logger {
   const logger = pino(
     {
       level: levelFor(options),
-      base: undefined,
+      base: null,
       mixin: (_obj, _level, lg) => {
         let has = named.get(lg);
         if (has === undefined) named.set(lg, (has = 'logger' in lg.bindings()));

@@ -39,7 +39,7 @@ export interface ObtainCertificateOptions {
   /** Poll interval when the CA sends no Retry-After. */
   readonly pollIntervalMs?: number;
   readonly maxAttempts?: number;
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
   readonly onEvent?: (event: AcmeEvent) => void;
   /** Injected for tests; must reject when `signal` aborts. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;

@@ -21,7 +21,7 @@ export interface HttpRequest {
   readonly url: string;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: string;
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
   /** A gerund phrase for error messages: "fetching directory". */
   readonly context: string;
 }

@@ -34,7 +34,7 @@ export interface RefusalContext {
 
 export interface Refusal {
   /** Wait this long (ms from the answer) before asking again for what `scope` covers. */
-  readonly retryAfterMs?: number;
+  readonly retryAfterMs?: number | undefined;
   /** Names for which no retry can help (see PERMANENT_PROBLEM_TYPES); a subset of the order's. */
   readonly permanentNames: readonly string[];
   /** The problem of the permanent names (the subproblem's type and detail when it was one). */

@@ -15,17 +15,17 @@ export interface AcmeProblemInit {
   readonly type: string;
   readonly detail: string;
   /** The HTTP status of the response, or the document's own `status`. */
-  readonly status?: number;
-  readonly subproblems?: readonly Subproblem[];
-  readonly identifier?: Identifier;
+  readonly status?: number | undefined;
+  readonly subproblems?: readonly Subproblem[] | undefined;
+  readonly identifier?: Identifier | undefined;
   /** From Retry-After, in ms from receipt: how long the CA asks us to wait (429, 503). */
-  readonly retryAfter?: number;
+  readonly retryAfter?: number | undefined;
   /** The request URL that drew the problem. */
-  readonly url?: string;
-  readonly instance?: string;
+  readonly url?: string | undefined;
+  readonly instance?: string | undefined;
   /** The challenge type that was being validated, when the problem is a challenge's error. */
-  readonly challengeType?: string;
-  readonly document?: ProblemDocument;
+  readonly challengeType?: string | undefined;
+  readonly document?: ProblemDocument | undefined;
 }
 
 /**

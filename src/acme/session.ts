@@ -32,7 +32,7 @@ export interface AcmeClientOptions {
 }
 
 export interface RequestOptions {
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface PostOptions {

@@ -14,7 +14,7 @@ export interface AccountOptions {
   readonly storage: Storage;
   readonly log: Logger;
   readonly userAgent?: string;
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
 }
 
 interface AccountRecord {

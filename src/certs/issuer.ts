@@ -54,7 +54,7 @@ export interface IssuanceHold {
   /** True for a permanent refusal (rejectedIdentifier, caa ...): lifted early by a reload or restart. */
   readonly parked: boolean;
   /** The CA's problem that caused it, as the CA worded it. */
-  readonly problem: { readonly type: string; readonly detail: string; readonly status?: number };
+  readonly problem: { readonly type: string; readonly detail: string; readonly status?: number | undefined };
 }
 
 /**

@@ -30,7 +30,7 @@ export interface SiteBlock {
 }
 
 export interface Tree {
-  readonly globals?: { readonly open: Token; readonly body: readonly Node[] };
+  readonly globals?: { readonly open: Token; readonly body: readonly Node[] } | undefined;
   readonly sites: readonly SiteBlock[];
 }
 

@@ -17,7 +17,7 @@ export interface ForwardingContext {
   /** "host:port" of the upstream chosen for this attempt, for {upstream_hostport}. */
   readonly upstreamHostport: string;
   /** The peer is a trusted proxy (`servers { trusted_proxies }`); absent: it is not. */
-  readonly trustedPeer?: boolean;
+  readonly trustedPeer?: boolean | undefined;
 }
 
 /**

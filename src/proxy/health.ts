@@ -22,7 +22,7 @@ const realTimers: IntervalTimers = {
 
 export interface HealthCheckerOptions {
   readonly probe: HealthProbe;
-  readonly timers?: IntervalTimers;
+  readonly timers?: IntervalTimers | undefined;
 }
 
 /**

@@ -35,7 +35,7 @@ export interface ProxyContext {
    * The peer is a trusted proxy (`servers { trusted_proxies }`): its Forwarded and X-Forwarded-*
    * are kept (see forwarding.ts upstreamRequestHeaders). Absent: not trusted, they are dropped.
    */
-  readonly trustedPeer?: boolean;
+  readonly trustedPeer?: boolean | undefined;
   /** Aborting gives up on the request (e.g. shutdown past the grace period). */
   readonly signal?: AbortSignal;
   /** Told each upstream an attempt goes to (host:port), for the access log. */

@@ -65,7 +65,7 @@ export class UpstreamTransport {
         path: request.path,
         headers: undiciHeaders(request.headers),
         // undici reads async iterables (its documented body types), though its typings omit them.
-        body: request.body as Dispatcher.DispatchOptions['body'],
+        body: request.body as Exclude<Dispatcher.DispatchOptions['body'], undefined>,
         // Pinned per upstream: undici would otherwise derive SNI from each request's Host and drop
         // the TLS connection whenever two sites share an upstream (the connector picks the real SNI).
         ...(this.usesTls(upstream) ? { servername: pinnedServerName(upstream, this.#config) } : {}),
@@ -127,7 +127,10 @@ export class UpstreamTransport {
       headersTimeout: this.#headerTimeout?.ms ?? 0,
       bodyTimeout: config.readTimeoutMs ?? 0,
       allowH2: false,
-      connect: (options, callback) => connector({ ...options, servername: serverName }, callback),
+      // The pinned name (see dispatch) is only the pool's key: without a real SNI (an IP address or
+      // a socket) undici's connector sends none, as for a request without servername.
+      connect: ({ servername: _pinned, ...options }, callback) =>
+        connector(serverName === undefined ? options : { ...options, servername: serverName }, callback),
     });
   }
 }

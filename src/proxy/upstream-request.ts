@@ -34,7 +34,7 @@ export interface AttemptOptions {
   /** For the message of a dial timeout (the pool enforces it). */
   readonly dialTimeoutMs: number;
   /** For the message of a header timeout (the pool enforces it). */
-  readonly headerTimeout?: HeaderTimeout;
+  readonly headerTimeout?: HeaderTimeout | undefined;
   /** Turns the upstream's status and headers into the client's; may throw on invalid headers. */
   readonly responseHeaders: (status: number, headers: IncomingHttpHeaders) => OutgoingHttpHeaders;
   readonly signal: AbortSignal;

@@ -110,7 +110,7 @@ export class FileStorage implements Storage {
     }
   }
 
-  lock(name: string, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void> {
+  lock(name: string, options?: { signal?: AbortSignal | undefined; timeoutMs?: number }): Promise<void> {
     return this.#locks.lock(name, options);
   }
 

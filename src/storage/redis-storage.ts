@@ -170,7 +170,7 @@ export class RedisStorage implements Storage {
     return [...new Set(keys.map((k) => childOf(folder, k)))].sort();
   }
 
-  async lock(name: string, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
+  async lock(name: string, options: { signal?: AbortSignal | undefined; timeoutMs?: number } = {}): Promise<void> {
     validateLockName(name);
     try {
       await waitForLock(name, () => this.#tryLock(name), options, (wake) => this.#wakers.subscribe(name, wake));

@@ -28,7 +28,7 @@ export interface Storage {
    * died or stopped refreshing it expires, so a crash never blocks the name for ever.
    * Rejects with MS_ERR_ABORTED when `signal` aborts, MS_ERR_LOCK_TIMEOUT after `timeoutMs`.
    */
-  lock(name: string, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void>;
+  lock(name: string, options?: { signal?: AbortSignal | undefined; timeoutMs?: number }): Promise<void>;
   /** Release a lock this instance holds; releasing a lock not held is a no-op. */
   unlock(name: string): Promise<void>;
   /** A human-readable description, e.g. "file:/var/lib/my-server". */

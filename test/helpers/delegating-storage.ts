@@ -30,7 +30,7 @@ export class DelegatingStorage implements Storage {
   stat(key: string): Promise<StorageStat | undefined> {
     return this.inner.stat(key);
   }
-  lock(name: string, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void> {
+  lock(name: string, options?: { signal?: AbortSignal | undefined; timeoutMs?: number }): Promise<void> {
     return this.inner.lock(name, options);
   }
   unlock(name: string): Promise<void> {

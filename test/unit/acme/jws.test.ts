@@ -8,7 +8,7 @@ import { startFakeCa, type FakeCa, type RecordedRequest } from './fake-ca.ts';
 
 function publicJwkOf(pem: string): JWK {
   const j = createPublicKey(createPrivateKey(pem)).export({ format: 'jwk' });
-  return j.kty === 'EC' ? { kty: 'EC', crv: j.crv, x: j.x, y: j.y } : { kty: 'RSA', n: j.n, e: j.e };
+  return j.kty === 'EC' ? { kty: 'EC', crv: String(j.crv), x: String(j.x), y: String(j.y) } : { kty: 'RSA', n: String(j.n), e: String(j.e) };
 }
 
 async function verifiedBy(req: RecordedRequest, pem: string): Promise<void> {

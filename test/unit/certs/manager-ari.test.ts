@@ -159,7 +159,7 @@ class FaultyStorage extends DelegatingStorage {
     return this.inner.put(key, value);
   }
 
-  override async lock(name: string, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void> {
+  override async lock(name: string, options?: { signal?: AbortSignal | undefined; timeoutMs?: number }): Promise<void> {
     if (this.#lockDelayMs > 0 && name === issueLockName(NAME)) {
       const ms = this.#lockDelayMs;
       this.#lockDelayMs = 0;

@@ -84,7 +84,7 @@ export class MemoryStorage implements Storage {
     return entry === undefined ? undefined : { size: entry.value.length, modified: entry.modified };
   }
 
-  async lock(name: string, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
+  async lock(name: string, options: { signal?: AbortSignal | undefined; timeoutMs?: number } = {}): Promise<void> {
     this.#check();
     validateLockName(name);
     const { holders, wakers } = this.#backing;

@@ -142,7 +142,7 @@ test('every request is published for metrics; a site with `log` gets an access-l
   const events: HttpRequestEvent[] = [];
   const onEvent = (e: unknown): void => void events.push(e as HttpRequestEvent);
   diagnosticsChannel.subscribe(HTTP_REQUEST_CHANNEL, onEvent);
-  const s = track(await serveHttp(handlerFor(() => gen, { accessLog: pino({ base: undefined }, sink) }), 8080));
+  const s = track(await serveHttp(handlerFor(() => gen, { accessLog: pino({ base: null }, sink) }), 8080));
   try {
     const r = await new Promise<{ status: number; encoding?: string; body: Buffer }>((resolve, reject) => {
       http

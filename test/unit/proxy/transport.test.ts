@@ -55,7 +55,12 @@ test('header timeout: the shorter of response_header_timeout and read_timeout, n
     [900, 700, { ms: 700, phase: 'read' }],
   ];
   for (const [responseHeaderTimeoutMs, readTimeoutMs, want] of table) {
-    const config: TransportConfig = { ...DEFAULT_TRANSPORT, responseHeaderTimeoutMs, readTimeoutMs };
+    const { responseHeaderTimeoutMs: _header, readTimeoutMs: _read, ...rest } = DEFAULT_TRANSPORT;
+    const config: TransportConfig = {
+      ...rest,
+      ...(responseHeaderTimeoutMs === undefined ? {} : { responseHeaderTimeoutMs }),
+      ...(readTimeoutMs === undefined ? {} : { readTimeoutMs }),
+    };
     assert.deepEqual(headerTimeout(config), want, `${responseHeaderTimeoutMs} / ${readTimeoutMs}`);
   }
 });
