@@ -13,7 +13,7 @@ import { createCsr } from '../x509/csr.ts';
 import type { AccountClient } from './account.ts';
 import { IssuanceRefused, type IssuanceHold, type IssueRequest, type Issued, type Issuer, type Revoker } from './issuer.ts';
 import { issuerKey } from './keys.ts';
-import type { RenewalInfoSource } from './manager.ts';
+import type { RenewalInfoSource } from './ari-refresh.ts';
 import { updatedAri, type AriMeta } from './meta.ts';
 
 export interface AcmeIssuerOptions {
