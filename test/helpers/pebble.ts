@@ -432,3 +432,21 @@ async function launchPebble(
     stop,
   };
 }
+
+/**
+ * The global options block of a my-server instance that gets its certificates from `pebble`:
+ * Pebble's directory and listener root, a contact, the ports (bound to 127.0.0.1 only), file
+ * storage, the admin address when given, then `extra`: whole lines, each ending in "\n".
+ */
+export function pebbleGlobals(pebble: Pebble, o: { readonly http: number; readonly https: number; readonly storage: string; readonly admin?: string }, extra = ''): string {
+  return `{
+	acme_ca ${pebble.directoryUrl}
+	acme_ca_root ${pebble.caFile}
+	email ops@example.test
+	http_port ${o.http}
+	https_port ${o.https}
+	default_bind 127.0.0.1
+	storage file ${o.storage}
+${o.admin === undefined ? '' : `\tadmin ${o.admin}\n`}${extra}}
+`;
+}

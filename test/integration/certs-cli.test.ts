@@ -11,7 +11,7 @@ import { readFile, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { X509Certificate } from 'node:crypto';
-import { startPebble, type Pebble, type PebbleOptions } from '../helpers/pebble.ts';
+import { pebbleGlobals, startPebble, type Pebble, type PebbleOptions } from '../helpers/pebble.ts';
 import { freePorts } from '../helpers/ports.ts';
 import { collect, runCli, spawnCli, tempProxyfile } from '../helpers/cli.ts';
 
@@ -30,24 +30,15 @@ interface Setup {
  * listener uses, 'closed' = a port where nothing listens).
  */
 async function setup(reach: { http: 'open' | 'closed'; tls: 'open' | 'closed' }, pebbleOptions: PebbleOptions = {}, extraGlobals = '', sites = ''): Promise<Setup> {
-  const [httpPort, httpsPort, closed1, closed2] = await freePorts(4);
+  const [httpPort, httpsPort, closed1, closed2] = (await freePorts(4)) as [number, number, number, number];
   const pebble = await startPebble({
     ...pebbleOptions,
-    httpPort: reach.http === 'open' ? httpPort! : closed1!,
-    tlsPort: reach.tls === 'open' ? httpsPort! : closed2!,
+    httpPort: reach.http === 'open' ? httpPort : closed1,
+    tlsPort: reach.tls === 'open' ? httpsPort : closed2,
   });
   const tmp = await tempProxyfile('');
   const storage = join(tmp.dir, 'data');
-  const config = `{
-	acme_ca ${pebble.directoryUrl}
-	acme_ca_root ${pebble.caFile}
-	email ops@example.test
-	http_port ${httpPort}
-	https_port ${httpsPort}
-	default_bind 127.0.0.1
-	storage file ${storage}
-${extraGlobals}}
-${sites}`;
+  const config = pebbleGlobals(pebble, { http: httpPort, https: httpsPort, storage }, extraGlobals) + sites;
   await writeFile(tmp.file, config);
   return {
     pebble,

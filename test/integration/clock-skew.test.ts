@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startPebble, type Pebble } from '../helpers/pebble.ts';
+import { pebbleGlobals, startPebble, type Pebble } from '../helpers/pebble.ts';
 import { freePorts } from '../helpers/ports.ts';
 import { startServer, type RunningServer } from '../helpers/server.ts';
 
@@ -30,18 +30,9 @@ before(async () => {
   pebble = await startPebble({ httpPort, tlsPort: httpsPort, certificateValidityPeriod: LIFETIME_S });
   server = await startServer({
     env: { LD_PRELOAD: LIBFAKETIME, FAKETIME: AHEAD },
-    proxyfile: ({ dir, admin }) => `{
-	acme_ca ${pebble.directoryUrl}
-	acme_ca_root ${pebble.caFile}
-	email ops@example.test
-	http_port ${httpPort}
-	https_port ${httpsPort}
-	default_bind 127.0.0.1
-	storage file ${join(dir, 'data')}
-	admin ${admin}
-	grace_period 1s
-}
-
+    proxyfile: ({ dir, admin }) =>
+      pebbleGlobals(pebble, { http: httpPort, https: httpsPort, storage: join(dir, 'data'), admin }, '\tgrace_period 1s\n') +
+      `
 skew.test {
 	respond "skewed"
 }

@@ -12,7 +12,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { startAsk, type AskServer } from '../helpers/ask.ts';
-import { startPebble, type Pebble } from '../helpers/pebble.ts';
+import { pebbleGlobals, startPebble, type Pebble } from '../helpers/pebble.ts';
 import { freePorts } from '../helpers/ports.ts';
 import { rawClientHello, sendHello, UNRECOGNIZED_NAME_ALERT } from '../helpers/raw-hello.ts';
 import { startServer, type RunningServer } from '../helpers/server.ts';
@@ -58,21 +58,9 @@ describe('catch-all on-demand site whose ask allows every name', () => {
     pebble = await startPebble({ httpPort, tlsPort });
     ask = await startAsk(() => true);
     server = await startServer({
-      proxyfile: ({ dir, admin }) => `{
-	acme_ca ${pebble.directoryUrl}
-	acme_ca_root ${pebble.caFile}
-	email ops@example.test
-	http_port ${httpPort}
-	https_port ${httpsPort}
-	default_bind 127.0.0.1
-	storage file ${join(dir, 'data')}
-	admin ${admin}
-	grace_period 1s
-	on_demand_tls {
-		ask ${ask.url}
-	}
-}
-
+      proxyfile: ({ dir, admin }) =>
+        pebbleGlobals(pebble, { http: httpPort, https: httpsPort, storage: join(dir, 'data'), admin }, `\tgrace_period 1s\n\ton_demand_tls {\n\t\task ${ask.url}\n\t}\n`) +
+        `
 https:// {
 	tls {
 		on_demand

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IssueRequest, Issued, Issuer } from '../../../src/certs/issuer.ts';
+import type { Clock } from '../../../src/certs/clock.ts';
 import { FileStorage } from '../../../src/storage/file-storage.ts';
 
 export interface TempStorage {
@@ -70,4 +71,53 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     await delay(10);
   }
   return check();
+}
+
+/**
+ * A test clock: time stands still until advance() (which fires the timers due by then, each at
+ * its own time, in due order) or jump() (which fires none, as an NTP step or a starved process
+ * would). Timers already due when set run on the next turn of the event loop. It starts wherever
+ * the test says, e.g. days ahead of the real clock that the issuers' certificates follow.
+ */
+export class StepClock implements Clock {
+  #now: number;
+  #next = 1;
+  readonly #timers = new Map<number, { at: number; fn: () => void }>();
+  constructor(start = Date.now()) {
+    this.#now = start;
+  }
+  now(): number {
+    return this.#now;
+  }
+  setTimer(fn: () => void, ms: number): unknown {
+    const id = this.#next++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
+    if (ms <= 0) setImmediate(() => this.#fire(id));
+    return id;
+  }
+  clearTimer(timer: unknown): void {
+    if (typeof timer === 'number') this.#timers.delete(timer);
+  }
+  /** Moves time on by `ms`, firing what falls due on the way. */
+  advance(ms: number): void {
+    const target = this.#now + ms;
+    for (;;) {
+      let due: [number, number] | undefined;
+      for (const [id, t] of this.#timers) if (t.at <= target && (due === undefined || t.at < due[1])) due = [id, t.at];
+      if (due === undefined) break;
+      this.#now = Math.max(this.#now, due[1]);
+      this.#fire(due[0]);
+    }
+    this.#now = target;
+  }
+  /** Moves time on by `ms` without firing anything. */
+  jump(ms: number): void {
+    this.#now += ms;
+  }
+  #fire(id: number): void {
+    const t = this.#timers.get(id);
+    if (t === undefined) return;
+    this.#timers.delete(id);
+    t.fn();
+  }
 }

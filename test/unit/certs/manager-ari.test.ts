@@ -1,7 +1,7 @@
 /**
  * RFC 9773 renewal information after issuance: the manager asks the CA again at each nextCheck,
  * follows a moved window, keeps a chosen time while the window stands, and survives a CA that
- * cannot answer. Real storage and real certificates (local CA); time is a FakeClock, so days of
+ * cannot answer. Real storage and real certificates (local CA); time is a StepClock, so days of
  * schedule run in milliseconds.
  */
 import { test } from 'node:test';
@@ -18,7 +18,7 @@ import { CertificateStore } from '../../../src/certs/certificate-store.ts';
 import type { IssueRequest, Issued, Issuer } from '../../../src/certs/issuer.ts';
 import { certificatePrefix, issueLockName } from '../../../src/certs/keys.ts';
 import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
-import { CertificateManager, type Clock, type RenewalInfoSource } from '../../../src/certs/manager.ts';
+import { CertificateManager, type RenewalInfoSource } from '../../../src/certs/manager.ts';
 import { renewalTime, updatedAri, type AriMeta, type CertificateMeta } from '../../../src/certs/meta.ts';
 import { silentLogger, type Logger } from '../../../src/log.ts';
 import type { Storage } from '../../../src/storage/storage.ts';
@@ -26,60 +26,12 @@ import { DelegatingStorage } from '../../helpers/delegating-storage.ts';
 import { splitPemChain } from '../../../src/x509/certificate.ts';
 import { generatePrivateKeyPem } from '../../../src/x509/keys.ts';
 import { startFakeCa } from '../acme/fake-ca.ts';
-import { delay, eventually, tempStorage } from './helpers.ts';
+import { delay, eventually, StepClock, tempStorage } from './helpers.ts';
 
 const MIN = 60_000;
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 const NAME = 'ari.localhost';
-
-/**
- * Time stands still until advance(). Timers due by then run in due order, each at its own time;
- * timers already due when set run on the next turn of the event loop, as real ones would.
- */
-class FakeClock implements Clock {
-  #now: number;
-  #next = 1;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-
-  constructor(start = Date.now()) {
-    this.#now = start;
-  }
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimer(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
-    if (ms <= 0) setImmediate(() => this.#fire(id));
-    return id;
-  }
-
-  clearTimer(timer: unknown): void {
-    if (typeof timer === 'number') this.#timers.delete(timer);
-  }
-
-  advance(ms: number): void {
-    const target = this.#now + ms;
-    for (;;) {
-      let due: [number, number] | undefined;
-      for (const [id, t] of this.#timers) if (t.at <= target && (due === undefined || t.at < due[1])) due = [id, t.at];
-      if (due === undefined) break;
-      this.#now = Math.max(this.#now, due[1]);
-      this.#fire(due[0]);
-    }
-    this.#now = target;
-  }
-
-  #fire(id: number): void {
-    const t = this.#timers.get(id);
-    if (t === undefined) return;
-    this.#timers.delete(id);
-    t.fn();
-  }
-}
 
 type Answer = RenewalInfo | undefined | Error;
 
@@ -95,10 +47,10 @@ class AriIssuer implements Issuer, RenewalInfoSource {
   /** Clock time of every renewalInfo request. */
   readonly asked: number[] = [];
   readonly #local: LocalIssuer;
-  readonly #clock: FakeClock;
+  readonly #clock: StepClock;
   readonly #answer: (n: number, chainPem: string) => Answer;
 
-  constructor(local: LocalIssuer, clock: FakeClock, answer: (n: number, chainPem: string) => Answer) {
+  constructor(local: LocalIssuer, clock: StepClock, answer: (n: number, chainPem: string) => Answer) {
     this.#local = local;
     this.#clock = clock;
     this.#answer = answer;
@@ -182,7 +134,7 @@ function capturingLogger(): { log: Logger; lines: Record<string, unknown>[] } {
 
 interface Ctx {
   readonly mgr: CertificateManager;
-  readonly clock: FakeClock;
+  readonly clock: StepClock;
   readonly issuer: AriIssuer;
   readonly store: CertificateStore;
   /** The manager's storage: a FaultyStorage over the real one. */
@@ -194,11 +146,11 @@ interface Ctx {
 }
 
 async function withAri(
-  options: { lifetimeMs: number; answer: (n: number, clock: FakeClock) => Answer; log?: Logger },
+  options: { lifetimeMs: number; answer: (n: number, clock: StepClock) => Answer; log?: Logger },
   fn: (ctx: Ctx) => Promise<void>,
 ): Promise<void> {
   const tmp = await tempStorage();
-  const clock = new FakeClock();
+  const clock = new StepClock();
   const log = options.log ?? silentLogger();
   const issuer = new AriIssuer(new LocalIssuer({ storage: tmp.storage, log, lifetimeMs: options.lifetimeMs }), clock, (n) => options.answer(n, clock));
   const storage = new FaultyStorage(tmp.storage, issuer.storageKey);
@@ -251,7 +203,7 @@ test('updatedAri keeps the chosen time while the window stands, re-rolls a moved
 });
 
 test('renewal information is fetched again once nextCheck passes, not before, and each answer is stored', async () => {
-  const answers = (n: number, clock: FakeClock): Answer => {
+  const answers = (n: number, clock: StepClock): Answer => {
     const t = clock.now();
     // Retry-After: 6 h at issuance, then 10 s (clamped to 1 min), then 3 days (clamped to 24 h).
     return window(t + 50 * DAY, t + 51 * DAY, n === 1 ? 6 * HOUR : n === 2 ? 10_000 : 3 * DAY);
@@ -283,7 +235,7 @@ test('renewal information is fetched again once nextCheck passes, not before, an
 });
 
 test('a window the CA moves into the past renews the certificate at once', async () => {
-  const answers = (n: number, clock: FakeClock): Answer => {
+  const answers = (n: number, clock: StepClock): Answer => {
     const t = clock.now();
     // The second answer (the first poll) moves the window into the past, as before a revocation.
     return n === 2 ? window(t - 2 * DAY, t - DAY, 6 * HOUR) : window(t + 50 * DAY, t + 51 * DAY, 6 * HOUR);
@@ -319,7 +271,7 @@ const saveCases = [
 for (const c of saveCases) {
   test(`a window moved into the past renews at once when storing the renewal information ${c.save}`, async () => {
     const { log, lines } = capturingLogger();
-    const answers = (n: number, clock: FakeClock): Answer => {
+    const answers = (n: number, clock: StepClock): Answer => {
       const t = clock.now();
       return n === 2 ? window(t - 2 * DAY, t - DAY, 6 * HOUR) : window(t + 50 * DAY, t + 51 * DAY, 6 * HOUR);
     };
@@ -348,7 +300,7 @@ for (const c of saveCases) {
 
 test('two processes that both see the window move into the past make one order', async () => {
   const tmp = await tempStorage();
-  const clock = new FakeClock();
+  const clock = new StepClock();
   const t0 = clock.now();
   let first: string | undefined;
   // The first certificate's window moves into the past at its first poll; any other's stays ahead.
@@ -387,7 +339,7 @@ test('two processes that both see the window move into the past make one order',
 
 test('an unchanged window keeps the renewal time chosen in it and does not renew', async () => {
   let fixed: RenewalInfo | undefined;
-  const answers = (_n: number, clock: FakeClock): Answer => (fixed ??= window(clock.now() + 50 * DAY, clock.now() + 51 * DAY, 6 * HOUR));
+  const answers = (_n: number, clock: StepClock): Answer => (fixed ??= window(clock.now() + 50 * DAY, clock.now() + 51 * DAY, 6 * HOUR));
   await withAri({ lifetimeMs: 90 * DAY, answer: answers }, async ({ clock, issuer, meta, storedMeta }) => {
     const chosen = meta()?.ari?.renewAt;
     assert.ok(chosen);
@@ -404,7 +356,7 @@ test('an unchanged window keeps the renewal time chosen in it and does not renew
 });
 
 test('a window moved later gets a new renewal time inside it, and no renewal', async () => {
-  const answers = (n: number, clock: FakeClock): Answer => {
+  const answers = (n: number, clock: StepClock): Answer => {
     const t = clock.now();
     return n === 1 ? window(t + 50 * DAY, t + 51 * DAY, 6 * HOUR) : window(t + 70 * DAY, t + 71 * DAY, 6 * HOUR);
   };

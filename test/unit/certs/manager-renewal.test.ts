@@ -10,7 +10,7 @@ import { renewalTime } from '../../../src/certs/meta.ts';
 import { obtainCertificate } from '../../../src/certs/obtain.ts';
 import { OnDemandPolicy } from '../../../src/certs/on-demand.ts';
 import { silentLogger } from '../../../src/log.ts';
-import { CountingIssuer, delay, eventually, FailingIssuer, tempStorage, type TempStorage } from './helpers.ts';
+import { CountingIssuer, delay, eventually, FailingIssuer, StepClock, tempStorage, type TempStorage } from './helpers.ts';
 import { bareSerial, handshake, sniServer } from './tls-client.ts';
 
 async function withManager(
@@ -260,50 +260,6 @@ test('handshakes for an on-demand name whose renewal fails do not bypass the ret
     await new Promise((resolve) => ask.close(resolve));
   }
 });
-
-/**
- * Time stands still until advance(); timers due by then run in due order, each at its own time;
- * timers already due when set run on the next turn of the event loop. Starts wherever the test
- * says, e.g. days ahead of the real clock that the issuer's certificates follow.
- */
-class StepClock implements Clock {
-  #now: number;
-  #next = 1;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-  constructor(start: number) {
-    this.#now = start;
-  }
-  now(): number {
-    return this.#now;
-  }
-  setTimer(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
-    if (ms <= 0) setImmediate(() => this.#fire(id));
-    return id;
-  }
-  clearTimer(timer: unknown): void {
-    if (typeof timer === 'number') this.#timers.delete(timer);
-  }
-  /** Moves time on by `ms`, firing what falls due on the way. */
-  advance(ms: number): void {
-    const target = this.#now + ms;
-    for (;;) {
-      let due: [number, number] | undefined;
-      for (const [id, t] of this.#timers) if (t.at <= target && (due === undefined || t.at < due[1])) due = [id, t.at];
-      if (due === undefined) break;
-      this.#now = Math.max(this.#now, due[1]);
-      this.#fire(due[0]);
-    }
-    this.#now = target;
-  }
-  #fire(id: number): void {
-    const t = this.#timers.get(id);
-    if (t === undefined) return;
-    this.#timers.delete(id);
-    t.fn();
-  }
-}
 
 /** Advances `clock` by `stepMs` `steps` times, letting issuance (real I/O) run between steps. */
 async function walk(clock: StepClock, stepMs: number, steps: number): Promise<void> {

@@ -17,7 +17,7 @@ import { OnDemandFailures } from '../../../src/certs/on-demand-failures.ts';
 import { renewalDelay } from '../../../src/certs/renewal-schedule.ts';
 import { MyServerError } from '../../../src/errors.ts';
 import { silentLogger } from '../../../src/log.ts';
-import { CountingIssuer, delay, eventually, tempStorage } from './helpers.ts';
+import { CountingIssuer, delay, eventually, StepClock, tempStorage } from './helpers.ts';
 
 const MIN = 60_000;
 const HOUR = 3600_000;
@@ -60,48 +60,6 @@ test('renewalDelay: lifetime rule, minimum age, minimum interval from the later 
     assert.equal(got, c.want, c.name);
   }
 });
-
-/** Time moves only in advance() (firing timers due on the way) or jump() (firing none). */
-class StepClock implements Clock {
-  #now: number;
-  #next = 1;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-  constructor(start: number) {
-    this.#now = start;
-  }
-  now(): number {
-    return this.#now;
-  }
-  setTimer(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
-    if (ms <= 0) setImmediate(() => this.#fire(id));
-    return id;
-  }
-  clearTimer(timer: unknown): void {
-    if (typeof timer === 'number') this.#timers.delete(timer);
-  }
-  advance(ms: number): void {
-    const target = this.#now + ms;
-    for (;;) {
-      let due: [number, number] | undefined;
-      for (const [id, t] of this.#timers) if (t.at <= target && (due === undefined || t.at < due[1])) due = [id, t.at];
-      if (due === undefined) break;
-      this.#now = Math.max(this.#now, due[1]);
-      this.#fire(due[0]);
-    }
-    this.#now = target;
-  }
-  jump(ms: number): void {
-    this.#now += ms;
-  }
-  #fire(id: number): void {
-    const t = this.#timers.get(id);
-    if (t === undefined) return;
-    this.#timers.delete(id);
-    t.fn();
-  }
-}
 
 /** A store whose `jumpOnSave`-th save moves the clock on first, as an NTP step (or CPU starvation under a stepped test clock) would mid-issuance. */
 class JumpingStore extends CertificateStore {
