@@ -23,10 +23,9 @@ async function withManager(
   try {
     await fn(mgr, tmp);
   } finally {
+    // close() aborts an attempt already running and waits for it (its lock released), so the
+    // folder can go: a late unlock would recreate locks/ in a removed temp dir.
     await mgr.close();
-    // close() stops timers but cannot cancel an attempt already running; let it finish its lock
-    // and unlock before the folder goes, or it recreates locks/ in a removed temp dir.
-    await delay(100);
     await tmp.remove();
   }
 }
@@ -164,6 +163,7 @@ test('close() stops retries and storage checks', async () => {
     await mgr.close();
     const atClose = failing.attempts.length;
     await obtainCertificate(['ok.localhost'], { storage: tmp.storage, store: new CertificateStore(tmp.storage), issuer: local, keyType: 'p256', log: silentLogger(), force: true });
+    // "None starts afterwards" is a claim about a stretch of time: watch one.
     await delay(250);
     // One attempt may have been in flight at close(); none starts afterwards.
     assert.ok(failing.attempts.length <= atClose + 1, `${failing.attempts.length - atClose} attempts after close`);
@@ -195,6 +195,7 @@ test('a name removed by manage() while its issuance is in flight is not retried 
     assert.ok(await eventually(() => gated.attempts === 1));
     mgr.manage(new Map());
     gated.release();
+    // No retry within a stretch of time is what is asserted: watch one.
     await delay(300);
     assert.equal(gated.attempts, 1, `${gated.attempts - 1} retries for a name no longer configured`);
     assert.equal(await mgr.secureContextFor('gone.localhost'), undefined);
