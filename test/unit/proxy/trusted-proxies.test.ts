@@ -158,3 +158,14 @@ test('{client_ip} in a site directive is the X-Forwarded-For client behind a tru
   assert.equal(await respond('\tservers {\n\t\ttrusted_proxies static 127.0.0.1/8\n\t\tclient_ip_headers X-Real-IP\n\t}'), '127.0.0.1');
   assert.equal(await respond('\temail a@b.test'), '127.0.0.1');
 });
+
+test('header_up X-Real-IP {client_ip} sends the peer address through a real upstream, not an empty value', async () => {
+  const upstream = await echoUpstream();
+  const gen = await generation(`http://a.test:8080 {\n\treverse_proxy ${upstream} {\n\t\theader_up X-Real-IP {client_ip}\n\t}\n}\n`);
+  const served = await serveHttp(handlerFor(() => gen), 8080);
+  closers.push(() => served.close());
+  const r = await rawRequest(served.port, 'GET / HTTP/1.1\r\nHost: a.test:8080\r\nConnection: close\r\n\r\n');
+  assert.equal(r.status, 200, r.text);
+  const saw = JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4)) as Record<string, string>;
+  assert.equal(saw['x-real-ip'], '127.0.0.1');
+});
