@@ -37,6 +37,7 @@ function adaptGlobals(d: GlobalsDraft): GlobalOptions {
       ...(d.log?.format !== undefined ? { format: d.log.format } : {}),
       level: d.log?.level ?? GLOBAL_DEFAULTS.logLevel,
     },
+    ...(d.servers !== undefined ? { servers: d.servers } : {}),
     sources: d.sources,
   };
 }

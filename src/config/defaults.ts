@@ -18,6 +18,18 @@ export const GLOBAL_DEFAULTS = {
 } as const;
 
 /**
+ * A `servers` block's values when it does not set them, as Caddy's: no trusted proxies (the peer
+ * is the client), X-Forwarded-For as the client IP header, h1 h2 h3 offered.
+ */
+export const SERVER_DEFAULTS = {
+  trustedProxiesStrict: false,
+  clientIpHeaders: ['X-Forwarded-For'],
+  protocols: ['h1', 'h2', 'h3'],
+  logCredentials: false,
+  enableFullDuplex: false,
+} as const;
+
+/**
  * Caddy's reverse_proxy defaults, in the config's own shape: the one table of them. Random
  * policy; no retries (250ms apart once lb_retries or lb_try_duration enables them); active checks
  * off until health_uri is given, then every 30s with a 5s timeout expecting 2xx; passive checks

@@ -63,7 +63,8 @@ export type GlobalOptionName =
   | 'cert_lifetime'
   | 'acme_profile'
   | 'grace_period'
-  | 'log';
+  | 'log'
+  | 'servers';
 
 export interface GlobalOptions {
   readonly email?: string;
@@ -85,8 +86,50 @@ export interface GlobalOptions {
   readonly acmeProfile?: string;
   readonly gracePeriodMs: number;
   readonly log: LogConfig;
+  /**
+   * `servers [ADDR] { … }` blocks in file order; absent or empty: Caddy's defaults everywhere.
+   * The block for a listener is the one whose port is the listener's, else the one without ADDR
+   * (app side: util/ip-ranges.ts and http/request-handler.ts).
+   */
+  readonly servers?: readonly ServerOptions[];
   /** Where each option that appears in the file was set. */
   readonly sources: { readonly [K in GlobalOptionName]?: Pos };
+}
+
+export type ServerProtocol = 'h1' | 'h2' | 'h2c' | 'h3';
+
+/**
+ * One `servers` block (Caddy's server options). Only `trustedProxies`, `trustedProxiesStrict`
+ * and `clientIpHeaders` are applied at run time so far; the others are accepted and kept (see
+ * docs/configuration.md, "servers").
+ */
+export interface ServerOptions {
+  /** The ADDR as written (`:443`, `host:8443`); absent: every listener without a block of its own. */
+  readonly address?: string;
+  /** The port of `address`. */
+  readonly port?: number;
+  /** CIDRs and addresses as written, `private_ranges` expanded (util/ip-ranges.ts PRIVATE_RANGES). */
+  readonly trustedProxies: readonly string[];
+  readonly trustedProxiesStrict: boolean;
+  /** Header names as written, in order. */
+  readonly clientIpHeaders: readonly string[];
+  readonly protocols: readonly ServerProtocol[];
+  readonly timeouts: {
+    readonly readBodyMs?: number;
+    readonly readHeaderMs?: number;
+    readonly writeMs?: number;
+    readonly idleMs?: number;
+  };
+  readonly keepaliveIntervalMs?: number;
+  /** Bytes. */
+  readonly maxHeaderSize?: number;
+  /** `strict_sni_host [on|insecure_off]`; absent: Caddy's default (on only with client auth). */
+  readonly strictSniHost?: 'on' | 'insecure_off';
+  readonly logCredentials: boolean;
+  readonly enableFullDuplex: boolean;
+  /** `metrics [{ per_host }]` inside servers (deprecated in Caddy for the global `metrics`). */
+  readonly metrics?: { readonly perHost: boolean };
+  readonly pos: Pos;
 }
 
 export interface SiteConfig {

@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts';
 import { publish } from '../diagnostics.ts';
 import { requestHost, splitTarget, type Req, type RequestContext, type Res } from '../routes/context.ts';
 import type { SiteRouter } from '../routes/site-router.ts';
+import { ClientIpPolicies } from './client-ip.ts';
 import { misdirected, requestContext, resolveTarget } from './request-target.ts';
 import { countBodyBytes } from './response-hooks.ts';
 
@@ -43,6 +44,7 @@ export interface RequestHandlerOptions {
  */
 export class RequestHandler {
   readonly #o: RequestHandlerOptions;
+  readonly #clientIps = new ClientIpPolicies();
 
   constructor(options: RequestHandlerOptions) {
     this.#o = options;
@@ -62,6 +64,7 @@ export class RequestHandler {
     }
     const ctx = requestContext(req, scheme);
     if (!ctx) return void plain(res, 400, 'Bad Request: malformed path\n');
+    this.#clientIps.apply(ctx, gen.config, port, req.headers);
     const host = ctx.host;
     let router: SiteRouter | undefined;
     try {
@@ -115,6 +118,7 @@ export class RequestHandler {
     if (!target.ok) return reject('400 Bad Request');
     const ctx = requestContext(req, scheme);
     if (!ctx) return reject('400 Bad Request');
+    this.#clientIps.apply(ctx, this.#o.generation()?.config, port, req.headers);
     if (scheme === 'https' && misdirected(req, ctx.host)) return reject('421 Misdirected Request');
     const router = target.otherScheme ? undefined : this.#o.generation()?.tables.get(listenerId({ protocol: scheme, port }))?.find(ctx.host);
     if (!router) return reject(target.absolute ? '421 Misdirected Request' : '404 Not Found');

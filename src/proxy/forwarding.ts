@@ -18,6 +18,11 @@ export interface ForwardingContext {
   readonly upstreamHostport: string;
   /** The peer is a trusted proxy (`servers { trusted_proxies }`); absent: it is not. */
   readonly trustedPeer?: boolean | undefined;
+  /**
+   * {client_ip}: the client address by `client_ip_headers` when the peer is trusted (util/ip-ranges.ts
+   * clientIp). Absent: `clientIp`, which is right whenever the peer is not a trusted proxy.
+   */
+  readonly resolvedClientIp?: string | undefined;
 }
 
 /**
@@ -115,6 +120,7 @@ export function expandPlaceholders(value: string, ctx: ForwardingContext): strin
         host: hostWithoutPort(ctx.host),
         hostport: ctx.host,
         remoteHost: ctx.clientIp,
+        clientIp: ctx.resolvedClientIp ?? ctx.clientIp,
         scheme: ctx.scheme,
         uri: ctx.uri,
         path: q < 0 ? ctx.uri : ctx.uri.slice(0, q),

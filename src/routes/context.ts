@@ -12,6 +12,10 @@ export type Res = ServerResponse | Http2ServerResponse;
 export interface RequestContext {
   readonly scheme: 'http' | 'https';
   readonly remoteAddress: string;
+  /** The peer is in the listener's `servers { trusted_proxies }` (http/client-ip.ts); absent: not. */
+  trustedPeer?: boolean;
+  /** {client_ip}: from client_ip_headers when the peer is trusted, else the peer; absent: the peer. */
+  clientIp?: string;
   /** Host without port, lower case. */
   readonly host: string;
   /** The cleaned path handlers match on (see cleanPath); handle_path strips its prefix from it. */
@@ -31,7 +35,7 @@ export function requestHost(req: Req): string {
 
 /**
  * Placeholders in directive arguments (util/placeholders.ts): {host}, {hostport}, {uri}, {path},
- * {query}, {scheme}, {remote_host}, {method} and their long forms; unknown ones are left as
+ * {query}, {scheme}, {remote_host}, {client_ip}, {method} and their long forms; unknown ones are left as
  * written, as Caddy's ReplaceKnown does for `respond` and `redir`.
  */
 export function expandPlaceholders(template: string, req: Req, ctx: RequestContext): string {
@@ -41,6 +45,7 @@ export function expandPlaceholders(template: string, req: Req, ctx: RequestConte
       host: ctx.host,
       hostport: requestHost(req),
       remoteHost: ctx.remoteAddress,
+      clientIp: ctx.clientIp ?? ctx.remoteAddress,
       scheme: ctx.scheme,
       uri: req.url ?? '/',
       path: ctx.path,

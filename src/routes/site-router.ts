@@ -59,7 +59,7 @@ export class SiteRouter {
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<void> {
     const proxy = this.upgradeTarget(ctx.path);
     if (proxy) {
-      await proxy.upgrade(req, socket, head, { scheme: ctx.scheme, remoteAddress: ctx.remoteAddress });
+      await proxy.upgrade(req, socket, head, { scheme: ctx.scheme, remoteAddress: ctx.remoteAddress, trustedPeer: ctx.trustedPeer });
       return;
     }
     const res = new ServerResponse(req);
@@ -130,6 +130,7 @@ export class SiteRouter {
               await proxy.handle(req, res, {
                 scheme: ctx.scheme,
                 remoteAddress: ctx.remoteAddress,
+                trustedPeer: ctx.trustedPeer,
                 ...(ctx.signal ? { signal: ctx.signal } : {}),
                 onUpstream: (address) => (ctx.upstream = address),
               });

@@ -3,6 +3,8 @@ export interface PlaceholderValues {
   readonly host: string;
   readonly hostport: string;
   readonly remoteHost: string;
+  /** Caddy's client IP (trusted_proxies and client_ip_headers applied); absent: unknown here, ''. */
+  readonly clientIp?: string;
   readonly scheme: string;
   readonly uri: string;
   readonly path: string;
@@ -20,6 +22,8 @@ const ALIASES: Readonly<Record<string, keyof PlaceholderValues>> = {
   remote_host: 'remoteHost',
   remote: 'remoteHost',
   'http.request.remote.host': 'remoteHost',
+  client_ip: 'clientIp',
+  'http.vars.client_ip': 'clientIp',
   scheme: 'scheme',
   'http.request.scheme': 'scheme',
   uri: 'uri',

@@ -20,9 +20,10 @@
  *         acme_profile NAME
  *         grace_period D
  *         log [default] { output stdout|stderr|file PATH; format json|console; level LEVEL }
+ *         servers [ADDR] { … }          (see servers.ts)
  *     }
  *
- * Each option may appear once.
+ * Each option may appear once, except `servers` (once per ADDR).
  */
 import { isIP } from 'node:net';
 import { configError, posOf, type ConfigError, type IssueCollector } from '../errors.ts';
@@ -33,6 +34,7 @@ import type { Node } from '../parser.ts';
 import type { GlobalOptionName, KeyType, StorageConfig } from '../types.ts';
 import { durationArg, emailArg, intArg, portArg, urlArg } from '../values.ts';
 import { argsOf, needBlock, noBlock, Once, oneArg } from './helpers.ts';
+import { parseServers } from './servers.ts';
 import { parseLogSettings } from './simple.ts';
 
 type OptionParser = (node: Node, draft: GlobalsDraft) => void;
@@ -146,6 +148,9 @@ const OPTIONS: Readonly<Record<GlobalOptionName, OptionParser>> = {
     }
     draft.log = parseLogSettings(needBlock(node, 'log { output …; format …; level … }'), 'log');
   },
+  servers(node, draft) {
+    draft.servers = [...(draft.servers ?? []), parseServers(node, draft.servers ?? [])];
+  },
 };
 
 export function parseGlobalOptions(body: readonly Node[], issues: IssueCollector): GlobalsDraft {
@@ -155,9 +160,10 @@ export function parseGlobalOptions(body: readonly Node[], issues: IssueCollector
     issues.attempt(() => {
       const name = node.name.text;
       if (!Object.hasOwn(OPTIONS, name)) throw configError(node.name, `unknown global option "${name}"`);
-      once.check(node);
+      // Several servers blocks may appear, one per listener address (parseServers checks that).
+      if (name !== 'servers') once.check(node);
       OPTIONS[name as GlobalOptionName](node, draft);
-      draft.sources[name as GlobalOptionName] = posOf(node.name);
+      draft.sources[name as GlobalOptionName] ??= posOf(node.name);
     });
   }
   return draft;
