@@ -36,6 +36,8 @@ export interface ProxyContext {
    * are kept (see forwarding.ts upstreamRequestHeaders). Absent: not trusted, they are dropped.
    */
   readonly trustedPeer?: boolean | undefined;
+  /** The client's address by the servers' client-IP rule (`{client_ip}`); absent: the peer's. */
+  readonly clientIp?: string | undefined;
   /** Aborting gives up on the request (e.g. shutdown past the grace period). */
   readonly signal?: AbortSignal;
   /** Told each upstream an attempt goes to (host:port), for the access log. */
@@ -257,6 +259,7 @@ function forwardingContext(req: ProxyRequest, ctx: ProxyContext, up: UpstreamSta
     uri: req.url ?? '/',
     upstreamHostport: up.address,
     trustedPeer: ctx.trustedPeer,
+    resolvedClientIp: ctx.clientIp,
   };
 }
 

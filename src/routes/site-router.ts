@@ -59,7 +59,7 @@ export class SiteRouter {
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<void> {
     const proxy = this.upgradeTarget(ctx.path);
     if (proxy) {
-      await proxy.upgrade(req, socket, head, { scheme: ctx.scheme, remoteAddress: ctx.remoteAddress, trustedPeer: ctx.trustedPeer });
+      await proxy.upgrade(req, socket, head, { scheme: ctx.scheme, remoteAddress: ctx.remoteAddress, trustedPeer: ctx.trustedPeer, clientIp: ctx.clientIp });
       return;
     }
     const res = new ServerResponse(req);
@@ -131,6 +131,7 @@ export class SiteRouter {
                 scheme: ctx.scheme,
                 remoteAddress: ctx.remoteAddress,
                 trustedPeer: ctx.trustedPeer,
+                clientIp: ctx.clientIp,
                 ...(ctx.signal ? { signal: ctx.signal } : {}),
                 onUpstream: (address) => (ctx.upstream = address),
               });

@@ -169,3 +169,16 @@ test('header_up X-Real-IP {client_ip} sends the peer address through a real upst
   const saw = JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4)) as Record<string, string>;
   assert.equal(saw['x-real-ip'], '127.0.0.1');
 });
+
+test('header_up X-Real-IP {client_ip} behind a trusted proxy sends the client the proxy named, not the proxy', async () => {
+  const upstream = await echoUpstream();
+  const gen = await generation(
+    `{\n\tservers {\n\t\ttrusted_proxies static 127.0.0.1/8\n\t}\n}\nhttp://a.test:8080 {\n\treverse_proxy ${upstream} {\n\t\theader_up X-Real-IP {client_ip}\n\t}\n}\n`,
+  );
+  const served = await serveHttp(handlerFor(() => gen), 8080);
+  closers.push(() => served.close());
+  const r = await rawRequest(served.port, 'GET / HTTP/1.1\r\nHost: a.test:8080\r\nX-Forwarded-For: 203.0.113.7\r\nConnection: close\r\n\r\n');
+  assert.equal(r.status, 200, r.text);
+  const saw = JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4)) as Record<string, string>;
+  assert.equal(saw['x-real-ip'], '203.0.113.7');
+});
