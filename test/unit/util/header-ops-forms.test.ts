@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type http from 'node:http';
+import http, { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { parseConfig } from '../../../src/config/index.ts';
 import type { HeaderOp, HeaderRoute } from '../../../src/config/types.ts';
@@ -160,4 +161,36 @@ test('the header replay keeps what another head hook did between two header dire
   }
   assert.equal(r.headers['content-encoding'], 'gzip');
   assert.deepEqual(values(r, 'x-multi').sort(), ['a', 'b']);
+});
+
+test('header_up and header_down forms reach a real upstream and client through reverse_proxy', async () => {
+  let seen: http.IncomingHttpHeaders = {};
+  const upstream = createServer((req, res) => {
+    seen = req.headers;
+    res.setHeader('Location', 'http://internal.test/next');
+    res.setHeader('X-Up-Multi', 'u');
+    res.setHeader('X-Internal-Id', '7');
+    res.end('up');
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const port = (upstream.address() as AddressInfo).port;
+  try {
+    const r = await throughSite(
+      `http://site.test:8080 {\n\treverse_proxy 127.0.0.1:${port} {\n` +
+        '\t\theader_up +X-Multi a\n\t\theader_up +X-Multi b\n\t\theader_up User-Agent "^(\\w+)/.*$" "$1-proxied"\n\t\theader_up -X-Drop-*\n' +
+        '\t\theader_down Location ^http://internal\\.test https://site.test\n\t\theader_down +X-Up-Multi d\n\t\theader_down -X-Internal-*\n\t}\n}\n',
+      '/',
+      { 'user-agent': 'curl/8.0', 'x-drop-me': '1' },
+    );
+    assert.equal(r.body.toString(), 'up');
+    assert.equal(seen['x-multi'], 'a, b');
+    assert.equal(seen['user-agent'], 'curl-proxied');
+    assert.equal(seen['x-drop-me'], undefined);
+    assert.equal(r.headers.location, 'https://site.test/next');
+    assert.deepEqual(values(r, 'x-up-multi'), ['u', 'd']);
+    assert.equal(r.headers['x-internal-id'], undefined);
+  } finally {
+    upstream.closeAllConnections();
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  }
 });
