@@ -212,14 +212,24 @@ export type StatusMatch = number | '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
 
 /**
  * One header operation. Lists of them (a `header` directive, `header_up`, `header_down`) are in the
- * order to apply them, which is Caddy's, not the file's: `-*`, adds, sets, other deletes.
+ * order to apply them, which is Caddy's (HeaderOps.ApplyTo), not the file's: `-*`, adds, sets and
+ * defaults, other deletes, replaces.
  */
 export interface HeaderOp {
-  /** set replaces, add appends a value, delete removes (`name` may use `*` as prefix/suffix wildcard). */
-  readonly op: 'set' | 'add' | 'delete';
+  /**
+   * set replaces, add appends a value, delete removes (`name` may use `*` as prefix/suffix
+   * wildcard), default sets only when the field is absent, replace rewrites every value of the
+   * field (`*`: of every field) with a regexp.
+   */
+  readonly op: 'set' | 'add' | 'delete' | 'default' | 'replace';
   readonly name: string;
-  /** Present for set and add; may contain request placeholders such as `{host}`. */
+  /** Present for set, add and default; may contain request placeholders such as `{host}`. */
   readonly value?: string;
+  /** replace: the pattern as a JS RegExp source (translated from Go RE2 syntax) and its flags, without `g`. */
+  readonly search?: string;
+  readonly searchFlags?: string;
+  /** replace: the replacement in JS `String.replace` syntax (`$1`, `$<name>`); placeholders expand. */
+  readonly replace?: string;
 }
 
 /**

@@ -3,7 +3,8 @@
  * for requests to upstreams and responses to clients alike. Caddy's rules
  * (modules/caddyhttp/headers/headers.go, HeaderOps.ApplyTo):
  *
- * - set replaces every value of the field, add appends one, delete removes the field;
+ * - set replaces every value of the field, add appends one, delete removes the field, default sets
+ *   only an absent field, replace rewrites every value by regexp (`*`: of every field);
  * - names compare case-insensitively;
  * - a deleted name may use Caddy's "basic wildcards": `*` alone is every field, `*x*` every field
  *   containing x, `*x` every field ending in x, `x*` every field starting with x; a `*` anywhere
@@ -12,7 +13,7 @@
  *   ReplaceKnown: an unknown placeholder stays as written).
  *
  * Operations run in the order given. The config lists them in Caddy's order already (`-*`, adds,
- * sets, other deletes: config/directives/simple.ts applicationOrder), so a `-*` never removes a
+ * sets and defaults, other deletes, replaces: config/directives/simple.ts applicationOrder), so a `-*` never removes a
  * field the same directive adds.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
@@ -32,19 +33,50 @@ export interface HeaderTarget {
 /** Apply `ops` to `target` in order; `expand` turns a value's placeholders into text. */
 export function applyHeaderOps(target: HeaderTarget, ops: readonly HeaderOp[], expand: (value: string) => string): void {
   for (const op of ops) {
-    if (op.op === 'delete') {
-      deleteFields(target, op.name);
-      continue;
+    switch (op.op) {
+      case 'delete':
+        deleteFields(target, op.name);
+        break;
+      case 'set':
+        target.setHeader(op.name, expand(op.value ?? ''));
+        break;
+      case 'default':
+        // Caddy's `?NAME`: a response matcher requiring the field to be absent.
+        if (target.getHeader(op.name) === undefined) target.setHeader(op.name, expand(op.value ?? ''));
+        break;
+      case 'add': {
+        const value = expand(op.value ?? '');
+        const prev = target.getHeader(op.name);
+        if (prev === undefined) target.setHeader(op.name, value);
+        else target.setHeader(op.name, [...valuesOf(prev), value]);
+        break;
+      }
+      case 'replace':
+        replaceValues(target, op, expand);
+        break;
     }
-    const value = expand(op.value ?? '');
-    if (op.op === 'set') {
-      target.setHeader(op.name, value);
-      continue;
-    }
-    const prev = target.getHeader(op.name);
-    if (prev === undefined) target.setHeader(op.name, value);
-    else target.setHeader(op.name, [...(Array.isArray(prev) ? prev : [String(prev)]), value]);
   }
+}
+
+/**
+ * Caddy's Replacement with SearchRegexp: every match in every value of the field (all fields for
+ * `*`) is replaced, the replacement's placeholders expanded first. The RegExp is built per call:
+ * V8 caches compiled patterns by source and flags, and the config stays plain data.
+ */
+function replaceValues(target: HeaderTarget, op: HeaderOp, expand: (value: string) => string): void {
+  const re = new RegExp(op.search ?? '', `${op.searchFlags ?? ''}g`);
+  const replacement = expand(op.replace ?? '');
+  const names = op.name === '*' ? target.getHeaderNames() : [op.name];
+  for (const name of names) {
+    const prev = target.getHeader(name);
+    if (prev === undefined) continue;
+    const next = valuesOf(prev).map((v) => v.replace(re, replacement));
+    target.setHeader(name, Array.isArray(prev) ? next : next[0]!);
+  }
+}
+
+function valuesOf(value: number | string | string[]): string[] {
+  return Array.isArray(value) ? value : [String(value)];
 }
 
 /** Caddy's wildcard rule for deleted field names, compiled: see the module comment. */

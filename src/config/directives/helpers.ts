@@ -2,7 +2,8 @@
 import { configError } from '../errors.ts';
 import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
-import type { PathMatcher } from '../types.ts';
+import type { HeaderOp, PathMatcher } from '../types.ts';
+import { headerNameArg } from '../values.ts';
 
 /** The node's arguments, checked to number between `min` and `max`; `usage` is the grammar shown in errors. */
 export function argsOf(node: Node, min: number, max: number, usage: string): readonly Token[] {
@@ -61,4 +62,98 @@ export function splitMatcher(node: Node): { matcher?: PathMatcher; args: readonl
 /** The node with its leading matcher removed, for argument counting. */
 export function withArgs(node: Node, args: readonly Token[]): Node {
   return { ...node, args };
+}
+
+/**
+ * One header operation, the grammar `header`, `header_up` and `header_down` share (Caddy's
+ * headers/caddyfile.go applyHeaderOp):
+ *
+ *     NAME VALUE            set (no VALUE: set to empty)
+ *     +NAME VALUE           add a value
+ *     -NAME                 delete; `*` wildcards as prefix/suffix (`-*` deletes every field)
+ *     ?NAME DEFAULT         set only if absent; response headers of `header` only, as in Caddy
+ *     >NAME VALUE           set, and defer the directive
+ *     [>]NAME SEARCH REPLACE  replace what the Go RE2 regexp SEARCH matches in NAME's values
+ *                           (NAME `*`: every field); REPLACE may use `$1`, `${1}`, `${name}`
+ *
+ * `defers` says the line makes its `header` directive deferred (`-`, `?`, `>`), as Caddy does.
+ * Where Caddy silently ignores an argument (`+NAME A B`, `-NAME A`) we fail: it was a typo.
+ */
+export function headerOpLine(
+  node: Node,
+  usage: string,
+  allowDefault: boolean,
+): { op: HeaderOp; defers: boolean } {
+  const [field, value, replacement] = argsOf(node, 1, 3, usage) as [Token, Token | undefined, Token | undefined];
+  const prefix = /^[-+?>]/.test(field.text) ? field.text.charAt(0) : '';
+  const bare = field.text.slice(prefix.length);
+  const where = node.name.text;
+  if (replacement !== undefined) {
+    if (prefix !== '' && prefix !== '>') {
+      throw configError(replacement, `${where}: "${prefix}NAME" takes no search and replacement (usage: ${usage})`);
+    }
+    const name = bare === '*' ? '*' : fieldName(field, bare);
+    const { source, flags } = goRegexp(value as Token);
+    return {
+      op: { op: 'replace', name, search: source, searchFlags: flags, replace: goReplacement(replacement) },
+      defers: prefix === '>',
+    };
+  }
+  if (prefix === '-') {
+    if (value !== undefined) throw configError(value, `${where}: a deleted header takes no value (usage: ${usage})`);
+    return { op: { op: 'delete', name: headerNameArg(field, bare) }, defers: true };
+  }
+  if (prefix === '?' && !allowDefault) {
+    throw configError(
+      field,
+      `${where}: the default header modifier ('?') can only be used on response headers of the header directive`,
+    );
+  }
+  const name = fieldName(field, bare);
+  if (value !== undefined && /[\r\n\0]/.test(value.text)) {
+    throw configError(value, `${where}: a header value may not contain line breaks or NUL`);
+  }
+  const kind = prefix === '+' ? 'add' : prefix === '?' ? 'default' : 'set';
+  return { op: { op: kind, name, value: value?.text ?? '' }, defers: prefix === '?' || prefix === '>' };
+}
+
+function fieldName(tok: Token, name: string): string {
+  if (name.includes('*')) throw configError(tok, `invalid header name "${name}": wildcards only work with -`);
+  return headerNameArg(tok, name);
+}
+
+/**
+ * A Go RE2 pattern as a JS RegExp source and flags. The syntax both share passes as is; Go's
+ * `(?P<name>` becomes `(?<name>` and leading flag groups such as `(?i)` become flags. What JS
+ * reads differently and we cannot translate (`\z`, `\Q…\E`, POSIX classes) is refused here
+ * rather than matching something else at run time.
+ */
+function goRegexp(tok: Token): { source: string; flags: string } {
+  let source = tok.text.replaceAll('(?P<', '(?<');
+  let flags = '';
+  const lead = /^\(\?([imsU]+)\)/.exec(source);
+  if (lead !== null) {
+    if (lead[1]!.includes('U')) throw configError(tok, `invalid regexp "${tok.text}": the U flag has no JavaScript equivalent`);
+    flags = [...new Set(lead[1]!)].join('');
+    source = source.slice(lead[0].length);
+  }
+  const unsupported = /\\[zQEC]|\[\[:[a-z]+:\]\]|\\p\{?[A-Z]/.exec(source);
+  if (unsupported !== null) {
+    throw configError(tok, `invalid regexp "${tok.text}": "${unsupported[0]}" is Go RE2 syntax JavaScript reads differently`);
+  }
+  try {
+    new RegExp(source, flags + 'g');
+  } catch (err) {
+    throw configError(tok, `invalid regexp "${tok.text}": ${(err as Error).message}`, { cause: err });
+  }
+  return { source, flags };
+}
+
+/** Go's Regexp.Expand template in JS `replace` syntax: `${1}` → `$1`, `${name}`/`$name` → `$<name>`. */
+function goReplacement(tok: Token): string {
+  return tok.text.replace(/\$(?:\{(\w+)\}|([A-Za-z_]\w*)|(\$))/g, (_m, braced: string | undefined, bare: string | undefined, dollar: string | undefined) => {
+    if (dollar !== undefined) return '$$';
+    const group = (braced ?? bare)!;
+    return /^\d+$/.test(group) ? `$${group}` : `$<${group}>`;
+  });
 }

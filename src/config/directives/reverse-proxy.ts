@@ -13,8 +13,8 @@
  *         fail_duration D
  *         max_fails N
  *         unhealthy_status CODE|5xx...
- *         header_up [+|-]NAME [VALUE]
- *         header_down [+|-]NAME [VALUE]
+ *         header_up [+|-|>]NAME [VALUE|SEARCH] [REPLACE]
+ *         header_down [+|-|>]NAME [VALUE|SEARCH] [REPLACE]
  *         flush_interval D|-1
  *         transport http {
  *             dial_timeout D
@@ -42,8 +42,8 @@ import type { Node } from '../parser.ts';
 import type { LbPolicy, ReverseProxyConfig, ReverseProxyRoute } from '../types.ts';
 import { durationArg, headerNameArg, intArg, parseDuration, statusMatchArg } from '../values.ts';
 import { unknownSub } from './global-options.ts';
-import { argsOf, noBlock, Once, oneArg, splitMatcher, withArgs } from './helpers.ts';
-import { applicationOrder, headerOp } from './simple.ts';
+import { argsOf, headerOpLine, noBlock, Once, oneArg, splitMatcher, withArgs } from './helpers.ts';
+import { applicationOrder } from './simple.ts';
 import { parseUpstream } from './upstream.ts';
 
 const POLICIES: readonly LbPolicy[] = ['random', 'round_robin', 'least_conn', 'first', 'ip_hash', 'uri_hash', 'header'];
@@ -146,10 +146,10 @@ const SUBDIRECTIVES: Readonly<Record<string, SubParser | undefined>> = {
     b.passive.unhealthyStatus = argsOf(sub, 1, Infinity, 'unhealthy_status CODE...').map(statusMatchArg);
   },
   header_up(sub, b) {
-    b.headerUp.push(headerOp(sub, 'header_up [+|-]NAME [VALUE]'));
+    b.headerUp.push(headerOpLine(sub, 'header_up [+|-|>]NAME [VALUE|SEARCH] [REPLACE]', false).op);
   },
   header_down(sub, b) {
-    b.headerDown.push(headerOp(sub, 'header_down [+|-]NAME [VALUE]'));
+    b.headerDown.push(headerOpLine(sub, 'header_down [+|-|>]NAME [VALUE|SEARCH] [REPLACE]', false).op);
   },
   flush_interval(sub, b) {
     const tok = oneArg(sub, 'flush_interval D');

@@ -3,7 +3,7 @@
  *
  *     redir [MATCHER] TO [301|302|303|307|308|permanent|temporary|3xx|401]
  *     respond [MATCHER] [BODY|STATUS] [STATUS]
- *     header [MATCHER] [+|-]NAME [VALUE]      | header [MATCHER] { [+|-]NAME [VALUE] … }
+ *     header [MATCHER] [+|-|?|>]NAME [VALUE|SEARCH] [REPLACE] | header [MATCHER] { … defer } (see parseHeader)
  *     encode [MATCHER] [zstd|gzip...]
  *     log [{ output stdout|stderr|file PATH; format json|console; level LEVEL }]
  *
@@ -16,8 +16,8 @@ import { ENCODE_DEFAULTS, REDIR_DEFAULT_STATUS, RESPOND_DEFAULT_STATUS } from '.
 import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
 import type { EncodeRoute, HeaderOp, HeaderRoute, LogConfig, LogLevel, LogOutput, RedirRoute, RespondRoute } from '../types.ts';
-import { headerNameArg, intArg } from '../values.ts';
-import { argsOf, noBlock, Once, oneArg, splitMatcher, withArgs } from './helpers.ts';
+import { intArg } from '../values.ts';
+import { argsOf, headerOpLine, noBlock, Once, oneArg, splitMatcher, withArgs } from './helpers.ts';
 
 export function parseRedir(node: Node): RedirRoute {
   noBlock(node);
@@ -54,17 +54,42 @@ export function parseRespond(node: Node): RespondRoute {
   return { kind: 'respond', pos: posOf(node.name), ...(matcher ? { matcher } : {}), body, status };
 }
 
+/**
+ * `header` (Caddy's headers/caddyfile.go parseCaddyfile); each line's grammar is headerOpLine's:
+ *
+ *     header [MATCHER] [+|-|?|>]NAME [VALUE|SEARCH] [REPLACE]
+ *     header [MATCHER] {
+ *         [+|-|?|>]NAME [VALUE|SEARCH] [REPLACE]
+ *         defer
+ *     }
+ *
+ * A directive that deletes, sets a default or uses `>`/`defer` is deferred in Caddy (applied when
+ * the response head is written). Ours are all applied then, deferred or not, so that they also
+ * win over what an upstream sent; `deferred` is kept as Caddy would decide it.
+ */
 export function parseHeader(node: Node): HeaderRoute {
   const { matcher, args } = splitMatcher(node);
   const ops: HeaderOp[] = [];
-  const usage = 'header [MATCHER] [+|-]NAME [VALUE]';
-  if (args.length > 0) ops.push(headerOp(withArgs(node, args), usage));
-  if (args.length > 0 && node.open !== undefined) {
-    throw configError(node.open, 'header: give one header on the line or a block of them, not both');
+  let deferred = false;
+  const usage = 'header [MATCHER] [+|-|?|>]NAME [VALUE|SEARCH] [REPLACE]';
+  if (args.length > 0) {
+    const line = headerOpLine(withArgs(node, args), usage, true);
+    ops.push(line.op);
+    deferred ||= line.defers;
   }
-  for (const line of node.block ?? []) {
-    noBlock(line);
-    ops.push(headerOp({ name: node.name, args: [line.name, ...line.args] }, 'header { [+|-]NAME [VALUE] }'));
+  for (const sub of node.block ?? []) {
+    noBlock(sub);
+    if (sub.name.text === 'defer') {
+      argsOf(sub, 0, 0, 'defer');
+      deferred = true;
+      continue;
+    }
+    if (args.length > 0) throw configError(node.open ?? sub.name, 'header: give one header on the line or a block of them, not both');
+    // Caddy drops a trailing colon, as in `Content-Type: text/plain` copied from curl output.
+    const name = { ...sub.name, text: sub.name.text.endsWith(':') ? sub.name.text.slice(0, -1) : sub.name.text };
+    const line = headerOpLine({ name: node.name, args: [name, ...sub.args] }, 'header { [+|-|?|>]NAME [VALUE|SEARCH] [REPLACE] }', true);
+    ops.push(line.op);
+    deferred ||= line.defers;
   }
   if (ops.length === 0) throw configError(node.name, `header: missing argument (usage: ${usage})`);
   return {
@@ -72,34 +97,27 @@ export function parseHeader(node: Node): HeaderRoute {
     pos: posOf(node.name),
     ...(matcher ? { matcher } : {}),
     ops: applicationOrder(ops),
-    deferred: ops.some((op) => op.op === 'delete'),
+    deferred,
   };
 }
 
-/** `[+|-]NAME [VALUE]` from the node's arguments; `-NAME` takes no value. */
-export function headerOp(node: Node, usage: string): HeaderOp {
-  const [field, value] = argsOf(node, 1, 2, usage) as [Token, Token | undefined];
-  if (field.text.startsWith('-')) {
-    if (value !== undefined) throw configError(value, `${node.name.text}: a deleted header takes no value (usage: ${usage})`);
-    return { op: 'delete', name: headerNameArg(field, field.text.slice(1)) };
-  }
-  const add = field.text.startsWith('+');
-  const name = headerNameArg(field, add ? field.text.slice(1) : field.text);
-  if (name.includes('*')) throw configError(field, `invalid header name "${name}": wildcards only work with -`);
-  if (value !== undefined && /[\r\n\0]/.test(value.text)) {
-    throw configError(value, `${node.name.text}: a header value may not contain line breaks or NUL`);
-  }
-  return { op: add ? 'add' : 'set', name, value: value?.text ?? '' };
-}
-
 /**
- * The order Caddy applies one directive's header operations in, whatever order they were written:
- * delete-all (`-*`), adds, sets, then other deletes. Listing them that way lets the runtime apply
- * them one after the other.
+ * The order Caddy applies one directive's header operations in, whatever order they were written
+ * (headers.go HeaderOps.ApplyTo): delete-all (`-*`), adds, sets (defaults with them, in the order
+ * written), other deletes, replaces. Listing them that way lets the runtime apply them one after
+ * the other; the sort is stable, so several `+NAME` lines keep the order written.
  */
 export function applicationOrder(ops: readonly HeaderOp[]): HeaderOp[] {
   const rank = (op: HeaderOp): number =>
-    op.op === 'delete' && op.name === '*' ? 0 : op.op === 'add' ? 1 : op.op === 'set' ? 2 : 3;
+    op.op === 'delete' && op.name === '*'
+      ? 0
+      : op.op === 'add'
+        ? 1
+        : op.op === 'set' || op.op === 'default'
+          ? 2
+          : op.op === 'delete'
+            ? 3
+            : 4;
   return [...ops].sort((a, b) => rank(a) - rank(b));
 }
 
