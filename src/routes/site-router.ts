@@ -92,7 +92,7 @@ export class SiteRouter {
             },
           };
         case 'header':
-          return { ...base, step: (req, res, ctx) => headerStep(req, res, ctx, r.ops) };
+          return { ...base, step: (req, res, ctx) => headerStep(req, res, ctx, r.ops, r.deferred) };
         case 'encode':
           return {
             ...base,
@@ -186,9 +186,9 @@ function respond(res: Res, status: number, body: string): boolean {
   return true;
 }
 
-function headerStep(req: Req, res: Res, ctx: RequestContext, ops: readonly HeaderOp[]): boolean {
+function headerStep(req: Req, res: Res, ctx: RequestContext, ops: readonly HeaderOp[], deferred: boolean): boolean {
   // Applied when the head goes out, so they also win over what an upstream sent.
-  responseHooks(res).onHead(() => applyResponseHeaderOps(res, ops, req, ctx));
+  responseHooks(res).onHead(() => applyResponseHeaderOps(res, ops, req, ctx, deferred));
   return false;
 }
 

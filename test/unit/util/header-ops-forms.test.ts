@@ -10,7 +10,7 @@ import { silentLogger } from '../../../src/log.ts';
 import { applyResponseHeaderOps } from '../../../src/routes/header-ops.ts';
 import { SiteTable } from '../../../src/routes/site-table.ts';
 import { applyHeaderOps, headerFields } from '../../../src/util/header-ops.ts';
-import { contextOf, get, serve, type Reply } from '../routes/serve.ts';
+import { contextOf, get, serve, serveSites, type Reply } from '../routes/serve.ts';
 
 /** The ops of `header` lines as the config parser makes them (so the table tests the forms end to end). */
 async function opsOf(directive: string): Promise<readonly HeaderOp[]> {
@@ -192,5 +192,16 @@ test('header_up and header_down forms reach a real upstream and client through r
   } finally {
     upstream.closeAllConnections();
     await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  }
+});
+
+test('through the router, a directive deferred by > alone applies after the ordinary ones (Caddy: deferred last)', async () => {
+  const s = await serveSites(`{\n\tauto_https off\n}\nhttp://site.test:8080 {\n\theader >X-Order deferred\n\theader X-Order ordinary\n\trespond "ok"\n}\n`, 8080);
+  try {
+    const r = await get(s.port, '/', { host: 'site.test' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-order'], 'deferred');
+  } finally {
+    await s.close();
   }
 });
