@@ -62,9 +62,9 @@ export class AcmeIssuer implements Issuer, Revoker, RenewalInfoSource {
       // Setting up the account made the request that failed: a rate limit there is the account's.
       throw this.#refusal(err, request.names, { newAccountUrl: findProblem(err)?.url });
     }
-    // The registration the failed order was made with: recovery is skipped when another issuance
-    // has registered again meanwhile, so a burst of failed orders makes one newAccount.
-    let generation = canRecover(client) ? client.generation : 0;
+    // The registration the failed order was made with (read just before it): recovery is skipped
+    // when another issuance has registered again meanwhile, so a burst of failed orders makes one newAccount.
+    let generation = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         if (attempt > 1) await (client as AccountClient).recoverAccount(generation, request.signal);

@@ -1,6 +1,7 @@
 import { AcmeProblem } from '../acme/problem.ts';
 import type { Storage } from '../storage/storage.ts';
 import { IssuanceRefused, type IssuanceHold } from './issuer.ts';
+import { segment } from './keys.ts';
 
 /**
  * Holds on issuance, kept in storage so every path that orders certificates obeys them: the
@@ -26,19 +27,13 @@ export interface StoredHold extends IssuanceHold {
 const ROOT = 'acme';
 
 function holdsPrefix(issuerKey: string): string {
-  return `${ROOT}/${safe(issuerKey)}/holds`;
+  return `${ROOT}/${segment(issuerKey)}/holds`;
 }
 
 function holdKey(issuerKey: string, scope: IssuanceHold['scope'], subject: string): string {
   const p = holdsPrefix(issuerKey);
   if (scope === 'account') return `${p}/account.json`;
-  return `${p}/${scope === 'domains' ? 'domain' : 'name'}_${safe(subject)}.json`;
-}
-
-/** Same rules as keys.ts's segments: lower case, no separators, no leading dot. */
-function safe(value: string): string {
-  const s = value.toLowerCase().replace(/\*/g, 'wildcard_').replace(/[^a-z0-9._@+-]/g, '_').replace(/^\.+/, '_');
-  return s === '' ? '_' : s;
+  return `${p}/${scope === 'domains' ? 'domain' : 'name'}_${segment(subject)}.json`;
 }
 
 export class IssuanceHolds {

@@ -1,4 +1,4 @@
-import { MyServerError } from '../errors.ts';
+import { causeChain, MyServerError } from '../errors.ts';
 import type { KeyType } from '../x509/keys.ts';
 import type { CertificateMeta } from './meta.ts';
 
@@ -83,10 +83,6 @@ export class IssuanceRefused extends MyServerError {
 
 /** The first IssuanceRefused in the cause chain of `err`. */
 export function findRefusal(err: unknown): IssuanceRefused | undefined {
-  let cur: unknown = err;
-  for (let depth = 0; cur instanceof Error && depth < 8; depth++) {
-    if (cur instanceof IssuanceRefused) return cur;
-    cur = cur.cause;
-  }
+  for (const e of causeChain(err)) if (e instanceof IssuanceRefused) return e;
   return undefined;
 }

@@ -15,7 +15,7 @@
  */
 
 /** Safe single path segment: lower case, no separators, no leading dot. */
-function segment(value: string): string {
+export function segment(value: string): string {
   const s = value
     .toLowerCase()
     .replace(/\*/g, 'wildcard_')

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { domainToASCII, domainToUnicode } from 'node:url';
+import { domainToASCII } from 'node:url';
+import { isValidALabel } from '../x509/names.ts';
 
 /**
  * One label of a host name as it may appear in SNI, a certificate or a site address: letters,
@@ -38,17 +39,8 @@ export function normalizeName(raw: string): string | undefined {
   return n;
 }
 
-/**
- * Whether an "xn--" label is a real A-label: its punycode decodes (RFC 3492) to a U-label that
- * UTS-46 accepts and that encodes back to the same label (RFC 5891 §5.4 asks registries and
- * applications to check exactly this round trip). Node's domainToUnicode is WHATWG's UTS-46
- * processing; it hands back an undecodable label unchanged, e.g. "xn--zz", "xn--a".
- */
-export function isValidALabel(label: string): boolean {
-  const unicode = domainToUnicode(label);
-  if (unicode === '' || unicode === label || unicode.includes('.')) return false;
-  return domainToASCII(unicode) === label;
-}
+/** The A-label check of x509/names.ts, the one implementation (CSRs and wire names agree). */
+export { isValidALabel } from '../x509/names.ts';
 
 /**
  * A host name written by a person (Proxyfile, command line) in the form the wire carries: U-labels

@@ -118,9 +118,11 @@ export class RequestHandler {
     if (!target.ok) return reject('400 Bad Request');
     const ctx = requestContext(req, scheme);
     if (!ctx) return reject('400 Bad Request');
-    this.#clientIps.apply(ctx, this.#o.generation()?.config, port, req.headers);
+    // Read once: a reload in between must not pair one config's client-IP policy with another's sites.
+    const gen = this.#o.generation();
+    this.#clientIps.apply(ctx, gen?.config, port, req.headers);
     if (scheme === 'https' && misdirected(req, ctx.host)) return reject('421 Misdirected Request');
-    const router = target.otherScheme ? undefined : this.#o.generation()?.tables.get(listenerId({ protocol: scheme, port }))?.find(ctx.host);
+    const router = target.otherScheme ? undefined : gen?.tables.get(listenerId({ protocol: scheme, port }))?.find(ctx.host);
     if (!router) return reject(target.absolute ? '421 Misdirected Request' : '404 Not Found');
     try {
       await router.upgrade(req, socket, head, ctx);

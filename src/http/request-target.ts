@@ -95,6 +95,8 @@ export function requestContext(req: Req, scheme: 'http' | 'https'): RequestConte
 export function misdirected(req: Req, host: string): boolean {
   const servername = (req.socket as TLSSocket).servername;
   if (!servername || host === '') return false;
+  // The usual case, per request (every HTTP/2 stream): the name the connection was made for.
+  if (servername.toLowerCase() === host) return false;
   const sni = normalizeName(servername);
   return sni !== undefined && sni !== host;
 }

@@ -1,6 +1,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+
+import { sleep } from '../util/backoff.ts';
 import type { Logger } from '../log.ts';
 import { describeError } from '../errors.ts';
 import type { ReverseProxyConfig } from '../config/types.ts';
@@ -136,7 +137,7 @@ export class ReverseProxy {
           if (!this.#mayRetry(start, retries)) break;
         }
         retries++;
-        const waited = await sleep(this.#config.lb.tryIntervalMs, true, { signal }).catch(() => false);
+        const waited = await sleep(this.#config.lb.tryIntervalMs, signal).then(() => true, () => false);
         // Aborted: the client left or ctx.signal gave up on the request.
         if (!waited) break;
       }

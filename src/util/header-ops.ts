@@ -63,8 +63,19 @@ export function applyHeaderOps(target: HeaderTarget, ops: readonly HeaderOp[], e
  * `*`) is replaced, the replacement's placeholders expanded first. The RegExp is built per call:
  * V8 caches compiled patterns by source and flags, and the config stays plain data.
  */
+/**
+ * Each replace op's RegExp, compiled on first use and kept with the op (the config stays plain
+ * data; a reload's new ops get their own). String.replace with a global RegExp resets lastIndex,
+ * so sharing one across requests is safe.
+ */
+const compiled = new WeakMap<HeaderOp, RegExp>();
+
 function replaceValues(target: HeaderTarget, op: HeaderOp, expand: (value: string) => string): void {
-  const re = new RegExp(op.search ?? '', `${op.searchFlags ?? ''}g`);
+  let re = compiled.get(op);
+  if (re === undefined) {
+    re = new RegExp(op.search ?? '', `${op.searchFlags ?? ''}g`);
+    compiled.set(op, re);
+  }
   const replacement = expand(op.replace ?? '');
   const names = op.name === '*' ? target.getHeaderNames() : [op.name];
   for (const name of names) {

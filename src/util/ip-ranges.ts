@@ -7,19 +7,15 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { parseCidr } from '../config/cidr.ts';
 import { unmapIPv4 } from './host.ts';
 
-export { parseCidr, PRIVATE_RANGES } from '../config/cidr.ts';
-
 /**
  * A set of ranges, compiled once per config. IPv4-mapped IPv6 peers ("::ffff:10.0.0.1", what a
  * dual-stack socket reports) are judged as the IPv4 address they carry, as Go's Unmap does.
  */
 export class IpRanges {
   readonly #list = new BlockList();
-  readonly empty: boolean;
 
   /** `cidrs` must already be valid (the config parser checks them with parseCidr). */
   constructor(cidrs: readonly string[]) {
-    this.empty = cidrs.length === 0;
     for (const text of cidrs) {
       const c = parseCidr(text);
       if (typeof c === 'string') throw new Error(`invalid range "${text}": ${c}`);
@@ -28,7 +24,6 @@ export class IpRanges {
   }
 
   contains(ip: string): boolean {
-    if (this.empty) return false;
     const bare = unmapIPv4(ip);
     const version = isIP(bare);
     if (version === 0) return false;

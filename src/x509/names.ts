@@ -65,8 +65,13 @@ export function ipAddressText(bytes: Uint8Array): string | undefined {
   return normalizeIpAddress(groups.join(':'));
 }
 
-/** An "xn--" label that UTS-46 decodes to a U-label which encodes back to the same label. */
-function isValidALabel(label: string): boolean {
+/**
+ * Whether an "xn--" label is a real A-label: its punycode decodes (RFC 3492) to a U-label that
+ * UTS-46 accepts and that encodes back to the same label (RFC 5891 §5.4 asks registries and
+ * applications to check exactly this round trip). Node's domainToUnicode is WHATWG's UTS-46
+ * processing; it hands back an undecodable label unchanged, e.g. "xn--zz", "xn--a".
+ */
+export function isValidALabel(label: string): boolean {
   const unicode = domainToUnicode(label);
   return unicode !== '' && unicode !== label && !unicode.includes('.') && domainToASCII(unicode) === label;
 }

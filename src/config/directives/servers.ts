@@ -23,7 +23,7 @@ import { SERVER_DEFAULTS } from '../defaults.ts';
 import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
 import type { ServerOptions, ServerProtocol } from '../types.ts';
-import { durationArg, headerNameArg, intArg } from '../values.ts';
+import { durationArg, headerNameArg, portArg } from '../values.ts';
 import { parseCidr, PRIVATE_RANGES } from '../cidr.ts';
 import { argsOf, needBlock, noBlock, Once, oneArg } from './helpers.ts';
 
@@ -45,11 +45,15 @@ const SIZE_UNITS: Readonly<Record<string, number>> = {
   g: 1e9, gb: 1e9, gib: 1024 ** 3,
 };
 
-/** Parses one `servers` node, refusing a second block for the same ADDR (or a second one without). */
+/**
+ * Parses one `servers` node, refusing a second block for the same port (or a second one without
+ * ADDR): a listener takes its block by port (http/client-ip.ts), so a second block for the port
+ * would be silently ignored, its trusted_proxies included.
+ */
 export function parseServers(node: Node, previous: readonly ServerOptions[]): ServerOptions {
   const [addrTok] = argsOf(node, 0, 1, 'servers [ADDR] { … }');
   const where: { address?: string; port?: number } = addrTok === undefined ? {} : listenerAddress(addrTok);
-  const dup = previous.find((p) => p.address === where.address);
+  const dup = previous.find((p) => p.port === where.port);
   if (dup !== undefined) {
     const what = where.address === undefined ? 'servers without an address' : `servers ${where.address}`;
     throw configError(addrTok ?? node.name, `${what} is already set at ${dup.pos.file}:${dup.pos.line}:${dup.pos.col}`);
@@ -122,7 +126,7 @@ export function parseServers(node: Node, previous: readonly ServerOptions[]): Se
 function listenerAddress(tok: Token): { address: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:[\]]*):(\d+)$/.exec(tok.text);
   if (m === null) throw configError(tok, `servers: invalid listener address "${tok.text}" (use :PORT or HOST:PORT)`);
-  return { address: tok.text, port: intArg({ ...tok, text: m[2] as string }, 1, 65535, 'port') };
+  return { address: tok.text, port: portArg({ ...tok, text: m[2] as string }) };
 }
 
 /** `trusted_proxies static CIDR...` or `trusted_proxies private_ranges` (Caddy's shorthand for static). */
@@ -187,6 +191,7 @@ function sizeArg(tok: Token): number {
   }
   const bytes = Math.floor(Number(m[1]) * unit);
   if (bytes < 1) throw configError(tok, `max_header_size: invalid size "${tok.text}": must be greater than zero`);
+  if (!Number.isSafeInteger(bytes)) throw configError(tok, `max_header_size: invalid size "${tok.text}": too large`);
   return bytes;
 }
 

@@ -129,6 +129,8 @@ test('bad servers values are errors at FILE:LINE:COL of the token at fault', asy
     ['\tservers :70000 {\n\t}', 'P:2:10: invalid port "70000": must be 1-65535'],
     ['\tservers :443 {\n\t}\n\tservers :443 {\n\t}', 'P:4:10: servers :443 is already set at P:2:2'],
     ['\tservers {\n\t}\n\tservers {\n\t}', 'P:4:2: servers without an address is already set at P:2:2'],
+    // A listener takes its block by port: a second block for the port would never apply.
+    ['\tservers :443 {\n\t}\n\tservers 10.0.0.1:443 {\n\t}', 'P:4:10: servers 10.0.0.1:443 is already set at P:2:2'],
     ['\tservers', 'P:2:2: servers needs a block (usage: servers [ADDR] { trusted_proxies …; client_ip_headers …; … })'],
   ];
   for (const [globals, error] of cases) assert.equal(await errorOf(globals), error, globals);

@@ -8,7 +8,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Generation } from '../../../src/app/generation.ts';
 import { upstreamRequestHeaders, expandPlaceholders, type ForwardingContext } from '../../../src/proxy/forwarding.ts';
-import { clientIp, IpRanges, PRIVATE_RANGES, type ClientIpPolicy } from '../../../src/util/ip-ranges.ts';
+import { PRIVATE_RANGES } from '../../../src/config/cidr.ts';
+import { clientIp, IpRanges, type ClientIpPolicy } from '../../../src/util/ip-ranges.ts';
 import { serverOptionsFor } from '../../../src/http/client-ip.ts';
 import type { ServerOptions } from '../../../src/config/types.ts';
 import { buildGeneration, handlerFor, rawRequest, serveHttp } from '../http/harness.ts';
@@ -150,10 +151,11 @@ test('{client_ip} in a site directive is the X-Forwarded-For client behind a tru
     const gen = await generation(`{\n${globals}\n}\nhttp://a.test:8080 {\n\trespond "{client_ip}"\n}\n`);
     const served = await serveHttp(handlerFor(() => gen), 8080);
     closers.push(() => served.close());
-    const r = await rawRequest(served.port, 'GET / HTTP/1.1\r\nHost: a.test:8080\r\nX-Forwarded-For: 203.0.113.7, 127.0.0.5\r\nConnection: close\r\n\r\n');
+    const r = await rawRequest(served.port, 'GET / HTTP/1.1\r\nHost: a.test:8080\r\nX-Forwarded-For: 6.6.6.6, 203.0.113.7, 127.0.0.5\r\nConnection: close\r\n\r\n');
     return r.text.slice(r.text.indexOf('\r\n\r\n') + 4);
   };
-  assert.equal(await respond('\tservers {\n\t\ttrusted_proxies static 127.0.0.1/8\n\t}'), '203.0.113.7');
+  // Non-strict takes the left-most address; strict the right-most one that is not a trusted proxy.
+  assert.equal(await respond('\tservers {\n\t\ttrusted_proxies static 127.0.0.1/8\n\t}'), '6.6.6.6');
   assert.equal(await respond('\tservers {\n\t\ttrusted_proxies static 127.0.0.1/8\n\t\ttrusted_proxies_strict\n\t}'), '203.0.113.7');
   assert.equal(await respond('\tservers {\n\t\ttrusted_proxies static 127.0.0.1/8\n\t\tclient_ip_headers X-Real-IP\n\t}'), '127.0.0.1');
   assert.equal(await respond('\temail a@b.test'), '127.0.0.1');
