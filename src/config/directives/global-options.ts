@@ -35,7 +35,7 @@ import type { GlobalOptionName, KeyType, StorageConfig } from '../types.ts';
 import { durationArg, emailArg, intArg, portArg, urlArg } from '../values.ts';
 import { argsOf, needBlock, noBlock, Once, oneArg } from './helpers.ts';
 import { parseServers } from './servers.ts';
-import { parseLogSettings } from './simple.ts';
+import { parseLogSettings } from './log.ts';
 
 type OptionParser = (node: Node, draft: GlobalsDraft) => void;
 

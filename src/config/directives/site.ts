@@ -15,7 +15,8 @@ import type { RouteDraft, SiteDraft } from '../draft.ts';
 import type { Node, SiteBlock } from '../parser.ts';
 import { argsOf, needBlock, splitMatcher, withArgs } from './helpers.ts';
 import { parseReverseProxy } from './reverse-proxy.ts';
-import { parseAccessLog, parseEncode, parseHeader, parseRedir, parseRespond } from './simple.ts';
+import { parseAccessLog } from './log.ts';
+import { parseEncode, parseHeader, parseRedir, parseRespond } from './simple.ts';
 import { parseTls } from './tls.ts';
 
 type RouteParser = (node: Node, issues: IssueCollector) => RouteDraft;
