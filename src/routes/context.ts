@@ -26,6 +26,26 @@ export interface RequestContext {
   readonly signal?: AbortSignal;
   /** Name of the upstream that answered, for the access log. */
   upstream?: string;
+  /**
+   * Caddy's request variables, by name: set by `vars`, `map` and `log_skip` (which sets
+   * `log_skip` = true, as Caddy's does), read by `{vars.NAME}`/`{http.vars.NAME}`, the `vars`
+   * matchers and the access log. Created on first write (setVar).
+   */
+  vars?: Map<string, unknown>;
+  /**
+   * Placeholder values that matchers and handlers set for the ones after them, by Caddy's full
+   * name: `http.regexp.NAME.N` (path_regexp/header_regexp captures, `{re.NAME.N}`),
+   * `http.matchers.file.*` (`{file_match.*}`), `http.error.*` (`{err.*}`). Created on first write.
+   */
+  values?: Map<string, string>;
+}
+
+export function setVar(ctx: RequestContext, name: string, value: unknown): void {
+  (ctx.vars ??= new Map()).set(name, value);
+}
+
+export function setValue(ctx: RequestContext, name: string, value: string): void {
+  (ctx.values ??= new Map()).set(name, value);
 }
 
 /** The Host of a request: `:authority` for HTTP/2, the Host header for HTTP/1. */
