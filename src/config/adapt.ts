@@ -8,6 +8,7 @@ import type { ParsedAddress } from './address.ts';
 import { GLOBAL_DEFAULTS } from './defaults.ts';
 import type { AccessLogDraft, GlobalsDraft, RouteDraft, SiteDraft, TlsDraft } from './draft.ts';
 import type { AccessLogConfig, Challenge, Config, GlobalOptions, Route, SiteAddress, SiteConfig, TlsConfig } from './types.ts';
+import { directiveOrder, sortRoutes } from './directive-order.ts';
 
 export function adapt(globals: GlobalsDraft, sites: readonly SiteDraft[], files: readonly string[]): Config {
   const g = adaptGlobals(globals);
@@ -38,16 +39,18 @@ function adaptGlobals(d: GlobalsDraft): GlobalOptions {
       level: d.log?.level ?? GLOBAL_DEFAULTS.logLevel,
     },
     ...(d.servers !== undefined ? { servers: d.servers } : {}),
+    ...(d.order !== undefined ? { order: d.order } : {}),
     sources: d.sources,
   };
 }
 
 function adaptSite(site: SiteDraft, g: GlobalOptions): SiteConfig {
+  const sorter = routeSorter(directiveOrder(g.order));
   return {
     pos: site.pos,
     addresses: site.addresses.map((a) => resolveAddress(a, g)),
     tls: adaptTls(site.tls, g),
-    routes: sortRoutes(site.routes.map(adaptRoute)),
+    routes: sorter(site.routes),
     ...(site.log !== undefined ? { log: adaptAccessLog(site.log) } : {}),
   };
 }
@@ -150,44 +153,23 @@ function adaptAccessLog(d: AccessLogDraft): AccessLogConfig {
   };
 }
 
-/** reverse_proxy comes from its parser complete, defaults included: only handle blocks change. */
-function adaptRoute(r: RouteDraft): Route {
-  if (r.kind === 'handle') {
-    const { routes, ...rest } = r;
-    return { ...rest, routes: sortRoutes(routes.map(adaptRoute)) };
-  }
-  return r;
-}
-
-/** The Caddyfile's default directive order, for the directives a Proxyfile has. */
-const ORDER: Readonly<Record<Route['kind'], number>> = {
-  header: 0,
-  redir: 1,
-  encode: 2,
-  handle: 3,
-  respond: 4,
-  reverse_proxy: 5,
-};
-
 /**
- * Stable sort with the Caddyfile adapter's rules: by directive; same directives with one path
- * each by specificity (longer first; `/foo` before `/foo*`); otherwise a matcher before none.
+ * Routes in run order: each block's directives sorted into Caddy's directive order (directive-order.ts),
+ * except inside `route` blocks, which keep the order written. Group names are unique per site.
  */
-export function sortRoutes(routes: readonly Route[]): Route[] {
-  return [...routes].sort((a, b) => {
-    if (a.kind !== b.kind) return ORDER[a.kind] - ORDER[b.kind];
-    return specificityFirst(a, b);
-  });
-}
-
-function specificityFirst(a: Route, b: Route): number {
-  const pa = a.matcher?.path;
-  const pb = b.matcher?.path;
-  if (pa !== undefined && pb !== undefined) {
-    if (pa.replace(/\*$/, '') === pb.replace(/\*$/, '')) return pa.length - pb.length;
-    return pb.length - pa.length;
-  }
-  if (pa !== undefined && pb === undefined) return -1;
-  if (pa === undefined && pb !== undefined) return 1;
-  return 0;
+function routeSorter(order: readonly string[]): (routes: readonly RouteDraft[]) => Route[] {
+  const groupIds = { next: 0 };
+  const adaptOne = (r: RouteDraft): Route => {
+    if (r.kind === 'handle') {
+      const { routes, ...rest } = r;
+      return { ...rest, routes: sortBlock(routes) };
+    }
+    if (r.kind === 'route') {
+      const { routes, ...rest } = r;
+      return { ...rest, routes: sortRoutes(routes.map(adaptOne), order, groupIds, false) };
+    }
+    return r;
+  };
+  const sortBlock = (routes: readonly RouteDraft[]): Route[] => sortRoutes(routes.map(adaptOne), order, groupIds);
+  return sortBlock;
 }

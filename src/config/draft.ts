@@ -9,7 +9,7 @@ import type {
   EncodeRoute,
   GlobalOptions,
   HeaderRoute,
-  PathMatcher,
+  MatcherSet,
   Pos,
   RedirRoute,
   RespondRoute,
@@ -27,12 +27,20 @@ export type GlobalsDraft = Partial<Mutable<Omit<GlobalOptions, 'sources' | 'log'
 export interface HandleDraft {
   kind: 'handle';
   pos: Pos;
-  matcher?: PathMatcher;
+  matcher?: MatcherSet;
   stripPrefix?: string;
   routes: RouteDraft[];
 }
 
-export type RouteDraft = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleDraft;
+/** `route { }`: its routes keep the order written. */
+export interface RouteBlockDraft {
+  kind: 'route';
+  pos: Pos;
+  matcher?: MatcherSet;
+  routes: RouteDraft[];
+}
+
+export type RouteDraft = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleDraft | RouteBlockDraft;
 
 export type TlsDraft = Partial<Mutable<TlsConfig>> & { pos: Pos; onDemandPos?: Pos };
 

@@ -5,6 +5,8 @@
  */
 
 /** Where a value came from: 1-based line and column in `file` (the name as given or as imported). */
+import type { OrderRule } from './directive-order.ts';
+
 export interface Pos {
   readonly file: string;
   readonly line: number;
@@ -64,7 +66,8 @@ export type GlobalOptionName =
   | 'acme_profile'
   | 'grace_period'
   | 'log'
-  | 'servers';
+  | 'servers'
+  | 'order';
 
 export interface GlobalOptions {
   readonly email?: string;
@@ -92,6 +95,8 @@ export interface GlobalOptions {
    * (app side: util/ip-ranges.ts and http/request-handler.ts).
    */
   readonly servers?: readonly ServerOptions[];
+  /** `order` rules in the order written (config/directive-order.ts applies them). */
+  readonly order?: readonly OrderRule[];
   /** Where each option that appears in the file was set. */
   readonly sources: { readonly [K in GlobalOptionName]?: Pos };
 }
@@ -194,17 +199,65 @@ export interface TlsConfig {
 }
 
 /**
- * A path matcher with the Caddyfile's semantics: case-insensitive; exact unless it contains `*`,
- * which matches any run of characters (`/api/*` matches `/api/x`, not `/api`; `/api*` both).
+ * A matcher set (Caddy's MatcherSet): every matcher in it must match. An inline matcher token
+ * gives one (`/api/*` is a set with one path matcher; `*` gives none); a named matcher `@name`
+ * gives its definition, shared by every directive that names it. Matchers of the same type
+ * written on several lines of one definition are merged the way Caddy merges them (config
+ * parsing: config/matchers/; run time: routes/matchers/), so a set holds each type once, except
+ * `not` and `expression`, which may repeat (each must hold).
  */
-export interface PathMatcher {
-  readonly path: string;
+export interface MatcherSet {
+  readonly matchers: readonly RequestMatcher[];
+  /** `@name` for a named matcher. */
+  readonly name?: string;
+  readonly pos: Pos;
 }
+
+/**
+ * Path patterns with the Caddyfile's semantics: case-insensitive; exact unless the pattern
+ * has a `*`, which matches any run of characters (`/api/*` matches `/api/x`, not `/api`;
+ * `/api*` both). Any pattern matching is enough.
+ */
+export interface PathRequestMatcher {
+  readonly type: 'path';
+  readonly paths: readonly string[];
+}
+
+/** Host names, case-insensitive; a `*` label matches one label (`*.example.com`). Any is enough. */
+export interface HostRequestMatcher {
+  readonly type: 'host';
+  readonly hosts: readonly string[];
+}
+
+/** Request methods, upper case; any is enough. */
+export interface MethodRequestMatcher {
+  readonly type: 'method';
+  readonly methods: readonly string[];
+}
+
+/** Matches when none of its sets matches (Caddy's MatchNot: NOT (set1 OR set2 …)). */
+export interface NotRequestMatcher {
+  readonly type: 'not';
+  readonly sets: readonly MatcherSet[];
+}
+
+export type RequestMatcher = PathRequestMatcher | HostRequestMatcher | MethodRequestMatcher | NotRequestMatcher;
 
 interface RouteBase {
   readonly pos: Pos;
   /** Absent: every request. */
-  readonly matcher?: PathMatcher;
+  readonly matcher?: MatcherSet;
+  /**
+   * Caddy's mutually exclusive groups (handle, rewrite, root, …; config/directive-order.ts):
+   * once a route of a group ran, later routes of the same group in the same list are skipped.
+   * Set by the sorter for directives that have one; absent: none.
+   */
+  readonly group?: string;
+  /**
+   * The directive that made the route, when its kind alone does not say (config/directive-order.ts
+   * directiveOf sorts by it): absent means the directive is named as the kind.
+   */
+  readonly directive?: string;
 }
 
 /** `3xx`-style class or an exact code. */
@@ -360,7 +413,16 @@ export interface HandleRoute extends RouteBase {
   readonly routes: readonly Route[];
 }
 
-export type Route = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleRoute;
+/**
+ * `route [MATCHER] { … }`: its routes run in the order written (no sorting), and when none of
+ * them answers, the request goes on to the routes after the block.
+ */
+export interface RouteRoute extends RouteBase {
+  readonly kind: 'route';
+  readonly routes: readonly Route[];
+}
+
+export type Route = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleRoute | RouteRoute;
 
 export interface AccessLogConfig {
   readonly output: LogOutput;

@@ -36,6 +36,7 @@ import { durationArg, emailArg, intArg, portArg, urlArg } from '../values.ts';
 import { argsOf, needBlock, noBlock, Once, oneArg } from './helpers.ts';
 import { parseServers } from './servers.ts';
 import { parseLogSettings } from './log.ts';
+import { parseOrder } from './order.ts';
 
 type OptionParser = (node: Node, draft: GlobalsDraft) => void;
 
@@ -151,6 +152,9 @@ const OPTIONS: Readonly<Record<GlobalOptionName, OptionParser>> = {
   servers(node, draft) {
     draft.servers = [...(draft.servers ?? []), parseServers(node, draft.servers ?? [])];
   },
+  order(node, draft) {
+    draft.order = [...(draft.order ?? []), parseOrder(node)];
+  },
 };
 
 export function parseGlobalOptions(body: readonly Node[], issues: IssueCollector): GlobalsDraft {
@@ -161,7 +165,7 @@ export function parseGlobalOptions(body: readonly Node[], issues: IssueCollector
       const name = node.name.text;
       if (!Object.hasOwn(OPTIONS, name)) throw configError(node.name, `unknown global option "${name}"`);
       // Several servers blocks may appear, one per listener address (parseServers checks that).
-      if (name !== 'servers') once.check(node);
+      if (name !== 'servers' && name !== 'order') once.check(node);
       OPTIONS[name as GlobalOptionName](node, draft);
       draft.sources[name as GlobalOptionName] ??= posOf(node.name);
     });

@@ -2,7 +2,8 @@
 import { configError } from '../errors.ts';
 import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
-import type { HeaderOp, PathMatcher } from '../types.ts';
+import type { HeaderOp, MatcherSet } from '../types.ts';
+import { matcherToken } from '../matchers/index.ts';
 import { headerNameArg } from '../values.ts';
 
 /** The node's arguments, checked to number between `min` and `max`; `usage` is the grammar shown in errors. */
@@ -46,17 +47,13 @@ export class Once {
 
 /**
  * Splits off the matcher token that may lead a handler directive's arguments, as the Caddyfile
- * does: `*` (all requests) or a path starting with `/`. Named matchers are not supported.
+ * does: `*` (all requests), a path starting with `/`, or `@name` (config/matchers).
  */
-export function splitMatcher(node: Node): { matcher?: PathMatcher; args: readonly Token[] } {
+export function splitMatcher(node: Node): { matcher?: MatcherSet; args: readonly Token[] } {
   const [first, ...rest] = node.args;
-  if (first === undefined) return { args: [] };
-  if (first.text === '*') return { args: rest };
-  if (first.text.startsWith('/')) return { matcher: { path: first.text }, args: rest };
-  if (first.text.startsWith('@')) {
-    throw configError(first, `named matchers such as "${first.text}" are not supported; use a path matcher such as /api/*`);
-  }
-  return { args: node.args };
+  const token = matcherToken(first);
+  if (token === undefined) return { args: node.args };
+  return 'set' in token ? { matcher: token.set, args: rest } : { args: rest };
 }
 
 /** The node with its leading matcher removed, for argument counting. */

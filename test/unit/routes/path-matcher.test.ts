@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compilePathMatcher } from '../../../src/routes/path-matcher.ts';
+import { compilePathMatcher } from '../../../src/routes/matchers/path.ts';
 
 const cases: { pattern: string; yes: string[]; no: string[] }[] = [
   { pattern: '/foo', yes: ['/foo', '/FOO', '/Foo'], no: ['/foo/', '/foobar', '/foo/x', '/', '/fo'] },

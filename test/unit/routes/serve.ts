@@ -11,6 +11,7 @@ import { RequestHandler } from '../../../src/http/request-handler.ts';
 import { requestContext } from '../../../src/http/request-target.ts';
 import { silentLogger } from '../../../src/log.ts';
 import type { RequestContext } from '../../../src/routes/context.ts';
+import { SiteTable } from '../../../src/routes/site-table.ts';
 import { TLS_CONTEXT_OPTIONS } from '../../../src/tls/tls-front.ts';
 
 export interface Served {
@@ -84,4 +85,28 @@ export function get(port: number, path: string, headers: http.OutgoingHttpHeader
     req.on('error', reject);
     req.end();
   });
+}
+
+/** Serves the http:8080 site table of `proxyfile` on 127.0.0.1:0, by Host as the app does. */
+export type Request = (path: string, host?: string, headers?: Record<string, string>, method?: string) => ReturnType<typeof get>;
+
+export async function withSites(proxyfile: string, fn: (request: Request) => Promise<void>): Promise<void> {
+  const config = await parseConfig(proxyfile, { filename: 'test' });
+  const table = new SiteTable(config.sites, 'http', 8080, silentLogger());
+  const s = await serve(async (req, res) => {
+    const ctx = contextOf(req);
+    const router = table.find(ctx.host);
+    if (!router) {
+      res.statusCode = 404;
+      res.end('no site');
+      return;
+    }
+    await router.handle(req, res, ctx);
+  });
+  try {
+    await fn((path, host = 'site.test', headers = {}, method = 'GET') => get(s.port, path, { host, ...headers }, method));
+  } finally {
+    await s.close();
+    await table.close();
+  }
 }

@@ -4,31 +4,7 @@ import { gunzipSync } from 'node:zlib';
 import { parseConfig } from '../../../src/config/index.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { SiteTable } from '../../../src/routes/site-table.ts';
-import { contextOf, get, serve } from './serve.ts';
-
-/** Serves the http:8080 site table of `proxyfile` on 127.0.0.1:0, by Host as the app does. */
-type Request = (path: string, host?: string, headers?: Record<string, string>) => ReturnType<typeof get>;
-
-async function withSites(proxyfile: string, fn: (request: Request) => Promise<void>): Promise<void> {
-  const config = await parseConfig(proxyfile, { filename: 'test' });
-  const table = new SiteTable(config.sites, 'http', 8080, silentLogger());
-  const s = await serve(async (req, res) => {
-    const ctx = contextOf(req);
-    const router = table.find(ctx.host);
-    if (!router) {
-      res.statusCode = 404;
-      res.end('no site');
-      return;
-    }
-    await router.handle(req, res, ctx);
-  });
-  try {
-    await fn((path, host = 'site.test', headers = {}) => get(s.port, path, { host, ...headers }));
-  } finally {
-    await s.close();
-    await table.close();
-  }
-}
+import { withSites } from './serve.ts';
 
 test('respond answers with its status and body; an empty site answers an empty 200', async () => {
   await withSites(
@@ -86,7 +62,7 @@ http://old.test:8080 {
   );
 });
 
-test('handle blocks are exclusive: only the first that matches runs, even when it answers nothing', async () => {
+test('handle blocks are exclusive: only the first that matches runs; when it answers nothing the routes after the group run (Caddy 2.6.2 checked)', async () => {
   await withSites(
     `
 http://site.test:8080 {
@@ -106,7 +82,9 @@ http://site.test:8080 {
       const a = await request('/abc');
       assert.equal(a.status, 200);
       assert.equal(a.headers['x-first'], '1');
-      assert.equal(a.body.toString(), '', 'neither later handles nor the routes after them ran');
+      // Caddy 2.6.2 answers this request with "after the handle group" and X-First: 1: a subroute
+      // that answers nothing hands on to the routes after it; the later handles stay skipped.
+      assert.equal(a.body.toString(), 'after the handle group', 'later handles were skipped, the routes after the group ran');
       // /api* is more specific than /a* and is sorted first.
       const api = await request('/api/x');
       assert.equal(api.body.toString(), 'api');

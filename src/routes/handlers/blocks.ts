@@ -1,0 +1,68 @@
+/** Blocks of routes: handle / handle_path, route; and reverse_proxy, which owns a ReverseProxy. */
+import type { HandleRoute, ReverseProxyRoute, RouteRoute } from '../../config/types.ts';
+import type { Req } from '../context.ts';
+import type { HandlerCompiler, UpgradableContext } from './types.ts';
+
+/**
+ * handle and handle_path: the nested routes run; like every Caddy subroute, when none of them
+ * answers, the chain goes on after the block (a handle holding only `header` adds headers to what
+ * a later `respond` sends). Mutual exclusion with the other handle blocks is the route's group.
+ */
+export const handle: HandlerCompiler<HandleRoute> = (r, cx) => {
+  const chain = cx.compile(r.routes);
+  const prefix = r.stripPrefix;
+  return {
+    step: (req, res, ctx) => {
+      if (prefix !== undefined) {
+        ctx.path = stripPrefix(ctx.path, prefix);
+        ctx.rewritten = true;
+      }
+      return chain.run(req, res, ctx);
+    },
+  };
+};
+
+/** route: the nested routes in the order written; the chain goes on when none answers. */
+export const route: HandlerCompiler<RouteRoute> = (r, cx) => {
+  const chain = cx.compile(r.routes);
+  return { step: (req, res, ctx) => chain.run(req, res, ctx) };
+};
+
+export const reverseProxy: HandlerCompiler<ReverseProxyRoute> = (r, cx) => {
+  const proxy = cx.proxy(r);
+  return {
+    step: async (req, res, ctx) => {
+      if (ctx.rewritten) rewritePath(req, ctx);
+      const forwarding = {
+        scheme: ctx.scheme,
+        remoteAddress: ctx.remoteAddress,
+        ...(ctx.trustedPeer !== undefined ? { trustedPeer: ctx.trustedPeer } : {}),
+        ...(ctx.clientIp !== undefined ? { clientIp: ctx.clientIp } : {}),
+      };
+      if (ctx.upgrade) {
+        // The socket is the proxy's now: the response made for it must not write to it.
+        ctx.upgrade.detach();
+        await proxy.upgrade(req as Parameters<typeof proxy.upgrade>[0], ctx.upgrade.socket, ctx.upgrade.head, forwarding);
+        return true;
+      }
+      await proxy.handle(req, res, {
+        ...forwarding,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+        onUpstream: (address) => (ctx.upstream = address),
+      });
+      return true;
+    },
+  };
+};
+
+export function stripPrefix(path: string, prefix: string): string {
+  if (!path.toLowerCase().startsWith(prefix.toLowerCase())) return path;
+  const rest = path.slice(prefix.length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
+/** After handle_path, the upstream sees the stripped path (with the original query). */
+function rewritePath(req: Req, ctx: UpgradableContext): void {
+  // ctx.path is decoded; encodeURI escapes what must not appear raw in a request-target again.
+  req.url = encodeURI(ctx.path) + (ctx.query ? `?${ctx.query}` : '');
+}
