@@ -7,6 +7,7 @@ import type { ParsedAddress } from './address.ts';
 import type {
   AccessLogConfig,
   EncodeRoute,
+  FileServerRoute,
   GlobalOptions,
   HeaderRoute,
   MatcherSet,
@@ -40,7 +41,7 @@ export interface RouteBlockDraft {
   routes: RouteDraft[];
 }
 
-export type RouteDraft = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleDraft | RouteBlockDraft;
+export type RouteDraft = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleDraft | RouteBlockDraft | FileServerRoute;
 
 export type TlsDraft = Partial<Mutable<TlsConfig>> & { pos: Pos; onDemandPos?: Pos };
 

@@ -422,7 +422,26 @@ export interface RouteRoute extends RouteBase {
   readonly routes: readonly Route[];
 }
 
-export type Route = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleRoute | RouteRoute;
+/**
+ * `file_server`: static files under `root` (placeholders allowed; absent: the `root` request
+ * variable, else the working directory). See files/serve.ts for the HTTP semantics.
+ */
+export interface FileServerRoute extends RouteBase {
+  readonly kind: 'file_server';
+  readonly root?: string;
+  /** Caddy's hide patterns (files/locate.ts compileHide). */
+  readonly hide: readonly string[];
+  readonly index: readonly string[];
+  readonly browse: boolean;
+  /** Sidecar encodings to look for, in preference order; empty: none. */
+  readonly precompressed: readonly ('br' | 'zstd' | 'gzip')[];
+  readonly status?: number;
+  readonly canonicalUris: boolean;
+  /** A request with no file goes on to the next handler instead of a 404. */
+  readonly passThru: boolean;
+}
+
+export type Route = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleRoute | RouteRoute | FileServerRoute;
 
 export interface AccessLogConfig {
   readonly output: LogOutput;

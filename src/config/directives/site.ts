@@ -17,6 +17,7 @@ import type { RouteDraft, SiteDraft } from '../draft.ts';
 import { withMatcherScope } from '../matchers/index.ts';
 import type { Node, SiteBlock } from '../parser.ts';
 import { argsOf, needBlock, splitMatcher, withArgs } from './helpers.ts';
+import { parseFileServer } from './file-server.ts';
 import { parseAccessLog } from './log.ts';
 import { parseReverseProxy } from './reverse-proxy.ts';
 import { parseEncode, parseHeader, parseRedir, parseRespond } from './simple.ts';
@@ -41,6 +42,7 @@ const ROUTES: Readonly<Record<string, RouteParser | undefined>> = {
   handle: parseHandle,
   handle_path: parseHandlePath,
   route: parseRouteBlock,
+  file_server: (node) => parseFileServer(node),
 };
 
 const SITE_ONLY = new Set(['tls', 'log']);

@@ -1,0 +1,210 @@
+/**
+ * Static files with Caddy's file_server semantics. The conditional and single-range machinery is
+ * the `send` library's (ETag/Last-Modified validators, 304, 206/416, HEAD), which streams the
+ * file from disk to the socket; multipart/byteranges for several ranges, which `send` answers
+ * with the whole file, is here, as Go's http.ServeContent (Caddy's) does it.
+ */
+import { createReadStream, readdir, type Stats } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { pipeline } from 'node:stream/promises';
+import mime from 'mime-types';
+import parseRange from 'range-parser';
+import send from 'send';
+import { compileHide, joinUnderRoot, statFile } from './locate.ts';
+import { renderListing, type ListingEntry } from './browse.ts';
+
+type Req = IncomingMessage | Http2ServerRequest;
+type Res = ServerResponse | Http2ServerResponse;
+
+export type Precompressed = 'br' | 'zstd' | 'gzip';
+
+export interface StaticOptions {
+  /** Absolute or relative to the working directory; placeholders already expanded. */
+  readonly root: string;
+  readonly hide: readonly string[];
+  /** Index file names tried in a directory, in order. */
+  readonly index: readonly string[];
+  readonly browse: boolean;
+  /** Sidecar encodings in the preference order configured. */
+  readonly precompressed: readonly Precompressed[];
+  /** Status for a served file (Caddy's `status`, for error pages); absent: 200. */
+  readonly status?: number;
+  /** Redirect a directory requested without its trailing slash (Caddy's canonical URIs). */
+  readonly canonicalUris: boolean;
+}
+
+const SIDECAR_EXT: Readonly<Record<Precompressed, string>> = { br: '.br', zstd: '.zst', gzip: '.gz' };
+
+/** Compiled once per route: the hide list. */
+export class StaticFiles {
+  readonly #opts: StaticOptions;
+  readonly #hidden: (file: string) => boolean;
+
+  constructor(opts: Omit<StaticOptions, 'root'>) {
+    this.#opts = { ...opts, root: '' };
+    this.#hidden = compileHide(opts.hide);
+  }
+
+  /**
+   * Answers the request from the file `requestPath` names under `root`; resolves false (nothing
+   * written) when there is no such file, so the caller answers 404 or passes the request on.
+   * `publicPath` is the path the client asked for (before any handle_path strip), for redirects.
+   */
+  async serve(req: Req, res: Res, root: string, requestPath: string, publicPath: string, query: string): Promise<boolean> {
+    const file = joinUnderRoot(root, requestPath);
+    if (file === undefined || this.#hidden(file)) return false;
+    const stats = await statFile(file);
+    if (stats === undefined) return false;
+    if (stats.isDirectory()) {
+      if (this.#opts.canonicalUris && !requestPath.endsWith('/')) {
+        redirect(res, `${publicPath}/${query ? `?${query}` : ''}`);
+        return true;
+      }
+      for (const name of this.#opts.index) {
+        const candidate = path.join(file, name);
+        if (this.#hidden(candidate)) continue;
+        const s = await statFile(candidate);
+        if (s?.isFile()) {
+          await this.#sendFile(req, res, candidate, s);
+          return true;
+        }
+      }
+      if (!this.#opts.browse) return false;
+      await this.#browse(req, res, file, publicPath);
+      return true;
+    }
+    if (!stats.isFile()) return false;
+    await this.#sendFile(req, res, file, stats);
+    return true;
+  }
+
+  async #sendFile(req: Req, res: Res, file: string, stats: Stats): Promise<void> {
+    const type = mime.contentType(path.extname(file));
+    let served = file;
+    let servedStats = stats;
+    if (this.#opts.precompressed.length > 0) {
+      res.setHeader('vary', 'Accept-Encoding');
+      const accepted = acceptedEncodings(header(req, 'accept-encoding'));
+      for (const enc of this.#opts.precompressed) {
+        if (!accepted.has(enc)) continue;
+        const sidecar = `${file}${SIDECAR_EXT[enc]}`;
+        const s = await statFile(sidecar);
+        if (s?.isFile() && !this.#hidden(sidecar)) {
+          served = sidecar;
+          servedStats = s;
+          res.setHeader('content-encoding', enc);
+          break;
+        }
+      }
+    }
+    if (type !== false) res.setHeader('content-type', type);
+    // Caddy's validator: mtime (seconds) and size in base 36, so caches see the same ETag from both.
+    res.setHeader('etag', `"${Math.floor(servedStats.mtimeMs / 1000).toString(36)}${servedStats.size.toString(36)}"`);
+    if (this.#opts.status !== undefined) res.statusCode = this.#opts.status;
+    if (await this.#multipart(req, res, served, servedStats, type === false ? undefined : type)) return;
+    await sendWith(req, res, served);
+  }
+
+  /** Several ranges: multipart/byteranges, unless a validator or If-Range says to send it whole. */
+  async #multipart(req: Req, res: Res, file: string, stats: Stats, type: string | undefined): Promise<boolean> {
+    const range = header(req, 'range');
+    if (range === undefined || !range.includes(',')) return false;
+    if (header(req, 'if-none-match') !== undefined || header(req, 'if-modified-since') !== undefined) return false;
+    const ifRange = header(req, 'if-range');
+    if (ifRange !== undefined && ifRange !== res.getHeader('etag')) return false;
+    const ranges = parseRange(stats.size, range, { combine: false });
+    if (!Array.isArray(ranges) || ranges.type !== 'bytes' || ranges.length < 2) return false;
+    // Go serves the whole file when the parts would add up to more than it.
+    if (ranges.reduce((n, r) => n + r.end - r.start + 1, 0) > stats.size) return false;
+    const boundary = randomBytes(30).toString('hex');
+    const heads = ranges.map(
+      (r, i) =>
+        `${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Range: bytes ${r.start}-${r.end}/${stats.size}\r\n${type ? `Content-Type: ${type}\r\n` : ''}\r\n`,
+    );
+    const tail = `\r\n--${boundary}--\r\n`;
+    const length = heads.reduce((n, h) => n + Buffer.byteLength(h), 0) + ranges.reduce((n, r) => n + r.end - r.start + 1, 0) + tail.length;
+    res.statusCode = 206;
+    res.setHeader('accept-ranges', 'bytes');
+    res.setHeader('last-modified', stats.mtime.toUTCString());
+    res.setHeader('content-type', `multipart/byteranges; boundary=${boundary}`);
+    res.setHeader('content-length', String(length));
+    if (req.method === 'HEAD') {
+      res.end();
+      return true;
+    }
+    const out = res as unknown as NodeJS.WritableStream;
+    for (const [i, r] of ranges.entries()) {
+      out.write(heads[i] as string);
+      await pipeline(createReadStream(file, { start: r.start, end: r.end }), out, { end: false });
+    }
+    res.end(tail);
+    return true;
+  }
+
+  async #browse(req: Req, res: Res, dir: string, publicPath: string): Promise<void> {
+    const names = await new Promise<string[]>((resolve) => readdir(dir, (err, n) => resolve(err ? [] : n)));
+    const entries: ListingEntry[] = [];
+    for (const name of names) {
+      const full = path.join(dir, name);
+      if (this.#hidden(full)) continue;
+      const s = await statFile(full);
+      if (s === undefined) continue;
+      entries.push({ name, isDir: s.isDirectory(), size: s.size, mtime: s.mtime, mode: s.mode });
+    }
+    const json = (header(req, 'accept') ?? '').includes('application/json');
+    const { type, body } = renderListing(entries, publicPath, json);
+    res.statusCode = this.#opts.status ?? 200;
+    res.setHeader('content-type', type);
+    res.setHeader('content-length', String(Buffer.byteLength(body)));
+    if (req.method === 'HEAD') res.end();
+    else res.end(body);
+  }
+}
+
+function header(req: Req, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** Encodings the client accepts (q > 0); `identity` and `*` do not name a sidecar. */
+function acceptedEncodings(value: string | undefined): Set<string> {
+  const out = new Set<string>();
+  for (const part of (value ?? '').split(',')) {
+    const [name, ...params] = part.trim().toLowerCase().split(';');
+    if (!name) continue;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    if (q !== undefined && !(Number(q.slice(2)) > 0)) continue;
+    out.add(name);
+  }
+  return out;
+}
+
+function redirect(res: Res, location: string): void {
+  res.statusCode = 308;
+  res.setHeader('location', location);
+  res.end();
+}
+
+/**
+ * `send` streams the file; its own 404/403 paths never run since the file was found, but a read
+ * error (the file vanished) ends in a 500 rather than a hung response.
+ */
+function sendWith(req: Req, res: Res, file: string): Promise<void> {
+  return new Promise((resolve) => {
+    // send decodes the path it is given: encodeURI makes a literal `%` in a file name survive that.
+    const stream = send(req as IncomingMessage, encodeURI(file), { dotfiles: 'allow', index: false, etag: true, lastModified: true, acceptRanges: true });
+    stream.on('error', (err: { status?: number }) => {
+      if (!res.headersSent) {
+        res.statusCode = err.status ?? 500;
+        res.end();
+      } else res.destroy?.();
+      resolve();
+    });
+    stream.on('end', () => resolve());
+    res.once('close', () => resolve());
+    stream.pipe(res as ServerResponse);
+  });
+}

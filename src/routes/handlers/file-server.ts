@@ -1,0 +1,31 @@
+/** file_server: static files (files/serve.ts) under the route's root or the `root` variable. */
+import type { FileServerRoute } from '../../config/types.ts';
+import { StaticFiles } from '../../files/serve.ts';
+import { expandPlaceholders, splitTarget } from '../context.ts';
+import type { HandlerCompiler } from './types.ts';
+
+export const fileServer: HandlerCompiler<FileServerRoute> = (r) => {
+  const files = new StaticFiles({
+    hide: r.hide,
+    index: r.index,
+    browse: r.browse,
+    precompressed: r.precompressed,
+    ...(r.status !== undefined ? { status: r.status } : {}),
+    canonicalUris: r.canonicalUris,
+  });
+  return {
+    step: async (req, res, ctx) => {
+      const rootVar = ctx.vars?.get('root');
+      const template = r.root ?? (typeof rootVar === 'string' ? rootVar : '.');
+      const root = expandPlaceholders(template, req, ctx);
+      // Redirects name the path the client asked for (Caddy: the original request), so they work
+      // under handle_path and after a rewrite too.
+      const publicPath = splitTarget(req.url ?? '/').path;
+      if (await files.serve(req, res, root, ctx.path, publicPath, ctx.query)) return true;
+      if (r.passThru) return false;
+      res.statusCode = 404;
+      res.end();
+      return true;
+    },
+  };
+};
