@@ -24,6 +24,8 @@ async function loadCommand(name: string): Promise<Command | undefined> {
       return (await import('./cli/run.ts')).runCommand;
     case 'reload':
       return (await import('./cli/reload.ts')).reloadCommand;
+    case 'hash-password':
+      return (await import('./cli/hash-password.ts')).hashPasswordCommand;
     default:
       return undefined;
   }

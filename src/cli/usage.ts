@@ -13,6 +13,8 @@ Commands:
   certs renew NAME... [--config FILE]      renew now
   certs revoke NAME... [--reason N]        revoke
   certs root [--config FILE]               print the local CA's root certificate
+  hash-password [--algorithm bcrypt|argon2id] [--plaintext P]
+                                           print a password hash for basic_auth
   version                                  print versions
 
 Run 'my-server <command> --help' for a command's options.

@@ -6,6 +6,7 @@
 import type { ParsedAddress } from './address.ts';
 import type {
   AccessLogConfig,
+  BasicAuthRoute,
   EncodeRoute,
   FileServerRoute,
   GlobalOptions,
@@ -41,7 +42,16 @@ export interface RouteBlockDraft {
   routes: RouteDraft[];
 }
 
-export type RouteDraft = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleDraft | RouteBlockDraft | FileServerRoute;
+export type RouteDraft =
+  | ReverseProxyRoute
+  | RedirRoute
+  | RespondRoute
+  | HeaderRoute
+  | EncodeRoute
+  | HandleDraft
+  | RouteBlockDraft
+  | FileServerRoute
+  | BasicAuthRoute;
 
 export type TlsDraft = Partial<Mutable<TlsConfig>> & { pos: Pos; onDemandPos?: Pos };
 

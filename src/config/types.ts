@@ -441,7 +441,23 @@ export interface FileServerRoute extends RouteBase {
   readonly passThru: boolean;
 }
 
-export type Route = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleRoute | RouteRoute | FileServerRoute;
+/** `basic_auth` / `basicauth`: HTTP Basic authentication against the listed users (auth/passwords.ts). */
+export interface BasicAuthRoute extends RouteBase {
+  readonly kind: 'basic_auth';
+  readonly realm: string;
+  readonly users: readonly { readonly name: string; readonly algorithm: 'bcrypt' | 'argon2id'; readonly hash: string }[];
+}
+
+export type Route =
+  | ReverseProxyRoute
+  | RedirRoute
+  | RespondRoute
+  | HeaderRoute
+  | EncodeRoute
+  | HandleRoute
+  | RouteRoute
+  | FileServerRoute
+  | BasicAuthRoute;
 
 export interface AccessLogConfig {
   readonly output: LogOutput;

@@ -7,6 +7,7 @@ import { ReverseProxy } from '../proxy/reverse-proxy.ts';
 import type { Req, RequestContext, Res } from './context.ts';
 import { encode, header, redir, respond } from './handlers/basic.ts';
 import { handle, reverseProxy, route } from './handlers/blocks.ts';
+import { basicAuth } from './handlers/basic-auth.ts';
 import { fileServer } from './handlers/file-server.ts';
 import type { CompileContext, CompiledChain, HandlerCompiler, Step, UpgradableContext } from './handlers/types.ts';
 import { compileMatcherSet, type Match } from './matchers/index.ts';
@@ -21,6 +22,7 @@ const HANDLERS: { readonly [K in Route['kind']]: HandlerCompiler<Extract<Route, 
   route,
   reverse_proxy: reverseProxy,
   file_server: fileServer,
+  basic_auth: basicAuth,
 };
 
 interface Compiled {

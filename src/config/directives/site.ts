@@ -17,6 +17,7 @@ import type { RouteDraft, SiteDraft } from '../draft.ts';
 import { withMatcherScope } from '../matchers/index.ts';
 import type { Node, SiteBlock } from '../parser.ts';
 import { argsOf, needBlock, splitMatcher, withArgs } from './helpers.ts';
+import { parseBasicAuth } from './basic-auth.ts';
 import { parseFileServer } from './file-server.ts';
 import { parseAccessLog } from './log.ts';
 import { parseReverseProxy } from './reverse-proxy.ts';
@@ -43,6 +44,8 @@ const ROUTES: Readonly<Record<string, RouteParser | undefined>> = {
   handle_path: parseHandlePath,
   route: parseRouteBlock,
   file_server: (node) => parseFileServer(node),
+  basic_auth: (node) => parseBasicAuth(node),
+  basicauth: (node) => parseBasicAuth(node),
 };
 
 const SITE_ONLY = new Set(['tls', 'log']);
