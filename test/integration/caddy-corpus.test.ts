@@ -146,6 +146,8 @@ interface Row {
   readonly caddyAdaptRc: number;
   readonly myRc: number;
   readonly myFirstError: string;
+  /** Every FILE:LINE:COL line my-server printed for the case. */
+  readonly myErrors: readonly string[];
 }
 
 const run = promisify(execFile);
@@ -209,16 +211,23 @@ describe('the Caddyfile corpus (../shared/caddyfile-corpus) against my-server va
         TMPDIR: dir,
         MY_SERVER_LOG_LEVEL: 'warn',
       },
-      150_000,
+      240_000,
     );
     assert.equal(code, 0, `run-validate.sh failed:\n${output}`);
 
+    const errorLines = new Map<string, string[]>();
+    for (const line of (await readFile(join(results, 'myserver-all-errors.txt'), 'utf8')).split('\n')) {
+      const tab = line.indexOf('\t');
+      if (tab < 0) continue;
+      const n = caseNumber(line);
+      errorLines.set(n, [...(errorLines.get(n) ?? []), line.slice(tab + 1)]);
+    }
     rows = new Map();
     const tsv = await readFile(join(results, 'results.tsv'), 'utf8');
     for (const line of tsv.split('\n').slice(1)) {
       if (line === '') continue;
       const [name = '', caddyRc = '', myRc = '', myFirst = ''] = line.split('\t');
-      rows.set(caseNumber(name), { name, caddyAdaptRc: Number(caddyRc), myRc: Number(myRc), myFirstError: myFirst });
+      rows.set(caseNumber(name), { name, caddyAdaptRc: Number(caddyRc), myRc: Number(myRc), myFirstError: myFirst, myErrors: errorLines.get(caseNumber(name)) ?? [] });
     }
     caddyValidate = new Map();
     for (const line of (await readFile(validateLog, 'utf8')).split('\n')) {
@@ -264,6 +273,9 @@ describe('the Caddyfile corpus (../shared/caddyfile-corpus) against my-server va
     assert.deepEqual(wrong, [], `cases that must be refused with FILE:LINE:COL:\n${wrong.join('\n')}`);
     // 20's fault is the `{` on line 4: the position must point there, not at the end of the file.
     assert.match(rows.get('20')?.myFirstError ?? '', /^Caddyfile:4:\d+: /);
+    // 06 is refused for `templates` (line 7), whatever else is still missing around it.
+    const templates = rows.get('06')?.myErrors.find((l) => l.includes('"templates"'));
+    assert.match(templates ?? '', /^Caddyfile:7:\d+: /, `06 must name "templates" at its FILE:LINE:COL:\n${rows.get('06')?.myErrors.join('\n') ?? ''}`);
   });
 
   test('pending cases run; one that starts to validate fails this test until the table says accept', () => {
