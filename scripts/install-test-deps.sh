@@ -17,6 +17,7 @@ TEST_PACKAGES=(
   wrk:wrk                       # HTTP/1.1 load
   systemd:systemd-analyze       # systemd unit verify and security score (packaging tests)
   faketime:faketime             # libfaketime: my-server run with its clock ahead (clock-skew test)
+  caddy:caddy                   # Caddy 2.6.2: reference for the Caddyfile corpus and differential tests
 )
 
 cd "$(dirname "$0")/.."
