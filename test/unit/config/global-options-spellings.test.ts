@@ -57,6 +57,7 @@ test("Caddy's spelling and my-server's alias give the same config", async () => 
 test('options Caddy has and my-server applies parse into the globals', async () => {
   const cases: { name: string; body: string; expect: Partial<GlobalOptions> }[] = [
     { name: 'shutdown_delay', body: '\tshutdown_delay 30s', expect: { shutdownDelayMs: 30_000 } },
+    { name: 'email as Caddy takes it, unchecked (corpus case 40)', body: '\temail VAN_BLOG_EMAIL', expect: { email: 'VAN_BLOG_EMAIL' } },
     { name: 'shutdown_delay 0', body: '\tshutdown_delay 0s', expect: { shutdownDelayMs: 0 } },
     { name: 'default_sni normalised', body: '\tdefault_sni Example.COM.', expect: { defaultSni: 'example.com' } },
     { name: 'default_sni IP', body: '\tdefault_sni 192.0.2.1', expect: { defaultSni: '192.0.2.1' } },
