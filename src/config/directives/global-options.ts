@@ -17,7 +17,7 @@
  *         default_bind ADDR...
  *         auto_https off|disable_redirects|disable_certs|ignore_loaded_certs|prefer_wildcard ...
  *         admin ADDR|off [{ origins ORIGIN...; enforce_origin }]
- *         on_demand_tls { ask URL; interval D; burst N }
+ *         on_demand_tls { ask URL | permission http URL; interval D; burst N }
  *         key_type p256|p384|rsa2048|rsa4096
  *         cert_lifetime D
  *         acme_profile NAME
@@ -158,7 +158,10 @@ const OPTIONS: Readonly<Record<Exclude<GlobalOptionName, 'cert_issuer'>, OptionP
     for (const sub of needBlock(node, 'on_demand_tls { ask URL }')) {
       once.check(sub);
       noBlock(sub);
-      if (sub.name.text === 'ask') policy.ask = urlArg(oneArg(sub, 'ask URL'), 'ask URL');
+      if (sub.name.text === 'ask' || sub.name.text === 'permission') {
+        if (policy.ask !== undefined) throw configError(sub.name, 'on_demand_tls: ask and permission cannot both be set');
+        policy.ask = sub.name.text === 'ask' ? urlArg(oneArg(sub, 'ask URL'), 'ask URL') : permissionHttp(sub);
+      }
       else if (sub.name.text === 'interval') policy.intervalMs = durationArg(oneArg(sub, 'interval D'));
       else if (sub.name.text === 'burst') policy.burst = intArg(oneArg(sub, 'burst N'), 1, 1_000_000, 'burst');
       else throw unknownSub(sub, 'on_demand_tls');
@@ -284,6 +287,13 @@ export function keyTypeArg(tok: Token): KeyType {
 
 export function unknownSub(sub: Node, parent: string): ConfigError {
   return configError(sub.name, `unknown subdirective "${sub.name.text}" in ${parent}`);
+}
+
+/** Caddy 2.8's `permission http ENDPOINT`: the `ask` check under its module name (the only module there is here). */
+function permissionHttp(sub: Node): string {
+  const [module, endpoint] = argsOf(sub, 2, 2, 'permission http URL') as [Token, Token];
+  if (module.text !== 'http') throw configError(module, `on_demand_tls: unsupported permission module "${module.text}" (use http, or ask URL)`);
+  return urlArg(endpoint, 'permission endpoint');
 }
 
 /** A host name or IP address as default_sni/fallback_sni name it, normalised as site addresses are. */

@@ -47,6 +47,11 @@ test("Caddy's spelling and my-server's alias give the same config", async () => 
     { name: 'debug wins over log level, whatever the order', caddy: '\tdebug\n\tlog {\n\t\tlevel warn\n\t}', ours: '\tlog {\n\t\tlevel debug\n\t}' },
     { name: 'auto_https off', caddy: '\tauto_https disable_redirects disable_certs', ours: '\tauto_https off' },
     { name: 'auto_https ignore_loaded_certs', caddy: '\tauto_https ignore_loaded_certs', ours: '' },
+    {
+      name: 'on_demand_tls permission http',
+      caddy: '\ton_demand_tls {\n\t\tpermission http http://127.0.0.1:9/ask\n\t}',
+      ours: '\ton_demand_tls {\n\t\task http://127.0.0.1:9/ask\n\t}',
+    },
     { name: 'admin with origins', caddy: '\tadmin localhost:2020 {\n\t\torigins localhost:2020\n\t\tenforce_origin\n\t}', ours: '\tadmin localhost:2020' },
   ];
   for (const p of pairs) {
@@ -130,6 +135,9 @@ test('wrong global options fail with FILE:LINE:COL at the token at fault', async
     { body: '\tcert_issuer acme\n\tcert_issuer internal', expect: 'P:3:2: cert_issuer is already set at P:2:2' },
     { body: '\tcert_issuer internal {\n\t\tca other\n\t}', expect: 'P:3:6: cert_issuer internal: unknown CA "other" (only the built-in "local" CA exists)' },
     { body: '\tcert_issuer acme {\n\t\teab only-key\n\t}', expect: 'P:3:3: eab: missing argument (usage: eab KEY_ID MAC_KEY)' },
+    { body: '\ton_demand_tls {\n\t\tpermission tailscale\n\t}', expect: 'P:3:3: permission: missing argument (usage: permission http URL)' },
+    { body: '\ton_demand_tls {\n\t\tpermission module x\n\t}', expect: 'P:3:14: on_demand_tls: unsupported permission module "module" (use http, or ask URL)' },
+    { body: '\ton_demand_tls {\n\t\task http://a.test/\n\t\tpermission http http://b.test/\n\t}', expect: 'P:4:3: on_demand_tls: ask and permission cannot both be set' },
     { body: '\tpreferred_chains biggest', expect: 'P:2:19: preferred_chains: unknown argument "biggest" (usage: preferred_chains smallest | preferred_chains { root_common_name CN... } | preferred_chains { any_common_name CN... })' },
     { body: '\tpreferred_chains {\n\t\troot_common_name A\n\t\tany_common_name B\n\t}', expect: 'P:4:3: preferred_chains: any_common_name cannot be combined with root_common_name' },
     { body: '\tpreferred_chains {\n\t}', expect: 'P:2:2: preferred_chains: missing option (usage: preferred_chains smallest | preferred_chains { root_common_name CN... } | preferred_chains { any_common_name CN... })' },
