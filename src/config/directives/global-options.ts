@@ -16,7 +16,7 @@
  *         https_port N
  *         default_bind ADDR...
  *         auto_https off|disable_redirects|disable_certs|ignore_loaded_certs|prefer_wildcard ...
- *         admin ADDR|off [{ origins ORIGIN...; enforce_origin }]
+ *         admin [ADDR|off] [{ origins ORIGIN...; enforce_origin }]
  *         on_demand_tls { ask URL | permission http URL; interval D; burst N }
  *         key_type p256|p384|rsa2048|rsa4096
  *         cert_lifetime D
@@ -134,8 +134,9 @@ const OPTIONS: Readonly<Record<Exclude<GlobalOptionName, 'cert_issuer'>, OptionP
     if (noCerts && draft.autoHttps !== 'off') draft.disableCerts = true;
   },
   admin(node, draft) {
-    const addr = oneArg(node, 'admin ADDR|off [{ origins ORIGIN...; enforce_origin }]');
-    if (addr.text === 'off') {
+    // Caddy's address is optional when a block follows (`admin { origins … }` keeps the default).
+    const [addr] = argsOf(node, node.block === undefined ? 1 : 0, 1, 'admin ADDR|off [{ origins ORIGIN...; enforce_origin }]');
+    if (addr?.text === 'off') {
       noBlock(node);
       draft.admin = false;
       return;
@@ -149,7 +150,7 @@ const OPTIONS: Readonly<Record<Exclude<GlobalOptionName, 'cert_issuer'>, OptionP
       else if (sub.name.text === 'enforce_origin') argsOf(sub, 0, 0, 'enforce_origin');
       else throw unknownSub(sub, 'admin');
     }
-    draft.admin = { address: adminAddress(addr) };
+    if (addr !== undefined) draft.admin = { address: adminAddress(addr) };
   },
   on_demand_tls(node, draft) {
     argsOf(node, 0, 0, 'on_demand_tls { ask URL; interval D; burst N }');

@@ -52,6 +52,7 @@ test("Caddy's spelling and my-server's alias give the same config", async () => 
       caddy: '\ton_demand_tls {\n\t\tpermission http http://127.0.0.1:9/ask\n\t}',
       ours: '\ton_demand_tls {\n\t\task http://127.0.0.1:9/ask\n\t}',
     },
+    { name: 'admin block without an address keeps the default', caddy: '\tadmin {\n\t\tenforce_origin\n\t}', ours: '' },
     { name: 'admin with origins', caddy: '\tadmin localhost:2020 {\n\t\torigins localhost:2020\n\t\tenforce_origin\n\t}', ours: '\tadmin localhost:2020' },
   ];
   for (const p of pairs) {
