@@ -246,6 +246,24 @@ const OPTIONS: Readonly<Record<Exclude<GlobalOptionName, 'cert_issuer'>, OptionP
   },
 };
 
+/**
+ * Caddy global options my-server does not have, with why, so that a Caddyfile using one fails with
+ * a pointer to docs/caddy-migration.md rather than "unknown global option". An option that gets
+ * implemented moves to OPTIONS, which is looked up first.
+ */
+const UNSUPPORTED: Readonly<Record<string, string>> = {
+  acme_dns: 'DNS-01 is not supported yet (issue 10)',
+  dns: 'DNS-01 is not supported yet (issue 10)',
+  tls_resolvers: 'DNS-01 is not supported yet (issue 10)',
+  ech: "Encrypted ClientHello is not offered by Node.js's TLS server",
+  tls_automate_names: 'certificates are automated from site addresses only',
+  renewal_window_ratio: 'renewal follows ARI, else one third of the lifetime left',
+  metrics: 'metrics are always served by the admin API at /metrics',
+  filesystem: 'virtual file systems are Go modules',
+  pki: 'there is one built-in local CA (my-server certs root prints its root)',
+  events: 'event handlers are plugins',
+};
+
 export function parseGlobalOptions(body: readonly Node[], issues: IssueCollector): GlobalsDraft {
   const draft: GlobalsDraft = { sources: {} };
   const once = new Once();
@@ -253,7 +271,11 @@ export function parseGlobalOptions(body: readonly Node[], issues: IssueCollector
   for (const node of body) {
     issues.attempt(() => {
       const name = node.name.text;
-      if (name !== 'cert_issuer' && !Object.hasOwn(OPTIONS, name)) throw configError(node.name, `unknown global option "${name}"`);
+      if (name !== 'cert_issuer' && !Object.hasOwn(OPTIONS, name)) {
+        const why = Object.hasOwn(UNSUPPORTED, name) ? UNSUPPORTED[name] : undefined;
+        if (why !== undefined) throw configError(node.name, `"${name}" is a Caddy global option my-server does not support: ${why} (see docs/caddy-migration.md)`);
+        throw configError(node.name, `unknown global option "${name}"`);
+      }
       // Several servers blocks may appear, one per listener address (parseServers checks that).
       if (name !== 'servers') once.check(node);
       if (name === 'cert_issuer') issuer = parseIssuer(node);

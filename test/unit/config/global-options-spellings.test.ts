@@ -139,6 +139,8 @@ test('wrong global options fail with FILE:LINE:COL at the token at fault', async
     { body: '\ton_demand_tls {\n\t\tpermission tailscale\n\t}', expect: 'P:3:3: permission: missing argument (usage: permission http URL)' },
     { body: '\ton_demand_tls {\n\t\tpermission module x\n\t}', expect: 'P:3:14: on_demand_tls: unsupported permission module "module" (use http, or ask URL)' },
     { body: '\ton_demand_tls {\n\t\task http://a.test/\n\t\tpermission http http://b.test/\n\t}', expect: 'P:4:3: on_demand_tls: ask and permission cannot both be set' },
+    { body: '\tpki {\n\t\tca local\n\t}', expect: 'P:2:2: "pki" is a Caddy global option my-server does not support: there is one built-in local CA (my-server certs root prints its root) (see docs/caddy-migration.md)' },
+    { body: '\tno_such_option', expect: 'P:2:2: unknown global option "no_such_option"' },
     { body: '\tpreferred_chains biggest', expect: 'P:2:19: preferred_chains: unknown argument "biggest" (usage: preferred_chains smallest | preferred_chains { root_common_name CN... } | preferred_chains { any_common_name CN... })' },
     { body: '\tpreferred_chains {\n\t\troot_common_name A\n\t\tany_common_name B\n\t}', expect: 'P:4:3: preferred_chains: any_common_name cannot be combined with root_common_name' },
     { body: '\tpreferred_chains {\n\t}', expect: 'P:2:2: preferred_chains: missing option (usage: preferred_chains smallest | preferred_chains { root_common_name CN... } | preferred_chains { any_common_name CN... })' },
