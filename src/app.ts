@@ -4,6 +4,7 @@
  * stack is app/stack.ts, which issuer serves a name config/adapt.ts `issuerFor`.
  */
 import type { SecureContext } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AdminApi } from './app/admin.ts';
 import { Generation, type ListenerKey } from './app/generation.ts';
 import { AccessLogs } from './app/access-log.ts';
@@ -20,6 +21,7 @@ import { reconfigureLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { checkLogOutputs, logOptionsFor, onDemandPolicyFor } from './app/setup.ts';
 import { TlsFront, TLS_CONTEXT_OPTIONS } from './tls/tls-front.ts';
+import { withSniDefaults } from './tls/sni-defaults.ts';
 
 export interface AppOptions {
   readonly log: Logger;
@@ -53,6 +55,8 @@ export class App {
   /** Every config change comes through it, one at a time: start, file watch, SIGHUP, the admin API. */
   readonly #source: ConfigSource;
   #onDemand: { authorize(name: string): Promise<void> } | undefined;
+  /** start() succeeded and close() has not begun: a close now waits shutdown_delay first. */
+  #serving = false;
   #requests: RequestHandler | undefined;
 
   constructor(config: Config, options: AppOptions) {
@@ -85,6 +89,7 @@ export class App {
     try {
       this.#metrics.subscribe();
       await this.#source.push(() => this.#config);
+      this.#serving = true;
     } catch (err) {
       // Nothing half-started stays behind: listeners bound before the failure are closed again.
       await this.close().catch(() => undefined);
@@ -188,8 +193,18 @@ export class App {
     }, graceMs).unref();
   }
 
-  /** Stop accepting, let requests in flight finish up to grace_period, then release everything. */
+  /**
+   * Stop accepting, let requests in flight finish up to grace_period, then release everything.
+   * Once serving, `shutdown_delay` comes first (Caddy's): everything keeps serving normally for
+   * that long, so a load balancer can take this instance out of rotation before it stops accepting.
+   */
   async close(): Promise<void> {
+    const delayMs = this.#serving ? (this.#config.globals.shutdownDelayMs ?? 0) : 0;
+    this.#serving = false;
+    if (delayMs > 0) {
+      this.#log.info({ delayMs }, 'shutdown delayed: still serving');
+      await sleep(delayMs);
+    }
     await this.#source.close();
     await Promise.all([this.#admin.close(), this.#fronts.close(this.#config.globals.gracePeriodMs)]);
     // Issuance in flight is aborted and awaited before the storage under it closes.
@@ -213,10 +228,13 @@ export class App {
       return {
         kind: 'https',
         front: new TlsFront({
-          certificates: {
-            secureContextFor: (name) => this.#secureContextFor(name),
-            loadedContextFor: (name) => this.#gen?.manualFor(name) ?? this.#stack?.manager.loadedContextFor(name),
-          },
+          certificates: withSniDefaults(
+            {
+              secureContextFor: (name) => this.#secureContextFor(name),
+              loadedContextFor: (name) => this.#gen?.manualFor(name) ?? this.#stack?.manager.loadedContextFor(name),
+            },
+            () => this.#config.globals,
+          ),
           // Through `this`: a reload that changes storage replaces the solver.
           challenges: { challengeContextFor: (name) => this.#challengeContextFor(name) },
           onRequest: (req, res) => void requests.handle(req, res, 'https', l.port),

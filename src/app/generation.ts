@@ -91,7 +91,7 @@ export class Generation {
         await this.#loadManual(site, contextOptions);
         continue;
       }
-      if (g2.autoHttps === 'off') continue;
+      if (g2.autoHttps === 'off' || g2.disableCerts === true) continue;
       const policy = (name: string): NamePolicy => ({ issuer: issuers.for(issuerFor(site, g2, name)!), keyType: (site.tls.keyType ?? g2.keyType) as KeyType });
       if (site.tls.onDemand) {
         this.#onDemand.push({ site, policy });

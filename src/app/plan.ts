@@ -46,7 +46,7 @@ export function plan(prev: PlanInput | undefined, next: PlanInput, env: NodeJS.P
   const after = listenerIds(next.config);
   return {
     storage: a === undefined || !isDeepStrictEqual(storageSpecFor(a, env), storageSpecFor(b, env)),
-    acme: changed((g) => [g.acmeEab, g.acmeProfile, g.certLifetimeMs, g.acmeCaRoot]) || prev?.caRoots !== next.caRoots,
+    acme: changed((g) => [g.acmeEab, g.acmeProfile, g.certLifetimeMs, g.acmeCaRoot, g.preferredChains]) || prev?.caRoots !== next.caRoots,
     onDemand: changed((g) => g.onDemandTls),
     log: changed((g) => g.log),
     admin: changed((g) => g.admin),

@@ -38,6 +38,7 @@ export interface AcmeSettings {
   readonly eab?: GlobalOptions['acmeEab'];
   readonly profile?: string;
   readonly lifetimeMs?: number;
+  readonly preferredChains?: GlobalOptions['preferredChains'];
   /** PEM trusted for the ACME server's own HTTPS (the content of `acme_ca_root`). */
   readonly caRoots?: string;
 }
@@ -47,6 +48,7 @@ export function acmeSettingsFor(globals: GlobalOptions, caRoots: string | undefi
     ...(globals.acmeEab !== undefined ? { eab: globals.acmeEab } : {}),
     ...(globals.acmeProfile !== undefined ? { profile: globals.acmeProfile } : {}),
     ...(globals.certLifetimeMs !== undefined ? { lifetimeMs: globals.certLifetimeMs } : {}),
+    ...(globals.preferredChains !== undefined ? { preferredChains: globals.preferredChains } : {}),
     ...(caRoots !== undefined ? { caRoots } : {}),
   };
 }
@@ -149,17 +151,23 @@ export class Issuers {
 
   for(choice: IssuerChoice): Issuer {
     if (choice.kind === 'internal') return this.#stack.local;
-    const key = [choice.ca, choice.email ?? '', (choice.challenges ?? []).join(' ')].join('\n');
+    const key = JSON.stringify([choice.ca, choice.email, choice.challenges, choice.profile, choice.eab, choice.preferredChains]);
     let issuer = this.#acme.get(key);
     if (!issuer) {
       const s = this.#settings;
+      // A site's own issuer settings (tls { issuer acme { … } }) over the global ones.
+      const profile = choice.profile ?? s.profile;
+      const chains = choice.preferredChains ?? s.preferredChains;
+      // acme/flow.ts picks an alternate chain by one root name: the first root_common_name is applied.
+      const preferredChain = chains?.kind === 'root_common_name' ? chains.names[0] : undefined;
       issuer = new AcmeIssuer({
-        client: () => this.#account(choice.ca, choice.email),
+        client: () => this.#account(choice.ca, choice.email, choice.eab ?? s.eab),
         directoryUrl: choice.ca,
         solvers: this.#stack.solvers,
         log: this.#o.log.child({ logger: 'acme' }),
         ...(choice.challenges !== undefined ? { challengeTypes: choice.challenges } : {}),
-        ...(s.profile !== undefined ? { profile: s.profile } : {}),
+        ...(profile !== undefined ? { profile } : {}),
+        ...(preferredChain !== undefined ? { preferredChain } : {}),
         ...(s.lifetimeMs !== undefined ? { lifetimeMs: s.lifetimeMs } : {}),
       });
       this.#acme.set(key, issuer);
@@ -167,8 +175,8 @@ export class Issuers {
     return issuer;
   }
 
-  #account(ca: string, email: string | undefined): Promise<AcmeClient> {
-    const key = `${ca}\n${email ?? ''}`;
+  #account(ca: string, email: string | undefined, eab: AcmeSettings['eab']): Promise<AcmeClient> {
+    const key = `${ca}\n${email ?? ''}\n${eab?.keyId ?? ''}`;
     let p = this.#accounts.get(key);
     if (!p) {
       const s = this.#settings;
@@ -179,7 +187,7 @@ export class Issuers {
         signal: this.#signal,
         ...(email !== undefined ? { email } : {}),
         ...(s.caRoots !== undefined ? { caRoots: s.caRoots } : {}),
-        ...(s.eab !== undefined ? { eab: s.eab } : {}),
+        ...(eab !== undefined ? { eab } : {}),
         ...(this.#o.userAgent !== undefined ? { userAgent: this.#o.userAgent } : {}),
       });
       // A failed account setup is retried at the next issuance, not cached for ever.

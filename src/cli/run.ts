@@ -33,12 +33,13 @@ export async function runCommand(args: string[]): Promise<number> {
         process.exit(1);
       }
       stopping = true;
-      log.info({ signal, graceMs: app.config.globals.gracePeriodMs }, 'stopping');
-      // A last resort: whatever still holds the process 10 s after the grace period is cut off.
+      const g = app.config.globals;
+      log.info({ signal, graceMs: g.gracePeriodMs, ...(g.shutdownDelayMs ? { shutdownDelayMs: g.shutdownDelayMs } : {}) }, 'stopping');
+      // A last resort: whatever still holds the process 10 s after the shutdown delay and the grace period is cut off.
       setTimeout(() => {
         log.error('still running 10 s after the grace period: exiting');
         process.exit(1);
-      }, app.config.globals.gracePeriodMs + 10_000).unref();
+      }, (g.shutdownDelayMs ?? 0) + g.gracePeriodMs + 10_000).unref();
       app.close().then(resolve, (err: unknown) => {
         log.error({ err }, 'error while stopping');
         resolve();

@@ -33,6 +33,7 @@ function adaptGlobals(d: GlobalsDraft): GlobalOptions {
     ...(d.certLifetimeMs !== undefined ? { certLifetimeMs: d.certLifetimeMs } : {}),
     ...(d.acmeProfile !== undefined ? { acmeProfile: d.acmeProfile } : {}),
     gracePeriodMs: d.gracePeriodMs ?? GLOBAL_DEFAULTS.gracePeriodMs,
+    ...pick(d, ['shutdownDelayMs', 'defaultSni', 'fallbackSni', 'disableCerts', 'challenges', 'preferredChains']),
     log: {
       output: d.log?.output ?? { kind: GLOBAL_DEFAULTS.logOutput },
       ...(d.log?.format !== undefined ? { format: d.log.format } : {}),
@@ -78,6 +79,7 @@ function adaptTls(d: TlsDraft | undefined, g: GlobalOptions): TlsConfig {
     ...(d?.keyFile !== undefined ? { keyFile: d.keyFile } : {}),
     onDemand: d?.onDemand ?? false,
     ...(d?.ca !== undefined ? { ca: d.ca } : {}),
+    ...(d !== undefined ? pick(d, ['profile', 'eab', 'preferredChains']) : {}),
     ...(d?.keyType !== undefined ? { keyType: d.keyType } : {}),
     ...(d?.challenges !== undefined ? { challenges: d.challenges } : {}),
     ...(d?.pos !== undefined ? { pos: d.pos } : {}),
@@ -87,7 +89,16 @@ function adaptTls(d: TlsDraft | undefined, g: GlobalOptions): TlsConfig {
 /** Which issuer serves a name: the built-in local CA, or an ACME CA with the account and challenges to use. */
 export type IssuerChoice =
   | { readonly kind: 'internal' }
-  | { readonly kind: 'acme'; readonly ca: string; readonly email?: string; readonly challenges?: readonly Challenge[] };
+  | {
+      readonly kind: 'acme';
+      readonly ca: string;
+      readonly email?: string;
+      readonly challenges?: readonly Challenge[];
+      /** The site's own (`issuer acme { profile eab preferred_chains }`); absent: the globals' apply. */
+      readonly profile?: string;
+      readonly eab?: TlsConfig['eab'];
+      readonly preferredChains?: TlsConfig['preferredChains'];
+    };
 
 /**
  * The issuer policy, the only place that decides it (SPEC "Behaviour every user can count on"):
@@ -104,12 +115,21 @@ export function issuerFor(site: SiteConfig | undefined, globals: GlobalOptions, 
   if (mode === 'manual') return undefined;
   if (mode === 'internal' || (mode === 'auto' && isLocalOnlyName(name))) return { kind: 'internal' };
   const email = t?.email ?? globals.email;
+  const challenges = t?.challenges ?? globals.challenges;
   return {
     kind: 'acme',
     ca: t?.ca ?? globals.acmeCa,
     ...(email !== undefined ? { email } : {}),
-    ...(t?.challenges !== undefined ? { challenges: t.challenges } : {}),
+    ...(challenges !== undefined ? { challenges } : {}),
+    ...(t !== undefined ? pick(t, ['profile', 'eab', 'preferredChains']) : {}),
   };
+}
+
+/** The keys of `o` among `keys` whose values are defined (exactOptionalPropertyTypes-safe spreading). */
+function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
 }
 
 /**

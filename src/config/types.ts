@@ -67,7 +67,19 @@ export type GlobalOptionName =
   | 'grace_period'
   | 'log'
   | 'servers'
-  | 'order';
+  | 'order'
+  | 'debug'
+  | 'default_sni'
+  | 'fallback_sni'
+  | 'shutdown_delay'
+  | 'cert_issuer'
+  | 'preferred_chains'
+  | 'persist_config'
+  | 'ocsp_stapling'
+  | 'ocsp_interval'
+  | 'renew_interval'
+  | 'storage_clean_interval'
+  | 'skip_install_trust';
 
 export interface GlobalOptions {
   readonly email?: string;
@@ -88,6 +100,18 @@ export interface GlobalOptions {
   readonly certLifetimeMs?: number;
   readonly acmeProfile?: string;
   readonly gracePeriodMs: number;
+  /** `shutdown_delay D`: on stop, serve normally this long before the grace period starts (Caddy's). */
+  readonly shutdownDelayMs?: number;
+  /** `default_sni NAME`: whose certificate a client sending no SNI gets, after one loaded for the local address. */
+  readonly defaultSni?: string;
+  /** `fallback_sni NAME`: whose certificate a client gets when its SNI names no certificate we have or can get. */
+  readonly fallbackSni?: string;
+  /** `auto_https disable_certs`: nothing is obtained automatically; redirects stay (`autoHttps` says). */
+  readonly disableCerts?: boolean;
+  /** `cert_issuer acme { disable_*_challenge }`: the challenges of ACME issuers whose site sets none. */
+  readonly challenges?: readonly Challenge[];
+  /** `preferred_chains`, or the one of `cert_issuer acme { … }`. */
+  readonly preferredChains?: PreferredChains;
   readonly log: LogConfig;
   /**
    * `servers [ADDR] { … }` blocks in file order; absent or empty: Caddy's defaults everywhere.
@@ -176,6 +200,16 @@ export interface SiteAddress {
 
 export type Challenge = 'tls-alpn-01' | 'http-01';
 
+/**
+ * Caddy's `preferred_chains`: the chain to download when the CA offers alternates (RFC 8555
+ * §7.4.2). Only the first `root_common_name` is applied so far (acme/flow.ts chooses by one root
+ * name); the other forms are accepted and kept (docs/configuration.md).
+ */
+export type PreferredChains =
+  | { readonly kind: 'smallest' }
+  | { readonly kind: 'root_common_name'; readonly names: readonly string[] }
+  | { readonly kind: 'any_common_name'; readonly names: readonly string[] };
+
 export interface TlsConfig {
   /**
    * Who issues the site's certificates; the one field that says so (`tls internal` and
@@ -191,6 +225,12 @@ export interface TlsConfig {
   readonly keyFile?: string;
   readonly onDemand: boolean;
   readonly ca?: string;
+  /** `issuer acme { profile }`: the ACME profile of this site's orders (else `acme_profile`). */
+  readonly profile?: string;
+  /** `issuer acme { eab KEY_ID MAC_KEY }`: this site's account binding (else `acme_eab`). */
+  readonly eab?: { readonly keyId: string; readonly macKey: string };
+  /** `issuer acme { preferred_chains … }` (else the global one). */
+  readonly preferredChains?: PreferredChains;
   readonly keyType?: KeyType;
   /** Absent: every challenge the server can answer. */
   readonly challenges?: readonly Challenge[];

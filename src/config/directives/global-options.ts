@@ -1,29 +1,44 @@
 /**
- * The global options block, the first block of a Proxyfile when it has no address:
+ * The global options block, the first block of a Proxyfile when it has no address. Caddy's
+ * spellings first; ours stay as aliases:
  *
  *     {
+ *         debug                         (= log { level debug }, whatever log says)
  *         email ADDR
  *         acme_ca URL
  *         acme_ca_root FILE
- *         acme_eab KEY_ID HMAC          | acme_eab { key_id ID; mac_key HMAC }
+ *         acme_eab { key_id ID; mac_key HMAC }   | acme_eab KEY_ID HMAC
+ *         cert_issuer acme [URL] { … } | cert_issuer internal { … }   (see issuer.ts; once)
  *         local_certs
- *         storage file PATH             | storage file_system PATH | storage file_system { root PATH }
+ *         storage file_system PATH | storage file_system { root PATH }   | storage file PATH
  *         storage redis URL [{ prefix P }]
  *         http_port N
  *         https_port N
  *         default_bind ADDR...
- *         auto_https off|disable_redirects
- *         admin ADDR|off
- *         on_demand_tls { ask URL; interval D; burst N }
+ *         auto_https off|disable_redirects|disable_certs|ignore_loaded_certs|prefer_wildcard ...
+ *         admin [ADDR|off] [{ origins ORIGIN...; enforce_origin }]
+ *         on_demand_tls { ask URL | permission http URL; interval D; burst N }
  *         key_type p256|p384|rsa2048|rsa4096
  *         cert_lifetime D
  *         acme_profile NAME
+ *         preferred_chains [smallest] { root_common_name CN... | any_common_name CN... }
+ *         default_sni NAME
+ *         fallback_sni NAME
  *         grace_period D
+ *         shutdown_delay D
  *         log [default] { output stdout|stderr|file PATH; format json|console; level LEVEL }
  *         servers [ADDR] { … }          (see servers.ts)
+ *         persist_config off            accepted: the config is never persisted
+ *         ocsp_stapling off             accepted: nothing is stapled
+ *         ocsp_interval D               accepted: nothing is stapled
+ *         renew_interval D              accepted: each certificate has its own renewal timer
+ *         storage_clean_interval D      accepted: storage is not swept
+ *         skip_install_trust            accepted: trust is installed only by `my-server trust`
  *     }
  *
- * Each option may appear once, except `servers` (once per ADDR).
+ * Each option may appear once, except `servers` (once per ADDR). Where `cert_issuer acme` and the
+ * single options (`acme_ca`, `email`, `acme_eab`, `acme_profile`, `preferred_chains`) both set a
+ * value, the issuer's wins, as in Caddy, whatever their order.
  */
 import { isIP } from 'node:net';
 import { configError, posOf, type ConfigError, type IssueCollector } from '../errors.ts';
@@ -32,20 +47,28 @@ import type { Token } from '../lexer.ts';
 import type { GlobalsDraft } from '../draft.ts';
 import type { Node } from '../parser.ts';
 import type { GlobalOptionName, KeyType, StorageConfig } from '../types.ts';
-import { durationArg, emailArg, intArg, portArg, urlArg } from '../values.ts';
+import { durationArg, intArg, portArg, urlArg } from '../values.ts';
 import { argsOf, needBlock, noBlock, Once, oneArg } from './helpers.ts';
 import { parseServers } from './servers.ts';
 import { parseLogSettings } from './log.ts';
 import { parseOrder } from './order.ts';
+import { parseIssuer, parsePreferredChains, type IssuerDraft } from './issuer.ts';
+import { parseSiteAddress } from '../address.ts';
 
 type OptionParser = (node: Node, draft: GlobalsDraft) => void;
 
 const KEY_TYPES: readonly KeyType[] = ['p256', 'p384', 'rsa2048', 'rsa4096'];
 
-const OPTIONS: Readonly<Record<GlobalOptionName, OptionParser>> = {
+type AutoHttpsValue = 'off' | 'disable_redirects' | 'disable_certs' | 'ignore_loaded_certs' | 'prefer_wildcard';
+const AUTO_HTTPS: readonly AutoHttpsValue[] = ['off', 'disable_redirects', 'disable_certs', 'ignore_loaded_certs', 'prefer_wildcard'];
+
+/** cert_issuer is merged after every other option (see the grammar above), so it has no parser here. */
+const OPTIONS: Readonly<Record<Exclude<GlobalOptionName, 'cert_issuer'>, OptionParser>> = {
   email(node, draft) {
     noBlock(node);
-    draft.email = emailArg(oneArg(node, 'email ADDR'));
+    // Caddy takes any value here (corpus case 40 ships `email VAN_BLOG_EMAIL`, a template slot);
+    // a CA refuses a malformed contact when the account is created, and that problem is logged.
+    draft.email = oneArg(node, 'email ADDR').text;
   },
   acme_ca(node, draft) {
     noBlock(node);
@@ -98,16 +121,37 @@ const OPTIONS: Readonly<Record<GlobalOptionName, OptionParser>> = {
   },
   auto_https(node, draft) {
     noBlock(node);
-    const mode = oneArg(node, 'auto_https off|disable_redirects');
-    if (mode.text !== 'off' && mode.text !== 'disable_redirects') {
-      throw configError(mode, `auto_https: unsupported value "${mode.text}" (use off or disable_redirects)`);
+    // Caddy takes several values at once (`auto_https disable_redirects disable_certs`).
+    const values = new Set<AutoHttpsValue>();
+    for (const tok of argsOf(node, 1, Infinity, `auto_https ${AUTO_HTTPS.join('|')}...`)) {
+      if (!(AUTO_HTTPS as readonly string[]).includes(tok.text)) {
+        throw configError(tok, `auto_https: unsupported value "${tok.text}" (use ${AUTO_HTTPS.join(', ')})`);
+      }
+      values.add(tok.text as AutoHttpsValue);
     }
-    draft.autoHttps = mode.text;
+    const noCerts = values.has('disable_certs');
+    const noRedirects = values.has('disable_redirects');
+    draft.autoHttps = values.has('off') || (noCerts && noRedirects) ? 'off' : noRedirects ? 'disable_redirects' : 'on';
+    if (noCerts && draft.autoHttps !== 'off') draft.disableCerts = true;
   },
   admin(node, draft) {
-    noBlock(node);
-    const addr = oneArg(node, 'admin ADDR|off');
-    draft.admin = addr.text === 'off' ? false : { address: adminAddress(addr) };
+    // Caddy's address is optional when a block follows (`admin { origins … }` keeps the default).
+    const [addr] = argsOf(node, node.block === undefined ? 1 : 0, 1, 'admin ADDR|off [{ origins ORIGIN...; enforce_origin }]');
+    if (addr?.text === 'off') {
+      noBlock(node);
+      draft.admin = false;
+      return;
+    }
+    // Accepted, not applied: the admin API already refuses every cross-origin request (admin/request-policy.ts).
+    const once = new Once();
+    for (const sub of node.block ?? []) {
+      once.check(sub);
+      noBlock(sub);
+      if (sub.name.text === 'origins') argsOf(sub, 1, Infinity, 'origins ORIGIN...');
+      else if (sub.name.text === 'enforce_origin') argsOf(sub, 0, 0, 'enforce_origin');
+      else throw unknownSub(sub, 'admin');
+    }
+    if (addr !== undefined) draft.admin = { address: adminAddress(addr) };
   },
   on_demand_tls(node, draft) {
     argsOf(node, 0, 0, 'on_demand_tls { ask URL; interval D; burst N }');
@@ -116,7 +160,10 @@ const OPTIONS: Readonly<Record<GlobalOptionName, OptionParser>> = {
     for (const sub of needBlock(node, 'on_demand_tls { ask URL }')) {
       once.check(sub);
       noBlock(sub);
-      if (sub.name.text === 'ask') policy.ask = urlArg(oneArg(sub, 'ask URL'), 'ask URL');
+      if (sub.name.text === 'ask' || sub.name.text === 'permission') {
+        if (policy.ask !== undefined) throw configError(sub.name, 'on_demand_tls: ask and permission cannot both be set');
+        policy.ask = sub.name.text === 'ask' ? urlArg(oneArg(sub, 'ask URL'), 'ask URL') : permissionHttp(sub);
+      }
       else if (sub.name.text === 'interval') policy.intervalMs = durationArg(oneArg(sub, 'interval D'));
       else if (sub.name.text === 'burst') policy.burst = intArg(oneArg(sub, 'burst N'), 1, 1_000_000, 'burst');
       else throw unknownSub(sub, 'on_demand_tls');
@@ -142,6 +189,52 @@ const OPTIONS: Readonly<Record<GlobalOptionName, OptionParser>> = {
     noBlock(node);
     draft.gracePeriodMs = durationArg(oneArg(node, 'grace_period D'), { allowZero: true });
   },
+  shutdown_delay(node, draft) {
+    noBlock(node);
+    draft.shutdownDelayMs = durationArg(oneArg(node, 'shutdown_delay D'), { allowZero: true });
+  },
+  debug(node) {
+    noBlock(node);
+    argsOf(node, 0, 0, 'debug');
+    // Applied in parseGlobalOptions, after `log`, which it overrides.
+  },
+  default_sni(node, draft) {
+    noBlock(node);
+    draft.defaultSni = sniNameArg(oneArg(node, 'default_sni NAME'), 'default_sni');
+  },
+  fallback_sni(node, draft) {
+    noBlock(node);
+    draft.fallbackSni = sniNameArg(oneArg(node, 'fallback_sni NAME'), 'fallback_sni');
+  },
+  preferred_chains(node, draft) {
+    draft.preferredChains = parsePreferredChains(node);
+  },
+  persist_config(node) {
+    noBlock(node);
+    const v = oneArg(node, 'persist_config off');
+    if (v.text !== 'off') throw configError(v, `persist_config: unsupported value "${v.text}" (only off: my-server never persists its config)`);
+  },
+  ocsp_stapling(node) {
+    noBlock(node);
+    const v = oneArg(node, 'ocsp_stapling off');
+    if (v.text !== 'off') throw configError(v, `ocsp_stapling: unsupported value "${v.text}" (only off: my-server does not staple OCSP responses)`);
+  },
+  ocsp_interval(node) {
+    noBlock(node);
+    durationArg(oneArg(node, 'ocsp_interval D'));
+  },
+  renew_interval(node) {
+    noBlock(node);
+    durationArg(oneArg(node, 'renew_interval D'));
+  },
+  storage_clean_interval(node) {
+    noBlock(node);
+    durationArg(oneArg(node, 'storage_clean_interval D'));
+  },
+  skip_install_trust(node) {
+    noBlock(node);
+    argsOf(node, 0, 0, 'skip_install_trust');
+  },
   log(node, draft) {
     const [name] = argsOf(node, 0, 1, 'log [default] { output …; format …; level … }');
     if (name !== undefined && name.text !== 'default') {
@@ -157,23 +250,62 @@ const OPTIONS: Readonly<Record<GlobalOptionName, OptionParser>> = {
   },
 };
 
+/**
+ * Caddy global options my-server does not have, with why, so that a Caddyfile using one fails with
+ * a pointer to docs/caddy-migration.md rather than "unknown global option". An option that gets
+ * implemented moves to OPTIONS, which is looked up first.
+ */
+const UNSUPPORTED: Readonly<Record<string, string>> = {
+  acme_dns: 'DNS-01 is not supported yet (issue 10)',
+  dns: 'DNS-01 is not supported yet (issue 10)',
+  tls_resolvers: 'DNS-01 is not supported yet (issue 10)',
+  ech: "Encrypted ClientHello is not offered by Node.js's TLS server",
+  tls_automate_names: 'certificates are automated from site addresses only',
+  renewal_window_ratio: 'renewal follows ARI, else one third of the lifetime left',
+  metrics: 'metrics are always served by the admin API at /metrics',
+  filesystem: 'virtual file systems are Go modules',
+  pki: 'there is one built-in local CA (my-server certs root prints its root)',
+  events: 'event handlers are plugins',
+};
+
 export function parseGlobalOptions(body: readonly Node[], issues: IssueCollector): GlobalsDraft {
   const draft: GlobalsDraft = { sources: {} };
   const once = new Once();
+  let issuer: IssuerDraft | undefined;
   for (const node of body) {
     issues.attempt(() => {
       const name = node.name.text;
-      if (!Object.hasOwn(OPTIONS, name)) throw configError(node.name, `unknown global option "${name}"`);
+      if (name !== 'cert_issuer' && !Object.hasOwn(OPTIONS, name)) {
+        const why = Object.hasOwn(UNSUPPORTED, name) ? UNSUPPORTED[name] : undefined;
+        if (why !== undefined) throw configError(node.name, `"${name}" is a Caddy global option my-server does not support: ${why} (see docs/caddy-migration.md)`);
+        throw configError(node.name, `unknown global option "${name}"`);
+      }
       // Several servers blocks may appear, one per listener address (parseServers checks that).
       if (name !== 'servers' && name !== 'order') once.check(node);
-      OPTIONS[name as GlobalOptionName](node, draft);
+      if (name === 'cert_issuer') issuer = parseIssuer(node);
+      else OPTIONS[name as Exclude<GlobalOptionName, 'cert_issuer'>](node, draft);
       draft.sources[name as GlobalOptionName] ??= posOf(node.name);
     });
+  }
+  if (draft.sources.debug !== undefined) draft.log = { ...draft.log, level: 'debug' };
+  if (issuer?.kind === 'internal') draft.localCerts = true;
+  if (issuer?.kind === 'acme') {
+    const { ca, email, profile, eab, challenges, preferredChains } = issuer;
+    if (ca !== undefined) draft.acmeCa = ca;
+    if (email !== undefined) draft.email = email;
+    if (profile !== undefined) draft.acmeProfile = profile;
+    if (eab !== undefined) draft.acmeEab = eab;
+    if (challenges !== undefined) draft.challenges = challenges;
+    if (preferredChains !== undefined) draft.preferredChains = preferredChains;
   }
   return draft;
 }
 
 export function keyTypeArg(tok: Token): KeyType {
+  if (tok.text === 'ed25519') {
+    // Let's Encrypt and the other public ACME CAs refuse Ed25519 CSR keys; the local CA could sign one, but x509/ does not make them yet.
+    throw configError(tok, 'key type "ed25519" is not supported yet: public ACME CAs refuse Ed25519 keys and the local CA does not issue them (use p256)');
+  }
   if (!(KEY_TYPES as readonly string[]).includes(tok.text)) {
     throw configError(tok, `unsupported key type "${tok.text}" (use ${KEY_TYPES.join(', ')})`);
   }
@@ -184,8 +316,29 @@ export function unknownSub(sub: Node, parent: string): ConfigError {
   return configError(sub.name, `unknown subdirective "${sub.name.text}" in ${parent}`);
 }
 
+/** Caddy 2.8's `permission http ENDPOINT`: the `ask` check under its module name (the only module there is here). */
+function permissionHttp(sub: Node): string {
+  const [module, endpoint] = argsOf(sub, 2, 2, 'permission http URL') as [Token, Token];
+  if (module.text !== 'http') throw configError(module, `on_demand_tls: unsupported permission module "${module.text}" (use http, or ask URL)`);
+  return urlArg(endpoint, 'permission endpoint');
+}
+
+/** A host name or IP address as default_sni/fallback_sni name it, normalised as site addresses are. */
+function sniNameArg(tok: Token, option: string): string {
+  let host: string;
+  try {
+    const a = parseSiteAddress(tok);
+    if (a.scheme !== undefined || a.port !== undefined) throw new Error('scheme or port');
+    host = a.host;
+  } catch {
+    throw configError(tok, `${option}: "${tok.text}" is not a host name`);
+  }
+  if (host === '') throw configError(tok, `${option}: "${tok.text}" is not a host name`);
+  return host;
+}
+
 function parseStorage(node: Node): StorageConfig {
-  const usage = 'storage file PATH | storage redis URL [{ prefix P }]';
+  const usage = 'storage file_system PATH | storage file_system { root PATH } | storage redis URL [{ prefix P }]';
   const [kind, ...rest] = argsOf(node, 1, 2, usage) as [Token, ...Token[]];
   if (kind.text === 'file' || kind.text === 'file_system') {
     let root = rest[0]?.text;
@@ -219,7 +372,7 @@ function parseStorage(node: Node): StorageConfig {
     }
     return { kind: 'redis', url: urlTok.text, prefix: prefix ?? GLOBAL_DEFAULTS.redisPrefix };
   }
-  throw configError(kind, `storage: unsupported kind "${kind.text}" (use file or redis)`);
+  throw configError(kind, `storage: unsupported module "${kind.text}" (use file_system or redis)`);
 }
 
 /** `host:port`, `[ipv6]:port`, `:port` or `unix//path`. */

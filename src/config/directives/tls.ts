@@ -6,14 +6,18 @@
  *     tls CERT_FILE KEY_FILE
  *     tls [internal|EMAIL|CERT_FILE KEY_FILE] {
  *         on_demand
- *         issuer acme|internal
- *         ca URL
+ *         issuer acme [URL] [{ dir URL; email ADDR; profile NAME; eab KEY_ID MAC_KEY;
+ *                              disable_http_challenge; disable_tlsalpn_challenge; preferred_chains … }]
+ *         issuer internal [{ ca local; lifetime D; sign_with_root }]      (see issuer.ts)
+ *         ca URL                        (ours; Caddy's is issuer acme { dir URL })
+ *         eab KEY_ID MAC_KEY
  *         key_type p256|p384|rsa2048|rsa4096
- *         challenges tls-alpn-01|http-01...
+ *         challenges tls-alpn-01|http-01...   (ours; Caddy's is issuer acme { disable_*_challenge })
  *     }
  *
- * Contradictions are errors: an internal issuer with `ca`, `challenges` or an email; a certificate
- * file pair with any issuer setting or `on_demand`.
+ * Contradictions are errors: an internal issuer with `ca`, `challenges`, `eab` or an email; a
+ * certificate file pair with any issuer setting or `on_demand`; the same value set twice (`ca` and
+ * `issuer acme URL`, `challenges` and `disable_*_challenge`, `tls EMAIL` and `issuer acme { email }`).
  */
 import { configError, posOf } from '../errors.ts';
 import type { TlsDraft } from '../draft.ts';
@@ -23,6 +27,7 @@ import type { Challenge } from '../types.ts';
 import { emailArg, urlArg } from '../values.ts';
 import { keyTypeArg, unknownSub } from './global-options.ts';
 import { argsOf, noBlock, Once, oneArg } from './helpers.ts';
+import { parseIssuer, type AcmeIssuerDraft } from './issuer.ts';
 
 const CHALLENGES: readonly Challenge[] = ['tls-alpn-01', 'http-01'];
 
@@ -50,9 +55,10 @@ export function parseTls(node: Node): TlsDraft {
   let issuerTok: Token | undefined;
   let issuer: 'acme' | 'internal' | undefined;
   let acmeOnly: Token | undefined;
+  let acmeIssuer: AcmeIssuerDraft | undefined;
   for (const sub of node.block ?? []) {
     once.check(sub);
-    noBlock(sub);
+    if (sub.name.text !== 'issuer') noBlock(sub);
     switch (sub.name.text) {
       case 'on_demand':
         argsOf(sub, 0, 0, 'on_demand');
@@ -61,11 +67,16 @@ export function parseTls(node: Node): TlsDraft {
         draft.onDemandPos = posOf(sub.name);
         break;
       case 'issuer': {
-        issuerTok = oneArg(sub, 'issuer acme|internal');
-        if (issuerTok.text !== 'acme' && issuerTok.text !== 'internal') {
-          throw configError(issuerTok, `tls: unsupported issuer "${issuerTok.text}" (use acme or internal)`);
-        }
-        issuer = issuerTok.text;
+        issuerTok = sub.args[0];
+        const parsed = parseIssuer(sub);
+        issuer = parsed.kind;
+        if (parsed.kind === 'acme') acmeIssuer = parsed;
+        break;
+      }
+      case 'eab': {
+        acmeOnly ??= sub.name;
+        const [keyId, macKey] = argsOf(sub, 2, 2, 'eab KEY_ID MAC_KEY') as [Token, Token];
+        draft.eab = { keyId: keyId.text, macKey: macKey.text };
         break;
       }
       case 'ca':
@@ -93,6 +104,7 @@ export function parseTls(node: Node): TlsDraft {
     }
   }
 
+  if (acmeIssuer !== undefined) mergeAcmeIssuer(draft, acmeIssuer, issuerTok as Token);
   if (draft.mode === 'manual' && (issuerTok ?? acmeOnly) !== undefined) {
     throw configError((issuerTok ?? acmeOnly) as Token, 'tls: a certificate file pair cannot be combined with issuer, ca or challenges');
   }
@@ -112,4 +124,32 @@ export function parseTls(node: Node): TlsDraft {
     else if (draft.ca !== undefined) draft.mode = 'acme';
   }
   return draft;
+}
+
+/**
+ * The values of `issuer acme { … }` into the site's draft; one that the `tls` arguments or another
+ * subdirective already set is a contradiction, reported at the issuer.
+ */
+function mergeAcmeIssuer(draft: TlsDraft, i: AcmeIssuerDraft, at: Token): void {
+  const twice = (what: string): never => {
+    throw configError(at, `tls: ${what} is set both by issuer acme and outside it`);
+  };
+  if (i.ca !== undefined) {
+    if (draft.ca !== undefined) twice('the ACME directory');
+    draft.ca = i.ca;
+  }
+  if (i.email !== undefined) {
+    if (draft.email !== undefined) twice('the email address');
+    draft.email = i.email;
+  }
+  if (i.eab !== undefined) {
+    if (draft.eab !== undefined) twice('eab');
+    draft.eab = i.eab;
+  }
+  if (i.challenges !== undefined) {
+    if (draft.challenges !== undefined) twice('the challenge list');
+    draft.challenges = i.challenges;
+  }
+  if (i.profile !== undefined) draft.profile = i.profile;
+  if (i.preferredChains !== undefined) draft.preferredChains = i.preferredChains;
 }
