@@ -33,10 +33,11 @@ function adaptGlobals(d: GlobalsDraft): GlobalOptions {
     ...(d.acmeProfile !== undefined ? { acmeProfile: d.acmeProfile } : {}),
     gracePeriodMs: d.gracePeriodMs ?? GLOBAL_DEFAULTS.gracePeriodMs,
     log: {
+      ...d.log,
       output: d.log?.output ?? { kind: GLOBAL_DEFAULTS.logOutput },
-      ...(d.log?.format !== undefined ? { format: d.log.format } : {}),
       level: d.log?.level ?? GLOBAL_DEFAULTS.logLevel,
     },
+    ...(d.loggers !== undefined ? { loggers: d.loggers } : {}),
     ...(d.servers !== undefined ? { servers: d.servers } : {}),
     sources: d.sources,
   };
@@ -143,10 +144,9 @@ export function isLocalOnlyName(name: string): boolean {
 
 function adaptAccessLog(d: AccessLogDraft): AccessLogConfig {
   return {
+    ...d,
     output: d.output ?? { kind: GLOBAL_DEFAULTS.logOutput },
-    ...(d.format !== undefined ? { format: d.format } : {}),
     level: d.level ?? GLOBAL_DEFAULTS.logLevel,
-    pos: d.pos,
   };
 }
 

@@ -19,7 +19,7 @@
  *         cert_lifetime D
  *         acme_profile NAME
  *         grace_period D
- *         log [default] { output stdout|stderr|file PATH; format json|console; level LEVEL }
+ *         log [NAME] { output …; format …; level LEVEL; include|exclude LOGGER… } (directives/log.ts)
  *         servers [ADDR] { … }          (see servers.ts)
  *     }
  *
@@ -35,7 +35,7 @@ import type { GlobalOptionName, KeyType, StorageConfig } from '../types.ts';
 import { durationArg, emailArg, intArg, portArg, urlArg } from '../values.ts';
 import { argsOf, needBlock, noBlock, Once, oneArg } from './helpers.ts';
 import { parseServers } from './servers.ts';
-import { parseLogSettings } from './log.ts';
+import { parseGlobalLog } from './log.ts';
 
 type OptionParser = (node: Node, draft: GlobalsDraft) => void;
 
@@ -142,11 +142,7 @@ const OPTIONS: Readonly<Record<GlobalOptionName, OptionParser>> = {
     draft.gracePeriodMs = durationArg(oneArg(node, 'grace_period D'), { allowZero: true });
   },
   log(node, draft) {
-    const [name] = argsOf(node, 0, 1, 'log [default] { output …; format …; level … }');
-    if (name !== undefined && name.text !== 'default') {
-      throw configError(name, `log: named loggers are not supported (only "default")`);
-    }
-    draft.log = parseLogSettings(needBlock(node, 'log { output …; format …; level … }'), 'log');
+    parseGlobalLog(node, draft);
   },
   servers(node, draft) {
     draft.servers = [...(draft.servers ?? []), parseServers(node, draft.servers ?? [])];
@@ -160,8 +156,9 @@ export function parseGlobalOptions(body: readonly Node[], issues: IssueCollector
     issues.attempt(() => {
       const name = node.name.text;
       if (!Object.hasOwn(OPTIONS, name)) throw configError(node.name, `unknown global option "${name}"`);
-      // Several servers blocks may appear, one per listener address (parseServers checks that).
-      if (name !== 'servers') once.check(node);
+      // Several servers blocks may appear, one per listener address (parseServers checks that);
+      // several log blocks too, one per logger name (parseGlobalLog checks that).
+      if (name !== 'servers' && name !== 'log') once.check(node);
       OPTIONS[name as GlobalOptionName](node, draft);
       draft.sources[name as GlobalOptionName] ??= posOf(node.name);
     });
