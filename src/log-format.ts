@@ -58,7 +58,7 @@ export function applyFilter(rec: LogRecord, f: LogFieldFilter): void {
       parent[key] = mapStrings(value, (s) => maskIps(s, f.ipv4, f.ipv6));
       return;
     case 'regexp':
-      parent[key] = mapStrings(value, (s) => s.replace(f.pattern, f.replacement));
+      parent[key] = mapStrings(value, (s) => s.replace(compiled(f.pattern), f.replacement));
       return;
     case 'query':
       parent[key] = mapStrings(value, (s) => filterQuery(s, f.actions));
@@ -68,6 +68,14 @@ export function applyFilter(rec: LogRecord, f: LogFieldFilter): void {
       parent[key] = filterCookies(typeof value === 'string' ? [value] : Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [], f.actions);
       return;
   }
+}
+
+/** Each pattern compiled once (the config is frozen, so the RegExp cannot live in it: replace() writes lastIndex). */
+const patterns = new Map<string, RegExp>();
+function compiled(source: string): RegExp {
+  let re = patterns.get(source);
+  if (re === undefined) patterns.set(source, (re = new RegExp(source, 'g')));
+  return re;
 }
 
 function isObject(v: unknown): v is LogRecord {

@@ -90,15 +90,15 @@ export function reconfigureLogger(logger: Logger, options: LogOptions): void {
   if (key === state.key) return;
   const old = state.dest.swap(destinationFor(options));
   state.key = key;
-  closeDestination(old);
+  void closeDestination(old);
 }
 
 /** Flushes and closes the files of a logger made by createLogger; later lines are dropped. */
-export function closeLogger(logger: Logger): void {
+export function closeLogger(logger: Logger): Promise<void> {
   const state = switchable.get(logger);
-  if (!state) return;
+  if (!state) return Promise.resolve();
   switchable.delete(logger);
-  closeDestination(state.dest.swap({ write: () => undefined }));
+  return closeDestination(state.dest.swap({ write: () => undefined }));
 }
 
 const switchable = new WeakMap<Logger, { dest: SwitchableDestination; key: string }>();
@@ -119,23 +119,26 @@ class SwitchableDestination implements DestinationStream {
   }
 }
 
-type Closable = DestinationStream & { flushSync?: () => void; end?: () => void; fd?: number; close?: () => void };
+type Closable = DestinationStream & { flushSync?: () => void; end?: () => void; fd?: number; close?: () => Promise<void> };
 
-function closeDestination(old: DestinationStream): void {
-  const closable = old as Closable;
-  if (typeof closable.close === 'function' && !(closable.fd === 1 || closable.fd === 2)) {
-    closable.close();
-    return;
+/** Closes what `old` opened (stdout and stderr are the process's, never closed); resolves once the files are. */
+function closeDestination(old: DestinationStream): Promise<void> {
+  const closable = old as Closable & Partial<NodeJS.EventEmitter>;
+  if (closable.fd === 1 || closable.fd === 2) return Promise.resolve();
+  if (typeof closable.close === 'function') return closable.close();
+  if (typeof closable.end !== 'function') return Promise.resolve();
+  const closed = new Promise<void>((resolve) => {
+    if (typeof closable.once !== 'function') return resolve();
+    closable.once('close', () => resolve());
+    closable.once('error', () => resolve());
+  });
+  try {
+    closable.flushSync?.();
+  } catch {
+    // An async file destination that has not opened yet cannot flush; end() still writes what it holds.
   }
-  // stdout and stderr are the process's, never closed; a file destination is ours.
-  if (closable.fd !== 1 && closable.fd !== 2 && typeof closable.end === 'function') {
-    try {
-      closable.flushSync?.();
-    } catch {
-      // An async file destination that has not opened yet cannot flush; end() still writes what it holds.
-    }
-    closable.end();
-  }
+  closable.end();
+  return closed;
 }
 
 /** The pino level: the lowest any output takes (each output drops what is below its own). */
@@ -152,8 +155,7 @@ function envLevel(): LevelWithSilent | undefined {
 }
 
 function destinationKey(options: LogOptions): string {
-  // RegExps (regexp filters) have no JSON of their own; their source tells two apart.
-  return JSON.stringify(options, (_k, v: unknown) => (v instanceof RegExp ? String(v) : v));
+  return JSON.stringify(options);
 }
 
 /**
@@ -247,8 +249,8 @@ class Router implements DestinationStream {
       s.out.write(encoder === 'console' ? consoleLine(r) : `${JSON.stringify(r)}\n`);
     }
   }
-  close(): void {
-    for (const s of this.#sinks) closeDestination(s.out);
+  async close(): Promise<void> {
+    await Promise.all(this.#sinks.map((s) => closeDestination(s.out)));
   }
 }
 
@@ -339,7 +341,13 @@ function rollingFile(path: string, roll: LogRoll, mode: number): Closable & Node
   });
   // Warnings are cleanup failures of old files; the log itself goes on.
   stream.on('warning', () => undefined);
-  return Object.assign(stream, { close: () => void stream.end() }) as unknown as Closable & NodeJS.EventEmitter;
+  const close = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      if (stream.destroyed || stream.writableFinished) return resolve();
+      stream.once('error', () => resolve());
+      stream.end(() => resolve());
+    });
+  return Object.assign(stream, { close }) as unknown as Closable & NodeJS.EventEmitter;
 }
 
 function escapeRe(s: string): string {

@@ -53,20 +53,22 @@ export class AccessLogs {
     for (const [key, log] of this.#byKey) {
       if (used.has(key)) continue;
       this.#byKey.delete(key);
-      closeLogger(log);
+      void closeLogger(log);
     }
   }
 
-  close(): void {
-    for (const log of this.#byKey.values()) closeLogger(log);
+  /** Closes the files; resolves once they are flushed (callers that must not wait need not). */
+  close(): Promise<void> {
+    const all = [...this.#byKey.values()].map(closeLogger);
     this.#byKey.clear();
+    return Promise.all(all).then(() => undefined);
   }
 }
 
 /** One logger per output, format and level. */
 function keyOf(c: NonNullable<SiteConfig['log']>): string {
   const { pos: _pos, name: _name, ...settings } = c;
-  return JSON.stringify(settings, (_k, v: unknown) => (v instanceof RegExp ? String(v) : v));
+  return JSON.stringify(settings);
 }
 
 export interface AccessEvent {

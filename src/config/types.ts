@@ -60,8 +60,8 @@ export type LogFieldFilter = { readonly field: string } & (
   /** Prefix bits kept; absent: the address is masked entirely. */
   | { readonly filter: 'ip_mask'; readonly ipv4?: number; readonly ipv6?: number }
   | { readonly filter: 'query' | 'cookie'; readonly actions: readonly LogValueAction[] }
-  /** `pattern` compiled with the `g` flag; `replacement` in JavaScript's `$1`/`$<name>` form. */
-  | { readonly filter: 'regexp'; readonly pattern: RegExp; readonly replacement: string }
+  /** `pattern`: a JavaScript RegExp source (checked at parse); `replacement` in JavaScript's `$1`/`$<name>` form. */
+  | { readonly filter: 'regexp'; readonly pattern: string; readonly replacement: string }
 );
 
 /** A `query { … }` or `cookie { … }` action on the query key or cookie `name`. */

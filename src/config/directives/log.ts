@@ -281,13 +281,12 @@ function parseFieldFilter(line: Node): LogFieldFilter {
     case 'regexp': {
       noBlock(line);
       const [, pattern, replacement] = argsOf(line, 2, 3, usage('regexp PATTERN REPLACEMENT')) as [Token, Token, Token | undefined];
-      let re: RegExp;
       try {
-        re = new RegExp(pattern.text, 'g');
+        new RegExp(pattern.text, 'g');
       } catch (err) {
         throw configError(pattern, `regexp: invalid pattern "${pattern.text}": ${(err as Error).message}`);
       }
-      return { field, filter: 'regexp', pattern: re, replacement: goReplacement(replacement?.text ?? '') };
+      return { field, filter: 'regexp', pattern: pattern.text, replacement: goReplacement(replacement?.text ?? '') };
     }
     default:
       throw configError(kind, `unknown log filter "${kind.text}" for ${field} (use delete, rename, replace, ip_mask, query, cookie, hash or regexp)`);
