@@ -57,12 +57,14 @@ export class AccessLogs {
     }
   }
 
-  /** Closes the files; resolves once they are flushed (callers that must not wait need not). */
-  close(): Promise<void> {
+  /** Closes the files; `closed` resolves once they are flushed. */
+  close(): void {
     const all = [...this.#byKey.values()].map(closeLogger);
     this.#byKey.clear();
-    return Promise.all(all).then(() => undefined);
+    this.closed = Promise.all(all).then(() => undefined);
   }
+
+  closed: Promise<void> = Promise.resolve();
 }
 
 /** One logger per output, format and level. */
