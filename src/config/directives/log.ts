@@ -281,12 +281,14 @@ function parseFieldFilter(line: Node): LogFieldFilter {
     case 'regexp': {
       noBlock(line);
       const [, pattern, replacement] = argsOf(line, 2, 3, usage('regexp PATTERN REPLACEMENT')) as [Token, Token, Token | undefined];
+      // RE2's (?P<name>…) is (?<name>…) in JavaScript; the rest of what logs use is common to both.
+      const source = pattern.text.replaceAll('(?P<', '(?<');
       try {
-        new RegExp(pattern.text, 'g');
+        new RegExp(source, 'g');
       } catch (err) {
         throw configError(pattern, `regexp: invalid pattern "${pattern.text}": ${(err as Error).message}`);
       }
-      return { field, filter: 'regexp', pattern: pattern.text, replacement: goReplacement(replacement?.text ?? '') };
+      return { field, filter: 'regexp', pattern: source, replacement: goReplacement(replacement?.text ?? '') };
     }
     default:
       throw configError(kind, `unknown log filter "${kind.text}" for ${field} (use delete, rename, replace, ip_mask, query, cookie, hash or regexp)`);
