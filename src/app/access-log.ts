@@ -41,7 +41,8 @@ export class AccessLogs {
     if (!names) {
       names = new Map();
       let i = 0;
-      for (const s of config.sites) if (s.log) names.set(s, `log${i++}`);
+      // As Caddy's adapter: only a `log` without a name takes the next number.
+      for (const s of config.sites) if (s.log && s.log.name === undefined) names.set(s, `log${i++}`);
       this.#names.set(config, names);
     }
     return names.get(site) ?? 'log0';
