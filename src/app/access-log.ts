@@ -114,7 +114,8 @@ export function accessEntry(e: AccessEvent): Record<string, unknown> {
       method: req.method,
       host: requestHost(req),
       uri: e.uri,
-      headers: loggableHeaders(req.headers, credentials),
+      // Go keeps Host out of the header map (it is the host field), so Caddy never logs it there.
+      headers: loggableHeaders(req.headers, credentials, 'host'),
       ...(tls !== undefined ? { tls } : {}),
     },
     user_id: ctx.values?.get('http.auth.user.id') ?? '',
@@ -126,11 +127,11 @@ export function accessEntry(e: AccessEvent): Record<string, unknown> {
   };
 }
 
-function loggableHeaders(headers: Record<string, string | string[] | number | undefined>, credentials: boolean): Record<string, string[]> {
+function loggableHeaders(headers: Record<string, string | string[] | number | undefined>, credentials: boolean, without?: string): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
     // HTTP/2 pseudo-headers are the request line, logged as its own fields.
-    if (value === undefined || name.startsWith(':')) continue;
+    if (value === undefined || name.startsWith(':') || name === without) continue;
     const values = Array.isArray(value) ? value : [String(value)];
     out[canonicalHeader(name)] = !credentials && CREDENTIALS.has(name.toLowerCase()) ? values.map(() => 'REDACTED') : values;
   }

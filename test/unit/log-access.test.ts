@@ -134,6 +134,7 @@ test("a site's own log: Caddy's fields, its filters applied, credentials REDACTE
   assert.deepEqual(headers['User-Agent'], 'agent');
   assert.deepEqual(headers['Cookie'], ['REDACTED']);
   assert.deepEqual(headers['X-Custom'], ['v']);
+  assert.equal(headers['Host'], undefined, 'Host is the host field, not a header, as in Caddy');
   assert.equal(e['status'], 200);
   assert.equal(e['size'], 3);
   assert.equal(typeof e['duration'], 'number');
