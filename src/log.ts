@@ -207,7 +207,10 @@ interface Sink {
  */
 function destinationFor(options: LogOptions): DestinationStream {
   const env = envLevel();
-  const sinks = [options, ...(options.loggers ?? [])].map((o): Sink => {
+  // As Caddy's adapter: what a named logger includes, the default one leaves out.
+  const included = (options.loggers ?? []).flatMap((l) => l.include ?? []);
+  const main = included.length === 0 ? options : { ...options, exclude: [...(options.exclude ?? []), ...included] };
+  const sinks = [main, ...(options.loggers ?? [])].map((o): Sink => {
     const output = o.output ?? 'stderr';
     const fd = output === 'stdout' ? 1 : output === 'stderr' ? 2 : undefined;
     const tty = fd !== undefined && (fd === 1 ? process.stdout.isTTY : process.stderr.isTTY);
@@ -220,7 +223,7 @@ function destinationFor(options: LogOptions): DestinationStream {
     };
   });
   const [only] = sinks;
-  if (sinks.length === 1 && only && (options.include ?? []).length === 0 && (options.exclude ?? []).length === 0 && (options.format ?? only.fallback) === 'json') {
+  if (sinks.length === 1 && only && (main.include ?? []).length === 0 && (main.exclude ?? []).length === 0 && (main.format ?? only.fallback) === 'json') {
     return only.out;
   }
   return new Router(sinks);
