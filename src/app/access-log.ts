@@ -86,6 +86,20 @@ export interface AccessEvent {
   /** The listener's port (its `servers` block decides log_credentials). */
   readonly port: number;
   readonly config: Config;
+  /** connectionOf(req), taken while the request runs: an HTTP/2 stream has no session once closed. */
+  readonly connection: Connection;
+}
+
+/** What the access log says of the connection: the peer's port, and TLS as Caddy logs it. */
+export interface Connection {
+  readonly remotePort: string;
+  readonly tls?: Record<string, unknown>;
+}
+
+export function connectionOf(req: Req, scheme: 'http' | 'https'): Connection {
+  const socket = req.socket as Partial<TLSSocket> | null;
+  const tls = scheme === 'https' && typeof socket?.getProtocol === 'function' ? tlsFields(socket as TLSSocket) : undefined;
+  return { remotePort: String(socket?.remotePort ?? ''), ...(tls !== undefined ? { tls } : {}) };
 }
 
 /** Headers Caddy logs as REDACTED unless the servers block sets log_credentials. */
@@ -103,12 +117,11 @@ export function accessEntry(e: AccessEvent): Record<string, unknown> {
   const servers = e.config.globals.servers ?? [];
   const block = servers.find((s) => s.port === e.port) ?? servers.find((s) => s.port === undefined);
   const credentials = block?.logCredentials === true;
-  const socket = req.socket as Partial<TLSSocket> | null;
-  const tls = ctx.scheme === 'https' && socket?.getProtocol ? tlsFields(socket as TLSSocket) : undefined;
+  const { tls } = e.connection;
   return {
     request: {
       remote_ip: ctx.remoteAddress,
-      remote_port: String(socket?.remotePort ?? ''),
+      remote_port: e.connection.remotePort,
       client_ip: ctx.clientIp ?? ctx.remoteAddress,
       proto: `HTTP/${req.httpVersion}`,
       method: req.method,

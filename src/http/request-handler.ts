@@ -1,6 +1,6 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { accessEntry, type AccessLogContext } from '../app/access-log.ts';
+import { accessEntry, connectionOf, type AccessLogContext } from '../app/access-log.ts';
 import { listenerId, type Generation } from '../app/generation.ts';
 import type { SiteConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
@@ -84,12 +84,13 @@ export class RequestHandler {
       const access = this.#o.accessLogs.for(site, { log: this.#o.log, config: gen.config });
       // Body bytes, counted only for sites that log them; first, so it counts what is sent.
       const sent = access ? countBodyBytes(res) : undefined;
+      const connection = access ? connectionOf(req, scheme) : undefined;
       res.once('close', () => {
         const durationMs = performance.now() - started;
         publish('my-server:http:request', { site: siteLabel, method: req.method ?? 'GET', status: res.statusCode, durationMs });
         // `log_skip` (Caddy's request variable of that name) keeps the request out of the access log.
-        if (access && ctx.vars?.get('log_skip') !== true) {
-          access.info(accessEntry({ req, res, ctx, uri: url, durationMs, size: sent?.() ?? 0, port, config: gen.config }), 'handled request');
+        if (access && connection && ctx.vars?.get('log_skip') !== true) {
+          access.info(accessEntry({ req, res, ctx, uri: url, durationMs, size: sent?.() ?? 0, port, config: gen.config, connection }), 'handled request');
         }
       });
       await router.handle(req, res, ctx);

@@ -7,6 +7,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import http2 from 'node:http2';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,9 +18,11 @@ import { logOptionsFor } from '../../src/app/setup.ts';
 import { RequestHandler } from '../../src/http/request-handler.ts';
 import { closeLogger, createLogger } from '../../src/log.ts';
 import { setVar } from '../../src/routes/context.ts';
-import { buildGeneration, serveHttp } from './http/harness.ts';
+import { selfSignedFixture } from '../helpers/self-signed.ts';
+import { buildGeneration, serveHttp, serveHttps } from './http/harness.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'my-server-access-'));
+const cert = selfSignedFixture('my-server-access-log-', 'a.test');
 const closers: (() => Promise<void>)[] = [];
 after(async () => {
   for (const close of closers.reverse()) await close();
@@ -49,7 +52,7 @@ function get(port: number, host: string, path: string, headers: Record<string, s
   });
 }
 
-const proxyfile = `{
+const proxyfile = (): string => `{
 	auto_https off
 	log {
 		output file ${dir}/default.log
@@ -86,13 +89,22 @@ http://baz.test:8080 {
 	log
 	respond "baz"
 }
+https://a.test:8443 {
+	tls ${join(cert.dir, 'cert.pem')} ${join(cert.dir, 'key.pem')}
+	log {
+		output file ${dir}/tls.log
+		format json
+	}
+	respond "tls"
+}
 `;
 
 let gen: Generation;
 let port: number;
+let tlsPort: number;
 
 test('setup: a handler over the real access loggers', async () => {
-  gen = await buildGeneration(proxyfile);
+  gen = await buildGeneration(proxyfile());
   closers.push(() => gen.close());
   const processLog = createLogger(logOptionsFor(gen.config.globals));
   const accessLogs = new AccessLogs();
@@ -113,6 +125,9 @@ test('setup: a handler over the real access loggers', async () => {
   const s = await serveHttp(handler, 8080);
   closers.push(() => s.close());
   port = s.port;
+  const t = await serveHttps(handler, gen, 8443);
+  closers.push(() => t.close());
+  tlsPort = t.port;
 });
 
 test("a site's own log: Caddy's fields, its filters applied, credentials REDACTED", async () => {
@@ -164,4 +179,32 @@ test('log_skip set by a handler keeps the request out of the access log', async 
   const uris = all.map((l) => (l['request'] as { uri?: string } | undefined)?.uri).filter((u) => u !== undefined);
   assert.ok(uris.includes('/after-skip'), uris.join(' '));
   assert.ok(!uris.includes('/skip'), 'the skipped request is not logged');
+});
+
+test('over HTTP/2 and TLS: proto HTTP/2.0, the tls fields, no pseudo-headers among the headers', async () => {
+  const client = http2.connect(`https://127.0.0.1:${tlsPort}`, { servername: 'a.test', rejectUnauthorized: false });
+  try {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = client.request({ ':path': '/h2', ':authority': 'a.test', 'user-agent': 'h2test' });
+      req.on('response', (h) => resolve(Number(h[':status'])));
+      req.on('error', reject);
+      req.resume();
+      req.end();
+    });
+    assert.equal(status, 200);
+  } finally {
+    client.close();
+  }
+  const [e] = await lines(join(dir, 'tls.log'), 1);
+  const request = e?.['request'] as Record<string, unknown>;
+  assert.equal(request['proto'], 'HTTP/2.0');
+  assert.equal(request['host'], 'a.test');
+  assert.match(String(request['remote_port']), /^\d+$/);
+  assert.deepEqual(request['headers'], { 'User-Agent': ['h2test'] });
+  const tls = request['tls'] as Record<string, unknown>;
+  assert.equal(tls['version'], 772, 'TLS 1.3 as Go numbers it');
+  assert.equal(tls['proto'], 'h2');
+  assert.equal(tls['server_name'], 'a.test');
+  assert.match(String(tls['cipher_suite']), /^TLS_/);
+  assert.equal(tls['resumed'], false);
 });
