@@ -90,7 +90,10 @@ export class RequestHandler {
         publish('my-server:http:request', { site: siteLabel, method: req.method ?? 'GET', status: res.statusCode, durationMs });
         // `log_skip` (Caddy's request variable of that name) keeps the request out of the access log.
         if (access && connection && ctx.vars?.get('log_skip') !== true) {
-          access.info(accessEntry({ req, res, ctx, uri: url, durationMs, size: sent?.() ?? 0, port, config: gen.config, connection }), 'handled request');
+          const entry = accessEntry({ req, res, ctx, uri: url, durationMs, size: sent?.() ?? 0, port, config: gen.config, connection });
+          // As Caddy: a 5xx answer is logged at error level, anything else at info.
+          if (res.statusCode >= 500) access.error(entry, 'handled request');
+          else access.info(entry, 'handled request');
         }
       });
       await router.handle(req, res, ctx);

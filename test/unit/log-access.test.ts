@@ -79,6 +79,7 @@ http://foo.test:8080 {
 			resp_headers delete
 		}
 	}
+	respond /boom "boom" 503
 	respond "foo"
 }
 http://bar.test:8080 {
@@ -155,6 +156,12 @@ test("a site's own log: Caddy's fields, its filters applied, credentials REDACTE
   assert.equal(typeof e['duration'], 'number');
   assert.equal(e['user_id'], '');
   assert.equal(e['resp_headers'], undefined, 'resp_headers deleted by the filter');
+  assert.equal(e['level'], 'info');
+
+  assert.equal(await get(port, 'foo.test', '/boom'), 503);
+  const boom = (await lines(join(dir, 'foo.log'), 2))[1];
+  assert.equal(boom?.['status'], 503);
+  assert.equal(boom?.['level'], 'error', 'a 5xx is logged at error level, as in Caddy');
 });
 
 test('bare `log NAME` and `log` go through the global loggers: include/exclude route them, each output with its own filter', async () => {
