@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { OnDemandPolicy } from '../certs/on-demand.ts';
 import type { Config, GlobalOptions } from '../config/types.ts';
 import { MyServerError } from '../errors.ts';
-import { checkLogOutput, createLogger, type Logger, type LogOptions } from '../log.ts';
+import { checkLogOutput, createLogger, logOptionsOf, type Logger, type LogOptions } from '../log.ts';
 import { defaultStoragePath, type StorageSpec } from '../storage/index.ts';
 
 /**
@@ -38,12 +38,7 @@ export function loggerFor(globals: GlobalOptions): Logger {
 
 /** The `log` global option as logger options (for createLogger and, on reload, reconfigureLogger). */
 export function logOptionsFor(globals: GlobalOptions): LogOptions {
-  const l = globals.log;
-  return {
-    output: l.output.kind === 'file' ? l.output.path : l.output.kind,
-    level: l.level,
-    ...(l.format ? { format: l.format } : {}),
-  };
+  return { ...logOptionsOf(globals.log), ...(globals.loggers !== undefined ? { loggers: globals.loggers.map(logOptionsOf) } : {}) };
 }
 
 /**
@@ -54,7 +49,7 @@ export function logOptionsFor(globals: GlobalOptions): LogOptions {
 export function checkLogOutputs(config: Config): void {
   checkLogOutput(logOptionsFor(config.globals));
   for (const site of config.sites) {
-    if (site.log?.output.kind === 'file') checkLogOutput({ output: site.log.output.path });
+    if (site.log !== undefined) checkLogOutput(logOptionsOf(site.log));
   }
 }
 

@@ -35,10 +35,11 @@ function adaptGlobals(d: GlobalsDraft): GlobalOptions {
     gracePeriodMs: d.gracePeriodMs ?? GLOBAL_DEFAULTS.gracePeriodMs,
     ...pick(d, ['shutdownDelayMs', 'defaultSni', 'fallbackSni', 'disableCerts', 'challenges', 'preferredChains']),
     log: {
+      ...d.log,
       output: d.log?.output ?? { kind: GLOBAL_DEFAULTS.logOutput },
-      ...(d.log?.format !== undefined ? { format: d.log.format } : {}),
       level: d.log?.level ?? GLOBAL_DEFAULTS.logLevel,
     },
+    ...(d.loggers !== undefined ? { loggers: d.loggers } : {}),
     ...(d.servers !== undefined ? { servers: d.servers } : {}),
     ...(d.order !== undefined ? { order: d.order } : {}),
     sources: d.sources,
@@ -166,10 +167,9 @@ export function isLocalOnlyName(name: string): boolean {
 
 function adaptAccessLog(d: AccessLogDraft): AccessLogConfig {
   return {
+    ...d,
     output: d.output ?? { kind: GLOBAL_DEFAULTS.logOutput },
-    ...(d.format !== undefined ? { format: d.format } : {}),
     level: d.level ?? GLOBAL_DEFAULTS.logLevel,
-    pos: d.pos,
   };
 }
 

@@ -22,7 +22,7 @@ import type {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export type GlobalsDraft = Partial<Mutable<Omit<GlobalOptions, 'sources' | 'log'>>> & {
-  log?: { output?: GlobalOptions['log']['output']; format?: 'json' | 'console'; level?: GlobalOptions['log']['level'] };
+  log?: Partial<Mutable<GlobalOptions['log']>>;
   sources: Mutable<GlobalOptions['sources']>;
 };
 

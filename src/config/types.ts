@@ -26,13 +26,70 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 export type LogOutput =
   | { readonly kind: 'stdout' }
   | { readonly kind: 'stderr' }
-  | { readonly kind: 'file'; readonly path: string };
+  | { readonly kind: 'discard' }
+  | { readonly kind: 'file'; readonly path: string; readonly roll?: LogRoll; readonly mode?: number };
+
+/**
+ * `output file PATH { roll_* }`. Absent on the output: Caddy's defaults (rolled at 100 MiB, 10
+ * files kept for 90 days, gzip-compressed, UTC names); src/log.ts rolls with rotating-file-stream.
+ */
+export interface LogRoll {
+  /** false: `roll_disabled`. */
+  readonly enabled: boolean;
+  /** `roll_size`, in bytes: whole MiB as Caddy rounds it up. */
+  readonly sizeBytes: number;
+  readonly keep: number;
+  readonly keepDays: number;
+  readonly localTime: boolean;
+  readonly compress: boolean;
+}
+
+/**
+ * `format`: json, console, or an encoder that changes each entry before the one it wraps encodes
+ * it (Caddy's `filter` and `append`). `wrap` absent: console on a TTY, json otherwise.
+ */
+export type LogFormat =
+  | 'json'
+  | 'console'
+  | { readonly kind: 'filter'; readonly wrap?: LogFormat; readonly fields: readonly LogFieldFilter[] }
+  | { readonly kind: 'append'; readonly wrap?: LogFormat; readonly fields: readonly LogAppendField[] };
+
+/** A `format filter` line: FIELD (nested with `>`, as request>headers>Cookie) and its filter. */
+export type LogFieldFilter = { readonly field: string } & (
+  | { readonly filter: 'delete' | 'hash' }
+  | { readonly filter: 'rename'; readonly name: string }
+  | { readonly filter: 'replace'; readonly value: string }
+  /** Prefix bits kept; absent: the address is masked entirely. */
+  | { readonly filter: 'ip_mask'; readonly ipv4?: number; readonly ipv6?: number }
+  | { readonly filter: 'query' | 'cookie'; readonly actions: readonly LogValueAction[] }
+  /** `pattern`: a JavaScript RegExp source (checked at parse); `replacement` in JavaScript's `$1`/`$<name>` form. */
+  | { readonly filter: 'regexp'; readonly pattern: string; readonly replacement: string }
+);
+
+/** A `query { … }` or `cookie { … }` action on the query key or cookie `name`. */
+export type LogValueAction =
+  | { readonly type: 'delete' | 'hash'; readonly name: string }
+  | { readonly type: 'replace'; readonly name: string; readonly value: string };
+
+/** A `format append` field; a string that is one `{env.VAR}`/`{system.hostname}` is read when written. */
+export interface LogAppendField {
+  readonly name: string;
+  readonly value: string | number | boolean;
+}
 
 export interface LogConfig {
   readonly output: LogOutput;
   /** Absent: console on a TTY, json otherwise (decided by the logger, not here). */
-  readonly format?: 'json' | 'console';
+  readonly format?: LogFormat;
   readonly level: LogLevel;
+  /** Logger-name namespaces this logger takes (`include`), or leaves out (`exclude`); absent: all. */
+  readonly include?: readonly string[];
+  readonly exclude?: readonly string[];
+}
+
+/** A `log NAME { … }` global option other than `default`. */
+export interface NamedLogConfig extends LogConfig {
+  readonly name: string;
 }
 
 export type StorageConfig =
@@ -113,6 +170,8 @@ export interface GlobalOptions {
   /** `preferred_chains`, or the one of `cert_issuer acme { … }`. */
   readonly preferredChains?: PreferredChains;
   readonly log: LogConfig;
+  /** `log NAME { … }` global options other than `default`, in file order. */
+  readonly loggers?: readonly NamedLogConfig[];
   /**
    * `servers [ADDR] { … }` blocks in file order; absent or empty: Caddy's defaults everywhere.
    * The block for a listener is the one whose port is the listener's, else the one without ADDR
@@ -501,7 +560,14 @@ export type Route =
 
 export interface AccessLogConfig {
   readonly output: LogOutput;
-  readonly format?: 'json' | 'console';
+  readonly format?: LogFormat;
   readonly level: LogLevel;
   readonly pos: Pos;
+  /** `log NAME`: entries are logged as http.log.access.NAME; absent: log0, log1… in site order. */
+  readonly name?: string;
+  /**
+   * The site's `log` sets no output, format or level: its entries go to the process's loggers
+   * (the `log` global options: `default` unless it excludes them, and any that include them), as Caddy's do.
+   */
+  readonly shared?: boolean;
 }

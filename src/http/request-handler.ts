@@ -1,10 +1,11 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { accessEntry, connectionOf, type AccessLogContext } from '../app/access-log.ts';
 import { listenerId, type Generation } from '../app/generation.ts';
 import type { SiteConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import { publish } from '../diagnostics.ts';
-import { requestHost, splitTarget, type Req, type RequestContext, type Res } from '../routes/context.ts';
+import { splitTarget, type Req, type RequestContext, type Res } from '../routes/context.ts';
 import type { SiteRouter } from '../routes/site-router.ts';
 import { ClientIpPolicies } from './client-ip.ts';
 import { misdirected, requestContext, resolveTarget } from './request-target.ts';
@@ -27,7 +28,7 @@ export interface RequestHandlerOptions {
    */
   readonly http01: () => readonly (Http01Responder | undefined)[];
   /** The access logger of a site with a `log` directive. */
-  readonly accessLogs: { for(site: SiteConfig): Logger | undefined };
+  readonly accessLogs: { for(site: SiteConfig, ctx?: AccessLogContext): Logger | undefined };
   readonly log: Logger;
 }
 
@@ -80,22 +81,20 @@ export class RequestHandler {
       if (!router) return void plain(res, 404, `Not Found: no site for ${host || '(no host)'}\n`);
       const site = router.site;
       const siteLabel = site.addresses[0]?.original ?? '';
-      const access = this.#o.accessLogs.for(site);
+      const access = this.#o.accessLogs.for(site, { log: this.#o.log, config: gen.config });
       // Body bytes, counted only for sites that log them; first, so it counts what is sent.
       const sent = access ? countBodyBytes(res) : undefined;
+      const connection = access ? connectionOf(req, scheme) : undefined;
       res.once('close', () => {
         const durationMs = performance.now() - started;
         publish('my-server:http:request', { site: siteLabel, method: req.method ?? 'GET', status: res.statusCode, durationMs });
-        access?.info(
-          {
-            request: { remote_ip: ctx.remoteAddress, method: req.method, host: requestHost(req), uri: url, proto: `HTTP/${req.httpVersion}` },
-            status: res.statusCode,
-            size: sent?.() ?? 0,
-            duration: durationMs / 1000,
-            ...(ctx.upstream !== undefined ? { upstream: ctx.upstream } : {}),
-          },
-          'handled request',
-        );
+        // `log_skip` (Caddy's request variable of that name) keeps the request out of the access log.
+        if (access && connection && ctx.vars?.get('log_skip') !== true) {
+          const entry = accessEntry({ req, res, ctx, uri: url, durationMs, size: sent?.() ?? 0, port, config: gen.config, connection });
+          // As Caddy: a 5xx answer is logged at error level, anything else at info.
+          if (res.statusCode >= 500) access.error(entry, 'handled request');
+          else access.info(entry, 'handled request');
+        }
       });
       await router.handle(req, res, ctx);
     } catch (err) {

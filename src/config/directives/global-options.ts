@@ -26,7 +26,7 @@
  *         fallback_sni NAME
  *         grace_period D
  *         shutdown_delay D
- *         log [default] { output stdout|stderr|file PATH; format json|console; level LEVEL }
+ *         log [NAME] { output …; format …; level LEVEL; include|exclude LOGGER… } (directives/log.ts)
  *         servers [ADDR] { … }          (see servers.ts)
  *         persist_config off            accepted: the config is never persisted
  *         ocsp_stapling off             accepted: nothing is stapled
@@ -50,7 +50,7 @@ import type { GlobalOptionName, KeyType, StorageConfig } from '../types.ts';
 import { durationArg, intArg, portArg, urlArg } from '../values.ts';
 import { argsOf, needBlock, noBlock, Once, oneArg } from './helpers.ts';
 import { parseServers } from './servers.ts';
-import { parseLogSettings } from './log.ts';
+import { parseGlobalLog } from './log.ts';
 import { parseOrder } from './order.ts';
 import { parseIssuer, parsePreferredChains, type IssuerDraft } from './issuer.ts';
 import { parseSiteAddress } from '../address.ts';
@@ -236,11 +236,7 @@ const OPTIONS: Readonly<Record<Exclude<GlobalOptionName, 'cert_issuer'>, OptionP
     argsOf(node, 0, 0, 'skip_install_trust');
   },
   log(node, draft) {
-    const [name] = argsOf(node, 0, 1, 'log [default] { output …; format …; level … }');
-    if (name !== undefined && name.text !== 'default') {
-      throw configError(name, `log: named loggers are not supported (only "default")`);
-    }
-    draft.log = parseLogSettings(needBlock(node, 'log { output …; format …; level … }'), 'log');
+    parseGlobalLog(node, draft);
   },
   servers(node, draft) {
     draft.servers = [...(draft.servers ?? []), parseServers(node, draft.servers ?? [])];
@@ -280,8 +276,9 @@ export function parseGlobalOptions(body: readonly Node[], issues: IssueCollector
         if (why !== undefined) throw configError(node.name, `"${name}" is a Caddy global option my-server does not support: ${why} (see docs/caddy-migration.md)`);
         throw configError(node.name, `unknown global option "${name}"`);
       }
-      // Several servers blocks may appear, one per listener address (parseServers checks that).
-      if (name !== 'servers' && name !== 'order') once.check(node);
+      // Several servers blocks may appear, one per listener address (parseServers checks that);
+      // several log blocks too, one per logger name (parseGlobalLog checks that); order rules add up.
+      if (name !== 'servers' && name !== 'order' && name !== 'log') once.check(node);
       if (name === 'cert_issuer') issuer = parseIssuer(node);
       else OPTIONS[name as Exclude<GlobalOptionName, 'cert_issuer'>](node, draft);
       draft.sources[name as GlobalOptionName] ??= posOf(node.name);
