@@ -261,6 +261,7 @@ function forwardingContext(req: ProxyRequest, ctx: ProxyContext, up: UpstreamSta
     upstreamHostport: up.address,
     trustedPeer: ctx.trustedPeer,
     resolvedClientIp: ctx.clientIp,
+    request: req,
   };
 }
 
