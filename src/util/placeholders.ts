@@ -269,7 +269,13 @@ const EXACT: ReadonlyMap<string, Resolver> = new Map<string, Resolver>([
   ['http.request.tls.client.fingerprint', (req) => peerCert(req)?.fingerprint256?.replaceAll(':', '').toLowerCase() ?? ''],
   ['http.request.tls.client.issuer', (req) => distinguishedName(peerCert(req)?.issuer)],
   ['http.request.tls.client.subject', (req) => distinguishedName(peerCert(req)?.subject)],
-  ['http.request.tls.client.serial', (req) => { const s = peerCert(req)?.serialNumber; return s === undefined ? '' : BigInt(`0x${s}`).toString(); }],
+  [
+    'http.request.tls.client.serial',
+    (req) => {
+      const s = peerCert(req)?.serialNumber;
+      return s === undefined || !/^[0-9A-Fa-f]+$/.test(s) ? '' : BigInt(`0x${s}`).toString();
+    },
+  ],
   ['http.request.tls.client.certificate_der_base64', (req) => peerCert(req)?.raw?.toString('base64') ?? ''],
   [
     'http.request.tls.client.certificate_pem',
@@ -302,7 +308,14 @@ const fromValues: PrefixResolver = () => '';
 /** Names with a free last part; `rest` is what follows the prefix. */
 const PREFIXES: readonly (readonly [string, PrefixResolver])[] = [
   ['http.request.header.', (rest, req) => header(req, rest)],
-  ['http.request.cookie.', (rest, req) => cookie(header(req, 'cookie'), rest)],
+  [
+    'http.request.cookie.',
+    // Several Cookie fields are one list joined by "; " (RFC 9113 §8.2.3), not by ",".
+    (rest, req) => {
+      const c = req.headers.cookie as string | string[] | undefined;
+      return cookie(Array.isArray(c) ? c.join('; ') : (c ?? ''), rest);
+    },
+  ],
   [
     'http.request.uri.query.',
     (rest, req, scope) => new URLSearchParams(targetQuery(req, scope)).getAll(rest).join(','),

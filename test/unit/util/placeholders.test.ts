@@ -205,6 +205,11 @@ test('without TLS (plain HTTP), the TLS placeholders are empty, not left as text
   }
 });
 
+test('several Cookie fields are searched as one list', () => {
+  const r: PlaceholderRequest = { headers: { cookie: ['a=1', 'b=2; c=3'] as unknown as string } };
+  assert.equal(expandPlaceholders('{cookie.a}|{cookie.c}', r, { scheme: 'http', remoteAddress: '' }), '1|3');
+});
+
 test('a missing port in Host gives an empty {port}, as Caddy (net.SplitHostPort)', () => {
   assert.equal(resolvePlaceholder('port', { headers: { host: 'site.test' } }, { scheme: 'http', remoteAddress: '' }), '');
   assert.equal(resolvePlaceholder('port', { headers: { host: '[::1]:80' } }, { scheme: 'http', remoteAddress: '' }), '80');
