@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { HeaderOp } from '../config/types.ts';
 import { applyHeaderOps, headerFields } from '../util/header-ops.ts';
 import { hostWithoutPort } from '../util/host.ts';
-import { expandPlaceholders as expand, type PlaceholderRequest } from '../util/placeholders.ts';
+import { expandPlaceholders as expand, type PlaceholderRequest, type PlaceholderScope } from '../util/placeholders.ts';
 
 /** What the forwarding rules need to know about the request being proxied. */
 export interface ForwardingContext {
@@ -28,7 +28,12 @@ export interface ForwardingContext {
    * {remote_port} …) in header_up and header_down. Absent: header_up reads the incoming headers.
    */
   readonly request?: PlaceholderRequest | undefined;
+  /** {vars.*}, {re.*}, {err.*} …: what matchers and handlers set on the request (routes/context.ts). */
+  readonly placeholders?: PlaceholderValues | undefined;
 }
+
+/** The part of a request's scope that handlers fill as it goes (RequestContext has both, live). */
+export type PlaceholderValues = Pick<PlaceholderScope, 'vars' | 'values'>;
 
 /**
  * Hop-by-hop fields (RFC 9110 §7.6.1) plus the non-standard Proxy-Connection, and the proxy
@@ -126,6 +131,8 @@ export function expandPlaceholders(value: string, ctx: ForwardingContext, incomi
     host: hostWithoutPort(ctx.host),
     hostport: ctx.host,
     upstream: ctx.upstreamHostport,
+    vars: ctx.placeholders?.vars,
+    values: ctx.placeholders?.values,
   });
 }
 
