@@ -122,7 +122,7 @@ function applyOps(headers: OutgoingHttpHeaders, ops: readonly HeaderOp[], ctx: F
  * header_down too. Text without '{' is returned as is, cheaply.
  */
 export function expandPlaceholders(value: string, ctx: ForwardingContext, incoming?: IncomingHttpHeaders): string {
-  if (!value.includes('{') && !value.includes('\\}')) return value;
+  if (!value.includes('{')) return value;
   const req = ctx.request ?? { method: ctx.method, url: ctx.uri, headers: incoming ?? {} };
   return expand(value, req, {
     scheme: ctx.scheme,

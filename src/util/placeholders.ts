@@ -425,7 +425,8 @@ export function expandPlaceholders(
   scope: PlaceholderScope,
   unknown: 'keep' | 'empty' = 'keep',
 ): string {
-  if (!template.includes('{') && !template.includes('\\}')) return template;
+  // `\}` alone (no `{` in the text) is left as written: the common case stays one scan.
+  if (!template.includes('{')) return template;
   let out = '';
   let last = 0;
   for (let i = 0; i < template.length; i++) {
