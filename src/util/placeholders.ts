@@ -211,6 +211,11 @@ function commonLogTime(d: Date): string {
   return `${p(d.getUTCDate())}/${month}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
 }
 
+/** An address as the host of Go's net.JoinHostPort: IPv6 in brackets. */
+function bracketed(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}
+
 /** One id per request, made when first asked for (Caddy's requestID is lazy too). */
 const uuids = new WeakMap<object, string>();
 
@@ -230,10 +235,10 @@ const EXACT: ReadonlyMap<string, Resolver> = new Map<string, Resolver>([
   ['http.request.host', (req, scope) => scope.host ?? hostWithoutPort(authority(req, scope))],
   ['http.request.hostport', authority],
   ['http.request.port', (req, scope) => portOf(authority(req, scope))],
-  ['http.request.local', (req) => `${req.socket?.localAddress ?? ''}:${req.socket?.localPort ?? ''}`],
+  ['http.request.local', (req) => `${bracketed(req.socket?.localAddress ?? '')}:${req.socket?.localPort ?? ''}`],
   ['http.request.local.host', (req) => req.socket?.localAddress ?? ''],
   ['http.request.local.port', (req) => String(req.socket?.localPort ?? '')],
-  ['http.request.remote', (req, scope) => `${scope.remoteAddress.includes(':') ? `[${scope.remoteAddress}]` : scope.remoteAddress}:${req.socket?.remotePort ?? ''}`],
+  ['http.request.remote', (req, scope) => `${bracketed(scope.remoteAddress)}:${req.socket?.remotePort ?? ''}`],
   ['http.request.remote.host', (_req, scope) => scope.remoteAddress],
   ['http.request.remote.port', (req) => String(req.socket?.remotePort ?? '')],
   ['http.request.uri', (req) => req.url ?? '/'],
@@ -350,6 +355,9 @@ const PREFIXES: readonly (readonly [string, PrefixResolver])[] = [
   ['http.matchers.', fromValues],
   ['http.intercept.', fromValues],
   ['http.reverse_proxy.', fromValues],
+  // basic_auth and forward_auth set http.auth.user.*; response values are the handlers' to set.
+  ['http.auth.', fromValues],
+  ['http.response.', fromValues],
 ];
 
 function cookie(field: string, name: string): string {

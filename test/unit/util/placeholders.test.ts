@@ -57,6 +57,7 @@ const scope: PlaceholderScope = {
     ['http.matchers.file.relative', '/index.html'],
     ['http.error.status_code', '404'],
     ['my_backend', '10.0.0.9:80'],
+  ['http.auth.user.id', ''],
   ]),
   upstream: '[::1]:9000',
 };
@@ -102,6 +103,7 @@ const TABLE: readonly (readonly [string, string])[] = [
   ['http.request.remote.port', '51234'],
   ['http.request.local.host', '10.0.0.1'],
   ['http.request.local.port', '443'],
+  ['http.request.local', '10.0.0.1:443'],
   ['client_ip', '203.0.113.1'],
   ['http.vars.client_ip', '203.0.113.1'],
   ['header.X-In', 'xin'],
@@ -149,6 +151,7 @@ const TABLE: readonly (readonly [string, string])[] = [
   ['http.error.status_code', '404'],
   ['err.message', ''],
   ['my_backend', '10.0.0.9:80'],
+  ['http.auth.user.id', ''],
   ['env.PLACEHOLDER_TEST_VAR', 'from-env'],
   ['env.PLACEHOLDER_TEST_UNSET', ''],
   ['system.hostname', hostname()],
