@@ -8,7 +8,7 @@
  * Single values (ports 1-65535, durations, URLs) were checked where they were parsed.
  */
 import { isKnownPlaceholder, placeholdersIn } from '../util/placeholders.ts';
-import { configError, posOf, type ConfigIssue, type IssueCollector } from './errors.ts';
+import { configError, type ConfigIssue, type IssueCollector } from './errors.ts';
 import type { Token } from './lexer.ts';
 import type { Node, Tree } from './parser.ts';
 import type { Config, Pos } from './types.ts';
@@ -53,7 +53,7 @@ export function validate(config: Config, onDemandPositions: ReadonlyMap<number, 
 
 /**
  * `validate`'s and the start's warnings for placeholders my-server does not know, at the
- * placeholder's FILE:LINE:COL (a heredoc's at its `<<`). Caddy keeps an unknown placeholder as
+ * placeholder's FILE:LINE:COL. Caddy keeps an unknown placeholder as
  * written and says nothing; we keep it too, but say so, because it is usually a typo or a name from
  * another server (`{tls_protocol}`, `{proto}`).
  *
@@ -85,7 +85,7 @@ export function placeholderWarnings(tree: Tree): ConfigIssue[] {
     if (!tok.text.includes('{')) return;
     for (const { name, offset } of placeholdersIn(tok.text)) {
       if (isKnownPlaceholder(name, defined)) continue;
-      const at = tok.quote === '<' ? posOf(tok) : { file: tok.file, line: tok.line, col: tok.col + offset + (tok.quote === '' ? 0 : 1) };
+      const at = positionIn(tok, offset);
       const key = `${at.file}:${at.line}:${at.col}`;
       if (seen.has(key)) continue;
       seen.add(key);
@@ -103,4 +103,18 @@ export function placeholderWarnings(tree: Tree): ConfigIssue[] {
     });
   }
   return issues;
+}
+
+/**
+ * Where character `offset` of a token's text sits in its file: quotes move it one column, a
+ * heredoc's text starts on the line after `<<` with its indentation removed. Escapes before the
+ * offset (`\"`) are not counted back in.
+ */
+function positionIn(tok: Token, offset: number): Pos {
+  if (tok.quote !== '<') return { file: tok.file, line: tok.line, col: tok.col + offset + (tok.quote === '' ? 0 : 1) };
+  const before = tok.text.slice(0, offset);
+  const lineStart = before.lastIndexOf('\n') + 1;
+  let lines = 0;
+  for (let i = before.indexOf('\n'); i >= 0; i = before.indexOf('\n', i + 1)) lines++;
+  return { file: tok.file, line: tok.line + 1 + lines, col: (tok.indent ?? 0) + offset - lineStart + 1 };
 }
