@@ -1,15 +1,21 @@
 import { readFile, writeFile, rename } from 'node:fs/promises';
-import { formatConfig, loadConfig } from '../config/index.ts';
+import { formatConfig, loadConfig, type Config } from '../config/index.ts';
 import { configPath, parse } from './usage.ts';
 
 export async function validateCommand(args: string[]): Promise<number> {
   const { values } = parse(args, { config: { type: 'string', short: 'c' } }, false);
   if (values['help']) {
-    process.stdout.write('Usage: my-server validate [--config FILE]\n\nParses and checks FILE (default ./Proxyfile or $MY_SERVER_CONFIG).\nPrints nothing and exits 0 when it is valid; prints FILE:LINE:COL: message and exits 1 otherwise.\n');
+    process.stdout.write('Usage: my-server validate [--config FILE]\n\nParses and checks FILE (default ./Proxyfile or $MY_SERVER_CONFIG).\nExits 0 when it is valid, printing only warnings (FILE:LINE:COL: warning: message);\nprints FILE:LINE:COL: message and exits 1 otherwise.\n');
     return 0;
   }
-  await loadConfig(configPath(values));
+  // Warnings do not make the file invalid: stderr, exit 0.
+  printWarnings(await loadConfig(configPath(values)));
   return 0;
+}
+
+/** A loaded config's warnings on stderr, one `FILE:LINE:COL: warning: message` line each. */
+export function printWarnings(config: Config): void {
+  for (const w of config.warnings ?? []) process.stderr.write(`${w.file}:${w.line}:${w.col}: warning: ${w.message}\n`);
 }
 
 export async function fmtCommand(args: string[]): Promise<number> {

@@ -2,6 +2,7 @@ import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { loadConfig } from '../config/index.ts';
 import { MyServerError } from '../errors.ts';
+import { printWarnings } from './config-commands.ts';
 import { configPath, parse } from './usage.ts';
 
 const HELP = `Usage: my-server reload [--config FILE] [--address ADMIN]
@@ -19,6 +20,7 @@ export async function reloadCommand(args: string[]): Promise<number> {
   const file = configPath(values);
   // Checked here first, so the errors carry this file's name and position.
   const config = await loadConfig(file);
+  printWarnings(config);
   const text = await readFile(file, 'utf8');
   const address = typeof values['address'] === 'string' ? values['address'] : config.globals.admin === false ? 'localhost:2019' : config.globals.admin.address;
   const { status, body } = await post(address, text);

@@ -1,5 +1,5 @@
 import { App } from '../app.ts';
-import { loadConfig } from '../config/index.ts';
+import { formatIssue, loadConfig } from '../config/index.ts';
 import { loggerFor } from '../app/setup.ts';
 import { configPath, parse } from './usage.ts';
 import { packageVersion } from './version.ts';
@@ -21,6 +21,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const file = configPath(values);
   const config = await loadConfig(file);
   const log = loggerFor(config.globals);
+  for (const w of config.warnings ?? []) log.warn({ file: w.file, line: w.line, col: w.col }, formatIssue(w));
   // The app owns the one config source: --watch, SIGHUP and the admin API feed its reload queue.
   const app = new App(config, { log, configFile: file, watch: values['watch'] === true, userAgent: `my-server/${packageVersion()}` });
   await app.start();

@@ -15,10 +15,10 @@ import { configError, IssueCollector } from './errors.ts';
 import { tokenize, type Env } from './lexer.ts';
 import { buildTree, expandImports } from './parser.ts';
 import type { Config, Pos } from './types.ts';
-import { validate } from './validate.ts';
+import { placeholderWarnings, validate } from './validate.ts';
 
 export type * from './types.ts';
-export { ConfigError, type ConfigIssue } from './errors.ts';
+export { ConfigError, formatIssue, type ConfigIssue } from './errors.ts';
 export { formatConfig } from './format.ts';
 export { watchConfig, type ConfigWatcher, type WatchOptions } from './watch.ts';
 
@@ -52,7 +52,8 @@ export async function parseConfig(text: string, options: ParseOptions): Promise<
   for (const block of tree.sites) drafts.push(parseSite(block, issues));
   issues.throwIfAny();
 
-  const config = adapt(globals, drafts, files);
+  const warnings = placeholderWarnings(tree);
+  const config: Config = { ...adapt(globals, drafts, files), ...(warnings.length > 0 ? { warnings } : {}) };
   const onDemand = new Map<number, Pos>();
   drafts.forEach((d, i) => {
     if (d.tls?.onDemandPos !== undefined) onDemand.set(i, d.tls.onDemandPos);

@@ -27,6 +27,8 @@ export interface Token extends Pos {
   /** Offsets into the lexed text (after env substitution): [start, end). */
   readonly start: number;
   readonly end: number;
+  /** Heredocs only: the indentation removed from each line, so a value's column can be found. */
+  readonly indent?: number;
 }
 
 export interface Comment extends Pos {
@@ -65,8 +67,8 @@ export function tokenize(input: string, file: string, options: LexOptions = {}):
   let newline = true;
   let i = 0;
   const n = text.length;
-  const push = (value: string, quote: Token['quote'], start: number, end: number): void => {
-    tokens.push({ ...posAt(start), text: value, quote, newline, start, end });
+  const push = (value: string, quote: Token['quote'], start: number, end: number, indent?: number): void => {
+    tokens.push({ ...posAt(start), text: value, quote, newline, start, end, ...(indent !== undefined ? { indent } : {}) });
     newline = false;
   };
 
@@ -123,7 +125,7 @@ export function tokenize(input: string, file: string, options: LexOptions = {}):
     if (text.startsWith('<<', i)) {
       const heredoc = readHeredoc(text, i, posAt);
       if (heredoc !== undefined) {
-        push(heredoc.value, '<', i, heredoc.end);
+        push(heredoc.value, '<', i, heredoc.end, heredoc.indent);
         i = heredoc.end;
         continue;
       }
@@ -154,7 +156,7 @@ function readHeredoc(
   text: string,
   start: number,
   posAt: (offset: number) => Pos,
-): { value: string; end: number } | undefined {
+): { value: string; end: number; indent: number } | undefined {
   let j = start + 2;
   while (j < text.length && !isSpace(text[j] as string) && text[j] !== '\n') j++;
   // `<<MARKER` followed by anything but a newline is an ordinary token.
@@ -181,7 +183,7 @@ function readHeredoc(
         }
         return content.slice(padding.length);
       });
-      return { value: lines.join('\n'), end: lineStart + padding.length + marker.length };
+      return { value: lines.join('\n'), end: lineStart + padding.length + marker.length, indent: padding.length };
     }
     body.push({ text: line, at: lineStart });
     if (lineEnd >= text.length) break;

@@ -3,8 +3,9 @@
  *
  * 1. `expandImports` splices `import` lines (at the start of any line) with the tokens of a snippet
  *    or of files matched by a path or glob (relative to the file holding the `import`), replacing
- *    `{args[N]}` / `{args[a:b]}` with the import's arguments. Snippets are top-level `(name) { … }`
- *    blocks and must be defined before they are imported. Cycles are errors.
+ *    `{args[N]}` / `{args[a:b]}` with the import's arguments, except inside the snippets an imported
+ *    file defines: those are filled when the snippet is imported (Caddy ≥ 2.7). Snippets are
+ *    top-level `(name) { … }` blocks and must be defined before they are imported. Cycles are errors.
  * 2. `buildTree` groups the flat tokens into an optional global options block and site blocks of
  *    nested nodes (a line = a node: name, arguments, and a `{ … }` block when the line ends in `{`).
  *
@@ -194,11 +195,13 @@ async function importLine(
   for (const source of sources) {
     if (head.chain.includes(source.node)) throw cycle(pattern, [...head.chain, source.node], names);
     const chain = [...head.chain, source.node];
+    // Snippets an imported file defines keep their {args[N]} for their own imports (Caddy ≥ 2.7).
+    const inSnippet = snippet === undefined ? snippetBodies(source.tokens) : undefined;
     // The first imported token starts a line, and so does whatever follows a line-leading
     // `{args[:]}` that expanded to nothing.
     let startsLine = true;
-    for (const tok of source.tokens) {
-      const replaced = substituteArgs(tok, args, pattern);
+    for (const [index, tok] of source.tokens.entries()) {
+      const replaced = inSnippet?.[index] === true ? [tok] : substituteArgs(tok, args, pattern);
       if (replaced.length === 0) {
         startsLine ||= tok.newline;
         continue;
@@ -208,6 +211,35 @@ async function importLine(
     }
   }
   return out;
+}
+
+/**
+ * Which tokens of a file lie inside a top-level `(name) { … }` snippet definition, head and braces
+ * included. Caddy's doImport tells them the same way: a line-leading `(name)` at depth 0 whose
+ * `{` opens the block.
+ */
+function snippetBodies(tokens: readonly Token[]): boolean[] {
+  const inside = new Array<boolean>(tokens.length).fill(false);
+  let depth = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const tok = tokens[i] as Token;
+    const next = tokens[i + 1];
+    if (depth === 0 && tok.newline && tok.quote === '' && /^\(.+\)$/.test(tok.text) && isBare(next, '{')) {
+      let nesting = 0;
+      let j = i + 1;
+      for (; j < tokens.length; j++) {
+        const t = tokens[j] as Token;
+        if (isBare(t, '{')) nesting++;
+        if (isBare(t, '}') && --nesting === 0) break;
+      }
+      for (let k = i; k <= j && k < tokens.length; k++) inside[k] = true;
+      i = j;
+      continue;
+    }
+    if (isBare(tok, '{')) depth++;
+    if (isBare(tok, '}')) depth--;
+  }
+  return inside;
 }
 
 function cycle(at: Token, chain: readonly string[], names: NodeNames): Error {

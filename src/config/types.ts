@@ -19,6 +19,16 @@ export interface Config {
   readonly sites: readonly SiteConfig[];
   /** Absolute paths of every file read (the Proxyfile and its imports), for `run --watch`. */
   readonly files: readonly string[];
+  /**
+   * Problems that do not stop the config from loading (an unknown placeholder), as
+   * `FILE:LINE:COL` issues: `validate` prints them, `run` logs them. Absent: none.
+   */
+  readonly warnings?: readonly ConfigWarning[];
+}
+
+/** A warning at a 1-based line and column (config/validate.ts placeholderWarnings). */
+export interface ConfigWarning extends Pos {
+  readonly message: string;
 }
 
 export type KeyType = 'p256' | 'p384' | 'rsa2048' | 'rsa4096';

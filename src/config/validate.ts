@@ -7,7 +7,10 @@
  * - `http_port` and `https_port` differ.
  * Single values (ports 1-65535, durations, URLs) were checked where they were parsed.
  */
-import { configError, type IssueCollector } from './errors.ts';
+import { isKnownPlaceholder, placeholdersIn } from '../util/placeholders.ts';
+import { configError, type ConfigIssue, type IssueCollector } from './errors.ts';
+import type { Token } from './lexer.ts';
+import type { Node, Tree } from './parser.ts';
 import type { Config, Pos } from './types.ts';
 
 export function validate(config: Config, onDemandPositions: ReadonlyMap<number, Pos>, issues: IssueCollector): void {
@@ -46,4 +49,72 @@ export function validate(config: Config, onDemandPositions: ReadonlyMap<number, 
       }
     }
   });
+}
+
+/**
+ * `validate`'s and the start's warnings for placeholders my-server does not know, at the
+ * placeholder's FILE:LINE:COL. Caddy keeps an unknown placeholder as
+ * written and says nothing; we keep it too, but say so, because it is usually a typo or a name from
+ * another server (`{tls_protocol}`, `{proto}`).
+ *
+ * Only site blocks are read. Braces that are not placeholders are not flagged: regexp quantifiers
+ * (`{0,64}`), JSON (`{"a": 1}`), anything with spaces, quotes or commas (placeholdersIn). A `map`'s
+ * destinations are names the config defines, known everywhere; its block (input patterns and
+ * output values) is not read.
+ */
+export function placeholderWarnings(tree: Tree): ConfigIssue[] {
+  const defined = new Set<string>();
+  const visit = (nodes: readonly Node[], fn: (node: Node) => void): void => {
+    for (const node of nodes) {
+      fn(node);
+      if (node.block !== undefined && node.name.text !== 'map') visit(node.block, fn);
+    }
+  };
+  for (const site of tree.sites) {
+    visit(site.body, (node) => {
+      if (node.name.text !== 'map') return;
+      for (const dest of node.args.slice(1)) {
+        const m = /^\{(.+)\}$/.exec(dest.text);
+        if (m !== null) defined.add(m[1]!);
+      }
+    });
+  }
+  const issues: ConfigIssue[] = [];
+  const seen = new Set<string>();
+  const check = (tok: Token): void => {
+    if (!tok.text.includes('{')) return;
+    for (const { name, offset } of placeholdersIn(tok.text)) {
+      if (isKnownPlaceholder(name, defined)) continue;
+      const at = positionIn(tok, offset);
+      const key = `${at.file}:${at.line}:${at.col}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      issues.push({ ...at, message: `unknown placeholder {${name}} (left as written, as Caddy does)` });
+    }
+  };
+  for (const site of tree.sites) {
+    visit(site.body, (node) => {
+      if (node.name.text === 'map') {
+        check(node.args[0] ?? node.name);
+        return;
+      }
+      check(node.name);
+      for (const arg of node.args) check(arg);
+    });
+  }
+  return issues;
+}
+
+/**
+ * Where character `offset` of a token's text sits in its file: quotes move it one column, a
+ * heredoc's text starts on the line after `<<` with its indentation removed. Escapes before the
+ * offset (`\"`) are not counted back in.
+ */
+function positionIn(tok: Token, offset: number): Pos {
+  if (tok.quote !== '<') return { file: tok.file, line: tok.line, col: tok.col + offset + (tok.quote === '' ? 0 : 1) };
+  const before = tok.text.slice(0, offset);
+  const lineStart = before.lastIndexOf('\n') + 1;
+  let lines = 0;
+  for (let i = before.indexOf('\n'); i >= 0; i = before.indexOf('\n', i + 1)) lines++;
+  return { file: tok.file, line: tok.line + 1 + lines, col: (tok.indent ?? 0) + offset - lineStart + 1 };
 }

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { HeaderOp } from '../config/types.ts';
 import { applyHeaderOps, headerFields } from '../util/header-ops.ts';
 import { hostWithoutPort } from '../util/host.ts';
-import { expandPlaceholders as expand } from '../util/placeholders.ts';
+import { expandPlaceholders as expand, type PlaceholderRequest, type PlaceholderScope } from '../util/placeholders.ts';
 
 /** What the forwarding rules need to know about the request being proxied. */
 export interface ForwardingContext {
@@ -23,7 +23,17 @@ export interface ForwardingContext {
    * clientIp). Absent: `clientIp`, which is right whenever the peer is not a trusted proxy.
    */
   readonly resolvedClientIp?: string | undefined;
+  /**
+   * The client's request, for placeholders that read it ({header.*}, {cookie.*}, {tls_*},
+   * {remote_port} …) in header_up and header_down. Absent: header_up reads the incoming headers.
+   */
+  readonly request?: PlaceholderRequest | undefined;
+  /** {vars.*}, {re.*}, {err.*} …: what matchers and handlers set on the request (routes/context.ts). */
+  readonly placeholders?: PlaceholderValues | undefined;
 }
+
+/** The part of a request's scope that handlers fill as it goes (RequestContext has both, live). */
+export type PlaceholderValues = Pick<PlaceholderScope, 'vars' | 'values'>;
 
 /**
  * Hop-by-hop fields (RFC 9110 §7.6.1) plus the non-standard Proxy-Connection, and the proxy
@@ -81,7 +91,7 @@ export function upstreamRequestHeaders(
   out['x-forwarded-proto'] = (trusted ? lastValue(incoming['x-forwarded-proto']) : '') || ctx.scheme;
   const forwardedHost = (trusted ? lastValue(incoming['x-forwarded-host']) : '') || ctx.host;
   if (forwardedHost !== '') out['x-forwarded-host'] = forwardedHost;
-  applyOps(out, ops, ctx);
+  applyOps(out, ops, ctx, incoming);
   return out;
 }
 
@@ -101,9 +111,9 @@ export function downstreamResponseHeaders(
 }
 
 /** header_up / header_down, in place, with the one implementation (util/header-ops.ts). */
-function applyOps(headers: OutgoingHttpHeaders, ops: readonly HeaderOp[], ctx: ForwardingContext): void {
+function applyOps(headers: OutgoingHttpHeaders, ops: readonly HeaderOp[], ctx: ForwardingContext, incoming?: IncomingHttpHeaders): void {
   if (ops.length === 0) return;
-  applyHeaderOps(headerFields(headers), ops, (value) => expandPlaceholders(value, ctx));
+  applyHeaderOps(headerFields(headers), ops, (value) => expandPlaceholders(value, ctx, incoming));
 }
 
 /**
@@ -111,26 +121,19 @@ function applyOps(headers: OutgoingHttpHeaders, ops: readonly HeaderOp[], ctx: F
  * as in every directive: Caddy's HeaderOps.ApplyTo uses ReplaceKnown for header_up and
  * header_down too. Text without '{' is returned as is, cheaply.
  */
-export function expandPlaceholders(value: string, ctx: ForwardingContext): string {
-  return expand(
-    value,
-    () => {
-      const q = ctx.uri.indexOf('?');
-      return {
-        host: hostWithoutPort(ctx.host),
-        hostport: ctx.host,
-        remoteHost: ctx.clientIp,
-        clientIp: ctx.resolvedClientIp ?? ctx.clientIp,
-        scheme: ctx.scheme,
-        uri: ctx.uri,
-        path: q < 0 ? ctx.uri : ctx.uri.slice(0, q),
-        query: q < 0 ? '' : ctx.uri.slice(q + 1),
-        method: ctx.method,
-        upstreamHostport: ctx.upstreamHostport,
-      };
-    },
-    'keep',
-  );
+export function expandPlaceholders(value: string, ctx: ForwardingContext, incoming?: IncomingHttpHeaders): string {
+  if (!value.includes('{')) return value;
+  const req = ctx.request ?? { method: ctx.method, url: ctx.uri, headers: incoming ?? {} };
+  return expand(value, req, {
+    scheme: ctx.scheme,
+    remoteAddress: ctx.clientIp,
+    clientIp: ctx.resolvedClientIp ?? ctx.clientIp,
+    host: hostWithoutPort(ctx.host),
+    hostport: ctx.host,
+    upstream: ctx.upstreamHostport,
+    vars: ctx.placeholders?.vars,
+    values: ctx.placeholders?.values,
+  });
 }
 
 function withoutHopByHop(headers: IncomingHttpHeaders): OutgoingHttpHeaders {

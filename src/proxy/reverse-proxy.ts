@@ -8,7 +8,7 @@ import type { ReverseProxyConfig } from '../config/types.ts';
 import { UpstreamState, monotonicClock, type Clock } from './upstream-state.ts';
 import { createSelector, type RandomSource, type SelectionRequest, type Selector } from './selectors.ts';
 import { HealthChecker, httpProbe, statusMatches, type HealthProbe, type IntervalTimers } from './health.ts';
-import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingContext } from './forwarding.ts';
+import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingContext, type PlaceholderValues } from './forwarding.ts';
 import { requestAuthority, unmapIPv4 } from '../util/host.ts';
 import { UpstreamTransport } from './transport.ts';
 import { WebSocketForwarder } from './websocket.ts';
@@ -43,6 +43,8 @@ export interface ProxyContext {
   readonly signal?: AbortSignal;
   /** Told each upstream an attempt goes to (host:port), for the access log. */
   readonly onUpstream?: (address: string) => void;
+  /** The request's vars and matcher values, for {vars.*}, {re.*} … in header_up/down (the router's RequestContext). */
+  readonly placeholders?: PlaceholderValues | undefined;
 }
 
 export interface ReverseProxyOptions {
@@ -261,6 +263,8 @@ function forwardingContext(req: ProxyRequest, ctx: ProxyContext, up: UpstreamSta
     upstreamHostport: up.address,
     trustedPeer: ctx.trustedPeer,
     resolvedClientIp: ctx.clientIp,
+    request: req,
+    placeholders: ctx.placeholders,
   };
 }
 

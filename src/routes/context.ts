@@ -54,26 +54,13 @@ export function requestHost(req: Req): string {
 }
 
 /**
- * Placeholders in directive arguments (util/placeholders.ts): {host}, {hostport}, {uri}, {path},
- * {query}, {scheme}, {remote_host}, {client_ip}, {method} and their long forms; unknown ones are left as
- * written, as Caddy's ReplaceKnown does for `respond` and `redir`.
+ * Placeholders in directive arguments, by the one resolver (util/placeholders.ts): every Caddy
+ * shorthand and long name, read lazily from the request and `ctx` (vars, and the values matchers
+ * and handlers set). Unknown ones are left as written, as Caddy's ReplaceKnown does for `respond`,
+ * `redir` and header operations.
  */
 export function expandPlaceholders(template: string, req: Req, ctx: RequestContext): string {
-  return expand(
-    template,
-    () => ({
-      host: ctx.host,
-      hostport: requestHost(req),
-      remoteHost: ctx.remoteAddress,
-      clientIp: ctx.clientIp ?? ctx.remoteAddress,
-      scheme: ctx.scheme,
-      uri: req.url ?? '/',
-      path: ctx.path,
-      query: ctx.query,
-      method: req.method ?? 'GET',
-    }),
-    'keep',
-  );
+  return expand(template, req, ctx);
 }
 
 /**

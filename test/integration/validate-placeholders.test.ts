@@ -1,0 +1,40 @@
+/**
+ * `my-server validate` (the real CLI) on a Proxyfile with placeholders it does not know: the
+ * header_up block of corpus case 41 (matrix-docker-ansible-deploy), which uses {tls_protocol} and
+ * {proto}. Caddy leaves both as written; validate accepts the file and warns at each one's place.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../helpers/cli.ts';
+
+const CASE_41 = `matrix.example.com {
+  handle {
+        reverse_proxy localhost:81  {
+               header_up X-Forwarded-Port {http.request.port}
+               header_up X-Forwarded-TlsProto {tls_protocol}
+               header_up X-Forwarded-TlsCipher {tls_cipher}
+               header_up X-Forwarded-HttpsProto {proto}
+        }
+  }
+}
+`;
+
+test('validate prints a warning with FILE:LINE:COL for each unknown placeholder and exits 0', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'my-server-validate-'));
+  try {
+    const file = join(dir, 'Caddyfile');
+    await writeFile(file, CASE_41);
+    const r = await runCli(['validate', '--config', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.deepEqual(r.stderr.trim().split('\n'), [
+      `${file}:5:47: warning: unknown placeholder {tls_protocol} (left as written, as Caddy does)`,
+      `${file}:7:49: warning: unknown placeholder {proto} (left as written, as Caddy does)`,
+    ]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
