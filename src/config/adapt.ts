@@ -7,7 +7,8 @@ import { isIP } from 'node:net';
 import type { ParsedAddress } from './address.ts';
 import { GLOBAL_DEFAULTS } from './defaults.ts';
 import type { AccessLogDraft, GlobalsDraft, RouteDraft, SiteDraft, TlsDraft } from './draft.ts';
-import type { AccessLogConfig, Challenge, Config, GlobalOptions, Route, SiteAddress, SiteConfig, TlsConfig } from './types.ts';
+import { dnsChallengeFor } from './directives/dns.ts';
+import type { AccessLogConfig, Challenge, Config, DnsChallengeConfig, GlobalOptions, Route, SiteAddress, SiteConfig, TlsConfig } from './types.ts';
 
 export function adapt(globals: GlobalsDraft, sites: readonly SiteDraft[], files: readonly string[]): Config {
   const g = adaptGlobals(globals);
@@ -28,6 +29,7 @@ function adaptGlobals(d: GlobalsDraft): GlobalOptions {
     autoHttps: d.autoHttps ?? GLOBAL_DEFAULTS.autoHttps,
     admin: d.admin ?? { ...GLOBAL_DEFAULTS.admin },
     ...(d.onDemandTls !== undefined ? { onDemandTls: d.onDemandTls } : {}),
+    ...(d.acmeDns !== undefined ? { acmeDns: d.acmeDns } : {}),
     keyType: d.keyType ?? GLOBAL_DEFAULTS.keyType,
     ...(d.certLifetimeMs !== undefined ? { certLifetimeMs: d.certLifetimeMs } : {}),
     ...(d.acmeProfile !== undefined ? { acmeProfile: d.acmeProfile } : {}),
@@ -77,6 +79,7 @@ function adaptTls(d: TlsDraft | undefined, g: GlobalOptions): TlsConfig {
     ...(d?.ca !== undefined ? { ca: d.ca } : {}),
     ...(d?.keyType !== undefined ? { keyType: d.keyType } : {}),
     ...(d?.challenges !== undefined ? { challenges: d.challenges } : {}),
+    ...(d?.dns !== undefined ? { dns: d.dns } : {}),
     ...(d?.pos !== undefined ? { pos: d.pos } : {}),
   };
 }
@@ -84,7 +87,14 @@ function adaptTls(d: TlsDraft | undefined, g: GlobalOptions): TlsConfig {
 /** Which issuer serves a name: the built-in local CA, or an ACME CA with the account and challenges to use. */
 export type IssuerChoice =
   | { readonly kind: 'internal' }
-  | { readonly kind: 'acme'; readonly ca: string; readonly email?: string; readonly challenges?: readonly Challenge[] };
+  | {
+      readonly kind: 'acme';
+      readonly ca: string;
+      readonly email?: string;
+      readonly challenges?: readonly Challenge[];
+      /** DNS-01 with this provider (then the only challenge, as in Caddy); never for an IP address (RFC 8738 §7). */
+      readonly dns?: DnsChallengeConfig;
+    };
 
 /**
  * The issuer policy, the only place that decides it (SPEC "Behaviour every user can count on"):
@@ -101,11 +111,12 @@ export function issuerFor(site: SiteConfig | undefined, globals: GlobalOptions, 
   if (mode === 'manual') return undefined;
   if (mode === 'internal' || (mode === 'auto' && isLocalOnlyName(name))) return { kind: 'internal' };
   const email = t?.email ?? globals.email;
+  const dns = isIP(name) === 0 ? dnsChallengeFor(site, globals) : undefined;
   return {
     kind: 'acme',
     ca: t?.ca ?? globals.acmeCa,
     ...(email !== undefined ? { email } : {}),
-    ...(t?.challenges !== undefined ? { challenges: t.challenges } : {}),
+    ...(dns !== undefined ? { challenges: ['dns-01'], dns } : t?.challenges !== undefined ? { challenges: t.challenges } : {}),
   };
 }
 

@@ -15,7 +15,10 @@ const lower = (n: string): string => n.replace(/\.$/, '').toLowerCase();
 
 /** The machine's own resolvers (/etc/resolv.conf), as node:dns reads them. */
 export function systemResolvers(): DnsServer[] {
-  return getServers().flatMap((s) => parseServer(s) ?? []);
+  return getServers().flatMap((text): DnsServer[] => {
+    const s = parseServer(text);
+    return s === undefined ? [] : [s];
+  });
 }
 
 export class DnsLookup {

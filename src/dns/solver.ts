@@ -8,6 +8,7 @@
  * and each cleanup deletes only its own (providers delete exactly the values given).
  */
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { dns01RecordName, dns01TxtValue } from '../acme/dns01.ts';
 import type { ChallengeInfo, Solver } from '../acme/solver.ts';
@@ -36,6 +37,8 @@ export interface Dns01SolverOptions {
   readonly ttlSeconds?: number;
   /** Between propagation checks. Default 2 s. */
   readonly pollIntervalMs?: number;
+  /** Age after which a remembered record of a live process counts as left behind. Default 15 minutes. */
+  readonly leftoverAfterMs?: number;
 }
 
 /** Where remembered records live: one key per record written. */
@@ -44,13 +47,21 @@ const DEFAULT_PROPAGATION_TIMEOUT_MS = 120_000;
 /** certmagic's TTL for challenge records: short, since the record lives for minutes at most. */
 const DEFAULT_TTL_SECONDS = 120;
 const DEFAULT_POLL_MS = 2_000;
+/**
+ * A validation lasts at most the propagation timeout plus the ACME flow's authorization wait (2 min
+ * + 90 s by default): a record of a running process older than 15 minutes is no longer in use.
+ */
+const LEFTOVER_AFTER_MS = 15 * 60_000;
 
 interface Presented {
   readonly identity: string;
   readonly zone: string;
   readonly record: DnsRecord;
-  /** When it was written (ms since the epoch), for the log. */
+  /** When it was written (ms since the epoch). */
   readonly at: number;
+  /** Which process wrote it: one still running may be validating with it. */
+  readonly host: string;
+  readonly pid: number;
 }
 
 export class Dns01Solver implements Solver {
@@ -79,11 +90,12 @@ export class Dns01Solver implements Solver {
       zone = await lookup.zoneOf(target, signal);
     }
     const record: DnsRecord = { name: fixed ? target : relativeName(target, zone), type: 'TXT', value, ttlSeconds: o.ttlSeconds ?? DEFAULT_TTL_SECONDS };
-    const presented: Presented = { identity: o.identity, zone, record, at: Date.now() };
+    const presented: Presented = { identity: o.identity, zone, record, at: Date.now(), host: hostname(), pid: process.pid };
     // Remembered before it is written: a crash in between leaves a memo whose cleanup deletes nothing.
     const key = `${PRESENTED_PREFIX}/${createHash('sha256').update(`${o.identity}\n${zone}\n${record.name}\n${value}`).digest('hex').slice(0, 32)}.json`;
-    await o.storage.put(key, JSON.stringify(presented));
+    // Marked active first, so a concurrent cleanupLeftovers never takes it for a leftover.
     this.#active.set(activeKey(challenge), { key, presented });
+    await o.storage.put(key, JSON.stringify(presented));
     await o.provider.appendRecords(zone, [record], signal);
     o.log.info({ name: target, zone, provider: o.provider.name, ...(target !== name ? { delegatedFrom: name } : {}) }, 'DNS-01 record presented');
     if (o.propagationDelayMs !== undefined && o.propagationDelayMs > 0) await delay(o.propagationDelayMs, undefined, signal ? { signal } : {});
@@ -115,6 +127,7 @@ export class Dns01Solver implements Solver {
         continue;
       }
       if (p.identity !== this.#o.identity || [...this.#active.values()].some((a) => a.key === key)) continue;
+      if (!this.#abandoned(p)) continue;
       try {
         await this.#remove(key, p, signal);
         removed++;
@@ -123,6 +136,21 @@ export class Dns01Solver implements Solver {
       }
     }
     return removed;
+  }
+
+  /**
+   * A record is a leftover when the process that wrote it is gone (same host, pid not running), or
+   * when it is older than any validation lasts (another host's, or a reload's predecessor here).
+   */
+  #abandoned(p: Presented): boolean {
+    if (Date.now() - p.at >= (this.#o.leftoverAfterMs ?? LEFTOVER_AFTER_MS)) return true;
+    if (p.host !== hostname() || p.pid === process.pid) return false;
+    try {
+      process.kill(p.pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
   }
 
   async #remove(key: string, p: Presented, signal?: AbortSignal): Promise<void> {

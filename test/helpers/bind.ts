@@ -21,6 +21,12 @@ export interface BindZone {
 
 export interface BindOptions {
   readonly zones: readonly BindZone[];
+  /**
+   * Makes this BIND a recursive resolver that sends queries for these zones to another server
+   * (`type forward`): it follows CNAMEs from one zone into another, as a CA's resolver does and an
+   * authoritative-only server does not.
+   */
+  readonly forward?: { readonly port: number; readonly zones: readonly string[] };
   /** Default hmac-sha256. */
   readonly algorithm?: 'hmac-sha256' | 'hmac-sha512';
 }
@@ -56,13 +62,15 @@ options {
   managed-keys-directory "${dir}";
   listen-on port ${port} { 127.0.0.1; };
   listen-on-v6 { none; };
-  recursion no;
+  recursion ${options.forward === undefined ? 'no' : 'yes'};
+  allow-recursion { 127.0.0.1; };
   dnssec-validation no;
   notify no;
 };
 controls { };
 key "${keyName}" { algorithm ${algorithm}; secret "${secret}"; };
 ${zones}
+${(options.forward?.zones ?? []).map((z) => `zone "${z}" { type forward; forward only; forwarders { 127.0.0.1 port ${options.forward?.port}; }; };`).join('\n')}
 `);
   for (const z of options.zones) {
     await writeFile(join(dir, `${z.name}.zone`), [
@@ -106,7 +114,7 @@ ${zones}
       await stop();
       throw new Error(`starting named: it exited\n${output.join('')}`);
     }
-    const ok = await query(to, options.zones[0]?.name ?? '.', 'SOA', { timeoutMs: 300 }).then((a) => a.rcode === 'NOERROR', () => false);
+    const ok = await query(to, options.zones[0]?.name ?? options.forward?.zones[0] ?? '.', 'SOA', { timeoutMs: 300 }).then((a) => a.rcode === 'NOERROR', () => false);
     if (ok) break;
     if (Date.now() > deadline) {
       await stop();

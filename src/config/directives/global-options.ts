@@ -15,6 +15,7 @@
  *         auto_https off|disable_redirects
  *         admin ADDR|off
  *         on_demand_tls { ask URL; interval D; burst N }
+ *         acme_dns PROVIDER …          (see dns.ts)
  *         key_type p256|p384|rsa2048|rsa4096
  *         cert_lifetime D
  *         acme_profile NAME
@@ -36,6 +37,7 @@ import { durationArg, emailArg, intArg, portArg, urlArg } from '../values.ts';
 import { argsOf, needBlock, noBlock, Once, oneArg } from './helpers.ts';
 import { parseServers } from './servers.ts';
 import { parseLogSettings } from './log.ts';
+import { parseAcmeDns } from './dns.ts';
 
 type OptionParser = (node: Node, draft: GlobalsDraft) => void;
 
@@ -125,6 +127,7 @@ const OPTIONS: Readonly<Record<GlobalOptionName, OptionParser>> = {
     }
     draft.onDemandTls = policy;
   },
+  acme_dns: parseAcmeDns,
   key_type(node, draft) {
     noBlock(node);
     draft.keyType = keyTypeArg(oneArg(node, 'key_type p256|p384|rsa2048|rsa4096'));

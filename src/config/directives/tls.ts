@@ -23,6 +23,7 @@ import type { Challenge } from '../types.ts';
 import { emailArg, urlArg } from '../values.ts';
 import { keyTypeArg, unknownSub } from './global-options.ts';
 import { argsOf, noBlock, Once, oneArg } from './helpers.ts';
+import { parseTlsDns, TLS_DNS_SUBDIRECTIVES } from './dns.ts';
 
 const CHALLENGES: readonly Challenge[] = ['tls-alpn-01', 'http-01'];
 
@@ -52,6 +53,12 @@ export function parseTls(node: Node): TlsDraft {
   let acmeOnly: Token | undefined;
   for (const sub of node.block ?? []) {
     once.check(sub);
+    // DNS-01 settings (dns.ts); `dns PROVIDER { … }` has a block of its own.
+    if (TLS_DNS_SUBDIRECTIVES.includes(sub.name.text)) {
+      acmeOnly ??= sub.name;
+      parseTlsDns(sub, draft);
+      continue;
+    }
     noBlock(sub);
     switch (sub.name.text) {
       case 'on_demand':
