@@ -17,6 +17,8 @@ TEST_PACKAGES=(
   wrk:wrk                       # HTTP/1.1 load
   systemd:systemd-analyze       # systemd unit verify and security score (packaging tests)
   faketime:faketime             # libfaketime: my-server run with its clock ahead (clock-skew test)
+  bind9:named                   # authoritative DNS with TSIG updates: DNS-01 tests (test/helpers/bind.ts)
+  bind9-dnsutils:nsupdate       # the exec provider's test script; dig signs the TSIG reference query
 )
 
 cd "$(dirname "$0")/.."

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { ExecProvider } from '../../src/dns/exec.ts';
 import { dns01TxtValue } from '../../src/acme/dns01.ts';
 import type { ChallengeInfo } from '../../src/acme/solver.ts';
 import { Rfc2136Provider } from '../../src/dns/rfc2136.ts';
@@ -144,4 +145,32 @@ test('propagation_timeout bounds the wait when the server never serves the value
   } finally {
     await empty.stop();
   }
+});
+
+test('the exec provider, through a shell script calling nsupdate, presents and removes the record (resolvers: BIND)', async () => {
+  const script = join(dir, 'nsupdate-hook.sh');
+  await writeFile(script, `#!/bin/sh
+# lego exec protocol: $1 = present|cleanup, $2 = FQDN with trailing dot, $3 = value
+if [ "$1" = present ]; then op="add $2 60"; else op="delete $2"; fi
+nsupdate -y ${bind.algorithm}:${bind.keyName}:${bind.secret} <<EOF
+server 127.0.0.1 ${bind.port}
+update $op TXT "$3"
+send
+EOF
+`);
+  await chmod(script, 0o755);
+  const storage = new FileStorage(join(dir, 'exec'));
+  const solver = new Dns01Solver({
+    provider: new ExecProvider({ program: script }),
+    identity: 'exec test',
+    storage,
+    log,
+    resolvers: [{ host: '127.0.0.1', port: bind.port }],
+    pollIntervalMs: 100,
+  });
+  const c = challenge('*.exec.example.test', 'tok-exec');
+  await solver.present(c);
+  assert.deepEqual(await bind.txt('_acme-challenge.exec.example.test'), [dns01TxtValue(c.keyAuthorization)]);
+  await solver.cleanup(c);
+  assert.deepEqual(await bind.txt('_acme-challenge.exec.example.test'), []);
 });
