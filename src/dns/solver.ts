@@ -176,10 +176,20 @@ export class Dns01Solver implements Solver {
       : await lookup.authoritativeServers(zone, signal);
     const deadline = Date.now() + timeoutMs;
     let missing: DnsServer[] = [...servers];
+    /** Why each server last failed to show the value, for the timeout's message. */
+    const why = new Map<DnsServer, string>();
     for (;;) {
       const still: DnsServer[] = [];
       for (const s of missing) {
-        const values = await txtValues(s, name, signal).catch(() => [] as string[]);
+        let values: string[];
+        try {
+          values = await txtValues(s, name, signal);
+          why.set(s, values.length === 0 ? 'no TXT record' : `${values.length} other TXT value(s)`);
+        } catch (err) {
+          if (signal?.aborted === true) throw err;
+          values = [];
+          why.set(s, err instanceof Error ? err.message : String(err));
+        }
         if (!values.includes(value)) still.push(s);
       }
       missing = still;
@@ -187,7 +197,7 @@ export class Dns01Solver implements Solver {
       if (Date.now() >= deadline) {
         throw new MyServerError(
           'MS_ERR_CHALLENGE_FAILED',
-          `DNS-01: the TXT record at ${name} is not served by ${missing.map(formatServer).join(', ')} after ${timeoutMs} ms (propagation_timeout)`,
+          `DNS-01: the TXT record at ${name} is not served by ${missing.map((s) => `${formatServer(s)} (${why.get(s) ?? 'not asked'})`).join(', ')} after ${timeoutMs} ms (propagation_timeout)`,
         );
       }
       await delay(Math.min(o.pollIntervalMs ?? DEFAULT_POLL_MS, Math.max(0, deadline - Date.now())), undefined, signal ? { signal } : {});

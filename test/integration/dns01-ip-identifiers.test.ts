@@ -41,7 +41,7 @@ async function obtainIp(pebble: Pebble, ports: { http: number; https: number }):
     });
     const key = /stored at (\S+)/.exec(res.stdout)?.[1];
     const san = key === undefined ? '' : (new X509Certificate(await readFile(join(storage, key))).subjectAltName ?? '');
-    return { code: res.code, out: `${res.stdout}\n${res.stderr}`, san };
+    return { code: res.code ?? -1, out: `${res.stdout}\n${res.stderr}`, san };
   } finally {
     await files.remove();
   }
