@@ -72,13 +72,23 @@ export class DnsLookup {
    */
   async zoneOf(name: string, signal?: AbortSignal): Promise<string> {
     const labels = lower(name).split('.');
+    let last: unknown;
     for (let i = 0; i < labels.length; i++) {
       const candidate = labels.slice(i).join('.');
-      const a = await this.#ask(candidate, 'SOA', signal);
+      let a: QueryAnswer;
+      try {
+        a = await this.#ask(candidate, 'SOA', signal);
+      } catch (err) {
+        // A server that is not authoritative refuses names outside its zones: try the parent.
+        if (signal?.aborted === true) throw err;
+        last = err;
+        continue;
+      }
       const soa = [...a.answers, ...a.authorities].find((r) => r.type === 'SOA');
       if (soa !== undefined) return `${lower(soa.name)}.`;
     }
-    throw new MyServerError('MS_ERR_CHALLENGE_FAILED', `DNS-01: no zone (SOA) found for ${name} via ${this.#servers.map(formatServer).join(', ')}`);
+    const why = last === undefined ? '' : ` (last: ${last instanceof Error ? last.message : String(last)})`;
+    throw new MyServerError('MS_ERR_CHALLENGE_FAILED', `DNS-01: no zone (SOA) found for ${name} via ${this.#servers.map(formatServer).join(', ')}${why}`);
   }
 
   /** The addresses of `zone`'s name servers (NS, then their A and AAAA records). */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ExecProvider } from '../../src/dns/exec.ts';
+import { DnsLookup } from '../../src/dns/lookup.ts';
 import { dns01TxtValue } from '../../src/acme/dns01.ts';
 import type { ChallengeInfo } from '../../src/acme/solver.ts';
 import { Rfc2136Provider } from '../../src/dns/rfc2136.ts';
@@ -173,4 +174,14 @@ EOF
   assert.deepEqual(await bind.txt('_acme-challenge.exec.example.test'), [dns01TxtValue(c.keyAuthorization)]);
   await solver.cleanup(c);
   assert.deepEqual(await bind.txt('_acme-challenge.exec.example.test'), []);
+});
+
+test('zone discovery walks up to the SOA; the authoritative servers come from NS; a name in no zone is an error naming why', async () => {
+  const lookup = new DnsLookup([{ host: '127.0.0.1', port: bind.port }]);
+  assert.equal(await lookup.zoneOf('_acme-challenge.deep.er.example.test'), 'example.test.');
+  assert.equal(await lookup.zoneOf('other.test'), 'other.test.');
+  assert.deepEqual(await lookup.authoritativeServers('example.test.'), [{ host: '127.0.0.1', port: 53 }]);
+  assert.equal(await lookup.followCname('_acme-challenge.delegated.example.test'), 'd1._acme.other.test');
+  assert.equal(await lookup.followCname('_acme-challenge.plain.example.test'), '_acme-challenge.plain.example.test');
+  await assert.rejects(lookup.zoneOf('nowhere.invalid'), /no zone \(SOA\) found for nowhere\.invalid via 127\.0\.0\.1:\d+ \(last: .*REFUSED\)/);
 });
