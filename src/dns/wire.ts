@@ -69,7 +69,10 @@ function udpOnce(to: DnsServer, msg: Buffer, options: ExchangeOptions): Promise<
   return new Promise((resolve, reject) => {
     const socket = dgram.createSocket(isIP(to.host) === 6 ? 'udp6' : 'udp4');
     const id = msg.readUInt16BE(0);
+    let settled = false;
     const done = (err: Error | undefined, answer?: Buffer): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       socket.close();
@@ -94,7 +97,10 @@ function tcpExchange(to: DnsServer, msg: Buffer, options: ExchangeOptions): Prom
     const socket = net.connect({ host: to.host, port: to.port });
     const chunks: Buffer[] = [];
     let size = 0;
+    let settled = false;
     const done = (err: Error | undefined, answer?: Buffer): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       socket.destroy();
