@@ -10,6 +10,7 @@
  *         ca URL
  *         key_type p256|p384|rsa2048|rsa4096
  *         challenges tls-alpn-01|http-01...
+ *         dns PROVIDER …; propagation_delay D; propagation_timeout D|-1; resolvers IP...; dns_ttl D   (dns.ts)
  *     }
  *
  * Contradictions are errors: an internal issuer with `ca`, `challenges` or an email; a certificate
