@@ -67,6 +67,8 @@ interface Presented {
 export class Dns01Solver implements Solver {
   readonly #o: Dns01SolverOptions;
   readonly #active = new Map<string, { key: string; presented: Presented }>();
+  /** Record name → writes in flight there (settled when written or failed); see present(). */
+  readonly #writing = new Map<string, Set<Promise<void>>>();
 
   constructor(options: Dns01SolverOptions) {
     this.#o = options;
@@ -80,6 +82,33 @@ export class Dns01Solver implements Solver {
     const name = dns01RecordName(challenge.identifier.value);
     const value = dns01TxtValue(challenge.keyAuthorization);
     const lookup = new DnsLookup(this.#discoveryServers());
+    // A wildcard and its base name share the name. A CA's resolver that caches the first answer
+    // (one value) would not see the second value written moments later, so every write to a name
+    // that has started waits for the others before the challenge is answered: the first answer
+    // the CA gets holds them all. (Presenting every challenge of an order before answering any,
+    // as acmez does, would cover writes that start later; that is the ACME flow's to do.)
+    let written!: () => void;
+    const mine = new Promise<void>((resolve) => (written = resolve));
+    const group = this.#writing.get(name) ?? new Set<Promise<void>>();
+    group.add(mine);
+    this.#writing.set(name, group);
+    let where: { target: string; zone: string };
+    try {
+      where = await this.#write(challenge, name, value, lookup, signal);
+    } finally {
+      written();
+    }
+    await Promise.all([...group]);
+    group.delete(mine);
+    if (group.size === 0) this.#writing.delete(name);
+    const { target, zone } = where;
+    if (o.propagationDelayMs !== undefined && o.propagationDelayMs > 0) await delay(o.propagationDelayMs, undefined, signal ? { signal } : {});
+    if ((o.propagationTimeoutMs ?? DEFAULT_PROPAGATION_TIMEOUT_MS) >= 0) await this.#awaitPropagation(lookup, zone, target, value, signal);
+  }
+
+  /** Finds where the record goes (CNAME, zone), remembers it, writes it; resolves with where. */
+  async #write(challenge: ChallengeInfo, name: string, value: string, lookup: DnsLookup, signal: AbortSignal | undefined): Promise<{ target: string; zone: string }> {
+    const o = this.#o;
     const checking = (o.propagationTimeoutMs ?? DEFAULT_PROPAGATION_TIMEOUT_MS) >= 0;
     // A provider writing at a name of its own (acme-dns) needs the DNS only for the check.
     const fixed = hasFixedTarget(o.provider);
@@ -98,8 +127,7 @@ export class Dns01Solver implements Solver {
     await o.storage.put(key, JSON.stringify(presented));
     await o.provider.appendRecords(zone, [record], signal);
     o.log.info({ name: target, zone, provider: o.provider.name, ...(target !== name ? { delegatedFrom: name } : {}) }, 'DNS-01 record presented');
-    if (o.propagationDelayMs !== undefined && o.propagationDelayMs > 0) await delay(o.propagationDelayMs, undefined, signal ? { signal } : {});
-    if (checking) await this.#awaitPropagation(lookup, zone, target, value, signal);
+    return { target, zone };
   }
 
   async cleanup(challenge: ChallengeInfo): Promise<void> {

@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { ExecProvider } from '../../src/dns/exec.ts';
 import { DnsLookup } from '../../src/dns/lookup.ts';
+import type { DnsProvider, PrimaryServer } from '../../src/dns/provider.ts';
 import { dns01TxtValue } from '../../src/acme/dns01.ts';
 import type { ChallengeInfo } from '../../src/acme/solver.ts';
 import { Rfc2136Provider } from '../../src/dns/rfc2136.ts';
@@ -184,4 +186,30 @@ test('zone discovery walks up to the SOA; the authoritative servers come from NS
   assert.equal(await lookup.followCname('_acme-challenge.delegated.example.test'), 'd1._acme.other.test');
   assert.equal(await lookup.followCname('_acme-challenge.plain.example.test'), '_acme-challenge.plain.example.test');
   await assert.rejects(lookup.zoneOf('nowhere.invalid'), /no zone \(SOA\) found for nowhere\.invalid via 127\.0\.0\.1:\d+ \(last: .*REFUSED\)/);
+});
+
+test('presents at one name wait for each other\'s writes: a CA\'s first (cached) answer holds every value', async () => {
+  const real = provider();
+  const slowToken = 'tok-slow-write';
+  // The real provider, with the base name's write held back 400 ms.
+  const slow: DnsProvider & PrimaryServer = {
+    name: real.name,
+    primary: real.primary,
+    async appendRecords(zone, records, signal) {
+      if (records.some((r) => r.value === dns01TxtValue(`${slowToken}.thumbprint`))) await sleep(400);
+      await real.appendRecords(zone, records, signal);
+    },
+    deleteRecords: (zone, records, signal) => real.deleteRecords(zone, records, signal),
+  };
+  const solver = new Dns01Solver({ provider: slow, identity: 'rfc2136 test', storage: new FileStorage(join(dir, 'group')), log, pollIntervalMs: 100 });
+  const wildcard = challenge('*.group.example.test', 'tok-fast-write');
+  const base = challenge('group.example.test', slowToken);
+  const slowPresent = solver.present(base);
+  await solver.present(wildcard);
+  // The wildcard's challenge could be answered now: both values must already be served.
+  assert.equal((await bind.txt('_acme-challenge.group.example.test')).length, 2);
+  await slowPresent;
+  await solver.cleanup(wildcard);
+  await solver.cleanup(base);
+  assert.deepEqual(await bind.txt('_acme-challenge.group.example.test'), []);
 });
