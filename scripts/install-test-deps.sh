@@ -18,6 +18,8 @@ TEST_PACKAGES=(
   systemd:systemd-analyze       # systemd unit verify and security score (packaging tests)
   faketime:faketime             # libfaketime: my-server run with its clock ahead (clock-skew test)
   caddy:caddy                   # Caddy 2.6.2: reference for the Caddyfile corpus and differential tests
+  bind9:named                   # authoritative DNS with TSIG updates: DNS-01 tests (test/helpers/bind.ts)
+  bind9-dnsutils:nsupdate       # the exec provider's test script; dig signs the TSIG reference query
 )
 
 cd "$(dirname "$0")/.."

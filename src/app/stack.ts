@@ -16,6 +16,7 @@ import { ChallengeStore } from '../challenges/challenge-store.ts';
 import { Http01Solver } from '../challenges/http-01.ts';
 import type { Solver } from '../challenges/solver.ts';
 import { TlsAlpn01Solver } from '../challenges/tls-alpn-01.ts';
+import { dnsSettingsKey, withDns01 } from '../dns/index.ts';
 import type { IssuerChoice } from '../config/adapt.ts';
 import type { GlobalOptions } from '../config/types.ts';
 import { MyServerError } from '../errors.ts';
@@ -151,7 +152,7 @@ export class Issuers {
 
   for(choice: IssuerChoice): Issuer {
     if (choice.kind === 'internal') return this.#stack.local;
-    const key = JSON.stringify([choice.ca, choice.email, choice.challenges, choice.profile, choice.eab, choice.preferredChains]);
+    const key = JSON.stringify([choice.ca, choice.email, choice.challenges, choice.profile, choice.eab, choice.preferredChains, dnsSettingsKey(choice.dns)]);
     let issuer = this.#acme.get(key);
     if (!issuer) {
       const s = this.#settings;
@@ -163,7 +164,7 @@ export class Issuers {
       issuer = new AcmeIssuer({
         client: () => this.#account(choice.ca, choice.email, choice.eab ?? s.eab),
         directoryUrl: choice.ca,
-        solvers: this.#stack.solvers,
+        solvers: choice.dns === undefined ? this.#stack.solvers : withDns01(this.#stack.solvers, choice.dns, { storage: this.#stack.storage, log: this.#o.log }),
         log: this.#o.log.child({ logger: 'acme' }),
         ...(choice.challenges !== undefined ? { challengeTypes: choice.challenges } : {}),
         ...(profile !== undefined ? { profile } : {}),

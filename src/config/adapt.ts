@@ -7,7 +7,8 @@ import { isIP } from 'node:net';
 import type { ParsedAddress } from './address.ts';
 import { GLOBAL_DEFAULTS } from './defaults.ts';
 import type { AccessLogDraft, GlobalsDraft, RouteDraft, SiteDraft, TlsDraft } from './draft.ts';
-import type { AccessLogConfig, Challenge, Config, GlobalOptions, Route, SiteAddress, SiteConfig, TlsConfig } from './types.ts';
+import { dnsChallengeFor } from './directives/dns.ts';
+import type { AccessLogConfig, Challenge, Config, DnsChallengeConfig, GlobalOptions, Route, SiteAddress, SiteConfig, TlsConfig } from './types.ts';
 import { directiveOrder, sortRoutes } from './directive-order.ts';
 
 export function adapt(globals: GlobalsDraft, sites: readonly SiteDraft[], files: readonly string[]): Config {
@@ -29,6 +30,7 @@ function adaptGlobals(d: GlobalsDraft): GlobalOptions {
     autoHttps: d.autoHttps ?? GLOBAL_DEFAULTS.autoHttps,
     admin: d.admin ?? { ...GLOBAL_DEFAULTS.admin },
     ...(d.onDemandTls !== undefined ? { onDemandTls: d.onDemandTls } : {}),
+    ...(d.acmeDns !== undefined ? { acmeDns: d.acmeDns } : {}),
     keyType: d.keyType ?? GLOBAL_DEFAULTS.keyType,
     ...(d.certLifetimeMs !== undefined ? { certLifetimeMs: d.certLifetimeMs } : {}),
     ...(d.acmeProfile !== undefined ? { acmeProfile: d.acmeProfile } : {}),
@@ -83,6 +85,7 @@ function adaptTls(d: TlsDraft | undefined, g: GlobalOptions): TlsConfig {
     ...(d !== undefined ? pick(d, ['profile', 'eab', 'preferredChains']) : {}),
     ...(d?.keyType !== undefined ? { keyType: d.keyType } : {}),
     ...(d?.challenges !== undefined ? { challenges: d.challenges } : {}),
+    ...(d?.dns !== undefined ? { dns: d.dns } : {}),
     ...(d?.pos !== undefined ? { pos: d.pos } : {}),
   };
 }
@@ -99,6 +102,8 @@ export type IssuerChoice =
       readonly profile?: string;
       readonly eab?: TlsConfig['eab'];
       readonly preferredChains?: TlsConfig['preferredChains'];
+      /** DNS-01 with this provider (then the only challenge, as in Caddy); never for an IP address (RFC 8738 §7). */
+      readonly dns?: DnsChallengeConfig;
     };
 
 /**
@@ -117,11 +122,12 @@ export function issuerFor(site: SiteConfig | undefined, globals: GlobalOptions, 
   if (mode === 'internal' || (mode === 'auto' && isLocalOnlyName(name))) return { kind: 'internal' };
   const email = t?.email ?? globals.email;
   const challenges = t?.challenges ?? globals.challenges;
+  const dns = isIP(name) === 0 ? dnsChallengeFor(site, globals) : undefined;
   return {
     kind: 'acme',
     ca: t?.ca ?? globals.acmeCa,
     ...(email !== undefined ? { email } : {}),
-    ...(challenges !== undefined ? { challenges } : {}),
+    ...(dns !== undefined ? { challenges: ['dns-01'], dns } : challenges !== undefined ? { challenges } : {}),
     ...(t !== undefined ? pick(t, ['profile', 'eab', 'preferredChains']) : {}),
   };
 }

@@ -128,6 +128,7 @@ export type GlobalOptionName =
   | 'auto_https'
   | 'admin'
   | 'on_demand_tls'
+  | 'acme_dns'
   | 'key_type'
   | 'cert_lifetime'
   | 'acme_profile'
@@ -163,6 +164,8 @@ export interface GlobalOptions {
   readonly autoHttps: 'on' | 'off' | 'disable_redirects';
   readonly admin: { readonly address: string } | false;
   readonly onDemandTls?: OnDemandTlsConfig;
+  /** `acme_dns PROVIDER …`: the DNS provider of every ACME site without `tls { dns … }` of its own. */
+  readonly acmeDns?: DnsProviderConfig;
   readonly keyType: KeyType;
   readonly certLifetimeMs?: number;
   readonly acmeProfile?: string;
@@ -267,7 +270,30 @@ export interface SiteAddress {
   readonly pos: Pos;
 }
 
-export type Challenge = 'tls-alpn-01' | 'http-01';
+export type Challenge = 'tls-alpn-01' | 'http-01' | 'dns-01';
+
+/**
+ * A DNS provider for DNS-01, named as Caddy's modules are (config/directives/dns.ts parses them).
+ * Secret fields hold the text as written: `{env.VAR}` is resolved when the provider is made
+ * (src/dns/providers.ts), so the config never holds it, and no log line prints a provider config.
+ */
+export type DnsProviderConfig =
+  | { readonly provider: 'rfc2136'; readonly server: string; readonly keyName: string; readonly keyAlg: 'hmac-sha256' | 'hmac-sha512'; readonly key: string; readonly pos: Pos }
+  | { readonly provider: 'exec'; readonly program: string; readonly args: readonly string[]; readonly pos: Pos }
+  | { readonly provider: 'acmedns'; readonly serverUrl: string; readonly username: string; readonly password: string; readonly subdomain: string; readonly pos: Pos }
+  | { readonly provider: 'cloudflare'; readonly apiToken: string; readonly zoneToken?: string; readonly pos: Pos };
+
+/** A site's DNS-01 settings (`tls { dns …; propagation_delay D; propagation_timeout D; resolvers …; dns_ttl D }`). */
+export interface DnsChallengeConfig {
+  /** Absent: the global `acme_dns` provider. */
+  readonly provider?: DnsProviderConfig;
+  readonly propagationDelayMs?: number;
+  /** -1 skips the propagation check. */
+  readonly propagationTimeoutMs?: number;
+  /** `IP` or `IP:PORT`, as written. */
+  readonly resolvers?: readonly string[];
+  readonly ttlSeconds?: number;
+}
 
 /**
  * Caddy's `preferred_chains`: the chain to download when the CA offers alternates (RFC 8555
@@ -303,6 +329,8 @@ export interface TlsConfig {
   readonly keyType?: KeyType;
   /** Absent: every challenge the server can answer. */
   readonly challenges?: readonly Challenge[];
+  /** DNS-01 settings; with a provider here or in `acme_dns`, DNS-01 is the site's challenge. */
+  readonly dns?: DnsChallengeConfig;
   /** Position of the `tls` directive, absent when the site has none. */
   readonly pos?: Pos;
 }

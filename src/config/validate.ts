@@ -4,10 +4,13 @@
  * - catch-all HTTPS addresses (`https://`, `:443`) need `tls { on_demand }`;
  * - a site address appears once (by protocol, host and port);
  * - a written scheme agrees with the port (`http://x:443`, `https://x:80` are contradictions);
- * - `http_port` and `https_port` differ.
+ * - `http_port` and `https_port` differ;
+ * - a public wildcard served by ACME has a DNS provider (directives/dns.ts).
  * Single values (ports 1-65535, durations, URLs) were checked where they were parsed.
  */
 import { isKnownPlaceholder, placeholdersIn } from '../util/placeholders.ts';
+import { issuerFor } from './adapt.ts';
+import { wildcardWithoutProvider } from './directives/dns.ts';
 import { configError, type ConfigIssue, type IssueCollector } from './errors.ts';
 import type { Token } from './lexer.ts';
 import type { Node, Tree } from './parser.ts';
@@ -38,6 +41,8 @@ export function validate(config: Config, onDemandPositions: ReadonlyMap<number, 
           configError(address.pos, `site address "${address.original}" serves any name over HTTPS and needs tls { on_demand }`),
         );
       }
+      const wildcard = wildcardWithoutProvider(site, address, g, issuerFor(site, g, address.host)?.kind === 'acme');
+      if (wildcard !== undefined) issues.add(wildcard);
       const key = `${address.protocol}://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.listenPort}`;
       const prev = seen.get(key);
       if (prev !== undefined) {

@@ -41,6 +41,11 @@ export interface PebbleOptions {
   alternateRoots?: number;
   /** EAB key id → base64url HMAC key; when given, accounts must carry an external account binding. */
   eab?: Record<string, string>;
+  /**
+   * `HOST:PORT` of the DNS server Pebble asks (`-dnsserver`), e.g. a BIND serving DNS-01 records
+   * (test/helpers/bind.ts). Default: the challtestsrv started with it.
+   */
+  dnsServer?: string;
   /** Names Pebble refuses to issue for (config `domainBlocklist`). */
   domainBlocklist?: string[];
   /** Extra environment for Pebble, applied last (e.g. PEBBLE_VA_NOSLEEP: '0' to restore sleeps). */
@@ -328,7 +333,7 @@ async function launchPebble(
     '-management', `127.0.0.1:${dnsManagementPort}`,
   ], process.env);
   const startPebbleProcess = (): Proc => launch('pebble', [
-    '-config', configFile, '-dnsserver', `127.0.0.1:${dnsPort}`, `-strict=${String(options.strict === true)}`,
+    '-config', configFile, '-dnsserver', options.dnsServer ?? `127.0.0.1:${dnsPort}`, `-strict=${String(options.strict === true)}`,
   ], pebbleEnv(options));
   let pebble = startPebbleProcess();
   /** Output of earlier runs (restart()), so logs and counters span them all. */

@@ -18,6 +18,7 @@
  *         auto_https off|disable_redirects|disable_certs|ignore_loaded_certs|prefer_wildcard ...
  *         admin [ADDR|off] [{ origins ORIGIN...; enforce_origin }]
  *         on_demand_tls { ask URL | permission http URL; interval D; burst N }
+ *         acme_dns PROVIDER …          (see dns.ts)
  *         key_type p256|p384|rsa2048|rsa4096
  *         cert_lifetime D
  *         acme_profile NAME
@@ -54,6 +55,7 @@ import { parseGlobalLog } from './log.ts';
 import { parseOrder } from './order.ts';
 import { parseIssuer, parsePreferredChains, type IssuerDraft } from './issuer.ts';
 import { parseSiteAddress } from '../address.ts';
+import { parseAcmeDns } from './dns.ts';
 
 type OptionParser = (node: Node, draft: GlobalsDraft) => void;
 
@@ -173,6 +175,7 @@ const OPTIONS: Readonly<Record<Exclude<GlobalOptionName, 'cert_issuer'>, OptionP
     }
     draft.onDemandTls = policy;
   },
+  acme_dns: parseAcmeDns,
   key_type(node, draft) {
     noBlock(node);
     draft.keyType = keyTypeArg(oneArg(node, 'key_type p256|p384|rsa2048|rsa4096'));
@@ -252,9 +255,7 @@ const OPTIONS: Readonly<Record<Exclude<GlobalOptionName, 'cert_issuer'>, OptionP
  * implemented moves to OPTIONS, which is looked up first.
  */
 const UNSUPPORTED: Readonly<Record<string, string>> = {
-  acme_dns: 'DNS-01 is not supported yet (issue 10)',
-  dns: 'DNS-01 is not supported yet (issue 10)',
-  tls_resolvers: 'DNS-01 is not supported yet (issue 10)',
+  tls_resolvers: 'give resolvers per site (tls { resolvers … }) or in acme_dns',
   ech: "Encrypted ClientHello is not offered by Node.js's TLS server",
   tls_automate_names: 'certificates are automated from site addresses only',
   renewal_window_ratio: 'renewal follows ARI, else one third of the lifetime left',

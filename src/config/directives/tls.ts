@@ -13,6 +13,7 @@
  *         eab KEY_ID MAC_KEY
  *         key_type p256|p384|rsa2048|rsa4096
  *         challenges tls-alpn-01|http-01...   (ours; Caddy's is issuer acme { disable_*_challenge })
+ *         dns PROVIDER …; propagation_delay D; propagation_timeout D|-1; resolvers IP...; dns_ttl D   (dns.ts)
  *     }
  *
  * Contradictions are errors: an internal issuer with `ca`, `challenges`, `eab` or an email; a
@@ -28,6 +29,7 @@ import { emailArg, urlArg } from '../values.ts';
 import { keyTypeArg, unknownSub } from './global-options.ts';
 import { argsOf, noBlock, Once, oneArg } from './helpers.ts';
 import { parseIssuer, type AcmeIssuerDraft } from './issuer.ts';
+import { parseTlsDns, TLS_DNS_SUBDIRECTIVES } from './dns.ts';
 
 const CHALLENGES: readonly Challenge[] = ['tls-alpn-01', 'http-01'];
 
@@ -58,6 +60,12 @@ export function parseTls(node: Node): TlsDraft {
   let acmeIssuer: AcmeIssuerDraft | undefined;
   for (const sub of node.block ?? []) {
     once.check(sub);
+    // DNS-01 settings (dns.ts); `dns PROVIDER { … }` has a block of its own.
+    if (TLS_DNS_SUBDIRECTIVES.includes(sub.name.text)) {
+      acmeOnly ??= sub.name;
+      parseTlsDns(sub, draft);
+      continue;
+    }
     if (sub.name.text !== 'issuer') noBlock(sub);
     switch (sub.name.text) {
       case 'on_demand':

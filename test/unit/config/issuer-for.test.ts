@@ -16,8 +16,13 @@ const SITES = `{
 		ask http://127.0.0.1:9/ask
 	}
 }
-auto.example.com, localhost, 10.0.0.1, *.wild.example.com {
+auto.example.com, localhost, 10.0.0.1 {
 	respond "a"
+}
+*.wild.example.com {
+	tls {
+		dns exec /usr/local/bin/dns-hook
+	}
 }
 internal.example.com {
 	tls internal
@@ -58,7 +63,7 @@ test('issuerFor: the site\'s tls setting first, then the name; one answer for ru
     ['auto.example.com', acme()],
     ['localhost', { kind: 'internal' }],
     ['10.0.0.1', { kind: 'internal' }],
-    ['a.wild.example.com', acme()],
+    ['a.wild.example.com', acme({ challenges: ['dns-01'], dns: { provider: { provider: 'exec', program: '/usr/local/bin/dns-hook', args: [], pos: { file: '/etc/my-server/Proxyfile', line: 12, col: 7 } } } })],
     ['internal.example.com', { kind: 'internal' }],
     ['issuer-internal.example.com', { kind: 'internal' }],
     ['ca.example.com', acme({ ca: OTHER, challenges: ['http-01'] })],
@@ -73,7 +78,7 @@ test('issuerFor: the site\'s tls setting first, then the name; one answer for ru
 });
 
 test('siteFor: exact, then a wildcard one label up, then a catch-all; HTTPS addresses only', async () => {
-  const c = await config('*.example.com {\n}\nexample.com {\n}\nhttp://plain.example.org {\n}\n');
+  const c = await config('*.example.com {\n\ttls internal\n}\nexample.com {\n}\nhttp://plain.example.org {\n}\n');
   assert.equal(siteFor(c, 'example.com')?.addresses[0]?.host, 'example.com');
   assert.equal(siteFor(c, 'a.example.com')?.addresses[0]?.host, '*.example.com');
   assert.equal(siteFor(c, 'a.b.example.com'), undefined, 'a wildcard covers one label');

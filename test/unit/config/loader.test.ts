@@ -17,7 +17,7 @@ async function errorOf(promise: Promise<unknown>): Promise<ConfigError> {
 }
 
 test('every site, address, route and upstream keeps the position it came from', async () => {
-  const text = '{\n\temail a@b.c\n}\n\nexample.com, *.example.org {\n\theader X 1\n\treverse_proxy /api/* h1:80 h2:81\n}\n';
+  const text = '{\n\temail a@b.c\n}\n\nexample.com, *.example.internal {\n\theader X 1\n\treverse_proxy /api/* h1:80 h2:81\n}\n';
   const config = await parseConfig(text, { filename: 'P', env: {} });
   const site = config.sites[0];
   assert.ok(site);
@@ -26,7 +26,7 @@ test('every site, address, route and upstream keeps the position it came from', 
     site.addresses.map((a) => [a.original, a.pos.line, a.pos.col]),
     [
       ['example.com', 5, 1],
-      ['*.example.org', 5, 14],
+      ['*.example.internal', 5, 14],
     ],
   );
   assert.deepEqual(
