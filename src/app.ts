@@ -13,7 +13,7 @@ import { Listeners } from './app/listeners.ts';
 import { plan, planInput, type PlanInput } from './app/plan.ts';
 import { acmeSettingsFor, Stack, type Issuers } from './app/stack.ts';
 import { normalizeName } from './certs/names.ts';
-import { parseConfig } from './config/index.ts';
+import { formatIssue, parseConfig } from './config/index.ts';
 import type { Config } from './config/types.ts';
 import { HttpFront } from './http/http-front.ts';
 import { RequestHandler } from './http/request-handler.ts';
@@ -122,6 +122,8 @@ export class App {
     const config = next.config;
     const g = config.globals;
     const p = plan(first ? undefined : { config: this.#config, caRoots: this.#caRoots }, next);
+    // At start `run` logs them; a reload (file watch, SIGHUP, admin /load) logs its own config's.
+    if (!first) for (const w of config.warnings ?? []) this.#log.warn({ file: w.file, line: w.line, col: w.col }, formatIssue(w));
     // Log files open asynchronously, too late to reject the reload: check them first.
     checkLogOutputs(config);
     // A changed `storage` gets a new storage with its own manager, challenge store, local CA and
@@ -212,6 +214,8 @@ export class App {
     await this.#gen?.close();
     this.#metrics.close();
     this.#accessLogs.close();
+    // Rolled files are gzipped and the last lines flushed only once the streams have closed.
+    await this.#accessLogs.closed;
   }
 
   #makeFront(l: ListenerKey): Front {

@@ -48,7 +48,7 @@ export function plan(prev: PlanInput | undefined, next: PlanInput, env: NodeJS.P
     storage: a === undefined || !isDeepStrictEqual(storageSpecFor(a, env), storageSpecFor(b, env)),
     acme: changed((g) => [g.acmeEab, g.acmeProfile, g.certLifetimeMs, g.acmeCaRoot, g.preferredChains]) || prev?.caRoots !== next.caRoots,
     onDemand: changed((g) => g.onDemandTls),
-    log: changed((g) => g.log),
+    log: changed((g) => [g.log, g.loggers]),
     admin: changed((g) => g.admin),
     listeners: {
       open: new Map([...after].filter(([id]) => !before.has(id))),
