@@ -295,7 +295,14 @@ export interface TransportConfig {
   readonly tlsServerName?: string;
   /** How long an idle pooled connection is kept; 0 means keep-alive off. */
   readonly keepAliveMs: number;
+  /**
+   * `versions`: the HTTP versions offered to upstreams. `h2c` speaks HTTP/2 without TLS (prior
+   * knowledge) to plain upstreams; `2` offers h2 by ALPN to TLS upstreams. Absent: HTTP/1.1 only.
+   */
+  readonly versions?: readonly TransportVersion[];
 }
+
+export type TransportVersion = '1.1' | '2' | 'h2c';
 
 /**
  * Everything one reverse_proxy does, with every default applied (config/defaults.ts

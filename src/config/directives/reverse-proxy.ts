@@ -1,7 +1,8 @@
 /**
  * The `reverse_proxy` directive:
  *
- *     reverse_proxy [MATCHER] UPSTREAM... {
+ *     reverse_proxy [MATCHER] [UPSTREAM...] {
+ *         to UPSTREAM...
  *         lb_policy random|round_robin|least_conn|first|ip_hash|uri_hash|header NAME
  *         lb_retries N
  *         lb_try_duration D
@@ -24,6 +25,7 @@
  *             tls_insecure_skip_verify
  *             tls_server_name NAME
  *             keepalive D|off
+ *             versions 1.1|2|h2c...
  *         }
  *     }
  *
@@ -39,13 +41,14 @@ import { reverseProxyDefaults } from '../defaults.ts';
 import { configError, posOf } from '../errors.ts';
 import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
-import type { LbPolicy, ReverseProxyConfig, ReverseProxyRoute } from '../types.ts';
+import type { LbPolicy, ReverseProxyConfig, ReverseProxyRoute, TransportVersion, UpstreamConfig } from '../types.ts';
 import { durationArg, headerNameArg, intArg, parseDuration, statusMatchArg } from '../values.ts';
 import { unknownSub } from './global-options.ts';
-import { argsOf, headerOpLine, noBlock, Once, oneArg, splitMatcher, withArgs } from './helpers.ts';
+import { argsOf, headerOpLine, noBlock, Once, oneArg, splitMatcher } from './helpers.ts';
 import { applicationOrder } from './simple.ts';
 import { parseUpstream } from './upstream.ts';
 
+const VERSIONS: readonly TransportVersion[] = ['1.1', '2', 'h2c'];
 const POLICIES: readonly LbPolicy[] = ['random', 'round_robin', 'least_conn', 'first', 'ip_hash', 'uri_hash', 'header'];
 
 /**
@@ -61,40 +64,77 @@ export function parseReverseProxy(node: Node): ReverseProxyRoute {
   const { matcher, args } = splitMatcher(node);
   // A fresh copy of the defaults, so the deep-frozen config never shares PROXY_DEFAULTS' objects.
   const b = reverseProxyDefaults([]) as Builder;
-  let explicitHttp: Token | undefined;
-  let scheme: 'http' | 'https' | undefined;
-  for (const tok of argsOf(withArgs(node, args), 1, Infinity, 'reverse_proxy [MATCHER] UPSTREAM... [{ … }]')) {
-    const parsed = parseUpstream(tok);
-    if (parsed.explicitHttp) explicitHttp ??= tok;
-    for (const upstream of parsed.upstreams) {
-      if (upstream.scheme === 'unix') continue;
-      scheme ??= upstream.scheme;
-      if (upstream.scheme !== scheme) throw configError(tok, 'reverse_proxy: all upstreams must use the same scheme (http or https)');
-    }
-    b.upstreams.push(...parsed.upstreams);
-  }
+  const ups = new UpstreamList();
+  for (const tok of args) ups.add(tok);
 
   const once = new Once();
   for (const sub of node.block ?? []) {
     const name = sub.name.text;
-    if (name !== 'header_up' && name !== 'header_down') once.check(sub);
-    if (name !== 'transport') noBlock(sub);
+    if (!REPEATABLE.has(name)) once.check(sub);
+    if (!WITH_BLOCK.has(name)) noBlock(sub);
+    if (name === 'to') {
+      for (const tok of argsOf(sub, 1, Infinity, 'to UPSTREAM...')) ups.add(tok);
+      continue;
+    }
     const parser = SUBDIRECTIVES[name];
     if (parser === undefined) throw unknownSub(sub, 'reverse_proxy');
     parser(sub, b);
   }
+  if (ups.upstreams.length === 0) {
+    throw configError(node.name, 'reverse_proxy: missing upstream (usage: reverse_proxy [MATCHER] UPSTREAM... or a "to UPSTREAM..." line in its block)');
+  }
+  b.upstreams = ups.upstreams;
 
   b.headerUp = applicationOrder(b.headerUp);
   b.headerDown = applicationOrder(b.headerDown);
-  if (scheme === 'https') b.transport.tls = true;
-  if (b.transport.tls && explicitHttp !== undefined) {
-    throw configError(explicitHttp, 'reverse_proxy: upstream is http:// but the transport uses TLS');
+  if (ups.scheme === 'https') b.transport.tls = true;
+  if (b.transport.tls && (ups.explicitHttp ?? ups.h2c) !== undefined) {
+    const at = (ups.explicitHttp ?? ups.h2c) as Token;
+    throw configError(at, `reverse_proxy: upstream is ${at === ups.h2c ? 'h2c' : 'http'}:// but the transport uses TLS`);
+  }
+  // Caddy: h2c:// upstreams set the transport's versions to "h2c 2".
+  if (ups.h2c !== undefined) b.transport.versions = ['h2c', '2'];
+  if (b.transport.tls && b.transport.versions?.length === 1 && b.transport.versions[0] === 'h2c') {
+    throw configError(node.name, 'reverse_proxy: transport versions h2c (HTTP/2 without TLS) but the transport uses TLS; add 2 or 1.1');
   }
   if (b.transport.tls) {
     // The upstream's scheme says how to connect, so a TLS transport makes host:port upstreams https.
     b.upstreams = b.upstreams.map((u) => (u.scheme === 'http' ? { ...u, scheme: 'https' } : u));
   }
   return { kind: 'reverse_proxy', pos: posOf(node.name), ...(matcher ? { matcher } : {}), ...b };
+}
+
+/** Subdirectives that may appear more than once (their lines add up). */
+const REPEATABLE = new Set(['header_up', 'header_down', 'to', 'trusted_proxies']);
+/** Subdirectives that take a block. */
+const WITH_BLOCK = new Set(['transport', 'health_headers', 'lb_policy']);
+
+/**
+ * The upstreams of the directive's arguments and its `to` lines, in the order written. Caddy's
+ * rule: they share one scheme (http, https or h2c), since there is one transport for all.
+ */
+class UpstreamList {
+  readonly upstreams: UpstreamConfig[] = [];
+  scheme: 'http' | 'https' | 'h2c' | undefined;
+  /** The first upstream written as http:// or h2c://, to point at when the transport uses TLS. */
+  explicitHttp: Token | undefined;
+  h2c: Token | undefined;
+
+  add(tok: Token): void {
+    const parsed = parseUpstream(tok);
+    if (parsed.explicitHttp) this.explicitHttp ??= tok;
+    if (parsed.h2c) this.h2c ??= tok;
+    for (const upstream of parsed.upstreams) {
+      if (upstream.scheme === 'unix') continue;
+      const scheme = parsed.h2c ? 'h2c' : upstream.scheme;
+      this.scheme ??= scheme;
+      if (scheme !== this.scheme) {
+        const why = scheme === 'h2c' || this.scheme === 'h2c' ? 'h2c:// cannot be mixed with http:// or https://' : 'http or https';
+        throw configError(tok, `reverse_proxy: all upstreams must use the same scheme (${why})`);
+      }
+    }
+    this.upstreams.push(...parsed.upstreams);
+  }
 }
 
 type SubParser = (sub: Node, b: Builder) => void;
@@ -197,6 +237,18 @@ function parseTransport(lines: readonly Node[], transport: Builder['transport'])
         transport.tls = true;
         transport.tlsServerName = oneArg(line, 'tls_server_name NAME').text;
         break;
+      case 'versions': {
+        const versions = new Set<TransportVersion>();
+        for (const tok of argsOf(line, 1, Infinity, 'versions 1.1|2|h2c...')) {
+          if (!(VERSIONS as readonly string[]).includes(tok.text)) {
+            const why = tok.text === '3' ? 'HTTP/3 to upstreams is not supported' : `use ${VERSIONS.join(', ')}`;
+            throw configError(tok, `transport http: unsupported version "${tok.text}" (${why})`);
+          }
+          versions.add(tok.text as TransportVersion);
+        }
+        transport.versions = [...versions];
+        break;
+      }
       case 'keepalive': {
         const tok = oneArg(line, 'keepalive D|off');
         transport.keepAliveMs = tok.text === 'off' ? 0 : durationArg(tok);
