@@ -29,7 +29,8 @@ export interface HeaderTimeout {
 
 /**
  * Connections to upstreams: one undici Pool per upstream (so one slow upstream's connections never
- * starve another's), HTTP/1.1 only, plain or TLS per the upstream's scheme and `transport { tls }`.
+ * starve another's), plain or TLS per the upstream's scheme and `transport { tls }`; HTTP/1.1, or
+ * HTTP/2 as `versions` allows (see http2Mode).
  *
  * The pool gets every timeout of the transport: dial_timeout as the connect timeout (TCP plus the
  * TLS handshake), the header timeout below as headersTimeout, read_timeout as bodyTimeout, and
@@ -112,9 +113,14 @@ export class UpstreamTransport {
       upstream.scheme === 'unix'
         ? `${tls ? 'https' : 'http'}://localhost`
         : `${tls ? 'https' : 'http'}://${upstreamAddress(upstream)}`;
+    const h2 = http2Mode(config, tls);
     const connector = buildConnector({
       timeout: config.dialTimeoutMs,
-      allowH2: false,
+      allowH2: h2 !== 'none',
+      // h2c: HTTP/2 with prior knowledge (RFC 9113 §3.3) on the plain socket; TLS: h2 by ALPN,
+      // preferred over http/1.1 as Go's transport offers it.
+      ...(h2 === 'h2c' ? { useH2c: true } : {}),
+      ...(h2 === 'h2' ? { preferH2: true } : {}),
       ...(upstream.scheme === 'unix' ? { socketPath: upstream.path ?? '' } : {}),
       ...(tls ? { rejectUnauthorized: !config.tlsInsecureSkipVerify } : {}),
     });
@@ -126,13 +132,27 @@ export class UpstreamTransport {
       ...(keepAlive ? { keepAliveTimeout: config.keepAliveMs, keepAliveMaxTimeout: config.keepAliveMs } : {}),
       headersTimeout: this.#headerTimeout?.ms ?? 0,
       bodyTimeout: config.readTimeoutMs ?? 0,
-      allowH2: false,
+      allowH2: h2 !== 'none',
+      ...(h2 === 'h2c' ? { useH2c: true } : {}),
       // The pinned name (see dispatch) is only the pool's key: without a real SNI (an IP address or
       // a socket) undici's connector sends none, as for a request without servername.
       connect: ({ servername: _pinned, ...options }, callback) =>
         connector(serverName === undefined ? options : { ...options, servername: serverName }, callback),
     });
   }
+}
+
+/**
+ * Which HTTP/2 the transport speaks to an upstream (`transport http { versions }`, Caddy's rule in
+ * httptransport.go): `h2c` to plain upstreams when the versions name it (every plain request
+ * then goes over HTTP/2, as Caddy's h2cTransport takes them all), h2 by ALPN to TLS upstreams
+ * when they name `2`. Without versions, HTTP/1.1 only, as before.
+ */
+export function http2Mode(config: TransportConfig, tls: boolean): 'none' | 'h2' | 'h2c' {
+  const versions = config.versions ?? [];
+  if (!tls && versions.includes('h2c')) return 'h2c';
+  if (tls && versions.includes('2')) return 'h2';
+  return 'none';
 }
 
 /**

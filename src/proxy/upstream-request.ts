@@ -120,7 +120,9 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       return;
     }
     try {
-      writeHead(res, statusCode, this.#options.responseHeaders(statusCode, headers));
+      const out = this.#options.responseHeaders(statusCode, headers);
+      if (res instanceof ServerResponse || isEventStream(headers)) writeHead(res, statusCode, out);
+      else deferHead(res, statusCode, out);
     } catch (err) {
       this.#settle({ kind: 'failed', error: asError(err), status: 502, dialFailed: false });
       controller.abort(asError(err));
@@ -150,8 +152,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
     this.#complete = true;
+    // Trailers pass through (gRPC puts grpc-status and grpc-message there). Over HTTP/2 they end
+    // the stream; over HTTP/1.1 Node sends them only in a chunked body, as the protocol allows.
+    const fields = trailerFields(trailers);
+    if (fields !== undefined && !clientGone(this.#res)) this.#res.addTrailers(fields);
     this.#res.end();
   }
 
@@ -217,6 +223,21 @@ export function isStreaming(headers: IncomingHttpHeaders): boolean {
   return type.toLowerCase().startsWith('text/event-stream') || headers['content-length'] === undefined;
 }
 
+function isEventStream(headers: IncomingHttpHeaders): boolean {
+  return (headers['content-type'] ?? '').toLowerCase().startsWith('text/event-stream');
+}
+
+/**
+ * HTTP/2 response headers that go out with the first DATA frame or with the end, as Go's server
+ * sends them. A response that ends without body or trailers then leaves as one HEADERS frame with
+ * END_STREAM: gRPC's trailers-only form (an error status in the headers), which a client reads as
+ * no status at all when HEADERS and an empty END_STREAM DATA frame arrive apart.
+ */
+function deferHead(res: Http2ServerResponse, status: number, headers: OutgoingHttpHeaders): void {
+  res.statusCode = status;
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
+}
+
 export function writeHead(res: ProxyResponse, status: number, headers: OutgoingHttpHeaders): void {
   if (res instanceof ServerResponse) res.writeHead(status, headers);
   else res.writeHead(status, headers);
@@ -238,6 +259,17 @@ export function clientGone(res: ProxyResponse): boolean {
 
 function writeChunk(res: ProxyResponse, chunk: Buffer): boolean {
   return res instanceof ServerResponse ? res.write(chunk) : res.write(chunk);
+}
+
+/** Trailer fields worth relaying, or undefined when there are none. */
+function trailerFields(trailers: IncomingHttpHeaders | undefined): Record<string, string | string[]> | undefined {
+  if (trailers === undefined) return undefined;
+  let out: Record<string, string | string[]> | undefined;
+  for (const [name, value] of Object.entries(trailers)) {
+    if (value === undefined || name.startsWith(':')) continue;
+    (out ??= {})[name] = value;
+  }
+  return out;
 }
 
 function abandoned(): Error {
