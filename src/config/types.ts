@@ -247,12 +247,43 @@ export interface UpstreamConfig {
   readonly pos?: Pos;
 }
 
-export type LbPolicy = 'random' | 'round_robin' | 'least_conn' | 'first' | 'ip_hash' | 'uri_hash' | 'header';
+export type LbPolicy =
+  | 'random'
+  | 'round_robin'
+  | 'least_conn'
+  | 'first'
+  | 'ip_hash'
+  | 'client_ip_hash'
+  | 'uri_hash'
+  | 'header'
+  | 'query'
+  | 'cookie'
+  | 'random_choose'
+  | 'weighted_round_robin';
+
+/** `lb_policy cookie [NAME [SECRET]] { max_age D }`: Caddy's sticky-session cookie. */
+export interface LbCookieConfig {
+  /** Caddy's default: `lb`. */
+  readonly name: string;
+  /** HMAC-SHA256 key of the cookie's value (the upstream's address); may be empty, as in Caddy. */
+  readonly secret: string;
+  /** The cookie's Max-Age; absent: a session cookie. */
+  readonly maxAgeMs?: number;
+}
 
 export interface LoadBalancingConfig {
   readonly policy: LbPolicy;
   /** The request header hashed by the `header` policy; required for it, ignored by the others. */
   readonly header?: string;
+  /** The query key hashed by the `query` policy. */
+  readonly queryKey?: string;
+  readonly cookie?: LbCookieConfig;
+  /** `random_choose N`: upstreams sampled, the least loaded of them chosen; at least 2. */
+  readonly choose?: number;
+  /** `weighted_round_robin W...`: one weight per upstream, in the upstreams' order. */
+  readonly weights?: readonly number[];
+  /** `header`, `query`, `cookie`: the policy when the key is absent (`{ fallback P }`); default random. */
+  readonly fallback?: LbPolicy;
   /** Retries after a failed attempt; 0 = none unless tryDurationMs allows them. */
   readonly retries: number;
   /** How long to keep retrying failed attempts; 0 = no time-based retries. */

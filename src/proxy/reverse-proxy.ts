@@ -71,6 +71,8 @@ export class ReverseProxy {
   readonly upstreams: readonly UpstreamState[];
   readonly #config: ReverseProxyConfig;
   readonly #selector: Selector;
+  /** The policy may set a cookie on the response (lb_policy cookie). */
+  readonly #sticky: boolean;
   readonly #transport: UpstreamTransport;
   readonly #ws: WebSocketForwarder;
   readonly #health: HealthChecker | undefined;
@@ -84,7 +86,8 @@ export class ReverseProxy {
     this.#now = options.now ?? monotonicClock;
     this.#log = options.logger;
     this.upstreams = config.upstreams.map((u) => new UpstreamState(u, config.passive, this.#now));
-    this.#selector = createSelector(config.lb, options.random);
+    this.#selector = createSelector(config.lb, options.random, this.upstreams);
+    this.#sticky = config.lb.policy === 'cookie';
     this.#transport = new UpstreamTransport(config.transport);
     this.#ws = new WebSocketForwarder(config.transport);
     const unhealthy = config.passive.unhealthyStatus;
@@ -115,7 +118,9 @@ export class ReverseProxy {
     };
     res.once('close', onClose);
     const signal = ctx.signal === undefined ? gone.signal : AbortSignal.any([gone.signal, ctx.signal]);
-    const selection = selectionRequest(req, ctx);
+    // The cookie policy's Set-Cookie; the last attempt's choice is the one the response names.
+    let cookie: string | undefined;
+    const selection = selectionRequest(req, ctx, this.#sticky ? (value) => (cookie = value) : undefined);
     const hasBody = requestHasBody(req);
     const tried = new Set<UpstreamState>();
     let failure: Failure | undefined;
@@ -125,7 +130,7 @@ export class ReverseProxy {
         if (up !== undefined) {
           tried.add(up);
           ctx.onUpstream?.(up.address);
-          const result = await this.#attempt(up, req, res, ctx, hasBody, signal);
+          const result = await this.#attempt(up, req, res, ctx, hasBody, signal, () => cookie);
           if (result.kind === 'done') return;
           if (result.kind === 'aborted') break;
           failure = { status: result.status, message: failureMessage(result.status, result.dialFailed) };
@@ -212,6 +217,7 @@ export class ReverseProxy {
     ctx: ProxyContext,
     hasBody: boolean,
     signal: AbortSignal,
+    cookie: () => string | undefined,
   ): Promise<AttemptResult> {
     const fctx = forwardingContext(req, ctx, up);
     const headers = upstreamRequestHeaders(req.headers, fctx, this.#config.headerUp);
@@ -225,7 +231,12 @@ export class ReverseProxy {
         headerTimeout: this.#transport.headerTimeout,
         responseHeaders: (status, upstreamHeaders) => {
           if (this.#unhealthyStatus(status)) up.countFailure();
-          return downstreamResponseHeaders(upstreamHeaders, fctx, this.#config.headerDown);
+          const out = downstreamResponseHeaders(upstreamHeaders, fctx, this.#config.headerDown);
+          const set = cookie();
+          // Beside the upstream's own cookies and untouched by header_down, as Caddy sets it on
+          // the response writer before copying the upstream's headers.
+          if (set !== undefined) out['set-cookie'] = [...asList(out['set-cookie']), set];
+          return out;
         },
         signal,
       });
@@ -245,10 +256,29 @@ export class ReverseProxy {
   }
 }
 
-function selectionRequest(req: ProxyRequest, ctx: ProxyContext): SelectionRequest {
+function selectionRequest(req: ProxyRequest, ctx: ProxyContext, setCookie?: (value: string) => void): SelectionRequest {
   const host = requestAuthority(req.headers);
   const headers = req.headers.host === host || host === '' ? req.headers : { ...req.headers, host };
-  return { clientIp: unmapIPv4(ctx.remoteAddress), uri: req.url ?? '/', headers };
+  const peer = unmapIPv4(ctx.remoteAddress);
+  return {
+    clientIp: peer,
+    resolvedClientIp: ctx.clientIp ?? peer,
+    uri: req.url ?? '/',
+    headers,
+    secure: ctx.scheme === 'https' || (ctx.trustedPeer === true && lastForwardedProto(req.headers) === 'https'),
+    setCookie,
+  };
+}
+
+function lastForwardedProto(headers: ProxyRequest['headers']): string {
+  const raw = headers['x-forwarded-proto'];
+  const list = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+  return list.slice(list.lastIndexOf(',') + 1).trim();
+}
+
+function asList(value: number | string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [String(value)];
 }
 
 function forwardingContext(req: ProxyRequest, ctx: ProxyContext, up: UpstreamState): ForwardingContext {
