@@ -292,7 +292,10 @@ export interface LoadBalancingConfig {
   readonly tryIntervalMs: number;
 }
 
-/** Active checks: every `intervalMs`, GET `uri` on each upstream. Off while `uri` is absent. */
+/**
+ * Active checks: every `intervalMs`, a request for `uri` to each upstream. On when `uri` or
+ * `port` is set (Caddy's IsEnabled), off otherwise.
+ */
 export interface ActiveHealthConfig {
   /** Path (and optional query), e.g. "/healthz". */
   readonly uri?: string;
@@ -300,6 +303,14 @@ export interface ActiveHealthConfig {
   readonly timeoutMs: number;
   /** The status a healthy upstream answers with. */
   readonly status: StatusMatch;
+  /** `health_port`: checks go to this port of each upstream's host instead of its own port. */
+  readonly port?: number;
+  /** `health_method`; absent: GET. */
+  readonly method?: string;
+  /** `health_headers { Field value... }`, field names as written; `Host` sets the request's Host. */
+  readonly headers?: Readonly<Record<string, readonly string[]>>;
+  /** `health_body`: a healthy upstream's body matches this regexp (Go RE2, as a JS source and flags). */
+  readonly body?: { readonly source: string; readonly flags: string };
 }
 
 /** Passive checks: a failure is remembered for `failDurationMs`; 0 turns them off. */

@@ -92,9 +92,10 @@ export class ReverseProxy {
     this.#ws = new WebSocketForwarder(config.transport);
     const unhealthy = config.passive.unhealthyStatus;
     this.#unhealthyStatus = unhealthy.length === 0 ? () => false : (status) => unhealthy.some((m) => statusMatches(status, m));
-    // Active checks run only when health_uri is set (Caddy's rule); the other health_* only tune them.
-    if (config.health.uri !== undefined) {
-      const probe = options.healthProbe ?? httpProbe(this.#transport, config.health.uri);
+    // Active checks run when health_uri or health_port is set (Caddy's IsEnabled); the other
+    // health_* only tune them.
+    if (config.health.uri !== undefined || config.health.port !== undefined) {
+      const probe = options.healthProbe ?? httpProbe(this.#transport, config.health);
       this.#health = new HealthChecker(this.upstreams, config.health, { probe, timers: options.healthTimers });
       this.#health.start();
     }

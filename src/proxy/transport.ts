@@ -75,17 +75,33 @@ export class UpstreamTransport {
     );
   }
 
-  /** GET `path` and return the status once the body is drained (health checks). */
-  async get(upstream: UpstreamConfig, path: string, headers: OutgoingHttpHeaders, signal: AbortSignal): Promise<number> {
+  /**
+   * One request whose response is read whole (health checks): the status, and the body as text
+   * when `readBody` (at most `maxBody` bytes are kept), otherwise drained.
+   */
+  async probe(
+    upstream: UpstreamConfig,
+    request: { method: string; path: string; headers: OutgoingHttpHeaders; readBody: boolean; maxBody: number },
+    signal: AbortSignal,
+  ): Promise<{ status: number; body: string }> {
     const { statusCode, body } = await this.#poolFor(upstream).request({
-      method: 'GET',
-      path,
-      headers: undiciHeaders(headers),
+      method: request.method,
+      path: request.path,
+      headers: undiciHeaders(request.headers),
       signal,
       ...(this.usesTls(upstream) ? { servername: pinnedServerName(upstream, this.#config) } : {}),
     });
-    await body.dump();
-    return statusCode;
+    if (!request.readBody) {
+      await body.dump();
+      return { status: statusCode, body: '' };
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (size < request.maxBody) chunks.push(chunk.subarray(0, request.maxBody - size));
+      size += chunk.length;
+    }
+    return { status: statusCode, body: Buffer.concat(chunks).toString('utf8') };
   }
 
   #poolFor(upstream: UpstreamConfig): Pool {

@@ -13,6 +13,10 @@
  *         health_interval D
  *         health_timeout D
  *         health_status CODE|2xx
+ *         health_port PORT
+ *         health_method METHOD
+ *         health_headers { FIELD [VALUE...] }
+ *         health_body REGEXP
  *         fail_duration D
  *         max_fails N
  *         unhealthy_status CODE|5xx...
@@ -44,7 +48,7 @@ import { configError, posOf } from '../errors.ts';
 import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
 import type { LbPolicy, ReverseProxyConfig, ReverseProxyRoute, TransportVersion, UpstreamConfig } from '../types.ts';
-import { durationArg, headerNameArg, intArg, parseDuration, statusMatchArg } from '../values.ts';
+import { durationArg, headerNameArg, intArg, parseDuration, portArg, statusMatchArg } from '../values.ts';
 import { unknownSub } from './global-options.ts';
 import { argsOf, headerOpLine, noBlock, Once, oneArg, splitMatcher } from './helpers.ts';
 import { applicationOrder } from './simple.ts';
@@ -225,6 +229,32 @@ function lbPolicy(sub: Node): Partial<Builder['lb']> {
   return out;
 }
 
+/**
+ * A Go RE2 pattern as a JS RegExp source and flags: `(?P<name>` becomes `(?<name>`, a leading flag
+ * group such as `(?i)` becomes flags, and what JS reads differently (`\z`, `\Q…\E`, POSIX classes)
+ * is refused. The same rules as the header replace ops (helpers.ts goRegexp, not exported there).
+ */
+function goRegexp(tok: Token): { source: string; flags: string } {
+  let source = tok.text.replaceAll('(?P<', '(?<');
+  let flags = '';
+  const lead = /^\(\?([imsU]+)\)/.exec(source);
+  if (lead !== null) {
+    if (lead[1]!.includes('U')) throw configError(tok, `invalid regexp "${tok.text}": the U flag has no JavaScript equivalent`);
+    flags = [...new Set(lead[1]!)].join('');
+    source = source.slice(lead[0].length);
+  }
+  const unsupported = /\\[zQEC]|\[\[:[a-z]+:\]\]|\\p\{?[A-Z]/.exec(source);
+  if (unsupported !== null) {
+    throw configError(tok, `invalid regexp "${tok.text}": "${unsupported[0]}" is Go RE2 syntax JavaScript reads differently`);
+  }
+  try {
+    new RegExp(source, flags);
+  } catch (err) {
+    throw configError(tok, `invalid regexp "${tok.text}": ${(err as Error).message}`, { cause: err });
+  }
+  return { source, flags };
+}
+
 /** Checks that need the whole directive: weights against the upstreams they weigh. */
 function validateLb(b: Builder, node: Node): void {
   const weights = b.lb.weights;
@@ -253,6 +283,30 @@ const SUBDIRECTIVES: Readonly<Record<string, SubParser | undefined>> = {
     const uri = oneArg(sub, 'health_uri PATH');
     if (!uri.text.startsWith('/')) throw configError(uri, `health_uri "${uri.text}" must start with /`);
     b.health.uri = uri.text;
+  },
+  health_port(sub, b) {
+    b.health.port = portArg(oneArg(sub, 'health_port PORT'));
+  },
+  health_method(sub, b) {
+    const tok = oneArg(sub, 'health_method METHOD');
+    // An HTTP method is a token (RFC 9110 §9.1); Go sends it as written.
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(tok.text)) throw configError(tok, `health_method: invalid method "${tok.text}"`);
+    b.health.method = tok.text;
+  },
+  health_headers(sub, b) {
+    argsOf(sub, 0, 0, 'health_headers { FIELD [VALUE...] }');
+    const headers: Record<string, string[]> = {};
+    for (const line of sub.block ?? []) {
+      noBlock(line);
+      const name = headerNameArg(line.name, line.name.text);
+      // Caddy canonicalises the field names, so `host` and `Host` are one field.
+      const key = Object.keys(headers).find((k) => k.toLowerCase() === name.toLowerCase()) ?? name;
+      (headers[key] ??= []).push(...(line.args.length === 0 ? [''] : line.args.map((t) => t.text)));
+    }
+    b.health.headers = headers;
+  },
+  health_body(sub, b) {
+    b.health.body = goRegexp(oneArg(sub, 'health_body REGEXP'));
   },
   health_interval(sub, b) {
     b.health.intervalMs = durationArg(oneArg(sub, 'health_interval D'));
