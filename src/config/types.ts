@@ -342,6 +342,18 @@ export interface TransportConfig {
    * knowledge) to plain upstreams; `2` offers h2 by ALPN to TLS upstreams. Absent: HTTP/1.1 only.
    */
   readonly versions?: readonly TransportVersion[];
+  /** `max_conns_per_host`: connections per upstream, further requests wait; absent: no limit (Caddy's default). */
+  readonly maxConnsPerHost?: number;
+  /**
+   * `keepalive_idle_conns`: accepted for Caddyfile compatibility, not enforced: undici keeps idle
+   * connections until `keepalive` expires them (docs/configuration.md says so).
+   */
+  readonly keepAliveIdleConns?: number;
+  /**
+   * `compression off`: never ask the upstream for gzip on the client's behalf. my-server never
+   * does (it passes the client's Accept-Encoding as it is), so only `off` is accepted.
+   */
+  readonly compression?: false;
 }
 
 export type TransportVersion = '1.1' | '2' | 'h2c';
@@ -366,6 +378,22 @@ export interface ReverseProxyConfig {
    */
   readonly flushIntervalMs?: number;
   readonly transport: TransportConfig;
+  /**
+   * `request_buffers` / `response_buffers`: bytes of the body read into memory before it is sent
+   * on (-1: `unlimited`). A request body that ends within the buffer goes upstream with its
+   * Content-Length, as in Caddy. Absent: streamed as it comes.
+   */
+  readonly requestBuffers?: number;
+  readonly responseBuffers?: number;
+  /** `stream_timeout`: upgraded connections (WebSockets) are closed this long after the upgrade. */
+  readonly streamTimeoutMs?: number;
+  /**
+   * `stream_close_delay`: when the config is unloaded (after a reload's grace period), upgraded
+   * connections and streaming responses still in flight are closed only after this delay.
+   * Absent: WebSockets outlive the reload and are never closed by it (my-server's behaviour before
+   * this option; Caddy closes them at once).
+   */
+  readonly streamCloseDelayMs?: number;
 }
 
 export interface ReverseProxyRoute extends RouteBase, ReverseProxyConfig {

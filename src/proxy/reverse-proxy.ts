@@ -12,6 +12,7 @@ import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingConte
 import { requestAuthority, unmapIPv4 } from '../util/host.ts';
 import { UpstreamTransport } from './transport.ts';
 import { WebSocketForwarder } from './websocket.ts';
+import { bufferRequestBody, type PreparedBody } from './buffering.ts';
 import { publish } from '../diagnostics.ts';
 import {
   UpstreamTimeoutError,
@@ -75,6 +76,8 @@ export class ReverseProxy {
   readonly #sticky: boolean;
   readonly #transport: UpstreamTransport;
   readonly #ws: WebSocketForwarder;
+  /** Client sockets of WebSockets being proxied (stream_timeout, stream_close_delay). */
+  readonly #streams = new Set<Duplex>();
   readonly #health: HealthChecker | undefined;
   /** passive.unhealthyStatus as a test: a response with such a status counts as a failure. */
   readonly #unhealthyStatus: (status: number) => boolean;
@@ -126,12 +129,15 @@ export class ReverseProxy {
     const tried = new Set<UpstreamState>();
     let failure: Failure | undefined;
     try {
+      const body = await this.#prepareBody(req, hasBody).catch(() => undefined);
+      // The client's body failed while being buffered: the client is gone, nobody to answer.
+      if (body === undefined) return;
       for (let retries = 0; ; ) {
         const up = this.#choose(selection, tried);
         if (up !== undefined) {
           tried.add(up);
           ctx.onUpstream?.(up.address);
-          const result = await this.#attempt(up, req, res, ctx, hasBody, signal, () => cookie);
+          const result = await this.#attempt(up, req, res, ctx, body, signal, () => cookie);
           if (result.kind === 'done') return;
           if (result.kind === 'aborted') break;
           failure = { status: result.status, message: failureMessage(result.status, result.dialFailed) };
@@ -169,9 +175,15 @@ export class ReverseProxy {
       upgrade: true,
     });
     up.acquire();
+    this.#streams.add(socket);
+    // stream_timeout: the connection is closed this long after the upgrade, whatever flows on it.
+    const timeoutMs = this.#config.streamTimeoutMs ?? 0;
+    const timer = timeoutMs > 0 ? setTimeout(() => socket.destroy(), timeoutMs).unref() : undefined;
     return new Promise<void>((resolve) => {
       this.#ws.forward(req, socket, head, up.config, this.#transport.usesTls(up.config), headers, (outcome) => {
         up.release();
+        this.#streams.delete(socket);
+        if (timer !== undefined) clearTimeout(timer);
         if (outcome.error !== undefined) {
           const timeout = (outcome.error as NodeJS.ErrnoException).code === 'ECONNECT_TIMEOUT';
           const failure: Failure = timeout
@@ -186,10 +198,24 @@ export class ReverseProxy {
     });
   }
 
-  /** Stop health checks and destroy the connection pools; requests still in flight are cut off. */
+  /**
+   * Stop health checks and destroy the connection pools; requests still in flight are cut off.
+   * WebSockets outlive it unless stream_close_delay is set: then they, and the requests still in
+   * flight (SSE and other streams), are cut off that long after close() (at once for 0).
+   */
   async close(): Promise<void> {
     this.#health?.stop();
-    await this.#transport.close();
+    const delay = this.#config.streamCloseDelayMs;
+    const finish = async (): Promise<void> => {
+      if (delay !== undefined) for (const socket of this.#streams) socket.destroy();
+      await this.#transport.close();
+    };
+    const busy = this.#streams.size > 0 || this.upstreams.some((u) => u.inFlight() > 0);
+    if (delay !== undefined && delay > 0 && busy) {
+      setTimeout(() => void finish(), delay).unref();
+      return;
+    }
+    await finish();
   }
 
   /** Prefer upstreams not yet tried for this request; fall back to all when each was tried. */
@@ -200,6 +226,13 @@ export class ReverseProxy {
       if (up !== undefined) return up;
     }
     return this.#selector.select(this.upstreams, selection);
+  }
+
+  /** The body as it goes upstream: streamed, or first read into memory (request_buffers). */
+  async #prepareBody(req: ProxyRequest, hasBody: boolean): Promise<PreparedBody> {
+    const limit = this.#config.requestBuffers ?? 0;
+    if (!hasBody || limit === 0) return { body: () => requestBody(req, hasBody) };
+    return bufferRequestBody(req, limit);
   }
 
   /** Caddy's rule: no retries unless configured; stop at lb_try_duration or after lb_retries. */
@@ -216,20 +249,22 @@ export class ReverseProxy {
     req: ProxyRequest,
     res: ProxyResponse,
     ctx: ProxyContext,
-    hasBody: boolean,
+    body: PreparedBody,
     signal: AbortSignal,
     cookie: () => string | undefined,
   ): Promise<AttemptResult> {
     const fctx = forwardingContext(req, ctx, up);
     const headers = upstreamRequestHeaders(req.headers, fctx, this.#config.headerUp);
+    if (body.contentLength !== undefined) headers['content-length'] = String(body.contentLength);
     // undici frames the body itself (Content-Length when the client sent one, chunked otherwise,
     // even on a GET or DELETE): the client's Transfer-Encoding was hop-by-hop anyway.
-    const request = { method: req.method ?? 'GET', path: req.url ?? '/', headers, body: requestBody(req, hasBody) };
+    const request = { method: req.method ?? 'GET', path: req.url ?? '/', headers, body: body.body() };
     up.acquire();
     try {
       const result = await forwardOnce(res, (handler) => this.#transport.dispatch(up.config, request, handler), {
         dialTimeoutMs: this.#config.transport.dialTimeoutMs,
         headerTimeout: this.#transport.headerTimeout,
+        responseBuffer: this.#config.responseBuffers ?? 0,
         responseHeaders: (status, upstreamHeaders) => {
           if (this.#unhealthyStatus(status)) up.countFailure();
           const out = downstreamResponseHeaders(upstreamHeaders, fctx, this.#config.headerDown);

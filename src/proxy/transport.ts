@@ -4,12 +4,6 @@ import { Pool, buildConnector, type Dispatcher } from 'undici';
 import type { TransportConfig, UpstreamConfig } from '../config/types.ts';
 import { upstreamAddress } from './upstream-state.ts';
 
-/**
- * Connections per upstream: enough for bursts without letting one client flood an upstream with
- * thousands of sockets. Requests beyond it wait in the pool; the dial timeout only starts once a
- * connection is being made for them.
- */
-const MAX_CONNECTIONS = 1024;
 
 /** One request for an upstream. Headers must be free of the fields undici refuses (see undiciHeaders). */
 export interface UpstreamRequest {
@@ -17,8 +11,11 @@ export interface UpstreamRequest {
   /** Path and query, starting with '/'. */
   readonly path: string;
   readonly headers: OutgoingHttpHeaders;
-  /** Read only once the connection is up, so a request that failed to connect still has its body. */
-  readonly body: AsyncIterable<Uint8Array> | null;
+  /**
+   * Read only once the connection is up, so a request that failed to connect still has its body.
+   * A Buffer is a body already read whole (request_buffers).
+   */
+  readonly body: AsyncIterable<Uint8Array> | Buffer | null;
 }
 
 /** The timeout that ends the wait for response headers, and the directive it comes from. */
@@ -142,7 +139,9 @@ export class UpstreamTransport {
     });
     const serverName = tls ? sniFor(upstream, config) : undefined;
     return new Pool(origin, {
-      connections: MAX_CONNECTIONS,
+      // max_conns_per_host: requests beyond it wait in the pool, and the dial timeout only starts
+      // once a connection is being made for them. Absent: no limit, as Caddy (Go's MaxConnsPerHost 0).
+      connections: config.maxConnsPerHost ?? null,
       // pipelining 0 is undici's "no keep-alive": Connection: close, one request per connection.
       pipelining: keepAlive ? 1 : 0,
       ...(keepAlive ? { keepAliveTimeout: config.keepAliveMs, keepAliveMaxTimeout: config.keepAliveMs } : {}),

@@ -23,6 +23,10 @@
  *         header_up [+|-|>]NAME [VALUE|SEARCH] [REPLACE]
  *         header_down [+|-|>]NAME [VALUE|SEARCH] [REPLACE]
  *         flush_interval D|-1
+ *         request_buffers SIZE|unlimited
+ *         response_buffers SIZE|unlimited
+ *         stream_timeout D
+ *         stream_close_delay D
  *         transport http {
  *             dial_timeout D
  *             response_header_timeout D
@@ -32,6 +36,9 @@
  *             tls_server_name NAME
  *             keepalive D|off
  *             versions 1.1|2|h2c...
+ *             compression off
+ *             max_conns_per_host N
+ *             keepalive_idle_conns N
  *         }
  *     }
  *
@@ -255,6 +262,26 @@ function goRegexp(tok: Token): { source: string; flags: string } {
   return { source, flags };
 }
 
+/**
+ * A byte size as Caddy reads it (go-humanize ParseBytes): `4096`, `64KB` (1000s), `64KiB`
+ * (1024s), `1.5MB`; or `unlimited` (-1). Zero turns buffering off, as absent does.
+ */
+function bufferSizeArg(tok: Token): number {
+  if (tok.text === 'unlimited') return -1;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?$/i.exec(tok.text);
+  if (m === null) throw configError(tok, `invalid size "${tok.text}": use bytes or a unit, as in 4096, 64KB, 1MiB, or unlimited`);
+  const power = ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
+  const bytes = Math.floor(Number(m[1]) * (m[3] === '' ? 1000 : 1024) ** power);
+  if (!Number.isSafeInteger(bytes)) throw configError(tok, `invalid size "${tok.text}": too large`);
+  return bytes;
+}
+
+/** A duration, or a bare integer of nanoseconds as Caddy's stream_* options read it. */
+function nsOrDuration(tok: Token): number {
+  if (/^\d+$/.test(tok.text)) return Number(tok.text) / 1e6;
+  return durationArg(tok, { allowZero: true });
+}
+
 /** Checks that need the whole directive: weights against the upstreams they weigh. */
 function validateLb(b: Builder, node: Node): void {
   const weights = b.lb.weights;
@@ -343,6 +370,18 @@ const SUBDIRECTIVES: Readonly<Record<string, SubParser | undefined>> = {
     const ms = parseDuration(tok.text) ?? durationArg(tok);
     b.flushIntervalMs = ms < 0 ? -1 : ms;
   },
+  request_buffers(sub, b) {
+    b.requestBuffers = bufferSizeArg(oneArg(sub, 'request_buffers SIZE|unlimited'));
+  },
+  response_buffers(sub, b) {
+    b.responseBuffers = bufferSizeArg(oneArg(sub, 'response_buffers SIZE|unlimited'));
+  },
+  stream_timeout(sub, b) {
+    b.streamTimeoutMs = nsOrDuration(oneArg(sub, 'stream_timeout D'));
+  },
+  stream_close_delay(sub, b) {
+    b.streamCloseDelayMs = nsOrDuration(oneArg(sub, 'stream_close_delay D'));
+  },
   transport(sub, b) {
     const kind = oneArg(sub, 'transport http { … }');
     if (kind.text !== 'http') throw configError(kind, `unsupported transport "${kind.text}" (only http)`);
@@ -390,6 +429,18 @@ function parseTransport(lines: readonly Node[], transport: Builder['transport'])
         transport.versions = [...versions];
         break;
       }
+      case 'compression': {
+        const tok = oneArg(line, 'compression off');
+        if (tok.text !== 'off') throw configError(tok, `transport http: compression takes only "off" (my-server never compresses on the client's behalf)`);
+        transport.compression = false;
+        break;
+      }
+      case 'max_conns_per_host':
+        transport.maxConnsPerHost = intArg(oneArg(line, 'max_conns_per_host N'), 1, 1_000_000, 'max_conns_per_host');
+        break;
+      case 'keepalive_idle_conns':
+        transport.keepAliveIdleConns = intArg(oneArg(line, 'keepalive_idle_conns N'), 0, 1_000_000, 'keepalive_idle_conns');
+        break;
       case 'keepalive': {
         const tok = oneArg(line, 'keepalive D|off');
         transport.keepAliveMs = tok.text === 'off' ? 0 : durationArg(tok);
