@@ -394,6 +394,12 @@ export interface ReverseProxyConfig {
    * this option; Caddy closes them at once).
    */
   readonly streamCloseDelayMs?: number;
+  /**
+   * `trusted_proxies CIDR...|private_ranges`: peers in these ranges are trusted by this proxy, as
+   * well as those the listener's `servers { trusted_proxies }` trusts (Caddy ≥ 2.7 takes either):
+   * their X-Forwarded-For is appended to and their X-Forwarded-Proto/-Host kept.
+   */
+  readonly trustedProxies?: readonly string[];
 }
 
 export interface ReverseProxyRoute extends RouteBase, ReverseProxyConfig {

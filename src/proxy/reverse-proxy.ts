@@ -13,6 +13,7 @@ import { requestAuthority, unmapIPv4 } from '../util/host.ts';
 import { UpstreamTransport } from './transport.ts';
 import { WebSocketForwarder } from './websocket.ts';
 import { bufferRequestBody, type PreparedBody } from './buffering.ts';
+import { IpRanges } from '../util/ip-ranges.ts';
 import { publish } from '../diagnostics.ts';
 import {
   UpstreamTimeoutError,
@@ -72,6 +73,8 @@ export class ReverseProxy {
   readonly upstreams: readonly UpstreamState[];
   readonly #config: ReverseProxyConfig;
   readonly #selector: Selector;
+  /** reverse_proxy's own trusted_proxies, trusted besides the listener's (ctx.trustedPeer). */
+  readonly #trusted: IpRanges | undefined;
   /** The policy may set a cookie on the response (lb_policy cookie). */
   readonly #sticky: boolean;
   readonly #transport: UpstreamTransport;
@@ -91,6 +94,7 @@ export class ReverseProxy {
     this.upstreams = config.upstreams.map((u) => new UpstreamState(u, config.passive, this.#now));
     this.#selector = createSelector(config.lb, options.random, this.upstreams);
     this.#sticky = config.lb.policy === 'cookie';
+    this.#trusted = config.trustedProxies === undefined ? undefined : new IpRanges(config.trustedProxies);
     this.#transport = new UpstreamTransport(config.transport);
     this.#ws = new WebSocketForwarder(config.transport);
     const unhealthy = config.passive.unhealthyStatus;
@@ -112,7 +116,8 @@ export class ReverseProxy {
    * the upstream cannot have seen it: the connection was never made. Retries continue while
    * lb_retries and lb_try_duration allow, lb_try_interval apart.
    */
-  async handle(req: ProxyRequest, res: ProxyResponse, ctx: ProxyContext): Promise<void> {
+  async handle(req: ProxyRequest, res: ProxyResponse, given: ProxyContext): Promise<void> {
+    const ctx = this.#withTrust(given);
     const start = this.#now();
     const gone = new AbortController();
     // 'close' also follows a normal finish; only a close before it means the client went away
@@ -165,7 +170,8 @@ export class ReverseProxy {
    * An upstream that cannot be reached gets the client a 502 (504 on dial timeout) before the
    * socket is closed; no retries, as the handshake's bytes are already handed over.
    */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ProxyContext): Promise<void> {
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, given: ProxyContext): Promise<void> {
+    const ctx = this.#withTrust(given);
     const up = this.#choose(selectionRequest(req, ctx), new Set());
     if (up === undefined) {
       writeSocketError(socket, NO_UPSTREAM);
@@ -226,6 +232,15 @@ export class ReverseProxy {
       if (up !== undefined) return up;
     }
     return this.#selector.select(this.upstreams, selection);
+  }
+
+  /**
+   * The peer is trusted when the listener's `servers { trusted_proxies }` says so or this proxy's
+   * own trusted_proxies contain it: Caddy's addForwardedHeaders (2.7 and later) takes either.
+   */
+  #withTrust(ctx: ProxyContext): ProxyContext {
+    if (this.#trusted === undefined || ctx.trustedPeer === true) return ctx;
+    return this.#trusted.contains(ctx.remoteAddress) ? { ...ctx, trustedPeer: true } : ctx;
   }
 
   /** The body as it goes upstream: streamed, or first read into memory (request_buffers). */

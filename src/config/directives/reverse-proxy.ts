@@ -20,6 +20,7 @@
  *         fail_duration D
  *         max_fails N
  *         unhealthy_status CODE|5xx...
+ *         trusted_proxies CIDR...|private_ranges
  *         header_up [+|-|>]NAME [VALUE|SEARCH] [REPLACE]
  *         header_down [+|-|>]NAME [VALUE|SEARCH] [REPLACE]
  *         flush_interval D|-1
@@ -50,6 +51,7 @@
  * (ReverseProxyRoute): a new subdirective is a field in config/types.ts, a default in
  * config/defaults.ts if it has one, an entry below, and the proxy code that reads it.
  */
+import { parseCidr, PRIVATE_RANGES } from '../cidr.ts';
 import { reverseProxyDefaults } from '../defaults.ts';
 import { configError, posOf } from '../errors.ts';
 import type { Token } from '../lexer.ts';
@@ -369,6 +371,19 @@ const SUBDIRECTIVES: Readonly<Record<string, SubParser | undefined>> = {
     }
     const ms = parseDuration(tok.text) ?? durationArg(tok);
     b.flushIntervalMs = ms < 0 ? -1 : ms;
+  },
+  trusted_proxies(sub, b) {
+    const ranges: string[] = [...(b.trustedProxies ?? [])];
+    for (const tok of argsOf(sub, 1, Infinity, 'trusted_proxies CIDR...|private_ranges')) {
+      if (tok.text === 'private_ranges') {
+        ranges.push(...PRIVATE_RANGES);
+        continue;
+      }
+      const c = parseCidr(tok.text);
+      if (typeof c === 'string') throw configError(tok, `trusted_proxies: invalid range "${tok.text}": ${c}`);
+      ranges.push(tok.text);
+    }
+    b.trustedProxies = ranges;
   },
   request_buffers(sub, b) {
     b.requestBuffers = bufferSizeArg(oneArg(sub, 'request_buffers SIZE|unlimited'));
