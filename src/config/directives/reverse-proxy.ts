@@ -56,32 +56,14 @@ import { reverseProxyDefaults } from '../defaults.ts';
 import { configError, posOf } from '../errors.ts';
 import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
-import type { LbPolicy, ReverseProxyConfig, ReverseProxyRoute, TransportVersion, UpstreamConfig } from '../types.ts';
+import type { ReverseProxyConfig, ReverseProxyRoute, UpstreamConfig } from '../types.ts';
 import { durationArg, headerNameArg, intArg, parseDuration, portArg, statusMatchArg } from '../values.ts';
 import { unknownSub } from './global-options.ts';
 import { argsOf, headerOpLine, noBlock, Once, oneArg, splitMatcher } from './helpers.ts';
 import { applicationOrder } from './simple.ts';
+import { lbPolicy, validateLb } from './lb-policy.ts';
+import { parseTransport } from './proxy-transport.ts';
 import { parseUpstream } from './upstream.ts';
-
-const VERSIONS: readonly TransportVersion[] = ['1.1', '2', 'h2c'];
-const POLICIES: readonly LbPolicy[] = [
-  'random',
-  'round_robin',
-  'least_conn',
-  'first',
-  'ip_hash',
-  'client_ip_hash',
-  'uri_hash',
-  'header',
-  'query',
-  'cookie',
-  'random_choose',
-  'weighted_round_robin',
-];
-/** Policies that take no argument: the ones a `fallback` may name. */
-const SIMPLE_POLICIES: readonly LbPolicy[] = ['random', 'round_robin', 'least_conn', 'first', 'ip_hash', 'client_ip_hash', 'uri_hash'];
-const LB_USAGE =
-  'lb_policy random|round_robin|least_conn|first|ip_hash|client_ip_hash|uri_hash|header NAME|query KEY|cookie [NAME [SECRET]]|random_choose N|weighted_round_robin W...';
 
 /**
  * A ReverseProxyConfig being filled in by the subdirectives: the same shape, writable (lists and
@@ -173,72 +155,6 @@ class UpstreamList {
 type SubParser = (sub: Node, b: Builder) => void;
 
 /**
- * `lb_policy NAME [ARGS...] [{ fallback POLICY; max_age D }]`, with the arguments and block
- * options of Caddy's selection policies (selectionpolicies.go UnmarshalCaddyfile): `fallback` for
- * header, query and cookie; `max_age` for cookie.
- */
-function lbPolicy(sub: Node): Partial<Builder['lb']> {
-  const [policyTok, ...args] = argsOf(sub, 1, Infinity, LB_USAGE) as [Token, ...Token[]];
-  const policy = policyTok.text as LbPolicy;
-  if (!POLICIES.includes(policy)) throw configError(policyTok, `unsupported lb_policy "${policyTok.text}" (use ${POLICIES.join(', ')})`);
-  const noMore = (max: number): void => {
-    const extra = args[max];
-    if (extra !== undefined) throw configError(extra, `lb_policy ${policy}: unexpected argument "${extra.text}" (usage: ${LB_USAGE})`);
-  };
-  const need = (what: string): Token => {
-    const tok = args[0];
-    if (tok === undefined) throw configError(policyTok, `lb_policy ${policy}: missing ${what} (usage: ${LB_USAGE})`);
-    return tok;
-  };
-  const out: Partial<Builder['lb']> = { policy };
-  switch (policy) {
-    case 'header':
-      out.header = headerNameArg(need('header NAME'), need('header NAME').text);
-      noMore(1);
-      break;
-    case 'query':
-      out.queryKey = need('query KEY').text;
-      noMore(1);
-      break;
-    case 'cookie': {
-      noMore(2);
-      out.cookie = { name: args[0]?.text ?? 'lb', secret: args[1]?.text ?? '' };
-      if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(out.cookie.name)) throw configError(args[0] as Token, `lb_policy cookie: invalid cookie name "${out.cookie.name}"`);
-      break;
-    }
-    case 'random_choose':
-      out.choose = intArg(need('N'), 2, 1_000_000, 'random_choose count');
-      noMore(1);
-      break;
-    case 'weighted_round_robin':
-      need('weights W...');
-      out.weights = args.map((tok) => intArg(tok, 0, 1_000_000, 'weight'));
-      if (out.weights.every((w) => w === 0)) throw configError(policyTok, 'lb_policy weighted_round_robin: at least one weight must be positive');
-      break;
-    default:
-      noMore(0);
-  }
-  const once = new Once();
-  for (const line of sub.block ?? []) {
-    once.check(line);
-    noBlock(line);
-    const name = line.name.text;
-    if (name === 'fallback' && (policy === 'header' || policy === 'query' || policy === 'cookie')) {
-      const fb = oneArg(line, 'fallback POLICY');
-      if (!SIMPLE_POLICIES.includes(fb.text as LbPolicy)) {
-        throw configError(fb, `lb_policy ${policy}: unsupported fallback "${fb.text}" (use ${SIMPLE_POLICIES.join(', ')})`);
-      }
-      out.fallback = fb.text as LbPolicy;
-    } else if (name === 'max_age' && policy === 'cookie' && out.cookie !== undefined) {
-      out.cookie = { ...out.cookie, maxAgeMs: durationArg(oneArg(line, 'max_age D')) };
-    } else {
-      throw unknownSub(line, `lb_policy ${policy}`);
-    }
-  }
-  return out;
-}
-
-/**
  * A Go RE2 pattern as a JS RegExp source and flags: `(?P<name>` becomes `(?<name>`, a leading flag
  * group such as `(?i)` becomes flags, and what JS reads differently (`\z`, `\Q…\E`, POSIX classes)
  * is refused. The same rules as the header replace ops (helpers.ts goRegexp, not exported there).
@@ -282,17 +198,6 @@ function bufferSizeArg(tok: Token): number {
 function nsOrDuration(tok: Token): number {
   if (/^\d+$/.test(tok.text)) return Number(tok.text) / 1e6;
   return durationArg(tok, { allowZero: true });
-}
-
-/** Checks that need the whole directive: weights against the upstreams they weigh. */
-function validateLb(b: Builder, node: Node): void {
-  const weights = b.lb.weights;
-  if (b.lb.policy === 'weighted_round_robin' && weights !== undefined && weights.length !== b.upstreams.length) {
-    throw configError(
-      node.name,
-      `reverse_proxy: lb_policy weighted_round_robin has ${weights.length} weight(s) for ${b.upstreams.length} upstream(s); give one weight per upstream, in order`,
-    );
-  }
 }
 
 const SUBDIRECTIVES: Readonly<Record<string, SubParser | undefined>> = {
@@ -403,66 +308,3 @@ const SUBDIRECTIVES: Readonly<Record<string, SubParser | undefined>> = {
     parseTransport(sub.block ?? [], b.transport);
   },
 };
-
-function parseTransport(lines: readonly Node[], transport: Builder['transport']): void {
-  const once = new Once();
-  for (const line of lines) {
-    once.check(line);
-    noBlock(line);
-    switch (line.name.text) {
-      case 'dial_timeout':
-        transport.dialTimeoutMs = durationArg(oneArg(line, 'dial_timeout D'));
-        break;
-      case 'response_header_timeout':
-        transport.responseHeaderTimeoutMs = durationArg(oneArg(line, 'response_header_timeout D'));
-        break;
-      case 'read_timeout':
-        transport.readTimeoutMs = durationArg(oneArg(line, 'read_timeout D'));
-        break;
-      case 'tls':
-        argsOf(line, 0, 0, 'tls');
-        transport.tls = true;
-        break;
-      case 'tls_insecure_skip_verify':
-        argsOf(line, 0, 0, 'tls_insecure_skip_verify');
-        transport.tls = true;
-        transport.tlsInsecureSkipVerify = true;
-        break;
-      case 'tls_server_name':
-        transport.tls = true;
-        transport.tlsServerName = oneArg(line, 'tls_server_name NAME').text;
-        break;
-      case 'versions': {
-        const versions = new Set<TransportVersion>();
-        for (const tok of argsOf(line, 1, Infinity, 'versions 1.1|2|h2c...')) {
-          if (!(VERSIONS as readonly string[]).includes(tok.text)) {
-            const why = tok.text === '3' ? 'HTTP/3 to upstreams is not supported' : `use ${VERSIONS.join(', ')}`;
-            throw configError(tok, `transport http: unsupported version "${tok.text}" (${why})`);
-          }
-          versions.add(tok.text as TransportVersion);
-        }
-        transport.versions = [...versions];
-        break;
-      }
-      case 'compression': {
-        const tok = oneArg(line, 'compression off');
-        if (tok.text !== 'off') throw configError(tok, `transport http: compression takes only "off" (my-server never compresses on the client's behalf)`);
-        transport.compression = false;
-        break;
-      }
-      case 'max_conns_per_host':
-        transport.maxConnsPerHost = intArg(oneArg(line, 'max_conns_per_host N'), 1, 1_000_000, 'max_conns_per_host');
-        break;
-      case 'keepalive_idle_conns':
-        transport.keepAliveIdleConns = intArg(oneArg(line, 'keepalive_idle_conns N'), 0, 1_000_000, 'keepalive_idle_conns');
-        break;
-      case 'keepalive': {
-        const tok = oneArg(line, 'keepalive D|off');
-        transport.keepAliveMs = tok.text === 'off' ? 0 : durationArg(tok);
-        break;
-      }
-      default:
-        throw unknownSub(line, 'transport http');
-    }
-  }
-}
