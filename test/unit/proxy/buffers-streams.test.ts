@@ -209,6 +209,58 @@ test('without stream_close_delay a WebSocket outlives close(), as before; with 0
   }
 });
 
+/** An SSE upstream that sends `tick N` every 50 ms until the client goes. */
+async function sseUpstream(): Promise<{ port: number; close(): Promise<void> }> {
+  return upstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    let n = 0;
+    const timer = setInterval(() => res.write(`data: tick ${++n}\n\n`), 50);
+    res.on('close', () => clearInterval(timer));
+  });
+}
+
+/** Opens the event stream; `events` grows as they arrive, `ended` resolves when the stream stops. */
+function openSse(port: number): Promise<{ events: string[]; ended: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, agent: false }, (res) => {
+        const events: string[] = [];
+        const ended = new Promise<void>((done) => {
+          res.on('close', () => done());
+          res.on('error', () => done());
+        });
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => events.push(c));
+        res.once('data', () => resolve({ events, ended }));
+      })
+      .on('error', reject);
+  });
+}
+
+test('stream_close_delay keeps an SSE response flowing after close() until the delay; without it close() cuts it', E2E, async () => {
+  const up = await sseUpstream();
+  const delayed = await front(proxyConfig([up.port], { streamCloseDelayMs: 500 }));
+  const plain = await front(proxyConfig([up.port]));
+  try {
+    const kept = await openSse(delayed.port);
+    const unloaded = Date.now();
+    await delayed.proxy.close();
+    const before = kept.events.length;
+    await kept.ended;
+    assert.ok(Date.now() - unloaded >= 450, `cut ${Date.now() - unloaded} ms after close()`);
+    assert.ok(kept.events.length >= before + 3, `events kept coming after close(): ${before} then ${kept.events.length}`);
+
+    const cut = await openSse(plain.port);
+    const closedAt = Date.now();
+    await plain.proxy.close();
+    await cut.ended;
+    assert.ok(Date.now() - closedAt < 400, 'cut at once, as before');
+  } finally {
+    await Promise.all([delayed.close(), plain.close()]);
+    await up.close();
+  }
+});
+
 test('max_conns_per_host 1 queues the second request on the one connection; no limit by default', E2E, async () => {
   let connections = 0;
   const held: http.ServerResponse[] = [];
