@@ -126,7 +126,9 @@ const WITH_BLOCK = new Set(['transport', 'health_headers', 'lb_policy']);
 
 /**
  * The upstreams of the directive's arguments and its `to` lines, in the order written. Caddy's
- * rule: they share one scheme (http, https or h2c), since there is one transport for all.
+ * rule: they share one scheme (http, https or h2c), since there is one transport for all. An
+ * upstream written without a scheme goes with h2c ones (they all speak h2c, as Caddy's versions
+ * apply to the whole transport); Caddy accepts that only when the scheme-less one comes first.
  */
 class UpstreamList {
   readonly upstreams: UpstreamConfig[] = [];
@@ -143,10 +145,15 @@ class UpstreamList {
       if (upstream.scheme === 'unix') continue;
       const scheme = parsed.h2c ? 'h2c' : upstream.scheme;
       this.scheme ??= scheme;
-      if (scheme !== this.scheme) {
-        const why = scheme === 'h2c' || this.scheme === 'h2c' ? 'h2c:// cannot be mixed with http:// or https://' : 'http or https';
-        throw configError(tok, `reverse_proxy: all upstreams must use the same scheme (${why})`);
+      if (scheme === this.scheme) continue;
+      const plain = (s: string): boolean => s === 'http' && this.explicitHttp === undefined;
+      if (scheme === 'h2c' && plain(this.scheme)) {
+        this.scheme = 'h2c';
+        continue;
       }
+      if (this.scheme === 'h2c' && scheme === 'http' && !parsed.explicitHttp) continue;
+      const why = scheme === 'h2c' || this.scheme === 'h2c' ? 'h2c:// cannot be mixed with http:// or https://' : 'http or https';
+      throw configError(tok, `reverse_proxy: all upstreams must use the same scheme (${why})`);
     }
     this.upstreams.push(...parsed.upstreams);
   }

@@ -49,6 +49,10 @@ test('h2c:// upstreams are plain http with transport versions h2c 2, as Caddy se
   assert.deepEqual(r.transport.versions, ['h2c', '2']);
   assert.equal(r.transport.tls, false);
   assert.deepEqual(addresses(await proxyOf('\treverse_proxy h2c://grpc')), ['http://grpc:80']);
+  for (const block of ['\treverse_proxy b:9000 h2c://a:9001', '\treverse_proxy h2c://a:9001 {\n\t\tto b:9000\n\t}']) {
+    const mixed = await proxyOf(block);
+    assert.deepEqual(mixed.transport.versions, ['h2c', '2'], `${block}: an upstream without a scheme goes with h2c ones`);
+  }
 });
 
 test('upstream errors point at the offending token', async () => {
@@ -57,7 +61,9 @@ test('upstream errors point at the offending token', async () => {
     ['\treverse_proxy {\n\t\tlb_policy first\n\t}', /^Proxyfile:2:2: reverse_proxy: missing upstream/],
     ['\treverse_proxy {\n\t\tto\n\t}', /^Proxyfile:3:3: to: missing argument \(usage: to UPSTREAM\.\.\.\)/],
     ['\treverse_proxy a:1 {\n\t\tto b:2 https://c\n\t}', /^Proxyfile:3:10: reverse_proxy: all upstreams must use the same scheme \(http or https\)/],
-    ['\treverse_proxy h2c://a:1 {\n\t\tto b:2\n\t}', /^Proxyfile:3:6: reverse_proxy: all upstreams must use the same scheme \(h2c:\/\/ cannot be mixed/],
+    ['\treverse_proxy h2c://a:1 {\n\t\tto http://b:2\n\t}', /^Proxyfile:3:6: reverse_proxy: all upstreams must use the same scheme \(h2c:\/\/ cannot be mixed/],
+    ['\treverse_proxy http://b:2 h2c://a:1', /^Proxyfile:2:27: reverse_proxy: all upstreams must use the same scheme \(h2c:\/\/ cannot be mixed/],
+    ['\treverse_proxy h2c://a:1 https://b', /^Proxyfile:2:26: reverse_proxy: all upstreams must use the same scheme \(h2c:\/\/ cannot be mixed/],
     ['\treverse_proxy h2c://a:443', /^Proxyfile:2:16: invalid upstream "h2c:\/\/a:443": h2c:\/\/ with port 443/],
     ['\treverse_proxy h2c://a:1 {\n\t\ttransport http {\n\t\t\ttls\n\t\t}\n\t}', /^Proxyfile:2:16: reverse_proxy: upstream is h2c:\/\/ but the transport uses TLS/],
     ['\treverse_proxy :', /^Proxyfile:2:16: invalid upstream ":": port "" is not a number/],
