@@ -164,7 +164,9 @@ export class ReverseProxy {
       res.off('close', onClose);
     }
     // Nobody to answer when the client left; when ctx.signal gave up, say why if nothing was sent.
-    if (!gone.signal.aborted) sendError(res, failure ?? ABANDONED);
+    // A sticky cookie chosen for a failed attempt still goes out, as Caddy sets it on the response
+    // writer when the policy chooses.
+    if (!gone.signal.aborted) sendError(res, failure ?? ABANDONED, cookie);
   }
 
   /**
@@ -354,7 +356,7 @@ function errorBody(failure: Failure): string {
   return `${failure.status} ${STATUS_CODES[failure.status] ?? ''}: ${failure.message}\n`;
 }
 
-function sendError(res: ProxyResponse, failure: Failure): void {
+function sendError(res: ProxyResponse, failure: Failure, cookie?: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -365,6 +367,7 @@ function sendError(res: ProxyResponse, failure: Failure): void {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
+    ...(cookie !== undefined ? { 'set-cookie': cookie } : {}),
   });
   res.end(body);
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { createSelector, hostByHashing, cookieValue, type SelectionRequest } from '../../../src/proxy/selectors.ts';
 import { UpstreamState } from '../../../src/proxy/upstream-state.ts';
-import { echoUpstream, front, parseEcho, proxyConfig, request } from './helpers.ts';
+import { closedPort, echoUpstream, front, parseEcho, proxyConfig, request } from './helpers.ts';
 
 const passiveOff = { failDurationMs: 0, maxFails: 1, unhealthyStatus: [] };
 
@@ -152,5 +152,17 @@ test('lb_policy cookie through the proxy: Set-Cookie beside the upstream cookies
     await proxy.close();
     await a.close();
     await b.close();
+  }
+});
+
+test('lb_policy cookie: a 502 still carries the cookie of the upstream chosen', { timeout: 15_000 }, async () => {
+  const port = await closedPort();
+  const proxy = await front(proxyConfig([port], { lb: { policy: 'cookie', cookie: { name: 'lb', secret: '' } } }));
+  try {
+    const res = await request(proxy.port);
+    assert.equal(res.status, 502);
+    assert.match(String(res.headers['set-cookie']), /^lb=[0-9a-f]{64}; Path=\/; HttpOnly; SameSite=Lax$/);
+  } finally {
+    await proxy.close();
   }
 });
