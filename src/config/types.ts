@@ -437,12 +437,43 @@ export interface UpstreamConfig {
   readonly pos?: Pos;
 }
 
-export type LbPolicy = 'random' | 'round_robin' | 'least_conn' | 'first' | 'ip_hash' | 'uri_hash' | 'header';
+export type LbPolicy =
+  | 'random'
+  | 'round_robin'
+  | 'least_conn'
+  | 'first'
+  | 'ip_hash'
+  | 'client_ip_hash'
+  | 'uri_hash'
+  | 'header'
+  | 'query'
+  | 'cookie'
+  | 'random_choose'
+  | 'weighted_round_robin';
+
+/** `lb_policy cookie [NAME [SECRET]] { max_age D }`: Caddy's sticky-session cookie. */
+export interface LbCookieConfig {
+  /** Caddy's default: `lb`. */
+  readonly name: string;
+  /** HMAC-SHA256 key of the cookie's value (the upstream's address); may be empty, as in Caddy. */
+  readonly secret: string;
+  /** The cookie's Max-Age; absent: a session cookie. */
+  readonly maxAgeMs?: number;
+}
 
 export interface LoadBalancingConfig {
   readonly policy: LbPolicy;
   /** The request header hashed by the `header` policy; required for it, ignored by the others. */
   readonly header?: string;
+  /** The query key hashed by the `query` policy. */
+  readonly queryKey?: string;
+  readonly cookie?: LbCookieConfig;
+  /** `random_choose N`: upstreams sampled, the least loaded of them chosen; at least 2. */
+  readonly choose?: number;
+  /** `weighted_round_robin W...`: one weight per upstream, in the upstreams' order. */
+  readonly weights?: readonly number[];
+  /** `header`, `query`, `cookie`: the policy when the key is absent (`{ fallback P }`); default random. */
+  readonly fallback?: LbPolicy;
   /** Retries after a failed attempt; 0 = none unless tryDurationMs allows them. */
   readonly retries: number;
   /** How long to keep retrying failed attempts; 0 = no time-based retries. */
@@ -451,7 +482,10 @@ export interface LoadBalancingConfig {
   readonly tryIntervalMs: number;
 }
 
-/** Active checks: every `intervalMs`, GET `uri` on each upstream. Off while `uri` is absent. */
+/**
+ * Active checks: every `intervalMs`, a request for `uri` to each upstream. On when `uri` or
+ * `port` is set (Caddy's IsEnabled), off otherwise.
+ */
 export interface ActiveHealthConfig {
   /** Path (and optional query), e.g. "/healthz". */
   readonly uri?: string;
@@ -459,6 +493,14 @@ export interface ActiveHealthConfig {
   readonly timeoutMs: number;
   /** The status a healthy upstream answers with. */
   readonly status: StatusMatch;
+  /** `health_port`: checks go to this port of each upstream's host instead of its own port. */
+  readonly port?: number;
+  /** `health_method`; absent: GET. */
+  readonly method?: string;
+  /** `health_headers { Field value... }`, field names as written; `Host` sets the request's Host. */
+  readonly headers?: Readonly<Record<string, readonly string[]>>;
+  /** `health_body`: a healthy upstream's body matches this regexp (Go RE2, as a JS source and flags). */
+  readonly body?: { readonly source: string; readonly flags: string };
 }
 
 /** Passive checks: a failure is remembered for `failDurationMs`; 0 turns them off. */
@@ -485,7 +527,26 @@ export interface TransportConfig {
   readonly tlsServerName?: string;
   /** How long an idle pooled connection is kept; 0 means keep-alive off. */
   readonly keepAliveMs: number;
+  /**
+   * `versions`: the HTTP versions offered to upstreams. `h2c` speaks HTTP/2 without TLS (prior
+   * knowledge) to plain upstreams; `2` offers h2 by ALPN to TLS upstreams. Absent: HTTP/1.1 only.
+   */
+  readonly versions?: readonly TransportVersion[];
+  /** `max_conns_per_host`: connections per upstream, further requests wait; absent: no limit (Caddy's default). */
+  readonly maxConnsPerHost?: number;
+  /**
+   * `keepalive_idle_conns`: accepted for Caddyfile compatibility, not enforced: undici keeps idle
+   * connections until `keepalive` expires them (docs/configuration.md says so).
+   */
+  readonly keepAliveIdleConns?: number;
+  /**
+   * `compression off`: never ask the upstream for gzip on the client's behalf. my-server never
+   * does (it passes the client's Accept-Encoding as it is), so only `off` is accepted.
+   */
+  readonly compression?: false;
 }
+
+export type TransportVersion = '1.1' | '2' | 'h2c';
 
 /**
  * Everything one reverse_proxy does, with every default applied (config/defaults.ts
@@ -507,6 +568,28 @@ export interface ReverseProxyConfig {
    */
   readonly flushIntervalMs?: number;
   readonly transport: TransportConfig;
+  /**
+   * `request_buffers` / `response_buffers`: bytes of the body read into memory before it is sent
+   * on (-1: `unlimited`). A request body that ends within the buffer goes upstream with its
+   * Content-Length, as in Caddy. Absent: streamed as it comes.
+   */
+  readonly requestBuffers?: number;
+  readonly responseBuffers?: number;
+  /** `stream_timeout`: upgraded connections (WebSockets) are closed this long after the upgrade. */
+  readonly streamTimeoutMs?: number;
+  /**
+   * `stream_close_delay`: when the config is unloaded (after a reload's grace period), upgraded
+   * connections and streaming responses still in flight are closed only after this delay.
+   * Absent: WebSockets outlive the reload and are never closed by it (my-server's behaviour before
+   * this option; Caddy closes them at once).
+   */
+  readonly streamCloseDelayMs?: number;
+  /**
+   * `trusted_proxies CIDR...|private_ranges`: peers in these ranges are trusted by this proxy, as
+   * well as those the listener's `servers { trusted_proxies }` trusts (Caddy ≥ 2.7 takes either):
+   * their X-Forwarded-For is appended to and their X-Forwarded-Proto/-Host kept.
+   */
+  readonly trustedProxies?: readonly string[];
 }
 
 export interface ReverseProxyRoute extends RouteBase, ReverseProxyConfig {

@@ -1,4 +1,5 @@
-import type { ActiveHealthConfig, StatusMatch } from '../config/types.ts';
+import type { ActiveHealthConfig, StatusMatch, UpstreamConfig } from '../config/types.ts';
+import { joinHostPort } from '../util/host.ts';
 import type { UpstreamState } from './upstream-state.ts';
 import type { UpstreamTransport } from './transport.ts';
 import { publish } from '../diagnostics.ts';
@@ -26,7 +27,7 @@ export interface HealthCheckerOptions {
 }
 
 /**
- * Active health checks: every `intervalMs`, GET `uri` on each upstream; a response whose status
+ * Active health checks: every `intervalMs`, a probe of each upstream (see httpProbe); a response whose status
  * matches `status` within `timeoutMs` marks it healthy, anything else unhealthy. One failed or one
  * passed check flips the verdict (Caddy's default of health_fails 1 / health_passes 1). Transitions
  * are published on my-server:upstream:healthy / my-server:upstream:unhealthy.
@@ -101,19 +102,54 @@ export function statusMatches(status: number, match: StatusMatch): boolean {
   return Math.floor(status / 100) === Number(match[0]);
 }
 
+/** health_body reads at most this much of a response: enough for any status page, bounded. */
+const MAX_HEALTH_BODY = 1024 * 1024;
+
 /**
- * The default probe: GET `uri` over the proxy's own transport (same TLS settings, same pool), with
- * the upstream's host:port as Host. The body is drained and ignored.
+ * The default probe, as Caddy's doActiveHealthCheck: `method` (GET) for `uri` (`/` when only a
+ * port is set) over the proxy's own transport (same TLS settings), to `health.port` of the
+ * upstream's host when set. Host is that host:port unless `headers` names a Host; the other
+ * `headers` are added. With `body`, a response whose body does not match is a failed check;
+ * otherwise the body is drained and ignored.
  */
-export function httpProbe(transport: UpstreamTransport, uri: string): HealthProbe {
+export function httpProbe(transport: UpstreamTransport, health: ActiveHealthConfig): HealthProbe {
+  const body = health.body === undefined ? undefined : new RegExp(health.body.source, health.body.flags);
+  const extra: Record<string, string[]> = {};
+  let hostOverride: string | undefined;
+  for (const [name, values] of Object.entries(health.headers ?? {})) {
+    if (name.toLowerCase() === 'host') hostOverride = values[0] ?? '';
+    else extra[name.toLowerCase()] = [...values];
+  }
   return async (up, signal) => {
-    const host = up.config.scheme === 'unix' ? 'localhost' : up.address;
+    const target = health.port === undefined ? up.config : healthTarget(up.config, health.port);
+    const host = hostOverride ?? (target.scheme === 'unix' ? 'localhost' : joinHostPort(target.host, target.port));
     try {
-      return await transport.get(up.config, uri, { host, 'user-agent': 'my-server health check' }, signal);
+      const res = await transport.probe(
+        target,
+        {
+          method: health.method ?? 'GET',
+          path: health.uri ?? '/',
+          headers: { host, 'user-agent': 'my-server health check', ...extra },
+          readBody: body !== undefined,
+          maxBody: MAX_HEALTH_BODY,
+        },
+        signal,
+      );
+      // A wrong status says enough; the body is judged only after it, as Caddy does.
+      if (body !== undefined && statusMatches(res.status, health.status) && !body.test(res.body)) {
+        throw new Error(`response body does not match health_body /${health.body?.source ?? ''}/`);
+      }
+      return res.status;
     } catch (err) {
       throw signal.aborted ? abortReason(signal) : err;
     }
   };
+}
+
+/** The upstream with its port replaced by health_port (a unix socket becomes TCP on localhost). */
+function healthTarget(upstream: UpstreamConfig, port: number): UpstreamConfig {
+  if (upstream.scheme === 'unix') return { scheme: 'http', host: 'localhost', port };
+  return { ...upstream, port };
 }
 
 function abortReason(signal: AbortSignal): Error {

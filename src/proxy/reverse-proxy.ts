@@ -12,6 +12,8 @@ import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingConte
 import { requestAuthority, unmapIPv4 } from '../util/host.ts';
 import { UpstreamTransport } from './transport.ts';
 import { WebSocketForwarder } from './websocket.ts';
+import { bufferRequestBody, type PreparedBody } from './buffering.ts';
+import { IpRanges } from '../util/ip-ranges.ts';
 import { publish } from '../diagnostics.ts';
 import {
   UpstreamTimeoutError,
@@ -73,8 +75,14 @@ export class ReverseProxy {
   readonly upstreams: readonly UpstreamState[];
   readonly #config: ReverseProxyConfig;
   readonly #selector: Selector;
+  /** reverse_proxy's own trusted_proxies, trusted besides the listener's (ctx.trustedPeer). */
+  readonly #trusted: IpRanges | undefined;
+  /** The policy may set a cookie on the response (lb_policy cookie). */
+  readonly #sticky: boolean;
   readonly #transport: UpstreamTransport;
   readonly #ws: WebSocketForwarder;
+  /** Client sockets of WebSockets being proxied (stream_timeout, stream_close_delay). */
+  readonly #streams = new Set<Duplex>();
   readonly #health: HealthChecker | undefined;
   /** passive.unhealthyStatus as a test: a response with such a status counts as a failure. */
   readonly #unhealthyStatus: (status: number) => boolean;
@@ -86,14 +94,17 @@ export class ReverseProxy {
     this.#now = options.now ?? monotonicClock;
     this.#log = options.logger;
     this.upstreams = config.upstreams.map((u) => new UpstreamState(u, config.passive, this.#now));
-    this.#selector = createSelector(config.lb, options.random);
+    this.#selector = createSelector(config.lb, options.random, this.upstreams);
+    this.#sticky = config.lb.policy === 'cookie';
+    this.#trusted = config.trustedProxies === undefined ? undefined : new IpRanges(config.trustedProxies);
     this.#transport = new UpstreamTransport(config.transport);
     this.#ws = new WebSocketForwarder(config.transport);
     const unhealthy = config.passive.unhealthyStatus;
     this.#unhealthyStatus = unhealthy.length === 0 ? () => false : (status) => unhealthy.some((m) => statusMatches(status, m));
-    // Active checks run only when health_uri is set (Caddy's rule); the other health_* only tune them.
-    if (config.health.uri !== undefined) {
-      const probe = options.healthProbe ?? httpProbe(this.#transport, config.health.uri);
+    // Active checks run when health_uri or health_port is set (Caddy's IsEnabled); the other
+    // health_* only tune them.
+    if (config.health.uri !== undefined || config.health.port !== undefined) {
+      const probe = options.healthProbe ?? httpProbe(this.#transport, config.health);
       this.#health = new HealthChecker(this.upstreams, config.health, { probe, timers: options.healthTimers });
       this.#health.start();
     }
@@ -107,7 +118,8 @@ export class ReverseProxy {
    * the upstream cannot have seen it: the connection was never made. Retries continue while
    * lb_retries and lb_try_duration allow, lb_try_interval apart.
    */
-  async handle(req: ProxyRequest, res: ProxyResponse, ctx: ProxyContext): Promise<void> {
+  async handle(req: ProxyRequest, res: ProxyResponse, given: ProxyContext): Promise<void> {
+    const ctx = this.#withTrust(given);
     const start = this.#now();
     const gone = new AbortController();
     // 'close' also follows a normal finish; only a close before it means the client went away
@@ -117,17 +129,24 @@ export class ReverseProxy {
     };
     res.once('close', onClose);
     const signal = ctx.signal === undefined ? gone.signal : AbortSignal.any([gone.signal, ctx.signal]);
-    const selection = selectionRequest(req, ctx);
+    // The cookie policy's Set-Cookie; the last attempt's choice is the one the response names.
+    let cookie: string | undefined;
+    const selection = selectionRequest(req, ctx, this.#sticky ? (value) => (cookie = value) : undefined);
     const hasBody = requestHasBody(req);
     const tried = new Set<UpstreamState>();
     let failure: Failure | undefined;
     try {
+      const limit = this.#config.requestBuffers ?? 0;
+      // Buffered only when asked: the plain path takes no extra turn of the event loop.
+      const body = limit === 0 || !hasBody ? streamedBody(req, hasBody) : await bufferRequestBody(req, limit).catch(() => undefined);
+      // The client's body failed while being buffered: the client is gone, nobody to answer.
+      if (body === undefined) return;
       for (let retries = 0; ; ) {
         const up = this.#choose(selection, tried);
         if (up !== undefined) {
           tried.add(up);
           ctx.onUpstream?.(up.address);
-          const result = await this.#attempt(up, req, res, ctx, hasBody, signal);
+          const result = await this.#attempt(up, req, res, ctx, body, signal, () => cookie);
           if (result.kind === 'done') return;
           if (result.kind === 'aborted') break;
           failure = { status: result.status, message: failureMessage(result.status, result.dialFailed) };
@@ -147,7 +166,9 @@ export class ReverseProxy {
       res.off('close', onClose);
     }
     // Nobody to answer when the client left; when ctx.signal gave up, say why if nothing was sent.
-    if (!gone.signal.aborted) sendError(res, failure ?? ABANDONED);
+    // A sticky cookie chosen for a failed attempt still goes out, as Caddy sets it on the response
+    // writer when the policy chooses.
+    if (!gone.signal.aborted) sendError(res, failure ?? ABANDONED, cookie);
   }
 
   /**
@@ -155,7 +176,8 @@ export class ReverseProxy {
    * An upstream that cannot be reached gets the client a 502 (504 on dial timeout) before the
    * socket is closed; no retries, as the handshake's bytes are already handed over.
    */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ProxyContext): Promise<void> {
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, given: ProxyContext): Promise<void> {
+    const ctx = this.#withTrust(given);
     const up = this.#choose(selectionRequest(req, ctx), new Set());
     if (up === undefined) {
       writeSocketError(socket, NO_UPSTREAM);
@@ -165,9 +187,15 @@ export class ReverseProxy {
       upgrade: true,
     });
     up.acquire();
+    this.#streams.add(socket);
+    // stream_timeout: the connection is closed this long after the upgrade, whatever flows on it.
+    const timeoutMs = this.#config.streamTimeoutMs ?? 0;
+    const timer = timeoutMs > 0 ? setTimeout(() => socket.destroy(), timeoutMs).unref() : undefined;
     return new Promise<void>((resolve) => {
       this.#ws.forward(req, socket, head, up.config, this.#transport.usesTls(up.config), headers, (outcome) => {
         up.release();
+        this.#streams.delete(socket);
+        if (timer !== undefined) clearTimeout(timer);
         if (outcome.error !== undefined) {
           const timeout = (outcome.error as NodeJS.ErrnoException).code === 'ECONNECT_TIMEOUT';
           const failure: Failure = timeout
@@ -182,10 +210,24 @@ export class ReverseProxy {
     });
   }
 
-  /** Stop health checks and destroy the connection pools; requests still in flight are cut off. */
+  /**
+   * Stop health checks and destroy the connection pools; requests still in flight are cut off.
+   * WebSockets outlive it unless stream_close_delay is set: then they, and the requests still in
+   * flight (SSE and other streams), are cut off that long after close() (at once for 0).
+   */
   async close(): Promise<void> {
     this.#health?.stop();
-    await this.#transport.close();
+    const delay = this.#config.streamCloseDelayMs;
+    const finish = async (): Promise<void> => {
+      if (delay !== undefined) for (const socket of this.#streams) socket.destroy();
+      await this.#transport.close();
+    };
+    const busy = this.#streams.size > 0 || this.upstreams.some((u) => u.inFlight() > 0);
+    if (delay !== undefined && delay > 0 && busy) {
+      setTimeout(() => void finish(), delay).unref();
+      return;
+    }
+    await finish();
   }
 
   /** Prefer upstreams not yet tried for this request; fall back to all when each was tried. */
@@ -196,6 +238,15 @@ export class ReverseProxy {
       if (up !== undefined) return up;
     }
     return this.#selector.select(this.upstreams, selection);
+  }
+
+  /**
+   * The peer is trusted when the listener's `servers { trusted_proxies }` says so or this proxy's
+   * own trusted_proxies contain it: Caddy's addForwardedHeaders (2.7 and later) takes either.
+   */
+  #withTrust(ctx: ProxyContext): ProxyContext {
+    if (this.#trusted === undefined || ctx.trustedPeer === true) return ctx;
+    return this.#trusted.contains(ctx.remoteAddress) ? { ...ctx, trustedPeer: true } : ctx;
   }
 
   /** Caddy's rule: no retries unless configured; stop at lb_try_duration or after lb_retries. */
@@ -212,22 +263,30 @@ export class ReverseProxy {
     req: ProxyRequest,
     res: ProxyResponse,
     ctx: ProxyContext,
-    hasBody: boolean,
+    body: PreparedBody,
     signal: AbortSignal,
+    cookie: () => string | undefined,
   ): Promise<AttemptResult> {
     const fctx = forwardingContext(req, ctx, up);
     const headers = upstreamRequestHeaders(req.headers, fctx, this.#config.headerUp);
+    if (body.contentLength !== undefined) headers['content-length'] = String(body.contentLength);
     // undici frames the body itself (Content-Length when the client sent one, chunked otherwise,
     // even on a GET or DELETE): the client's Transfer-Encoding was hop-by-hop anyway.
-    const request = { method: req.method ?? 'GET', path: req.url ?? '/', headers, body: requestBody(req, hasBody) };
+    const request = { method: req.method ?? 'GET', path: req.url ?? '/', headers, body: body.body() };
     up.acquire();
     try {
       const result = await forwardOnce(res, (handler) => this.#transport.dispatch(up.config, request, handler), {
         dialTimeoutMs: this.#config.transport.dialTimeoutMs,
         headerTimeout: this.#transport.headerTimeout,
+        responseBuffer: this.#config.responseBuffers ?? 0,
         responseHeaders: (status, upstreamHeaders) => {
           if (this.#unhealthyStatus(status)) up.countFailure();
-          return downstreamResponseHeaders(upstreamHeaders, fctx, this.#config.headerDown);
+          const out = downstreamResponseHeaders(upstreamHeaders, fctx, this.#config.headerDown);
+          const set = cookie();
+          // Beside the upstream's own cookies and untouched by header_down, as Caddy sets it on
+          // the response writer before copying the upstream's headers.
+          if (set !== undefined) out['set-cookie'] = [...asList(out['set-cookie']), set];
+          return out;
         },
         signal,
       });
@@ -247,10 +306,34 @@ export class ReverseProxy {
   }
 }
 
-function selectionRequest(req: ProxyRequest, ctx: ProxyContext): SelectionRequest {
+function selectionRequest(req: ProxyRequest, ctx: ProxyContext, setCookie?: (value: string) => void): SelectionRequest {
   const host = requestAuthority(req.headers);
   const headers = req.headers.host === host || host === '' ? req.headers : { ...req.headers, host };
-  return { clientIp: unmapIPv4(ctx.remoteAddress), uri: req.url ?? '/', headers };
+  const peer = unmapIPv4(ctx.remoteAddress);
+  return {
+    clientIp: peer,
+    resolvedClientIp: ctx.clientIp ?? peer,
+    uri: req.url ?? '/',
+    headers,
+    secure: ctx.scheme === 'https' || (ctx.trustedPeer === true && lastForwardedProto(req.headers) === 'https'),
+    setCookie,
+  };
+}
+
+/** The client's body as it arrives (the default, without request_buffers). */
+function streamedBody(req: ProxyRequest, hasBody: boolean): PreparedBody {
+  return { body: () => requestBody(req, hasBody) };
+}
+
+function lastForwardedProto(headers: ProxyRequest['headers']): string {
+  const raw = headers['x-forwarded-proto'];
+  const list = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+  return list.slice(list.lastIndexOf(',') + 1).trim();
+}
+
+function asList(value: number | string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [String(value)];
 }
 
 function forwardingContext(req: ProxyRequest, ctx: ProxyContext, up: UpstreamState): ForwardingContext {
@@ -277,7 +360,7 @@ function errorBody(failure: Failure): string {
   return `${failure.status} ${STATUS_CODES[failure.status] ?? ''}: ${failure.message}\n`;
 }
 
-function sendError(res: ProxyResponse, failure: Failure): void {
+function sendError(res: ProxyResponse, failure: Failure, cookie?: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -288,6 +371,7 @@ function sendError(res: ProxyResponse, failure: Failure): void {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
+    ...(cookie !== undefined ? { 'set-cookie': cookie } : {}),
   });
   res.end(body);
 }

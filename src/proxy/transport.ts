@@ -4,12 +4,6 @@ import { Pool, buildConnector, type Dispatcher } from 'undici';
 import type { TransportConfig, UpstreamConfig } from '../config/types.ts';
 import { upstreamAddress } from './upstream-state.ts';
 
-/**
- * Connections per upstream: enough for bursts without letting one client flood an upstream with
- * thousands of sockets. Requests beyond it wait in the pool; the dial timeout only starts once a
- * connection is being made for them.
- */
-const MAX_CONNECTIONS = 1024;
 
 /** One request for an upstream. Headers must be free of the fields undici refuses (see undiciHeaders). */
 export interface UpstreamRequest {
@@ -17,8 +11,11 @@ export interface UpstreamRequest {
   /** Path and query, starting with '/'. */
   readonly path: string;
   readonly headers: OutgoingHttpHeaders;
-  /** Read only once the connection is up, so a request that failed to connect still has its body. */
-  readonly body: AsyncIterable<Uint8Array> | null;
+  /**
+   * Read only once the connection is up, so a request that failed to connect still has its body.
+   * A Buffer is a body already read whole (request_buffers).
+   */
+  readonly body: AsyncIterable<Uint8Array> | Buffer | null;
 }
 
 /** The timeout that ends the wait for response headers, and the directive it comes from. */
@@ -29,7 +26,8 @@ export interface HeaderTimeout {
 
 /**
  * Connections to upstreams: one undici Pool per upstream (so one slow upstream's connections never
- * starve another's), HTTP/1.1 only, plain or TLS per the upstream's scheme and `transport { tls }`.
+ * starve another's), plain or TLS per the upstream's scheme and `transport { tls }`; HTTP/1.1, or
+ * HTTP/2 as `versions` allows (see http2Mode).
  *
  * The pool gets every timeout of the transport: dial_timeout as the connect timeout (TCP plus the
  * TLS handshake), the header timeout below as headersTimeout, read_timeout as bodyTimeout, and
@@ -74,17 +72,33 @@ export class UpstreamTransport {
     );
   }
 
-  /** GET `path` and return the status once the body is drained (health checks). */
-  async get(upstream: UpstreamConfig, path: string, headers: OutgoingHttpHeaders, signal: AbortSignal): Promise<number> {
+  /**
+   * One request whose response is read whole (health checks): the status, and the body as text
+   * when `readBody` (at most `maxBody` bytes are kept), otherwise drained.
+   */
+  async probe(
+    upstream: UpstreamConfig,
+    request: { method: string; path: string; headers: OutgoingHttpHeaders; readBody: boolean; maxBody: number },
+    signal: AbortSignal,
+  ): Promise<{ status: number; body: string }> {
     const { statusCode, body } = await this.#poolFor(upstream).request({
-      method: 'GET',
-      path,
-      headers: undiciHeaders(headers),
+      method: request.method,
+      path: request.path,
+      headers: undiciHeaders(request.headers),
       signal,
       ...(this.usesTls(upstream) ? { servername: pinnedServerName(upstream, this.#config) } : {}),
     });
-    await body.dump();
-    return statusCode;
+    if (!request.readBody) {
+      await body.dump();
+      return { status: statusCode, body: '' };
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (size < request.maxBody) chunks.push(chunk.subarray(0, request.maxBody - size));
+      size += chunk.length;
+    }
+    return { status: statusCode, body: Buffer.concat(chunks).toString('utf8') };
   }
 
   #poolFor(upstream: UpstreamConfig): Pool {
@@ -112,27 +126,48 @@ export class UpstreamTransport {
       upstream.scheme === 'unix'
         ? `${tls ? 'https' : 'http'}://localhost`
         : `${tls ? 'https' : 'http'}://${upstreamAddress(upstream)}`;
+    const h2 = http2Mode(config, tls);
     const connector = buildConnector({
       timeout: config.dialTimeoutMs,
-      allowH2: false,
+      allowH2: h2 !== 'none',
+      // h2c: HTTP/2 with prior knowledge (RFC 9113 §3.3) on the plain socket; TLS: h2 by ALPN,
+      // preferred over http/1.1 as Go's transport offers it.
+      ...(h2 === 'h2c' ? { useH2c: true } : {}),
+      ...(h2 === 'h2' ? { preferH2: true } : {}),
       ...(upstream.scheme === 'unix' ? { socketPath: upstream.path ?? '' } : {}),
       ...(tls ? { rejectUnauthorized: !config.tlsInsecureSkipVerify } : {}),
     });
     const serverName = tls ? sniFor(upstream, config) : undefined;
     return new Pool(origin, {
-      connections: MAX_CONNECTIONS,
+      // max_conns_per_host: requests beyond it wait in the pool, and the dial timeout only starts
+      // once a connection is being made for them. Absent: no limit, as Caddy (Go's MaxConnsPerHost 0).
+      connections: config.maxConnsPerHost ?? null,
       // pipelining 0 is undici's "no keep-alive": Connection: close, one request per connection.
       pipelining: keepAlive ? 1 : 0,
       ...(keepAlive ? { keepAliveTimeout: config.keepAliveMs, keepAliveMaxTimeout: config.keepAliveMs } : {}),
       headersTimeout: this.#headerTimeout?.ms ?? 0,
       bodyTimeout: config.readTimeoutMs ?? 0,
-      allowH2: false,
+      allowH2: h2 !== 'none',
+      ...(h2 === 'h2c' ? { useH2c: true } : {}),
       // The pinned name (see dispatch) is only the pool's key: without a real SNI (an IP address or
       // a socket) undici's connector sends none, as for a request without servername.
       connect: ({ servername: _pinned, ...options }, callback) =>
         connector(serverName === undefined ? options : { ...options, servername: serverName }, callback),
     });
   }
+}
+
+/**
+ * Which HTTP/2 the transport speaks to an upstream (`transport http { versions }`, Caddy's rule in
+ * httptransport.go): `h2c` to plain upstreams when the versions name it (every plain request
+ * then goes over HTTP/2, as Caddy's h2cTransport takes them all), h2 by ALPN to TLS upstreams
+ * when they name `2`. Without versions, HTTP/1.1 only, as before.
+ */
+export function http2Mode(config: TransportConfig, tls: boolean): 'none' | 'h2' | 'h2c' {
+  const versions = config.versions ?? [];
+  if (!tls && versions.includes('h2c')) return 'h2c';
+  if (tls && versions.includes('2')) return 'h2';
+  return 'none';
 }
 
 /**

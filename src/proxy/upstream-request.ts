@@ -35,6 +35,12 @@ export interface AttemptOptions {
   readonly dialTimeoutMs: number;
   /** For the message of a header timeout (the pool enforces it). */
   readonly headerTimeout?: HeaderTimeout | undefined;
+  /**
+   * `response_buffers`: bytes of the body read before the status and headers go to the client
+   * (-1: the whole body); 0 or absent: relayed as they arrive. An upstream that fails within the
+   * buffer still gets the client a 502, since nothing was sent yet.
+   */
+  readonly responseBuffer?: number;
   /** Turns the upstream's status and headers into the client's; may throw on invalid headers. */
   readonly responseHeaders: (status: number, headers: IncomingHttpHeaders) => OutgoingHttpHeaders;
   readonly signal: AbortSignal;
@@ -80,6 +86,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   #controller: Dispatcher.DispatchController | undefined;
   #status = 0;
   #responded = false;
+  /** response_buffers: the head and the body held back until the buffer is full or the body ends. */
+  #pending:
+    | { status: number; headers: OutgoingHttpHeaders; upstream: IncomingHttpHeaders; chunks: Buffer[]; length: number }
+    | undefined;
   #complete = false;
   #settled = false;
 
@@ -111,32 +121,69 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     // 1xx interim responses are not relayed, as before (Node's client swallowed them too).
     if (statusCode < 200 || this.#settled) return;
-    const res = this.#res;
-    if (clientGone(res)) {
+    if (clientGone(this.#res)) {
       // The client's 'close' already fired, so no listener below would ever hear of it: stop here
       // rather than hold the upstream connection for a response nobody reads.
       this.#settle({ kind: 'aborted' });
       controller.abort(abandoned());
       return;
     }
+    let out: OutgoingHttpHeaders;
     try {
-      writeHead(res, statusCode, this.#options.responseHeaders(statusCode, headers));
+      out = this.#options.responseHeaders(statusCode, headers);
     } catch (err) {
       this.#settle({ kind: 'failed', error: asError(err), status: 502, dialFailed: false });
       controller.abort(asError(err));
       return;
     }
+    if ((this.#options.responseBuffer ?? 0) !== 0) {
+      this.#pending = { status: statusCode, headers: out, upstream: headers, chunks: [], length: 0 };
+      return;
+    }
+    this.#commit(controller, statusCode, out, headers);
+  }
+
+  /** Sends the status and headers to the client; from here on a failure can only cut it off. */
+  #commit(controller: Dispatcher.DispatchController, statusCode: number, out: OutgoingHttpHeaders, upstream: IncomingHttpHeaders): boolean {
+    const res = this.#res;
+    try {
+      if (res instanceof ServerResponse || isEventStream(upstream)) writeHead(res, statusCode, out);
+      else deferHead(res, statusCode, out);
+    } catch (err) {
+      this.#settle({ kind: 'failed', error: asError(err), status: 502, dialFailed: false });
+      controller.abort(asError(err));
+      return false;
+    }
     this.#responded = true;
     this.#status = statusCode;
-    if (res instanceof ServerResponse && isStreaming(headers)) res.flushHeaders();
+    if (res instanceof ServerResponse && isStreaming(upstream)) res.flushHeaders();
     res.once('close', () => {
       // The client left mid-body: stop the upstream too (the abort signal usually did already).
       if (!this.#complete) controller.abort(abandoned());
       this.#settle({ kind: 'done', status: statusCode });
     });
+    return true;
+  }
+
+  /** Sends what response_buffers held back: the head, then the buffered body. */
+  #flushPending(controller: Dispatcher.DispatchController): boolean {
+    const pending = this.#pending;
+    if (pending === undefined) return true;
+    this.#pending = undefined;
+    if (!this.#commit(controller, pending.status, pending.headers, pending.upstream)) return false;
+    for (const chunk of pending.chunks) this.onResponseData(controller, chunk);
+    return true;
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const pending = this.#pending;
+    if (pending !== undefined) {
+      pending.chunks.push(chunk);
+      pending.length += chunk.length;
+      const limit = this.#options.responseBuffer ?? 0;
+      if (limit > 0 && pending.length >= limit) this.#flushPending(controller);
+      return;
+    }
     const res = this.#res;
     if (clientGone(res)) {
       // A write to a closed HTTP/2 stream returns false and 'drain' never comes: pausing here
@@ -150,8 +197,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    if (!this.#flushPending(controller)) return;
     this.#complete = true;
+    // Trailers pass through (gRPC puts grpc-status and grpc-message there). Over HTTP/2 they end
+    // the stream; over HTTP/1.1 Node sends them only in a chunked body, as the protocol allows.
+    const fields = trailerFields(trailers);
+    if (fields !== undefined && !clientGone(this.#res)) this.#res.addTrailers(fields);
     this.#res.end();
   }
 
@@ -217,6 +269,21 @@ export function isStreaming(headers: IncomingHttpHeaders): boolean {
   return type.toLowerCase().startsWith('text/event-stream') || headers['content-length'] === undefined;
 }
 
+function isEventStream(headers: IncomingHttpHeaders): boolean {
+  return (headers['content-type'] ?? '').toLowerCase().startsWith('text/event-stream');
+}
+
+/**
+ * HTTP/2 response headers that go out with the first DATA frame or with the end, as Go's server
+ * sends them. A response that ends without body or trailers then leaves as one HEADERS frame with
+ * END_STREAM: gRPC's trailers-only form (an error status in the headers), which a client reads as
+ * no status at all when HEADERS and an empty END_STREAM DATA frame arrive apart.
+ */
+function deferHead(res: Http2ServerResponse, status: number, headers: OutgoingHttpHeaders): void {
+  res.statusCode = status;
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
+}
+
 export function writeHead(res: ProxyResponse, status: number, headers: OutgoingHttpHeaders): void {
   if (res instanceof ServerResponse) res.writeHead(status, headers);
   else res.writeHead(status, headers);
@@ -238,6 +305,17 @@ export function clientGone(res: ProxyResponse): boolean {
 
 function writeChunk(res: ProxyResponse, chunk: Buffer): boolean {
   return res instanceof ServerResponse ? res.write(chunk) : res.write(chunk);
+}
+
+/** Trailer fields worth relaying, or undefined when there are none. */
+function trailerFields(trailers: IncomingHttpHeaders | undefined): Record<string, string | string[]> | undefined {
+  if (trailers === undefined) return undefined;
+  let out: Record<string, string | string[]> | undefined;
+  for (const [name, value] of Object.entries(trailers)) {
+    if (value === undefined || name.startsWith(':')) continue;
+    (out ??= {})[name] = value;
+  }
+  return out;
 }
 
 function abandoned(): Error {

@@ -17,7 +17,7 @@ function pool(n: number, down: readonly number[] = []): UpstreamState[] {
 type Lb = Parameters<typeof createSelector>[0];
 
 function req(over: Partial<SelectionRequest> = {}): SelectionRequest {
-  return { clientIp: '192.0.2.1', uri: '/', headers: { host: 'example.test' }, ...over };
+  return { clientIp: '192.0.2.1', resolvedClientIp: '192.0.2.1', uri: '/', headers: { host: 'example.test' }, secure: false, ...over };
 }
 
 function counts(ups: readonly UpstreamState[], picks: readonly (UpstreamState | undefined)[]): number[] {
