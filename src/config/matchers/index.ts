@@ -17,6 +17,10 @@ import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
 import type { MatcherSet, RequestMatcher } from '../types.ts';
 import { argsOf, noBlock } from '../directives/helpers.ts';
+import { expression } from './expression.ts';
+import { file } from './file.ts';
+import { clientIp, remoteIp } from './ip.ts';
+import { header, headerRegexp, pathRegexp, protocol, query, vars, varsRegexp } from './request.ts';
 
 /** What a matcher type's parser gets: the lines of that type in one set, in file order. */
 export interface MatcherLines {
@@ -57,6 +61,17 @@ export const MATCHER_TYPES: Readonly<Record<string, ((m: MatcherLines) => Reques
     }
     return { type: 'method', methods };
   },
+  path_regexp: pathRegexp,
+  header,
+  header_regexp: headerRegexp,
+  query,
+  protocol,
+  remote_ip: remoteIp,
+  client_ip: clientIp,
+  vars,
+  vars_regexp: varsRegexp,
+  file,
+  expression,
   // Each `not` is its own matcher (all must hold); inside one, a block's lines form one set and
   // an inline `not TYPE ARGS…` is a set of that one line (Caddy's MatchNot.UnmarshalCaddyfile).
   not: ({ lines, parseSet, setName }) =>
