@@ -8,7 +8,7 @@ import type { Req, RequestContext } from '../context.ts';
 import { expression } from './expression.ts';
 import { file } from './file.ts';
 import { clientIp, remoteIp } from './ip.ts';
-import { compilePathMatcher, escapedPathOf, type PathTest } from './path.ts';
+import { compilePathMatcher, decodedPathOf, escapedPathOf, type PathTest } from './path.ts';
 import { expandAll } from './placeholders.ts';
 import { header, headerRegexp, pathRegexp, protocolMatches, query, vars, varsRegexp } from './request.ts';
 
@@ -73,6 +73,8 @@ export function compileMatcherSet(set: MatcherSet): Match {
 function compilePathPattern(pattern: string): (req: Req, ctx: RequestContext, escaped: string | undefined) => boolean {
   if (!pattern.includes('{')) {
     const test: PathTest = compilePathMatcher(pattern);
+    // A `//` pattern keeps empty segments, which the cleaned ctx.path has already merged.
+    if (pattern.includes('//')) return (req, ctx, escaped) => test(decodedPathOf(req, ctx), escaped);
     return (_req, ctx, escaped) => test(ctx.path, escaped);
   }
   const lower = pattern.toLowerCase();

@@ -55,6 +55,16 @@ export function escapedPathOf(req: Req, ctx: RequestContext): string {
   return splitTarget(req.url ?? '/').path;
 }
 
+/** The decoded request path before cleaning (ctx.path once rewritten); for `//` patterns. */
+export function decodedPathOf(req: Req, ctx: RequestContext): string {
+  if (ctx.rewritten === true) return ctx.path;
+  try {
+    return decodeURIComponent(splitTarget(req.url ?? '/').path);
+  } catch {
+    return ctx.path;
+  }
+}
+
 /**
  * Caddy's CleanPath: Go's path.Clean keeping a trailing slash; without `merge`, empty segments
  * (`//`) are kept. The request path is already cleaned and merged (context.ts cleanPath), so for
