@@ -86,6 +86,9 @@ export const MATCHER_TYPES: Readonly<Record<string, ((m: MatcherLines) => Reques
     }),
 };
 
+/** Matcher types whose line may open a block. */
+const BLOCK_TYPES: ReadonlySet<string> = new Set(['file', 'not']);
+
 /** Parses `@name …` into its set. */
 export function parseMatcherDefinition(node: Node): MatcherSet {
   const name = node.name.text;
@@ -98,7 +101,13 @@ export function parseMatcherDefinition(node: Node): MatcherSet {
     return { ...parseMatcherSet([{ name: { ...first, text: 'expression', quote: '' }, args: [first] }], node.name, setName), name };
   }
   if (first !== undefined) {
-    if (node.block !== undefined) throw configError(node.open ?? first, `${name}: give one matcher on the line or a block of them, not both`);
+    if (node.block !== undefined) {
+      // Caddy's one-line form takes the whole segment, so `@name file { root … }` and
+      // `@name not { … }` are one matcher with its block; other types take no block.
+      if (!BLOCK_TYPES.has(first.text)) throw configError(node.open ?? first, `${name}: give one matcher on the line or a block of them, not both`);
+      const line: Node = { name: first, args: rest, block: node.block, ...(node.open !== undefined ? { open: node.open } : {}) };
+      return { ...parseMatcherSet([line], node.name, setName), name };
+    }
     return { ...parseMatcherSet([{ name: first, args: rest }], node.name, setName), name };
   }
   if (node.block === undefined) throw configError(node.name, `${name}: missing matcher (usage: ${name} TYPE ARGS… | ${name} { … })`);
