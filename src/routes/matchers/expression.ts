@@ -62,10 +62,11 @@ export function expression(m: ExpressionRequestMatcher): Match {
     file: (map) => run(`file\0${JSON.stringify(map)}`, () => fileMatcher(map)),
   };
   const program = celEnvironment(fns, m.name).parse(expandCelPlaceholders(m.expr));
+  const activation = { req: new CelRequest((name) => (current === undefined ? undefined : placeholderValue(name, current.req, current.ctx))) };
   return (req, ctx) => {
     current = { req, ctx };
     try {
-      return program({ req: new CelRequest((name) => placeholderValue(name, req, ctx)) }) === true;
+      return program(activation) === true;
     } catch {
       // Caddy logs the error and the expression does not match.
       return false;

@@ -29,7 +29,12 @@ export function compilePathMatcher(rawPattern: string): PathTest {
       return built !== undefined && glob !== undefined && glob.test(built);
     };
   }
-  const norm = (path: string): string => cleanGoPath(path.toLowerCase(), merge);
+  // ctx.path is already cleaned the way CleanPath(merge) cleans (context.ts cleanPath); paths
+  // that might not be (`//` patterns get the raw decoded path) are cleaned here.
+  const norm = (path: string): string => {
+    const lower = path.toLowerCase();
+    return merge && !mayNeedCleaning(lower) ? lower : cleanGoPath(lower, merge);
+  };
   const stars = pattern.split('*').length - 1;
   if (stars === 2 && pattern.startsWith('*') && pattern.endsWith('*')) {
     const inner = pattern.slice(1, -1);
@@ -47,6 +52,10 @@ export function compilePathMatcher(rawPattern: string): PathTest {
   const glob = compileGlob(pattern);
   if (glob === undefined) return () => false;
   return (path) => glob.test(norm(path));
+}
+
+function mayNeedCleaning(p: string): boolean {
+  return p === '' || p.charCodeAt(0) !== 47 || p.includes('//') || p.includes('/.');
 }
 
 /** The path a path matcher sees, and the escaped form for `%` patterns (the raw target unless rewritten). */

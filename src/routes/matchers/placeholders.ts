@@ -169,6 +169,7 @@ export function parseGoQuery(query: string): { values: Map<string, string[]>; ok
 }
 
 function unescapeQuery(s: string): string | undefined {
+  if (!s.includes('%') && !s.includes('+')) return s;
   try {
     return decodeURIComponent(s.replaceAll('+', ' '));
   } catch {

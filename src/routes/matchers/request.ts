@@ -32,7 +32,15 @@ export function valueMatches(actual: string, allowed: string): boolean {
 }
 
 export function header(m: HeaderRequestMatcher): Match {
-  return (req, ctx) => headersMatch(req, ctx, m.fields);
+  if (m.fields.some((f) => f.values?.some((v) => v.includes('{')))) return (req, ctx) => headersMatch(req, ctx, m.fields);
+  // No placeholders: the allowed values are fixed, nothing to expand per request.
+  return (req) => {
+    for (const { name, values } of m.fields) {
+      const actual = headerValues(req, name);
+      if (values === null ? actual.length > 0 : !actual.some((a) => values.some((v) => valueMatches(a, v)))) return false;
+    }
+    return true;
+  };
 }
 
 export function headersMatch(req: Req, ctx: RequestContext, fields: HeaderRequestMatcher['fields']): boolean {
@@ -111,16 +119,21 @@ export function varValue(key: string, req: Req, ctx: RequestContext): string {
 }
 
 export function vars(m: VarsRequestMatcher): Match {
-  return (req, ctx) => varsMatch(req, ctx, m.vars);
+  const entries = m.vars.map(({ key, values }) => ({ read: varReader(key), values, fixed: !values.some((v) => v.includes('{')) }));
+  if (entries.length === 0) return () => true;
+  // Caddy ORs the keys (VarsMatcher.MatchWithError returns on the first key that matches).
+  return (req, ctx) =>
+    entries.some(({ read, values, fixed }) => {
+      const actual = read(req, ctx);
+      return fixed ? values.includes(actual) : values.some((v) => expandAll(v, req, ctx) === actual);
+    });
 }
 
-export function varsMatch(req: Req, ctx: RequestContext, entries: VarsRequestMatcher['vars']): boolean {
-  if (entries.length === 0) return true;
-  // Caddy ORs the keys (VarsMatcher.MatchWithError returns on the first key that matches).
-  return entries.some(({ key, values }) => {
-    const actual = varValue(key, req, ctx);
-    return values.some((v) => expandAll(v, req, ctx) === actual);
-  });
+function varReader(key: string): (req: Req, ctx: RequestContext) => string {
+  const isPlaceholder = key.startsWith('{') && key.endsWith('}') && key.split('{').length === 2;
+  if (!isPlaceholder) return (_req, ctx) => placeholderText(ctx.vars?.get(key));
+  const name = key.slice(1, -1);
+  return (req, ctx) => placeholderText(placeholderValue(name, req, ctx));
 }
 
 export function varsRegexp(m: VarsRegexpRequestMatcher): Match {
