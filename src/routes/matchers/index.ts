@@ -72,13 +72,16 @@ export function compileMatcherSet(set: MatcherSet): Match {
  */
 function compilePathPattern(pattern: string): (req: Req, ctx: RequestContext, escaped: string | undefined) => boolean {
   if (!pattern.includes('{')) {
-    const test: PathTest = compilePathMatcher(pattern);
     // A `//` pattern keeps empty segments, which the cleaned ctx.path has already merged.
-    if (pattern.includes('//')) return (req, ctx, escaped) => test(decodedPathOf(req, ctx), escaped);
+    if (pattern.includes('//')) {
+      const raw: PathTest = compilePathMatcher(pattern);
+      return (req, ctx, escaped) => raw(decodedPathOf(req, ctx), escaped);
+    }
+    const test: PathTest = compilePathMatcher(pattern, true);
     return (_req, ctx, escaped) => test(ctx.path, escaped);
   }
   const lower = pattern.toLowerCase();
-  return (req, ctx, escaped) => compilePathMatcher(expandAll(lower, req, ctx))(ctx.path, escaped ?? escapedPathOf(req, ctx));
+  return (req, ctx, escaped) => compilePathMatcher(expandAll(lower, req, ctx), true)(ctx.path, escaped ?? escapedPathOf(req, ctx));
 }
 
 /**

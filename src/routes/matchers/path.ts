@@ -17,7 +17,11 @@ import { splitTarget } from '../context.ts';
 /** Tests a path; `escaped` is the request's escaped path, needed only by `%` patterns. */
 export type PathTest = (path: string, escaped?: string) => boolean;
 
-export function compilePathMatcher(rawPattern: string): PathTest {
+/**
+ * `cleanInput`: the paths given are already cleaned as CleanPath(merge) cleans them (ctx.path
+ * is, see context.ts cleanPath), so only `//` patterns, which get the raw path, clean it here.
+ */
+export function compilePathMatcher(rawPattern: string, cleanInput = false): PathTest {
   const pattern = rawPattern.toLowerCase();
   if (pattern === '*') return () => true;
   const merge = !pattern.includes('//');
@@ -33,7 +37,7 @@ export function compilePathMatcher(rawPattern: string): PathTest {
   // that might not be (`//` patterns get the raw decoded path) are cleaned here.
   const norm = (path: string): string => {
     const lower = path.toLowerCase();
-    return merge && !mayNeedCleaning(lower) ? lower : cleanGoPath(lower, merge);
+    return merge && (cleanInput || !mayNeedCleaning(lower)) ? lower : cleanGoPath(lower, merge);
   };
   const stars = pattern.split('*').length - 1;
   if (stars === 2 && pattern.startsWith('*') && pattern.endsWith('*')) {

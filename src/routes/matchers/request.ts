@@ -66,7 +66,15 @@ export function headerRegexp(m: HeaderRegexpRequestMatcher): Match {
 }
 
 export function query(m: QueryRequestMatcher): Match {
-  return (req, ctx) => queryMatches(req, ctx, m.params);
+  const keys = m.params.map((p) => p.key);
+  if (keys.length === 0 || keys.some((k) => k.includes('{') || k === '')) return (req, ctx) => queryMatches(req, ctx, m.params);
+  return (req, ctx) => {
+    // Without escapes the raw query holds every key as written: a key not in it is absent, and
+    // most requests are told apart without parsing.
+    const raw = ctx.query;
+    if (!raw.includes('%') && !raw.includes('+') && keys.some((k) => !raw.includes(k))) return false;
+    return queryMatches(req, ctx, m.params);
+  };
 }
 
 export function queryMatches(req: Req, ctx: RequestContext, params: QueryRequestMatcher['params']): boolean {
