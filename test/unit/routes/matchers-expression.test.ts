@@ -84,6 +84,12 @@ test('expression: the @name "CEL" shorthand and several expression lines (all mu
   const joined = await matcherOf(`expression {path} == "/j"`);
   const d = requestOf({ url: '/j' });
   assert.equal(joined(d.req, d.ctx), true);
+  // As written in the corpus (a WordPress cache rule): `not expression {query} != ''`.
+  const noQuery = await matcherOf("not expression {query} != ''");
+  const e = requestOf({ url: '/p' });
+  assert.equal(noQuery(e.req, e.ctx), true);
+  const f = requestOf({ url: '/p?x=1' });
+  assert.equal(noQuery(f.req, f.ctx), false);
 });
 
 test('expression: bad CEL is a config error at the expression', async () => {
