@@ -7,6 +7,8 @@
  * Each line is its own matcher (all must hold). The expression is parsed and type-checked here,
  * so a bad one is a FILE:LINE:COL error when the config loads; it must give a bool.
  */
+import type { ASTNode } from '@marcbachmann/cel-js';
+import { parseCidr } from '../cidr.ts';
 import { configError } from '../errors.ts';
 import type { Token } from '../lexer.ts';
 import type { ExpressionRequestMatcher } from '../types.ts';
@@ -49,6 +51,63 @@ function checkCel(at: Token, expr: string, setName: string): void {
   }
   if (!result.valid) throw configError(at, `expression: invalid CEL "${expr}": ${summary(result.error)}`);
   if (result.type !== 'bool') throw configError(at, `expression: CEL request matcher expects return type of bool, not ${result.type ?? 'unknown'} ("${expr}")`);
+  const problem = constantArgumentProblem(celEnvironment(NEVER, setName).parse(expandCelPlaceholders(expr)).ast);
+  if (problem !== undefined) throw configError(at, `expression: ${problem} ("${expr}")`);
+}
+
+/**
+ * What Caddy's matcher macros refuse when the expression is provisioned, which a CEL type check
+ * alone lets through: map values that are not strings or lists of strings, invalid ranges,
+ * `forwarded` anywhere but first, regexps that do not compile. Only literal arguments can be
+ * judged here; placeholder arguments are judged per request (a bad one does not match).
+ */
+function constantArgumentProblem(node: ASTNode): string | undefined {
+  if (node.op === 'call') {
+    const [fn, args] = node.args;
+    const literal = args.map((a) => (a.op === 'value' && typeof a.args === 'string' ? a.args : undefined));
+    if ((fn === 'header' || fn === 'query' || fn === 'vars' || fn === 'file') && args[0]?.op === 'map') {
+      for (const [, value] of args[0].args) {
+        const items = value.op === 'list' ? value.args : [value];
+        if (items.some((v) => v.op === 'value' && typeof v.args !== 'string')) return `${fn}(): matcher map values must be string or list of strings`;
+      }
+    }
+    if (fn === 'remote_ip' || fn === 'client_ip') {
+      for (const [i, text] of literal.entries()) {
+        if (text === undefined) continue;
+        if (text === 'forwarded' && fn === 'remote_ip') {
+          if (i !== 0) return "remote_ip(): 'forwarded' must be the first argument";
+          continue;
+        }
+        const c = parseCidr(text);
+        if (typeof c === 'string') return `${fn}(): invalid address or CIDR "${text}": ${c}`;
+      }
+    }
+    if (fn === 'path_regexp' || fn === 'header_regexp' || fn === 'vars_regexp') {
+      const re = literal[literal.length - 1];
+      if (re !== undefined && args.length >= (fn === 'path_regexp' ? 1 : 2)) {
+        try {
+          new RegExp(re.replace(/^\(\?[ism]+\)/, '').replaceAll('(?P<', '(?<'));
+        } catch (err) {
+          return `${fn}(): invalid regexp "${re}": ${(err as Error).message}`;
+        }
+      }
+    }
+  }
+  for (const child of children(node)) {
+    const problem = constantArgumentProblem(child);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+function children(node: ASTNode): ASTNode[] {
+  const out: ASTNode[] = [];
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(visit);
+    else if (typeof v === 'object' && v !== null && 'op' in v) out.push(v as ASTNode);
+  };
+  if (node.op !== 'value') visit(node.args);
+  return out;
 }
 
 function summary(err: unknown): string {

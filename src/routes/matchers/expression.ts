@@ -38,7 +38,8 @@ export function expression(m: ExpressionRequestMatcher): Match {
           case 'method':
             return { type, methods: values };
           case 'remote_ip':
-            return { type, ranges: values, forwarded: false };
+            // Caddy 2.6: remote_ip('forwarded', …) reads X-Forwarded-For (checked at load: first only).
+            return values[0] === 'forwarded' ? { type, ranges: values.slice(1), forwarded: true } : { type, ranges: values, forwarded: false };
           case 'client_ip':
             return { type, ranges: values };
         }

@@ -98,3 +98,56 @@ test('expression: bad CEL is a config error at the expression', async () => {
   await assert.rejects(matcherOf("expression `path(1)`"), /invalid CEL/);
   await assert.rejects(matcherOf('expression'), /missing argument/);
 });
+
+test('expression: Caddy celmatcher_test.go table (matches and provisioning errors)', async () => {
+  await table([
+    ["header({'Field': 'foo'})", { headers: [['Field', 'foo'], ['Field', 'bar']] }, true],
+    ["header_regexp('Field', 'fo{2}')", { headers: [['Field', 'foo'], ['Field', 'bar']] }, true],
+    ["header_regexp('foo', 'Field', 'fo{2}')", { headers: [['Field', 'foo'], ['Field', 'bar']] }, true],
+    ["header_regexp('foo', 'Nope', 'fo{2}')", { headers: [['Field', 'foo']] }, false],
+    ["host('localhost')", { host: 'localhost' }, true],
+    ["host('*.example.com')", { host: 'foo.example.com' }, true],
+    ["host('example.net', '*.example.com')", { host: 'foo.example.org' }, false],
+    ["method('PUT')", { method: 'GET' }, false],
+    ["method('DELETE', 'PUT', 'POST')", { method: 'PUT' }, true],
+    ["path('*substring*')", { url: '/foo/substring/bar.txt' }, true],
+    ["path('/foo')", { url: '/foo/bar' }, false],
+    ["path('/foo')", { url: '/FOO' }, true],
+    ["path('/foo*')", { url: '/FOOOOO' }, true],
+    ["path('/foo', '/foo/*', '/bar', '/bar/*', '/baz', '/baz*')", { url: '/foo' }, true],
+    ["path_regexp('')", { url: '/' }, true],
+    ["path_regexp('/')", { url: '/' }, true],
+    ["path_regexp('^/foo')", { url: '/foo/' }, true],
+    ["path_regexp('bar_at_start', '^/bar')", { url: '/foo/bar' }, false],
+    ["protocol('HTTPs')", { scheme: 'https' }, true],
+    ["protocol('grpc')", { scheme: 'https' }, false],
+    ['query({"debug": "1"})', { url: '/foo' }, false],
+    ['query({"debug": "1"})', { url: '/foo/?debug=1' }, true],
+    ['query({"debug": ["*"]})', { url: '/foo/?debug=something' }, true],
+    ['query({"debug": {http.request.uri.query.debug}})', { url: '/foo/?debug=1' }, true],
+    ["remote_ip('192.0.2.1')", { remote: '192.0.2.1' }, true],
+    ["remote_ip('forwarded', '192.0.2.1')", { remote: '192.0.2.1' }, true],
+    ["remote_ip('forwarded', '192.0.2.1')", { remote: '10.0.0.1', headers: [['X-Forwarded-For', '192.0.2.1']] }, true],
+    ["{http.request.uri.query} != ''", { url: '/?a' }, true],
+  ]);
+  for (const bad of [
+    "header('foo')",
+    "header_regexp('foo')",
+    'host(80)',
+    'method()',
+    'protocol()',
+    "protocol('grpc', 'https')",
+    'protocol(true)',
+    'query({1: "1"})',
+    'query(Message{field: "1"})',
+    'query({"debug": 1})',
+    'query()',
+    'remote_ip()',
+    "remote_ip('192.0.2.1', 'forwarded')",
+    "remote_ip('not-an-ip')",
+    "path_regexp('(')",
+    '{http.request.uri.query}',
+  ]) {
+    await assert.rejects(matcherOf(`expression \`${bad}\``), /expression: /, bad);
+  }
+});
