@@ -159,8 +159,8 @@ function withEscapes(escapedPath: string, pattern: string): string | undefined {
       wildcard = true;
     }
     if (wildcard) {
-      // A `%XX` consumed above was only peeked at: the span starts at its `%`.
-      if (escapedPathCh !== '') iPath -= 2;
+      // As in Caddy: when the path is at an escape here, the span starts after its `%X` (Go's
+      // loop has already stepped over them), so `*` right after `%2F` sees `F…`, not `/…`.
       const remaining = escapedPath.slice(iPath);
       let until = escapedPath.length - iPath;
       if (iPattern < pattern.length - 1) {

@@ -247,3 +247,13 @@ test('not wraps any matcher type', async () => {
     ['not {\nquery a=1\nprotocol https\n}', { url: '/?a=1', scheme: 'https' }, false],
   ]);
 });
+
+test('path: a * at an escape in the request path follows Caddy byte for byte', async () => {
+  await table([
+    // Caddy's span after `%2f` starts inside the next escape, so this matches there too.
+    ['path /foo%2f*', { url: '/foo%2f%2fbar' }, true],
+    ['path /foo/%*', { url: '/foo/%2Fbar' }, true],
+    // Without % the decoded, cleaned path (/foo/bar) is what a prefix meets.
+    ['path /foo/*', { url: '/foo/%2Fbar' }, true],
+  ]);
+});
