@@ -4,6 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { parseConfig } from '../../../src/config/index.ts';
+import { requestContext } from '../../../src/http/request-target.ts';
+import { silentLogger } from '../../../src/log.ts';
+import { SiteTable } from '../../../src/routes/site-table.ts';
 import { withSites } from './serve.ts';
 
 test('a site routes by header, query, protocol, expression and file matchers', async () => {
@@ -47,4 +53,52 @@ http://site.test:8080 {
       assert.match((await request('/package')).body.toString(), /^static/);
     },
   );
+});
+
+test('over HTTP/2: protocol http/2, header fields and Host from :authority', async () => {
+  const config = await parseConfig(
+    `
+http://site.test:8080 {
+	@h2 {
+		protocol http/2
+		header X-Flag on
+		header Host site.test
+	}
+	respond @h2 "h2 {path}"
+	respond "other"
+}
+`,
+    { filename: 'test' },
+  );
+  const table = new SiteTable(config.sites, 'http', 8080, silentLogger());
+  const server = http2.createServer((req, res) => {
+    const ctx = requestContext(req, 'http');
+    const router = ctx && table.find(ctx.host);
+    if (!ctx || !router) {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    void router.handle(req, res, ctx);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  const get = (headers: http2.OutgoingHttpHeaders): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const req = session.request({ ':path': '/p', ':authority': 'site.test', ...headers });
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => resolve(body));
+      req.on('error', reject);
+      req.end();
+    });
+  try {
+    assert.equal(await get({ 'x-flag': 'on' }), 'h2 /p');
+    assert.equal(await get({ 'x-flag': 'off' }), 'other');
+  } finally {
+    session.close();
+    server.close();
+    await table.close();
+  }
 });
