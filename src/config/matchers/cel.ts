@@ -82,3 +82,45 @@ function toStrMap(m: unknown): StrMap {
 export function expandCelPlaceholders(expr: string): string {
   return expr.replace(/([^\\]|^)\{([a-zA-Z][\w.-]+)\}/g, '$1ph(req, "$2")').replace(/\\\{([a-zA-Z][\w.-]+)\}/g, '{$1}');
 }
+
+/**
+ * Where an offset in expandCelPlaceholders(expr) was written in `expr` (for error columns): a
+ * rewritten placeholder maps to its `{`. Undefined in the rare texts where the one-pass mapping
+ * below and Caddy's two passes disagree (`\{a}{b}`).
+ */
+export function celOffsetMapper(expr: string): ((offset: number) => number) | undefined {
+  const mapped = mapPlaceholders(expr);
+  return mapped.text === expandCelPlaceholders(expr) ? mapped.original : undefined;
+}
+
+function mapPlaceholders(expr: string): { text: string; original: (offset: number) => number } {
+  const pieces: { at: number; from: number; length: number; literal: boolean }[] = [];
+  let text = '';
+  const push = (s: string, from: number, literal: boolean): void => {
+    pieces.push({ at: text.length, from, length: s.length, literal });
+    text += s;
+  };
+  const re = /\\\{([a-zA-Z][\w.-]+)\}|(^|[^\\])\{([a-zA-Z][\w.-]+)\}/g;
+  let last = 0;
+  for (let m = re.exec(expr); m !== null; m = re.exec(expr)) {
+    push(expr.slice(last, m.index), last, true);
+    if (m[1] !== undefined) {
+      push(`{${m[1]}}`, m.index, false);
+    } else {
+      const lead = m[2] as string;
+      push(lead, m.index, true);
+      push(`ph(req, "${m[3] as string}")`, m.index + lead.length, false);
+    }
+    last = m.index + m[0].length;
+  }
+  push(expr.slice(last), last, true);
+  return {
+    text,
+    original: (offset) => {
+      for (const p of pieces) {
+        if (offset < p.at + p.length || p === pieces[pieces.length - 1]) return p.literal ? p.from + Math.min(offset - p.at, p.length) : p.from;
+      }
+      return 0;
+    },
+  };
+}

@@ -11,9 +11,9 @@ import type { ASTNode } from '@marcbachmann/cel-js';
 import { parseCidr } from '../cidr.ts';
 import { configError } from '../errors.ts';
 import type { Token } from '../lexer.ts';
-import type { ExpressionRequestMatcher } from '../types.ts';
+import type { ExpressionRequestMatcher, Pos } from '../types.ts';
 import { noBlock } from '../directives/helpers.ts';
-import { celEnvironment, expandCelPlaceholders, type CelMatcherFunctions } from './cel.ts';
+import { celEnvironment, celOffsetMapper, expandCelPlaceholders, type CelMatcherFunctions } from './cel.ts';
 import type { MatcherLines } from './index.ts';
 
 const NEVER: CelMatcherFunctions = {
@@ -32,7 +32,7 @@ export function expression({ lines, setName }: MatcherLines): ExpressionRequestM
     const [first] = line.args;
     if (first === undefined) throw configError(line.name, 'expression: missing argument (usage: expression "CEL")');
     const expr = line.args.length === 1 ? first.text : line.args.map(rawText).join(' ');
-    checkCel(first, expr, setName);
+    checkCel(first, expr, setName, line.args.length === 1);
     return { type: 'expression', expr, name: setName };
   });
 }
@@ -42,14 +42,14 @@ function rawText(tok: Token): string {
   return tok.quote === '"' || tok.quote === '`' ? `${tok.quote}${tok.text}${tok.quote}` : tok.text;
 }
 
-function checkCel(at: Token, expr: string, setName: string): void {
+function checkCel(at: Token, expr: string, setName: string, single: boolean): void {
   let result;
   try {
     result = celEnvironment(NEVER, setName).check(expandCelPlaceholders(expr));
   } catch (err) {
-    throw configError(at, `expression: invalid CEL "${expr}": ${summary(err)}`);
+    throw configError(errorPos(at, expr, err, single), `expression: invalid CEL "${expr}": ${summary(err)}`);
   }
-  if (!result.valid) throw configError(at, `expression: invalid CEL "${expr}": ${summary(result.error)}`);
+  if (!result.valid) throw configError(errorPos(at, expr, result.error, single), `expression: invalid CEL "${expr}": ${summary(result.error)}`);
   if (result.type !== 'bool') throw configError(at, `expression: CEL request matcher expects return type of bool, not ${result.type ?? 'unknown'} ("${expr}")`);
   const problem = constantArgumentProblem(celEnvironment(NEVER, setName).parse(expandCelPlaceholders(expr)).ast);
   if (problem !== undefined) throw configError(at, `expression: ${problem} ("${expr}")`);
@@ -108,6 +108,19 @@ function children(node: ASTNode): ASTNode[] {
   };
   if (node.op !== 'value') visit(node.args);
   return out;
+}
+
+/**
+ * The column of a CEL error inside the expression's token when it can be told: one token on one
+ * line, written without escapes (its source is then its text, after the opening quote).
+ */
+function errorPos(at: Token, expr: string, err: unknown, single: boolean): Pos {
+  const range = (err as { range?: { start: number } } | undefined)?.range;
+  const quoted = at.quote === '"' || at.quote === '`' ? 1 : 0;
+  if (!single || range === undefined || expr.includes('\n') || at.end - at.start !== expr.length + 2 * quoted) return at;
+  const original = celOffsetMapper(expr);
+  if (original === undefined) return at;
+  return { file: at.file, line: at.line, col: at.col + quoted + original(range.start) };
 }
 
 function summary(err: unknown): string {

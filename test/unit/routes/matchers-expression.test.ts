@@ -93,7 +93,10 @@ test('expression: the @name "CEL" shorthand and several expression lines (all mu
 });
 
 test('expression: bad CEL is a config error at the expression', async () => {
-  await assert.rejects(matcherOf('expression `{path} ==`'), /test:2:15: expression: invalid CEL/);
+  // The column is the error's inside the expression (placeholders mapped back to where written).
+  await assert.rejects(matcherOf('expression `{path} ==`'), /test:2:25: expression: invalid CEL/);
+  await assert.rejects(matcherOf("expression `{path} == '/a' && nosuch(1)`"), /test:2:34: expression: invalid CEL .*nosuch/);
+  await assert.rejects(matcherOf("expression {path} == '/a' && nosuch(1)"), /test:2:15: expression: invalid CEL/);
   await assert.rejects(matcherOf("expression `{path}`"), /return type of bool, not dyn/);
   await assert.rejects(matcherOf("expression `path(1)`"), /invalid CEL/);
   await assert.rejects(matcherOf('expression'), /missing argument/);
