@@ -37,7 +37,8 @@ export function header(m: HeaderRequestMatcher): Match {
   return (req) => {
     for (const { name, values } of m.fields) {
       const actual = headerValues(req, name);
-      if (values === null ? actual.length > 0 : !actual.some((a) => values.some((v) => valueMatches(a, v)))) return false;
+      // null: must be absent; []: must be present (CEL's header({'X': []})); else a value matches.
+      if (values === null ? actual.length > 0 : values.length === 0 ? actual.length === 0 : !actual.some((a) => values.some((v) => valueMatches(a, v)))) return false;
     }
     return true;
   };

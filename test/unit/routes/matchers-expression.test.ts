@@ -48,6 +48,9 @@ test('expression: Caddy matcher functions', async () => {
     ["header({'X-A': 'v'})", { headers: [['X-A', 'v']] }, true],
     ["header({'X-A': ['v', 'w*']})", { headers: [['X-A', 'wow']] }, true],
     ["header({'X-A': 'v'})", {}, false],
+    // An empty list asks for presence only (Caddy: a non-nil, empty list of values).
+    ["header({'X-A': []})", { headers: [['X-A', 'anything']] }, true],
+    ["header({'X-A': []})", {}, false],
     ["query({'sort': 'asc'}) || query({'foo': ['*bar*', 'baz']})", { url: '/?foo=baz' }, true],
     ["query({'q': '*'})", { url: '/?q=1' }, true],
     ["remote_ip('10.0.0.0/8')", { remote: '10.2.3.4' }, true],
