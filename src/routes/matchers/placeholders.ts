@@ -110,20 +110,21 @@ export function expandAll(template: string, req: Req, ctx: RequestContext): stri
  * The values of a header field, each field line separately (as Go's Header keeps them), by a
  * case-insensitive name. `Host` is the request's host (`:authority` in HTTP/2).
  */
-export function headerValues(req: Req, name: string): string[] {
+export function headerValues(req: Req, name: string): readonly string[] {
   const lower = name.toLowerCase();
   if (lower === 'host') {
     const host = requestHost(req);
     return host === '' ? [] : [host];
   }
-  const raw = req.rawHeaders;
-  const out: string[] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const n = raw[i] as string;
-    if (n.length === lower.length && n.toLowerCase() === lower) out.push(raw[i + 1] as string);
-  }
-  return out;
+  // HTTP/1: Node's headersDistinct, parsed once per request and cached, keeps every line.
+  // HTTP/2 has no such view; its headers object is already one per stream (nghttp2 joins
+  // repeated fields other than cookies, which RFC 9113 allows).
+  if ('headersDistinct' in req) return req.headersDistinct[lower] ?? NONE;
+  const v = req.headers[lower];
+  return v === undefined ? NONE : Array.isArray(v) ? v : [v];
 }
+
+const NONE: readonly string[] = Object.freeze([]);
 
 function queryFirst(query: string, key: string): string | undefined {
   const parsed = parseGoQuery(query);

@@ -42,12 +42,7 @@ export function requestOf(spec: RequestSpec): { req: IncomingMessage; ctx: Reque
   req.httpVersionMajor = Number(version[0]);
   req.httpVersionMinor = Number(version[2]);
   const lines: (readonly [string, string])[] = [['Host', spec.host ?? 'site.test'], ...(spec.headers ?? [])];
-  req.rawHeaders = lines.flat();
-  for (const [name, value] of lines) {
-    const key = name.toLowerCase();
-    const prev = req.headers[key];
-    req.headers[key] = prev === undefined ? value : `${String(prev)}, ${value}`;
-  }
+  addHeaderLines(req, lines.flat());
   const { path, query } = splitTarget(req.url);
   const cleaned = cleanPath(path);
   if (cleaned === undefined) throw new Error(`${req.url} does not decode`);
@@ -68,4 +63,12 @@ export async function matches(def: string, spec: RequestSpec): Promise<boolean> 
   const m = await matcherOf(def);
   const { req, ctx } = requestOf(spec);
   return m(req, ctx);
+}
+
+/**
+ * Header lines as Node's HTTP parser hands them over (IncomingMessage._addHeaderLines), so
+ * `headers`, `headersDistinct` and `rawHeaders` all agree as on a received request.
+ */
+export function addHeaderLines(req: IncomingMessage, raw: string[]): void {
+  (req as unknown as { _addHeaderLines(headers: string[], n: number): void })._addHeaderLines(raw, raw.length);
 }
