@@ -160,7 +160,7 @@ async function load(port: number, requests: number): Promise<void> {
 }
 
 /** The matcher sets alone, as the chain evaluates them for PATH (every one misses). */
-async function chainNs(iterations: number): Promise<number> {
+export async function chainNs(iterations: number): Promise<number> {
   const config = await parseConfig(MATCHERS, { filename: 'bench' });
   const sets = (config.sites[0]?.routes ?? []).flatMap((r: Route) => (r.matcher ? [compileMatcherSet(r.matcher)] : []));
   const req = new http.IncomingMessage(new (await import('node:net')).Socket());
