@@ -378,7 +378,121 @@ export interface NotRequestMatcher {
   readonly sets: readonly MatcherSet[];
 }
 
-export type RequestMatcher = PathRequestMatcher | HostRequestMatcher | MethodRequestMatcher | NotRequestMatcher;
+/**
+ * A regular expression on the cleaned path (Caddy's path_regexp). Captures become `{re.NAME.N}`
+ * and `{re.NAME.capname}` (and `{re.N}`); NAME defaults to the matcher set's name.
+ */
+export interface PathRegexpRequestMatcher {
+  readonly type: 'path_regexp';
+  readonly name: string;
+  /** Translated to JavaScript syntax (config/matchers/regexp.ts); `flags` holds a leading `(?i)`. */
+  readonly pattern: string;
+  readonly flags: string;
+}
+
+/**
+ * Header fields (Caddy's MatchHeader): every field must match. `values` null: the field must be
+ * absent (`!Name`); otherwise any value of the field matching any listed value is enough, with
+ * `*` alone for presence and `*` at either end for suffix/prefix/substring. Field names are
+ * case-insensitive; `Host` is the request's host.
+ */
+export interface HeaderRequestMatcher {
+  readonly type: 'header';
+  readonly fields: readonly { readonly name: string; readonly values: readonly string[] | null }[];
+}
+
+/** A regular expression per header field; every field must have a matching value. */
+export interface HeaderRegexpRequestMatcher {
+  readonly type: 'header_regexp';
+  readonly fields: readonly { readonly field: string; readonly name: string; readonly pattern: string; readonly flags: string }[];
+}
+
+/**
+ * Query parameters (Caddy's MatchQuery): every key must be present with one of its values (`*`:
+ * any). No keys: matches only a request without query parameters. A query string Go's
+ * url.ParseQuery refuses (a `;`, a bad escape) matches nothing.
+ */
+export interface QueryRequestMatcher {
+  readonly type: 'query';
+  readonly params: readonly { readonly key: string; readonly values: readonly string[] }[];
+}
+
+/** http, https, grpc, http/1.0, http/1.1, http/2, http/3, and `+` for "at least" (http/2+). */
+export interface ProtocolRequestMatcher {
+  readonly type: 'protocol';
+  readonly protocol: string;
+}
+
+/**
+ * Addresses and CIDRs (`private_ranges` already expanded). remote_ip looks at the peer (with
+ * `forwarded`, Caddy 2.6's first X-Forwarded-For address, which the client controls);
+ * client_ip at {client_ip}, after `trusted_proxies`.
+ */
+export interface RemoteIpRequestMatcher {
+  readonly type: 'remote_ip';
+  readonly ranges: readonly string[];
+  readonly forwarded: boolean;
+}
+
+export interface ClientIpRequestMatcher {
+  readonly type: 'client_ip';
+  readonly ranges: readonly string[];
+}
+
+/**
+ * Request variables (Caddy's VarsMatcher): a key in braces (`{http.request.uri}`) is a
+ * placeholder, otherwise a `vars` name. Matches when ANY key has one of its values (Caddy ORs
+ * the keys); values may hold placeholders.
+ */
+export interface VarsRequestMatcher {
+  readonly type: 'vars';
+  readonly vars: readonly { readonly key: string; readonly values: readonly string[] }[];
+}
+
+/** A regular expression per variable or placeholder; any key matching is enough, as in Caddy. */
+export interface VarsRegexpRequestMatcher {
+  readonly type: 'vars_regexp';
+  readonly vars: readonly { readonly key: string; readonly name: string; readonly pattern: string; readonly flags: string }[];
+}
+
+/**
+ * Files on disk (Caddy's MatchFile). `root` absent: the `root` variable, else the working
+ * directory; `tryFiles` absent: the request path. Sets `{file_match.relative|absolute|type|remainder}`.
+ */
+export interface FileRequestMatcher {
+  readonly type: 'file';
+  readonly root?: string;
+  readonly tryFiles?: readonly string[];
+  readonly tryPolicy: 'first_exist' | 'smallest_size' | 'largest_size' | 'most_recently_modified';
+  readonly splitPath: readonly string[];
+}
+
+/**
+ * A CEL expression (Caddy's MatchExpression), checked when the config loads. `expr` is as written;
+ * `name` (the set's name) names the captures of path_regexp() and friends inside it.
+ */
+export interface ExpressionRequestMatcher {
+  readonly type: 'expression';
+  readonly expr: string;
+  readonly name: string;
+}
+
+export type RequestMatcher =
+  | PathRequestMatcher
+  | HostRequestMatcher
+  | MethodRequestMatcher
+  | NotRequestMatcher
+  | PathRegexpRequestMatcher
+  | HeaderRequestMatcher
+  | HeaderRegexpRequestMatcher
+  | QueryRequestMatcher
+  | ProtocolRequestMatcher
+  | RemoteIpRequestMatcher
+  | ClientIpRequestMatcher
+  | VarsRequestMatcher
+  | VarsRegexpRequestMatcher
+  | FileRequestMatcher
+  | ExpressionRequestMatcher;
 
 interface RouteBase {
   readonly pos: Pos;

@@ -17,6 +17,10 @@ import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
 import type { MatcherSet, RequestMatcher } from '../types.ts';
 import { argsOf, noBlock } from '../directives/helpers.ts';
+import { expression } from './expression.ts';
+import { file } from './file.ts';
+import { clientIp, remoteIp } from './ip.ts';
+import { header, headerRegexp, pathRegexp, protocol, query, vars, varsRegexp } from './request.ts';
 
 /** What a matcher type's parser gets: the lines of that type in one set, in file order. */
 export interface MatcherLines {
@@ -57,6 +61,17 @@ export const MATCHER_TYPES: Readonly<Record<string, ((m: MatcherLines) => Reques
     }
     return { type: 'method', methods };
   },
+  path_regexp: pathRegexp,
+  header,
+  header_regexp: headerRegexp,
+  query,
+  protocol,
+  remote_ip: remoteIp,
+  client_ip: clientIp,
+  vars,
+  vars_regexp: varsRegexp,
+  file,
+  expression,
   // Each `not` is its own matcher (all must hold); inside one, a block's lines form one set and
   // an inline `not TYPE ARGS…` is a set of that one line (Caddy's MatchNot.UnmarshalCaddyfile).
   not: ({ lines, parseSet, setName }) =>
@@ -71,6 +86,9 @@ export const MATCHER_TYPES: Readonly<Record<string, ((m: MatcherLines) => Reques
     }),
 };
 
+/** Matcher types whose line may open a block. */
+const BLOCK_TYPES: ReadonlySet<string> = new Set(['file', 'not']);
+
 /** Parses `@name …` into its set. */
 export function parseMatcherDefinition(node: Node): MatcherSet {
   const name = node.name.text;
@@ -83,7 +101,13 @@ export function parseMatcherDefinition(node: Node): MatcherSet {
     return { ...parseMatcherSet([{ name: { ...first, text: 'expression', quote: '' }, args: [first] }], node.name, setName), name };
   }
   if (first !== undefined) {
-    if (node.block !== undefined) throw configError(node.open ?? first, `${name}: give one matcher on the line or a block of them, not both`);
+    if (node.block !== undefined) {
+      // Caddy's one-line form takes the whole segment, so `@name file { root … }` and
+      // `@name not { … }` are one matcher with its block; other types take no block.
+      if (!BLOCK_TYPES.has(first.text)) throw configError(node.open ?? first, `${name}: give one matcher on the line or a block of them, not both`);
+      const line: Node = { name: first, args: rest, block: node.block, ...(node.open !== undefined ? { open: node.open } : {}) };
+      return { ...parseMatcherSet([line], node.name, setName), name };
+    }
     return { ...parseMatcherSet([{ name: first, args: rest }], node.name, setName), name };
   }
   if (node.block === undefined) throw configError(node.name, `${name}: missing matcher (usage: ${name} TYPE ARGS… | ${name} { … })`);

@@ -5,7 +5,12 @@
  */
 import type { MatcherSet, RequestMatcher } from '../../config/types.ts';
 import type { Req, RequestContext } from '../context.ts';
-import { compilePathMatcher } from './path.ts';
+import { expression } from './expression.ts';
+import { file } from './file.ts';
+import { clientIp, remoteIp } from './ip.ts';
+import { compilePathMatcher, decodedPathOf, escapedPathOf, type PathTest } from './path.ts';
+import { expandAll } from './placeholders.ts';
+import { header, headerRegexp, pathRegexp, protocolMatches, query, vars, varsRegexp } from './request.ts';
 
 /** True when the request matches. May record values for later handlers (regexp captures) in ctx. */
 export type Match = (req: Req, ctx: RequestContext) => boolean;
@@ -14,12 +19,20 @@ type Compilers = { readonly [T in RequestMatcher['type']]: (m: Extract<RequestMa
 
 const COMPILERS: Compilers = {
   path: (m) => {
-    const tests = m.paths.map(compilePathMatcher);
-    return (_req, ctx) => tests.some((t) => t(ctx.path));
+    const tests = m.paths.map(compilePathPattern);
+    const escaped = m.paths.some((p) => p.includes('%'));
+    if (tests.length === 1 && !escaped) {
+      const only = tests[0] as (req: Req, ctx: RequestContext, escaped: string | undefined) => boolean;
+      return (req, ctx) => only(req, ctx, undefined);
+    }
+    return (req, ctx) => {
+      const e = escaped ? escapedPathOf(req, ctx) : undefined;
+      return tests.some((t) => t(req, ctx, e));
+    };
   },
   host: (m) => {
     const tests = m.hosts.map(compileHostMatcher);
-    return (_req, ctx) => tests.some((t) => t(ctx.host));
+    return (req, ctx) => tests.some((t) => t(ctx.host, req, ctx));
   },
   method: (m) => {
     const methods = new Set(m.methods);
@@ -29,6 +42,17 @@ const COMPILERS: Compilers = {
     const sets = m.sets.map(compileMatcherSet);
     return (req, ctx) => !sets.some((s) => s(req, ctx));
   },
+  path_regexp: pathRegexp,
+  header,
+  header_regexp: headerRegexp,
+  query,
+  protocol: (m) => (req, ctx) => protocolMatches(req, ctx.scheme, m.protocol),
+  remote_ip: remoteIp,
+  client_ip: clientIp,
+  vars,
+  vars_regexp: varsRegexp,
+  file,
+  expression,
 };
 
 export function compileMatcher(m: RequestMatcher): Match {
@@ -43,10 +67,35 @@ export function compileMatcherSet(set: MatcherSet): Match {
 }
 
 /**
- * Caddy's MatchHost: case-insensitive; a `*` label matches exactly one label (`*.example.com`
- * matches `a.example.com`, not `a.b.example.com` nor `example.com`).
+ * A path pattern; one with placeholders (Caddy expands them per request) is compiled per request
+ * from its expansion, the rest once.
  */
-function compileHostMatcher(pattern: string): (host: string) => boolean {
+function compilePathPattern(pattern: string): (req: Req, ctx: RequestContext, escaped: string | undefined) => boolean {
+  if (!pattern.includes('{')) {
+    // A `//` pattern keeps empty segments, which the cleaned ctx.path has already merged.
+    if (pattern.includes('//')) {
+      const raw: PathTest = compilePathMatcher(pattern);
+      return (req, ctx, escaped) => raw(decodedPathOf(req, ctx), escaped);
+    }
+    const test: PathTest = compilePathMatcher(pattern, true);
+    return (_req, ctx, escaped) => test(ctx.path, escaped);
+  }
+  const lower = pattern.toLowerCase();
+  return (req, ctx, escaped) => compilePathMatcher(expandAll(lower, req, ctx), true)(ctx.path, escaped ?? escapedPathOf(req, ctx));
+}
+
+/**
+ * Caddy's MatchHost: case-insensitive; a `*` label matches exactly one label (`*.example.com`
+ * matches `a.example.com`, not `a.b.example.com` nor `example.com`). Placeholders are expanded
+ * per request.
+ */
+function compileHostMatcher(pattern: string): (host: string, req: Req, ctx: RequestContext) => boolean {
+  // The expansion is matched as it is: expanding again would let request data name placeholders.
+  if (pattern.includes('{')) return (host, req, ctx) => hostTest(expandAll(pattern, req, ctx))(host);
+  return hostTest(pattern);
+}
+
+function hostTest(pattern: string): (host: string) => boolean {
   const p = pattern.toLowerCase();
   if (!p.includes('*')) return (host) => host === p;
   const labels = p.split('.');

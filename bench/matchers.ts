@@ -1,0 +1,219 @@
+/**
+ * Micro-benchmark for request matching (issue 9): a site with 20 named matchers and 10 handles
+ * against a plain one-line site, both served over loopback HTTP/1.1 by the real site router.
+ *
+ *   node bench/matchers.ts [--requests 20000] [--rounds 3]
+ *
+ * Each case's server runs in its own child process, so its CPU time (user + system, from
+ * process.cpuUsage) is the server's alone; the client (this process) sends the same requests to
+ * both, keep-alive, 8 in flight. The request misses every matcher and lands in the last handle,
+ * the worst case: all 20 sets are evaluated. Also prints the matcher chain alone, in ns per
+ * request, evaluated in-process. Bounded in count; loopback only.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { parseConfig } from '../src/config/index.ts';
+import { requestContext } from '../src/http/request-target.ts';
+import { silentLogger } from '../src/log.ts';
+import { compileMatcherSet } from '../src/routes/matchers/index.ts';
+import { SiteTable } from '../src/routes/site-table.ts';
+import type { Route } from '../src/config/types.ts';
+
+const PLAIN = `http://site.test:8080 {\n\trespond "ok"\n}\n`;
+
+/** 20 named matchers of every cheap-to-common kind; 10 guard handles, 10 guard header lines. */
+export const MATCHERS = `http://site.test:8080 {
+	@m1 path /api/*
+	@m2 path *.php
+	@m3 path /static/* /assets/*
+	@m4 header Accept *json*
+	@m5 header !X-Skip
+	@m6 query debug=1
+	@m7 method POST PUT
+	@m8 path_regexp ^/user/(\\d+)$
+	@m9 host admin.site.test
+	@m10 remote_ip 10.0.0.0/8
+	@m11 {
+		path /admin*
+		not remote_ip private_ranges
+	}
+	@m12 header_regexp X-Id ^[0-9]+$
+	@m13 protocol https
+	@m14 vars feature on
+	@m15 path /a/*/b
+	@m16 client_ip 192.168.0.0/16
+	@m17 query format=*
+	@m18 header User-Agent curl*
+	@m19 path /health /ready /live
+	@m20 "{path}.startsWith('/cel') && method('GET')"
+	header @m11 X-M11 1
+	header @m12 X-M12 1
+	header @m13 X-M13 1
+	header @m14 X-M14 1
+	header @m15 X-M15 1
+	header @m16 X-M16 1
+	header @m17 X-M17 1
+	header @m18 X-M18 1
+	header @m19 X-M19 1
+	header @m20 X-M20 1
+	handle @m1 {
+		respond "1"
+	}
+	handle @m2 {
+		respond "2"
+	}
+	handle @m3 {
+		respond "3"
+	}
+	handle @m4 {
+		respond "4"
+	}
+	handle @m6 {
+		respond "6"
+	}
+	handle @m7 {
+		respond "7"
+	}
+	handle @m8 {
+		respond "8"
+	}
+	handle @m9 {
+		respond "9"
+	}
+	handle @m10 {
+		respond "10"
+	}
+	handle {
+		respond "ok"
+	}
+}
+`;
+
+/** The same routes, each matcher a one-path set: what the routes cost apart from the matcher kinds. */
+const SIMPLE = MATCHERS.replace(/^\t@m(\d+) (?:\{[\s\S]*?\n\t\}|.*)$/gm, '\t@m$1 path /never-$1');
+
+const CASES: Readonly<Record<string, string>> = { plain: PLAIN, simple: SIMPLE, matchers: MATCHERS };
+const PATH = '/some/page.html?x=1';
+const IN_FLIGHT = 8;
+
+async function serve(proxyfile: string): Promise<void> {
+  const config = await parseConfig(proxyfile, { filename: 'bench' });
+  const table = new SiteTable(config.sites, 'http', 8080, silentLogger());
+  const server = http.createServer((req, res) => {
+    const ctx = requestContext(req, 'http');
+    const router = ctx && table.find(ctx.host);
+    if (!ctx || !router) {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    router.handle(req, res, ctx).catch(() => res.destroy());
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  process.on('message', (msg) => {
+    if (msg === 'cpu') {
+      const u = process.cpuUsage();
+      process.send?.({ cpu: u.user + u.system });
+    } else if (msg === 'stop') {
+      server.closeAllConnections();
+      server.close(() => process.exit(0));
+    }
+  });
+  process.send?.({ port: (server.address() as AddressInfo).port });
+}
+
+function ask<T>(child: ChildProcess, key: string, msg?: string): Promise<T> {
+  return new Promise((resolve) => {
+    const on = (m: unknown): void => {
+      const v = (m as Record<string, unknown>)[key];
+      if (v === undefined) return;
+      child.off('message', on);
+      resolve(v as T);
+    };
+    child.on('message', on);
+    if (msg !== undefined) child.send(msg);
+  });
+}
+
+async function load(port: number, requests: number): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
+  let sent = 0;
+  const worker = async (): Promise<void> => {
+    while (sent < requests) {
+      sent++;
+      await new Promise<void>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path: PATH, agent, headers: { host: 'site.test', accept: 'text/html' } }, (res) => {
+          if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
+          res.resume();
+          res.on('end', resolve);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  agent.destroy();
+}
+
+/** The matcher sets alone, as the chain evaluates them for PATH (every one misses). */
+export async function chainNs(iterations: number): Promise<number> {
+  const config = await parseConfig(MATCHERS, { filename: 'bench' });
+  const sets = (config.sites[0]?.routes ?? []).flatMap((r: Route) => (r.matcher ? [compileMatcherSet(r.matcher)] : []));
+  const req = new http.IncomingMessage(new (await import('node:net')).Socket());
+  req.url = PATH;
+  req.method = 'GET';
+  // As Node's HTTP parser hands header lines over, so headers/headersDistinct are derived from them.
+  (req as unknown as { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(['Host', 'site.test', 'Accept', 'text/html'], 4);
+  const base = requestContext(req, 'http');
+  if (!base) throw new Error('bad bench request');
+  let hits = 0;
+  const began = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) {
+    const ctx = { ...base };
+    for (const m of sets) if (m(req, ctx)) hits++;
+  }
+  const ns = Number(process.hrtime.bigint() - began) / iterations;
+  if (hits !== 0) throw new Error(`${hits} matcher hits: the bench request should miss every set`);
+  return ns;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { serve: { type: 'string' }, requests: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' } } });
+  if (values.serve !== undefined) {
+    await serve(CASES[values.serve] ?? PLAIN);
+    return;
+  }
+  const requests = Number(values.requests);
+  const rounds = Number(values.rounds);
+  const cpu: Record<string, number[]> = { plain: [], simple: [], matchers: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const name of Object.keys(CASES)) {
+      const child = fork(new URL(import.meta.url).pathname, ['--serve', name], { stdio: 'inherit' });
+      const port = await ask<number>(child, 'port');
+      await load(port, Math.min(2000, requests));
+      const before = await ask<number>(child, 'cpu', 'cpu');
+      await load(port, requests);
+      const after = await ask<number>(child, 'cpu', 'cpu');
+      child.send('stop');
+      await new Promise((r) => child.once('exit', r));
+      cpu[name]?.push((after - before) / requests);
+    }
+  }
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+  const plain = median(cpu['plain'] ?? []);
+  const matchers = median(cpu['matchers'] ?? []);
+  const simple = median(cpu['simple'] ?? []);
+  for (const [name, xs] of Object.entries(cpu)) console.log(`  ${name} rounds (µs): ${xs.map((x) => x.toFixed(0)).join(' ')}`);
+  const chain = await chainNs(200_000);
+  console.log(`server CPU per request (median of ${rounds} rounds of ${requests}):`);
+  console.log(`  plain site:                      ${plain.toFixed(1)} µs`);
+  console.log(`  same routes, one-path matchers:  ${simple.toFixed(1)} µs  (${(((simple - plain) / plain) * 100).toFixed(1)}% extra)`);
+  console.log(`  20 named matchers + 10 handles:  ${matchers.toFixed(1)} µs  (${(((matchers - plain) / plain) * 100).toFixed(1)}% extra)`);
+  console.log(`matcher chain alone (20 sets, all missing): ${chain.toFixed(0)} ns per request`);
+}
+
+if (process.argv[1]?.endsWith("matchers.ts")) await main();

@@ -1,0 +1,63 @@
+/**
+ * The file matcher (Caddy's fileserver/matcher.go):
+ *
+ *     file [FILES…] {
+ *         root       PATH
+ *         try_files  FILES…
+ *         try_policy first_exist|smallest_size|largest_size|most_recently_modified
+ *         split_path DELIMS…
+ *     }
+ *
+ * Lines merge: files add up, the last root/try_policy/split_path wins. No files at all: the
+ * request path. Globs in FILES and the `=CODE` fallback are not supported (a clear error).
+ */
+import { configError } from '../errors.ts';
+import type { FileRequestMatcher } from '../types.ts';
+import { argsOf, noBlock } from '../directives/helpers.ts';
+import type { MatcherLines } from './index.ts';
+
+const POLICIES = ['first_exist', 'smallest_size', 'largest_size', 'most_recently_modified'] as const;
+
+export function file({ lines }: MatcherLines): FileRequestMatcher {
+  let root: string | undefined;
+  let tryFiles: string[] | undefined;
+  let tryPolicy: FileRequestMatcher['tryPolicy'] = 'first_exist';
+  let splitPath: string[] = [];
+  const addFiles = (toks: readonly { text: string; line: number; col: number; file: string }[]): void => {
+    for (const t of toks) {
+      if (/^=\d+$/.test(t.text)) throw configError(t, `file: the "${t.text}" error fallback is not supported`);
+      if (/[*?[]/.test(t.text.replace(/\{[^{}]*\}/g, ''))) throw configError(t, `file: glob patterns ("${t.text}") are not supported`);
+      (tryFiles ??= []).push(t.text);
+    }
+  };
+  for (const line of lines) {
+    addFiles(line.args);
+    for (const sub of line.block ?? []) {
+      switch (sub.name.text) {
+        case 'root':
+          noBlock(sub);
+          root = (argsOf(sub, 1, 1, 'root PATH')[0] as { text: string }).text;
+          break;
+        case 'try_files':
+          noBlock(sub);
+          addFiles(argsOf(sub, 1, Infinity, 'try_files FILES…'));
+          break;
+        case 'try_policy': {
+          noBlock(sub);
+          const tok = argsOf(sub, 1, 1, `try_policy ${POLICIES.join('|')}`)[0] as (typeof sub.args)[number];
+          const policy = POLICIES.find((p) => p === tok.text);
+          if (policy === undefined) throw configError(tok, `file: unknown try policy "${tok.text}" (one of ${POLICIES.join(', ')})`);
+          tryPolicy = policy;
+          break;
+        }
+        case 'split_path':
+          noBlock(sub);
+          splitPath = argsOf(sub, 1, Infinity, 'split_path DELIMS…').map((t) => t.text);
+          break;
+        default:
+          throw configError(sub.name, `file: unrecognized subdirective "${sub.name.text}" (root, try_files, try_policy, split_path)`);
+      }
+    }
+  }
+  return { type: 'file', ...(root !== undefined ? { root } : {}), ...(tryFiles !== undefined ? { tryFiles } : {}), tryPolicy, splitPath };
+}

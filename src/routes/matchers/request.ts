@@ -1,0 +1,151 @@
+/**
+ * Run-time halves of config/matchers/request.ts (Caddy's MatchHeader, MatchHeaderRE, MatchQuery,
+ * MatchProtocol, VarsMatcher, MatchVarsRE, MatchPathRE).
+ */
+import type {
+  HeaderRegexpRequestMatcher,
+  HeaderRequestMatcher,
+  PathRegexpRequestMatcher,
+  QueryRequestMatcher,
+  VarsRegexpRequestMatcher,
+  VarsRequestMatcher,
+} from '../../config/types.ts';
+import type { Req, RequestContext } from '../context.ts';
+import type { Match } from './index.ts';
+import { expandAll, headerValues, parseGoQuery, placeholderText, placeholderValue } from './placeholders.ts';
+import { compileRegexp } from './regexp.ts';
+
+export function pathRegexp(m: PathRegexpRequestMatcher): Match {
+  const test = compileRegexp(m.name, m.pattern, m.flags);
+  return (_req, ctx) => test(ctx.path, ctx);
+}
+
+/** Caddy's matchHeaders: `*` alone any value, `*x*` substring, `*x` suffix, `x*` prefix, else exact. */
+export function valueMatches(actual: string, allowed: string): boolean {
+  if (allowed === '*') return true;
+  const starts = allowed.startsWith('*');
+  const ends = allowed.endsWith('*');
+  if (starts && ends) return actual.includes(allowed.slice(1, -1));
+  if (starts) return actual.endsWith(allowed.slice(1));
+  if (ends) return actual.startsWith(allowed.slice(0, -1));
+  return actual === allowed;
+}
+
+export function header(m: HeaderRequestMatcher): Match {
+  if (m.fields.some((f) => f.values?.some((v) => v.includes('{')))) return (req, ctx) => headersMatch(req, ctx, m.fields);
+  // No placeholders: the allowed values are fixed, nothing to expand per request.
+  return (req) => {
+    for (const { name, values } of m.fields) {
+      const actual = headerValues(req, name);
+      // null: must be absent; []: must be present (CEL's header({'X': []})); else a value matches.
+      if (values === null ? actual.length > 0 : values.length === 0 ? actual.length === 0 : !actual.some((a) => values.some((v) => valueMatches(a, v)))) return false;
+    }
+    return true;
+  };
+}
+
+export function headersMatch(req: Req, ctx: RequestContext, fields: HeaderRequestMatcher['fields']): boolean {
+  for (const { name, values } of fields) {
+    const actual = headerValues(req, name);
+    if (values === null) {
+      if (actual.length > 0) return false;
+      continue;
+    }
+    if (values.length === 0) {
+      if (actual.length > 0) continue;
+      return false;
+    }
+    const allowed = values.map((v) => expandAll(v, req, ctx));
+    if (!actual.some((a) => allowed.some((v) => valueMatches(a, v)))) return false;
+  }
+  return true;
+}
+
+export function headerRegexp(m: HeaderRegexpRequestMatcher): Match {
+  const tests = m.fields.map((f) => ({ field: f.field, test: compileRegexp(f.name, f.pattern, f.flags) }));
+  return (req, ctx) => tests.every(({ field, test }) => headerValues(req, field).some((v) => test(v, ctx)));
+}
+
+export function query(m: QueryRequestMatcher): Match {
+  const keys = m.params.map((p) => p.key);
+  if (keys.length === 0 || keys.some((k) => k.includes('{') || k === '')) return (req, ctx) => queryMatches(req, ctx, m.params);
+  return (req, ctx) => {
+    // Without escapes the raw query holds every key as written: a key not in it is absent, and
+    // most requests are told apart without parsing.
+    const raw = ctx.query;
+    if (!raw.includes('%') && !raw.includes('+') && keys.some((k) => !raw.includes(k))) return false;
+    return queryMatches(req, ctx, m.params);
+  };
+}
+
+export function queryMatches(req: Req, ctx: RequestContext, params: QueryRequestMatcher['params']): boolean {
+  const parsed = parseGoQuery(ctx.query);
+  if (params.length === 0) return parsed.values.size === 0;
+  if (!parsed.ok) return false;
+  for (const { key, values } of params) {
+    const actual = parsed.values.get(expandAll(key, req, ctx));
+    if (actual === undefined) return false;
+    if (!values.some((v) => v === '*' || actual.includes(expandAll(v, req, ctx)))) return false;
+  }
+  return true;
+}
+
+export function protocolMatches(req: Req, scheme: string, proto: string): boolean {
+  const major = req.httpVersionMajor;
+  const minor = req.httpVersionMinor;
+  const atLeast = (ma: number, mi: number): boolean => major > ma || (major === ma && minor >= mi);
+  switch (proto) {
+    case 'grpc':
+      return (headerValues(req, 'content-type')[0] ?? '').startsWith('application/grpc');
+    case 'https':
+      return scheme === 'https';
+    case 'http':
+      return scheme === 'http';
+    case 'http/1.0':
+      return major === 1 && minor === 0;
+    case 'http/1.0+':
+      return atLeast(1, 0);
+    case 'http/1.1':
+      return major === 1 && minor === 1;
+    case 'http/1.1+':
+      return atLeast(1, 1);
+    case 'http/2':
+      return major === 2;
+    case 'http/2+':
+      return atLeast(2, 0);
+    case 'http/3':
+      return major === 3;
+    case 'http/3+':
+      return atLeast(3, 0);
+  }
+  return false;
+}
+
+/** A vars key: `{placeholder}` (one pair of braces around it) or a variable name. */
+export function varValue(key: string, req: Req, ctx: RequestContext): string {
+  const isPlaceholder = key.startsWith('{') && key.endsWith('}') && key.split('{').length === 2;
+  return placeholderText(isPlaceholder ? placeholderValue(key.slice(1, -1), req, ctx) : ctx.vars?.get(key));
+}
+
+export function vars(m: VarsRequestMatcher): Match {
+  const entries = m.vars.map(({ key, values }) => ({ read: varReader(key), values, fixed: !values.some((v) => v.includes('{')) }));
+  if (entries.length === 0) return () => true;
+  // Caddy ORs the keys (VarsMatcher.MatchWithError returns on the first key that matches).
+  return (req, ctx) =>
+    entries.some(({ read, values, fixed }) => {
+      const actual = read(req, ctx);
+      return fixed ? values.includes(actual) : values.some((v) => expandAll(v, req, ctx) === actual);
+    });
+}
+
+function varReader(key: string): (req: Req, ctx: RequestContext) => string {
+  const isPlaceholder = key.startsWith('{') && key.endsWith('}') && key.split('{').length === 2;
+  if (!isPlaceholder) return (_req, ctx) => placeholderText(ctx.vars?.get(key));
+  const name = key.slice(1, -1);
+  return (req, ctx) => placeholderText(placeholderValue(name, req, ctx));
+}
+
+export function varsRegexp(m: VarsRegexpRequestMatcher): Match {
+  const tests = m.vars.map((v) => ({ key: v.key, test: compileRegexp(v.name, v.pattern, v.flags) }));
+  return (req, ctx) => tests.some(({ key, test }) => test(varValue(key, req, ctx), ctx));
+}
