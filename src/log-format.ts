@@ -58,7 +58,7 @@ export function applyFilter(rec: LogRecord, f: LogFieldFilter): void {
       parent[key] = mapStrings(value, (s) => maskIps(s, f.ipv4, f.ipv6));
       return;
     case 'regexp':
-      parent[key] = mapStrings(value, (s) => s.replace(compiled(f.pattern), f.replacement));
+      parent[key] = mapStrings(value, (s) => s.replace(compiled(f.pattern, f.flags ?? ''), f.replacement));
       return;
     case 'query':
       parent[key] = mapStrings(value, (s) => filterQuery(s, f.actions));
@@ -72,9 +72,10 @@ export function applyFilter(rec: LogRecord, f: LogFieldFilter): void {
 
 /** Each pattern compiled once (the config is frozen, so the RegExp cannot live in it: replace() writes lastIndex). */
 const patterns = new Map<string, RegExp>();
-function compiled(source: string): RegExp {
-  let re = patterns.get(source);
-  if (re === undefined) patterns.set(source, (re = new RegExp(source, 'g')));
+function compiled(source: string, flags: string): RegExp {
+  const key = `${flags}/${source}`;
+  let re = patterns.get(key);
+  if (re === undefined) patterns.set(key, (re = new RegExp(source, `${flags}g`)));
   return re;
 }
 

@@ -73,7 +73,7 @@ export type LogFieldFilter = { readonly field: string } & (
   | { readonly filter: 'ip_mask'; readonly ipv4?: number; readonly ipv6?: number }
   | { readonly filter: 'query' | 'cookie'; readonly actions: readonly LogValueAction[] }
   /** `pattern`: a JavaScript RegExp source (checked at parse); `replacement` in JavaScript's `$1`/`$<name>` form. */
-  | { readonly filter: 'regexp'; readonly pattern: string; readonly replacement: string }
+  | { readonly filter: 'regexp'; readonly pattern: string; readonly flags?: string; readonly replacement: string }
 );
 
 /** A `query { … }` or `cookie { … }` action on the query key or cookie `name`. */

@@ -5,6 +5,7 @@ import type { Node } from '../parser.ts';
 import type { HeaderOp, MatcherSet } from '../types.ts';
 import { matcherToken } from '../matchers/index.ts';
 import { headerNameArg } from '../values.ts';
+import { GoRegexpError, translateGoRegexp } from '../../util/go-regexp.ts';
 
 /** The node's arguments, checked to number between `min` and `max`; `usage` is the grammar shown in errors. */
 export function argsOf(node: Node, min: number, max: number, usage: string): readonly Token[] {
@@ -119,31 +120,14 @@ function fieldName(tok: Token, name: string): string {
   return headerNameArg(tok, name);
 }
 
-/**
- * A Go RE2 pattern as a JS RegExp source and flags. The syntax both share passes as is; Go's
- * `(?P<name>` becomes `(?<name>` and leading flag groups such as `(?i)` become flags. What JS
- * reads differently and we cannot translate (`\z`, `\Q…\E`, POSIX classes) is refused here
- * rather than matching something else at run time.
- */
-function goRegexp(tok: Token): { source: string; flags: string } {
-  let source = tok.text.replaceAll('(?P<', '(?<');
-  let flags = '';
-  const lead = /^\(\?([imsU]+)\)/.exec(source);
-  if (lead !== null) {
-    if (lead[1]!.includes('U')) throw configError(tok, `invalid regexp "${tok.text}": the U flag has no JavaScript equivalent`);
-    flags = [...new Set(lead[1]!)].join('');
-    source = source.slice(lead[0].length);
-  }
-  const unsupported = /\\[zQEC]|\[\[:[a-z]+:\]\]|\\p\{?[A-Z]/.exec(source);
-  if (unsupported !== null) {
-    throw configError(tok, `invalid regexp "${tok.text}": "${unsupported[0]}" is Go RE2 syntax JavaScript reads differently`);
-  }
+/** A Go RE2 pattern from the Caddyfile as a JS RegExp source and flags (util/go-regexp.ts), or a config error at the token. */
+export function goRegexp(tok: Token): { source: string; flags: string } {
   try {
-    new RegExp(source, flags + 'g');
+    return translateGoRegexp(tok.text);
   } catch (err) {
-    throw configError(tok, `invalid regexp "${tok.text}": ${(err as Error).message}`, { cause: err });
+    if (!(err instanceof GoRegexpError)) throw err;
+    throw configError(tok, `invalid regexp "${tok.text}": ${err.message}`, { cause: err });
   }
-  return { source, flags };
 }
 
 /** Go's Regexp.Expand template in JS `replace` syntax: `${1}` → `$1`, `${name}`/`$name` → `$<name>`. */

@@ -22,7 +22,7 @@ import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
 import type { LogAppendField, LogConfig, LogFieldFilter, LogFormat, LogLevel, LogOutput, LogRoll, LogValueAction } from '../types.ts';
 import { parseDuration } from '../values.ts';
-import { argsOf, noBlock, Once, oneArg } from './helpers.ts';
+import { argsOf, goRegexp, noBlock, Once, oneArg } from './helpers.ts';
 
 /** Caddy's lumberjack defaults (modules/logging/filewriter.go). */
 export const ROLL_DEFAULTS: LogRoll = {
@@ -281,14 +281,8 @@ function parseFieldFilter(line: Node): LogFieldFilter {
     case 'regexp': {
       noBlock(line);
       const [, pattern, replacement] = argsOf(line, 2, 3, usage('regexp PATTERN REPLACEMENT')) as [Token, Token, Token | undefined];
-      // RE2's (?P<name>…) is (?<name>…) in JavaScript; the rest of what logs use is common to both.
-      const source = pattern.text.replaceAll('(?P<', '(?<');
-      try {
-        new RegExp(source, 'g');
-      } catch (err) {
-        throw configError(pattern, `regexp: invalid pattern "${pattern.text}": ${(err as Error).message}`);
-      }
-      return { field, filter: 'regexp', pattern: source, replacement: goReplacement(replacement?.text ?? '') };
+      const { source, flags } = goRegexp(pattern);
+      return { field, filter: 'regexp', pattern: source, ...(flags !== '' ? { flags } : {}), replacement: goReplacement(replacement?.text ?? '') };
     }
     default:
       throw configError(kind, `unknown log filter "${kind.text}" for ${field} (use delete, rename, replace, ip_mask, query, cookie, hash or regexp)`);

@@ -59,7 +59,7 @@ import type { Node } from '../parser.ts';
 import type { ReverseProxyConfig, ReverseProxyRoute, UpstreamConfig } from '../types.ts';
 import { durationArg, headerNameArg, intArg, parseDuration, portArg, statusMatchArg } from '../values.ts';
 import { unknownSub } from './global-options.ts';
-import { argsOf, headerOpLine, noBlock, Once, oneArg, splitMatcher } from './helpers.ts';
+import { argsOf, goRegexp, headerOpLine, noBlock, Once, oneArg, splitMatcher } from './helpers.ts';
 import { applicationOrder } from './simple.ts';
 import { lbPolicy, validateLb } from './lb-policy.ts';
 import { parseTransport } from './proxy-transport.ts';
@@ -161,31 +161,6 @@ class UpstreamList {
 
 type SubParser = (sub: Node, b: Builder) => void;
 
-/**
- * A Go RE2 pattern as a JS RegExp source and flags: `(?P<name>` becomes `(?<name>`, a leading flag
- * group such as `(?i)` becomes flags, and what JS reads differently (`\z`, `\Q…\E`, POSIX classes)
- * is refused. The same rules as the header replace ops (helpers.ts goRegexp, not exported there).
- */
-function goRegexp(tok: Token): { source: string; flags: string } {
-  let source = tok.text.replaceAll('(?P<', '(?<');
-  let flags = '';
-  const lead = /^\(\?([imsU]+)\)/.exec(source);
-  if (lead !== null) {
-    if (lead[1]!.includes('U')) throw configError(tok, `invalid regexp "${tok.text}": the U flag has no JavaScript equivalent`);
-    flags = [...new Set(lead[1]!)].join('');
-    source = source.slice(lead[0].length);
-  }
-  const unsupported = /\\[zQEC]|\[\[:[a-z]+:\]\]|\\p\{?[A-Z]/.exec(source);
-  if (unsupported !== null) {
-    throw configError(tok, `invalid regexp "${tok.text}": "${unsupported[0]}" is Go RE2 syntax JavaScript reads differently`);
-  }
-  try {
-    new RegExp(source, flags);
-  } catch (err) {
-    throw configError(tok, `invalid regexp "${tok.text}": ${(err as Error).message}`, { cause: err });
-  }
-  return { source, flags };
-}
 
 /**
  * A byte size as Caddy reads it (go-humanize ParseBytes): `4096`, `64KB` (1000s), `64KiB`

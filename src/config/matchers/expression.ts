@@ -8,6 +8,7 @@
  * so a bad one is a FILE:LINE:COL error when the config loads; it must give a bool.
  */
 import type { ASTNode } from '@marcbachmann/cel-js';
+import { translateGoRegexp } from '../../util/go-regexp.ts';
 import { parseCidr } from '../cidr.ts';
 import { configError } from '../errors.ts';
 import type { Token } from '../lexer.ts';
@@ -86,7 +87,7 @@ function constantArgumentProblem(node: ASTNode): string | undefined {
       const re = literal[literal.length - 1];
       if (re !== undefined && args.length >= (fn === 'path_regexp' ? 1 : 2)) {
         try {
-          new RegExp(re.replace(/^\(\?[ism]+\)/, '').replaceAll('(?P<', '(?<'));
+          translateGoRegexp(re);
         } catch (err) {
           return `${fn}(): invalid regexp "${re}": ${(err as Error).message}`;
         }

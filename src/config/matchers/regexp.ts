@@ -6,25 +6,16 @@
  */
 import { configError } from '../errors.ts';
 import type { Token } from '../lexer.ts';
+import { GoRegexpError, translateGoRegexp } from '../../util/go-regexp.ts';
 
 export function goRegexp(tok: Token, what: string): { pattern: string; flags: string } {
-  let pattern = tok.text;
-  let flags = '';
-  const lead = /^\(\?([a-zA-Z]+)\)/.exec(pattern);
-  if (lead) {
-    for (const f of lead[1] as string) {
-      if (f !== 'i' && f !== 's' && f !== 'm') throw configError(tok, `${what}: regexp flag "${f}" is not supported (i, s and m are)`);
-      if (!flags.includes(f)) flags += f;
-    }
-    pattern = pattern.slice(lead[0].length);
-  }
-  pattern = pattern.replaceAll('(?P<', '(?<').replace(/\\A/g, '^').replace(/\\z/g, '$(?![\\s\\S])');
   try {
-    new RegExp(pattern, flags);
+    const { source, flags } = translateGoRegexp(tok.text);
+    return { pattern: source, flags };
   } catch (err) {
-    throw configError(tok, `${what}: invalid regexp "${tok.text}": ${(err as Error).message}`);
+    if (!(err instanceof GoRegexpError)) throw err;
+    throw configError(tok, `${what}: invalid regexp "${tok.text}": ${err.message}`);
   }
-  return { pattern, flags };
 }
 
 /** Caddy's check of regexp names (MatchRegexp.Validate): at least one word character. */

@@ -6,6 +6,7 @@
  * variable for the length of one evaluation.
  */
 import { celEnvironment, CelRequest, expandCelPlaceholders, type CelMatcherFunctions, type StrMap } from '../../config/matchers/cel.ts';
+import { translateGoRegexp } from '../../util/go-regexp.ts';
 import type { ExpressionRequestMatcher, RequestMatcher } from '../../config/types.ts';
 import type { Req, RequestContext } from '../context.ts';
 import { compileMatcher, type Match } from './index.ts';
@@ -77,11 +78,10 @@ export function expression(m: ExpressionRequestMatcher): Match {
   };
 }
 
-/** The Go flag prefix and group syntax of config/matchers/regexp.ts, for regexps given at run time. */
+/** A regexp given to a CEL function at run time, translated as the config's are (util/go-regexp.ts). */
 function goFlags(re: string): { pattern: string; flags: string } {
-  const lead = /^\(\?([ism]+)\)/.exec(re);
-  const pattern = (lead ? re.slice(lead[0].length) : re).replaceAll('(?P<', '(?<');
-  return { pattern, flags: lead ? [...new Set(lead[1])].join('') : '' };
+  const { source, flags } = translateGoRegexp(re);
+  return { pattern: source, flags };
 }
 
 function fileMatcher(map: StrMap): RequestMatcher {

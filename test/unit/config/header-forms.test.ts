@@ -96,7 +96,7 @@ test('header_up and header_down take the same forms through the shared line pars
 const errors: { text: string; message: string }[] = [
   {
     text: 'http://a.test {\n\theader X-Bad "([a-z" x\n}\n',
-    message: 'Proxyfile:2:15: invalid regexp "([a-z": Invalid regular expression: /([a-z/g: Unterminated character class',
+    message: 'Proxyfile:2:15: invalid regexp "([a-z": Invalid regular expression: /([a-z/: Unterminated character class',
   },
   {
     text: 'http://a.test {\n\theader {\n\t\tX-Bad \\Qa.b\\E x\n\t}\n}\n',

@@ -197,7 +197,7 @@ const ERRORS: readonly [string, string, RegExp][] = [
   ['query without block', 'a.test {\n\tlog {\n\t\tformat filter {\n\t\t\trequest>uri query\n\t\t}\n\t}\n}\n', /^P:4:16: query needs a block/],
   ['query unknown action', 'a.test {\n\tlog {\n\t\tformat filter {\n\t\t\trequest>uri query {\n\t\t\t\tscramble x\n\t\t\t}\n\t\t}\n\t}\n}\n', /^P:5:5: unknown action "scramble"/],
   ['cookie replace without value', 'a.test {\n\tlog {\n\t\tformat filter {\n\t\t\tc cookie {\n\t\t\t\treplace x\n\t\t\t}\n\t\t}\n\t}\n}\n', /^P:5:5: replace: missing argument/],
-  ['bad regexp', 'a.test {\n\tlog {\n\t\tformat filter {\n\t\t\tf regexp "(" x\n\t\t}\n\t}\n}\n', /^P:4:13: regexp: invalid pattern "\("/],
+  ['bad regexp', 'a.test {\n\tlog {\n\t\tformat filter {\n\t\t\tf regexp "(" x\n\t\t}\n\t}\n}\n', /^P:4:13: invalid regexp "\("/],
   ['rename without key', 'a.test {\n\tlog {\n\t\tformat filter {\n\t\t\tf rename\n\t\t}\n\t}\n}\n', /^P:4:4: f: missing argument/],
   ['append field without value', 'a.test {\n\tlog {\n\t\tformat append {\n\t\t\tserver_id\n\t\t}\n\t}\n}\n', /^P:4:4: server_id: missing argument/],
   ['bad wrap', 'a.test {\n\tlog {\n\t\tformat filter {\n\t\t\twrap yaml\n\t\t}\n\t}\n}\n', /^P:4:9: unsupported log format "yaml"/],

@@ -33,7 +33,7 @@ test('upstreams from the arguments and from to lines add up, in the order writte
 
 test('a reverse_proxy with only a to line and a path matcher', async () => {
   const r = await proxyOf('\treverse_proxy /api/* {\n\t\tto backend:9000-9001\n\t}');
-  assert.deepEqual(r.matcher, { path: '/api/*' });
+  assert.deepEqual(r.matcher?.matchers, [{ type: 'path', paths: ['/api/*'] }]);
   assert.deepEqual(addresses(r), ['http://backend:9000', 'http://backend:9001']);
 });
 
