@@ -14,6 +14,8 @@ import type {
   RedirRoute,
   RespondRoute,
   ReverseProxyRoute,
+  Route,
+  StatusMatch,
   TlsConfig,
 } from './types.ts';
 
@@ -27,6 +29,8 @@ export type GlobalsDraft = Partial<Mutable<Omit<GlobalOptions, 'sources' | 'log'
 export interface HandleDraft {
   kind: 'handle';
   pos: Pos;
+  directive?: 'handle_errors';
+  errorCodes?: StatusMatch[];
   matcher?: MatcherSet;
   stripPrefix?: string;
   routes: RouteDraft[];
@@ -40,7 +44,15 @@ export interface RouteBlockDraft {
   routes: RouteDraft[];
 }
 
-export type RouteDraft = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleDraft | RouteBlockDraft;
+export type RouteDraft =
+  | ReverseProxyRoute
+  | RedirRoute
+  | RespondRoute
+  | HeaderRoute
+  | EncodeRoute
+  | HandleDraft
+  | RouteBlockDraft
+  | Exclude<Route, { kind: 'handle' | 'route' | 'reverse_proxy' | 'redir' | 'respond' | 'header' | 'encode' }>;
 
 export type TlsDraft = Partial<Mutable<TlsConfig>> & { pos: Pos; onDemandPos?: Pos };
 

@@ -381,12 +381,21 @@ export interface RedirRoute extends RouteBase {
   /** May contain placeholders such as `{uri}`. */
   readonly to: string;
   readonly status: number;
+  /** `redir TO html`: a 200 HTML page that redirects by script and meta refresh, no Location. */
+  readonly html?: boolean;
 }
 
 export interface RespondRoute extends RouteBase {
   readonly kind: 'respond';
   readonly body: string;
   readonly status: number;
+  /** `close`: the connection is closed after the response (HTTP/2: the session, gracefully). */
+  readonly close?: boolean;
+  /**
+   * No status was written: in handle_errors routes the error's status is answered, as Caddy's
+   * static response does; elsewhere `status` (200).
+   */
+  readonly statusFromError?: boolean;
 }
 
 export interface HeaderRoute extends RouteBase {
@@ -409,6 +418,12 @@ export interface EncodeRoute extends RouteBase {
  */
 export interface HandleRoute extends RouteBase {
   readonly kind: 'handle';
+  /**
+   * `handle_errors [CODES…]`: the site's error routes, run only when a handler raised an error
+   * (routes/site-router.ts), never in the normal chain. `errorCodes` absent: every error.
+   */
+  readonly directive?: 'handle_errors';
+  readonly errorCodes?: readonly StatusMatch[];
   readonly stripPrefix?: string;
   readonly routes: readonly Route[];
 }
@@ -422,7 +437,111 @@ export interface RouteRoute extends RouteBase {
   readonly routes: readonly Route[];
 }
 
-export type Route = ReverseProxyRoute | RedirRoute | RespondRoute | HeaderRoute | EncodeRoute | HandleRoute | RouteRoute;
+/**
+ * `rewrite`, `uri` and `method` (Caddy's rewrite handler; `directive` says which wrote it, for the
+ * sort: rewrite routes exclude each other, uri and method routes do not). What they change is what
+ * every later handler and the upstream see. Fields are applied in this order, as Caddy does.
+ */
+export interface RewriteRoute extends RouteBase {
+  readonly kind: 'rewrite';
+  readonly directive?: 'uri' | 'method';
+  /** Upper case; may hold placeholders. */
+  readonly method?: string;
+  /** rewrite TO: `[PATH][?QUERY]`; a part left out stays as it was. May hold placeholders. */
+  readonly uri?: string;
+  readonly stripPrefix?: string;
+  readonly stripSuffix?: string;
+  /** uri replace: in the path and in the query; limit 0 = every occurrence. */
+  readonly replace?: { readonly find: string; readonly replace: string; readonly limit: number };
+  /** uri path_regexp: JS RegExp source and flags (without `g`), replacement in JS syntax. */
+  readonly pathRegexp?: { readonly search: string; readonly flags: string; readonly replace: string };
+  /** uri query: in the order written. rename takes `value` as the new key. */
+  readonly query?: readonly QueryOp[];
+}
+
+export interface QueryOp {
+  readonly op: 'set' | 'add' | 'delete' | 'rename';
+  readonly key: string;
+  readonly value?: string;
+}
+
+/** `error [MESSAGE] STATUS`: raises an error that the site's handle_errors routes answer. */
+export interface ErrorRoute extends RouteBase {
+  readonly kind: 'error';
+  readonly status: number;
+  readonly message: string;
+}
+
+/** `abort`: the connection is closed (HTTP/2: the stream reset) without a response. */
+export interface AbortRoute extends RouteBase {
+  readonly kind: 'abort';
+}
+
+/** `request_header`: header operations on the request, before later handlers and the upstream see it. */
+export interface RequestHeaderRoute extends RouteBase {
+  readonly kind: 'request_header';
+  readonly ops: readonly HeaderOp[];
+}
+
+/** `request_body { max_size }`: a larger body is refused with 413. */
+export interface RequestBodyRoute extends RouteBase {
+  readonly kind: 'request_body';
+  /** Bytes; absent: no limit. */
+  readonly maxSize?: number;
+}
+
+/**
+ * `vars`, `log_skip`/`skip_log` (the variable `log_skip` = true) and `root` (the variable `root`):
+ * request variables for later handlers, matchers and the access log. Values may hold placeholders.
+ */
+export interface VarsRoute extends RouteBase {
+  readonly kind: 'vars';
+  readonly directive?: 'log_skip' | 'skip_log' | 'root';
+  readonly vars: readonly (readonly [name: string, value: string | boolean])[];
+}
+
+/**
+ * `map SOURCE DEST… { IN OUT…; default OUT… }`: the first row whose input equals SOURCE's value
+ * (or whose regexp matches it) gives each DEST variable its output; `-` leaves that output out.
+ */
+export interface MapRoute extends RouteBase {
+  readonly kind: 'map';
+  readonly source: string;
+  readonly destinations: readonly string[];
+  readonly rows: readonly MapRow[];
+  readonly defaults: readonly (string | undefined)[];
+}
+
+export interface MapRow {
+  /** Exact input, or a regexp (JS source) when `regexp` is set. */
+  readonly input: string;
+  readonly regexp?: { readonly source: string; readonly flags: string };
+  /** One per destination; undefined: `-`, no value from this row. */
+  readonly outputs: readonly (string | undefined)[];
+}
+
+/** `metrics`: the Prometheus text of the process's metrics. */
+export interface MetricsRoute extends RouteBase {
+  readonly kind: 'metrics';
+  readonly disableOpenMetrics: boolean;
+}
+
+export type Route =
+  | ReverseProxyRoute
+  | RedirRoute
+  | RespondRoute
+  | HeaderRoute
+  | EncodeRoute
+  | HandleRoute
+  | RouteRoute
+  | RewriteRoute
+  | ErrorRoute
+  | AbortRoute
+  | RequestHeaderRoute
+  | RequestBodyRoute
+  | VarsRoute
+  | MapRoute
+  | MetricsRoute;
 
 export interface AccessLogConfig {
   readonly output: LogOutput;

@@ -6,6 +6,7 @@
  *     handle [MATCHER] { DIRECTIVE... }
  *     handle_path PATH { DIRECTIVE... }
  *     route [MATCHER] { DIRECTIVE... }
+ *     handle_errors [CODE|Nxx...] { DIRECTIVE... }      (site top level only)
  *
  * `handle_path /api/*` matches like `handle /api/*` and strips `/api/` from the path, as the
  * Caddyfile does (the matcher without its trailing `*`). Named matchers defined in a block are
@@ -16,11 +17,16 @@ import { configError, posOf, type IssueCollector } from '../errors.ts';
 import type { RouteDraft, SiteDraft } from '../draft.ts';
 import { withMatcherScope } from '../matchers/index.ts';
 import type { Node, SiteBlock } from '../parser.ts';
+import { statusMatchArg } from '../values.ts';
 import { argsOf, needBlock, splitMatcher, withArgs } from './helpers.ts';
 import { parseAccessLog } from './log.ts';
 import { parseReverseProxy } from './reverse-proxy.ts';
-import { parseEncode, parseHeader, parseRedir, parseRespond } from './simple.ts';
+import { parseMetrics, parseRequestBody, parseRequestHeader } from './request.ts';
+import { parseAbort, parseError, parseRedirDirective, parseRespondDirective } from './respond.ts';
+import { parseMethod, parseRewrite, parseUri } from './rewrite.ts';
+import { parseEncode, parseHeader } from './simple.ts';
 import { parseTls } from './tls.ts';
+import { parseLogSkip, parseMap, parseRoot, parseVars } from './vars.ts';
 
 /** Parses one handler directive; `routes` parses a nested block of directives (with its own matcher scope). */
 export type RouteParser = (node: Node, ctx: RouteParseContext) => RouteDraft;
@@ -34,16 +40,29 @@ export interface RouteParseContext {
 /** The handler directives, by name. One entry per directive; the parser may live in its own file. */
 const ROUTES: Readonly<Record<string, RouteParser | undefined>> = {
   reverse_proxy: (node) => parseReverseProxy(node),
-  redir: (node) => parseRedir(node),
-  respond: (node) => parseRespond(node),
+  redir: (node) => parseRedirDirective(node),
+  respond: (node) => parseRespondDirective(node),
   header: (node) => parseHeader(node),
   encode: (node) => parseEncode(node),
   handle: parseHandle,
   handle_path: parseHandlePath,
   route: parseRouteBlock,
+  rewrite: (node) => parseRewrite(node),
+  uri: (node) => parseUri(node),
+  method: (node) => parseMethod(node),
+  error: (node) => parseError(node),
+  abort: (node) => parseAbort(node),
+  request_header: (node) => parseRequestHeader(node),
+  request_body: (node) => parseRequestBody(node),
+  vars: (node) => parseVars(node),
+  map: (node) => parseMap(node),
+  log_skip: (node) => parseLogSkip(node),
+  skip_log: (node) => parseLogSkip(node),
+  root: (node) => parseRoot(node),
+  metrics: (node) => parseMetrics(node),
 };
 
-const SITE_ONLY = new Set(['tls', 'log']);
+const SITE_ONLY = new Set(['tls', 'log', 'handle_errors']);
 
 /**
  * Caddy directives my-server does not have, with why, so that a Caddyfile using one fails with a
@@ -83,6 +102,8 @@ export function parseSite(block: SiteBlock, issues: IssueCollector): SiteDraft {
         } else if (name === 'log') {
           if (site.log !== undefined) throw duplicate(node, site.log.pos);
           site.log = parseAccessLog(node);
+        } else if (name === 'handle_errors') {
+          site.routes.push(parseHandleErrors(node, ctx));
         } else {
           site.routes.push(parseRoute(node, ctx));
         }
@@ -150,4 +171,25 @@ function parseRouteBlock(node: Node, ctx: RouteParseContext): RouteDraft {
   argsOf(withArgs(node, args), 0, 0, usage);
   const body = needBlock(node, usage);
   return { kind: 'route', pos: posOf(node.name), ...(matcher ? { matcher } : {}), routes: ctx.routes(body) };
+}
+
+/**
+ * `handle_errors [CODES…] { … }`: routes for requests a handler failed with an error (Caddy 2.8+
+ * takes status codes and classes such as 5xx; 2.6.2 takes none). The routes sort in directive
+ * order like a handle block's; the router keeps them out of the normal chain.
+ */
+function parseHandleErrors(node: Node, ctx: RouteParseContext): RouteDraft {
+  const usage = 'handle_errors [CODE|Nxx…] { … }';
+  const body = needBlock(node, usage);
+  const codes = node.args.map((tok) => {
+    if (!/^(\d{3}|[1-5]xx)$/i.test(tok.text)) throw configError(tok, `handle_errors: bad status value "${tok.text}" (use a code such as 404 or a class such as 5xx)`);
+    return statusMatchArg(tok);
+  });
+  return {
+    kind: 'handle',
+    directive: 'handle_errors',
+    pos: posOf(node.name),
+    ...(codes.length > 0 ? { errorCodes: codes } : {}),
+    routes: ctx.routes(body),
+  };
 }
