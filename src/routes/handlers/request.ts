@@ -47,7 +47,7 @@ function limitBody(req: Req, res: Res, max: number): void {
       seen += typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : (chunk as Uint8Array).byteLength;
       if (seen > max) {
         over = true;
-        tooLarge(res);
+        tooLarge(req, res);
         return true;
       }
     }
@@ -55,16 +55,33 @@ function limitBody(req: Req, res: Res, max: number): void {
   };
 }
 
-function tooLarge(res: Res): void {
+/**
+ * The bare 413, then the end of the body stream for its reader: once the response is out, Node no
+ * longer counts the request as open, so closing the connection would not end the body stream
+ * by itself; destroying the request after the connection closed (gracefully, once the 413 went
+ * out) makes the proxy's body iterator fail, and the proxy abandon the upstream request.
+ */
+function tooLarge(req: Req, res: Res): void {
+  const error = new HandlerError(413, 'request body too large');
   if (res.headersSent) {
     res.destroy();
+    req.destroy(error);
     return;
   }
-  if (res instanceof ServerResponse) res.setHeader('connection', 'close');
   res.statusCode = 413;
   res.setHeader('content-length', 0);
-  res.end();
-  if (!(res instanceof ServerResponse)) res.once('finish', () => res.stream.close());
+  if (res instanceof ServerResponse) {
+    res.setHeader('connection', 'close');
+    const socket = res.socket;
+    if (socket !== null) socket.once('close', () => req.destroy(error));
+    res.end();
+  } else {
+    res.end();
+    res.once('finish', () => {
+      res.stream.close();
+      req.destroy(error);
+    });
+  }
 }
 
 /** What the metrics handler serves: the process's registry (metrics/Metrics satisfies it). */

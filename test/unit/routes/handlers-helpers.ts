@@ -13,8 +13,8 @@ import { contextOf, get, serve, type Reply } from './serve.ts';
 
 export interface Echo {
   readonly port: number;
-  /** One line per request: `METHOD URL`, after its body ended or broke off. */
-  readonly seen: { method: string; url: string; headers: http.IncomingHttpHeaders; bytes: number; complete: boolean }[];
+  /** Each request as it arrived: body bytes counted as they come; complete once it ended, closed once gone. */
+  readonly seen: { method: string; url: string; headers: http.IncomingHttpHeaders; bytes: number; complete: boolean; closed: boolean }[];
   close(): Promise<void>;
 }
 
@@ -22,7 +22,7 @@ export interface Echo {
 export async function echoUpstream(): Promise<Echo> {
   const seen: Echo['seen'] = [];
   const server = http.createServer((req, res) => {
-    const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bytes: 0, complete: false };
+    const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bytes: 0, complete: false, closed: false };
     seen.push(entry);
     req.on('data', (c: Buffer) => (entry.bytes += c.length));
     req.on('end', () => {
@@ -30,6 +30,7 @@ export async function echoUpstream(): Promise<Echo> {
       res.end(`${req.method} ${req.url}`);
     });
     req.on('error', () => {});
+    req.on('close', () => (entry.closed = true));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
