@@ -392,8 +392,8 @@ export interface RespondRoute extends RouteBase {
   /** `close`: the connection is closed after the response (HTTP/2: the session, gracefully). */
   readonly close?: boolean;
   /**
-   * No status was written: in handle_errors routes the error's status is answered, as Caddy's
-   * static response does; elsewhere `status` (200).
+   * Inside handle_errors with no status written: the error's status is answered, as Caddy's
+   * static response does there.
    */
   readonly statusFromError?: boolean;
 }

@@ -22,7 +22,8 @@ import { intArg } from '../values.ts';
 import { argsOf, noBlock, Once, splitMatcher, withArgs } from './helpers.ts';
 import { parseRedir, parseRespond } from './simple.ts';
 
-export function parseRespondDirective(node: Node): RespondRoute {
+/** `inErrors`: the directive is inside handle_errors, where a status left out means the error's. */
+export function parseRespondDirective(node: Node, inErrors = false): RespondRoute {
   const route = parseRespond({ name: node.name, args: node.args });
   let { body, close } = { body: route.body, close: false };
   const once = new Once();
@@ -41,7 +42,7 @@ export function parseRespondDirective(node: Node): RespondRoute {
   }
   const { args } = splitMatcher(node);
   const written = args.length === 2 || (args.length === 1 && /^\d{3}$/.test((args[0] as Token).text));
-  return { ...route, body, ...(close ? { close } : {}), ...(written ? {} : { statusFromError: true }) };
+  return { ...route, body, ...(close ? { close } : {}), ...(inErrors && !written ? { statusFromError: true } : {}) };
 }
 
 export function parseRedirDirective(node: Node): RedirRoute {

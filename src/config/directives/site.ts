@@ -35,13 +35,15 @@ export interface RouteParseContext {
   readonly issues: IssueCollector;
   /** The directives of a nested block, in the order written (the adapter sorts them where Caddy does). */
   readonly routes: (body: readonly Node[]) => RouteDraft[];
+  /** Inside handle_errors: respond without a status answers the error's. */
+  readonly inErrors?: boolean;
 }
 
 /** The handler directives, by name. One entry per directive; the parser may live in its own file. */
 const ROUTES: Readonly<Record<string, RouteParser | undefined>> = {
   reverse_proxy: (node) => parseReverseProxy(node),
   redir: (node) => parseRedirDirective(node),
-  respond: (node) => parseRespondDirective(node),
+  respond: (node, ctx) => parseRespondDirective(node, ctx.inErrors === true),
   header: (node) => parseHeader(node),
   encode: (node) => parseEncode(node),
   handle: parseHandle,
@@ -190,6 +192,11 @@ function parseHandleErrors(node: Node, ctx: RouteParseContext): RouteDraft {
     directive: 'handle_errors',
     pos: posOf(node.name),
     ...(codes.length > 0 ? { errorCodes: codes } : {}),
-    routes: ctx.routes(body),
+    routes: errorsContext(ctx).routes(body),
   };
+}
+
+function errorsContext(ctx: RouteParseContext): RouteParseContext {
+  const inner: RouteParseContext = { issues: ctx.issues, inErrors: true, routes: (body) => parseRoutes(body, inner) };
+  return inner;
 }
