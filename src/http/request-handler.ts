@@ -86,7 +86,8 @@ export class RequestHandler {
       res.once('close', () => {
         const durationMs = performance.now() - started;
         publish('my-server:http:request', { site: siteLabel, method: req.method ?? 'GET', status: res.statusCode, durationMs });
-        access?.info(
+        // log_skip / skip_log (routes/handlers/vars.ts) keep the request out of the access log, as in Caddy.
+        if (ctx.vars?.get('log_skip') !== true) access?.info(
           {
             request: { remote_ip: ctx.remoteAddress, method: req.method, host: requestHost(req), uri: url, proto: `HTTP/${req.httpVersion}` },
             status: res.statusCode,

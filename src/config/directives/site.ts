@@ -80,6 +80,10 @@ const UNSUPPORTED: Readonly<Record<string, string>> = {
   push: 'HTTP/2 server push is deprecated and removed from browsers',
   log_append: 'not supported yet',
   log_name: 'not supported yet',
+  // Listeners are opened per protocol and port on the default_bind addresses for every site
+  // (app/generation.ts listenersOf); accepting a site's bind and serving it on all addresses
+  // would expose a site meant for one interface.
+  bind: 'a site cannot choose its listen addresses yet; use the default_bind global option',
 };
 
 export function parseSite(block: SiteBlock, issues: IssueCollector): SiteDraft {

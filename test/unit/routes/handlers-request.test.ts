@@ -7,8 +7,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { Generation } from '../../../src/app/generation.ts';
+import { parseConfig } from '../../../src/config/index.ts';
+import { RequestHandler } from '../../../src/http/request-handler.ts';
+import { silentLogger } from '../../../src/log.ts';
 import { Metrics } from '../../../src/metrics/metrics.ts';
-import { withSites } from './serve.ts';
+import { TLS_CONTEXT_OPTIONS } from '../../../src/tls/tls-front.ts';
+import { get, serve, withSites } from './serve.ts';
 import { echoUpstream, withRouter } from './handlers-helpers.ts';
 
 test('request_header sets, appends and deletes request fields before the upstream sees them (Caddy 2.6.2: X-A "a /rh", X-B "b1, b2")', async () => {
@@ -224,5 +231,32 @@ http://site.test:8080 {
     );
   } finally {
     metrics.close();
+  }
+});
+
+test('log_skip keeps a request out of the site access log; others are logged', async () => {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  const access = pino({ base: null }, sink);
+  const config = await parseConfig('http://site.test:8080 {\n\tlog_skip /health\n\trespond "ok"\n}\n', { filename: 'test' });
+  const noIssuer = { for: (): never => { throw new Error('http sites only'); } };
+  const gen = await Generation.build(config, noIssuer, silentLogger(), TLS_CONTEXT_OPTIONS);
+  const handler = new RequestHandler({ generation: () => gen, http01: () => [], accessLogs: { for: () => access }, log: silentLogger() });
+  const served = await serve((req, res) => handler.handle(req, res, 'http', 8080));
+  try {
+    await get(served.port, '/health', { host: 'site.test' });
+    await get(served.port, '/page', { host: 'site.test' });
+    // The line is written on the response's 'close', which may come just after the client read it.
+    while (lines.length < 1) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(lines.length, 1);
+    assert.match(lines[0] ?? '', /"uri":"\/page"/);
+  } finally {
+    await served.close();
+    await gen.close();
   }
 });
