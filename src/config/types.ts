@@ -501,8 +501,9 @@ export interface VarsRoute extends RouteBase {
 }
 
 /**
- * `map SOURCE DEST… { IN OUT…; default OUT… }`: the first row whose input equals SOURCE's value
- * (or whose regexp matches it) gives each DEST variable its output; `-` leaves that output out.
+ * `map SOURCE DEST… { IN OUT…; default OUT… }`: for each DEST, the first row whose input equals
+ * SOURCE's value (or whose regexp matches it) and has an output for it (not `-`) gives the
+ * placeholder `{DEST}` its value; otherwise the default.
  */
 export interface MapRoute extends RouteBase {
   readonly kind: 'map';

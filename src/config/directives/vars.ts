@@ -10,8 +10,9 @@
  *         default OUTPUT…
  *     }
  *
- * A map DEST is a variable name, with or without braces (`{my_var}`); an OUTPUT of `-` gives that
- * destination nothing on this row. Values and outputs may hold placeholders, expanded per request.
+ * A map DEST names a placeholder, with or without braces (`{backend}`); an OUTPUT of `-` gives that
+ * destination nothing on this row (a later row or the default may). Values and outputs may hold
+ * placeholders, expanded per request.
  */
 import { configError, posOf } from '../errors.ts';
 import type { Token } from '../lexer.ts';
@@ -64,7 +65,7 @@ export function parseMap(node: Node): MapRoute {
   const [source, ...dests] = argsOf(withArgs(node, args), 2, Infinity, usage) as [Token, ...Token[]];
   const destinations = dests.map((d) => {
     const name = d.text.startsWith('{') && d.text.endsWith('}') ? d.text.slice(1, -1) : d.text;
-    if (name === '' || /[{}]/.test(name)) throw configError(d, `map: invalid destination "${d.text}" (a variable name such as my_var or {my_var})`);
+    if (name === '' || /[{}]/.test(name)) throw configError(d, `map: invalid destination "${d.text}" (a placeholder name such as backend or {backend})`);
     return name;
   });
   const rows: MapRow[] = [];

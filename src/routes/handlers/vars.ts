@@ -1,6 +1,6 @@
-/** vars (also log_skip and root), map: request variables for the handlers, matchers and logs after them. */
+/** vars (also log_skip and root): request variables; map: placeholder values; for the handlers, matchers and logs after them. */
 import type { MapRoute, VarsRoute } from '../../config/types.ts';
-import { expandPlaceholders, setVar } from '../context.ts';
+import { expandPlaceholders, setValue, setVar } from '../context.ts';
 import type { HandlerCompiler } from './types.ts';
 
 export const vars: HandlerCompiler<VarsRoute> = (r) => ({
@@ -11,34 +11,37 @@ export const vars: HandlerCompiler<VarsRoute> = (r) => ({
 });
 
 /**
- * Caddy's map: SOURCE's value against each row in order; the first equal input (or matching
- * regexp) gives the outputs, a regexp row's outputs expanding its captures over the input as Go's
- * ReplaceAllString does; no row: the defaults. An output left out (`-`, or no default) sets
- * nothing. Caddy evaluates lazily when a placeholder is read; here the row is chosen when the
- * route runs, which gives the same values as long as SOURCE does not change later in the chain.
+ * Caddy's map (map.go): each destination on its own: the first row whose input equals SOURCE's
+ * value (or whose regexp matches it) and that has an output for that destination (not `-`) gives
+ * it; a regexp row's output expands its captures over the input as Go's ReplaceAllString does;
+ * no such row: the default, if any. The outputs are placeholders named after the destinations
+ * (`{backend}`), not variables: Caddy 2.6.2 answers `{vars.backend}` empty. They are stored as
+ * placeholder values (ctx.values). Caddy computes them lazily when read; here when the route
+ * runs, which gives the same values as long as SOURCE does not change later in the chain.
  */
 export const map: HandlerCompiler<MapRoute> = (r) => {
   const rows = r.rows.map((row) => ({ ...row, re: row.regexp && new RegExp(row.regexp.source, `${row.regexp.flags}g`) }));
   return {
     step: (req, _res, ctx) => {
       const input = expandPlaceholders(r.source, req, ctx);
-      let outputs: readonly (string | undefined)[] = r.defaults;
-      let expand = (o: string): string => o;
-      for (const row of rows) {
-        if (row.re !== undefined) {
-          const re = row.re;
-          re.lastIndex = 0;
-          if (!re.test(input)) continue;
-          expand = (o) => input.replace(re, o);
-        } else if (row.input !== input) continue;
-        outputs = row.outputs;
-        break;
-      }
+      const matching = rows.filter((row) => (row.re !== undefined ? testFrom0(row.re, input) : row.input === input));
       r.destinations.forEach((dest, i) => {
-        const out = outputs[i];
-        if (out !== undefined) setVar(ctx, dest, expand(expandPlaceholders(out, req, ctx)));
+        let out: string | undefined;
+        for (const row of matching) {
+          const o = row.outputs[i];
+          if (o === undefined) continue;
+          out = row.re !== undefined ? input.replace(row.re, o) : o;
+          break;
+        }
+        out ??= r.defaults[i];
+        if (out !== undefined) setValue(ctx, dest, expandPlaceholders(out, req, ctx));
       });
       return false;
     },
   };
 };
+
+function testFrom0(re: RegExp, input: string): boolean {
+  re.lastIndex = 0;
+  return re.test(input);
+}

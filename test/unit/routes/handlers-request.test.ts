@@ -184,13 +184,13 @@ http://site.test:8080 {
   );
 });
 
-test('map: exact rows, regexp rows with captures, - for no output, defaults', async () => {
+test('map: each destination takes the first matching row that gives it an output (- passes on), regexp captures, defaults (Caddy 2.6.2 answers the same)', async () => {
   await withRouter(
     `
 http://site.test:8080 {
-	map {path} {backend} {tier} {
+	map {path} {backend} tier {
 		/a        alpha   -
-		~^/u/(\\d+)$ user-$1 gold
+		~^/u/(\\d+)$ user-\${1} gold
 		default   other   basic
 	}
 	respond "ok"
@@ -200,12 +200,11 @@ http://site.test:8080 {
       await request('/a');
       await request('/u/42');
       await request('/zzz');
-      assert.equal(contexts[0]?.vars?.get('backend'), 'alpha');
-      assert.equal(contexts[0]?.vars?.has('tier'), false, '- gives that destination nothing');
-      assert.equal(contexts[1]?.vars?.get('backend'), 'user-42');
-      assert.equal(contexts[1]?.vars?.get('tier'), 'gold');
-      assert.equal(contexts[2]?.vars?.get('backend'), 'other');
-      assert.equal(contexts[2]?.vars?.get('tier'), 'basic');
+      // Caddy 2.6.2 with the same block answers "{backend} {tier}" as: alpha basic, user-42 gold,
+      // other basic; and {vars.backend} as empty: map outputs are placeholders, not variables.
+      const got = contexts.map((c) => [c.values?.get('backend'), c.values?.get('tier')]);
+      assert.deepEqual(got, [['alpha', 'basic'], ['user-42', 'gold'], ['other', 'basic']]);
+      assert.equal(contexts[0]?.vars?.get('backend'), undefined);
     },
   );
 });
