@@ -101,6 +101,26 @@ http://site.test:8080 {
   );
 });
 
+test('handle_errors that answers nothing: the bare error status, with the headers its routes set (Caddy 2.6.2: 418, X-A: b, empty body)', async () => {
+  await withSites(
+    `
+http://site.test:8080 {
+	error /e "m" 418
+	handle_errors {
+		header X-A b
+		respond /e2 "x" 200
+	}
+}
+`,
+    async (request) => {
+      const r = await request('/e');
+      assert.equal(r.status, 418);
+      assert.equal(r.headers['x-a'], 'b');
+      assert.equal(r.body.length, 0);
+    },
+  );
+});
+
 /** Sends one keep-alive request and resolves with all the server sent once it closed the connection. */
 function keepAliveExchange(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
