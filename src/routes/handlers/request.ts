@@ -1,5 +1,7 @@
 /** Handlers on the request itself: request_header, request_body; and metrics. */
 import { ServerResponse } from 'node:http';
+import { constants as h2 } from 'node:http2';
+import { Readable } from 'node:stream';
 import type { MetricsRoute, RequestBodyRoute, RequestHeaderRoute } from '../../config/types.ts';
 import { applyHeaderOps, headerFields } from '../../util/header-ops.ts';
 import { expandPlaceholders, type Req, type Res } from '../context.ts';
@@ -77,10 +79,11 @@ function tooLarge(req: Req, res: Res): void {
     res.end();
   } else {
     res.end();
-    res.once('finish', () => {
-      res.stream.close();
-      req.destroy(error);
-    });
+    res.once('finish', () => res.stream.close(h2.NGHTTP2_NO_ERROR));
+    // Http2ServerRequest.destroy() only closes the stream, whose close then ends the body cleanly
+    // (push(null), which the wrapper drops anyway): the reader must see an error instead, or the
+    // proxy would finish a truncated chunked body upstream.
+    Readable.prototype.destroy.call(req, error);
   }
 }
 

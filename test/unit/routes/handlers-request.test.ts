@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
+import http2 from 'node:http2';
+import net, { type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Generation } from '../../../src/app/generation.ts';
@@ -15,7 +16,8 @@ import { RequestHandler } from '../../../src/http/request-handler.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { Metrics } from '../../../src/metrics/metrics.ts';
 import { TLS_CONTEXT_OPTIONS } from '../../../src/tls/tls-front.ts';
-import { get, serve, withSites } from './serve.ts';
+import { SiteRouter } from '../../../src/routes/site-router.ts';
+import { contextOf, get, serve, withSites } from './serve.ts';
 import { echoUpstream, withRouter } from './handlers-helpers.ts';
 
 test('request_header sets, appends and deletes request fields before the upstream sees them (Caddy 2.6.2: X-A "a /rh", X-B "b1, b2")', async () => {
@@ -257,5 +259,33 @@ test('log_skip keeps a request out of the site access log; others are logged', a
   } finally {
     await served.close();
     await gen.close();
+  }
+});
+
+test('request_body max_size on HTTP/2: 413 as soon as the DATA passes the limit; the upstream gets no more and its request breaks off', async () => {
+  const up = await echoUpstream();
+  const config = await parseConfig(`http://site.test:8080 {\n\trequest_body {\n\t\tmax_size 10\n\t}\n\treverse_proxy 127.0.0.1:${up.port}\n}\n`, { filename: 'test' });
+  const router = new SiteRouter(config.sites[0]!, silentLogger());
+  const server = http2.createServer((req, res) => {
+    void router.handle(req, res, contextOf(req as unknown as http.IncomingMessage));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  try {
+    const stream = client.request({ ':path': '/up', ':method': 'POST', ':authority': 'site.test' });
+    stream.on('error', () => {});
+    const status = new Promise<number>((resolve) => stream.on('response', (h) => resolve(Number(h[':status']))));
+    stream.write('123456');
+    while (up.seen[0]?.bytes !== 6) await new Promise((r) => setTimeout(r, 10));
+    stream.write('789012');
+    assert.equal(await status, 413);
+    while (up.seen[0]?.closed !== true) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(up.seen[0]?.bytes, 6);
+    assert.equal(up.seen[0]?.complete, false);
+  } finally {
+    client.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await router.close();
+    await up.close();
   }
 });
