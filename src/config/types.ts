@@ -527,7 +527,25 @@ export interface MetricsRoute extends RouteBase {
   readonly disableOpenMetrics: boolean;
 }
 
+/**
+ * `copy_response [STATUS]` inside a reverse_proxy's handle_response: writes the upstream's
+ * response (with STATUS if given). Parsed only; the proxy hook that runs it is to come.
+ */
+export interface CopyResponseRoute extends RouteBase {
+  readonly kind: 'copy_response';
+  readonly status?: number;
+}
+
+/** `copy_response_headers { include … | exclude … }` inside handle_response: parsed only, as copy_response. */
+export interface CopyResponseHeadersRoute extends RouteBase {
+  readonly kind: 'copy_response_headers';
+  readonly include?: readonly string[];
+  readonly exclude?: readonly string[];
+}
+
 export type Route =
+  | CopyResponseRoute
+  | CopyResponseHeadersRoute
   | ReverseProxyRoute
   | RedirRoute
   | RespondRoute

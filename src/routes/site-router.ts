@@ -10,6 +10,7 @@ import { setValue, type Req, type RequestContext, type Res } from './context.ts'
 import { encode, header, redir, respond } from './handlers/basic.ts';
 import { handle, reverseProxy, route } from './handlers/blocks.ts';
 import { abort, error, HandlerError } from './handlers/errors.ts';
+import { copyResponse, copyResponseHeaders } from './handlers/handle-response.ts';
 import { metrics, requestBody, requestHeader, type MetricsSource } from './handlers/request.ts';
 import { rewrite } from './handlers/rewrite.ts';
 import type { CompileContext, CompiledChain, HandlerCompiler, Step, UpgradableContext } from './handlers/types.ts';
@@ -33,6 +34,8 @@ const HANDLERS: { readonly [K in Route['kind']]: HandlerCompiler<Extract<Route, 
   vars,
   map,
   metrics,
+  copy_response: copyResponse,
+  copy_response_headers: copyResponseHeaders,
 };
 
 /** A handle_errors block: the codes it takes (absent: all) and its routes. */

@@ -19,6 +19,7 @@ import { withMatcherScope } from '../matchers/index.ts';
 import type { Node, SiteBlock } from '../parser.ts';
 import { statusMatchArg } from '../values.ts';
 import { argsOf, needBlock, splitMatcher, withArgs } from './helpers.ts';
+import { parseCopyResponse, parseCopyResponseHeaders } from './handle-response.ts';
 import { parseAccessLog } from './log.ts';
 import { parseReverseProxy } from './reverse-proxy.ts';
 import { parseMetrics, parseRequestBody, parseRequestHeader } from './request.ts';
@@ -37,6 +38,23 @@ export interface RouteParseContext {
   readonly routes: (body: readonly Node[]) => RouteDraft[];
   /** Inside handle_errors: respond without a status answers the error's. */
   readonly inErrors?: boolean;
+  /** Inside a reverse_proxy's handle_response: copy_response and copy_response_headers are allowed. */
+  readonly inHandleResponse?: boolean;
+  /** A context for a nested block with these flags set (and the ones of this context kept). */
+  readonly within: (flags: ContextFlags) => RouteParseContext;
+}
+
+type ContextFlags = Pick<RouteParseContext, 'inErrors' | 'inHandleResponse'>;
+
+/** The context the site's top level is parsed with; exported for parsers tested on their own. */
+export function parseContext(issues: IssueCollector, flags: ContextFlags = {}): RouteParseContext {
+  const ctx: RouteParseContext = {
+    issues,
+    ...flags,
+    routes: (body) => parseRoutes(body, ctx),
+    within: (more) => parseContext(issues, { ...flags, ...more }),
+  };
+  return ctx;
 }
 
 /** The handler directives, by name. One entry per directive; the parser may live in its own file. */
@@ -62,6 +80,8 @@ const ROUTES: Readonly<Record<string, RouteParser | undefined>> = {
   skip_log: (node) => parseLogSkip(node),
   root: (node) => parseRoot(node),
   metrics: (node) => parseMetrics(node),
+  copy_response: parseCopyResponse,
+  copy_response_headers: parseCopyResponseHeaders,
 };
 
 const SITE_ONLY = new Set(['tls', 'log', 'handle_errors']);
@@ -96,7 +116,7 @@ export function parseSite(block: SiteBlock, issues: IssueCollector): SiteDraft {
     const address = issues.attempt(() => parseSiteAddress({ ...key, text }));
     if (address !== undefined) site.addresses.push(address);
   }
-  const ctx: RouteParseContext = { issues, routes: (body) => parseRoutes(body, ctx) };
+  const ctx = parseContext(issues, {});
   withMatcherScope(block.body, issues, () => {
     for (const node of block.body) {
       if (node.name.text.startsWith('@')) continue;
@@ -196,11 +216,6 @@ function parseHandleErrors(node: Node, ctx: RouteParseContext): RouteDraft {
     directive: 'handle_errors',
     pos: posOf(node.name),
     ...(codes.length > 0 ? { errorCodes: codes } : {}),
-    routes: errorsContext(ctx).routes(body),
+    routes: ctx.within({ inErrors: true }).routes(body),
   };
-}
-
-function errorsContext(ctx: RouteParseContext): RouteParseContext {
-  const inner: RouteParseContext = { issues: ctx.issues, inErrors: true, routes: (body) => parseRoutes(body, inner) };
-  return inner;
 }
