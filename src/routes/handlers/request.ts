@@ -27,7 +27,8 @@ export const requestBody: HandlerCompiler<RequestBodyRoute> = (r) => ({
     const max = r.maxSize;
     if (max === undefined) return false;
     const length = Number(req.headers['content-length'] ?? 0);
-    if (length > max) throw new HandlerError(413, 'request body too large');
+    // Also a body without a length that has already arrived past the limit: nobody has read it yet.
+    if (length > max || req.readableLength > max) throw new HandlerError(413, 'request body too large');
     limitBody(req, res, max);
     return false;
   },
