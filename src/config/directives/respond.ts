@@ -46,8 +46,9 @@ export function parseRespondDirective(node: Node, inErrors = false): RespondRout
 }
 
 export function parseRedirDirective(node: Node): RedirRoute {
-  const last = node.args.at(-1);
-  if (last?.text !== 'html' || node.args.length < 2) return parseRedir(node);
+  // `html` is the status word only after a target: `redir /a html` redirects /a to "html", as in Caddy.
+  const { args } = splitMatcher(node);
+  if (args.at(-1)?.text !== 'html' || args.length < 2) return parseRedir(node);
   const route = parseRedir({ ...node, args: node.args.slice(0, -1) });
   return { ...route, status: 200, html: true };
 }
