@@ -18,7 +18,7 @@ import type { RouteDraft, SiteDraft } from '../draft.ts';
 import { withMatcherScope } from '../matchers/index.ts';
 import type { Node, SiteBlock } from '../parser.ts';
 import { statusMatchArg } from '../values.ts';
-import { argsOf, needBlock, splitMatcher, withArgs } from './helpers.ts';
+import { argsOf, needBlock, noBlock, splitMatcher, withArgs } from './helpers.ts';
 import { parseCopyResponse, parseCopyResponseHeaders } from './handle-response.ts';
 import { parseAccessLog } from './log.ts';
 import { parseReverseProxy } from './reverse-proxy.ts';
@@ -84,7 +84,7 @@ const ROUTES: Readonly<Record<string, RouteParser | undefined>> = {
   copy_response_headers: parseCopyResponseHeaders,
 };
 
-const SITE_ONLY = new Set(['tls', 'log', 'handle_errors']);
+const SITE_ONLY = new Set(['tls', 'log', 'handle_errors', 'bind']);
 
 /**
  * Caddy directives my-server does not have, with why, so that a Caddyfile using one fails with a
@@ -100,10 +100,6 @@ const UNSUPPORTED: Readonly<Record<string, string>> = {
   push: 'HTTP/2 server push is deprecated and removed from browsers',
   log_append: 'not supported yet',
   log_name: 'not supported yet',
-  // Listeners are opened per protocol and port on the default_bind addresses for every site
-  // (app/generation.ts listenersOf); accepting a site's bind and serving it on all addresses
-  // would expose a site meant for one interface.
-  bind: 'a site cannot choose its listen addresses yet; use the default_bind global option',
 };
 
 export function parseSite(block: SiteBlock, issues: IssueCollector): SiteDraft {
@@ -130,6 +126,8 @@ export function parseSite(block: SiteBlock, issues: IssueCollector): SiteDraft {
           site.log = parseAccessLog(node);
         } else if (name === 'handle_errors') {
           site.routes.push(parseHandleErrors(node, ctx));
+        } else if (name === 'bind') {
+          checkSiteBind(node);
         } else {
           site.routes.push(parseRoute(node, ctx));
         }
@@ -218,4 +216,23 @@ function parseHandleErrors(node: Node, ctx: RouteParseContext): RouteDraft {
     ...(codes.length > 0 ? { errorCodes: codes } : {}),
     routes: ctx.within({ inErrors: true }).routes(body),
   };
+}
+
+/**
+ * `bind ADDRESS…` in a site. Listeners are opened per protocol and port on the default_bind
+ * addresses for every site (app/generation.ts listenersOf), so a site cannot have addresses of
+ * its own yet. A wildcard (`0.0.0.0`, `::`) asks for every interface, which the listener already
+ * has (or, under a narrower default_bind, fewer: never more exposed than asked), so it is accepted;
+ * a specific address is refused, since serving the site on every interface would expose a site
+ * meant for one.
+ */
+function checkSiteBind(node: Node): void {
+  noBlock(node);
+  argsOf(node, 1, Infinity, 'bind ADDRESS…');
+  for (const tok of node.args) {
+    const address = tok.text.replace(/^tcp[46]?\//, '').replace(/^\[(.*)\]$/, '$1');
+    if (address !== '0.0.0.0' && address !== '::') {
+      throw configError(tok, `bind: a site cannot listen on its own addresses yet ("${tok.text}"); use the default_bind global option (a wildcard such as 0.0.0.0 is accepted)`);
+    }
+  }
 }
