@@ -5,7 +5,7 @@
  */
 import type { QueryOp, RewriteRoute } from '../../config/types.ts';
 import { expandPlaceholders, type Req, type RequestContext } from '../context.ts';
-import { stripPrefix } from './blocks.ts';
+import { escapePath, stripPrefix } from './blocks.ts';
 import type { HandlerCompiler } from './types.ts';
 
 export const rewrite: HandlerCompiler<RewriteRoute> = (r) => {
@@ -44,11 +44,6 @@ export function setTarget(req: Req, ctx: RequestContext, path: string, query: st
   (ctx as { query: string }).query = query;
   ctx.rewritten = true;
   req.url = escapePath(path) + (query !== '' ? `?${query}` : '');
-}
-
-/** A decoded path as a request-target path: what must not appear raw (`?`, `#`, `%`, spaces…) escaped. */
-export function escapePath(path: string): string {
-  return encodeURI(path).replace(/[?#]/g, (c) => encodeURIComponent(c));
 }
 
 function decodePath(escaped: string): string {

@@ -127,3 +127,26 @@ http://site.test:8080 {
     await up.close();
   }
 });
+
+test('an escaped ? in a rewritten or stripped path stays part of the path upstream', async () => {
+  const up = await echoUpstream();
+  try {
+    await withSites(
+      `
+http://site.test:8080 {
+	handle_path /api/* {
+		reverse_proxy 127.0.0.1:${up.port}
+	}
+	uri strip_prefix /p
+	reverse_proxy 127.0.0.1:${up.port}
+}
+`,
+      async (request) => {
+        assert.equal((await request('/api/a%3Fb?q=1')).body.toString(), 'GET /a%3Fb?q=1');
+        assert.equal((await request('/p/c%3Fd?q=2')).body.toString(), 'GET /c%3Fd?q=2');
+      },
+    );
+  } finally {
+    await up.close();
+  }
+});
