@@ -83,9 +83,11 @@ export function directiveOrder(rules: readonly OrderRule[] = []): readonly strin
 /**
  * The directive a route sorts as. handle_path sorts (and groups) as handle, as in Caddy
  * (normalizeDirectiveName); a route may name its directive when its kind serves several.
+ * handle_errors blocks are not in the table: they sort last and the router takes them out of the
+ * chain (they run only on errors).
  */
 export function directiveOf(route: Route): string {
-  if (route.kind === 'handle') return 'handle';
+  if (route.kind === 'handle') return route.directive ?? 'handle';
   return route.directive ?? route.kind;
 }
 

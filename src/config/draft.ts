@@ -6,9 +6,7 @@
 import type { ParsedAddress } from './address.ts';
 import type {
   AccessLogConfig,
-  BasicAuthRoute,
   EncodeRoute,
-  FileServerRoute,
   GlobalOptions,
   HeaderRoute,
   MatcherSet,
@@ -16,6 +14,8 @@ import type {
   RedirRoute,
   RespondRoute,
   ReverseProxyRoute,
+  Route,
+  StatusMatch,
   TlsConfig,
 } from './types.ts';
 
@@ -29,6 +29,8 @@ export type GlobalsDraft = Partial<Mutable<Omit<GlobalOptions, 'sources' | 'log'
 export interface HandleDraft {
   kind: 'handle';
   pos: Pos;
+  directive?: 'handle_errors';
+  errorCodes?: StatusMatch[];
   matcher?: MatcherSet;
   stripPrefix?: string;
   routes: RouteDraft[];
@@ -50,8 +52,7 @@ export type RouteDraft =
   | EncodeRoute
   | HandleDraft
   | RouteBlockDraft
-  | FileServerRoute
-  | BasicAuthRoute;
+  | Exclude<Route, { kind: 'handle' | 'route' | 'reverse_proxy' | 'redir' | 'respond' | 'header' | 'encode' }>;
 
 export type TlsDraft = Partial<Mutable<TlsConfig>> & { pos: Pos; onDemandPos?: Pos };
 

@@ -715,12 +715,21 @@ export interface RedirRoute extends RouteBase {
   /** May contain placeholders such as `{uri}`. */
   readonly to: string;
   readonly status: number;
+  /** `redir TO html`: a 200 HTML page that redirects by script and meta refresh, no Location. */
+  readonly html?: boolean;
 }
 
 export interface RespondRoute extends RouteBase {
   readonly kind: 'respond';
   readonly body: string;
   readonly status: number;
+  /** `close`: the connection is closed after the response (HTTP/2: the session, gracefully). */
+  readonly close?: boolean;
+  /**
+   * Inside handle_errors with no status written: the error's status is answered, as Caddy's
+   * static response does there.
+   */
+  readonly statusFromError?: boolean;
 }
 
 export interface HeaderRoute extends RouteBase {
@@ -743,6 +752,12 @@ export interface EncodeRoute extends RouteBase {
  */
 export interface HandleRoute extends RouteBase {
   readonly kind: 'handle';
+  /**
+   * `handle_errors [CODES…]`: the site's error routes, run only when a handler raised an error
+   * (routes/site-router.ts), never in the normal chain. `errorCodes` absent: every error.
+   */
+  readonly directive?: 'handle_errors';
+  readonly errorCodes?: readonly StatusMatch[];
   readonly stripPrefix?: string;
   readonly routes: readonly Route[];
 }
@@ -782,7 +797,115 @@ export interface BasicAuthRoute extends RouteBase {
   readonly users: readonly { readonly name: string; readonly algorithm: 'bcrypt' | 'argon2id'; readonly hash: string }[];
 }
 
+/**
+ * `rewrite`, `uri` and `method` (Caddy's rewrite handler; `directive` says which wrote it, for the
+ * sort: rewrite routes exclude each other, uri and method routes do not). What they change is what
+ * every later handler and the upstream see. Fields are applied in this order, as Caddy does.
+ */
+export interface RewriteRoute extends RouteBase {
+  readonly kind: 'rewrite';
+  readonly directive?: 'uri' | 'method';
+  /** Upper case; may hold placeholders. */
+  readonly method?: string;
+  /** rewrite TO: `[PATH][?QUERY]`; a part left out stays as it was. May hold placeholders. */
+  readonly uri?: string;
+  readonly stripPrefix?: string;
+  readonly stripSuffix?: string;
+  /** uri replace: in the path and in the query; limit 0 = every occurrence. */
+  readonly replace?: { readonly find: string; readonly replace: string; readonly limit: number };
+  /** uri path_regexp: JS RegExp source and flags (without `g`), replacement in JS syntax. */
+  readonly pathRegexp?: { readonly search: string; readonly flags: string; readonly replace: string };
+  /** uri query: in the order written. rename takes `value` as the new key. */
+  readonly query?: readonly QueryOp[];
+}
+
+export interface QueryOp {
+  readonly op: 'set' | 'add' | 'delete' | 'rename';
+  readonly key: string;
+  readonly value?: string;
+}
+
+/** `error [MESSAGE] STATUS`: raises an error that the site's handle_errors routes answer. */
+export interface ErrorRoute extends RouteBase {
+  readonly kind: 'error';
+  readonly status: number;
+  readonly message: string;
+}
+
+/** `abort`: the connection is closed (HTTP/2: the stream reset) without a response. */
+export interface AbortRoute extends RouteBase {
+  readonly kind: 'abort';
+}
+
+/** `request_header`: header operations on the request, before later handlers and the upstream see it. */
+export interface RequestHeaderRoute extends RouteBase {
+  readonly kind: 'request_header';
+  readonly ops: readonly HeaderOp[];
+}
+
+/** `request_body { max_size }`: a larger body is refused with 413. */
+export interface RequestBodyRoute extends RouteBase {
+  readonly kind: 'request_body';
+  /** Bytes; absent: no limit. */
+  readonly maxSize?: number;
+}
+
+/**
+ * `vars`, `log_skip`/`skip_log` (the variable `log_skip` = true) and `root` (the variable `root`):
+ * request variables for later handlers, matchers and the access log. Values may hold placeholders.
+ */
+export interface VarsRoute extends RouteBase {
+  readonly kind: 'vars';
+  readonly directive?: 'log_skip' | 'skip_log' | 'root';
+  readonly vars: readonly (readonly [name: string, value: string | boolean])[];
+}
+
+/**
+ * `map SOURCE DEST… { IN OUT…; default OUT… }`: for each DEST, the first row whose input equals
+ * SOURCE's value (or whose regexp matches it) and has an output for it (not `-`) gives the
+ * placeholder `{DEST}` its value; otherwise the default.
+ */
+export interface MapRoute extends RouteBase {
+  readonly kind: 'map';
+  readonly source: string;
+  readonly destinations: readonly string[];
+  readonly rows: readonly MapRow[];
+  readonly defaults: readonly (string | undefined)[];
+}
+
+export interface MapRow {
+  /** Exact input, or a regexp (JS source) when `regexp` is set. */
+  readonly input: string;
+  readonly regexp?: { readonly source: string; readonly flags: string };
+  /** One per destination; undefined: `-`, no value from this row. */
+  readonly outputs: readonly (string | undefined)[];
+}
+
+/** `metrics`: the Prometheus text of the process's metrics. */
+export interface MetricsRoute extends RouteBase {
+  readonly kind: 'metrics';
+  readonly disableOpenMetrics: boolean;
+}
+
+/**
+ * `copy_response [STATUS]` inside a reverse_proxy's handle_response: writes the upstream's
+ * response (with STATUS if given). Parsed only; the proxy hook that runs it is to come.
+ */
+export interface CopyResponseRoute extends RouteBase {
+  readonly kind: 'copy_response';
+  readonly status?: number;
+}
+
+/** `copy_response_headers { include … | exclude … }` inside handle_response: parsed only, as copy_response. */
+export interface CopyResponseHeadersRoute extends RouteBase {
+  readonly kind: 'copy_response_headers';
+  readonly include?: readonly string[];
+  readonly exclude?: readonly string[];
+}
+
 export type Route =
+  | CopyResponseRoute
+  | CopyResponseHeadersRoute
   | ReverseProxyRoute
   | RedirRoute
   | RespondRoute
@@ -791,7 +914,15 @@ export type Route =
   | HandleRoute
   | RouteRoute
   | FileServerRoute
-  | BasicAuthRoute;
+  | BasicAuthRoute
+  | RewriteRoute
+  | ErrorRoute
+  | AbortRoute
+  | RequestHeaderRoute
+  | RequestBodyRoute
+  | VarsRoute
+  | MapRoute
+  | MetricsRoute;
 
 export interface AccessLogConfig {
   readonly output: LogOutput;

@@ -1,15 +1,22 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Route, ReverseProxyRoute, SiteConfig } from '../config/types.ts';
+import { randomBytes } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Route, ReverseProxyRoute, SiteConfig, StatusMatch } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import { ReverseProxy } from '../proxy/reverse-proxy.ts';
-import type { Req, RequestContext, Res } from './context.ts';
+import { setValue, type Req, type RequestContext, type Res } from './context.ts';
 import { encode, header, redir, respond } from './handlers/basic.ts';
 import { handle, reverseProxy, route } from './handlers/blocks.ts';
 import { basicAuth } from './handlers/basic-auth.ts';
 import { fileServer } from './handlers/file-server.ts';
+import { abort, error, HandlerError } from './handlers/errors.ts';
+import { copyResponse, copyResponseHeaders } from './handlers/handle-response.ts';
+import { metrics, requestBody, requestHeader, type MetricsSource } from './handlers/request.ts';
+import { rewrite } from './handlers/rewrite.ts';
 import type { CompileContext, CompiledChain, HandlerCompiler, Step, UpgradableContext } from './handlers/types.ts';
+import { map, vars } from './handlers/vars.ts';
 import { compileMatcherSet, type Match } from './matchers/index.ts';
 
 /** One compiler per route kind: adding a handler directive is one entry here and one file in handlers/. */
@@ -23,7 +30,28 @@ const HANDLERS: { readonly [K in Route['kind']]: HandlerCompiler<Extract<Route, 
   reverse_proxy: reverseProxy,
   file_server: fileServer,
   basic_auth: basicAuth,
+  rewrite,
+  error,
+  abort,
+  request_header: requestHeader,
+  request_body: requestBody,
+  vars,
+  map,
+  metrics,
+  copy_response: copyResponse,
+  copy_response_headers: copyResponseHeaders,
 };
+
+/** A handle_errors block: the codes it takes (absent: all) and its routes. */
+interface ErrorBlock {
+  readonly codes?: readonly StatusMatch[];
+  readonly chain: CompiledChain;
+}
+
+export interface SiteRouterOptions {
+  /** The process's metrics, served by the `metrics` directive. */
+  readonly metrics?: MetricsSource;
+}
 
 interface Compiled {
   readonly match?: Match;
@@ -39,9 +67,10 @@ interface Compiled {
 export class SiteRouter {
   readonly site: SiteConfig;
   readonly #chain: CompiledChain;
+  readonly #errors: readonly ErrorBlock[];
   readonly #proxies: ReverseProxy[] = [];
 
-  constructor(site: SiteConfig, log: Logger) {
+  constructor(site: SiteConfig, log: Logger, options: SiteRouterOptions = {}) {
     this.site = site;
     const cx: CompileContext = {
       log,
@@ -51,14 +80,59 @@ export class SiteRouter {
         this.#proxies.push(p);
         return p;
       },
+      ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
     };
-    this.#chain = cx.compile(site.routes);
+    const isErrors = (r: Route): boolean => r.kind === 'handle' && r.directive === 'handle_errors';
+    this.#chain = cx.compile(site.routes.filter((r) => !isErrors(r)));
+    // Blocks with codes before the catch-all, each kept in the order written (Caddy 2.8+).
+    const blocks = site.routes.filter((r) => r.kind === 'handle' && isErrors(r)) as Extract<Route, { kind: 'handle' }>[];
+    this.#errors = [...blocks.filter((b) => b.errorCodes), ...blocks.filter((b) => !b.errorCodes)].map((b) => ({
+      ...(b.errorCodes ? { codes: b.errorCodes } : {}),
+      chain: cx.compile(b.routes),
+    }));
   }
 
-  /** Runs the chain; with no route answering, an empty 200, as Caddy does. */
+  /**
+   * Runs the chain; with no route answering, an empty 200, as Caddy does. A handler's error
+   * (HandlerError) is answered by the site's handle_errors routes, or with its status and an
+   * empty body.
+   */
   async handle(req: Req, res: Res, ctx: RequestContext): Promise<void> {
-    const answered = await this.#chain.run(req, res, ctx);
-    if (!answered && !res.headersSent) res.end();
+    try {
+      const answered = await this.#chain.run(req, res, ctx);
+      if (!answered && !res.headersSent) res.end();
+    } catch (err) {
+      if (!(err instanceof HandlerError)) throw err;
+      await this.#answerError(req, res, ctx, err);
+    }
+  }
+
+  /**
+   * Caddy's server on a handler error: the `http.error.*` values ({err.*}) are set and the error
+   * routes run: here the handle_errors blocks whose codes take the status, in order, until one
+   * answers (Caddy concatenates them into one subroute, each route guarded by its block's codes).
+   * An error raised inside them, or no answer, gives the status with an empty body.
+   */
+  async #answerError(req: Req, res: Res, ctx: RequestContext, err: HandlerError): Promise<void> {
+    setValue(ctx, 'http.error.status_code', String(err.status));
+    setValue(ctx, 'http.error.status_text', statusText(err.status));
+    setValue(ctx, 'http.error.message', err.detail);
+    setValue(ctx, 'http.error.id', errorId());
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    try {
+      for (const block of this.#errors) {
+        if (block.codes !== undefined && !block.codes.some((c) => statusMatches(c, err.status))) continue;
+        if (await block.chain.run(req, res, ctx)) return;
+      }
+    } catch (inner) {
+      if (!(inner instanceof HandlerError)) throw inner;
+    }
+    if (res.headersSent) return;
+    res.statusCode = err.status;
+    res.end();
   }
 
   /**
@@ -107,4 +181,25 @@ function chainOf(routes: readonly Compiled[]): CompiledChain {
       return false;
     },
   };
+}
+
+function statusMatches(m: StatusMatch, status: number): boolean {
+  return typeof m === 'number' ? m === status : Math.floor(status / 100) === Number(m[0]);
+}
+
+/** Go's http.StatusText where it differs from Node's STATUS_CODES, so {err.status_text} reads as in Caddy. */
+const GO_STATUS_TEXT: Readonly<Record<number, string>> = {
+  413: 'Request Entity Too Large',
+  414: 'Request URI Too Long',
+  416: 'Requested Range Not Satisfiable',
+  418: "I'm a teapot",
+};
+
+function statusText(status: number): string {
+  return GO_STATUS_TEXT[status] ?? STATUS_CODES[status] ?? '';
+}
+
+/** Caddy's {http.error.id}: 9 random characters that tie a log line to the error page. */
+function errorId(): string {
+  return randomBytes(9).toString('base64url').slice(0, 9).toLowerCase();
 }

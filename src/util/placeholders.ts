@@ -414,7 +414,8 @@ const NAME = /^[A-Za-z_?][^\s{}"'`,;]*$/;
 export function placeholdersIn(text: string): { name: string; offset: number }[] {
   const out: { name: string; offset: number }[] = [];
   for (let i = text.indexOf('{'); i >= 0; i = text.indexOf('{', i + 1)) {
-    if (i > 0 && text[i - 1] === '\\') continue;
+    // `\{` is a literal brace; `${name}` is a regexp replacement's group, not a placeholder.
+    if (i > 0 && (text[i - 1] === '\\' || text[i - 1] === '$')) continue;
     const end = text.indexOf('}', i + 1);
     if (end < 0) break;
     const name = text.slice(i + 1, end);

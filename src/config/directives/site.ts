@@ -6,6 +6,7 @@
  *     handle [MATCHER] { DIRECTIVE... }
  *     handle_path PATH { DIRECTIVE... }
  *     route [MATCHER] { DIRECTIVE... }
+ *     handle_errors [CODE|Nxx...] { DIRECTIVE... }      (site top level only)
  *
  * `handle_path /api/*` matches like `handle /api/*` and strips `/api/` from the path, as the
  * Caddyfile does (the matcher without its trailing `*`). Named matchers defined in a block are
@@ -16,13 +17,19 @@ import { configError, posOf, type IssueCollector } from '../errors.ts';
 import type { RouteDraft, SiteDraft } from '../draft.ts';
 import { withMatcherScope } from '../matchers/index.ts';
 import type { Node, SiteBlock } from '../parser.ts';
-import { argsOf, needBlock, splitMatcher, withArgs } from './helpers.ts';
+import { parseCopyResponse, parseCopyResponseHeaders } from './handle-response.ts';
+import { statusMatchArg } from '../values.ts';
+import { argsOf, needBlock, noBlock, splitMatcher, withArgs } from './helpers.ts';
 import { parseBasicAuth } from './basic-auth.ts';
 import { parseFileServer } from './file-server.ts';
 import { parseAccessLog } from './log.ts';
 import { parseReverseProxy } from './reverse-proxy.ts';
-import { parseEncode, parseHeader, parseRedir, parseRespond } from './simple.ts';
+import { parseMetrics, parseRequestBody, parseRequestHeader } from './request.ts';
+import { parseAbort, parseError, parseRedirDirective, parseRespondDirective } from './respond.ts';
+import { parseMethod, parseRewrite, parseUri } from './rewrite.ts';
+import { parseEncode, parseHeader } from './simple.ts';
 import { parseTls } from './tls.ts';
+import { parseLogSkip, parseMap, parseRoot, parseVars } from './vars.ts';
 
 /** Parses one handler directive; `routes` parses a nested block of directives (with its own matcher scope). */
 export type RouteParser = (node: Node, ctx: RouteParseContext) => RouteDraft;
@@ -31,24 +38,58 @@ export interface RouteParseContext {
   readonly issues: IssueCollector;
   /** The directives of a nested block, in the order written (the adapter sorts them where Caddy does). */
   readonly routes: (body: readonly Node[]) => RouteDraft[];
+  /** Inside handle_errors: respond without a status answers the error's. */
+  readonly inErrors?: boolean;
+  /** Inside a reverse_proxy's handle_response: copy_response and copy_response_headers are allowed. */
+  readonly inHandleResponse?: boolean;
+  /** A context for a nested block with these flags set (and the ones of this context kept). */
+  readonly within: (flags: ContextFlags) => RouteParseContext;
+}
+
+type ContextFlags = Pick<RouteParseContext, 'inErrors' | 'inHandleResponse'>;
+
+/** The context the site's top level is parsed with; exported for parsers tested on their own. */
+export function parseContext(issues: IssueCollector, flags: ContextFlags = {}): RouteParseContext {
+  const ctx: RouteParseContext = {
+    issues,
+    ...flags,
+    routes: (body) => parseRoutes(body, ctx),
+    within: (more) => parseContext(issues, { ...flags, ...more }),
+  };
+  return ctx;
 }
 
 /** The handler directives, by name. One entry per directive; the parser may live in its own file. */
 const ROUTES: Readonly<Record<string, RouteParser | undefined>> = {
   reverse_proxy: (node) => parseReverseProxy(node),
-  redir: (node) => parseRedir(node),
-  respond: (node) => parseRespond(node),
+  redir: (node) => parseRedirDirective(node),
+  respond: (node, ctx) => parseRespondDirective(node, ctx.inErrors === true),
   header: (node) => parseHeader(node),
   encode: (node) => parseEncode(node),
   handle: parseHandle,
   handle_path: parseHandlePath,
   route: parseRouteBlock,
+  rewrite: (node) => parseRewrite(node),
+  uri: (node) => parseUri(node),
+  method: (node) => parseMethod(node),
+  error: (node) => parseError(node),
+  abort: (node) => parseAbort(node),
+  request_header: (node) => parseRequestHeader(node),
+  request_body: (node) => parseRequestBody(node),
+  vars: (node) => parseVars(node),
+  map: (node) => parseMap(node),
+  log_skip: (node) => parseLogSkip(node),
+  skip_log: (node) => parseLogSkip(node),
+  root: (node) => parseRoot(node),
+  metrics: (node) => parseMetrics(node),
+  copy_response: parseCopyResponse,
+  copy_response_headers: parseCopyResponseHeaders,
   file_server: (node) => parseFileServer(node),
   basic_auth: (node) => parseBasicAuth(node),
   basicauth: (node) => parseBasicAuth(node),
 };
 
-const SITE_ONLY = new Set(['tls', 'log']);
+const SITE_ONLY = new Set(['tls', 'log', 'handle_errors', 'bind']);
 
 /**
  * Caddy directives my-server does not have, with why, so that a Caddyfile using one fails with a
@@ -76,7 +117,7 @@ export function parseSite(block: SiteBlock, issues: IssueCollector): SiteDraft {
     const address = issues.attempt(() => parseSiteAddress({ ...key, text }));
     if (address !== undefined) site.addresses.push(address);
   }
-  const ctx: RouteParseContext = { issues, routes: (body) => parseRoutes(body, ctx) };
+  const ctx = parseContext(issues, {});
   withMatcherScope(block.body, issues, () => {
     for (const node of block.body) {
       if (node.name.text.startsWith('@')) continue;
@@ -88,6 +129,10 @@ export function parseSite(block: SiteBlock, issues: IssueCollector): SiteDraft {
         } else if (name === 'log') {
           if (site.log !== undefined) throw duplicate(node, site.log.pos);
           site.log = parseAccessLog(node);
+        } else if (name === 'handle_errors') {
+          site.routes.push(parseHandleErrors(node, ctx));
+        } else if (name === 'bind') {
+          checkSiteBind(node);
         } else {
           site.routes.push(parseRoute(node, ctx));
         }
@@ -155,4 +200,44 @@ function parseRouteBlock(node: Node, ctx: RouteParseContext): RouteDraft {
   argsOf(withArgs(node, args), 0, 0, usage);
   const body = needBlock(node, usage);
   return { kind: 'route', pos: posOf(node.name), ...(matcher ? { matcher } : {}), routes: ctx.routes(body) };
+}
+
+/**
+ * `handle_errors [CODES…] { … }`: routes for requests a handler failed with an error (Caddy 2.8+
+ * takes status codes and classes such as 5xx; 2.6.2 takes none). The routes sort in directive
+ * order like a handle block's; the router keeps them out of the normal chain.
+ */
+function parseHandleErrors(node: Node, ctx: RouteParseContext): RouteDraft {
+  const usage = 'handle_errors [CODE|Nxx…] { … }';
+  const body = needBlock(node, usage);
+  const codes = node.args.map((tok) => {
+    if (!/^(\d{3}|[1-5]xx)$/i.test(tok.text)) throw configError(tok, `handle_errors: bad status value "${tok.text}" (use a code such as 404 or a class such as 5xx)`);
+    return statusMatchArg(tok);
+  });
+  return {
+    kind: 'handle',
+    directive: 'handle_errors',
+    pos: posOf(node.name),
+    ...(codes.length > 0 ? { errorCodes: codes } : {}),
+    routes: ctx.within({ inErrors: true }).routes(body),
+  };
+}
+
+/**
+ * `bind ADDRESS…` in a site. Listeners are opened per protocol and port on the default_bind
+ * addresses for every site (app/generation.ts listenersOf), so a site cannot have addresses of
+ * its own yet. A wildcard (`0.0.0.0`, `::`) asks for every interface, which the listener already
+ * has (or, under a narrower default_bind, fewer: never more exposed than asked), so it is accepted;
+ * a specific address is refused, since serving the site on every interface would expose a site
+ * meant for one.
+ */
+function checkSiteBind(node: Node): void {
+  noBlock(node);
+  argsOf(node, 1, Infinity, 'bind ADDRESS…');
+  for (const tok of node.args) {
+    const address = tok.text.replace(/^tcp[46]?\//, '').replace(/^\[(.*)\]$/, '$1');
+    if (address !== '0.0.0.0' && address !== '::') {
+      throw configError(tok, `bind: a site cannot listen on its own addresses yet ("${tok.text}"); use the default_bind global option (a wildcard such as 0.0.0.0 is accepted)`);
+    }
+  }
 }

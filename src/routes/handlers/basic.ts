@@ -1,7 +1,8 @@
 /** The small handlers: respond, redir, header, encode. */
+import { ServerResponse } from 'node:http';
 import type { EncodeRoute, HeaderRoute, RedirRoute, RespondRoute } from '../../config/types.ts';
 import { responseHooks } from '../../http/response-hooks.ts';
-import { expandPlaceholders } from '../context.ts';
+import { expandPlaceholders, type Res } from '../context.ts';
 import { encodeResponse } from '../encode.ts';
 import { applyResponseHeaderOps } from '../header-ops.ts';
 import type { HandlerCompiler } from './types.ts';
@@ -9,21 +10,64 @@ import type { HandlerCompiler } from './types.ts';
 export const respond: HandlerCompiler<RespondRoute> = (r) => ({
   step: (req, res, ctx) => {
     const body = expandPlaceholders(r.body, req, ctx);
-    res.statusCode = r.status;
+    const errorStatus = r.statusFromError ? ctx.values?.get('http.error.status_code') : undefined;
+    res.statusCode = errorStatus !== undefined ? Number(errorStatus) : r.status;
     if (body !== '' && !res.hasHeader('content-type')) res.setHeader('content-type', 'text/plain; charset=utf-8');
+    if (r.close) closeAfter(res);
     res.end(body);
     return true;
   },
 });
 
-export const redir: HandlerCompiler<RedirRoute> = (r) => ({
-  step: (req, res, ctx) => {
-    res.statusCode = r.status;
-    res.setHeader('location', expandPlaceholders(r.to, req, ctx));
-    res.end();
-    return true;
-  },
-});
+/**
+ * respond's `close`: Caddy sets Connection: close (HTTP/1, which Node honours by closing after
+ * the response) and Go's HTTP/2 server then sends GOAWAY; we close the session gracefully.
+ */
+function closeAfter(res: Res): void {
+  if (res instanceof ServerResponse) res.setHeader('connection', 'close');
+  else res.once('finish', () => res.stream.session?.close());
+}
+
+export const redir: HandlerCompiler<RedirRoute> = (r) => {
+  if (r.html) {
+    const page = htmlRedirect(r.to);
+    return {
+      step: (req, res, ctx) => {
+        res.statusCode = 200;
+        res.setHeader('content-type', 'text/html; charset=utf-8');
+        res.end(expandPlaceholders(page, req, ctx));
+        return true;
+      },
+    };
+  }
+  return {
+    step: (req, res, ctx) => {
+      res.statusCode = r.status;
+      res.setHeader('location', expandPlaceholders(r.to, req, ctx));
+      res.end();
+      return true;
+    },
+  };
+};
+
+/**
+ * Caddy's `redir … html` page (httpcaddyfile/builtins.go parseRedir), byte for byte: the script
+ * first, as it imitates a redirect in the browser's history best; the meta refresh for clients
+ * without JavaScript. The target is HTML-escaped when the config loads and its placeholders
+ * expand per request, as Caddy does.
+ */
+function htmlRedirect(to: string): string {
+  const safe = to.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+  return (
+    '<!DOCTYPE html>\n<html>\n\t<head>\n\t\t<title>Redirecting...</title>\n' +
+    `\t\t<script>window.location.replace("${safe}");</script>\n` +
+    `\t\t<meta http-equiv="refresh" content="0; URL='${safe}'">\n` +
+    `\t</head>\n\t<body>Redirecting to <a href="${safe}">${safe}</a>...</body>\n</html>\n`
+  );
+}
+
+/** Go's html.EscapeString. */
+const HTML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
 
 export const header: HandlerCompiler<HeaderRoute> = (r) => ({
   step: (req, res, ctx) => {

@@ -61,8 +61,15 @@ export function stripPrefix(path: string, prefix: string): string {
   return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
-/** After handle_path, the upstream sees the stripped path (with the original query). */
+/** After handle_path or a rewrite, the upstream sees the path and query handlers left. */
 function rewritePath(req: Req, ctx: UpgradableContext): void {
-  // ctx.path is decoded; encodeURI escapes what must not appear raw in a request-target again.
-  req.url = encodeURI(ctx.path) + (ctx.query ? `?${ctx.query}` : '');
+  req.url = escapePath(ctx.path) + (ctx.query ? `?${ctx.query}` : '');
+}
+
+/**
+ * A decoded path as a request-target path: what must not appear raw escaped, `?` and `#` included
+ * (encodeURI leaves them, so a decoded `%3F` would otherwise start a query upstream).
+ */
+export function escapePath(path: string): string {
+  return encodeURI(path).replace(/[?#]/g, (c) => encodeURIComponent(c));
 }

@@ -7,6 +7,7 @@ import type { Route, ReverseProxyRoute } from '../../config/types.ts';
 import type { Logger } from '../../log.ts';
 import type { ReverseProxy } from '../../proxy/reverse-proxy.ts';
 import type { Req, RequestContext, Res } from '../context.ts';
+import type { MetricsSource } from './request.ts';
 
 /**
  * Runs the handler; resolves true when it answered the request (nothing after it runs), false to
@@ -33,6 +34,8 @@ export interface CompileContext {
   readonly compile: (routes: readonly Route[]) => CompiledChain;
   /** A ReverseProxy the router owns (closed with it). */
   readonly proxy: (route: ReverseProxyRoute) => ReverseProxy;
+  /** The process's metrics, for the metrics handler; absent when the router was built without them. */
+  readonly metrics?: MetricsSource;
 }
 
 /** A compiled list of routes; run() resolves true when one answered. */

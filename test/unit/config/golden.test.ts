@@ -28,7 +28,11 @@ function stripPositions(value: unknown): unknown {
 async function actualFor(file: string, input: string): Promise<string> {
   try {
     const config = await parseConfig(input, { filename: file, env: ENV });
-    const shown = { ...config, files: config.files.map((f) => path.relative(FIXTURES, f)) };
+    const shown = {
+      ...config,
+      files: config.files.map((f) => path.relative(FIXTURES, f)),
+      ...(config.warnings ? { warnings: config.warnings.map((w) => ({ ...w, file: path.relative(FIXTURES, w.file) })) } : {}),
+    };
     return `${JSON.stringify(stripPositions(shown), null, 2)}\n`;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
