@@ -9,6 +9,7 @@ import type {
   BasicAuthRoute,
   EncodeRoute,
   FileServerRoute,
+  PhpFastcgiRoute,
   GlobalOptions,
   HeaderRoute,
   MatcherSet,
@@ -51,7 +52,8 @@ export type RouteDraft =
   | HandleDraft
   | RouteBlockDraft
   | FileServerRoute
-  | BasicAuthRoute;
+  | BasicAuthRoute
+  | PhpFastcgiRoute;
 
 export type TlsDraft = Partial<Mutable<TlsConfig>> & { pos: Pos; onDemandPos?: Pos };
 

@@ -9,6 +9,7 @@ import { encode, header, redir, respond } from './handlers/basic.ts';
 import { handle, reverseProxy, route } from './handlers/blocks.ts';
 import { basicAuth } from './handlers/basic-auth.ts';
 import { fileServer } from './handlers/file-server.ts';
+import { phpFastcgi } from './handlers/php-fastcgi.ts';
 import type { CompileContext, CompiledChain, HandlerCompiler, Step, UpgradableContext } from './handlers/types.ts';
 import { compileMatcherSet, type Match } from './matchers/index.ts';
 
@@ -23,6 +24,7 @@ const HANDLERS: { readonly [K in Route['kind']]: HandlerCompiler<Extract<Route, 
   reverse_proxy: reverseProxy,
   file_server: fileServer,
   basic_auth: basicAuth,
+  php_fastcgi: phpFastcgi,
 };
 
 interface Compiled {

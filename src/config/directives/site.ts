@@ -19,6 +19,7 @@ import type { Node, SiteBlock } from '../parser.ts';
 import { argsOf, needBlock, splitMatcher, withArgs } from './helpers.ts';
 import { parseBasicAuth } from './basic-auth.ts';
 import { parseFileServer } from './file-server.ts';
+import { parsePhpFastcgi } from './php-fastcgi.ts';
 import { parseAccessLog } from './log.ts';
 import { parseReverseProxy } from './reverse-proxy.ts';
 import { parseEncode, parseHeader, parseRedir, parseRespond } from './simple.ts';
@@ -46,6 +47,7 @@ const ROUTES: Readonly<Record<string, RouteParser | undefined>> = {
   file_server: (node) => parseFileServer(node),
   basic_auth: (node) => parseBasicAuth(node),
   basicauth: (node) => parseBasicAuth(node),
+  php_fastcgi: (node) => parsePhpFastcgi(node),
 };
 
 const SITE_ONLY = new Set(['tls', 'log']);
