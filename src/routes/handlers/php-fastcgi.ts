@@ -76,7 +76,7 @@ export const phpFastcgi: HandlerCompiler<PhpFastcgiRoute> = (r, cx) => {
           return true;
         }
         const expanded = expandPlaceholders(entry, req, ctx);
-        const [splitPart, remainder] = firstSplit(path.posix.normalize(expanded), r.split);
+        const [splitPart, remainder] = firstSplit(goClean(expanded), r.split);
         let before = splitPart;
         if (entry.endsWith('/') && !before.endsWith('/')) before += '/';
         const full = sanitizedJoin(root, before);
@@ -193,6 +193,12 @@ export const phpFastcgi: HandlerCompiler<PhpFastcgiRoute> = (r, cx) => {
     }
   }
 };
+
+/** Go's path.Clean, which Caddy applies to each try_files entry: unlike normalize, it drops a trailing `/`. */
+function goClean(p: string): string {
+  const n = path.posix.normalize(p === '' ? '.' : p);
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+}
 
 async function isFile(p: string): Promise<boolean> {
   try {

@@ -1,0 +1,236 @@
+/**
+ * php_fastcgi against a real php-fpm (test/helpers/php-fpm.ts), through the real request path
+ * (src/http → router → routes/handlers/php-fastcgi.ts → fastcgi/): a WordPress-style front
+ * controller, PATH_INFO, a 10 MiB upload checked by md5 in PHP, a streamed response, headers and
+ * status set by PHP, the canonical `/` redirect, static files falling through to file_server, the
+ * unix socket pool, keep-alive reuse, php-fpm down (502) and too slow (504).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
+import { freePort } from '../helpers/ports.ts';
+import { get, serveSites, type Served } from '../unit/routes/serve.ts';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'ms-php-'));
+const root = path.join(dir, 'www');
+const signal = path.join(dir, 'go-on');
+let fpm: PhpFpm;
+let site: Served;
+
+const INDEX = `<?php
+$keys = ['SCRIPT_FILENAME', 'SCRIPT_NAME', 'PATH_INFO', 'DOCUMENT_ROOT', 'DOCUMENT_URI', 'REQUEST_URI', 'QUERY_STRING',
+  'REQUEST_METHOD', 'CONTENT_TYPE', 'CONTENT_LENGTH', 'SERVER_NAME', 'SERVER_PORT', 'REMOTE_ADDR', 'REMOTE_PORT',
+  'SERVER_PROTOCOL', 'GATEWAY_INTERFACE', 'HTTP_HOST', 'HTTP_X_CUSTOM', 'HTTP_PROXY', 'HTTPS', 'PHP_SELF', 'MY_ENV'];
+$out = [];
+foreach ($keys as $k) { $out[$k] = $_SERVER[$k] ?? null; }
+$out['GET'] = $_GET;
+$out['pid'] = getmypid();
+header('Content-Type: application/json');
+echo json_encode($out);
+`;
+
+before(async () => {
+  mkdirSync(path.join(root, 'sub'), { recursive: true });
+  writeFileSync(path.join(root, 'index.php'), INDEX);
+  writeFileSync(path.join(root, 'sub/index.php'), '<?php echo "sub index";');
+  writeFileSync(path.join(root, 'style.css'), 'body{}');
+  writeFileSync(path.join(root, 'upload.php'), `<?php
+$in = fopen('php://input', 'rb'); $ctx = hash_init('md5'); $n = 0;
+while (!feof($in)) { $b = fread($in, 65536); $n += strlen($b); hash_update($ctx, $b); }
+echo json_encode(['md5' => hash_final($ctx), 'length' => $n]);
+`);
+  writeFileSync(path.join(root, 'stream.php'), `<?php
+echo "first\\n"; flush();
+$until = microtime(true) + 10;
+while (!file_exists(${JSON.stringify(signal)}) && microtime(true) < $until) { usleep(20000); }
+echo file_exists(${JSON.stringify(signal)}) ? "second\\n" : "timed-out\\n";
+`);
+  writeFileSync(path.join(root, 'created.php'), `<?php
+header('X-A: 1'); header('Set-Cookie: a=1'); header('Set-Cookie: b=2', false); http_response_code(201); echo 'created';
+`);
+  writeFileSync(path.join(root, 'moved.php'), `<?php header('Location: /elsewhere');`);
+  writeFileSync(path.join(root, 'slow.php'), '<?php sleep(2); echo "late";');
+  writeFileSync(path.join(root, 'warn.php'), '<?php error_log("php-stderr-canary"); echo "ok";');
+  fpm = await startPhpFpm();
+  const down = await freePort();
+  site = await serveSites(
+    `
+http://php.test:8080 {
+	php_fastcgi 127.0.0.1:${fpm.port} {
+		root ${root}
+		env MY_ENV "from {host}"
+	}
+	file_server {
+		root ${root}
+	}
+}
+http://sock.test:8080 {
+	php_fastcgi unix/${fpm.socket} {
+		root ${root}
+	}
+}
+http://slow.test:8080 {
+	php_fastcgi 127.0.0.1:${fpm.port} {
+		root ${root}
+		read_timeout 300ms
+	}
+}
+http://down.test:8080 {
+	php_fastcgi 127.0.0.1:${down} {
+		root ${root}
+		dial_timeout 1s
+	}
+}
+`,
+    8080,
+  );
+});
+
+after(async () => {
+  await site?.close();
+  await fpm?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const req = (p: string, host = 'php.test', headers: Record<string, string> = {}, method = 'GET') => get(site.port, p, { host, ...headers }, method);
+const json = (b: Buffer): Record<string, unknown> => JSON.parse(b.toString()) as Record<string, unknown>;
+
+test('front controller: an unknown path runs index.php with the CGI environment of the original request', async () => {
+  const r = await req('/blog/hello-world?p=1&q=a%20b', 'php.test', { 'x-custom': 'yes', proxy: 'http://evil' });
+  assert.equal(r.status, 200, r.body.toString());
+  assert.equal(r.headers['content-type'], 'application/json');
+  const env = json(r.body);
+  assert.equal(env['SCRIPT_FILENAME'], path.join(root, 'index.php'));
+  assert.equal(env['SCRIPT_NAME'], '/index.php');
+  assert.equal(env['PHP_SELF'], '/index.php');
+  assert.equal(env['PATH_INFO'], '');
+  assert.equal(env['DOCUMENT_ROOT'], root);
+  assert.equal(env['DOCUMENT_URI'], '/index.php');
+  assert.equal(env['REQUEST_URI'], '/blog/hello-world?p=1&q=a%20b');
+  assert.equal(env['QUERY_STRING'], 'p=1&q=a%20b');
+  assert.deepEqual(env['GET'], { p: '1', q: 'a b' });
+  assert.equal(env['REQUEST_METHOD'], 'GET');
+  assert.equal(env['SERVER_NAME'], 'php.test');
+  assert.equal(env['SERVER_PORT'], '80');
+  assert.equal(env['REMOTE_ADDR'], '127.0.0.1');
+  assert.match(String(env['REMOTE_PORT']), /^\d+$/);
+  assert.equal(env['SERVER_PROTOCOL'], 'HTTP/1.1');
+  assert.equal(env['GATEWAY_INTERFACE'], 'CGI/1.1');
+  assert.equal(env['HTTP_HOST'], 'php.test');
+  assert.equal(env['HTTP_X_CUSTOM'], 'yes');
+  assert.equal(env['HTTP_PROXY'], null, 'a Proxy header must not become HTTP_PROXY (httpoxy)');
+  assert.equal(env['HTTPS'], null);
+  assert.equal(env['MY_ENV'], 'from php.test');
+});
+
+test('PATH_INFO: /index.php/a/b runs index.php with PATH_INFO /a/b', async () => {
+  const r = await req('/index.php/a/b?x=1');
+  assert.equal(r.status, 200, r.body.toString());
+  const env = json(r.body);
+  assert.equal(env['SCRIPT_NAME'], '/index.php');
+  assert.equal(env['SCRIPT_FILENAME'], path.join(root, 'index.php'));
+  assert.equal(env['PATH_INFO'], '/a/b');
+  assert.equal(env['DOCUMENT_URI'], '/index.php');
+  assert.equal(env['REQUEST_URI'], '/index.php/a/b?x=1');
+});
+
+test('a directory holding index.php: 308 to the path with a slash, keeping the query; with the slash its index runs', async () => {
+  const r = await req('/sub?a=1');
+  assert.equal(r.status, 308);
+  assert.equal(r.headers.location, '/sub/?a=1');
+  const s = await req('/sub/');
+  assert.equal(s.status, 200);
+  assert.equal(s.body.toString(), 'sub index');
+});
+
+test('a static file that exists goes on to file_server', async () => {
+  const r = await req('/style.css');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'body{}');
+  assert.match(String(r.headers['content-type']), /^text\/css/);
+});
+
+test('status and headers set by PHP reach the client; repeated Set-Cookie stays repeated; Location alone is a 302', async () => {
+  const r = await req('/created.php');
+  assert.equal(r.status, 201);
+  assert.equal(r.headers['x-a'], '1');
+  assert.deepEqual(r.headers['set-cookie'], ['a=1', 'b=2']);
+  assert.equal(r.body.toString(), 'created');
+  const m = await req('/moved.php');
+  assert.equal(m.status, 302);
+  assert.equal(m.headers.location, '/elsewhere');
+});
+
+test('a 10 MiB POST body is streamed to PHP intact (md5 computed in PHP)', async () => {
+  const body = randomBytes(10 * 1024 * 1024);
+  const r = await new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+    const rq = http.request(
+      { host: '127.0.0.1', port: site.port, path: '/upload.php', method: 'POST', headers: { host: 'php.test', 'content-type': 'application/octet-stream', 'content-length': body.length }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      },
+    );
+    rq.on('error', reject);
+    // In pieces, as a client uploading over a network would.
+    for (let at = 0; at < body.length; at += 1024 * 1024) rq.write(body.subarray(at, at + 1024 * 1024));
+    rq.end();
+  });
+  assert.equal(r.status, 200, r.body.toString());
+  assert.deepEqual(json(r.body), { md5: createHash('md5').update(body).digest('hex'), length: body.length });
+});
+
+test('a streamed response: the first chunk arrives while the script is still running', async () => {
+  rmSync(signal, { force: true });
+  const text = await new Promise<string>((resolve, reject) => {
+    const rq = http.get({ host: '127.0.0.1', port: site.port, path: '/stream.php', headers: { host: 'php.test' }, agent: false }, (res) => {
+      let got = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        got += c;
+        // The script waits for this file before printing its second line: if the first chunk
+        // were held back until the script ended, this would never run and it would time out.
+        if (got === 'first\n' && !existsSync(signal)) writeFileSync(signal, '1');
+      });
+      res.on('end', () => resolve(got));
+    });
+    rq.on('error', reject);
+  });
+  assert.equal(text, 'first\nsecond\n');
+});
+
+test('the unix socket upstream serves the same application', async () => {
+  const r = await req('/index.php/x', 'sock.test');
+  assert.equal(r.status, 200, r.body.toString());
+  assert.equal(json(r.body)['PATH_INFO'], '/x');
+});
+
+test('keep-alive: sequential requests reuse pooled connections to php-fpm', async () => {
+  // php-fpm has 3 workers per pool; each connection is served by one worker until it closes, so
+  // with reuse the same few pids answer, and every answer is right.
+  const pids = new Set<unknown>();
+  for (let i = 0; i < 12; i++) {
+    const r = await req(`/k${i}`);
+    assert.equal(r.status, 200);
+    pids.add(json(r.body)['pid']);
+  }
+  assert.equal(pids.size, 1, `one pooled connection, one worker: ${[...pids].join(',')}`);
+});
+
+test('php-fpm too slow: 504 after read_timeout', async () => {
+  const t0 = Date.now();
+  const r = await req('/slow.php', 'slow.test');
+  assert.equal(r.status, 504);
+  assert.ok(Date.now() - t0 < 1800, 'answered before the script finished');
+});
+
+test('php-fpm down: 502', async () => {
+  const r = await req('/index.php', 'down.test');
+  assert.equal(r.status, 502);
+});
