@@ -10,8 +10,11 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Exchange, FastCgiPool, type ResponseSink } from '../../src/fastcgi/client.ts';
+import type { CgiHead } from '../../src/fastcgi/cgi-response.ts';
 import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
 import { freePort } from '../helpers/ports.ts';
 import { get, serveSites, type Served } from '../unit/routes/serve.ts';
@@ -21,6 +24,9 @@ const root = path.join(dir, 'www');
 const signal = path.join(dir, 'go-on');
 let fpm: PhpFpm;
 let site: Served;
+/** A TCP relay in front of php-fpm's TCP pool that counts the connections my-server opens. */
+let relay: net.Server;
+let relayed = 0;
 
 const INDEX = `<?php
 $keys = ['SCRIPT_FILENAME', 'SCRIPT_NAME', 'PATH_INFO', 'DOCUMENT_ROOT', 'DOCUMENT_URI', 'REQUEST_URI', 'QUERY_STRING',
@@ -58,6 +64,15 @@ header('X-A: 1'); header('Set-Cookie: a=1'); header('Set-Cookie: b=2', false); h
   writeFileSync(path.join(root, 'warn.php'), '<?php error_log("php-stderr-canary"); echo "ok";');
   fpm = await startPhpFpm();
   const down = await freePort();
+  relay = net.createServer((client) => {
+    relayed++;
+    const upstream = net.connect({ host: '127.0.0.1', port: fpm.port });
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const relayPort = (relay.address() as net.AddressInfo).port;
   site = await serveSites(
     `
 http://php.test:8080 {
@@ -71,6 +86,11 @@ http://php.test:8080 {
 }
 http://sock.test:8080 {
 	php_fastcgi unix/${fpm.socket} {
+		root ${root}
+	}
+}
+http://ka.test:8080 {
+	php_fastcgi 127.0.0.1:${relayPort} {
 		root ${root}
 	}
 }
@@ -93,6 +113,7 @@ http://down.test:8080 {
 
 after(async () => {
   await site?.close();
+  relay?.close();
   await fpm?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -211,16 +232,38 @@ test('the unix socket upstream serves the same application', async () => {
   assert.equal(json(r.body)['PATH_INFO'], '/x');
 });
 
-test('keep-alive: sequential requests reuse pooled connections to php-fpm', async () => {
-  // php-fpm has 3 workers per pool; each connection is served by one worker until it closes, so
-  // with reuse the same few pids answer, and every answer is right.
-  const pids = new Set<unknown>();
+/** One request straight to php-fpm's TCP pool on a fresh connection, with the client under test. */
+async function direct(params: Record<string, string>): Promise<{ head?: CgiHead; body: string; stderr: string }> {
+  const pool = new FastCgiPool({ network: 'tcp', host: '127.0.0.1', port: fpm.port }, { dialTimeoutMs: 2000 });
+  const { socket } = await pool.acquire();
+  const out: { head?: CgiHead; body: string; stderr: string } = { body: '', stderr: '' };
+  const sink: ResponseSink = {
+    head: (h) => (out.head = h),
+    write: (c) => ((out.body += c.toString()), true),
+    onDrain: () => {},
+    end: () => {},
+  };
+  const ex = new Exchange(socket, { params: Object.entries(params), readTimeoutMs: 5000, writeTimeoutMs: 5000, onStderr: (t) => (out.stderr += t) }, sink);
+  await ex.done;
+  socket.destroy();
+  pool.close();
+  return out;
+}
+
+test('keep-alive: sequential requests reuse one pooled connection to php-fpm', async () => {
   for (let i = 0; i < 12; i++) {
-    const r = await req(`/k${i}`);
+    const r = await req(`/k${i}`, 'ka.test');
     assert.equal(r.status, 200);
-    pids.add(json(r.body)['pid']);
+    assert.equal(json(r.body)['REQUEST_URI'], `/k${i}`);
   }
-  assert.equal(pids.size, 1, `one pooled connection, one worker: ${[...pids].join(',')}`);
+  assert.equal(relayed, 1);
+});
+
+test('stderr of the script comes back as STDERR records (capture_stderr logs them)', async () => {
+  const r = await direct({ SCRIPT_FILENAME: path.join(root, 'warn.php'), SCRIPT_NAME: '/warn.php', REQUEST_METHOD: 'GET', QUERY_STRING: '' });
+  assert.equal(r.head?.status, 200);
+  assert.equal(r.body, 'ok');
+  assert.match(r.stderr, /php-stderr-canary/);
 });
 
 test('php-fpm too slow: 504 after read_timeout', async () => {
