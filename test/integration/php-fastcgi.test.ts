@@ -16,7 +16,9 @@ import path from 'node:path';
 import { Exchange, FastCgiPool, type ResponseSink } from '../../src/fastcgi/client.ts';
 import type { CgiHead } from '../../src/fastcgi/cgi-response.ts';
 import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
-import { freePort } from '../helpers/ports.ts';
+import { curl, localRoot, loopbackGlobals, verifiedHandshake } from '../helpers/clients.ts';
+import { freePort, freePorts } from '../helpers/ports.ts';
+import { startServer, type RunningServer } from '../helpers/run-server.ts';
 import { get, serveSites, type Served } from '../unit/routes/serve.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ms-php-'));
@@ -27,6 +29,9 @@ let site: Served;
 /** A TCP relay in front of php-fpm's TCP pool that counts the connections my-server opens. */
 let relay: net.Server;
 let relayed = 0;
+/** `my-server run` with HTTPS (local CA), for HTTP/2 and the log. */
+let server: RunningServer;
+let ports: { http: number; https: number };
 
 const INDEX = `<?php
 $keys = ['SCRIPT_FILENAME', 'SCRIPT_NAME', 'PATH_INFO', 'DOCUMENT_ROOT', 'DOCUMENT_URI', 'REQUEST_URI', 'QUERY_STRING',
@@ -62,6 +67,7 @@ header('X-A: 1'); header('Set-Cookie: a=1'); header('Set-Cookie: b=2', false); h
   writeFileSync(path.join(root, 'moved.php'), `<?php header('Location: /elsewhere');`);
   writeFileSync(path.join(root, 'slow.php'), '<?php sleep(2); echo "late";');
   writeFileSync(path.join(root, 'warn.php'), '<?php error_log("php-stderr-canary"); echo "ok";');
+  writeFileSync(path.join(root, 'big.php'), '<?php header("Content-Type: application/octet-stream"); for ($i = 0; $i < 320; $i++) { echo str_repeat(chr(65 + $i % 26), 65536); }');
   fpm = await startPhpFpm();
   const down = await freePort();
   relay = net.createServer((client) => {
@@ -112,6 +118,7 @@ http://down.test:8080 {
 });
 
 after(async () => {
+  await server?.close();
   await site?.close();
   relay?.close();
   await fpm?.stop();
@@ -276,4 +283,51 @@ test('php-fpm too slow: 504 after read_timeout', async () => {
 test('php-fpm down: 502', async () => {
   const r = await req('/index.php', 'down.test');
   assert.equal(r.status, 502);
+});
+
+test('a 20 MiB response arrives whole through the backpressure path', async () => {
+  const r = await req('/big.php');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.length, 320 * 65536);
+  let want = createHash('md5');
+  for (let i = 0; i < 320; i++) want = want.update(Buffer.alloc(65536, 65 + (i % 26)));
+  assert.equal(createHash('md5').update(r.body).digest('hex'), want.digest('hex'));
+});
+
+test('my-server run over HTTPS and HTTP/2: HTTPS=on, HTTP/2.0, an h2 upload, and capture_stderr in the log', { timeout: 120_000 }, async () => {
+  const [http1, https] = (await freePorts(2)) as [number, number];
+  ports = { http: http1, https };
+  server = await startServer(
+    (env) =>
+      loopbackGlobals(env, ports, '\tlocal_certs\n') +
+      `localhost {
+	php_fastcgi 127.0.0.1:${fpm.port} {
+		root ${root}
+		capture_stderr
+	}
+}
+`,
+  );
+  const ca = await localRoot(server);
+  await verifiedHandshake(ports.https, 'localhost', ca.pem);
+  const base = ['--http2', '--max-time', '10', '--cacert', ca.file, '--resolve', `localhost:${ports.https}:127.0.0.1`, '-s'];
+  const g = await curl([...base, `https://localhost:${ports.https}/index.php/h2?x=1`]);
+  assert.equal(g.code, 0, g.stderr + server.stderr().slice(-2000));
+  const env = JSON.parse(g.stdout) as Record<string, unknown>;
+  assert.equal(env['SERVER_PROTOCOL'], 'HTTP/2.0');
+  assert.equal(env['HTTPS'], 'on');
+  assert.equal(env['SERVER_PORT'], String(ports.https));
+  assert.equal(env['HTTP_HOST'], `localhost:${ports.https}`);
+  assert.equal(env['PATH_INFO'], '/h2');
+
+  const upload = path.join(dir, 'upload.bin');
+  const data = randomBytes(3 * 1024 * 1024);
+  writeFileSync(upload, data);
+  const p = await curl([...base, '-H', 'content-type: application/octet-stream', '--data-binary', `@${upload}`, `https://localhost:${ports.https}/upload.php`]);
+  assert.equal(p.code, 0, p.stderr);
+  assert.deepEqual(JSON.parse(p.stdout), { md5: createHash('md5').update(data).digest('hex'), length: data.length });
+
+  const w = await curl([...base, `https://localhost:${ports.https}/warn.php`]);
+  assert.equal(w.stdout, 'ok');
+  await server.waitForOutput(/php-stderr-canary/, 5000);
 });
