@@ -5,9 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import { Readable } from 'node:stream';
 import { ConfigError, parseConfig } from '../../../src/config/index.ts';
 import type { PhpFastcgiRoute } from '../../../src/config/types.ts';
 import { headerEnd, parseCgiHead } from '../../../src/fastcgi/cgi-response.ts';
+import { Exchange, FastCgiError, FastCgiPool, type ResponseSink } from '../../../src/fastcgi/client.ts';
 import { firstSplit, sanitizedJoin } from '../../../src/fastcgi/env.ts';
 import { beginRequest, decodeParams, encodeParams, encodeRecord, PARAMS, RecordReader, STDIN, STDOUT, streamRecords } from '../../../src/fastcgi/protocol.ts';
 
@@ -161,4 +164,79 @@ test('php_fastcgi directive: clear errors', async () => {
   assert.match(await errorOf('php_fastcgi 127.0.0.1:9000 {\n\tread_timeout soon\n}'), /invalid duration "soon"/);
   assert.match(await errorOf('php_fastcgi 127.0.0.1:9000 {\n\tenv A\n}'), /env KEY VALUE/);
   assert.match(await errorOf('php_fastcgi 127.0.0.1:9000 {\n\tindex a/b.php\n}'), /must be a file name/);
+});
+
+/** A loopback TCP peer that accepts and then does what `onConn` says (never reads, closes…). */
+async function peer(onConn: (s: net.Socket) => void): Promise<{ port: number; close: () => void }> {
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((s) => {
+    sockets.push(s);
+    onConn(s);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+const nullSink: ResponseSink = { head: () => {}, write: () => true, onDrain: () => {}, end: () => {} };
+
+test('write_timeout: a server that stops reading the body fails the exchange with a timeout', async () => {
+  const p = await peer((s) => s.pause());
+  try {
+    const pool = new FastCgiPool({ network: 'tcp', host: '127.0.0.1', port: p.port }, { dialTimeoutMs: 1000 });
+    const { socket } = await pool.acquire();
+    const body = Readable.from((function* () {
+      for (let i = 0; i < 256; i++) yield Buffer.alloc(256 * 1024);
+    })());
+    const ex = new Exchange(socket, { params: [], body, readTimeoutMs: 0, writeTimeoutMs: 200 }, nullSink);
+    await assert.rejects(ex.done, (err: FastCgiError) => err.failure === 'timeout' && /took no request body/.test(err.message));
+    assert.ok(socket.destroyed);
+  } finally {
+    p.close();
+  }
+});
+
+test('a connection closed before the response headers is a "closed" failure; a refused dial is a "dial" failure', async () => {
+  const p = await peer((s) => s.once('data', () => s.destroy()));
+  try {
+    const pool = new FastCgiPool({ network: 'tcp', host: '127.0.0.1', port: p.port }, { dialTimeoutMs: 1000 });
+    const { socket } = await pool.acquire();
+    const ex = new Exchange(socket, { params: [['A', 'b']], readTimeoutMs: 0, writeTimeoutMs: 0 }, nullSink);
+    await assert.rejects(ex.done, (err: FastCgiError) => err.failure === 'closed');
+  } finally {
+    p.close();
+  }
+  const refused = new FastCgiPool({ network: 'tcp', host: '127.0.0.1', port: p.port }, { dialTimeoutMs: 1000 });
+  await assert.rejects(refused.acquire(), (err: FastCgiError) => err.failure === 'dial' && /dial 127\.0\.0\.1:\d+/.test(err.message));
+});
+
+test('the pool drops an idle connection the server closed, and dials anew', async () => {
+  let accepted = 0;
+  const conns: net.Socket[] = [];
+  const p = await peer((s) => {
+    accepted++;
+    conns.push(s);
+  });
+  try {
+    const pool = new FastCgiPool({ network: 'tcp', host: '127.0.0.1', port: p.port }, { dialTimeoutMs: 1000 });
+    const first = await pool.acquire();
+    pool.release(first.socket);
+    assert.equal(pool.idleCount, 1);
+    const closed = new Promise((resolve) => first.socket.once('close', resolve));
+    conns[0]?.end();
+    await closed;
+    assert.equal(pool.idleCount, 0);
+    const second = await pool.acquire();
+    assert.equal(second.reused, false);
+    assert.equal(accepted, 2);
+    second.socket.destroy();
+    pool.close();
+  } finally {
+    p.close();
+  }
 });
