@@ -605,6 +605,8 @@ export interface PhpFastcgiRoute extends RouteBase {
   readonly writeTimeoutMs: number;
   /** Log what the script writes to stderr. */
   readonly captureStderr: boolean;
+  /** Which upstream a request tries first (the others are tried in turn when one is unreachable). */
+  readonly lbPolicy: 'round_robin' | 'first' | 'random';
 }
 
 /** `basic_auth` / `basicauth`: HTTP Basic authentication against the listed users (auth/passwords.ts). */

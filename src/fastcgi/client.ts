@@ -3,6 +3,11 @@
  * time (php-fpm answers FCGI_MAX_CONNS/MPXS_CONNS with no multiplexing), connections kept open
  * with FCGI_KEEP_CONN and pooled per upstream. The request body goes out as STDIN records as it
  * arrives and the response comes back as it is produced: neither is buffered whole.
+ *
+ * A php-fpm worker stays bound to a kept-open connection until it closes, so an idle pooled
+ * connection holds a worker. Hence: one pool per address for the whole process (sharedPool), a
+ * short idle timeout, and no pooling while another request of the pool still waits for its first
+ * answer byte, since that one may be queued behind workers our idle connections hold.
  */
 import net from 'node:net';
 import type { Readable } from 'node:stream';
@@ -55,10 +60,12 @@ export class FastCgiPool {
   readonly #opts: Required<PoolOptions>;
   readonly #idle: net.Socket[] = [];
   #closed = false;
+  /** Requests sent on this pool's connections that have had no answer byte yet. */
+  waiting = 0;
 
   constructor(address: FcgiAddress, opts: PoolOptions) {
     this.address = address;
-    this.#opts = { maxIdle: 16, idleTimeoutMs: 30_000, ...opts };
+    this.#opts = { maxIdle: 16, idleTimeoutMs: 2_000, ...opts };
   }
 
   /** An idle connection, or a new one; `reused` tells which (a reused one may have been closed by the server meanwhile). */
@@ -79,7 +86,7 @@ export class FastCgiPool {
 
   /** Hands a connection back after a complete exchange; anything else destroys it. */
   release(s: net.Socket): void {
-    if (this.#closed || s.destroyed || this.#idle.length >= this.#opts.maxIdle) {
+    if (this.#closed || s.destroyed || this.#idle.length >= this.#opts.maxIdle || this.waiting > 0) {
       s.destroy();
       return;
     }
@@ -135,6 +142,22 @@ export class FastCgiPool {
   }
 }
 
+const POOLS = new Map<string, FastCgiPool>();
+
+/**
+ * The process-wide pool for an address: every route, site and config generation that names the
+ * same FastCGI server shares its idle connections (and so the php-fpm workers they hold).
+ */
+export function sharedPool(address: FcgiAddress, opts: PoolOptions): FastCgiPool {
+  const key = `${addressText(address)} ${opts.dialTimeoutMs}`;
+  let pool = POOLS.get(key);
+  if (pool === undefined) {
+    pool = new FastCgiPool(address, opts);
+    POOLS.set(key, pool);
+  }
+  return pool;
+}
+
 /** Where the response goes; `write` returning false pauses the upstream until `drain` is called back. */
 export interface ResponseSink {
   head(head: CgiHead): void;
@@ -152,6 +175,8 @@ export interface ExchangeOptions {
   /** Longest wait for the server to take the next request bytes (write_timeout); 0: none. */
   readonly writeTimeoutMs: number;
   readonly onStderr?: (text: string) => void;
+  /** Counted in its `waiting` until the first answer byte (see the module comment). */
+  readonly pool?: FastCgiPool;
 }
 
 export interface ExchangeResult {
@@ -177,6 +202,7 @@ export class Exchange {
   #readTimer: NodeJS.Timeout | undefined;
   #writeTimer: NodeJS.Timeout | undefined;
   #sinkPaused = false;
+  #waiting = false;
   /** Bytes of request body taken from `body`: a failed exchange with none may be retried. */
   bodyBytes = 0;
   #resolve!: (r: ExchangeResult) => void;
@@ -190,6 +216,10 @@ export class Exchange {
       this.#resolve = resolve;
       this.#reject = reject;
     });
+    if (opts.pool) {
+      opts.pool.waiting++;
+      this.#waiting = true;
+    }
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err) => this.#fail(new FastCgiError('closed', `FastCGI connection: ${err.message}`, { cause: err })));
     socket.on('close', () => this.#fail(new FastCgiError('closed', 'FastCGI connection closed before the end of the response')));
@@ -245,8 +275,15 @@ export class Exchange {
     this.#readTimer = setTimeout(() => this.#fail(new FastCgiError('timeout', `no answer from the FastCGI server for ${ms} ms`)), ms);
   }
 
+  #answered(): void {
+    if (!this.#waiting) return;
+    this.#waiting = false;
+    if (this.#opts.pool) this.#opts.pool.waiting--;
+  }
+
   #onData(chunk: Buffer): void {
     if (this.#finished) return;
+    this.#answered();
     this.#armRead();
     let records;
     try {
@@ -332,6 +369,7 @@ export class Exchange {
 
   #cleanup(): void {
     this.#finished = true;
+    this.#answered();
     clearTimeout(this.#readTimer);
     clearTimeout(this.#writeTimer);
     this.#socket.removeAllListeners('data');

@@ -29,6 +29,12 @@ let site: Served;
 /** A TCP relay in front of php-fpm's TCP pool that counts the connections my-server opens. */
 let relay: net.Server;
 let relayed = 0;
+/** A second relay, for load balancing: round robin sends it every other request. */
+let relay2: net.Server;
+let relayed2 = 0;
+/** FastCGI BEGIN_REQUEST records (request id 1) seen by the second relay. */
+let begun2 = 0;
+const BEGIN = Buffer.from([1, 1, 0, 1, 0, 8, 0, 0]);
 /** `my-server run` with HTTPS (local CA), for HTTP/2 and the log. */
 let server: RunningServer;
 let ports: { http: number; https: number };
@@ -66,19 +72,32 @@ header('X-A: 1'); header('Set-Cookie: a=1'); header('Set-Cookie: b=2', false); h
 `);
   writeFileSync(path.join(root, 'moved.php'), `<?php header('Location: /elsewhere');`);
   writeFileSync(path.join(root, 'slow.php'), '<?php sleep(2); echo "late";');
+  writeFileSync(path.join(root, 'nap.php'), '<?php usleep(300000); echo "rested";');
   writeFileSync(path.join(root, 'warn.php'), '<?php error_log("php-stderr-canary"); echo "ok";');
   writeFileSync(path.join(root, 'big.php'), '<?php header("Content-Type: application/octet-stream"); for ($i = 0; $i < 320; $i++) { echo str_repeat(chr(65 + $i % 26), 65536); }');
   fpm = await startPhpFpm();
   const down = await freePort();
-  relay = net.createServer((client) => {
-    relayed++;
-    const upstream = net.connect({ host: '127.0.0.1', port: fpm.port });
-    client.pipe(upstream).pipe(client);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  const relayPort = (relay.address() as net.AddressInfo).port;
+  const makeRelay = async (count: () => void, onData?: (b: Buffer) => void): Promise<[net.Server, number]> => {
+    const server = net.createServer((client) => {
+      count();
+      if (onData) client.on('data', onData);
+      const upstream = net.connect({ host: '127.0.0.1', port: fpm.port });
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return [server, (server.address() as net.AddressInfo).port];
+  };
+  const [r1, relayPort] = await makeRelay(() => relayed++);
+  const [r2, relayPort2] = await makeRelay(
+    () => relayed2++,
+    (b) => {
+      for (let at = b.indexOf(BEGIN); at >= 0; at = b.indexOf(BEGIN, at + 1)) begun2++;
+    },
+  );
+  relay = r1;
+  relay2 = r2;
   site = await serveSites(
     `
 http://php.test:8080 {
@@ -97,6 +116,17 @@ http://sock.test:8080 {
 }
 http://ka.test:8080 {
 	php_fastcgi 127.0.0.1:${relayPort} {
+		root ${root}
+	}
+}
+http://first.test:8080 {
+	php_fastcgi 127.0.0.1:${down} unix/${fpm.socket} {
+		root ${root}
+		lb_policy first
+	}
+}
+http://rr.test:8080 {
+	php_fastcgi unix/${fpm.socket} 127.0.0.1:${relayPort2} {
 		root ${root}
 	}
 }
@@ -121,6 +151,7 @@ after(async () => {
   await server?.close();
   await site?.close();
   relay?.close();
+  relay2?.close();
   await fpm?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -271,6 +302,27 @@ test('stderr of the script comes back as STDERR records (capture_stderr logs the
   assert.equal(r.head?.status, 200);
   assert.equal(r.body, 'ok');
   assert.match(r.stderr, /php-stderr-canary/);
+});
+
+test('several upstreams: an unreachable one is skipped; round robin alternates', async () => {
+  const f = await req('/index.php/f', 'first.test');
+  assert.equal(f.status, 200, f.body.toString());
+  assert.equal(json(f.body)['PATH_INFO'], '/f');
+  for (let i = 0; i < 4; i++) assert.equal((await req(`/rr${i}`, 'rr.test')).status, 200);
+  // Two of the four went to the relayed upstream, on one kept-alive connection.
+  assert.equal(begun2, 2);
+  assert.equal(relayed2, 1);
+});
+
+test('more concurrent requests than php-fpm workers: none waits behind a worker held by an idle pooled connection', async () => {
+  // The unix pool has 3 workers. Six requests at once: three queue in php-fpm's backlog; when the
+  // first three finish, their connections must not be pooled (each would keep its worker waiting
+  // for a next request on it) while the queued three still wait for an answer.
+  const t0 = Date.now();
+  const replies = await Promise.all(Array.from({ length: 6 }, () => req('/nap.php', 'sock.test')));
+  const elapsed = Date.now() - t0;
+  for (const r of replies) assert.equal(r.body.toString(), 'rested');
+  assert.ok(elapsed < 1500, `six 300 ms requests on 3 workers took ${elapsed} ms (an idle pooled connection held a worker)`);
 });
 
 test('php-fpm too slow: 504 after read_timeout', async () => {

@@ -12,11 +12,12 @@
  *         read_timeout DURATION
  *         write_timeout DURATION
  *         capture_stderr
+ *         lb_policy round_robin|first|random
  *     }
  *
  * Upstreams are `host:port` or `unix//path` FastCGI servers. Caddy also accepts reverse_proxy's
- * subdirectives here (load balancing, health checks, header_up…); my-server does not yet, and
- * says so by name rather than ignoring them.
+ * subdirectives here; of those my-server takes lb_policy round_robin/first/random, and names the
+ * others (health checks, header_up…) in its error rather than ignoring them.
  */
 import { configError, posOf } from '../errors.ts';
 import type { Node } from '../parser.ts';
@@ -25,14 +26,13 @@ import { durationArg } from '../values.ts';
 import { argsOf, Once, oneArg, splitMatcher, withArgs } from './helpers.ts';
 import { parseUpstream } from './upstream.ts';
 
-const USAGE = 'php_fastcgi [MATCHER] UPSTREAMS… { root; split; index; try_files; env; resolve_root_symlink; dial_timeout; read_timeout; write_timeout; capture_stderr }';
+const USAGE = 'php_fastcgi [MATCHER] UPSTREAMS… { root; split; index; try_files; env; resolve_root_symlink; dial_timeout; read_timeout; write_timeout; capture_stderr; lb_policy }';
 
 /** Caddy's fastcgi transport default dial timeout. */
 const DEFAULT_DIAL_TIMEOUT_MS = 3000;
 
 const PROXY_SUBDIRECTIVES = new Set([
   'to',
-  'lb_policy',
   'lb_retries',
   'lb_try_duration',
   'lb_try_interval',
@@ -75,6 +75,7 @@ export function parsePhpFastcgi(node: Node): PhpFastcgiRoute {
   let readTimeoutMs = 0;
   let writeTimeoutMs = 0;
   let captureStderr = false;
+  let lbPolicy: PhpFastcgiRoute['lbPolicy'] = 'round_robin';
   const once = new Once();
   for (const sub of node.block ?? []) {
     const name = sub.name.text;
@@ -118,6 +119,14 @@ export function parsePhpFastcgi(node: Node): PhpFastcgiRoute {
         argsOf(sub, 0, 0, 'capture_stderr');
         captureStderr = true;
         break;
+      case 'lb_policy': {
+        const p = oneArg(sub, 'lb_policy round_robin|first|random');
+        if (p.text !== 'round_robin' && p.text !== 'first' && p.text !== 'random') {
+          throw configError(p, `php_fastcgi lb_policy: "${p.text}" is not supported in php_fastcgi yet (use round_robin, first or random)`);
+        }
+        lbPolicy = p.text;
+        break;
+      }
       default:
         if (PROXY_SUBDIRECTIVES.has(name)) {
           throw configError(sub.name, `php_fastcgi ${name}: reverse_proxy subdirectives are not supported in php_fastcgi yet (see docs/configuration.md)`);
@@ -140,5 +149,6 @@ export function parsePhpFastcgi(node: Node): PhpFastcgiRoute {
     readTimeoutMs,
     writeTimeoutMs,
     captureStderr,
+    lbPolicy,
   };
 }

@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { PhpFastcgiRoute } from '../../config/types.ts';
-import { addressText, Exchange, FastCgiError, FastCgiPool, type FcgiAddress } from '../../fastcgi/client.ts';
+import { addressText, Exchange, FastCgiError, sharedPool, type FastCgiPool, type FcgiAddress } from '../../fastcgi/client.ts';
 import { cgiEnv, firstSplit, sanitizedJoin } from '../../fastcgi/env.ts';
 import type { CgiHead } from '../../fastcgi/cgi-response.ts';
 import { expandPlaceholders, splitTarget, type Req, type Res } from '../context.ts';
@@ -28,7 +28,7 @@ export const phpFastcgi: HandlerCompiler<PhpFastcgiRoute> = (r, cx) => {
   const log = cx.log.child({ logger: 'php_fastcgi' });
   const pools = r.upstreams.map((u) => {
     const address: FcgiAddress = u.scheme === 'unix' ? { network: 'unix', path: u.path ?? '' } : { network: 'tcp', host: u.host, port: u.port };
-    return new FastCgiPool(address, { dialTimeoutMs: r.dialTimeoutMs });
+    return sharedPool(address, { dialTimeoutMs: r.dialTimeoutMs });
   });
   let next = 0;
   const index = r.index;
@@ -130,7 +130,7 @@ export const phpFastcgi: HandlerCompiler<PhpFastcgiRoute> = (r, cx) => {
     // A connection taken from the pool may have been closed by php-fpm since (pm.max_requests,
     // idle timeouts): a request with no body is tried once more on a fresh connection.
     for (let attempt = 0; ; attempt++) {
-      const start = next++ % pools.length;
+      const start = r.lbPolicy === 'first' ? 0 : r.lbPolicy === 'random' ? Math.floor(Math.random() * pools.length) : next++ % pools.length;
       let conn: Awaited<ReturnType<FastCgiPool['acquire']>> | undefined;
       let pool: FastCgiPool | undefined;
       let dialError: unknown;
@@ -158,6 +158,7 @@ export const phpFastcgi: HandlerCompiler<PhpFastcgiRoute> = (r, cx) => {
           ...(hasBody ? { body: req } : {}),
           readTimeoutMs: r.readTimeoutMs,
           writeTimeoutMs: r.writeTimeoutMs,
+          pool,
           ...(r.captureStderr ? { onStderr: (text: string) => log.warn({ upstream, stderr: text.trimEnd() }, 'php_fastcgi: stderr') } : {}),
         },
         sink,

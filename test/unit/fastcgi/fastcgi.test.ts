@@ -139,6 +139,7 @@ test('php_fastcgi directive: defaults, subdirectives, unix upstreams', async () 
 	read_timeout 30s
 	write_timeout 2m
 	capture_stderr
+	lb_policy first
 }`);
   assert.deepEqual(full.upstreams.map((u) => u.scheme), ['unix', 'http']);
   assert.equal(full.upstreams[0]?.path, '/run/php.sock');
@@ -154,12 +155,15 @@ test('php_fastcgi directive: defaults, subdirectives, unix upstreams', async () 
   assert.equal(full.resolveRootSymlink, true);
   assert.deepEqual([full.dialTimeoutMs, full.readTimeoutMs, full.writeTimeoutMs], [1000, 30_000, 120_000]);
   assert.equal(full.captureStderr, true);
+  assert.equal(full.lbPolicy, 'first');
+  assert.equal(d.lbPolicy, 'round_robin');
 });
 
 test('php_fastcgi directive: clear errors', async () => {
   assert.match(await errorOf('php_fastcgi'), /usage: php_fastcgi/);
   assert.match(await errorOf('php_fastcgi https://127.0.0.1:9000'), /FastCGI over TLS is not supported/);
-  assert.match(await errorOf('php_fastcgi 127.0.0.1:9000 {\n\tlb_policy first\n}'), /php_fastcgi lb_policy: reverse_proxy subdirectives are not supported/);
+  assert.match(await errorOf('php_fastcgi 127.0.0.1:9000 {\n\thealth_uri /ping\n}'), /php_fastcgi health_uri: reverse_proxy subdirectives are not supported/);
+  assert.match(await errorOf('php_fastcgi 127.0.0.1:9000 {\n\tlb_policy ip_hash\n}'), /lb_policy: "ip_hash" is not supported in php_fastcgi yet/);
   assert.match(await errorOf('php_fastcgi 127.0.0.1:9000 {\n\tbogus\n}'), /unknown subdirective "bogus" in php_fastcgi/);
   assert.match(await errorOf('php_fastcgi 127.0.0.1:9000 {\n\tread_timeout soon\n}'), /invalid duration "soon"/);
   assert.match(await errorOf('php_fastcgi 127.0.0.1:9000 {\n\tenv A\n}'), /env KEY VALUE/);
