@@ -19,7 +19,10 @@ import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
 import { curl, localRoot, loopbackGlobals, verifiedHandshake } from '../helpers/clients.ts';
 import { freePort, freePorts } from '../helpers/ports.ts';
 import { startServer, type RunningServer } from '../helpers/run-server.ts';
-import { get, serveSites, type Served } from '../unit/routes/serve.ts';
+import { silentLogger } from '../../src/log.ts';
+import { setVar } from '../../src/routes/context.ts';
+import { phpFastcgi } from '../../src/routes/handlers/php-fastcgi.ts';
+import { contextOf, get, serve, serveSites, type Served } from '../unit/routes/serve.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ms-php-'));
 const root = path.join(dir, 'www');
@@ -128,6 +131,22 @@ http://first.test:8080 {
 http://rr.test:8080 {
 	php_fastcgi unix/${fpm.socket} 127.0.0.1:${relayPort2} {
 		root ${root}
+	}
+}
+http://custom.test:8080 {
+	php_fastcgi unix/${fpm.socket} {
+		root ${root}
+		try_files {path} =404
+	}
+}
+http://off.test:8080 {
+	# respond sorts before php_fastcgi (Caddy's directive order): route keeps the order written.
+	route {
+		php_fastcgi unix/${fpm.socket} {
+			root ${root}
+			index off
+		}
+		respond "fell through {path}"
 	}
 }
 http://slow.test:8080 {
@@ -324,6 +343,52 @@ test('more concurrent requests than php-fpm workers: none waits behind a worker 
   const elapsed = Date.now() - t0;
   for (const r of replies) assert.equal(r.body.toString(), 'rested');
   assert.ok(elapsed < 2000, `six 300 ms requests on 3 workers took ${elapsed} ms (an idle pooled connection held a worker)`);
+});
+
+test('try_files {path} =404: an existing script runs, anything else is 404; index off: no rewrite, non-PHP paths go on', async () => {
+  assert.equal((await req('/created.php', 'custom.test')).status, 201);
+  assert.equal((await req('/blog/post', 'custom.test')).status, 404);
+  const sub = await req('/sub', 'custom.test');
+  assert.equal(sub.status, 404, 'no {path}/index.php entry: no canonical redirect either');
+  const off = await req('/blog/post', 'off.test');
+  assert.equal(off.body.toString(), 'fell through /blog/post');
+  assert.equal((await req('/sub', 'off.test')).body.toString(), 'fell through /sub');
+  assert.equal(json((await req('/index.php/p', 'off.test')).body)['PATH_INFO'], '/p');
+});
+
+test('without root, the `root` request variable is the document root', async () => {
+  // No `root` directive in this branch sets the variable, so the handler is compiled by hand here.
+  const compiled = phpFastcgi(
+    {
+      kind: 'php_fastcgi',
+      pos: { file: 't', line: 1, col: 1 },
+      upstreams: [{ scheme: 'unix', host: '', port: 0, path: fpm.socket }],
+      split: ['.php'],
+      index: 'index.php',
+      tryFiles: [],
+      env: [],
+      resolveRootSymlink: false,
+      dialTimeoutMs: 1000,
+      readTimeoutMs: 0,
+      writeTimeoutMs: 0,
+      captureStderr: false,
+      lbPolicy: 'round_robin',
+    },
+    { log: silentLogger(), compile: () => assert.fail('no nested routes'), proxy: () => assert.fail('no proxy') },
+  );
+  const s = await serve(async (rq, rs) => {
+    const ctx = contextOf(rq);
+    setVar(ctx, 'root', root);
+    if (!(await compiled.step(rq, rs, ctx))) rs.end('not handled');
+  });
+  try {
+    const r = await get(s.port, '/anything', { host: 'vars.test' });
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(json(r.body)['DOCUMENT_ROOT'], root);
+    assert.equal(json(r.body)['SCRIPT_FILENAME'], path.join(root, 'index.php'));
+  } finally {
+    await s.close();
+  }
 });
 
 test('php-fpm too slow: 504 after read_timeout', async () => {
