@@ -20,6 +20,7 @@ TEST_PACKAGES=(
   caddy:caddy                   # Caddy 2.6.2: reference for the Caddyfile corpus and differential tests
   bind9:named                   # authoritative DNS with TSIG updates: DNS-01 tests (test/helpers/bind.ts)
   bind9-dnsutils:nsupdate       # the exec provider's test script; dig signs the TSIG reference query
+  php-fpm:php-fpm8.2            # FastCGI server for php_fastcgi tests (test/helpers/php-fpm.ts; Debian 12 ships 8.2)
 )
 
 cd "$(dirname "$0")/.."

@@ -790,6 +790,37 @@ export interface FileServerRoute extends RouteBase {
   readonly passThru: boolean;
 }
 
+/**
+ * `php_fastcgi` (Caddy's fastcgi/caddyfile.go expansion, run as one handler by
+ * routes/handlers/php-fastcgi.ts): the `/` redirect, try_files, the split on `.php` and the CGI
+ * environment, then FastCGI to one of `upstreams` (fastcgi/client.ts). Durations in milliseconds.
+ */
+export interface PhpFastcgiRoute extends RouteBase {
+  readonly kind: 'php_fastcgi';
+  /** tcp (`host:port`) or unix (`unix//path`) FastCGI servers. */
+  readonly upstreams: readonly UpstreamConfig[];
+  /** Placeholders allowed; absent: the `root` request variable, else the working directory. */
+  readonly root?: string;
+  /** Substrings that end the script name; what follows is PATH_INFO. */
+  readonly split: readonly string[];
+  /** The directory index script; false (`index off`): no redirect and no try_files rewrite. */
+  readonly index: string | false;
+  /** Written try_files; empty: Caddy's default `{path} {path}/INDEX INDEX`. */
+  readonly tryFiles: readonly string[];
+  /** Extra environment, values with placeholders; these win over the computed ones. */
+  readonly env: readonly (readonly [string, string])[];
+  readonly resolveRootSymlink: boolean;
+  readonly dialTimeoutMs: number;
+  /** 0: none. */
+  readonly readTimeoutMs: number;
+  /** 0: none. */
+  readonly writeTimeoutMs: number;
+  /** Log what the script writes to stderr. */
+  readonly captureStderr: boolean;
+  /** Which upstream a request tries first (the others are tried in turn when one is unreachable). */
+  readonly lbPolicy: 'round_robin' | 'first' | 'random';
+}
+
 /** `basic_auth` / `basicauth`: HTTP Basic authentication against the listed users (auth/passwords.ts). */
 export interface BasicAuthRoute extends RouteBase {
   readonly kind: 'basic_auth';
@@ -922,7 +953,8 @@ export type Route =
   | RequestBodyRoute
   | VarsRoute
   | MapRoute
-  | MetricsRoute;
+  | MetricsRoute
+  | PhpFastcgiRoute;
 
 export interface AccessLogConfig {
   readonly output: LogOutput;

@@ -15,6 +15,7 @@ import { abort, error, HandlerError } from './handlers/errors.ts';
 import { copyResponse, copyResponseHeaders } from './handlers/handle-response.ts';
 import { metrics, requestBody, requestHeader, type MetricsSource } from './handlers/request.ts';
 import { rewrite } from './handlers/rewrite.ts';
+import { phpFastcgi } from './handlers/php-fastcgi.ts';
 import type { CompileContext, CompiledChain, HandlerCompiler, Step, UpgradableContext } from './handlers/types.ts';
 import { map, vars } from './handlers/vars.ts';
 import { compileMatcherSet, type Match } from './matchers/index.ts';
@@ -40,6 +41,7 @@ const HANDLERS: { readonly [K in Route['kind']]: HandlerCompiler<Extract<Route, 
   metrics,
   copy_response: copyResponse,
   copy_response_headers: copyResponseHeaders,
+  php_fastcgi: phpFastcgi,
 };
 
 /** A handle_errors block: the codes it takes (absent: all) and its routes. */

@@ -22,6 +22,7 @@ import { statusMatchArg } from '../values.ts';
 import { argsOf, needBlock, noBlock, splitMatcher, withArgs } from './helpers.ts';
 import { parseBasicAuth } from './basic-auth.ts';
 import { parseFileServer } from './file-server.ts';
+import { parsePhpFastcgi } from './php-fastcgi.ts';
 import { parseAccessLog } from './log.ts';
 import { parseReverseProxy } from './reverse-proxy.ts';
 import { parseMetrics, parseRequestBody, parseRequestHeader } from './request.ts';
@@ -87,6 +88,7 @@ const ROUTES: Readonly<Record<string, RouteParser | undefined>> = {
   file_server: (node) => parseFileServer(node),
   basic_auth: (node) => parseBasicAuth(node),
   basicauth: (node) => parseBasicAuth(node),
+  php_fastcgi: (node) => parsePhpFastcgi(node),
 };
 
 const SITE_ONLY = new Set(['tls', 'log', 'handle_errors', 'bind']);
