@@ -3,6 +3,8 @@
  * my-server's command line: arguments → command. Exit codes follow SPEC.md: 0 success, 1 failure
  * (with a message naming what failed and why), 2 usage error.
  */
+// First: refuses an old Node.js before any other module evaluates (see the module).
+import './cli/node-check.ts';
 import { describeError, MyServerError } from './errors.ts';
 import { ConfigError } from './config/errors.ts';
 import { USAGE, usageError } from './cli/usage.ts';
