@@ -7,7 +7,8 @@ Commands:
   run [--config FILE] [--watch]            serve in the foreground
   validate [--config FILE]                 check a Proxyfile
   fmt [--config FILE] [--overwrite]        print the Proxyfile canonically formatted
-  reload [--config FILE] [--address ADDR]  make a running instance load FILE
+  reload [--config FILE] [--address ADDR]  make a running instance load FILE (waits; exit 1
+         [--pid PID]                       if rejected; admin off: SIGHUP to PID, unconfirmed)
   certs obtain NAME... [--config FILE]     obtain certificates, then exit
   certs list [--config FILE] [--json]      list stored certificates
   certs renew NAME... [--config FILE]      renew now
