@@ -26,6 +26,10 @@ async function loadCommand(name: string): Promise<Command | undefined> {
       return (await import('./cli/run.ts')).runCommand;
     case 'reload':
       return (await import('./cli/reload.ts')).reloadCommand;
+    case 'trust':
+      return (await import('./cli/trust.ts')).trustCommand;
+    case 'untrust':
+      return (await import('./cli/trust.ts')).untrustCommand;
     case 'hash-password':
       return (await import('./cli/hash-password.ts')).hashPasswordCommand;
     default:

@@ -14,6 +14,8 @@ Commands:
   certs renew NAME... [--config FILE]      renew now
   certs revoke NAME... [--reason N]        revoke
   certs root [--config FILE]               print the local CA's root certificate
+  trust [--config FILE]                    add the local CA's root to the system and NSS trust
+                                           stores (untrust: remove it)
   hash-password [--algorithm bcrypt|argon2id] [--plaintext P]
                                            print a password hash for basic_auth
   version                                  print versions
