@@ -5,8 +5,9 @@
  *   node RUN steps), then the image's ENTRYPOINT + CMD serves a request and its HEALTHCHECK runs;
  *   steps that only make sense inside the image (apt-get, setcap, chown) are listed, never guessed;
  * - systemd/my-server.service passes `systemd-analyze verify` and `security --offline`, and its
- *   ExecStart / ExecReload lines run against the same install;
- * - the one-file bundle and the single executable run from an otherwise empty directory.
+ *   ExecStart / ExecReload lines run as written against the single executable built here;
+ * - the one-file bundle and the single executable run from an otherwise empty directory;
+ * - `npm pack` ships only what a user needs, and the compiled bin refuses an old Node.js.
  * Everything is built from a clean copy, like `docker build`, never from this checkout's dist/.
  */
 import { after, before, describe, test } from 'node:test';
@@ -493,6 +494,40 @@ describe('Dockerfile', () => {
     assert.equal(stopped.code, 0, `exit after ${image.stopsignal ?? ''}:\n${server.output()}`);
     const down = await exec(hcNode, hcArgs, { env, timeoutMs: 10_000 });
     assert.equal(down.code, 1, 'HEALTHCHECK passes with the server stopped');
+  });
+});
+
+// ---------- npm package ----------
+
+describe('npm package', () => {
+  test('npm pack ships the program, its docs, LICENSE and the packaging files, and no tests, bench or CI', async () => {
+    // --ignore-scripts: prepack's build is not what is being checked; the whitelist is.
+    const ran = await exec('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO, env: { ...process.env, ...NPM_ENV }, timeoutMs: 60_000 });
+    assertOk(ran, 'npm pack --dry-run');
+    const files = (JSON.parse(ran.stdout) as { files: { path: string }[] }[])[0]?.files.map((f) => f.path) ?? [];
+    for (const needed of ['LICENSE', 'README.md', 'package.json', 'docs/deploy.md', 'systemd/my-server.service', 'Proxyfile.example']) assert.ok(files.includes(needed), `${needed} is not in the package`);
+    const stray = files.filter((f) => !/^(LICENSE|README\.md|package\.json|Proxyfile\.example|docs\/[^/]+\.md|systemd\/[^/]+|dist\/src\/.+\.js)$/.test(f));
+    assert.deepEqual(stray, [], 'files a user does not need');
+    const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { license: string; repository?: { url?: string } };
+    assert.equal(pkg.license, 'Apache-2.0');
+    assert.match(await readFile(join(REPO, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0, January 2004/);
+    assert.match(pkg.repository?.url ?? '', /^git\+https:\/\//);
+  });
+
+  test('the compiled bin refuses a Node.js older than engines with one line and exit 1', async () => {
+    const main = join(hostPath(build, 'dist'), 'src', 'main.js');
+    const expected = (version: string, node: string): string => `my-server needs Node.js >=22.22.2 <23 or >=24.14.1; this is Node.js ${version} (${node})\n`;
+    // This Node posing as Node 20: the check runs before any module that Node 20 would trip on.
+    const fake = "Object.defineProperty(process.versions,'node',{value:'20.20.2'});Object.defineProperty(process,'version',{value:'v20.20.2'});";
+    const posing = await exec(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(fake)}`, main, 'version'], { timeoutMs: 30_000 });
+    assert.deepEqual({ code: posing.code, stdout: posing.stdout, stderr: posing.stderr }, { code: 1, stdout: '', stderr: expected('v20.20.2', process.execPath) });
+    // And a real old Node where the machine has one (Debian 12: 18; this CI image: 20).
+    const system = await exec('/usr/bin/node', ['--version'], { timeoutMs: 10_000 }).catch(() => undefined);
+    const version = system?.code === 0 ? system.stdout.trim() : '';
+    if (/^v(1\d|20|21)\./.test(version)) {
+      const real = await exec('/usr/bin/node', [main, 'version'], { timeoutMs: 30_000 });
+      assert.deepEqual({ code: real.code, stdout: real.stdout, stderr: real.stderr }, { code: 1, stdout: '', stderr: expected(version, '/usr/bin/node') });
+    }
   });
 });
 
