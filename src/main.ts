@@ -3,6 +3,8 @@
  * my-server's command line: arguments → command. Exit codes follow SPEC.md: 0 success, 1 failure
  * (with a message naming what failed and why), 2 usage error.
  */
+// First: refuses an old Node.js before any other module evaluates (see the module).
+import './cli/node-check.ts';
 import { describeError, MyServerError } from './errors.ts';
 import { ConfigError } from './config/errors.ts';
 import { USAGE, usageError } from './cli/usage.ts';
@@ -24,6 +26,10 @@ async function loadCommand(name: string): Promise<Command | undefined> {
       return (await import('./cli/run.ts')).runCommand;
     case 'reload':
       return (await import('./cli/reload.ts')).reloadCommand;
+    case 'trust':
+      return (await import('./cli/trust.ts')).trustCommand;
+    case 'untrust':
+      return (await import('./cli/trust.ts')).untrustCommand;
     case 'hash-password':
       return (await import('./cli/hash-password.ts')).hashPasswordCommand;
     default:

@@ -10,12 +10,36 @@ import { defaultStoragePath, type StorageSpec } from '../storage/index.ts';
  * disagree about where the storage is or which CA root to trust.
  */
 
-/** The storage the globals ask for; a non-empty MY_SERVER_STORAGE (a folder) overrides it (SPEC). */
+/**
+ * The storage the globals ask for. The Proxyfile's `storage` wins; a non-empty MY_SERVER_STORAGE (a
+ * folder) only replaces the default folder, as XDG_DATA_HOME does for Caddy, so `storage redis` works
+ * in the Docker image and the systemd unit, which set MY_SERVER_STORAGE. storageEnvNotice() says so
+ * at start when both are set.
+ */
 export function storageSpecFor(globals: GlobalOptions, env: NodeJS.ProcessEnv = process.env): StorageSpec {
-  const override = env['MY_SERVER_STORAGE'];
-  if (override !== undefined && override !== '') return { kind: 'file', path: override };
   if (globals.storage.kind === 'redis') return { kind: 'redis', url: globals.storage.url, prefix: globals.storage.prefix };
-  return { kind: 'file', path: globals.storage.path ?? defaultStoragePath() };
+  const fromEnv = env['MY_SERVER_STORAGE'];
+  return { kind: 'file', path: globals.storage.path ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : defaultStoragePath()) };
+}
+
+/** The warning for a MY_SERVER_STORAGE that the Proxyfile's `storage` outranks; undefined when none applies. */
+export function storageEnvNotice(globals: GlobalOptions, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const fromEnv = env['MY_SERVER_STORAGE'];
+  if (fromEnv === undefined || fromEnv === '') return undefined;
+  const s = globals.storage;
+  if (s.kind === 'file' && (s.path === undefined || s.path === fromEnv)) return undefined;
+  // A Redis URL may carry a password: name the server only.
+  const named = s.kind === 'redis' ? `storage redis ${redisServer(s.url)}` : `storage file_system ${s.path ?? ''}`;
+  return `MY_SERVER_STORAGE=${fromEnv} is ignored: the Proxyfile's "${named}" takes precedence (unset MY_SERVER_STORAGE to silence this)`;
+}
+
+function redisServer(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+  } catch {
+    return '(URL)';
+  }
 }
 
 /** The PEM of `acme_ca_root`, or undefined when it is not set. */
@@ -33,7 +57,11 @@ export async function readCaRoot(globals: GlobalOptions): Promise<string | undef
 export function loggerFor(globals: GlobalOptions): Logger {
   const options = logOptionsFor(globals);
   checkLogOutput(options);
-  return createLogger(options);
+  const log = createLogger(options);
+  // Here because run and the certs commands all start with this logger, before opening storage.
+  const notice = storageEnvNotice(globals);
+  if (notice !== undefined) log.warn({ env: 'MY_SERVER_STORAGE' }, notice);
+  return log;
 }
 
 /** The `log` global option as logger options (for createLogger and, on reload, reconfigureLogger). */

@@ -7,12 +7,15 @@ Commands:
   run [--config FILE] [--watch]            serve in the foreground
   validate [--config FILE]                 check a Proxyfile
   fmt [--config FILE] [--overwrite]        print the Proxyfile canonically formatted
-  reload [--config FILE] [--address ADDR]  make a running instance load FILE
+  reload [--config FILE] [--address ADDR]  make a running instance load FILE (waits; exit 1
+         [--pid PID]                       if rejected; admin off: SIGHUP to PID, unconfirmed)
   certs obtain NAME... [--config FILE]     obtain certificates, then exit
   certs list [--config FILE] [--json]      list stored certificates
   certs renew NAME... [--config FILE]      renew now
   certs revoke NAME... [--reason N]        revoke
   certs root [--config FILE]               print the local CA's root certificate
+  trust [--config FILE]                    add the local CA's root to the system and NSS trust
+                                           stores (untrust: remove it)
   hash-password [--algorithm bcrypt|argon2id] [--plaintext P]
                                            print a password hash for basic_auth
   version                                  print versions

@@ -5,8 +5,9 @@
  *   node RUN steps), then the image's ENTRYPOINT + CMD serves a request and its HEALTHCHECK runs;
  *   steps that only make sense inside the image (apt-get, setcap, chown) are listed, never guessed;
  * - systemd/my-server.service passes `systemd-analyze verify` and `security --offline`, and its
- *   ExecStart / ExecReload lines run against the same install;
- * - the one-file bundle and the single executable run from an otherwise empty directory.
+ *   ExecStart / ExecReload lines run as written against the single executable built here;
+ * - the one-file bundle and the single executable run from an otherwise empty directory;
+ * - `npm pack` ships only what a user needs, and the compiled bin refuses an old Node.js.
  * Everything is built from a clean copy, like `docker build`, never from this checkout's dist/.
  */
 import { after, before, describe, test } from 'node:test';
@@ -496,9 +497,45 @@ describe('Dockerfile', () => {
   });
 });
 
+// ---------- npm package ----------
+
+describe('npm package', () => {
+  test('npm pack ships the program, its docs, LICENSE and the packaging files, and no tests, bench or CI', async () => {
+    // --ignore-scripts: prepack's build is not what is being checked; the whitelist is.
+    const ran = await exec('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO, env: { ...process.env, ...NPM_ENV }, timeoutMs: 60_000 });
+    assertOk(ran, 'npm pack --dry-run');
+    const files = (JSON.parse(ran.stdout) as { files: { path: string }[] }[])[0]?.files.map((f) => f.path) ?? [];
+    for (const needed of ['LICENSE', 'README.md', 'package.json', 'docs/deploy.md', 'systemd/my-server.service', 'Proxyfile.example']) assert.ok(files.includes(needed), `${needed} is not in the package`);
+    const stray = files.filter((f) => !/^(LICENSE|README\.md|package\.json|Proxyfile\.example|docs\/[^/]+\.md|systemd\/[^/]+|dist\/src\/.+\.js)$/.test(f));
+    assert.deepEqual(stray, [], 'files a user does not need');
+    const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { license: string; repository?: { url?: string } };
+    assert.equal(pkg.license, 'Apache-2.0');
+    assert.match(await readFile(join(REPO, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0, January 2004/);
+    assert.match(pkg.repository?.url ?? '', /^git\+https:\/\//);
+  });
+
+  test('the compiled bin refuses a Node.js older than engines with one line and exit 1', async () => {
+    const main = join(hostPath(build, 'dist'), 'src', 'main.js');
+    const expected = (version: string, node: string): string => `my-server needs Node.js >=22.22.2 <23 or >=24.14.1; this is Node.js ${version} (${node})\n`;
+    // This Node posing as Node 20: the check runs before any module that Node 20 would trip on.
+    const fake = "Object.defineProperty(process.versions,'node',{value:'20.20.2'});Object.defineProperty(process,'version',{value:'v20.20.2'});";
+    const posing = await exec(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(fake)}`, main, 'version'], { timeoutMs: 30_000 });
+    assert.deepEqual({ code: posing.code, stdout: posing.stdout, stderr: posing.stderr }, { code: 1, stdout: '', stderr: expected('v20.20.2', process.execPath) });
+    // And a real old Node where the machine has one (Debian 12: 18; this CI image: 20).
+    const system = await exec('/usr/bin/node', ['--version'], { timeoutMs: 10_000 }).catch(() => undefined);
+    const version = system?.code === 0 ? system.stdout.trim() : '';
+    if (/^v(1\d|20|21)\./.test(version)) {
+      const real = await exec('/usr/bin/node', [main, 'version'], { timeoutMs: 30_000 });
+      assert.deepEqual({ code: real.code, stdout: real.stdout, stderr: real.stderr }, { code: 1, stdout: '', stderr: expected(version, '/usr/bin/node') });
+    }
+  });
+});
+
 // ---------- systemd ----------
 
 const UNIT = join(REPO, 'systemd', 'my-server.service');
+/** Where docs/deploy.md installs the single executable, and the unit runs it from. */
+const SEA_PATH = '/usr/local/bin/my-server';
 
 function unitValues(text: string, key: string): string[] {
   return [...text.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => (m[1] ?? '').trim());
@@ -538,11 +575,14 @@ describe('systemd unit', () => {
     assert.ok(Number(level) <= 2.5, `exposure ${level}:\n${ran.stdout}`);
   });
 
-  test('ExecStart, the Dockerfile ENTRYPOINT and the benchmark give node the same flags', () => {
+  test('ExecStart runs the single executable, which bakes in the node flags of the Dockerfile ENTRYPOINT and the benchmark', async () => {
     // The benchmark's memory figures hold for a deployment only if it runs node the same way.
     const exec = (unitValues(unit, 'ExecStart')[0] ?? '').split(/\s+/);
-    assert.deepEqual(exec.slice(1, 1 + NODE_FLAGS.length), NODE_FLAGS);
-    assert.ok(exec[1 + NODE_FLAGS.length]?.endsWith('/dist/src/main.js'), exec.join(' '));
+    assert.deepEqual(exec.slice(0, 2), [SEA_PATH, 'run'], 'no system Node.js needed (Debian 12 has Node.js 18)');
+    const build = await readFile(join(REPO, 'scripts', 'build.mjs'), 'utf8');
+    const baked = /execArgv: (\[[^\]]*\])/.exec(build)?.[1];
+    assert.ok(baked !== undefined, 'scripts/build.mjs gives the single executable no execArgv');
+    assert.deepEqual(JSON.parse(baked.replaceAll("'", '"')), NODE_FLAGS);
     const entrypoint = image.entrypoint ?? [];
     assert.deepEqual(entrypoint.slice(1, 1 + NODE_FLAGS.length), NODE_FLAGS);
     assert.ok(entrypoint[1 + NODE_FLAGS.length]?.endsWith('/dist/src/main.js'), entrypoint.join(' '));
@@ -553,39 +593,58 @@ describe('systemd unit', () => {
     assert.deepEqual(unitValues(unit, 'ConfigurationDirectory'), ['my-server']);
     assert.ok(unitValues(unit, 'Environment').includes('MY_SERVER_STORAGE=/var/lib/my-server'));
     assert.match(unitValues(unit, 'ExecStart')[0] ?? '', / --config \/etc\/my-server\/Proxyfile$/);
+    assert.equal(unitValues(unit, 'ExecReload')[0], `${SEA_PATH} reload --config /etc/my-server/Proxyfile`);
+    assert.deepEqual(unitValues(unit, 'EnvironmentFile'), ['-/etc/default/my-server']);
   });
 
-  test('ExecStart serves from the /opt/my-server install, ExecReload reloads, SIGTERM stops with 0', async () => {
+  test('ExecStart serves with the EnvironmentFile, ExecReload waits and fails on a rejected Proxyfile, SIGTERM stops with 0', async () => {
+    assertOk(await buildSeaOnce(), 'build sea');
     const etc = await tempDir('my-server-etc-');
     const state = await tempDir('my-server-state-');
-    // The install steps of docs/deploy.md are the image's final stage: dist/src + production node_modules.
-    const paths: [string, string][] = [['/usr/bin/node', process.execPath], ['/opt/my-server', hostPath(image, '.')], ['/etc/my-server', etc], ['/var/lib/my-server', state]];
+    const defaults = join(await tempDir('my-server-default-'), 'my-server');
+    // docs/deploy.md's install: the single executable in /usr/local/bin, nothing else.
+    const paths: [string, string][] = [[SEA_PATH, join(hostPath(build, 'dist'), 'my-server')], ['/etc/default/my-server', defaults], ['/etc/my-server', etc], ['/var/lib/my-server', state]];
     const map = (word: string): string => {
       if (!word.startsWith('/')) return word;
       const hit = paths.find(([from]) => word === from || word.startsWith(`${from}/`));
       assert.ok(hit, `the unit uses ${word}, which the test does not map`);
       return hit[1] + word.slice(hit[0].length);
     };
-    const env: NodeJS.ProcessEnv = { ...process.env };
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: '', PATH: '/usr/bin:/bin' };
     for (const key of Object.keys(env)) if (key.startsWith('MY_SERVER_')) delete env[key];
     for (const pair of unitValues(unit, 'Environment')) {
       const [k = '', v = ''] = pair.split(/=(.*)/s);
       env[k] = map(v);
     }
+    // The EnvironmentFile's secrets reach {$VAR} placeholders (systemd reads it as KEY=VALUE lines).
+    await writeFile(defaults, 'GREETING=ok-from-env\n', { mode: 0o600 });
+    for (const file of unitValues(unit, 'EnvironmentFile')) {
+      for (const line of (await readFile(map(file.replace(/^-/, '')), 'utf8')).split('\n')) {
+        const [k = '', v] = line.split(/=(.*)/s);
+        if (k !== '' && v !== undefined) env[k] = v;
+      }
+    }
     const site = await testProxyfile();
-    await writeFile(join(etc, 'Proxyfile'), site.text);
+    await writeFile(join(etc, 'Proxyfile'), site.text.replace('respond "ok"', 'respond "{$GREETING}"'));
     const [file = '', ...args] = (unitValues(unit, 'ExecStart')[0] ?? '').split(/\s+/).map(map);
     const server = spawnChild(file, args, { cwd: '/', env });
     await server.waitHealthy(`http://127.0.0.1:${site.adminPort}/health`);
-    assert.deepEqual(await getText(`http://127.0.0.1:${site.httpPort}/`), { status: 200, body: 'ok' });
+    assert.deepEqual(await getText(`http://127.0.0.1:${site.httpPort}/`), { status: 200, body: 'ok-from-env' });
 
+    // systemd runs ExecReload with the service's environment plus $MAINPID.
+    const [reload = '', ...reloadArgs] = (unitValues(unit, 'ExecReload')[0] ?? '').split(/\s+/).map(map);
+    const reloadEnv = { ...env, MAINPID: String(server.pid) };
     await writeFile(join(etc, 'Proxyfile.new'), site.text.replace('respond "ok"', 'respond "reloaded"'));
     await rename(join(etc, 'Proxyfile.new'), join(etc, 'Proxyfile'));
-    const [kill = '', ...killArgs] = (unitValues(unit, 'ExecReload')[0] ?? '').split(/\s+/).map((w) => (w === '$MAINPID' ? String(server.pid) : w));
-    assertOk(await exec(kill, killArgs, { timeoutMs: 10_000 }), 'ExecReload');
-    await eventually('the reloaded body served', 20_000, async () => ((await getText(`http://127.0.0.1:${site.httpPort}/`)).body === 'reloaded' ? true : undefined), 100).catch((err: unknown) => {
-      assert.fail(`${(err as Error).message}:\n${server.output()}`);
-    });
+    assertOk(await exec(reload, reloadArgs, { env: reloadEnv, timeoutMs: 30_000 }), 'ExecReload');
+    // ExecReload returned only once the new config was in place: no polling.
+    assert.deepEqual(await getText(`http://127.0.0.1:${site.httpPort}/`), { status: 200, body: 'reloaded' });
+
+    await writeFile(join(etc, 'Proxyfile'), site.text.replace('respond "ok"', 'respond "broken" {'));
+    const rejected = await exec(reload, reloadArgs, { env: reloadEnv, timeoutMs: 30_000 });
+    assert.equal(rejected.code, 1, `a broken Proxyfile must fail \`systemctl reload\`:\n${rejected.stderr}`);
+    assert.match(rejected.stderr, /Proxyfile:\d+:\d+: /);
+    assert.deepEqual(await getText(`http://127.0.0.1:${site.httpPort}/`), { status: 200, body: 'reloaded' }, 'the old config keeps serving');
 
     assert.deepEqual(unitValues(unit, 'KillSignal'), ['SIGTERM']);
     const stopped = await server.stop('SIGTERM');
@@ -625,6 +684,13 @@ async function checkOneFile(argv0: string, argv: readonly string[], dir: string,
   assert.equal(stopped.code, 0, server.output());
 }
 
+let sea: Promise<Ran> | undefined;
+
+/** The systemd test and the one-file test share one single-executable build. */
+function buildSeaOnce(): Promise<Ran> {
+  return (sea ??= buildTarget('sea'));
+}
+
 function buildTarget(target: string): Promise<Ran> {
   return exec(process.execPath, ['scripts/build.mjs', target], { cwd: hostPath(build, '.'), env: containerEnv(build), timeoutMs: INSTALL_TIMEOUT_MS });
 }
@@ -638,7 +704,7 @@ describe('one-file builds', () => {
   });
 
   test('the single executable alone in an empty directory prints its version and serves HTTP and HTTPS', async () => {
-    assertOk(await buildTarget('sea'), 'build sea');
+    assertOk(await buildSeaOnce(), 'build sea');
     const { dir, path, site } = await alone('my-server');
     await checkOneFile(path, [], dir, site);
   });

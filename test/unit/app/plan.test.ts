@@ -57,10 +57,10 @@ test('a new acme_ca_root under the same path is an ACME change', async () => {
   assert.equal(plan(await input(globals, undefined, 'ROOT 1'), await input(globals, undefined, 'ROOT 1'), ENV).acme, false);
 });
 
-test('MY_SERVER_STORAGE decides the storage: the option changing under it is no change', async () => {
+test('MY_SERVER_STORAGE is the default folder only: the storage option changing under it is a change', async () => {
   const env = { MY_SERVER_STORAGE: '/srv/data' };
-  const p = plan(await input(BASE), await input('admin localhost:2019\nstorage file_system /var/lib/b'), env);
-  assert.equal(p.storage, false);
+  assert.equal(plan(await input(BASE), await input('admin localhost:2019\nstorage file_system /var/lib/b'), env).storage, true);
+  assert.equal(plan(await input('admin localhost:2019'), await input('admin localhost:2019\nstorage file_system /srv/data'), env).storage, false);
 });
 
 test('listeners: a new port is opened, a dropped one closed, a new bind address reopens all', async () => {
