@@ -133,7 +133,7 @@ export class App {
     const issuers = p.storage || p.acme ? stack.issuers(acmeSettingsFor(g, next.caRoots)) : this.#issuers!;
     let gen: Generation;
     try {
-      gen = await Generation.build(config, issuers, this.#log, TLS_CONTEXT_OPTIONS);
+      gen = await Generation.build(config, issuers, this.#log, TLS_CONTEXT_OPTIONS, { metrics: this.#metrics });
       await this.#fronts.bind(p.listeners, config).catch(async (err: unknown) => {
         await gen.close();
         throw err;

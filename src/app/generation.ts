@@ -7,7 +7,7 @@ import { issuerFor, type IssuerChoice } from '../config/adapt.ts';
 import { MyServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { SiteTable } from '../routes/site-table.ts';
-import { SiteRouter } from '../routes/site-router.ts';
+import { SiteRouter, type SiteRouterOptions } from '../routes/site-router.ts';
 import { wildcardOf } from '../util/host.ts';
 import type { KeyType } from '../x509/keys.ts';
 import type { Issuer } from '../certs/issuer.ts';
@@ -58,13 +58,22 @@ export class Generation {
   readonly #onDemand: { site: SiteConfig; policy: (name: string) => NamePolicy }[] = [];
   /** One router per site, shared by every listener the site is on. */
   readonly #routers = new Map<SiteConfig, SiteRouter>();
+  /** What every site router gets (the process's metrics for the `metrics` directive). */
+  #routerOptions: SiteRouterOptions = {};
 
   private constructor(config: Config) {
     this.config = config;
   }
 
-  static async build(config: Config, issuers: IssuerSource, log: Logger, contextOptions: tls.SecureContextOptions): Promise<Generation> {
+  static async build(
+    config: Config,
+    issuers: IssuerSource,
+    log: Logger,
+    contextOptions: tls.SecureContextOptions,
+    routerOptions: SiteRouterOptions = {},
+  ): Promise<Generation> {
     const g = new Generation(config);
+    g.#routerOptions = routerOptions;
     try {
       await g.#build(issuers, log, contextOptions);
     } catch (err) {
@@ -158,7 +167,7 @@ export class Generation {
   #routerFor(site: SiteConfig, log: Logger): SiteRouter {
     let router = this.#routers.get(site);
     if (!router) {
-      router = new SiteRouter(site, log);
+      router = new SiteRouter(site, log, this.#routerOptions);
       this.#routers.set(site, router);
     }
     return router;

@@ -47,6 +47,12 @@ export interface ProxyContext {
   readonly onUpstream?: (address: string) => void;
   /** The request's vars and matcher values, for {vars.*}, {re.*} … in header_up/down (the router's RequestContext). */
   readonly placeholders?: PlaceholderValues | undefined;
+  /**
+   * When the proxy gives up before any byte of a response went out, it tells this instead of
+   * writing its own error answer, so that the site's handle_errors can answer (Caddy returns the
+   * error to the server); absent: the proxy answers with the status and a short text.
+   */
+  readonly onFailure?: (status: number, message: string) => void;
 }
 
 export interface ReverseProxyOptions {
@@ -168,7 +174,14 @@ export class ReverseProxy {
     // Nobody to answer when the client left; when ctx.signal gave up, say why if nothing was sent.
     // A sticky cookie chosen for a failed attempt still goes out, as Caddy sets it on the response
     // writer when the policy chooses.
-    if (!gone.signal.aborted) sendError(res, failure ?? ABANDONED, cookie);
+    if (gone.signal.aborted) return;
+    const f = failure ?? ABANDONED;
+    if (ctx.onFailure !== undefined && !res.headersSent && !res.writableEnded) {
+      if (cookie !== undefined) res.setHeader('set-cookie', cookie);
+      ctx.onFailure(f.status, f.message);
+      return;
+    }
+    sendError(res, f, cookie);
   }
 
   /**

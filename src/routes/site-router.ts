@@ -74,8 +74,10 @@ export class SiteRouter {
 
   constructor(site: SiteConfig, log: Logger, options: SiteRouterOptions = {}) {
     this.site = site;
+    const isErrors = (r: Route): boolean => r.kind === 'handle' && r.directive === 'handle_errors';
     const cx: CompileContext = {
       log,
+      handlesErrors: site.routes.some(isErrors),
       compile: (routes) => chainOf(routes.map((r) => compileRoute(r, cx))),
       proxy: (r: ReverseProxyRoute) => {
         const p = new ReverseProxy(r, { logger: log.child({ logger: 'proxy' }) });
@@ -84,7 +86,6 @@ export class SiteRouter {
       },
       ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
     };
-    const isErrors = (r: Route): boolean => r.kind === 'handle' && r.directive === 'handle_errors';
     this.#chain = cx.compile(site.routes.filter((r) => !isErrors(r)));
     // Blocks with codes before the catch-all, each kept in the order written (Caddy 2.8+).
     const blocks = site.routes.filter((r) => r.kind === 'handle' && isErrors(r)) as Extract<Route, { kind: 'handle' }>[];

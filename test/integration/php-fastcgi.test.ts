@@ -374,7 +374,7 @@ test('without root, the `root` request variable is the document root', async () 
       captureStderr: false,
       lbPolicy: 'round_robin',
     },
-    { log: silentLogger(), compile: () => assert.fail('no nested routes'), proxy: () => assert.fail('no proxy') },
+    { log: silentLogger(), handlesErrors: false, compile: () => assert.fail('no nested routes'), proxy: () => assert.fail('no proxy') },
   );
   const s = await serve(async (rq, rs) => {
     const ctx = contextOf(rq);

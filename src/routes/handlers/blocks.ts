@@ -1,6 +1,7 @@
 /** Blocks of routes: handle / handle_path, route; and reverse_proxy, which owns a ReverseProxy. */
 import type { HandleRoute, ReverseProxyRoute, RouteRoute } from '../../config/types.ts';
 import type { Req } from '../context.ts';
+import { HandlerError } from './errors.ts';
 import type { HandlerCompiler, UpgradableContext } from './types.ts';
 
 /**
@@ -42,14 +43,18 @@ export const reverseProxy: HandlerCompiler<ReverseProxyRoute> = (r, cx) => {
       if (ctx.upgrade) {
         // The socket is the proxy's now: the response made for it must not write to it.
         ctx.upgrade.detach();
-        await proxy.upgrade(req as Parameters<typeof proxy.upgrade>[0], ctx.upgrade.socket, ctx.upgrade.head, forwarding);
+        await proxy.upgrade(req as Parameters<typeof proxy.upgrade>[0], ctx.upgrade.socket, ctx.upgrade.head, { ...forwarding, placeholders: ctx });
         return true;
       }
+      let failed: { status: number; message: string } | undefined;
       await proxy.handle(req, res, {
         ...forwarding,
+        placeholders: ctx,
+        ...(cx.handlesErrors ? { onFailure: (status: number, message: string) => (failed = { status, message }) } : {}),
         ...(ctx.signal ? { signal: ctx.signal } : {}),
         onUpstream: (address) => (ctx.upstream = address),
       });
+      if (failed !== undefined) throw new HandlerError(failed.status, failed.message);
       return true;
     },
   };

@@ -2,6 +2,7 @@
 import type { FileServerRoute } from '../../config/types.ts';
 import { StaticFiles } from '../../files/serve.ts';
 import { expandPlaceholders, splitTarget } from '../context.ts';
+import { HandlerError } from './errors.ts';
 import type { HandlerCompiler } from './types.ts';
 
 export const fileServer: HandlerCompiler<FileServerRoute> = (r) => {
@@ -23,9 +24,8 @@ export const fileServer: HandlerCompiler<FileServerRoute> = (r) => {
       const publicPath = splitTarget(req.url ?? '/').path;
       if (await files.serve(req, res, root, ctx.path, publicPath, ctx.query)) return true;
       if (r.passThru) return false;
-      res.statusCode = 404;
-      res.end();
-      return true;
+      // Caddy's file server returns a 404 error: handle_errors answers it, else an empty 404.
+      throw new HandlerError(404);
     },
   };
 };

@@ -34,6 +34,8 @@ export interface CompileContext {
   readonly compile: (routes: readonly Route[]) => CompiledChain;
   /** A ReverseProxy the router owns (closed with it). */
   readonly proxy: (route: ReverseProxyRoute) => ReverseProxy;
+  /** The site has handle_errors routes: handlers raise their errors (HandlerError) for them to answer. */
+  readonly handlesErrors: boolean;
   /** The process's metrics, for the metrics handler; absent when the router was built without them. */
   readonly metrics?: MetricsSource;
 }

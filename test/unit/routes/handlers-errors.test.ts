@@ -238,3 +238,31 @@ test('abort on HTTP/2 resets only its stream; the session goes on', async () => 
     await router.close();
   }
 });
+
+test('handle_errors answers a reverse_proxy that found no upstream and a file_server 404 (Caddy returns both as errors)', async () => {
+  await withSites(
+    `
+http://site.test:8080 {
+	handle /proxy* {
+		reverse_proxy 127.0.0.1:9
+	}
+	handle /files* {
+		file_server {
+			root /nonexistent-root
+		}
+	}
+	handle_errors {
+		respond "caught {err.status_code}"
+	}
+}
+`,
+    async (request) => {
+      const p = await request('/proxy');
+      assert.equal(p.status, 502);
+      assert.equal(p.body.toString(), 'caught 502');
+      const f = await request('/files/x');
+      assert.equal(f.status, 404);
+      assert.equal(f.body.toString(), 'caught 404');
+    },
+  );
+});
