@@ -9,7 +9,7 @@ import { CertificateManager, type NamePolicy } from '../../../src/certs/manager.
 import { obtainCertificate } from '../../../src/certs/obtain.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { CountingIssuer, tempStorage } from './helpers.ts';
-import { bareSerial, handshake, sniServer } from './tls-client.ts';
+import { handshake, sniServer } from './tls-client.ts';
 
 const NAMES = ['a', 'b', 'c', 'd', 'e'].map((l) => `${l}.od.localhost`);
 
