@@ -134,3 +134,44 @@ test('ContextCache: the bound holds, a renewal replaces the context, forget keep
     await tmp.remove();
   }
 });
+
+/** One handshake against a server whose SNICallback hands out `ctx`; true when it completes. */
+async function handshakesWith(ctx: tls.SecureContext): Promise<boolean> {
+  const server = tls.createServer({ SNICallback: (_sn, cb) => cb(null, ctx) }, (socket) => socket.end('ok'));
+  server.on('tlsClientError', () => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    return await new Promise<boolean>((resolve) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername: 'x.localhost', rejectUnauthorized: false });
+      socket.once('secureConnect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+test('an evicted context still serves a handshake that already holds it, and its SSL_CTX is freed after the retire delay', async () => {
+  const tmp = await tempStorage();
+  try {
+    const issuer = new LocalIssuer({ storage: tmp.storage, log: silentLogger() });
+    const store = new CertificateStore(tmp.storage);
+    const [x, y] = await Promise.all(['x.localhost', 'y.localhost'].map((n) => obtainCertificate([n], { storage: tmp.storage, store, issuer, keyType: 'p256', log: silentLogger() })));
+    assert.ok(x && y);
+    const cache = new ContextCache({ max: 1, retireAfterMs: 100 });
+    const held = cache.install('x', x);
+    cache.install('y', y); // evicts x
+    assert.equal(cache.size, 1);
+    assert.equal(await handshakesWith(held), true, 'within the retire delay the evicted context works');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Freed: OpenSSL has no certificate left in it, so the handshake fails (and nothing crashes).
+    assert.equal(await handshakesWith(held), false, 'after the delay its SSL_CTX is freed');
+    assert.equal(await handshakesWith(cache.contextFor('y', y)), true, 'the hot one is untouched');
+    assert.notEqual(cache.contextFor('x', x), held, 'a cold hit builds a new context');
+  } finally {
+    await tmp.remove();
+  }
+});
