@@ -66,7 +66,7 @@ test('the manager keeps at most hotContexts SecureContexts, and a cold name stil
   });
 });
 
-test('a TLS session resumes after its name went cold, without building its context', async () => {
+test('a TLS session resumes after its name went cold and its context was freed, without building a new one', async () => {
   await withOnDemand(1, async ({ mgr, root }) => {
     const server = tls.createServer({
       SNICallback: (sn, cb) => void mgr.secureContextFor(sn).then((ctx) => (ctx ? cb(null, ctx) : cb(new Error(`no certificate for ${sn}`)))),
@@ -88,6 +88,8 @@ test('a TLS session resumes after its name went cold, without building its conte
       assert.equal(first.reused, false);
       assert.ok(first.session, 'a session ticket');
       await connect('b.od.localhost'); // evicts a's context (bound 1)
+      // Past the retire delay (1 s): a's first context is freed, not only evicted.
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
       const built = mgr.contextCacheStats().built;
       const again = await connect('a.od.localhost', first.session);
       assert.equal(again.reused, true, 'the ticket keys are the server\'s, not the evicted context\'s');
