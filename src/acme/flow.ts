@@ -5,6 +5,7 @@ import { MyServerError } from '../errors.ts';
 import type { AcmeClient } from './client.ts';
 import { publishAcmeEvent, type AcmeEvent } from './events.ts';
 import { AcmeProblem, findProblem, isProblem } from './problem.ts';
+import { MAX_POLL_INTERVAL_MS, pollDelay } from './poll.ts';
 import type { Authorization, Challenge, Identifier, Order } from './types.ts';
 
 /**
@@ -36,7 +37,7 @@ export interface ObtainCertificateOptions {
   readonly preferredChain?: string;
   /** Upper bound of each wait (an authorization, the order becoming ready, then valid). */
   readonly maxPollMs?: number;
-  /** Poll interval when the CA sends no Retry-After. */
+  /** Cap of the poll backoff when the CA sends no Retry-After (see poll.ts); default 1 s. */
   readonly pollIntervalMs?: number;
   readonly maxAttempts?: number;
   readonly signal?: AbortSignal | undefined;
@@ -57,10 +58,6 @@ export interface ObtainedCertificate {
 const DEFAULT_CHALLENGE_TYPES = ['tls-alpn-01', 'http-01'] as const;
 /** Pebble and Let's Encrypt validate within seconds; 90 s leaves room for a slow validation. */
 const DEFAULT_MAX_POLL_MS = 90_000;
-/** RFC 8555 §7.5.1 leaves the pace to the client absent Retry-After; 1 s is what certbot uses. */
-const DEFAULT_POLL_INTERVAL_MS = 1_000;
-/** A floor so that a Retry-After of 0 cannot turn polling into a tight loop. */
-const MIN_POLL_MS = 100;
 const MAX_ATTEMPTS = 3;
 
 /** A failure tied to one challenge type: the next attempt tries another type. */
@@ -266,8 +263,8 @@ function pickChallenge(ctx: FlowContext, authz: Authorization): Challenge {
 }
 
 /**
- * Fetches until `done`, sleeping Retry-After (or the poll interval) between fetches, for at most
- * maxPollMs. Transient CA trouble (network errors, 5xx, 429) is retried within the same bound.
+ * Fetches until `done`, sleeping Retry-After (or, without one, a short wait that doubles up to the
+ * cap: poll.ts) between fetches, for at most maxPollMs. Transient CA trouble (network errors, 5xx, 429) is retried within the same bound.
  */
 async function poll<T extends { readonly status: string; readonly retryAfterMs?: number }>(
   ctx: FlowContext,
@@ -278,8 +275,9 @@ async function poll<T extends { readonly status: string; readonly retryAfterMs?:
   signal: AbortSignal | undefined = ctx.o.signal,
 ): Promise<T> {
   const maxPollMs = ctx.o.maxPollMs ?? DEFAULT_MAX_POLL_MS;
-  const interval = ctx.o.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+  const cap = ctx.o.pollIntervalMs ?? MAX_POLL_INTERVAL_MS;
   const deadline = ctx.now() + maxPollMs;
+  let waits = 0;
   let current = initial;
   let lastStatus = initial?.status ?? 'unknown';
   for (;;) {
@@ -293,13 +291,13 @@ async function poll<T extends { readonly status: string; readonly retryAfterMs?:
     if (remaining <= 0) {
       throw new MyServerError('MS_ERR_ACME_TIMEOUT', `waiting for ${what}: still ${lastStatus} after ${maxPollMs}ms`);
     }
-    if (current !== undefined) await ctx.sleep(Math.min(Math.max(hint ?? interval, MIN_POLL_MS), remaining), signal);
+    if (current !== undefined) await ctx.sleep(Math.min(pollDelay(waits++, hint, cap), remaining), signal);
     try {
       current = await fetch();
     } catch (err) {
       if (!isTransient(err)) throw err;
       current = undefined;
-      const wait = Math.min(Math.max(findProblem(err)?.retryAfter ?? interval, MIN_POLL_MS), Math.max(0, deadline - ctx.now()));
+      const wait = Math.min(pollDelay(waits++, findProblem(err)?.retryAfter, cap), Math.max(0, deadline - ctx.now()));
       if (deadline - ctx.now() <= 0) throw err;
       await ctx.sleep(wait, signal);
     }

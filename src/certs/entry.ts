@@ -1,4 +1,3 @@
-import type tls from 'node:tls';
 import type { KeyType } from '../x509/keys.ts';
 import type { StoredCertificate } from './certificate-store.ts';
 import type { Issuer } from './issuer.ts';
@@ -18,7 +17,6 @@ export interface Entry {
   readonly name: string;
   policy: NamePolicy;
   cert?: StoredCertificate;
-  context?: tls.SecureContext;
   /** The next renewal attempt (or its retry). */
   timer?: unknown;
   failures: number;

@@ -10,6 +10,7 @@ import { AriRefresh } from './ari-refresh.ts';
 import type { CertificateStore, StoredCertificate } from './certificate-store.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { warnOnClockSkew } from './clock-skew.ts';
+import { ContextCache } from './context-cache.ts';
 import type { Entry, NamePolicy } from './entry.ts';
 import { liftParks } from './holds.ts';
 import { needsRenewal } from './meta.ts';
@@ -43,6 +44,8 @@ export interface CertificateManagerOptions {
   readonly retryBaseMs?: number;
   readonly retryMaxMs?: number;
   readonly cacheMax?: number;
+  /** How many certificates keep a built SecureContext; default DEFAULT_HOT_CONTEXTS (context-cache.ts). */
+  readonly hotContexts?: number;
   /** Extra options for every SecureContext (ciphers, minVersion...). */
   readonly contextOptions?: tls.SecureContextOptions;
   /**
@@ -80,6 +83,8 @@ export class CertificateManager {
   readonly #o: CertificateManagerOptions;
   readonly #managed = new Map<string, Entry>();
   readonly #onDemand: LRUCache<string, Entry>;
+  /** Built SecureContexts, bounded; an entry keeps only its PEMs (entry.cert). */
+  readonly #contexts: ContextCache;
   readonly #flight = new SingleFlight<Entry>();
   readonly #failed: OnDemandFailures;
   readonly #renewals: RenewalSchedule;
@@ -100,6 +105,7 @@ export class CertificateManager {
     this.#clock = options.clock ?? systemClock;
     const { log, storage, store } = options;
     const signal = this.#abort.signal;
+    this.#contexts = new ContextCache({ max: options.hotContexts, contextOptions: options.contextOptions });
     this.#onDemand = new LRUCache<string, Entry>({
       max: options.cacheMax ?? 10_000,
       dispose: (entry) => this.#stop(entry),
@@ -174,16 +180,16 @@ export class CertificateManager {
     if (name === undefined) return undefined;
     const managed = this.#managed.get(name) ?? this.#managed.get(wildcardOf(name) ?? '');
     if (managed) {
-      if (managed.context) return managed.context;
+      if (managed.cert) return this.#contexts.contextFor(managed.name, managed.cert);
       // After a failure the backoff timer owns the next attempt: handshakes must not turn a failing
       // CA into a tight loop of orders.
       if (managed.failures > 0 && !this.#flight.has(`m:${managed.name}`)) return undefined;
       return this.#wait(this.#ensure(managed), name);
     }
     const cached = this.#onDemand.get(name);
-    if (cached?.context) {
+    if (cached?.cert) {
       if (cached.failures === 0 && cached.cert && needsRenewal(cached.cert.meta, this.#date()) && this.#renewals.orderAllowedAt(cached.name, cached.cert.meta) <= this.#clock.now() && !this.#flight.has(`m:${cached.name}`)) this.#renewals.schedule(cached, 0);
-      return cached.context;
+      return this.#contexts.contextFor(cached.name, cached.cert);
     }
     const od = this.#o.onDemand;
     const policy = od?.covers(name);
@@ -218,7 +224,13 @@ export class CertificateManager {
 
   /** A context already loaded for `name` (no storage, no issuance): for handshakes that cannot wait. */
   loadedContextFor(name: string): tls.SecureContext | undefined {
-    return (this.#managed.get(name) ?? this.#onDemand.get(name))?.context;
+    const entry = this.#managed.get(name) ?? this.#onDemand.get(name);
+    return entry?.cert ? this.#contexts.contextFor(entry.name, entry.cert) : undefined;
+  }
+
+  /** SecureContexts held now (`hot`, never above `max`) and built so far (installs and cold hits). */
+  contextCacheStats(): { readonly hot: number; readonly max: number; readonly built: number } {
+    return { hot: this.#contexts.size, max: this.#contexts.max, built: this.#contexts.built };
   }
 
   /** What is loaded now, for the admin API and metrics. */
@@ -243,12 +255,14 @@ export class CertificateManager {
     clearInterval(this.#storageTimer);
     for (const e of this.#managed.values()) this.#stop(e);
     this.#onDemand.clear();
+    this.#contexts.clear();
     await Promise.allSettled(this.#issuing);
   }
 
   /** No more renewals or checks for `entry` (closed, no longer configured, or evicted). */
   #stop(entry: Entry): void {
     entry.removed = true;
+    if (entry.cert) this.#contexts.forget(entry.name, entry.cert);
     this.#clock.clearTimer(entry.timer);
     this.#clock.clearTimer(entry.ariTimer);
   }
@@ -267,7 +281,7 @@ export class CertificateManager {
     try {
       const entry = await Promise.race([p, timeout]);
       if (!entry) this.#o.log.warn({ name, waitMs }, 'handshake gave up waiting for a certificate');
-      return entry?.context;
+      return entry?.cert ? this.#contexts.contextFor(entry.name, entry.cert) : undefined;
     } catch (err) {
       this.#o.log.warn({ name, err }, `no certificate for ${name}: ${describeError(err)}`);
       return undefined;
@@ -316,7 +330,7 @@ export class CertificateManager {
   }
 
   #install(entry: Entry, cert: StoredCertificate): void {
-    entry.context = tls.createSecureContext({ ...this.#o.contextOptions, key: cert.keyPem, cert: cert.chainPem });
+    this.#contexts.install(entry.name, cert);
     entry.cert = cert;
     entry.failures = 0;
     publish('my-server:cert:loaded', { name: entry.name, notAfter: new Date(cert.meta.notAfter) });

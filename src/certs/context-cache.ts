@@ -1,0 +1,130 @@
+import tls from 'node:tls';
+import { LRUCache } from 'lru-cache';
+import type { StoredCertificate } from './certificate-store.ts';
+
+/**
+ * How many certificates keep a built SecureContext ("hot"); every other loaded certificate is
+ * "cold": only its PEM key and chain (a few KiB on its Entry), built into a context again at the
+ * handshake that needs it.
+ *
+ * Why 256: a SecureContext holds an OpenSSL SSL_CTX of ~43 KiB (FACTS.md), so 256 hot contexts cost
+ * at most ~11 MiB however many certificates are loaded (1,000 contexts would be ~42 MiB, more than
+ * half of the idle budget of issue 12), which keeps 1,000 loaded certificates under Caddy's ~18 KiB
+ * each. A cold hit costs one createSecureContext: ~0.4 ms of CPU on Node 24 (half of it
+ * SSL_CTX_new itself, half parsing the P-256 key and chain; docs/benchmarks.md), a third of a full
+ * handshake's CPU, and only full handshakes pay it (a resumption never asks for a context). 256
+ * covers the names a server is busy with at any moment on all but the largest on-demand fleets;
+ * those pay the rebuild only on names outside that working set.
+ */
+export const DEFAULT_HOT_CONTEXTS = 256;
+
+/**
+ * How long an evicted context lives on before its SSL_CTX is freed. A context can be handed out and
+ * evicted by another connection's lookup before the first connection's SNI callback installs it
+ * (only promise continuations run in between; once installed, OpenSSL's reference keeps it alive);
+ * a second is far beyond that window. Freeing explicitly is what bounds the memory: V8 does not
+ * see the SSL_CTX's size, so it would collect evicted contexts late, and by then malloc has spread
+ * them over pages it keeps (measured: RSS as if nothing were evicted).
+ */
+const RETIRE_AFTER_MS = 1_000;
+
+interface Hot {
+  /** The certificate the context was built from: a renewal installs another object. */
+  readonly cert: StoredCertificate;
+  readonly context: tls.SecureContext;
+}
+
+/**
+ * The one place SecureContexts of managed and on-demand certificates are built and kept: a bounded
+ * LRU keyed by certificate name (an entry's `name`, which may be a wildcard). Not safe across
+ * threads; all callers share one event loop. A context handed out stays valid after eviction: a
+ * handshake that holds it finishes with it.
+ */
+export class ContextCache {
+  readonly #hot: LRUCache<string, Hot>;
+  readonly #options: tls.SecureContextOptions;
+  readonly #retireAfterMs: number;
+  /** Evicted contexts waiting to be freed, all by one timer. */
+  #retired: tls.SecureContext[] = [];
+  #retireTimer: NodeJS.Timeout | undefined;
+  #built = 0;
+
+  constructor(
+    o: { readonly max?: number | undefined; readonly contextOptions?: tls.SecureContextOptions | undefined; readonly retireAfterMs?: number } = {},
+  ) {
+    const max = o.max ?? DEFAULT_HOT_CONTEXTS;
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`hot context bound: expected a positive integer, got ${max}`);
+    this.#hot = new LRUCache<string, Hot>({ max, dispose: (hot) => this.#retire(hot.context) });
+    this.#options = o.contextOptions ?? {};
+    this.#retireAfterMs = o.retireAfterMs ?? RETIRE_AFTER_MS;
+  }
+
+  /**
+   * Builds the context for `cert` now (so a key that does not match its chain fails here, where
+   * the certificate is installed, not at a handshake) and keeps it hot.
+   */
+  install(name: string, cert: StoredCertificate): tls.SecureContext {
+    return this.#build(name, cert);
+  }
+
+  /** The context of `cert` for `name`: the hot one, or a new one built from the PEMs (a cold hit). */
+  contextFor(name: string, cert: StoredCertificate): tls.SecureContext {
+    const hit = this.#hot.get(name);
+    if (hit !== undefined && hit.cert === cert) return hit.context;
+    return this.#build(name, cert);
+  }
+
+  /**
+   * Forgets `name`'s context if it was built from `cert` (the certificate is no longer loaded); one
+   * built since from another certificate of the same name stays.
+   */
+  forget(name: string, cert: StoredCertificate): void {
+    if (this.#hot.peek(name)?.cert === cert) this.#hot.delete(name);
+  }
+
+  clear(): void {
+    this.#hot.clear();
+  }
+
+  /** Contexts held now; never more than the bound. */
+  get size(): number {
+    return this.#hot.size;
+  }
+
+  get max(): number {
+    return this.#hot.max;
+  }
+
+  /** Contexts built so far (installs and cold hits): what a test or a metric counts rebuilds by. */
+  get built(): number {
+    return this.#built;
+  }
+
+  /** Evicted, replaced or forgotten: freed once no lookup can still be about to install it. */
+  #retire(context: tls.SecureContext): void {
+    this.#retired.push(context);
+    if (this.#retireTimer !== undefined) return;
+    this.#retireTimer = setTimeout(() => {
+      this.#retireTimer = undefined;
+      const batch = this.#retired;
+      this.#retired = [];
+      for (const c of batch) freeContext(c);
+    }, this.#retireAfterMs);
+    this.#retireTimer.unref();
+  }
+
+  #build(name: string, cert: StoredCertificate): tls.SecureContext {
+    const context = tls.createSecureContext({ ...this.#options, key: cert.keyPem, cert: cert.chainPem });
+    this.#built++;
+    this.#hot.set(name, { cert, context });
+    return context;
+  }
+}
+
+/**
+ * Frees the SSL_CTX now. `context.close()` is Node's own (internal) call for it; where a Node lacks
+ * it, the garbage collector still frees the context, later.
+ */
+function freeContext(c: tls.SecureContext): void {
+  (c as { context?: { close?: () => void } }).context?.close?.();
+}
