@@ -39,6 +39,8 @@ export interface HandleDraft {
 /** `route { }`: its routes keep the order written. */
 export interface RouteBlockDraft {
   kind: 'route';
+  /** try_files with several query forms is a route block that sorts as try_files. */
+  directive?: 'try_files';
   pos: Pos;
   matcher?: MatcherSet;
   routes: RouteDraft[];

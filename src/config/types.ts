@@ -835,7 +835,8 @@ export interface BasicAuthRoute extends RouteBase {
  */
 export interface RewriteRoute extends RouteBase {
   readonly kind: 'rewrite';
-  readonly directive?: 'uri' | 'method';
+  /** try_files is a rewrite behind a file matcher (config/directives/try-files.ts). */
+  readonly directive?: 'uri' | 'method' | 'try_files';
   /** Upper case; may hold placeholders. */
   readonly method?: string;
   /** rewrite TO: `[PATH][?QUERY]`; a part left out stays as it was. May hold placeholders. */

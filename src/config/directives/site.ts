@@ -30,6 +30,7 @@ import { parseAbort, parseError, parseRedirDirective, parseRespondDirective } fr
 import { parseMethod, parseRewrite, parseUri } from './rewrite.ts';
 import { parseEncode, parseHeader } from './simple.ts';
 import { parseTls } from './tls.ts';
+import { parseTryFiles } from './try-files.ts';
 import { parseLogSkip, parseMap, parseRoot, parseVars } from './vars.ts';
 
 /** Parses one handler directive; `routes` parses a nested block of directives (with its own matcher scope). */
@@ -82,6 +83,7 @@ const ROUTES: Readonly<Record<string, RouteParser | undefined>> = {
   log_skip: (node) => parseLogSkip(node),
   skip_log: (node) => parseLogSkip(node),
   root: (node) => parseRoot(node),
+  try_files: (node) => parseTryFiles(node),
   metrics: (node) => parseMetrics(node),
   copy_response: parseCopyResponse,
   copy_response_headers: parseCopyResponseHeaders,

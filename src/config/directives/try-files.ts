@@ -1,0 +1,48 @@
+/**
+ * `try_files FILES… [{ policy first_exist|smallest_size|largest_size|most_recently_modified }]`
+ * as Caddy expands it (httpcaddyfile/builtins.go parseTryFiles): a `file` matcher over FILES and a
+ * rewrite to the file it found (`{http.matchers.file.relative}`), the request's query kept. An
+ * entry with its own query (`/index.php?{query}&p={path}`) gets a route of its own that rewrites
+ * to that query; those routes exclude each other, so the first that finds a file wins. try_files
+ * takes no matcher: a first argument starting with `/` is a file.
+ */
+import { configError, posOf } from '../errors.ts';
+import type { RouteDraft } from '../draft.ts';
+import type { Node } from '../parser.ts';
+import type { FileRequestMatcher, RewriteRoute } from '../types.ts';
+import { argsOf, oneArg } from './helpers.ts';
+
+const POLICIES = ['first_exist', 'smallest_size', 'largest_size', 'most_recently_modified'] as const;
+
+export function parseTryFiles(node: Node): RouteDraft {
+  const files = argsOf(node, 1, Infinity, 'try_files FILES… [{ policy POLICY }]').map((t) => t.text);
+  let policy: FileRequestMatcher['tryPolicy'] = 'first_exist';
+  for (const sub of node.block ?? []) {
+    if (sub.name.text !== 'policy') throw configError(sub.name, `unknown subdirective "${sub.name.text}" in try_files`);
+    const p = oneArg(sub, 'policy first_exist|smallest_size|largest_size|most_recently_modified');
+    if (!(POLICIES as readonly string[]).includes(p.text)) throw configError(p, `try_files: unknown policy "${p.text}" (use ${POLICIES.join(', ')})`);
+    policy = p.text as FileRequestMatcher['tryPolicy'];
+  }
+  const pos = posOf(node.name);
+  const route = (tryFiles: string[], query: string): RewriteRoute => ({
+    kind: 'rewrite',
+    pos,
+    matcher: { matchers: [{ type: 'file', tryFiles, tryPolicy: policy, splitPath: [] }], pos },
+    uri: `{http.matchers.file.relative}${query}`,
+  });
+  const routes: RewriteRoute[] = [];
+  let plain: string[] = [];
+  for (const f of files) {
+    const q = f.indexOf('?');
+    if (q < 0) {
+      plain.push(f);
+      continue;
+    }
+    if (plain.length > 0) routes.push(route(plain, ''));
+    plain = [];
+    routes.push(route([f.slice(0, q)], f.slice(q)));
+  }
+  if (plain.length > 0) routes.push(route(plain, ''));
+  if (routes.length === 1) return { ...(routes[0] as RewriteRoute), directive: 'try_files' };
+  return { kind: 'route', directive: 'try_files', pos, routes };
+}
