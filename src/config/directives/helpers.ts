@@ -98,7 +98,8 @@ export function headerOpLine(
     };
   }
   if (prefix === '-') {
-    if (value !== undefined) throw configError(value, `${where}: a deleted header takes no value (usage: ${usage})`);
+    // Caddy ignores a value after -NAME (headers/caddyfile.go applyHeaderOp): `-Server Caddy`, as
+    // corpus case 34 has it, deletes Server.
     return { op: { op: 'delete', name: headerNameArg(field, bare) }, defers: true };
   }
   if (prefix === '?' && !allowDefault) {

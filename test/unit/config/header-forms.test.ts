@@ -130,3 +130,8 @@ for (const { text, message } of errors) {
     assert.equal(await parseError(text), message);
   });
 }
+
+test('a value after -NAME is ignored, as Caddy does (corpus case 34: `-Server Caddy`)', async () => {
+  const r = await headerRoute('header {\n\t\t-Server Caddy\n\t}');
+  assert.deepEqual(r.ops, [{ op: 'delete', name: 'Server' }]);
+});
