@@ -8,6 +8,12 @@ import { pathToFileURL } from 'node:url';
 import { RedisStorage } from '../../src/storage/redis-storage.ts';
 import { FencedWriteError } from '../../src/storage/fenced.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { obtainCertificate } from '../../src/certs/obtain.ts';
+import { CertificateStore } from '../../src/certs/certificate-store.ts';
+import { LocalIssuer } from '../../src/certs/local-issuer.ts';
+import type { IssueRequest, Issued, Issuer } from '../../src/certs/issuer.ts';
+import { silentLogger } from '../../src/log.ts';
+import { parseCertificate } from '../../src/x509/certificate.ts';
 
 let redis: RedisServer | undefined;
 before(async () => {
@@ -152,6 +158,43 @@ test('SIGSTOP the lock holder past its lease, another takes the lock and writes,
       child.kill('SIGCONT');
       child.kill('SIGKILL');
     }
+    await b.close();
+  }
+});
+
+test('obtainCertificate paused past its lease while issuing: its save is refused and it returns the certificate the newer holder stored', async () => {
+  const prefix = `obtain-${randomUUID()}`;
+  const ttl = 300;
+  const a = await open(prefix, ttl);
+  const b = await open(prefix, ttl);
+  const log = silentLogger();
+  try {
+    const storeA = new CertificateStore(a);
+    const storeB = new CertificateStore(b);
+    const localB = new LocalIssuer({ storage: b, log });
+    let fromB: Awaited<ReturnType<typeof obtainCertificate>> | undefined;
+    let droppedSerial: string | undefined;
+    // A's CA answers, then A stalls past its lease; meanwhile B obtains the same name and saves.
+    const stalling: Issuer = {
+      id: 'local',
+      storageKey: 'local',
+      issue: async (request: IssueRequest): Promise<Issued> => {
+        const issued = await new LocalIssuer({ storage: a, log }).issue(request);
+        pause(ttl * 3);
+        fromB = await obtainCertificate(['fence.test'], { storage: b, store: storeB, issuer: localB, keyType: 'p256', log, force: true });
+        droppedSerial = parseCertificate(issued.chainPem).serialHex;
+        return issued;
+      },
+    };
+    const got = await obtainCertificate(['fence.test'], { storage: a, store: storeA, issuer: stalling, keyType: 'p256', log });
+    assert.ok(fromB !== undefined && droppedSerial !== undefined);
+    assert.notEqual(droppedSerial, fromB.meta.serialHex);
+    assert.equal(got.meta.serialHex, fromB.meta.serialHex, 'A did not return the newer holder\'s certificate');
+    const stored = await storeB.load('local', 'fence.test');
+    assert.equal(stored?.meta.serialHex, fromB.meta.serialHex, 'the late save overwrote the newer certificate');
+    assert.equal(stored.chainPem, fromB.chainPem);
+  } finally {
+    await a.close();
     await b.close();
   }
 });
