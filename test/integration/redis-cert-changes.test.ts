@@ -81,6 +81,8 @@ test('a certificate renewed through one instance\'s storage is served by every i
     assert.ok(tookMs <= 2_000, `took ${tookMs} ms`);
     t.diagnostic(`both instances served the renewed certificate ${tookMs} ms after the CLI exited`);
     await b.waitForOutput(/loaded a certificate renewed elsewhere/);
+    // The change subscription's connection must not keep a stopping instance alive.
+    for (const s of [a, b]) assert.deepEqual(await s.stop('SIGTERM', 15_000), { code: 0, signal: null });
   } finally {
     await Promise.all(servers.map((s) => s.close()));
   }
