@@ -40,11 +40,14 @@ export async function loadOrCreateAccount(options: AccountOptions): Promise<Acco
   const contact = email ? [`mailto:${email}`] : [];
 
   await storage.lock(accountLockName(issuer), { signal: options.signal, timeoutMs: 120_000 });
+  // An instance paused past the lease gets FencedWriteError instead of replacing the account
+  // another one made meanwhile; the retry loads that account.
+  const fenced = { fence: storage.fence?.(accountLockName(issuer)) };
   try {
     let keyPem = (await storage.get(keyKey))?.toString('utf8');
     if (keyPem === undefined) {
       keyPem = await generateAccountKey('ES256');
-      await storage.put(keyKey, keyPem);
+      await storage.put(keyKey, keyPem, fenced);
       log.info({ issuer: directoryUrl }, 'generated a new ACME account key');
     }
     const metaBytes = await storage.get(metaKey);
@@ -70,7 +73,7 @@ export async function loadOrCreateAccount(options: AccountOptions): Promise<Acco
           await client.reRegister(record.url, options.signal);
           return client;
         }
-        await storage.put(metaKey, JSON.stringify({ ...record, contact }, null, 2));
+        await storage.put(metaKey, JSON.stringify({ ...record, contact }, null, 2), fenced);
         log.info({ issuer: directoryUrl, contact }, 'updated ACME account contact');
       }
       return client;
@@ -82,7 +85,7 @@ export async function loadOrCreateAccount(options: AccountOptions): Promise<Acco
       signal: options.signal,
     });
     const rec: AccountRecord = { url: account.url, contact, createdAt: new Date().toISOString() };
-    await storage.put(metaKey, JSON.stringify(rec, null, 2));
+    await storage.put(metaKey, JSON.stringify(rec, null, 2), fenced);
     log.info({ issuer: directoryUrl, account: account.url, created: account.created }, 'ACME account ready');
     return client;
   } finally {

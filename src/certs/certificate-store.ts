@@ -1,5 +1,5 @@
 import { MyServerError } from '../errors.ts';
-import type { Storage } from '../storage/storage.ts';
+import type { Fence, Storage } from '../storage/storage.ts';
 import { certificateMatchesKey, parseCertificate } from '../x509/certificate.ts';
 import { CERTIFICATES_ROOT, certificateKeys, certificatePendingKey, certificateWriteLockName } from './keys.ts';
 import { parseMeta, type CertificateMeta } from './meta.ts';
@@ -102,18 +102,27 @@ export class CertificateStore {
   /**
    * Pending record, key, chain, metadata, then the record's deletion; see the class comment.
    * Refuses (MS_ERR_X509) an entry whose parts disagree rather than replace a good certificate with it.
+   * `fence`: the issuance lock the caller holds; every write is fenced with it and with the write
+   * lock, so a caller that lost either lock gets FencedWriteError (storage/fenced.ts) instead of
+   * overwriting a newer certificate. Announced to other instances (publishChange) once written.
    */
-  async save(issuerKey: string, name: string, entry: Entry): Promise<StoredCertificate> {
+  async save(issuerKey: string, name: string, entry: Entry, fence?: Fence): Promise<StoredCertificate> {
     if (!consistent(entry)) {
       throw new MyServerError('MS_ERR_X509', `saving the certificate for ${name}: the key is not the leaf's, or the metadata describes another certificate`);
     }
     const keys = certificateKeys(issuerKey, name);
     const pendingKey = certificatePendingKey(issuerKey, name);
-    await this.#withWriteLock(issuerKey, name, WRITE_LOCK_WAIT_MS, async () => {
-      await this.#storage.put(pendingKey, JSON.stringify({ keyPem: entry.keyPem, chainPem: entry.chainPem, meta: entry.meta }));
-      await this.#writeParts(keys, entry);
-      await this.#storage.delete(pendingKey);
+    await this.#withWriteLock(issuerKey, name, WRITE_LOCK_WAIT_MS, async (writeFence) => {
+      const fences = [...(fence ? [fence] : []), ...writeFence];
+      await this.#storage.put(pendingKey, JSON.stringify({ keyPem: entry.keyPem, chainPem: entry.chainPem, meta: entry.meta }), { fence: fences });
+      await this.#writeParts(keys, entry, fences);
+      await this.#storage.delete(pendingKey, { fence: fences });
     });
+    try {
+      await this.#storage.publishChange?.(keys.meta);
+    } catch {
+      // Best effort: the other instances' storage check finds the new certificate anyway.
+    }
     return { chainPem: entry.chainPem, keyPem: entry.keyPem, meta: entry.meta, keys };
   }
 
@@ -158,12 +167,12 @@ export class CertificateStore {
     const keys = certificateKeys(issuerKey, name);
     const pendingKey = certificatePendingKey(issuerKey, name);
     try {
-      return await this.#withWriteLock(issuerKey, name, this.#recoveryLockWaitMs, async () => {
+      return await this.#withWriteLock(issuerKey, name, this.#recoveryLockWaitMs, async (fence) => {
         // Re-read under the lock: the save may have finished, or a newer one begun, since `seen`.
         const bytes = await this.#storage.get(pendingKey);
         const entry = bytes === undefined ? undefined : parsePending(bytes);
-        if (entry !== undefined) await this.#writeParts(keys, entry);
-        if (bytes !== undefined) await this.#storage.delete(pendingKey);
+        if (entry !== undefined) await this.#writeParts(keys, entry, fence);
+        if (bytes !== undefined) await this.#storage.delete(pendingKey, { fence });
         if (entry !== undefined) return { ...entry, keys };
         return this.#loadParts(keys);
       });
@@ -181,17 +190,19 @@ export class CertificateStore {
   }
 
   /** Key first, then chain, then metadata; the metadata JSON is byte for byte what every writer writes. */
-  async #writeParts(keys: Keys, entry: Entry): Promise<void> {
-    await this.#storage.put(keys.key, entry.keyPem);
-    await this.#storage.put(keys.cert, entry.chainPem);
-    await this.#storage.put(keys.meta, JSON.stringify(entry.meta, null, 2));
+  async #writeParts(keys: Keys, entry: Entry, fence: readonly Fence[]): Promise<void> {
+    await this.#storage.put(keys.key, entry.keyPem, { fence });
+    await this.#storage.put(keys.cert, entry.chainPem, { fence });
+    await this.#storage.put(keys.meta, JSON.stringify(entry.meta, null, 2), { fence });
   }
 
-  async #withWriteLock<T>(issuerKey: string, name: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  /** `fn` gets the write lock's fence (none when the storage has no fencing tokens). */
+  async #withWriteLock<T>(issuerKey: string, name: string, timeoutMs: number, fn: (fence: readonly Fence[]) => Promise<T>): Promise<T> {
     const lock = certificateWriteLockName(issuerKey, name);
     await this.#storage.lock(lock, { timeoutMs });
     try {
-      return await fn();
+      const fence = this.#storage.fence?.(lock);
+      return await fn(fence ? [fence] : []);
     } finally {
       await this.#storage.unlock(lock);
     }

@@ -13,6 +13,7 @@ import { warnOnClockSkew } from './clock-skew.ts';
 import { ContextCache } from './context-cache.ts';
 import type { Entry, NamePolicy } from './entry.ts';
 import { liftParks } from './holds.ts';
+import { certificateKeys } from './keys.ts';
 import { needsRenewal } from './meta.ts';
 import { normalizeName } from './names.ts';
 import { onDemandRefusal } from './on-demand.ts';
@@ -92,6 +93,8 @@ export class CertificateManager {
   /** Parks lifted in storage by the last manage() (start, reload); issuance waits for it. */
   #parksLifted: Promise<void> = Promise.resolve();
   #storageTimer: NodeJS.Timeout | undefined;
+  /** Ends the subscription to changes other instances publish (storages with a channel only). */
+  #unwatch: (() => void) | undefined;
   #closed = false;
   readonly #clock: Clock;
   /** Aborted by close(): stops issuance, renewal-information requests and lock waits in flight. */
@@ -133,6 +136,8 @@ export class CertificateManager {
     });
     // Unsubscribed when close() aborts.
     warnOnClockSkew(log, signal);
+    // A certificate another instance stored is served within moments, not at the next poll.
+    this.#unwatch = storage.onChange?.((key) => this.#storageChanged(key));
   }
 
   /**
@@ -253,6 +258,7 @@ export class CertificateManager {
     this.#closed = true;
     this.#abort.abort(new MyServerError('MS_ERR_ABORTED', 'certificate manager closed'));
     clearInterval(this.#storageTimer);
+    this.#unwatch?.();
     for (const e of this.#managed.values()) this.#stop(e);
     this.#onDemand.clear();
     this.#contexts.clear();
@@ -340,20 +346,31 @@ export class CertificateManager {
 
   /** Pick up certificates another process renewed (a different serial in storage). */
   async #checkStorage(): Promise<void> {
+    for (const entry of [...this.#managed.values(), ...this.#onDemand.values()]) await this.#reloadFromStorage(entry);
+  }
+
+  /** A stored key changed (publishChange, here or in another instance): reload the entry it belongs to. */
+  #storageChanged(key: string): void {
+    if (this.#closed) return;
     for (const entry of [...this.#managed.values(), ...this.#onDemand.values()]) {
-      if (!entry.cert || this.#flight.has(`m:${entry.name}`)) continue;
-      try {
-        // The metadata first: only a changed serial is worth reading and checking the whole entry.
-        const meta = await this.#o.store.loadMeta(entry.policy.issuer.storageKey, entry.name);
-        if (!meta || meta.serialHex === entry.cert.meta.serialHex) continue;
-        const stored = await this.#o.store.load(entry.policy.issuer.storageKey, entry.name);
-        if (stored && stored.meta.serialHex !== entry.cert.meta.serialHex && stored.meta.notAfter >= entry.cert.meta.notAfter) {
-          this.#o.log.info({ name: entry.name, serial: stored.meta.serialHex }, 'loaded a certificate renewed elsewhere');
-          this.#install(entry, stored);
-        }
-      } catch (err) {
-        this.#o.log.warn({ name: entry.name, err }, 'checking storage for a newer certificate failed');
+      if (certificateKeys(entry.policy.issuer.storageKey, entry.name).meta === key) void this.#reloadFromStorage(entry);
+    }
+  }
+
+  /** Never rejects: a failure is logged and the next check or change tries again. */
+  async #reloadFromStorage(entry: Entry): Promise<void> {
+    if (!entry.cert || this.#flight.has(`m:${entry.name}`)) return;
+    try {
+      // The metadata first: only a changed serial is worth reading and checking the whole entry.
+      const meta = await this.#o.store.loadMeta(entry.policy.issuer.storageKey, entry.name);
+      if (!meta || meta.serialHex === entry.cert.meta.serialHex) return;
+      const stored = await this.#o.store.load(entry.policy.issuer.storageKey, entry.name);
+      if (stored && stored.meta.serialHex !== entry.cert.meta.serialHex && stored.meta.notAfter >= entry.cert.meta.notAfter) {
+        this.#o.log.info({ name: entry.name, serial: stored.meta.serialHex }, 'loaded a certificate renewed elsewhere');
+        this.#install(entry, stored);
       }
+    } catch (err) {
+      this.#o.log.warn({ name: entry.name, err }, 'checking storage for a newer certificate failed');
     }
   }
 }

@@ -8,6 +8,7 @@ import { findRefusal, type Issuer } from './issuer.ts';
 import { issueLockName } from './keys.ts';
 import { needsRenewal, type CertificateMeta } from './meta.ts';
 import { publish } from '../diagnostics.ts';
+import { isFencedWrite } from '../storage/fenced.ts';
 
 export interface ObtainOptions {
   readonly storage: Storage;
@@ -50,6 +51,8 @@ export async function obtainCertificate(names: readonly string[], o: ObtainOptio
   const lock = issueLockName(primary);
   const holds = new IssuanceHolds(o.storage, o.issuer.storageKey, () => now().getTime());
   await o.storage.lock(lock, { timeoutMs: ISSUE_LOCK_WAIT_MS, ...(o.signal ? { signal: o.signal } : {}) });
+  // Taken now, not at save: a holder that lost the lock while paused no longer has a token then.
+  const fence = o.storage.fence?.(lock);
   try {
     const existing = await o.store.load(o.issuer.storageKey, primary);
     if (existing && !o.force && coversAll(existing.meta, names)) {
@@ -106,7 +109,18 @@ export async function obtainCertificate(names: readonly string[], o: ObtainOptio
       ...(issued.certificateUrl !== undefined ? { certificateUrl: issued.certificateUrl } : {}),
       ...(issued.ari ? { ari: issued.ari } : {}),
     };
-    const saved = await o.store.save(o.issuer.storageKey, primary, { chainPem: issued.chainPem, keyPem, meta });
+    let saved;
+    try {
+      saved = await o.store.save(o.issuer.storageKey, primary, { chainPem: issued.chainPem, keyPem, meta }, fence);
+    } catch (err) {
+      // Paused past the lock's lease (GC, SIGSTOP, partition): another instance took the name over
+      // and its certificate stands. Ours is dropped unused; serve what that one stored.
+      if (!isFencedWrite(err)) throw err;
+      const winner = await o.store.load(o.issuer.storageKey, primary);
+      if (winner === undefined) throw err;
+      log.warn({ serial: winner.meta.serialHex, dropped: meta.serialHex, err }, 'another instance took over this name while we were issuing: keeping its certificate');
+      return winner;
+    }
     publish('my-server:cert:obtained', { names: meta.names, issuer: o.issuer.id });
     log.info({ notAfter: meta.notAfter, serial: meta.serialHex, ms: Date.now() - started }, existing ? 'certificate renewed' : 'certificate obtained');
     return saved;

@@ -58,6 +58,12 @@ export class FileStorage implements Storage {
     }
   }
 
+  /**
+   * WriteOptions.fence is not taken: file locks hand out no fencing tokens (no `fence()`), so
+   * callers pass none. A check of the lock file before the rename could not be atomic with it;
+   * on one host a stalled holder is rare and the 20 s stale threshold is the guard. Shared
+   * storage across hosts with fencing is Redis (docs/clustering.md).
+   */
   async put(key: string, value: Buffer | string): Promise<void> {
     const path = this.#pathOf(validateKey(key));
     const dir = dirname(path);

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { publish } from '../diagnostics.ts';
 import { createClient, RESP_TYPES } from 'redis';
 import { MyServerError } from '../errors.ts';
-import type { Storage, StorageStat } from './storage.ts';
+import type { Fence, Storage, StorageStat, WriteOptions } from './storage.ts';
+import { FencedWriteError, fencesOf } from './fenced.ts';
 import { LockWakers, waitForLock } from './lock-wait.ts';
 import { childOf, validateKey, validateLockName, validatePrefix } from './key-path.ts';
 
@@ -18,6 +19,25 @@ export const DEFAULT_LOCK_TTL_MS = 20_000;
 const RECONNECT_MAX_MS = 3_000;
 const INITIAL_CONNECT_RETRIES = 3;
 
+/**
+ * Takes the lease and hands out the next fencing token in one step, so no holder ever gets a token
+ * older than one handed out before it. KEYS: lock, fence counter. ARGV: owner id, TTL ms.
+ * Returns the token, or 0 when the lock is held.
+ */
+const LOCK_SCRIPT = `if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return redis.call('incr', KEYS[2]) end return 0`;
+/**
+ * The fence check shared by the write scripts: KEYS[FIRST..] are fence counters, ARGV[TOKENS..]
+ * the tokens the writer holds, in the same order. A counter above the writer's token means a newer
+ * holder exists: the script returns {index, current} before touching anything.
+ */
+const FENCE_CHECK = (firstKey: number, firstToken: number): string =>
+  `for i = ${firstKey}, #KEYS do local cur = tonumber(redis.call('get', KEYS[i]) or '0') ` +
+  `if cur > tonumber(ARGV[i - ${firstKey} + ${firstToken}]) then return {i - ${firstKey}, cur} end end `;
+/** KEYS: data, index, fence counters… ARGV: value, modified ms, key, tokens… Returns {} when written. */
+const FENCED_PUT_SCRIPT =
+  FENCE_CHECK(3, 4) + `redis.call('hset', KEYS[1], 'v', ARGV[1], 'm', ARGV[2]) redis.call('zadd', KEYS[2], 0, ARGV[3]) return {}`;
+/** KEYS: data, index, fence counters… ARGV: key, tokens… Returns {} when deleted (or absent). */
+const FENCED_DELETE_SCRIPT = FENCE_CHECK(3, 2) + `redis.call('del', KEYS[1]) redis.call('zrem', KEYS[2], ARGV[1]) return {}`;
 /** Extends the TTL only if the lock still holds our token. */
 const REFRESH_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`;
 /** Deletes the lock only if it still holds our token, so a late unlock never frees another's lock. */
@@ -39,7 +59,10 @@ function createBinaryClient(url: string, reconnectStrategy: (retries: number, ca
 }
 
 interface Held {
+  /** Who holds the lock: compared by refresh and unlock, so they never touch another's lease. */
   readonly token: string;
+  /** The fencing token this acquisition got. */
+  readonly fence: number;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -51,8 +74,11 @@ interface Held {
  * range "<prefix>/" … "<prefix>/\xff" (0xff never occurs in UTF-8): sorted, proportional to the
  * answer, and free of glob escaping, where SCAN MATCH would walk the whole database and return
  * keys unsorted. Data hash and index change together in MULTI/EXEC, so they never disagree.
- * `P:lock:<name>` is a lock: SET NX PX with a random token, extended while held, deleted by a
- * compare-and-delete script.
+ * `P:lock:<name>` is a lock: SET NX PX with a random owner id, extended while held, deleted by a
+ * compare-and-delete script. `P:fence:<name>` counts the lock's acquisitions (INCR in the script
+ * that takes the lease); the count is the fencing token of the current holder, and a write fenced
+ * with a lower one is refused by the script that would write it (docs/clustering.md).
+ * `P:changes` is the pub/sub channel of publishChange (a second connection subscribes on demand).
  *
  * While the connection is down, calls fail at once with MS_ERR_STORAGE instead of queueing;
  * the client reconnects in the background.
@@ -64,6 +90,8 @@ export class RedisStorage implements Storage {
   readonly #client: ReturnType<typeof createBinaryClient>;
   readonly #held = new Map<string, Held>();
   readonly #wakers = new LockWakers();
+  readonly #changeListeners = new Set<(key: string) => void>();
+  #subscriber: ReturnType<typeof createBinaryClient> | undefined;
   #everConnected = false;
 
   constructor(options: RedisStorageOptions) {
@@ -96,6 +124,10 @@ export class RedisStorage implements Storage {
   async close(): Promise<void> {
     for (const held of this.#held.values()) clearInterval(held.timer);
     this.#held.clear();
+    this.#changeListeners.clear();
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    if (subscriber?.isOpen === true) await subscriber.close();
     if (this.#client.isOpen) await this.#client.close();
   }
 
@@ -108,8 +140,13 @@ export class RedisStorage implements Storage {
     }
   }
 
-  async put(key: string, value: Buffer | string): Promise<void> {
+  async put(key: string, value: Buffer | string, options?: WriteOptions): Promise<void> {
     const dataKey = this.#dataKey(validateKey(key));
+    const fences = fencesOf(options);
+    if (fences.length > 0) {
+      await this.#fenced(key, fences, `writing "${key}"`, FENCED_PUT_SCRIPT, [value, String(Date.now()), key]);
+      return;
+    }
     try {
       await this.#client
         .multi()
@@ -121,8 +158,13 @@ export class RedisStorage implements Storage {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options?: WriteOptions): Promise<void> {
     const dataKey = this.#dataKey(validateKey(key));
+    const fences = fencesOf(options);
+    if (fences.length > 0) {
+      await this.#fenced(key, fences, `deleting "${key}"`, FENCED_DELETE_SCRIPT, [key]);
+      return;
+    }
     try {
       await this.#client.multi().del(dataKey).zRem(this.#indexKey(), key).exec();
     } catch (err) {
@@ -194,20 +236,78 @@ export class RedisStorage implements Storage {
     }
   }
 
+  fence(name: string): Fence | undefined {
+    const held = this.#held.get(name);
+    return held === undefined ? undefined : { lock: name, token: held.fence };
+  }
+
+  async publishChange(key: string): Promise<void> {
+    try {
+      await this.#client.publish(this.#changesChannel(), validateKey(key));
+    } catch (err) {
+      throw this.#error(`publishing a change of "${key}"`, err);
+    }
+  }
+
+  /**
+   * The subscription needs a connection of its own (a subscribed connection runs no other
+   * command); it is opened by the first listener and reconnects, resubscribing, like the main one.
+   */
+  onChange(listener: (key: string) => void): () => void {
+    this.#changeListeners.add(listener);
+    if (this.#subscriber === undefined) {
+      const subscriber = this.#client.duplicate();
+      subscriber.on('error', () => undefined);
+      this.#subscriber = subscriber;
+      subscriber
+        .connect()
+        .then(() =>
+          subscriber.subscribe(this.#changesChannel(), (message: Buffer | string) => {
+            const key = message.toString();
+            for (const l of [...this.#changeListeners]) l(key);
+          }),
+        )
+        .catch(() => {
+          // Only when closed before it connected (the reconnect strategy retries otherwise);
+          // polling finds changes without pushes anyway.
+        });
+    }
+    return () => {
+      this.#changeListeners.delete(listener);
+    };
+  }
+
   toString(): string {
     return `redis:${redactUrl(this.#url)} prefix "${this.#prefix}"`;
   }
 
   async #tryLock(name: string): Promise<boolean> {
     const token = randomUUID();
-    const reply = await this.#client.set(this.#lockKey(name), token, {
-      condition: 'NX',
-      expiration: { type: 'PX', value: this.#lockTtlMs },
-    });
-    if (reply === null) return false;
+    const fence = Number(
+      await this.#client.eval(LOCK_SCRIPT, { keys: [this.#lockKey(name), this.#fenceKey(name)], arguments: [token, String(this.#lockTtlMs)] }),
+    );
+    if (!(fence > 0)) return false;
     const timer = setInterval(() => void this.#refresh(name, token), Math.max(1, Math.floor(this.#lockTtlMs / 3)));
-    this.#held.set(name, { token, timer: timer.unref() });
+    this.#held.set(name, { token, fence, timer: timer.unref() });
     return true;
+  }
+
+  /** Runs a fenced write script; throws FencedWriteError when it refused. */
+  async #fenced(key: string, fences: readonly Fence[], doing: string, script: string, args: (Buffer | string)[]): Promise<void> {
+    for (const f of fences) validateLockName(f.lock);
+    let reply;
+    try {
+      reply = await this.#client.eval(script, {
+        keys: [this.#dataKey(key), this.#indexKey(), ...fences.map((f) => this.#fenceKey(f.lock))],
+        arguments: [...args, ...fences.map((f) => String(f.token))],
+      });
+    } catch (err) {
+      throw this.#error(doing, err);
+    }
+    if (!Array.isArray(reply) || reply.length === 0) return;
+    const refused = fences[Number(reply[0])];
+    if (refused === undefined) throw this.#error(doing, new Error(`unexpected reply from the fenced write script: ${String(reply)}`));
+    throw new FencedWriteError(key, refused, Number(reply[1]), this.toString());
   }
 
   /** Never rejects: a failed refresh is retried at the next tick, within the TTL's margin. */
@@ -238,6 +338,14 @@ export class RedisStorage implements Storage {
 
   #lockKey(name: string): string {
     return `${this.#prefix}:lock:${name}`;
+  }
+
+  #fenceKey(name: string): string {
+    return `${this.#prefix}:fence:${name}`;
+  }
+
+  #changesChannel(): string {
+    return `${this.#prefix}:changes`;
   }
 
   #error(doing: string, cause: unknown): MyServerError {

@@ -12,13 +12,32 @@ export interface StorageStat {
   readonly modified: Date;
 }
 
+/**
+ * Proof that a write is made by the current holder of a lock: `token` is what `fence(lock)` gave
+ * right after `lock(lock)`. Tokens of one lock only grow, one per acquisition, so a holder paused
+ * past its lease (GC, SIGSTOP, a partition) carries a token older than the holder that took over.
+ */
+export interface Fence {
+  readonly lock: string;
+  readonly token: number;
+}
+
+export interface WriteOptions {
+  /**
+   * Write only if no newer holder has taken each of these locks since; otherwise reject with
+   * FencedWriteError (fenced.ts) and change nothing. Storages without fencing tokens
+   * (files) ignore it.
+   */
+  readonly fence?: Fence | readonly Fence[] | undefined;
+}
+
 export interface Storage {
   /** The value, or undefined when the key does not exist. */
   get(key: string): Promise<Buffer | undefined>;
   /** Atomically create or replace. Values are readable only by the owner (files 0600). */
-  put(key: string, value: Buffer | string): Promise<void>;
+  put(key: string, value: Buffer | string, options?: WriteOptions): Promise<void>;
   /** Remove the key; removing a missing key is not an error. */
-  delete(key: string): Promise<void>;
+  delete(key: string, options?: WriteOptions): Promise<void>;
   exists(key: string): Promise<boolean>;
   /** Keys below `prefix` (a '/'-separated folder), sorted; recursive lists every depth. Missing prefix: []. */
   list(prefix: string, recursive?: boolean): Promise<string[]>;
@@ -31,6 +50,20 @@ export interface Storage {
   lock(name: string, options?: { signal?: AbortSignal | undefined; timeoutMs?: number }): Promise<void>;
   /** Release a lock this instance holds; releasing a lock not held is a no-op. */
   unlock(name: string): Promise<void>;
+  /**
+   * The fencing token of the lock `name` as this instance holds it, for WriteOptions.fence;
+   * undefined when not held or when the storage has no tokens. Optional: wrappers and storages
+   * without fencing leave it out, and their writes go unfenced as before.
+   */
+  fence?(name: string): Fence | undefined;
+  /**
+   * Tell every instance sharing this storage (this one included) that `key` changed. Best effort:
+   * a lost message is made up for by whoever polls. Optional: a storage with no channel between
+   * instances (files) leaves it out.
+   */
+  publishChange?(key: string): Promise<void>;
+  /** Call `listener` with each key published by publishChange; returns the unsubscribe. */
+  onChange?(listener: (key: string) => void): () => void;
   /** A human-readable description, e.g. "file:/var/lib/my-server". */
   toString(): string;
 }
