@@ -148,6 +148,13 @@ const targetQuery = (req: PlaceholderRequest, scope: PlaceholderScope): string =
 
 const authority = (req: PlaceholderRequest, scope: PlaceholderScope): string => scope.hostport ?? requestAuthority(req.headers);
 
+/** The host part of an authority with its case kept (hostWithoutPort lower-cases, for routing). */
+function hostAsSent(a: string): string {
+  const lower = hostWithoutPort(a);
+  const at = a.toLowerCase().indexOf(lower);
+  return at < 0 ? lower : a.slice(at, at + lower.length);
+}
+
 /** Go's net.SplitHostPort port, or '' (Caddy's {port} is empty when the Host has none). */
 function portOf(hostport: string): string {
   const m = /^(?:\[[^\]]*\]|[^:]*):(\d+)$/.exec(hostport);
@@ -232,7 +239,11 @@ const EXACT: ReadonlyMap<string, Resolver> = new Map<string, Resolver>([
   ['http.request.method', (req) => req.method ?? 'GET'],
   ['http.request.scheme', (_req, scope) => scope.scheme],
   ['http.request.proto', (req) => (req.httpVersion === '2.0' ? 'HTTP/2.0' : `HTTP/${req.httpVersion ?? '1.1'}`)],
-  ['http.request.host', (req, scope) => scope.host ?? hostWithoutPort(authority(req, scope))],
+  // As the client sent it (Caddy: r.Host without the port, case kept), not the lower-cased routing host.
+  ['http.request.host', (req, scope) => {
+    const sent = hostAsSent(authority(req, scope));
+    return scope.host === undefined || sent.toLowerCase() === scope.host ? sent : scope.host;
+  }],
   ['http.request.hostport', authority],
   ['http.request.port', (req, scope) => portOf(authority(req, scope))],
   ['http.request.local', (req) => `${bracketed(req.socket?.localAddress ?? '')}:${req.socket?.localPort ?? ''}`],

@@ -48,7 +48,7 @@ const handlerHeaders = {
 function assertOpsApplied(r: Reply): void {
   assert.deepEqual(values(r, 'x-add'), ['one', 'two']);
   assert.deepEqual(values(r, 'x-set'), ['set-by-op']);
-  assert.equal(r.headers['x-where'], 'site.test /p q=1 GET');
+  assert.equal(r.headers['x-where'], 'Site.Test /p q=1 GET');
   assert.equal(r.headers['x-remove'], undefined);
   assert.equal(r.headers['x-secret-token'], undefined);
   assert.equal(r.headers['x-secret-key'], undefined);

@@ -64,8 +64,8 @@ const scope: PlaceholderScope = {
 
 // Every placeholder of issue 9's list, in its short and long forms: [name, value].
 const TABLE: readonly (readonly [string, string])[] = [
-  ['host', 'sub.site.test'],
-  ['http.request.host', 'sub.site.test'],
+  ['host', 'Sub.Site.Test'],
+  ['http.request.host', 'Sub.Site.Test'],
   ['hostport', 'Sub.Site.Test:8443'],
   ['http.request.hostport', 'Sub.Site.Test:8443'],
   ['port', '8443'],
@@ -221,16 +221,16 @@ test('a missing port in Host gives an empty {port}, as Caddy (net.SplitHostPort)
 test('without a scope path/query/host, they come from the request', () => {
   const bare: PlaceholderScope = { scheme: 'http', remoteAddress: '::1' };
   const r: PlaceholderRequest = { url: '/x/y.txt?q=1', headers: { host: 'A.Example:81' } };
-  assert.equal(expandPlaceholders('{host}|{path}|{query}|{dir}|{file}|{labels.1}|{remote}', r, bare), 'a.example|/x/y.txt|q=1|/x/|y.txt|a|[::1]:');
+  assert.equal(expandPlaceholders('{host}|{path}|{query}|{dir}|{file}|{labels.1}|{remote}', r, bare), 'A.Example|/x/y.txt|q=1|/x/|y.txt|a|[::1]:');
 });
 
 test('expansion: unknown names stay as written, escaped braces are literal, non-placeholder braces untouched', () => {
   const cases: readonly (readonly [string, string])[] = [
-    ['https://{host}{uri}', 'https://sub.site.test/a/b/index.html?k=v&k=w&x=1'],
+    ['https://{host}{uri}', 'https://Sub.Site.Test/a/b/index.html?k=v&k=w&x=1'],
     ['a{nope}b', 'a{nope}b'],
     ['{tls_protocol} {proto} {HOST}', '{tls_protocol} {proto} {HOST}'],
     ['\\{host\\}', '{host}'],
-    ['{"m.server": "{host}:443"}', '{"m.server": "sub.site.test:443"}'],
+    ['{"m.server": "{host}:443"}', '{"m.server": "Sub.Site.Test:443"}'],
     ['x{0,64}y', 'x{0,64}y'],
     ['{', '{'],
     ['{host', '{host'],
