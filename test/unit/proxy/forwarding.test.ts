@@ -148,10 +148,10 @@ test("placeholders expand; unknown ones stay as written, as Caddy's ReplaceKnown
     ['no placeholders', 'no placeholders'],
   ];
   for (const [input, want] of table) assert.equal(expandPlaceholders(input, ctx), want, input);
-  // {host} is the host the site was found by, in every directive: no port, no brackets (Caddy's
-  // http.request.host is net.SplitHostPort's host), lower case.
+  // {host} is the Host as sent, in every directive: no port, no brackets (Caddy's
+  // http.request.host is net.SplitHostPort's host), case kept as Caddy 2.6.2 keeps it.
   assert.equal(expandPlaceholders('{host}', { ...ctx, host: '[::1]:8443' }), '::1');
-  assert.equal(expandPlaceholders('{host}', { ...ctx, host: 'App.Example.:8443' }), 'app.example');
+  assert.equal(expandPlaceholders('{host}', { ...ctx, host: 'App.Example.:8443' }), 'App.Example');
 });
 
 test('response: hop-by-hop, Connection-named and Alt-Svc removed, then header_down', () => {
