@@ -1,4 +1,4 @@
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 import { sleep } from '../util/backoff.ts';
@@ -13,6 +13,7 @@ import { requestAuthority, unmapIPv4 } from '../util/host.ts';
 import { UpstreamTransport } from './transport.ts';
 import { WebSocketForwarder } from './websocket.ts';
 import { bufferRequestBody, type PreparedBody } from './buffering.ts';
+import { copyResponse, discard, matchResponse, type InterceptedResponse } from './response-handling.ts';
 import { IpRanges } from '../util/ip-ranges.ts';
 import { publish } from '../diagnostics.ts';
 import {
@@ -53,6 +54,11 @@ export interface ProxyContext {
    * error to the server); absent: the proxy answers with the status and a short text.
    */
   readonly onFailure?: (status: number, message: string) => void;
+  /**
+   * Runs handle_response block `index` of the config on the response it took (the router's
+   * compiled routes); the proxy drops what of the body it leaves. Absent: the response is relayed.
+   */
+  readonly onResponse?: (index: number, response: InterceptedResponse) => Promise<void>;
 }
 
 export interface ReverseProxyOptions {
@@ -154,6 +160,10 @@ export class ReverseProxy {
           ctx.onUpstream?.(up.address);
           const result = await this.#attempt(up, req, res, ctx, body, signal, () => cookie);
           if (result.kind === 'done') return;
+          if (result.kind === 'intercepted') {
+            await handOver(result.index, result.response, res, ctx);
+            return;
+          }
           if (result.kind === 'aborted') break;
           failure = { status: result.status, message: failureMessage(result.status, result.dialFailed) };
           const retrying = result.dialFailed && this.#mayRetry(start, retries);
@@ -292,8 +302,13 @@ export class ReverseProxy {
         dialTimeoutMs: this.#config.transport.dialTimeoutMs,
         headerTimeout: this.#transport.headerTimeout,
         responseBuffer: this.#config.responseBuffers ?? 0,
-        responseHeaders: (status, upstreamHeaders) => {
+        intercept: (status, upstreamHeaders) => {
+          // Counted on the upstream's own status, before any handler changes it (as Caddy does).
           if (this.#unhealthyStatus(status)) up.countFailure();
+          const handlers = this.#config.handleResponse;
+          return handlers === undefined ? undefined : matchResponse(handlers, status, upstreamHeaders);
+        },
+        responseHeaders: (_status, upstreamHeaders) => {
           const out = downstreamResponseHeaders(upstreamHeaders, fctx, this.#config.headerDown);
           const set = cookie();
           // Beside the upstream's own cookies and untouched by header_down, as Caddy sets it on
@@ -316,6 +331,19 @@ export class ReverseProxy {
       { upstream: up.address, status, retrying, err: describeError(error), timeout: error instanceof UpstreamTimeoutError },
       'upstream request failed',
     );
+  }
+}
+
+/** The response goes to its handle_response block, or is copied when nobody runs blocks. */
+async function handOver(index: number, response: InterceptedResponse, res: ProxyResponse, ctx: ProxyContext): Promise<void> {
+  try {
+    if (ctx.onResponse !== undefined) await ctx.onResponse(index, response);
+    else await copyResponse(response, res as ServerResponse);
+  } catch {
+    // onResponse keeps its errors for its caller; a failure here can only cut the client off.
+    if (!res.writableEnded) res.destroy();
+  } finally {
+    discard(response);
   }
 }
 

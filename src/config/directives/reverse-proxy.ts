@@ -28,6 +28,7 @@
  *         response_buffers SIZE|unlimited
  *         stream_timeout D
  *         stream_close_delay D
+ *         @NAME …; replace_status …; handle_response … { … }   (handle-response.ts)
  *         transport http {
  *             dial_timeout D
  *             response_header_timeout D
@@ -56,25 +57,28 @@ import { reverseProxyDefaults } from '../defaults.ts';
 import { configError, posOf } from '../errors.ts';
 import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
-import type { ReverseProxyConfig, ReverseProxyRoute, UpstreamConfig } from '../types.ts';
+import type { ReverseProxyDraft } from '../draft.ts';
+import type { ReverseProxyConfig, UpstreamConfig } from '../types.ts';
 import { durationArg, headerNameArg, intArg, parseDuration, portArg, statusMatchArg } from '../values.ts';
 import { unknownSub } from './global-options.ts';
 import { argsOf, goRegexp, headerOpLine, noBlock, Once, oneArg, splitMatcher } from './helpers.ts';
 import { applicationOrder } from './simple.ts';
 import { lbPolicy, validateLb } from './lb-policy.ts';
 import { parseTransport } from './proxy-transport.ts';
+import { parseResponseHandling, responseHandlers, RESPONSE_SUBDIRECTIVES } from './handle-response.ts';
+import type { RouteParseContext } from './site.ts';
 import { parseUpstream } from './upstream.ts';
 
 /**
  * A ReverseProxyConfig being filled in by the subdirectives: the same shape, writable (lists and
  * nested objects too), so a new field needs no second declaration here.
  */
-type Builder = Writable<ReverseProxyConfig>;
+type Builder = Writable<Omit<ReverseProxyConfig, 'handleResponse'>>;
 type Writable<T> = {
   -readonly [K in keyof T]: T[K] extends readonly (infer E)[] ? E[] : T[K] extends object ? Writable<T[K]> : T[K];
 };
 
-export function parseReverseProxy(node: Node): ReverseProxyRoute {
+export function parseReverseProxy(node: Node, ctx: RouteParseContext): ReverseProxyDraft {
   const { matcher, args } = splitMatcher(node);
   // A fresh copy of the defaults, so the deep-frozen config never shares PROXY_DEFAULTS' objects.
   const b = reverseProxyDefaults([]) as Builder;
@@ -84,6 +88,8 @@ export function parseReverseProxy(node: Node): ReverseProxyRoute {
   const once = new Once();
   for (const sub of node.block ?? []) {
     const name = sub.name.text;
+    // Response matchers, handle_response and replace_status: parseResponseHandling's, below.
+    if (name.startsWith('@') || RESPONSE_SUBDIRECTIVES.has(name)) continue;
     if (!REPEATABLE.has(name)) once.check(sub);
     if (!WITH_BLOCK.has(name)) noBlock(sub);
     if (name === 'to') {
@@ -116,7 +122,14 @@ export function parseReverseProxy(node: Node): ReverseProxyRoute {
     // The upstream's scheme says how to connect, so a TLS transport makes host:port upstreams https.
     b.upstreams = b.upstreams.map((u) => (u.scheme === 'http' ? { ...u, scheme: 'https' } : u));
   }
-  return { kind: 'reverse_proxy', pos: posOf(node.name), ...(matcher ? { matcher } : {}), ...b };
+  const handlers = responseHandlers(parseResponseHandling(node.block ?? [], ctx));
+  return {
+    kind: 'reverse_proxy',
+    pos: posOf(node.name),
+    ...(matcher ? { matcher } : {}),
+    ...b,
+    ...(handlers.length > 0 ? { handleResponse: handlers } : {}),
+  };
 }
 
 /** Subdirectives that may appear more than once (their lines add up). */

@@ -62,7 +62,7 @@ export function parseContext(issues: IssueCollector, flags: ContextFlags = {}): 
 
 /** The handler directives, by name. One entry per directive; the parser may live in its own file. */
 const ROUTES: Readonly<Record<string, RouteParser | undefined>> = {
-  reverse_proxy: (node) => parseReverseProxy(node),
+  reverse_proxy: parseReverseProxy,
   redir: (node) => parseRedirDirective(node),
   respond: (node, ctx) => parseRespondDirective(node, ctx.inErrors === true),
   header: (node) => parseHeader(node),
