@@ -709,6 +709,12 @@ export interface ReverseProxyConfig {
    * takes the upstream's response head applies (Caddy's HandleResponse). Absent: none.
    */
   readonly handleResponse?: readonly ResponseHandler[];
+  /**
+   * `method M` / `rewrite URI` (Caddy's Handler.Rewrite): the upstream request only gets this
+   * method and target; the request later handlers see is untouched. URI may hold placeholders; its
+   * empty path or absent query keeps the request's. A GET or HEAD rewrite sends no body.
+   */
+  readonly rewrite?: { readonly method?: string; readonly uri?: string };
 }
 
 /** Caddy's ResponseMatcher: every status listed (any one), every header given (all of them). */

@@ -59,11 +59,6 @@ export interface InterceptedResponse {
   readonly relayHeaders: () => OutgoingHttpHeaders;
 }
 
-/** Go's CanonicalMIMEHeaderKey, the form Caddy's {http.reverse_proxy.header.*} names take. */
-export function canonicalHeaderName(name: string): string {
-  return name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
-}
-
 /** copy_response: the status (STATUS or the upstream's), the relayed headers and the body. */
 export async function copyResponse(
   r: InterceptedResponse,

@@ -8,7 +8,7 @@ import type { ReverseProxyConfig } from '../config/types.ts';
 import { UpstreamState, monotonicClock, type Clock } from './upstream-state.ts';
 import { createSelector, type RandomSource, type SelectionRequest, type Selector } from './selectors.ts';
 import { HealthChecker, httpProbe, statusMatches, type HealthProbe, type IntervalTimers } from './health.ts';
-import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingContext, type PlaceholderValues } from './forwarding.ts';
+import { downstreamResponseHeaders, expandPlaceholders, upstreamRequestHeaders, type ForwardingContext, type PlaceholderValues } from './forwarding.ts';
 import { requestAuthority, unmapIPv4 } from '../util/host.ts';
 import { UpstreamTransport } from './transport.ts';
 import { WebSocketForwarder } from './websocket.ts';
@@ -295,7 +295,16 @@ export class ReverseProxy {
     if (body.contentLength !== undefined) headers['content-length'] = String(body.contentLength);
     // undici frames the body itself (Content-Length when the client sent one, chunked otherwise,
     // even on a GET or DELETE): the client's Transfer-Encoding was hop-by-hop anyway.
-    const request = { method: req.method ?? 'GET', path: req.url ?? '/', headers, body: body.body() };
+    const rewrite = this.#config.rewrite;
+    // Caddy's rule: rewritten to GET or HEAD, the request goes without its body, which stays
+    // unread for the handlers after this one (forward_auth's flow).
+    const bodiless = rewrite?.method === 'GET' || rewrite?.method === 'HEAD';
+    if (bodiless) {
+      delete headers['content-length'];
+      delete headers['transfer-encoding'];
+    }
+    const path = rewrite?.uri === undefined ? (req.url ?? '/') : rewriteTarget(req.url ?? '/', expandPlaceholders(rewrite.uri, fctx, req.headers));
+    const request = { method: rewrite?.method ?? req.method ?? 'GET', path, headers, body: bodiless ? null : body.body() };
     up.acquire();
     try {
       const result = await forwardOnce(res, (handler) => this.#transport.dispatch(up.config, request, handler), {
@@ -332,6 +341,20 @@ export class ReverseProxy {
       'upstream request failed',
     );
   }
+}
+
+/**
+ * The upstream's target under `rewrite URI`, as Caddy's rewrite builds it: URI's path replaces the
+ * request's unless empty; its query replaces the request's when URI has a `?`, else the request's stays.
+ */
+export function rewriteTarget(original: string, uri: string): string {
+  const q = original.indexOf('?');
+  const path = q < 0 ? original : original.slice(0, q);
+  const query = q < 0 ? '' : original.slice(q + 1);
+  const nq = uri.indexOf('?');
+  const newPath = nq < 0 ? uri : uri.slice(0, nq);
+  const newQuery = nq < 0 ? query : uri.slice(nq + 1);
+  return (newPath === '' ? path : newPath) + (newQuery === '' ? '' : `?${newQuery}`);
 }
 
 /** The response goes to its handle_response block, or is copied when nobody runs blocks. */

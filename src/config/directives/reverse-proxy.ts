@@ -21,6 +21,8 @@
  *         max_fails N
  *         unhealthy_status CODE|5xx...
  *         trusted_proxies CIDR...|private_ranges
+ *         method METHOD                    (the upstream request's only)
+ *         rewrite URI                      (the upstream request's only)
  *         header_up [+|-|>]NAME [VALUE|SEARCH] [REPLACE]
  *         header_down [+|-|>]NAME [VALUE|SEARCH] [REPLACE]
  *         flush_interval D|-1
@@ -296,6 +298,18 @@ const SUBDIRECTIVES: Readonly<Record<string, SubParser | undefined>> = {
   },
   stream_close_delay(sub, b) {
     b.streamCloseDelayMs = nsOrDuration(oneArg(sub, 'stream_close_delay D'));
+  },
+  method(sub, b) {
+    const tok = oneArg(sub, 'method METHOD');
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(tok.text)) throw configError(tok, `method: invalid method "${tok.text}"`);
+    b.rewrite = { ...b.rewrite, method: tok.text.toUpperCase() };
+  },
+  rewrite(sub, b) {
+    const tok = oneArg(sub, 'rewrite URI');
+    if (!tok.text.startsWith('/') && !tok.text.startsWith('?') && !tok.text.startsWith('{')) {
+      throw configError(tok, `rewrite: "${tok.text}" must start with / or ? (usage: rewrite URI)`);
+    }
+    b.rewrite = { ...b.rewrite, uri: tok.text };
   },
   transport(sub, b) {
     const kind = oneArg(sub, 'transport http { … }');

@@ -11,7 +11,8 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { CopyResponseHeadersRoute, CopyResponseRoute, ReverseProxyRoute } from '../../config/types.ts';
 import type { ProxyContext, ProxyRequest, ProxyResponse, ReverseProxy } from '../../proxy/reverse-proxy.ts';
-import { canonicalHeaderName, copyResponse as copyUpstream, type InterceptedResponse } from '../../proxy/response-handling.ts';
+import { copyResponse as copyUpstream, type InterceptedResponse } from '../../proxy/response-handling.ts';
+import { canonicalHeaderName } from '../../util/header-name.ts';
 import { setValue, type Req, type RequestContext, type Res } from '../context.ts';
 import { reverseProxy as proxyStep } from './blocks.ts';
 import { HandlerError } from './errors.ts';
