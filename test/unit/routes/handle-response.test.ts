@@ -205,3 +205,50 @@ http://site.test:8080 {
     await up.close();
   }
 });
+
+test('copy_response_headers exclude; reverse_proxy method and rewrite change only the upstream request', async () => {
+  const seen: string[] = [];
+  const up = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    res.writeHead(200, { 'x-keep': 'k', 'x-drop': 'd' });
+    res.end('upstream body');
+  });
+  up.listen(0, '127.0.0.1');
+  await once(up, 'listening');
+  const port = (up.address() as AddressInfo).port;
+  try {
+    await withSites(
+      `
+http://site.test:8080 {
+	route {
+		reverse_proxy /a* 127.0.0.1:${port} {
+			method put
+			rewrite /new
+			handle_response {
+				copy_response_headers {
+					exclude X-Drop
+				}
+			}
+		}
+		reverse_proxy /b* 127.0.0.1:${port} {
+			rewrite /other?q={path}
+		}
+		respond "after {method} {uri}"
+	}
+}
+`,
+      async (request) => {
+        const a = await request('/a/x?keep=1');
+        assert.equal(a.body.toString(), 'after GET /a/x?keep=1');
+        assert.equal(a.headers['x-keep'], 'k');
+        assert.equal(a.headers['x-drop'], undefined);
+        const b = await request('/b/y?gone=1');
+        assert.equal(b.body.toString(), 'upstream body');
+        assert.deepEqual(seen, ['PUT /new?keep=1', 'GET /other?q=/b/y']);
+      },
+    );
+  } finally {
+    up.closeAllConnections();
+    up.close();
+  }
+});
