@@ -190,6 +190,12 @@ function routeSorter(order: readonly string[]): (routes: readonly RouteDraft[]) 
       const { routes, ...rest } = r;
       return { ...rest, routes: sortBlock(routes) };
     }
+    if (r.kind === 'reverse_proxy') {
+      // handle_response blocks are sorted as handle blocks are (Caddy compiles them as subroutes).
+      const { handleResponse, ...rest } = r;
+      if (handleResponse === undefined) return rest;
+      return { ...rest, handleResponse: handleResponse.map(({ routes, ...h }) => (routes ? { ...h, routes: sortBlock(routes) } : h)) };
+    }
     if (r.kind === 'route') {
       const { routes, ...rest } = r;
       return { ...rest, routes: sortRoutes(routes.map(adaptOne), order, groupIds, false) };

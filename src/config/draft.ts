@@ -13,6 +13,7 @@ import type {
   Pos,
   RedirRoute,
   RespondRoute,
+  ResponseHandler,
   ReverseProxyRoute,
   Route,
   StatusMatch,
@@ -46,8 +47,13 @@ export interface RouteBlockDraft {
   routes: RouteDraft[];
 }
 
+/** reverse_proxy with its handle_response routes still unsorted. */
+export type ReverseProxyDraft = Omit<ReverseProxyRoute, 'handleResponse'> & {
+  handleResponse?: readonly ResponseHandler<RouteDraft>[];
+};
+
 export type RouteDraft =
-  | ReverseProxyRoute
+  | ReverseProxyDraft
   | RedirRoute
   | RespondRoute
   | HeaderRoute

@@ -704,6 +704,35 @@ export interface ReverseProxyConfig {
    * their X-Forwarded-For is appended to and their X-Forwarded-Proto/-Host kept.
    */
   readonly trustedProxies?: readonly string[];
+  /**
+   * `replace_status` and `handle_response` lines, in the order written: the first whose matcher
+   * takes the upstream's response head applies (Caddy's HandleResponse). Absent: none.
+   */
+  readonly handleResponse?: readonly ResponseHandler[];
+  /**
+   * `method M` / `rewrite URI` (Caddy's Handler.Rewrite): the upstream request only gets this
+   * method and target; the request later handlers see is untouched. URI may hold placeholders; its
+   * empty path or absent query keeps the request's. A GET or HEAD rewrite sends no body.
+   */
+  readonly rewrite?: { readonly method?: string; readonly uri?: string };
+}
+
+/** Caddy's ResponseMatcher: every status listed (any one), every header given (all of them). */
+export interface ResponseMatcher {
+  readonly status?: readonly StatusMatch[];
+  /** FIELD with no values: present; with values: one of them (Caddy's header matcher, `*` globs). */
+  readonly headers?: readonly { readonly name: string; readonly values: readonly string[] }[];
+}
+
+/**
+ * One response handler of a reverse_proxy: `statusReplace` (replace_status: the response is
+ * relayed with that status) or `routes` (handle_response: they run instead of the relay). `R` is
+ * RouteDraft while parsing (config/draft.ts), Route once adapt.ts has sorted them.
+ */
+export interface ResponseHandler<R = Route> {
+  readonly matcher?: ResponseMatcher;
+  readonly statusReplace?: number;
+  readonly routes?: readonly R[];
 }
 
 export interface ReverseProxyRoute extends RouteBase, ReverseProxyConfig {
@@ -921,14 +950,14 @@ export interface MetricsRoute extends RouteBase {
 
 /**
  * `copy_response [STATUS]` inside a reverse_proxy's handle_response: writes the upstream's
- * response (with STATUS if given). Parsed only; the proxy hook that runs it is to come.
+ * response (with STATUS if given), header_down applied.
  */
 export interface CopyResponseRoute extends RouteBase {
   readonly kind: 'copy_response';
   readonly status?: number;
 }
 
-/** `copy_response_headers { include … | exclude … }` inside handle_response: parsed only, as copy_response. */
+/** `copy_response_headers { include … | exclude … }` inside handle_response: the upstream's headers onto the response. */
 export interface CopyResponseHeadersRoute extends RouteBase {
   readonly kind: 'copy_response_headers';
   readonly include?: readonly string[];

@@ -1,4 +1,4 @@
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 import { sleep } from '../util/backoff.ts';
@@ -8,11 +8,12 @@ import type { ReverseProxyConfig } from '../config/types.ts';
 import { UpstreamState, monotonicClock, type Clock } from './upstream-state.ts';
 import { createSelector, type RandomSource, type SelectionRequest, type Selector } from './selectors.ts';
 import { HealthChecker, httpProbe, statusMatches, type HealthProbe, type IntervalTimers } from './health.ts';
-import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingContext, type PlaceholderValues } from './forwarding.ts';
+import { downstreamResponseHeaders, expandPlaceholders, upstreamRequestHeaders, type ForwardingContext, type PlaceholderValues } from './forwarding.ts';
 import { requestAuthority, unmapIPv4 } from '../util/host.ts';
 import { UpstreamTransport } from './transport.ts';
 import { WebSocketForwarder } from './websocket.ts';
 import { bufferRequestBody, type PreparedBody } from './buffering.ts';
+import { copyResponse, discard, matchResponse, type InterceptedResponse } from './response-handling.ts';
 import { IpRanges } from '../util/ip-ranges.ts';
 import { publish } from '../diagnostics.ts';
 import {
@@ -53,6 +54,11 @@ export interface ProxyContext {
    * error to the server); absent: the proxy answers with the status and a short text.
    */
   readonly onFailure?: (status: number, message: string) => void;
+  /**
+   * Runs handle_response block `index` of the config on the response it took (the router's
+   * compiled routes); the proxy drops what of the body it leaves. Absent: the response is relayed.
+   */
+  readonly onResponse?: (index: number, response: InterceptedResponse) => Promise<void>;
 }
 
 export interface ReverseProxyOptions {
@@ -154,6 +160,10 @@ export class ReverseProxy {
           ctx.onUpstream?.(up.address);
           const result = await this.#attempt(up, req, res, ctx, body, signal, () => cookie);
           if (result.kind === 'done') return;
+          if (result.kind === 'intercepted') {
+            await handOver(result.index, result.response, res, ctx);
+            return;
+          }
           if (result.kind === 'aborted') break;
           failure = { status: result.status, message: failureMessage(result.status, result.dialFailed) };
           const retrying = result.dialFailed && this.#mayRetry(start, retries);
@@ -285,15 +295,29 @@ export class ReverseProxy {
     if (body.contentLength !== undefined) headers['content-length'] = String(body.contentLength);
     // undici frames the body itself (Content-Length when the client sent one, chunked otherwise,
     // even on a GET or DELETE): the client's Transfer-Encoding was hop-by-hop anyway.
-    const request = { method: req.method ?? 'GET', path: req.url ?? '/', headers, body: body.body() };
+    const rewrite = this.#config.rewrite;
+    // Caddy's rule: rewritten to GET or HEAD, the request goes without its body, which stays
+    // unread for the handlers after this one (forward_auth's flow).
+    const bodiless = rewrite?.method === 'GET' || rewrite?.method === 'HEAD';
+    if (bodiless) {
+      delete headers['content-length'];
+      delete headers['transfer-encoding'];
+    }
+    const path = rewrite?.uri === undefined ? (req.url ?? '/') : rewriteTarget(req.url ?? '/', expandPlaceholders(rewrite.uri, fctx, req.headers));
+    const request = { method: rewrite?.method ?? req.method ?? 'GET', path, headers, body: bodiless ? null : body.body() };
     up.acquire();
     try {
       const result = await forwardOnce(res, (handler) => this.#transport.dispatch(up.config, request, handler), {
         dialTimeoutMs: this.#config.transport.dialTimeoutMs,
         headerTimeout: this.#transport.headerTimeout,
         responseBuffer: this.#config.responseBuffers ?? 0,
-        responseHeaders: (status, upstreamHeaders) => {
+        intercept: (status, upstreamHeaders) => {
+          // Counted on the upstream's own status, before any handler changes it (as Caddy does).
           if (this.#unhealthyStatus(status)) up.countFailure();
+          const handlers = this.#config.handleResponse;
+          return handlers === undefined ? undefined : matchResponse(handlers, status, upstreamHeaders);
+        },
+        responseHeaders: (_status, upstreamHeaders) => {
           const out = downstreamResponseHeaders(upstreamHeaders, fctx, this.#config.headerDown);
           const set = cookie();
           // Beside the upstream's own cookies and untouched by header_down, as Caddy sets it on
@@ -316,6 +340,33 @@ export class ReverseProxy {
       { upstream: up.address, status, retrying, err: describeError(error), timeout: error instanceof UpstreamTimeoutError },
       'upstream request failed',
     );
+  }
+}
+
+/**
+ * The upstream's target under `rewrite URI`, as Caddy's rewrite builds it: URI's path replaces the
+ * request's unless empty; its query replaces the request's when URI has a `?`, else the request's stays.
+ */
+export function rewriteTarget(original: string, uri: string): string {
+  const q = original.indexOf('?');
+  const path = q < 0 ? original : original.slice(0, q);
+  const query = q < 0 ? '' : original.slice(q + 1);
+  const nq = uri.indexOf('?');
+  const newPath = nq < 0 ? uri : uri.slice(0, nq);
+  const newQuery = nq < 0 ? query : uri.slice(nq + 1);
+  return (newPath === '' ? path : newPath) + (newQuery === '' ? '' : `?${newQuery}`);
+}
+
+/** The response goes to its handle_response block, or is copied when nobody runs blocks. */
+async function handOver(index: number, response: InterceptedResponse, res: ProxyResponse, ctx: ProxyContext): Promise<void> {
+  try {
+    if (ctx.onResponse !== undefined) await ctx.onResponse(index, response);
+    else await copyResponse(response, res as ServerResponse);
+  } catch {
+    // onResponse keeps its errors for its caller; a failure here can only cut the client off.
+    if (!res.writableEnded) res.destroy();
+  } finally {
+    discard(response);
   }
 }
 

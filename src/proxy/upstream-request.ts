@@ -1,6 +1,8 @@
 import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { InterceptedResponse, Interception } from './response-handling.ts';
 import type { HeaderTimeout } from './transport.ts';
 
 /** An HTTP/1 request or an HTTP/2 compatibility-API request. */
@@ -20,6 +22,8 @@ export class UpstreamTimeoutError extends Error {
 export type AttemptResult =
   /** The upstream answered and the response was relayed (or cut off after its headers). */
   | { readonly kind: 'done'; readonly status?: number }
+  /** A handle_response block takes the response: nothing was sent to the client. */
+  | { readonly kind: 'intercepted'; readonly index: number; readonly response: InterceptedResponse }
   /** `signal` aborted before the upstream's response headers; nothing was sent to the client. */
   | { readonly kind: 'aborted' }
   | {
@@ -41,6 +45,11 @@ export interface AttemptOptions {
    * buffer still gets the client a 502, since nothing was sent yet.
    */
   readonly responseBuffer?: number;
+  /**
+   * Told every final response head first: a handler that changes the status (replace_status) or
+   * takes the response (handle_response); undefined: relay it as it is.
+   */
+  readonly intercept?: (status: number, headers: IncomingHttpHeaders) => Interception | undefined;
   /** Turns the upstream's status and headers into the client's; may throw on invalid headers. */
   readonly responseHeaders: (status: number, headers: IncomingHttpHeaders) => OutgoingHttpHeaders;
   readonly signal: AbortSignal;
@@ -92,6 +101,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     | undefined;
   #complete = false;
   #settled = false;
+  /** Set when a handle_response block took the response: the body goes here, not to the client. */
+  #body: Readable | undefined;
 
   constructor(res: ProxyResponse, options: AttemptOptions, resolve: (result: AttemptResult) => void) {
     this.#res = res;
@@ -128,6 +139,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       controller.abort(abandoned());
       return;
     }
+    const hit = this.#options.intercept?.(statusCode, headers);
+    if (hit?.kind === 'handle') {
+      this.#intercept(controller, hit.index, statusCode, headers);
+      return;
+    }
+    const status = hit?.kind === 'status' ? hit.status : statusCode;
     let out: OutgoingHttpHeaders;
     try {
       out = this.#options.responseHeaders(statusCode, headers);
@@ -137,10 +154,28 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       return;
     }
     if ((this.#options.responseBuffer ?? 0) !== 0) {
-      this.#pending = { status: statusCode, headers: out, upstream: headers, chunks: [], length: 0 };
+      this.#pending = { status, headers: out, upstream: headers, chunks: [], length: 0 };
       return;
     }
-    this.#commit(controller, statusCode, out, headers);
+    this.#commit(controller, status, out, headers);
+  }
+
+  /**
+   * Hands the response to a handle_response block: the attempt settles now, the body flows into a
+   * stream that pauses the upstream while it is not read, and destroying that stream before the
+   * end aborts the upstream request (Caddy closes res.Body).
+   */
+  #intercept(controller: Dispatcher.DispatchController, index: number, status: number, headers: IncomingHttpHeaders): void {
+    const body = new Readable({
+      read: () => controller.resume(),
+      destroy: (err, done) => {
+        if (!this.#complete) controller.abort(abandoned());
+        done(err);
+      },
+    });
+    this.#body = body;
+    const relayHeaders = (): OutgoingHttpHeaders => this.#options.responseHeaders(status, headers);
+    this.#settle({ kind: 'intercepted', index, response: { status, headers, body, relayHeaders } });
   }
 
   /** Sends the status and headers to the client; from here on a failure can only cut it off. */
@@ -176,6 +211,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#body !== undefined) {
+      if (!this.#body.destroyed && !this.#body.push(chunk)) controller.pause();
+      return;
+    }
     const pending = this.#pending;
     if (pending !== undefined) {
       pending.chunks.push(chunk);
@@ -198,6 +237,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    if (this.#body !== undefined) {
+      this.#complete = true;
+      if (!this.#body.destroyed) this.#body.push(null);
+      return;
+    }
     if (!this.#flushPending(controller)) return;
     this.#complete = true;
     // Trailers pass through (gRPC puts grpc-status and grpc-message there). Over HTTP/2 they end
@@ -208,6 +252,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+    if (this.#body !== undefined) {
+      this.#body.destroy(error);
+      return;
+    }
     if (this.#responded) {
       // The upstream vanished or went silent mid-body: cut the client off rather than end a
       // truncated body cleanly.

@@ -8,11 +8,11 @@ import type { Logger } from '../log.ts';
 import { ReverseProxy } from '../proxy/reverse-proxy.ts';
 import { setValue, type Req, type RequestContext, type Res } from './context.ts';
 import { encode, header, redir, respond } from './handlers/basic.ts';
-import { handle, reverseProxy, route } from './handlers/blocks.ts';
+import { handle, route } from './handlers/blocks.ts';
 import { basicAuth } from './handlers/basic-auth.ts';
 import { fileServer } from './handlers/file-server.ts';
 import { abort, error, HandlerError } from './handlers/errors.ts';
-import { copyResponse, copyResponseHeaders } from './handlers/handle-response.ts';
+import { copyResponse, copyResponseHeaders, reverseProxyWithResponses } from './handlers/handle-response.ts';
 import { metrics, requestBody, requestHeader, type MetricsSource } from './handlers/request.ts';
 import { rewrite } from './handlers/rewrite.ts';
 import { phpFastcgi } from './handlers/php-fastcgi.ts';
@@ -28,7 +28,7 @@ const HANDLERS: { readonly [K in Route['kind']]: HandlerCompiler<Extract<Route, 
   encode,
   handle,
   route,
-  reverse_proxy: reverseProxy,
+  reverse_proxy: reverseProxyWithResponses,
   file_server: fileServer,
   basic_auth: basicAuth,
   rewrite,

@@ -1,9 +1,8 @@
 /**
  * Response handling inside reverse_proxy (Caddy's reverseproxy/caddyfile.go, Intercept and
- * FinalizeUnmarshalCaddyfile; caddyhttp ParseNamedResponseMatcher). Parsing only: the proxy hook
- * that runs these is not written yet (src/proxy/** is another engineer's now). The reverse_proxy
- * parser hands its block to parseResponseHandling, which takes these subdirectives and leaves the
- * others to it:
+ * FinalizeUnmarshalCaddyfile; caddyhttp ParseNamedResponseMatcher). The reverse_proxy parser hands
+ * its block to parseResponseHandling, which takes these subdirectives and leaves the others to it;
+ * the proxy runs them (proxy/reverse-proxy.ts #intercept, routes/handlers/handle-response.ts):
  *
  *     reverse_proxy … {
  *         @NAME status CODE|Nxx…              (response matchers; one-line or block form)
@@ -19,24 +18,19 @@
  *         }
  *     }
  *
- * The routes of a handle_response block are drafts in the order written; the adapter must sort them
- * like a handle block's (config/adapt.ts routeSorter) once the reverse_proxy route carries them.
+ * The routes of a handle_response block are drafts in the order written; the adapter sorts them
+ * like a handle block's (config/adapt.ts routeSorter).
  */
 import { configError, posOf } from '../errors.ts';
 import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
-import type { CopyResponseHeadersRoute, CopyResponseRoute, Pos, StatusMatch } from '../types.ts';
+import type { CopyResponseHeadersRoute, CopyResponseRoute, Pos, ResponseHandler, ResponseMatcher, StatusMatch } from '../types.ts';
 import type { RouteDraft } from '../draft.ts';
 import { headerNameArg, intArg, statusMatchArg } from '../values.ts';
 import { argsOf, noBlock, Once, splitMatcher, withArgs } from './helpers.ts';
 import type { RouteParseContext } from './site.ts';
 
-/** Caddy's ResponseMatcher: every status listed (any one), every header given (all of them). */
-export interface ResponseMatcher {
-  readonly status?: readonly StatusMatch[];
-  /** FIELD with no values: present; with values: one of them (Caddy's header matcher, `*` globs). */
-  readonly headers?: readonly { readonly name: string; readonly values: readonly string[] }[];
-}
+export type { ResponseMatcher } from '../types.ts';
 
 export type ResponseHandlerDraft =
   | { readonly kind: 'handle_response'; readonly pos: Pos; readonly matcher?: ResponseMatcher; readonly routes: RouteDraft[] }
@@ -62,6 +56,14 @@ export function parseResponseHandling(block: readonly Node[], ctx: RouteParseCon
     else if (node.name.text === 'handle_response') out.push(parseHandleResponse(node, matchers, ctx));
   }
   return out;
+}
+
+/** The handlers as the reverse_proxy route carries them (ReverseProxyConfig.handleResponse). */
+export function responseHandlers(drafts: readonly ResponseHandlerDraft[]): ResponseHandler<RouteDraft>[] {
+  return drafts.map((d) => ({
+    ...(d.matcher ? { matcher: d.matcher } : {}),
+    ...(d.kind === 'replace_status' ? { statusReplace: d.status } : { routes: d.routes }),
+  }));
 }
 
 function parseResponseMatcher(node: Node): ResponseMatcher {

@@ -21,6 +21,8 @@
  *         max_fails N
  *         unhealthy_status CODE|5xx...
  *         trusted_proxies CIDR...|private_ranges
+ *         method METHOD                    (the upstream request's only)
+ *         rewrite URI                      (the upstream request's only)
  *         header_up [+|-|>]NAME [VALUE|SEARCH] [REPLACE]
  *         header_down [+|-|>]NAME [VALUE|SEARCH] [REPLACE]
  *         flush_interval D|-1
@@ -28,6 +30,7 @@
  *         response_buffers SIZE|unlimited
  *         stream_timeout D
  *         stream_close_delay D
+ *         @NAME …; replace_status …; handle_response … { … }   (handle-response.ts)
  *         transport http {
  *             dial_timeout D
  *             response_header_timeout D
@@ -56,25 +59,28 @@ import { reverseProxyDefaults } from '../defaults.ts';
 import { configError, posOf } from '../errors.ts';
 import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
-import type { ReverseProxyConfig, ReverseProxyRoute, UpstreamConfig } from '../types.ts';
+import type { ReverseProxyDraft } from '../draft.ts';
+import type { ReverseProxyConfig, UpstreamConfig } from '../types.ts';
 import { durationArg, headerNameArg, intArg, parseDuration, portArg, statusMatchArg } from '../values.ts';
 import { unknownSub } from './global-options.ts';
 import { argsOf, goRegexp, headerOpLine, noBlock, Once, oneArg, splitMatcher } from './helpers.ts';
 import { applicationOrder } from './simple.ts';
 import { lbPolicy, validateLb } from './lb-policy.ts';
 import { parseTransport } from './proxy-transport.ts';
+import { parseResponseHandling, responseHandlers, RESPONSE_SUBDIRECTIVES } from './handle-response.ts';
+import type { RouteParseContext } from './site.ts';
 import { parseUpstream } from './upstream.ts';
 
 /**
  * A ReverseProxyConfig being filled in by the subdirectives: the same shape, writable (lists and
  * nested objects too), so a new field needs no second declaration here.
  */
-type Builder = Writable<ReverseProxyConfig>;
+type Builder = Writable<Omit<ReverseProxyConfig, 'handleResponse'>>;
 type Writable<T> = {
   -readonly [K in keyof T]: T[K] extends readonly (infer E)[] ? E[] : T[K] extends object ? Writable<T[K]> : T[K];
 };
 
-export function parseReverseProxy(node: Node): ReverseProxyRoute {
+export function parseReverseProxy(node: Node, ctx: RouteParseContext): ReverseProxyDraft {
   const { matcher, args } = splitMatcher(node);
   // A fresh copy of the defaults, so the deep-frozen config never shares PROXY_DEFAULTS' objects.
   const b = reverseProxyDefaults([]) as Builder;
@@ -84,6 +90,8 @@ export function parseReverseProxy(node: Node): ReverseProxyRoute {
   const once = new Once();
   for (const sub of node.block ?? []) {
     const name = sub.name.text;
+    // Response matchers, handle_response and replace_status: parseResponseHandling's, below.
+    if (name.startsWith('@') || RESPONSE_SUBDIRECTIVES.has(name)) continue;
     if (!REPEATABLE.has(name)) once.check(sub);
     if (!WITH_BLOCK.has(name)) noBlock(sub);
     if (name === 'to') {
@@ -116,7 +124,14 @@ export function parseReverseProxy(node: Node): ReverseProxyRoute {
     // The upstream's scheme says how to connect, so a TLS transport makes host:port upstreams https.
     b.upstreams = b.upstreams.map((u) => (u.scheme === 'http' ? { ...u, scheme: 'https' } : u));
   }
-  return { kind: 'reverse_proxy', pos: posOf(node.name), ...(matcher ? { matcher } : {}), ...b };
+  const handlers = responseHandlers(parseResponseHandling(node.block ?? [], ctx));
+  return {
+    kind: 'reverse_proxy',
+    pos: posOf(node.name),
+    ...(matcher ? { matcher } : {}),
+    ...b,
+    ...(handlers.length > 0 ? { handleResponse: handlers } : {}),
+  };
 }
 
 /** Subdirectives that may appear more than once (their lines add up). */
@@ -283,6 +298,18 @@ const SUBDIRECTIVES: Readonly<Record<string, SubParser | undefined>> = {
   },
   stream_close_delay(sub, b) {
     b.streamCloseDelayMs = nsOrDuration(oneArg(sub, 'stream_close_delay D'));
+  },
+  method(sub, b) {
+    const tok = oneArg(sub, 'method METHOD');
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(tok.text)) throw configError(tok, `method: invalid method "${tok.text}"`);
+    b.rewrite = { ...b.rewrite, method: tok.text.toUpperCase() };
+  },
+  rewrite(sub, b) {
+    const tok = oneArg(sub, 'rewrite URI');
+    if (!tok.text.startsWith('/') && !tok.text.startsWith('?') && !tok.text.startsWith('{')) {
+      throw configError(tok, `rewrite: "${tok.text}" must start with / or ? (usage: rewrite URI)`);
+    }
+    b.rewrite = { ...b.rewrite, uri: tok.text };
   },
   transport(sub, b) {
     const kind = oneArg(sub, 'transport http { … }');

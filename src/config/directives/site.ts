@@ -25,6 +25,7 @@ import { parseFileServer } from './file-server.ts';
 import { parsePhpFastcgi } from './php-fastcgi.ts';
 import { parseAccessLog } from './log.ts';
 import { parseReverseProxy } from './reverse-proxy.ts';
+import { parseForwardAuth } from './forward-auth.ts';
 import { parseMetrics, parseRequestBody, parseRequestHeader } from './request.ts';
 import { parseAbort, parseError, parseRedirDirective, parseRespondDirective } from './respond.ts';
 import { parseMethod, parseRewrite, parseUri } from './rewrite.ts';
@@ -63,7 +64,8 @@ export function parseContext(issues: IssueCollector, flags: ContextFlags = {}): 
 
 /** The handler directives, by name. One entry per directive; the parser may live in its own file. */
 const ROUTES: Readonly<Record<string, RouteParser | undefined>> = {
-  reverse_proxy: (node) => parseReverseProxy(node),
+  reverse_proxy: parseReverseProxy,
+  forward_auth: parseForwardAuth,
   redir: (node) => parseRedirDirective(node),
   respond: (node, ctx) => parseRespondDirective(node, ctx.inErrors === true),
   header: (node) => parseHeader(node),
