@@ -731,7 +731,7 @@ export interface ResponseMatcher {
  */
 export interface ResponseHandler<R = Route> {
   readonly matcher?: ResponseMatcher;
-  readonly statusReplace?: number;
+  readonly statusReplace?: number | string;
   readonly routes?: readonly R[];
 }
 

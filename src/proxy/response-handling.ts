@@ -13,10 +13,20 @@ import { statusMatches } from './health.ts';
 export type Interception = { readonly kind: 'status'; readonly status: number } | { readonly kind: 'handle'; readonly index: number };
 
 /** Caddy's rule: the first handler whose matcher takes the response (no matcher: any) applies, and only it. */
-export function matchResponse(handlers: readonly ResponseHandler[], status: number, headers: IncomingHttpHeaders): Interception | undefined {
+export function matchResponse(
+  handlers: readonly ResponseHandler[],
+  status: number,
+  headers: IncomingHttpHeaders,
+  expand: (template: string) => string,
+): Interception | undefined {
   for (const [index, h] of handlers.entries()) {
     if (h.matcher !== undefined && !responseMatches(h.matcher, status, headers)) continue;
-    if (h.statusReplace !== undefined) return { kind: 'status', status: h.statusReplace };
+    if (typeof h.statusReplace === 'number') return { kind: 'status', status: h.statusReplace };
+    if (h.statusReplace !== undefined) {
+      // A placeholder status that is no status (empty, not a number) leaves the upstream's.
+      const replaced = Number(expand(h.statusReplace));
+      return Number.isInteger(replaced) && replaced >= 100 && replaced <= 999 ? { kind: 'status', status: replaced } : undefined;
+    }
     return { kind: 'handle', index };
   }
   return undefined;

@@ -315,7 +315,7 @@ export class ReverseProxy {
           // Counted on the upstream's own status, before any handler changes it (as Caddy does).
           if (this.#unhealthyStatus(status)) up.countFailure();
           const handlers = this.#config.handleResponse;
-          return handlers === undefined ? undefined : matchResponse(handlers, status, upstreamHeaders);
+          return handlers === undefined ? undefined : matchResponse(handlers, status, upstreamHeaders, (t) => expandPlaceholders(t, fctx, req.headers));
         },
         responseHeaders: (_status, upstreamHeaders) => {
           const out = downstreamResponseHeaders(upstreamHeaders, fctx, this.#config.headerDown);

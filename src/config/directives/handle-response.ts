@@ -34,7 +34,7 @@ export type { ResponseMatcher } from '../types.ts';
 
 export type ResponseHandlerDraft =
   | { readonly kind: 'handle_response'; readonly pos: Pos; readonly matcher?: ResponseMatcher; readonly routes: RouteDraft[] }
-  | { readonly kind: 'replace_status'; readonly pos: Pos; readonly matcher?: ResponseMatcher; readonly status: number };
+  | { readonly kind: 'replace_status'; readonly pos: Pos; readonly matcher?: ResponseMatcher; readonly status: number | string };
 
 /** The names this module takes from a reverse_proxy block (besides `@NAME` lines). */
 export const RESPONSE_SUBDIRECTIVES: ReadonlySet<string> = new Set(['handle_response', 'replace_status']);
@@ -106,7 +106,10 @@ function parseReplaceStatus(node: Node, matchers: ReadonlyMap<string, ResponseMa
   if (node.block !== undefined) throw configError(node.open ?? node.name, "replace_status takes no block; use handle_response for routes");
   const [a, b] = argsOf(node, 1, 2, 'replace_status [@NAME] STATUS') as [Token, Token | undefined];
   const matcher = b !== undefined ? lookup(a, matchers) : undefined;
-  const status = intArg(b ?? a, 100, 999, 'status code');
+  const tok = b ?? a;
+  // A placeholder (`replace_status {err.status_code}` in handle_errors, corpus case 30) is read
+  // per response, as Caddy's WeakString status is.
+  const status = tok.text.includes('{') ? tok.text : intArg(tok, 100, 999, 'status code');
   return { kind: 'replace_status', pos: posOf(node.name), ...(matcher ? { matcher } : {}), status };
 }
 

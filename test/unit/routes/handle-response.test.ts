@@ -252,3 +252,29 @@ http://site.test:8080 {
     up.close();
   }
 });
+
+test('replace_status with a placeholder: an error page fetched in handle_errors keeps the error status (corpus case 30)', async () => {
+  const up = await upstream();
+  try {
+    await withSites(
+      `
+http://site.test:8080 {
+	error /gone* 410
+	handle_errors {
+		rewrite * /{err.status_code}
+		reverse_proxy 127.0.0.1:${up.port} {
+			replace_status {err.status_code}
+		}
+	}
+}
+`,
+      async (request) => {
+        const r = await request('/gone/x');
+        assert.equal(r.status, 410, 'the status of the error, not the 200 of the page fetched');
+        assert.equal(r.body.toString(), 'plain /410');
+      },
+    );
+  } finally {
+    await up.close();
+  }
+});
