@@ -126,7 +126,10 @@ async function attemptOnce(ctx: FlowContext): Promise<ObtainedCertificate> {
   const { client, o, attempt } = ctx;
   const signal = o.signal;
   const dir = await client.directory({ ...opt(signal) });
-  const profile = o.profile !== undefined && dir.meta?.profiles?.[o.profile] !== undefined ? o.profile : undefined;
+  // Let's Encrypt issues IP addresses only under its short-lived profile: with none configured, an
+  // order with an IP identifier asks for `shortlived` when the CA offers it.
+  const wanted = o.profile ?? (o.identifiers.some((i) => i.type === 'ip') ? 'shortlived' : undefined);
+  const profile = wanted !== undefined && dir.meta?.profiles?.[wanted] !== undefined ? wanted : undefined;
   const replaces = o.replaces !== undefined && dir.renewalInfo !== undefined ? o.replaces : undefined;
   const request = {
     identifiers: o.identifiers,

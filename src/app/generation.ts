@@ -108,6 +108,13 @@ export class Generation {
       }
       for (const a of httpsNames) if (a.host !== '') this.managed.set(a.host, policy(a.host));
     }
+    // As Caddy 2.10+: a name a managed wildcard covers is served with the wildcard's certificate
+    // (the certificate manager looks up the wildcard when the name is not managed itself), so a
+    // `*.example.com` site and an `a.example.com` site make one certificate, not two.
+    for (const name of [...this.managed.keys()]) {
+      const wildcard = wildcardOf(name);
+      if (wildcard !== undefined && this.managed.has(wildcard)) this.managed.delete(name);
+    }
   }
 
   /** The policy of the on-demand site that covers `name`, if any (exact, wildcard, then catch-all). */

@@ -3,7 +3,7 @@
  * `local_certs`, and sorts routes into the Caddyfile's directive order. Also the one issuer policy
  * (`siteFor`, `issuerFor`) that `run` and every `certs` command apply to the adapted config.
  */
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import type { ParsedAddress } from './address.ts';
 import { GLOBAL_DEFAULTS } from './defaults.ts';
 import type { AccessLogDraft, GlobalsDraft, RouteDraft, SiteDraft, TlsDraft } from './draft.ts';
@@ -162,12 +162,25 @@ export function siteFor(config: Config, name: string): SiteConfig | undefined {
 
 const LOCAL_SUFFIXES = ['.localhost', '.internal', '.local', '.home.arpa'];
 
+/** Addresses a CA cannot reach or will not validate (IANA special-purpose registries). */
+const NON_PUBLIC_IPS = (() => {
+  const list = new BlockList();
+  for (const [net, prefix] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.168.0.0', 16]] as const) {
+    list.addSubnet(net, prefix, 'ipv4');
+  }
+  for (const [net, prefix] of [['::', 128], ['::1', 128], ['fe80::', 10], ['fc00::', 7]] as const) list.addSubnet(net, prefix, 'ipv6');
+  return list;
+})();
+
 /**
  * Names no public CA will issue for, so they get the built-in local CA (SPEC.md, "Behaviour every
- * user can count on"): localhost, IP addresses, *.localhost, *.internal, *.local, *.home.arpa.
+ * user can count on"): localhost, *.localhost, *.internal, *.local, *.home.arpa, and the IP
+ * addresses no CA can validate (loopback, private, shared, link-local, unique-local, unspecified).
+ * A public IP address goes to ACME with an IP identifier (RFC 8738), as Let's Encrypt issues them.
  */
 export function isLocalOnlyName(name: string): boolean {
-  if (name === 'localhost' || isIP(name) !== 0) return true;
+  if (name === 'localhost') return true;
+  if (isIP(name) !== 0) return NON_PUBLIC_IPS.check(name, isIP(name) === 4 ? 'ipv4' : 'ipv6');
   return LOCAL_SUFFIXES.some((s) => name.endsWith(s));
 }
 

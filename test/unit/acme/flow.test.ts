@@ -240,6 +240,22 @@ test('profile and replaces are sent only when the directory offers profiles and 
   }, { renewalInfo: undefined });
 });
 
+test('an order with an IP identifier and no profile asks for shortlived when the CA offers it (Let\'s Encrypt issues IPs only so)', async () => {
+  const offered = { meta: { profiles: { classic: 'the usual', shortlived: '6 days' } } };
+  await withIssuer({}, async (h) => {
+    await h.obtain();
+    assert.equal(h.orders[0]?.payload.profile, 'shortlived', 'NAMES holds an IP identifier');
+    await h.obtain({ identifiers: NAMES.filter((i) => i.type === 'dns') });
+    assert.equal(h.orders[1]?.payload.profile, undefined, 'DNS names alone keep the CA default');
+    await h.obtain({ profile: 'classic' });
+    assert.equal(h.orders[2]?.payload.profile, 'classic', 'a configured profile wins');
+  }, offered);
+  await withIssuer({}, async (h) => {
+    await h.obtain();
+    assert.equal(h.orders[0]?.payload.profile, undefined, 'not offered: not asked for');
+  });
+});
+
 test('an alreadyReplaced newOrder is retried without replaces', async () => {
   await withIssuer({}, async (h) => {
     const next = h.ca.route('/new-order');

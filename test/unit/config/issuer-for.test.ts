@@ -94,3 +94,11 @@ test('local_certs sends every site and every name without a site to the local CA
   assert.deepEqual(issuerFor(undefined, plain.globals, 'localhost', 'acme'), { kind: 'acme', ca: CA });
   assert.deepEqual(issuerFor(siteFor(plain, 'a.example.com'), plain.globals, 'a.example.com', 'internal'), { kind: 'internal' });
 });
+
+test('IP addresses: a public one goes to ACME (RFC 8738), loopback, private, shared, link-local and unique-local ones to the local CA', async () => {
+  const c = await config('203.0.113.5, 10.0.0.1, 127.0.0.1, 100.64.0.9, [2001:db8::1], [fd00::5], [fe80::1] {\n\trespond "ip"\n}\n');
+  const kind = (name: string): string | undefined => issuerFor(siteFor(c, name), c.globals, name)?.kind;
+  assert.equal(kind('203.0.113.5'), 'acme');
+  assert.equal(kind('2001:db8::1'), 'acme');
+  for (const local of ['10.0.0.1', '127.0.0.1', '100.64.0.9', 'fd00::5', 'fe80::1']) assert.equal(kind(local), 'internal', local);
+});
