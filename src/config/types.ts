@@ -752,6 +752,8 @@ export interface RespondRoute extends RouteBase {
   readonly kind: 'respond';
   readonly body: string;
   readonly status: number;
+  /** A placeholder status (`{err.status_code}`), expanded per request; `status` when it is no status. */
+  readonly statusTemplate?: string;
   /** `close`: the connection is closed after the response (HTTP/2: the session, gracefully). */
   readonly close?: boolean;
   /**

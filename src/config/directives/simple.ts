@@ -43,14 +43,17 @@ export function parseRespond(node: Node): RespondRoute {
   const [first, second] = argsOf(withArgs(node, args), 0, 2, 'respond [MATCHER] [BODY] [STATUS]');
   let body = '';
   let status: number = RESPOND_DEFAULT_STATUS;
+  let statusTemplate: string | undefined;
   if (second !== undefined) {
     body = (first as Token).text;
-    status = intArg(second, 100, 999, 'status code');
+    // `respond "…" {err.status_code}` in handle_errors: read per request (Caddy's WeakString).
+    if (second.text.includes('{')) statusTemplate = second.text;
+    else status = intArg(second, 100, 999, 'status code');
   } else if (first !== undefined) {
     if (/^\d{3}$/.test(first.text) && Number(first.text) >= 100) status = Number(first.text);
     else body = first.text;
   }
-  return { kind: 'respond', pos: posOf(node.name), ...(matcher ? { matcher } : {}), body, status };
+  return { kind: 'respond', pos: posOf(node.name), ...(matcher ? { matcher } : {}), body, status, ...(statusTemplate !== undefined ? { statusTemplate } : {}) };
 }
 
 /**

@@ -11,13 +11,28 @@ export const respond: HandlerCompiler<RespondRoute> = (r) => ({
   step: (req, res, ctx) => {
     const body = expandPlaceholders(r.body, req, ctx);
     const errorStatus = r.statusFromError ? ctx.values?.get('http.error.status_code') : undefined;
-    res.statusCode = errorStatus !== undefined ? Number(errorStatus) : r.status;
-    if (body !== '' && !res.hasHeader('content-type')) res.setHeader('content-type', 'text/plain; charset=utf-8');
+    const templated = r.statusTemplate !== undefined ? Number(expandPlaceholders(r.statusTemplate, req, ctx)) : NaN;
+    res.statusCode = errorStatus !== undefined ? Number(errorStatus) : Number.isInteger(templated) && templated >= 100 && templated <= 999 ? templated : r.status;
+    if (body !== '' && !res.hasHeader('content-type')) res.setHeader('content-type', contentTypeOf(body));
     if (r.close) closeAfter(res);
     res.end(body);
     return true;
   },
 });
+
+/** Caddy's static response: a body that is a JSON object or array is application/json (checked with 2.6.2). */
+function contentTypeOf(body: string): string {
+  const first = body.trimStart()[0];
+  if (first === '{' || first === '[') {
+    try {
+      JSON.parse(body);
+      return 'application/json';
+    } catch {
+      // not JSON after all
+    }
+  }
+  return 'text/plain; charset=utf-8';
+}
 
 /**
  * respond's `close`: Caddy sets Connection: close (HTTP/1, which Node honours by closing after

@@ -13,7 +13,9 @@ export const vars: HandlerCompiler<VarsRoute> = (r) => ({
 /**
  * Caddy's map (map.go): each destination on its own: the first row whose input equals SOURCE's
  * value (or whose regexp matches it) and that has an output for that destination (not `-`) gives
- * it; a regexp row's output expands its captures over the input as Go's ReplaceAllString does;
+ * it; a regexp row's output is its template expanded with each match's captures and the results
+ * joined, as Go's Regexp.ExpandString over FindAllStringSubmatchIndex (`~^/docs/ docs` maps
+ * `/docs/a` to `docs`, checked with Caddy 2.6.2);
  * no such row: the default, if any. The outputs are placeholders named after the destinations
  * (`{backend}`), not variables: Caddy 2.6.2 answers `{vars.backend}` empty. They are stored as
  * placeholder values (ctx.values). Caddy computes them lazily when read; here when the route
@@ -30,7 +32,7 @@ export const map: HandlerCompiler<MapRoute> = (r) => {
         for (const row of matching) {
           const o = row.outputs[i];
           if (o === undefined) continue;
-          out = row.re !== undefined ? input.replace(row.re, o) : o;
+          out = row.re !== undefined ? expandAll(row.re, input, o) : o;
           break;
         }
         out ??= r.defaults[i];
@@ -40,6 +42,22 @@ export const map: HandlerCompiler<MapRoute> = (r) => {
     },
   };
 };
+
+/** Each match's expansion of `template` (JS replacement syntax: `$1`, `$<name>`, `$&`, `$$`), joined. */
+function expandAll(re: RegExp, input: string, template: string): string {
+  let out = '';
+  re.lastIndex = 0;
+  for (const m of input.matchAll(re)) {
+    out += template.replace(/\$(\$|&|<([^>]*)>|(\d{1,2}))/g, (whole, what: string, name: string | undefined, index: string | undefined) => {
+      if (what === '$') return '$';
+      if (what === '&') return m[0];
+      if (name !== undefined) return m.groups?.[name] ?? '';
+      const n = Number(index);
+      return n < m.length ? (m[n] ?? '') : whole;
+    });
+  }
+  return out;
+}
 
 function testFrom0(re: RegExp, input: string): boolean {
   re.lastIndex = 0;

@@ -266,3 +266,27 @@ http://site.test:8080 {
     },
   );
 });
+
+test('respond: a JSON object body is application/json, other bodies text/plain; a placeholder status is read per request (Caddy 2.6.2 checked)', async () => {
+  await withSites(
+    `
+http://site.test:8080 {
+	respond /o \`{"a":1}\`
+	respond /s \`"str"\`
+	respond /b \`{bad\`
+	error /e 418
+	handle_errors {
+		respond "code {err.status_code}" {err.status_code}
+	}
+}
+`,
+    async (request) => {
+      assert.equal((await request('/o')).headers['content-type'], 'application/json');
+      assert.equal((await request('/s')).headers['content-type'], 'text/plain; charset=utf-8');
+      assert.equal((await request('/b')).headers['content-type'], 'text/plain; charset=utf-8');
+      const e = await request('/e');
+      assert.equal(e.status, 418);
+      assert.equal(e.body.toString(), 'code 418');
+    },
+  );
+});
