@@ -84,13 +84,22 @@ function htmlRedirect(to: string): string {
 /** Go's html.EscapeString. */
 const HTML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
 
-export const header: HandlerCompiler<HeaderRoute> = (r) => ({
-  step: (req, res, ctx) => {
-    // Applied when the head goes out, so they also win over what an upstream sent.
-    responseHooks(res).onHead(() => applyResponseHeaderOps(res, r.ops, req, ctx, r.deferred));
-    return false;
-  },
-});
+export const header: HandlerCompiler<HeaderRoute> = (r) => {
+  // Caddy turns a directive's `?NAME` lines into one Require condition on its response ops: they
+  // all apply only when every one of those fields is absent (headers/caddyfile.go), so with two
+  // `?` lines an existing field stops both defaults (and the directive's other ops).
+  const required = r.ops.filter((o) => o.op === 'default').map((o) => o.name);
+  return {
+    step: (req, res, ctx) => {
+      // Applied when the head goes out, so they also win over what an upstream sent.
+      responseHooks(res).onHead(() => {
+        if (required.some((name) => res.hasHeader(name))) return;
+        applyResponseHeaderOps(res, r.ops, req, ctx, r.deferred);
+      });
+      return false;
+    },
+  };
+};
 
 export const encode: HandlerCompiler<EncodeRoute> = (r) => ({
   step: (req, res) => {
