@@ -4,6 +4,7 @@
  * stack is app/stack.ts, which issuer serves a name config/adapt.ts `issuerFor`.
  */
 import type { SecureContext } from 'node:tls';
+import type { ConnectionLimits } from './util/timeouts.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AdminApi } from './app/admin.ts';
 import { Generation, type ListenerKey } from './app/generation.ts';
@@ -48,7 +49,7 @@ export class App {
    */
   #retiring: Stack | undefined;
   #issuers: Issuers | undefined;
-  readonly #fronts = new Listeners<Front>((l) => this.#makeFront(l));
+  readonly #fronts = new Listeners<Front>((l, limits) => this.#makeFront(l, limits));
   readonly #admin: AdminApi;
   readonly #metrics: Metrics;
   readonly #accessLogs = new AccessLogs();
@@ -218,7 +219,7 @@ export class App {
     await this.#accessLogs.closed;
   }
 
-  #makeFront(l: ListenerKey): Front {
+  #makeFront(l: ListenerKey, limits: ConnectionLimits): Front {
     const log = this.#log.child({ logger: l.protocol === 'https' ? 'tls' : 'http' });
     // One request path for every listener; it reads the generation and the stacks through `this`
     // at each request, so reloads need not touch it.
@@ -244,6 +245,7 @@ export class App {
           onRequest: (req, res) => void requests.handle(req, res, 'https', l.port),
           onUpgrade: (req, socket, head) => void requests.upgrade(req, socket, head, 'https', l.port),
           log,
+          limits,
         }),
       };
     }
@@ -253,6 +255,7 @@ export class App {
         onRequest: (req, res) => void requests.handle(req, res, 'http', l.port),
         onUpgrade: (req, socket, head) => void requests.upgrade(req, socket, head, 'http', l.port),
         log,
+        limits,
       }),
     };
   }

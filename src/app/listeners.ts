@@ -1,4 +1,5 @@
 import type { Config } from '../config/types.ts';
+import { connectionLimits, type ConnectionLimits } from '../util/timeouts.ts';
 import type { ListenerKey } from './generation.ts';
 import type { ReloadPlan } from './plan.ts';
 
@@ -6,6 +7,8 @@ import type { ReloadPlan } from './plan.ts';
 export interface Listening {
   listen(port: number, hosts: readonly (string | undefined)[]): Promise<void>;
   close(graceMs: number): Promise<void>;
+  /** The listener's `servers` options as they stand in the config being applied. */
+  configure(limits: ConnectionLimits): void;
 }
 
 /**
@@ -15,9 +18,10 @@ export interface Listening {
  */
 export class Listeners<F extends { readonly front: Listening }> {
   readonly #fronts = new Map<string, F>();
-  readonly #make: (l: ListenerKey) => F;
+  readonly #ports = new Map<string, number>();
+  readonly #make: (l: ListenerKey, limits: ConnectionLimits) => F;
 
-  constructor(make: (l: ListenerKey) => F) {
+  constructor(make: (l: ListenerKey, limits: ConnectionLimits) => F) {
     this.#make = make;
   }
 
@@ -31,8 +35,9 @@ export class Listeners<F extends { readonly front: Listening }> {
     try {
       for (const [id, l] of listeners.open) {
         if (this.#fronts.has(id)) continue;
-        const front = this.#make(l);
+        const front = this.#make(l, connectionLimits(config.globals.servers, l.port));
         this.#fronts.set(id, front);
+        this.#ports.set(id, l.port);
         opened.push(id);
         await front.front.listen(l.port, binds);
       }
@@ -40,12 +45,16 @@ export class Listeners<F extends { readonly front: Listening }> {
       for (const id of opened) {
         await this.#fronts.get(id)?.front.close(0);
         this.#fronts.delete(id);
+        this.#ports.delete(id);
       }
       throw err;
     }
+    // Timeouts follow a reload on listeners kept open too (max_header_size only on new ones).
+    for (const [id, f] of this.#fronts) f.front.configure(connectionLimits(config.globals.servers, this.#ports.get(id) ?? 0));
     for (const id of listeners.close) {
       const f = this.#fronts.get(id);
       this.#fronts.delete(id);
+      this.#ports.delete(id);
       // Requests in flight on a dropped listener get the grace period to finish.
       void f?.front.close(config.globals.gracePeriodMs);
     }

@@ -4,13 +4,15 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.ts';
 import { Acceptors } from '../util/listen.ts';
 import { drainSockets } from '../util/drain.ts';
-import { TIMEOUTS } from '../util/timeouts.ts';
+import { applyLimits, connectionLimits, serverCreateOptions, type ConnectionLimits } from '../util/timeouts.ts';
 import { acceptsUpgrade, answerClientError } from './http1-rules.ts';
 
 export interface HttpFrontOptions {
   readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
   readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   readonly log: Logger;
+  /** Absent: the defaults (util/timeouts.ts). */
+  readonly limits?: ConnectionLimits;
 }
 
 /**
@@ -24,20 +26,28 @@ export class HttpFront {
   readonly #acceptors: Acceptors;
   /** Every connection, upgraded ones included (http.Server forgets those). */
   readonly #sockets = new Set<Socket>();
+  #keepaliveIntervalMs: number | undefined;
 
   constructor(o: HttpFrontOptions) {
+    const limits = o.limits ?? connectionLimits(undefined, 0);
     this.#server = http.createServer(
-      { requestTimeout: 0, headersTimeout: TIMEOUTS.headersMs, keepAliveTimeout: TIMEOUTS.keepAliveMs, shouldUpgradeCallback: acceptsUpgrade },
+      { shouldUpgradeCallback: acceptsUpgrade, ...serverCreateOptions(limits) },
       o.onRequest,
     );
-    this.#server.timeout = TIMEOUTS.idleMs;
+    this.configure(limits);
     this.#server.on('upgrade', o.onUpgrade);
     this.#server.on('clientError', answerClientError);
     this.#server.on('connection', (socket: Socket) => {
+      if (this.#keepaliveIntervalMs !== undefined) socket.setKeepAlive(true, this.#keepaliveIntervalMs);
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
     this.#acceptors = new Acceptors(this.#server, o.log);
+  }
+
+  configure(limits: ConnectionLimits): void {
+    applyLimits(this.#server, limits);
+    this.#keepaliveIntervalMs = limits.keepaliveIntervalMs;
   }
 
   listen(port: number, hosts: readonly (string | undefined)[]): Promise<void> {

@@ -9,7 +9,7 @@ import { Acceptors } from '../util/listen.ts';
 import { unmapIPv4 } from '../util/host.ts';
 import { drainSockets } from '../util/drain.ts';
 import { publish } from '../diagnostics.ts';
-import { TIMEOUTS } from '../util/timeouts.ts';
+import { applyLimits, connectionLimits, serverCreateOptions, TIMEOUTS, type ConnectionLimits } from '../util/timeouts.ts';
 import { acceptsUpgrade, answerClientError } from '../http/http1-rules.ts';
 import { readClientHello } from './hello-gate.ts';
 import { alertRecord, ALERT_UNRECOGNIZED_NAME, type HelloResult } from './client-hello.ts';
@@ -30,6 +30,8 @@ export interface TlsFrontOptions {
   readonly onRequest: RequestHandler;
   readonly onUpgrade: UpgradeHandler;
   readonly log: Logger;
+  /** Absent: the defaults (util/timeouts.ts). */
+  readonly limits?: ConnectionLimits;
 }
 
 /**
@@ -77,6 +79,7 @@ export class TlsFront {
   readonly #tls: tls.Server;
   readonly #h1: http.Server;
   readonly #h2: http2.Http2Server;
+  #keepaliveIntervalMs: number | undefined;
   readonly #sockets = new Set<TLSSocket>();
   readonly #sessions = new Set<Http2Session>();
   readonly #log: Logger;
@@ -114,15 +117,15 @@ export class TlsFront {
     });
     this.#acceptors = new Acceptors(this.#tls, o.log, (socket) => this.#accept(socket));
     this.#tls.on('error', (err) => this.#log.error({ err }, 'TLS listener error'));
-    this.#h1 = http.createServer({ requestTimeout: 0, headersTimeout: TIMEOUTS.headersMs, keepAliveTimeout: TIMEOUTS.keepAliveMs, shouldUpgradeCallback: acceptsUpgrade });
-    this.#h1.timeout = TIMEOUTS.idleMs;
+    const limits = o.limits ?? connectionLimits(undefined, 0);
+    this.#h1 = http.createServer({ shouldUpgradeCallback: acceptsUpgrade, ...serverCreateOptions(limits) });
     // Connections come from the TLS server, not from a listen() of its own: see Acceptors.
     this.#h1.emit('listening');
     this.#h1.on('request', o.onRequest);
     this.#h1.on('upgrade', o.onUpgrade);
     this.#h1.on('clientError', answerClientError);
     this.#h2 = http2.createServer({ settings: { maxConcurrentStreams: 250 } });
-    this.#h2.setTimeout(TIMEOUTS.idleMs);
+    this.configure(limits);
     this.#h2.on('request', o.onRequest);
     this.#h2.on('session', (s: Http2Session) => {
       this.#sessions.add(s);
@@ -188,7 +191,15 @@ export class TlsFront {
     });
   }
 
+  /** The listener's `servers` timeouts and keep-alive probes (util/timeouts.ts); a reload calls it again. */
+  configure(limits: ConnectionLimits): void {
+    applyLimits(this.#h1, limits);
+    this.#h2.setTimeout(limits.idleMs);
+    this.#keepaliveIntervalMs = limits.keepaliveIntervalMs;
+  }
+
   #accept(socket: net.Socket): void {
+    if (this.#keepaliveIntervalMs !== undefined) socket.setKeepAlive(true, this.#keepaliveIntervalMs);
     // The raw socket is ours until the TLS server takes it, and stays listened to after: an error
     // while a lookup runs must not become an uncaught 'error' event.
     socket.on('error', () => {});
