@@ -66,51 +66,24 @@ async function udpExchange(to: DnsServer, msg: Buffer, options: ExchangeOptions)
 }
 
 function udpOnce(to: DnsServer, msg: Buffer, options: ExchangeOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
+  return settleOnce(to, 'udp', options, (done) => {
     const socket = dgram.createSocket(isIP(to.host) === 6 ? 'udp6' : 'udp4');
     const id = msg.readUInt16BE(0);
-    let settled = false;
-    const done = (err: Error | undefined, answer?: Buffer): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
-      socket.close();
-      if (err) reject(err);
-      else resolve(answer as Buffer);
-    };
-    const onAbort = (): void => done(abortError(options.signal));
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const timer = setTimeout(() => done(networkError(to, `no answer within ${timeoutMs} ms (udp)`)), timeoutMs);
-    options.signal?.addEventListener('abort', onAbort, { once: true });
     socket.on('error', (err) => done(networkError(to, err.message, err)));
     // Answers from elsewhere or for another ID are not ours (RFC 5452 §9.1): wait for the right one.
     socket.on('message', (answer, rinfo) => {
       if (answer.length >= 12 && answer.readUInt16BE(0) === id && rinfo.port === to.port) done(undefined, answer);
     });
     socket.send(msg, to.port, to.host);
+    return () => socket.close();
   });
 }
 
 function tcpExchange(to: DnsServer, msg: Buffer, options: ExchangeOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
+  return settleOnce(to, 'tcp', options, (done) => {
     const socket = net.connect({ host: to.host, port: to.port });
     const chunks: Buffer[] = [];
     let size = 0;
-    let settled = false;
-    const done = (err: Error | undefined, answer?: Buffer): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(answer as Buffer);
-    };
-    const onAbort = (): void => done(abortError(options.signal));
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const timer = setTimeout(() => done(networkError(to, `no answer within ${timeoutMs} ms (tcp)`)), timeoutMs);
-    options.signal?.addEventListener('abort', onAbort, { once: true });
     socket.on('error', (err) => done(networkError(to, err.message, err)));
     socket.on('close', () => done(networkError(to, 'connection closed before the answer (tcp)')));
     socket.on('data', (chunk) => {
@@ -123,6 +96,40 @@ function tcpExchange(to: DnsServer, msg: Buffer, options: ExchangeOptions): Prom
     const len = Buffer.alloc(2);
     len.writeUInt16BE(msg.length);
     socket.write(Buffer.concat([len, msg]));
+    return () => socket.destroy();
+  });
+}
+
+/**
+ * One query and its answer, settled once: by `start`'s `done`, the timeout or the abort signal,
+ * whichever comes first; then the transport's cleanup runs.
+ */
+function settleOnce(
+  to: DnsServer,
+  proto: 'udp' | 'tcp',
+  options: ExchangeOptions,
+  start: (done: (err: Error | undefined, answer?: Buffer) => void) => () => void,
+): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const transport: { cleanup?: () => void } = {};
+    const done = (err: Error | undefined, answer?: Buffer): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      transport.cleanup?.();
+      if (err) reject(err);
+      else resolve(answer as Buffer);
+    };
+    const onAbort = (): void => done(abortError(options.signal));
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const timer = setTimeout(() => done(networkError(to, `no answer within ${timeoutMs} ms (${proto})`)), timeoutMs);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const cleanup = start(done);
+    // An answer (or error) that came synchronously settled before cleanup was known.
+    if (settled) cleanup();
+    else transport.cleanup = cleanup;
   });
 }
 

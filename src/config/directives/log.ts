@@ -225,7 +225,6 @@ const FUNDAMENTAL = new Set(['ts', 'time', 'level', 'logger', 'msg']);
 
 /** `filter { wrap …; fields { FIELD FILTER … }; FIELD FILTER … }`: the flat form is Caddy ≥ 2.7's. */
 function parseFilterEncoder(lines: readonly Node[]): LogFormat {
-  let wrap: LogFormat | undefined;
   const byField = new Map<string, LogFieldFilter>();
   const once = new Once();
   const field = (l: Node): void => {
@@ -233,6 +232,16 @@ function parseFilterEncoder(lines: readonly Node[]): LogFormat {
     // As Caddy (a map by field name): a later filter for the same field replaces the earlier one.
     byField.set(l.name.text, parseFieldFilter(l));
   };
+  const wrap = wrappedFields(lines, once, field);
+  return { kind: 'filter', ...(wrap !== undefined ? { wrap } : {}), fields: [...byField.values()] };
+}
+
+/**
+ * The lines of `format filter` and `format append`: `wrap FORMAT` (once), and field lines, either
+ * flat (newer Caddy) or inside `fields { }`. Returns the wrapped format, if any.
+ */
+function wrappedFields(lines: readonly Node[], once: Once, field: (line: Node) => void): LogFormat | undefined {
+  let wrap: LogFormat | undefined;
   for (const line of lines) {
     if (line.name.text === 'wrap') {
       once.check(line);
@@ -243,7 +252,7 @@ function parseFilterEncoder(lines: readonly Node[]): LogFormat {
       field(line);
     }
   }
-  return { kind: 'filter', ...(wrap !== undefined ? { wrap } : {}), fields: [...byField.values()] };
+  return wrap;
 }
 
 function parseFieldFilter(line: Node): LogFieldFilter {
@@ -336,7 +345,6 @@ function goReplacement(template: string): string {
 
 /** `append { wrap …; fields { FIELD VALUE }; FIELD VALUE }`. */
 function parseAppendEncoder(lines: readonly Node[]): LogFormat {
-  let wrap: LogFormat | undefined;
   const fields = new Map<string, LogAppendField>();
   const once = new Once();
   const field = (l: Node): void => {
@@ -344,16 +352,7 @@ function parseAppendEncoder(lines: readonly Node[]): LogFormat {
     const value = oneArg(l, `${l.name.text} VALUE`);
     fields.set(l.name.text, { name: l.name.text, value: scalar(value) });
   };
-  for (const line of lines) {
-    if (line.name.text === 'wrap') {
-      once.check(line);
-      wrap = parseFormat(line, 'wrap');
-    } else if (line.name.text === 'fields' && line.args.length === 0 && line.block !== undefined) {
-      for (const l of line.block) field(l);
-    } else {
-      field(line);
-    }
-  }
+  const wrap = wrappedFields(lines, once, field);
   return { kind: 'append', ...(wrap !== undefined ? { wrap } : {}), fields: [...fields.values()] };
 }
 
