@@ -14,7 +14,7 @@ import mime from 'mime-types';
 import parseRange from 'range-parser';
 import send from 'send';
 import { compileHide, joinUnderRoot, statFile } from './locate.ts';
-import { renderListing, type ListingEntry } from './browse.ts';
+import { escapeHtml, renderListing, type ListingEntry } from './browse.ts';
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
@@ -60,7 +60,7 @@ export class StaticFiles {
     if (stats === undefined) return false;
     if (stats.isDirectory()) {
       if (this.#opts.canonicalUris && !requestPath.endsWith('/')) {
-        redirect(res, `${publicPath}/${query ? `?${query}` : ''}`);
+        redirect(res, `${publicPath}/${query ? `?${query}` : ''}`, req.method);
         return true;
       }
       for (const name of this.#opts.index) {
@@ -86,7 +86,6 @@ export class StaticFiles {
     let served = file;
     let servedStats = stats;
     if (this.#opts.precompressed.length > 0) {
-      res.setHeader('vary', 'Accept-Encoding');
       const accepted = acceptedEncodings(header(req, 'accept-encoding'));
       for (const enc of this.#opts.precompressed) {
         if (!accepted.has(enc)) continue;
@@ -96,13 +95,37 @@ export class StaticFiles {
           served = sidecar;
           servedStats = s;
           res.setHeader('content-encoding', enc);
+          // As Caddy 2.6.2: Vary only on a sidecar answer (checked with the real binary).
+          res.setHeader('vary', 'Accept-Encoding');
           break;
         }
       }
     }
     if (type !== false) res.setHeader('content-type', type);
     // Caddy's validator: mtime (seconds) and size in base 36, so caches see the same ETag from both.
-    res.setHeader('etag', `"${Math.floor(servedStats.mtimeMs / 1000).toString(36)}${servedStats.size.toString(36)}"`);
+    const etag = `"${Math.floor(servedStats.mtimeMs / 1000).toString(36)}${servedStats.size.toString(36)}"`;
+    res.setHeader('etag', etag);
+    if (notModified(req, etag, servedStats.mtime)) {
+      // Go's 304 (net/http writeNotModified): the ETag stays, content fields and Last-Modified go.
+      for (const h of ['content-type', 'content-encoding', 'content-length']) res.removeHeader(h);
+      res.statusCode = 304;
+      res.end();
+      return;
+    }
+    if (unsatisfiable(req, servedStats.size)) {
+      // Go's http.Error for a range that overlaps nothing, as Caddy answers it.
+      const body = 'invalid range: failed to overlap\n';
+      for (const h of ['content-encoding', 'etag']) res.removeHeader(h);
+      res.statusCode = 416;
+      res.setHeader('content-range', `bytes */${servedStats.size}`);
+      res.setHeader('content-type', 'text/plain; charset=utf-8');
+      res.setHeader('x-content-type-options', 'nosniff');
+      res.setHeader('last-modified', servedStats.mtime.toUTCString());
+      res.setHeader('etag', etag);
+      if (req.method === 'HEAD') res.end();
+      else res.end(body);
+      return;
+    }
     if (this.#opts.status !== undefined) res.statusCode = this.#opts.status;
     if (await this.#multipart(req, res, served, servedStats, type === false ? undefined : type)) return;
     await sendWith(req, res, served);
@@ -164,6 +187,30 @@ export class StaticFiles {
   }
 }
 
+/**
+ * RFC 9110 §13.1 as Go checks it for GET and HEAD: If-None-Match (weak comparison, `*`) decides
+ * when present; else If-Modified-Since at one-second precision.
+ */
+function notModified(req: Req, etag: string, mtime: Date): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const inm = header(req, 'if-none-match');
+  if (inm !== undefined) {
+    const weak = (t: string): string => t.trim().replace(/^W\//, '');
+    return inm.trim() === '*' || inm.split(',').some((t) => weak(t) === weak(etag));
+  }
+  const ims = header(req, 'if-modified-since');
+  if (ims === undefined) return false;
+  const since = Date.parse(ims);
+  return !Number.isNaN(since) && Math.floor(mtime.getTime() / 1000) * 1000 <= since;
+}
+
+/** A byte range that overlaps nothing in a file of `size` bytes (and no If-Range to say "ignore it"). */
+function unsatisfiable(req: Req, size: number): boolean {
+  const range = header(req, 'range');
+  if (range === undefined || header(req, 'if-range') !== undefined || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+  return parseRange(size, range, { combine: false }) === -1;
+}
+
 function header(req: Req, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
@@ -182,10 +229,17 @@ function acceptedEncodings(value: string | undefined): Set<string> {
   return out;
 }
 
-function redirect(res: Res, location: string): void {
+/** Go's http.Redirect (Caddy's): a short HTML body for GET and HEAD. */
+function redirect(res: Res, location: string, method: string | undefined): void {
   res.statusCode = 308;
   res.setHeader('location', location);
-  res.end();
+  if (method !== 'GET' && method !== 'HEAD') {
+    res.end();
+    return;
+  }
+  res.setHeader('content-type', 'text/html; charset=utf-8');
+  if (method === 'HEAD') res.end();
+  else res.end(`<a href="${escapeHtml(location)}">Permanent Redirect</a>.\n\n`);
 }
 
 /**
@@ -195,7 +249,7 @@ function redirect(res: Res, location: string): void {
 function sendWith(req: Req, res: Res, file: string): Promise<void> {
   return new Promise((resolve) => {
     // send decodes the path it is given: encodeURI makes a literal `%` in a file name survive that.
-    const stream = send(req as IncomingMessage, encodeURI(file), { dotfiles: 'allow', index: false, etag: true, lastModified: true, acceptRanges: true });
+    const stream = send(req as IncomingMessage, encodeURI(file), { dotfiles: 'allow', index: false, etag: true, lastModified: true, acceptRanges: true, cacheControl: false });
     stream.on('error', (err: { status?: number }) => {
       if (!res.headersSent) {
         res.statusCode = err.status ?? 500;
