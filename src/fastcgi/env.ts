@@ -31,8 +31,13 @@ export function firstSplit(p: string, split: readonly string[]): [string, string
 
 /** Caddy's SanitizedPathJoin: `p` under `root`, `..` never leaving it, a trailing `/` kept. */
 export function sanitizedJoin(root: string, p: string): string {
-  const joined = path.posix.join(root === '' ? '.' : root, path.posix.normalize(`/${p}`));
-  return p.endsWith('/') && !joined.endsWith('/') ? `${joined}/` : joined;
+  let joined = path.posix.join(root === '' ? '.' : root, path.posix.normalize(`/${p}`));
+  // path.posix.join keeps a trailing slash that Go's filepath.Join drops.
+  if (joined.length > 1 && joined.endsWith('/')) joined = joined.slice(0, -1);
+  // Caddy 2.6's SanitizedPathJoin keeps a trailing slash only for a path longer than `/`: the root
+  // itself comes back without one, so try_files' `{path}` for `/` is not taken as an existing
+  // directory and `{path}/index.php` gets its turn (WordPress's home page; checked with Caddy 2.6.2).
+  return p.length > 1 && p.endsWith('/') && !joined.endsWith('/') ? `${joined}/` : joined;
 }
 
 export interface EnvOptions {
