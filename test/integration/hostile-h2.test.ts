@@ -194,7 +194,7 @@ test('10,000 cancelled HTTP/2 requests leave the site answering and no upstream 
   assert.ok(settled <= before + IDLE_BOUND, `${settled} upstream connections open after the burst (${before} before)`);
 });
 
-test('a rapid-reset flood (HEADERS + RST_STREAM) gets GOAWAY and the site keeps answering', { timeout: 120_000 }, async () => {
+test('a rapid-reset flood (HEADERS + RST_STREAM) gets GOAWAY (or the close after it) and the site keeps answering', { timeout: 120_000 }, async () => {
   const before = upstream.open();
   const session = await connect();
   session.on('error', () => undefined);
@@ -209,7 +209,11 @@ test('a rapid-reset flood (HEADERS + RST_STREAM) gets GOAWAY and the site keeps 
   }
   const code = await Promise.race([goaway, closed.then(() => -1), sleep(20_000).then(() => -2)]);
   session.destroy();
-  assert.ok(code >= 0, code === -1 ? 'the connection closed without GOAWAY' : 'no GOAWAY within 20 s of 2,000 reset streams');
+  // The server answers the flood with GOAWAY and closes. A client still writing its burst when the
+  // server's socket closes gets a TCP RST, and the kernel may then drop the GOAWAY it had received
+  // but not yet read (seen once in CI under load): a close is the same defence, seen from here.
+  // What must not happen is no reaction at all.
+  assert.ok(code !== -2, 'neither GOAWAY nor a close within 20 s of 2,000 reset streams');
 
   assert.deepEqual(await h2Get(5_000), { status: 200, length: 64 * 1024 });
   assert.deepEqual(await h1Get(5_000), { status: 200, length: 64 * 1024 });
