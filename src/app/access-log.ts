@@ -1,5 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import type { Config, SiteConfig } from '../config/types.ts';
+import { serverOptionsFor } from '../http/client-ip.ts';
 import { closeLogger, createLogger, logOptionsOf, type Logger } from '../log.ts';
 import { requestHost, type Req, type RequestContext, type Res } from '../routes/context.ts';
 
@@ -114,8 +115,7 @@ const CREDENTIALS = new Set(['cookie', 'set-cookie', 'authorization', 'proxy-aut
  */
 export function accessEntry(e: AccessEvent): Record<string, unknown> {
   const { req, res, ctx } = e;
-  const servers = e.config.globals.servers ?? [];
-  const block = servers.find((s) => s.port === e.port) ?? servers.find((s) => s.port === undefined);
+  const block = serverOptionsFor(e.config.globals.servers, e.port);
   const credentials = block?.logCredentials === true;
   const { tls } = e.connection;
   return {

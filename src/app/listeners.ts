@@ -1,4 +1,5 @@
 import type { Config } from '../config/types.ts';
+import { serverOptionsFor } from '../http/client-ip.ts';
 import { connectionLimits, type ConnectionLimits } from '../util/timeouts.ts';
 import type { ListenerKey } from './generation.ts';
 import type { ReloadPlan } from './plan.ts';
@@ -35,7 +36,7 @@ export class Listeners<F extends { readonly front: Listening }> {
     try {
       for (const [id, l] of listeners.open) {
         if (this.#fronts.has(id)) continue;
-        const front = this.#make(l, connectionLimits(config.globals.servers, l.port));
+        const front = this.#make(l, connectionLimits(serverOptionsFor(config.globals.servers, l.port)));
         this.#fronts.set(id, front);
         this.#ports.set(id, l.port);
         opened.push(id);
@@ -50,7 +51,7 @@ export class Listeners<F extends { readonly front: Listening }> {
       throw err;
     }
     // Timeouts follow a reload on listeners kept open too (max_header_size only on new ones).
-    for (const [id, f] of this.#fronts) f.front.configure(connectionLimits(config.globals.servers, this.#ports.get(id) ?? 0));
+    for (const [id, f] of this.#fronts) f.front.configure(connectionLimits(serverOptionsFor(config.globals.servers, this.#ports.get(id) ?? 0)));
     for (const id of listeners.close) {
       const f = this.#fronts.get(id);
       this.#fronts.delete(id);

@@ -29,7 +29,7 @@ export class HttpFront {
   #keepaliveIntervalMs: number | undefined;
 
   constructor(o: HttpFrontOptions) {
-    const limits = o.limits ?? connectionLimits(undefined, 0);
+    const limits = o.limits ?? connectionLimits(undefined);
     this.#server = http.createServer(
       { shouldUpgradeCallback: acceptsUpgrade, ...serverCreateOptions(limits) },
       o.onRequest,

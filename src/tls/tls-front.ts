@@ -117,7 +117,7 @@ export class TlsFront {
     });
     this.#acceptors = new Acceptors(this.#tls, o.log, (socket) => this.#accept(socket));
     this.#tls.on('error', (err) => this.#log.error({ err }, 'TLS listener error'));
-    const limits = o.limits ?? connectionLimits(undefined, 0);
+    const limits = o.limits ?? connectionLimits(undefined);
     this.#h1 = http.createServer({ shouldUpgradeCallback: acceptsUpgrade, ...serverCreateOptions(limits) });
     // Connections come from the TLS server, not from a listen() of its own: see Acceptors.
     this.#h1.emit('listening');

@@ -30,15 +30,13 @@ export interface ConnectionLimits {
 }
 
 interface ServerLimitOptions {
-  readonly port?: number;
   readonly timeouts: { readonly readBodyMs?: number; readonly readHeaderMs?: number; readonly idleMs?: number };
   readonly keepaliveIntervalMs?: number;
   readonly maxHeaderSize?: number;
 }
 
-/** The block for `port` (its own, else the one without an address), as for trusted_proxies. */
-export function connectionLimits(servers: readonly ServerLimitOptions[] | undefined, port: number): ConnectionLimits {
-  const block = servers?.find((s) => s.port === port) ?? servers?.find((s) => s.port === undefined);
+/** The limits a listener's `servers` block sets (http/client-ip.ts serverOptionsFor picks it); none: the defaults. */
+export function connectionLimits(block: ServerLimitOptions | undefined): ConnectionLimits {
   const t = block?.timeouts ?? {};
   return {
     headersMs: t.readHeaderMs ?? TIMEOUTS.headersMs,

@@ -10,7 +10,7 @@ import { configError, posOf } from '../errors.ts';
 import type { RouteDraft } from '../draft.ts';
 import type { Node } from '../parser.ts';
 import type { FileRequestMatcher, RewriteRoute } from '../types.ts';
-import { argsOf, oneArg } from './helpers.ts';
+import { argsOf, noBlock, oneArg } from './helpers.ts';
 
 const POLICIES = ['first_exist', 'smallest_size', 'largest_size', 'most_recently_modified'] as const;
 
@@ -19,6 +19,7 @@ export function parseTryFiles(node: Node): RouteDraft {
   let policy: FileRequestMatcher['tryPolicy'] = 'first_exist';
   for (const sub of node.block ?? []) {
     if (sub.name.text !== 'policy') throw configError(sub.name, `unknown subdirective "${sub.name.text}" in try_files`);
+    noBlock(sub);
     const p = oneArg(sub, 'policy first_exist|smallest_size|largest_size|most_recently_modified');
     if (!(POLICIES as readonly string[]).includes(p.text)) throw configError(p, `try_files: unknown policy "${p.text}" (use ${POLICIES.join(', ')})`);
     policy = p.text as FileRequestMatcher['tryPolicy'];

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { parseConfig } from '../../../src/config/index.ts';
+import { serverOptionsFor } from '../../../src/http/client-ip.ts';
 import { HttpFront } from '../../../src/http/http-front.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { connectionLimits, TIMEOUTS } from '../../../src/util/timeouts.ts';
@@ -15,7 +16,7 @@ import { freePort } from '../../helpers/ports.ts';
 
 async function limitsOf(servers: string, port: number): Promise<ReturnType<typeof connectionLimits>> {
   const c = await parseConfig(`{\n${servers}\n}\nhttp://site.test:${port} {\n\trespond "ok"\n}\n`, { filename: 'test' });
-  return connectionLimits(c.globals.servers, port);
+  return connectionLimits(serverOptionsFor(c.globals.servers, port));
 }
 
 /** ms until the server closes a connection that sent `text` and then nothing. */
