@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { publish } from '../diagnostics.ts';
-import { createClient, RESP_TYPES } from 'redis';
+import { createClient, RESP_TYPES } from '@redis/client';
 import { MyServerError } from '../errors.ts';
 import type { Fence, Storage, StorageStat, WriteOptions } from './storage.ts';
 import { FencedWriteError, fencesOf } from './fenced.ts';

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { RedisStorage } from '../../src/storage/redis-storage.ts';
 import { createStorage } from '../../src/storage/index.ts';
 import { storageConformance } from '../helpers/storage-conformance.ts';
