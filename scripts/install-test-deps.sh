@@ -21,6 +21,7 @@ TEST_PACKAGES=(
   bind9:named                   # authoritative DNS with TSIG updates: DNS-01 tests (test/helpers/bind.ts)
   bind9-dnsutils:nsupdate       # the exec provider's test script; dig signs the TSIG reference query
   php-fpm:php-fpm8.2            # FastCGI server for php_fastcgi tests (test/helpers/php-fpm.ts; Debian 12 ships 8.2)
+  chromium:chromium             # headless browser: the admin API refuses a cross-origin POST /load from a real page
 )
 
 cd "$(dirname "$0")/.."
