@@ -215,6 +215,8 @@ export interface ServerOptions {
   /** Header names as written, in order. */
   readonly clientIpHeaders: readonly string[];
   readonly protocols: readonly ServerProtocol[];
+  /** Where `protocols` names h3 (not served: no QUIC in Node.js; a warning names it). */
+  readonly h3Pos?: Pos;
   readonly timeouts: {
     readonly readBodyMs?: number;
     readonly readHeaderMs?: number;

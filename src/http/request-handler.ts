@@ -8,7 +8,8 @@ import { publish } from '../diagnostics.ts';
 import { splitTarget, type Req, type RequestContext, type Res } from '../routes/context.ts';
 import type { SiteRouter } from '../routes/site-router.ts';
 import { ClientIpPolicies } from './client-ip.ts';
-import { misdirected, requestContext, resolveTarget } from './request-target.ts';
+import { requestContext, resolveTarget } from './request-target.ts';
+import { sniMismatch } from './strict-sni.ts';
 import { countBodyBytes } from './response-hooks.ts';
 
 /** An HTTP-01 responder (src/challenges/http-01.ts's Http01Solver). */
@@ -74,7 +75,7 @@ export class RequestHandler {
         router = target.otherScheme ? undefined : gen.tables.get(listenerId({ protocol: 'http', port }))?.find(host);
         if (!router && !target.otherScheme && redirectToHttps(gen, ctx, req, res)) return;
       } else {
-        if (misdirected(req, host)) return void plain(res, 421, 'Misdirected Request: this connection is for another name\n');
+        if (sniMismatch(req, host, gen.config, port)) return void plain(res, 421, 'Misdirected Request: this connection is for another name\n');
         router = target.otherScheme ? undefined : gen.tables.get(listenerId({ protocol: 'https', port }))?.find(host);
       }
       if (!router && target.absolute) return void plain(res, 421, `Misdirected Request: no site here for ${url}\n`);
@@ -120,7 +121,7 @@ export class RequestHandler {
     // Read once: a reload in between must not pair one config's client-IP policy with another's sites.
     const gen = this.#o.generation();
     this.#clientIps.apply(ctx, gen?.config, port, req.headers);
-    if (scheme === 'https' && misdirected(req, ctx.host)) return reject('421 Misdirected Request');
+    if (scheme === 'https' && sniMismatch(req, ctx.host, gen?.config, port)) return reject('421 Misdirected Request');
     const router = target.otherScheme ? undefined : gen?.tables.get(listenerId({ protocol: scheme, port }))?.find(ctx.host);
     if (!router) return reject(target.absolute ? '421 Misdirected Request' : '404 Not Found');
     try {

@@ -9,7 +9,7 @@ import { Acceptors } from '../util/listen.ts';
 import { unmapIPv4 } from '../util/host.ts';
 import { drainSockets } from '../util/drain.ts';
 import { publish } from '../diagnostics.ts';
-import { applyLimits, connectionLimits, serverCreateOptions, TIMEOUTS, type ConnectionLimits } from '../util/timeouts.ts';
+import { alpnFor, applyLimits, connectionLimits, h3Warning, serverCreateOptions, TIMEOUTS, WriteDeadline, type ConnectionLimits } from '../util/timeouts.ts';
 import { acceptsUpgrade, answerClientError } from '../http/http1-rules.ts';
 import { readClientHello } from './hello-gate.ts';
 import { alertRecord, ALERT_UNRECOGNIZED_NAME, type HelloResult } from './client-hello.ts';
@@ -90,6 +90,10 @@ export class TlsFront {
   /** Connections in a handshake made here (#handshakeWith), not by the TLS server. */
   readonly #handshaking = new Set<TLSSocket>();
   #closed = false;
+  /** `servers { protocols; timeouts { write } }`, changed in place by configure(). */
+  readonly #alpn: string[] = ['h2', 'http/1.1'];
+  readonly #deadline = new WriteDeadline();
+  #h3Warned: string | undefined;
 
   constructor(o: TlsFrontOptions) {
     this.#log = o.log;
@@ -97,7 +101,7 @@ export class TlsFront {
     const acme = createAcmeTlsServerOptions({
       solver: o.challenges,
       getSecureContext: (name) => o.certificates.secureContextFor(name),
-      alpnProtocols: ['h2', 'http/1.1'],
+      alpnProtocols: this.#alpn,
       onRefused: (servername, reason) => this.#log.debug({ servername, reason: reason.message }, 'TLS handshake refused'),
     });
     const certificates = o.certificates;
@@ -121,12 +125,13 @@ export class TlsFront {
     this.#h1 = http.createServer({ shouldUpgradeCallback: acceptsUpgrade, ...serverCreateOptions(limits) });
     // Connections come from the TLS server, not from a listen() of its own: see Acceptors.
     this.#h1.emit('listening');
-    this.#h1.on('request', o.onRequest);
+    const onRequest = this.#deadline.wrap(o.onRequest);
+    this.#h1.on('request', onRequest);
     this.#h1.on('upgrade', o.onUpgrade);
     this.#h1.on('clientError', answerClientError);
     this.#h2 = http2.createServer({ settings: { maxConcurrentStreams: 250 } });
     this.configure(limits);
-    this.#h2.on('request', o.onRequest);
+    this.#h2.on('request', onRequest);
     this.#h2.on('session', (s: Http2Session) => {
       this.#sessions.add(s);
       s.once('close', () => this.#sessions.delete(s));
@@ -149,7 +154,8 @@ export class TlsFront {
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     if (socket.alpnProtocol === 'h2') this.#h2.emit('connection', socket);
-    else this.#h1.emit('connection', socket);
+    else if (this.#alpn.includes('http/1.1')) this.#h1.emit('connection', socket);
+    else socket.destroy(); // `protocols` without h1: closed, as Caddy closes it
   }
 
   /**
@@ -196,6 +202,11 @@ export class TlsFront {
     applyLimits(this.#h1, limits);
     this.#h2.setTimeout(limits.idleMs);
     this.#keepaliveIntervalMs = limits.keepaliveIntervalMs;
+    this.#alpn.splice(0, this.#alpn.length, ...alpnFor(limits.protocols));
+    this.#deadline.ms = limits.writeMs;
+    const h3 = h3Warning(limits.protocols);
+    if (h3 !== undefined && h3.message !== this.#h3Warned) this.#log.warn({ file: h3.file, line: h3.line, col: h3.col }, h3.message);
+    this.#h3Warned = h3?.message;
   }
 
   #accept(socket: net.Socket): void {

@@ -85,9 +85,13 @@ export function parseServers(node: Node, previous: readonly ServerOptions[]): Se
       case 'client_ip_headers':
         s.clientIpHeaders = argsOf(sub, 1, Infinity, 'client_ip_headers NAME...').map((t) => headerNameArg(t, t.text));
         break;
-      case 'protocols':
-        s.protocols = argsOf(sub, 1, 4, 'protocols h1|h2|h2c|h3...').map(protocolArg);
+      case 'protocols': {
+        const toks = argsOf(sub, 1, 4, 'protocols h1|h2|h2c|h3...');
+        s.protocols = toks.map(protocolArg);
+        const h3 = toks.find((t) => t.text === 'h3');
+        if (h3 !== undefined) s.h3Pos = posOf(h3);
         break;
+      }
       case 'timeouts':
         s.timeouts = timeouts(sub);
         break;
