@@ -6,8 +6,8 @@ export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin
 /**
  * Reads a fresh plain-HTTP connection until its first bytes either are the HTTP/2 preface or
  * stop matching it, then pauses the socket and puts every byte read back with unshift(), so the
- * server that takes it next reads the connection from its first byte (Node's HTTP/1 and HTTP/2
- * servers both take a net.Socket's buffered data before its handle's).
+ * server that takes it next reads the connection from its first byte (Node's HTTP/2 server takes
+ * a socket's buffered data first; its HTTP/1 server needs the socket resumed, see http-front.ts).
  *
  * An HTTP/1.1 request line differs from the preface at its first byte unless its method begins
  * with "P" (POST, PUT, PATCH: the second byte), so waiting costs one packet at most.

@@ -82,9 +82,16 @@ export class HttpFront {
     socket.on('error', () => {});
     void readPreface(socket, this.#prefaceMs).then((kind) => {
       if (kind === undefined || this.#closed || socket.destroyed) return void socket.destroy();
-      if (kind === 'h2c' && p.h2c) this.#h2c.emit('connection', socket);
-      else if (kind === 'h1' && p.h1) this.#server.emit('connection', socket);
-      else socket.destroy();
+      if (kind === 'h2c' && p.h2c) {
+        this.#h2c.emit('connection', socket);
+      } else if (kind === 'h1' && p.h1) {
+        this.#server.emit('connection', socket);
+        // The HTTP/1 parser reads the socket's handle from here; the bytes already read wait in
+        // the paused stream and reach it as 'data' once resumed (before any newer read).
+        socket.resume();
+      } else {
+        socket.destroy();
+      }
     });
   }
 

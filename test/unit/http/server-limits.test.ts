@@ -31,7 +31,7 @@ async function closedAfter(port: number, text: string): Promise<number> {
 }
 
 test('defaults without a servers block; a block for the port wins over the one without an address', async () => {
-  assert.deepEqual(await limitsOf('', 8080), { headersMs: TIMEOUTS.headersMs, requestMs: 0, keepAliveMs: TIMEOUTS.keepAliveMs, idleMs: TIMEOUTS.idleMs });
+  assert.deepEqual(await limitsOf('', 8080), { protocols: { h1: true, h2: true, h2c: false }, headersMs: TIMEOUTS.headersMs, requestMs: 0, keepAliveMs: TIMEOUTS.keepAliveMs, idleMs: TIMEOUTS.idleMs, writeMs: 0 });
   const l = await limitsOf('\tservers {\n\t\ttimeouts {\n\t\t\tread_header 5s\n\t\t}\n\t}\n\tservers :8080 {\n\t\ttimeouts {\n\t\t\tread_header 2s\n\t\t\tread_body 30s\n\t\t\tidle 3m\n\t\t}\n\t\tkeepalive_interval 15s\n\t\tmax_header_size 4KB\n\t}', 8080);
   assert.equal(l.headersMs, 2000);
   assert.equal(l.requestMs, 30_000);
