@@ -11,10 +11,9 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { once } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Generation } from '../../../src/app/generation.ts';
-import { parseConfig } from '../../../src/config/index.ts';
 import { serverOptionsFor } from '../../../src/http/client-ip.ts';
 import { HttpFront } from '../../../src/http/http-front.ts';
 import type { RequestHandler } from '../../../src/http/request-handler.ts';
@@ -230,7 +229,8 @@ test('timeouts { write }: a response not written in time has its HTTP/1.1 connec
 });
 
 test('timeouts { write }: a long HTTP/1.1 stream is cut at the deadline; an HTTP/2 stream is reset with INTERNAL_ERROR; configure() changes it', async () => {
-  const { port, front } = await http((_req, res) => {
+  const { port, front } = await http((_req, any) => {
+    const res = any as ServerResponse; // the calls used here are the same on Http2ServerResponse
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     const tick = setInterval(() => (res.destroyed ? clearInterval(tick) : res.write('data: x\n\n')), 50);
     res.once('close', () => clearInterval(tick));
@@ -283,4 +283,34 @@ test('strict_sni_host: by default 421 for another name than the SNI; insecure_of
   assert.equal((await rawRequest(s.port, GET('b.test'), { servername: 'a.test' })).status, 421);
   assert.equal((await rawRequest(s.port, GET('A.test:8443'), { servername: 'a.test' })).status, 200, 'case and port do not count');
   assert.equal((await noSni(s.port, 'a.test')).status, 421, 'no SNI cannot match a Host');
+});
+
+test('enable_full_duplex changes nothing: an HTTP/1.1 request body keeps flowing to the upstream while its response streams back, with or without it', async () => {
+  // Upstream echoes each chunk of the body as it arrives.
+  const up = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.flushHeaders();
+    req.on('data', (d: Buffer) => res.write(`echo:${d.toString()}`));
+    req.on('end', () => res.end('done'));
+  });
+  await new Promise<void>((resolve) => up.listen(0, '127.0.0.1', resolve));
+  closers.push(() => new Promise((resolve) => up.close(() => resolve())));
+  const upPort = (up.address() as net.AddressInfo).port;
+  for (const servers of ['', '\tservers {\n\t\tenable_full_duplex\n\t}\n']) {
+    const gen = await generation(`{\n\tauto_https off\n${servers}}\nhttp://a.test:8080 {\n\treverse_proxy 127.0.0.1:${upPort}\n}\n`);
+    assert.equal(gen.config.globals.servers?.[0]?.enableFullDuplex ?? false, servers !== '');
+    const handler = handlerFor(() => gen);
+    const { port } = await http((req, res) => void handler.handle(req, res, 'http', 8080));
+    const socket = net.connect(port, '127.0.0.1');
+    socket.write('POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n6\r\nfirst!\r\n');
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString()));
+    // The first chunk's echo comes back while the request body is still open.
+    const until = Date.now() + 5_000;
+    while (!got.includes('echo:first!') && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(got.includes('echo:first!'), `the echo of the first chunk before the body ends (${servers ? 'with' : 'without'} enable_full_duplex): ${JSON.stringify(got)}`);
+    socket.write('6\r\nsecond\r\n0\r\n\r\n');
+    await once(socket, 'close');
+    assert.match(got, /echo:first!.*echo:second.*done/s);
+  }
 });
