@@ -129,6 +129,16 @@ test('h2c: HTTP/2 with prior knowledge through the routes; HTTP/1.1 (a POST, two
   socket.on('data', (d: Buffer) => (piped += d.toString()));
   await once(socket, 'close');
   assert.equal(piped.split('HTTP/1.1 200 OK').length - 1, 2, piped);
+  // A request line that starts like the preface ("P") and arrives in pieces is still HTTP/1.1.
+  const split = net.connect(port, '127.0.0.1');
+  await once(split, 'connect');
+  let answer = '';
+  split.on('data', (d: Buffer) => (answer += d.toString()));
+  split.write('P');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  split.write(`OST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  await once(split, 'close');
+  assert.match(answer, /^HTTP\/1\.1 200 OK[\s\S]*HTTP\/1\.1 a\.test$/, answer);
 });
 
 test('without h2c (the default) the preface is not HTTP/2: 400 from the HTTP/1.1 parser, and a prior-knowledge client fails', async () => {
