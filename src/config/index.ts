@@ -14,7 +14,7 @@ import type { SiteDraft } from './draft.ts';
 import { configError, IssueCollector } from './errors.ts';
 import { tokenize, type Env } from './lexer.ts';
 import { buildTree, expandImports } from './parser.ts';
-import type { Config, Pos } from './types.ts';
+import type { Config, ConfigWarning, Pos } from './types.ts';
 import { placeholderWarnings, validate } from './validate.ts';
 
 export type * from './types.ts';
@@ -52,7 +52,7 @@ export async function parseConfig(text: string, options: ParseOptions): Promise<
   for (const block of tree.sites) drafts.push(parseSite(block, issues));
   issues.throwIfAny();
 
-  const warnings = placeholderWarnings(tree);
+  const warnings = [...placeholderWarnings(tree), ...h3Warnings(globals.servers ?? [])];
   const config: Config = { ...adapt(globals, drafts, files), ...(warnings.length > 0 ? { warnings } : {}) };
   const onDemand = new Map<number, Pos>();
   drafts.forEach((d, i) => {
@@ -61,6 +61,13 @@ export async function parseConfig(text: string, options: ParseOptions): Promise<
   validate(config, onDemand, issues);
   issues.throwIfAny();
   return deepFreeze(config);
+}
+
+/** `protocols h3` is accepted (a Caddyfile may ask for it) but cannot be served: say so where it is written. */
+function h3Warnings(servers: readonly { readonly h3Pos?: Pos }[]): ConfigWarning[] {
+  return servers.flatMap((s) =>
+    s.h3Pos === undefined ? [] : [{ ...s.h3Pos, message: 'protocols h3: HTTP/3 is not served (Node.js has no QUIC server); HTTP/1.1 and HTTP/2 are' }],
+  );
 }
 
 /** Reads and parses the Proxyfile at `file`; see parseConfig. */

@@ -9,7 +9,7 @@ import { Acceptors } from '../util/listen.ts';
 import { unmapIPv4 } from '../util/host.ts';
 import { drainSockets } from '../util/drain.ts';
 import { publish } from '../diagnostics.ts';
-import { alpnFor, applyLimits, connectionLimits, h3Warning, serverCreateOptions, TIMEOUTS, WriteDeadline, type ConnectionLimits } from '../util/timeouts.ts';
+import { alpnFor, applyLimits, connectionLimits, serverCreateOptions, TIMEOUTS, WriteDeadline, type ConnectionLimits } from '../util/timeouts.ts';
 import { acceptsUpgrade, answerClientError } from '../http/http1-rules.ts';
 import { readClientHello } from './hello-gate.ts';
 import { alertRecord, ALERT_UNRECOGNIZED_NAME, type HelloResult } from './client-hello.ts';
@@ -93,7 +93,6 @@ export class TlsFront {
   /** `servers { protocols; timeouts { write } }`, changed in place by configure(). */
   readonly #alpn: string[] = ['h2', 'http/1.1'];
   readonly #deadline = new WriteDeadline();
-  #h3Warned: string | undefined;
 
   constructor(o: TlsFrontOptions) {
     this.#log = o.log;
@@ -204,9 +203,6 @@ export class TlsFront {
     this.#keepaliveIntervalMs = limits.keepaliveIntervalMs;
     this.#alpn.splice(0, this.#alpn.length, ...alpnFor(limits.protocols));
     this.#deadline.ms = limits.writeMs;
-    const h3 = h3Warning(limits.protocols);
-    if (h3 !== undefined && h3.message !== this.#h3Warned) this.#log.warn({ file: h3.file, line: h3.line, col: h3.col }, h3.message);
-    this.#h3Warned = h3?.message;
   }
 
   #accept(socket: net.Socket): void {

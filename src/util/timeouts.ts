@@ -151,9 +151,3 @@ export function alpnFor(p: ListenerProtocols): string[] {
   return [...(p.h2 ? ['h2'] : []), ...(p.h1 ? ['http/1.1'] : [])];
 }
 
-/** The warning for `protocols h3`, naming where it is written; undefined when h3 was not asked for. */
-export function h3Warning(p: ListenerProtocols): { file: string; line: number; col: number; message: string } | undefined {
-  if (p.h3At === undefined) return undefined;
-  const { file, line, col } = p.h3At;
-  return { file, line, col, message: `${file}:${line}:${col}: protocols h3: HTTP/3 is not served (Node.js has no QUIC server); HTTP/1.1 and HTTP/2 are` };
-}

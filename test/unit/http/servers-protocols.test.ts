@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { parseConfig } from '../../../src/config/index.ts';
 import type { Generation } from '../../../src/app/generation.ts';
 import { serverOptionsFor } from '../../../src/http/client-ip.ts';
 import { HttpFront } from '../../../src/http/http-front.ts';
@@ -202,16 +203,14 @@ test('TLS: ALPN offers h2 and http/1.1 by default, http/1.1 only without h2, h2 
   assert.deepEqual(await h2Get(`https://127.0.0.1:${s3.port}`, 'a.test:8443', { servername: 'a.test' }), { status: 200, body: 'HTTP/2.0' });
 });
 
-test('protocols h3 is warned about once, naming FILE:LINE:COL; a reload with the same block does not repeat it', async () => {
-  const gen = await generation(`{\n\tservers {\n\t\tprotocols h1 h2 h3\n\t}\n}\na.test:8443 {\n\t${tlsLine()}\n\trespond "ok"\n}\n`);
-  const warnings: string[] = [];
-  const log = { ...silentLogger(), warn: (_o: unknown, msg: string) => void warnings.push(msg) } as unknown as Logger;
-  const { front } = await https(handlerFor(() => gen), gen, 8443, log);
-  front.configure(limitsFor(gen, 8443));
-  assert.deepEqual(warnings, ['test:3:19: protocols h3: HTTP/3 is not served (Node.js has no QUIC server); HTTP/1.1 and HTTP/2 are']);
-  const quiet = await generation(`{\n\tservers {\n\t\tprotocols h1 h2\n\t}\n}\na.test:8443 {\n\t${tlsLine()}\n\trespond "ok"\n}\n`);
-  front.configure(limitsFor(quiet, 8443));
-  assert.equal(warnings.length, 1, 'no h3, no warning');
+test('protocols h3 is a config warning naming FILE:LINE:COL, so validate prints it and run logs it once', async () => {
+  const h3 = await parseConfig(`{\n\tservers {\n\t\tprotocols h1 h2 h3\n\t}\n}\na.test:8443 {\n\t${tlsLine()}\n\trespond "ok"\n}\n`, { filename: 'test' });
+  assert.deepEqual(
+    (h3.warnings ?? []).map((w) => `${w.line}:${w.col}: ${w.message}`),
+    ['3:19: protocols h3: HTTP/3 is not served (Node.js has no QUIC server); HTTP/1.1 and HTTP/2 are'],
+  );
+  const quiet = await parseConfig(`{\n\tservers {\n\t\tprotocols h1 h2\n\t}\n}\na.test:8443 {\n\t${tlsLine()}\n\trespond "ok"\n}\n`, { filename: 'test' });
+  assert.equal(quiet.warnings, undefined, 'no h3, no warning');
 });
 
 test('timeouts { write }: a response not written in time has its HTTP/1.1 connection cut; a fast one and no deadline are unaffected', async () => {
