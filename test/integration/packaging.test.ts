@@ -665,14 +665,31 @@ async function alone(file: string): Promise<{ dir: string; path: string; site: A
   return { dir, path, site };
 }
 
+/**
+ * `version --json` names every runtime dependency at the version the build stage installed (npm ci
+ * from the lockfile), and says how this copy was built.
+ */
+async function checkDependencies(argv0: string, argv: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv }, kind: string): Promise<void> {
+  const ran = await exec(argv0, argv, { ...options, timeoutMs: 30_000 });
+  assertOk(ran, 'version --json');
+  const info = JSON.parse(ran.stdout) as { version: string; build: string; dependencies: Record<string, string | null> };
+  const expected: Record<string, string> = {};
+  for (const name of Object.keys(PKG.dependencies)) {
+    expected[name] = (JSON.parse(await readFile(join(hostPath(build, 'node_modules'), name, 'package.json'), 'utf8')) as { version: string }).version;
+  }
+  assert.deepEqual({ version: info.version, build: info.build, dependencies: info.dependencies }, { version: PKG.version, build: kind, dependencies: expected });
+}
+
 /** `version` prints the package's version; `run` serves HTTP, and HTTPS from the local CA (which needs @peculiar/x509 after reflect-metadata). */
-async function checkOneFile(argv0: string, argv: readonly string[], dir: string, site: Awaited<ReturnType<typeof testProxyfile>>): Promise<void> {
+async function checkOneFile(argv0: string, argv: readonly string[], dir: string, site: Awaited<ReturnType<typeof testProxyfile>>, kind: string): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: '' };
   for (const key of Object.keys(env)) if (key.startsWith('MY_SERVER_')) delete env[key];
   env['MY_SERVER_STORAGE'] = join(dir, 'data');
   const version = await exec(argv0, [...argv, 'version'], { cwd: dir, env, timeoutMs: 30_000 });
   assertOk(version, 'version');
-  assert.equal(version.stdout, `my-server ${PKG.version} (Node.js ${process.version})\n`);
+  assert.equal(version.stdout.split('\n')[0], `my-server ${PKG.version} (Node.js ${process.version}, ${process.platform}-${process.arch}, ${kind})`);
+  // No node_modules here: the dependency versions were embedded when the build read them.
+  await checkDependencies(argv0, [...argv, 'version', '--json'], { cwd: dir, env }, kind);
 
   const root = await exec(argv0, [...argv, 'certs', 'root', '--config', 'Proxyfile'], { cwd: dir, env, timeoutMs: START_TIMEOUT_MS });
   assertOk(root, 'certs root');
@@ -684,11 +701,18 @@ async function checkOneFile(argv0: string, argv: readonly string[], dir: string,
   assert.equal(stopped.code, 0, server.output());
 }
 
-let sea: Promise<Ran> | undefined;
+let released: Promise<Ran> | undefined;
 
-/** The systemd test and the one-file test share one single-executable build. */
+/**
+ * `npm run release` in the build stage's clean copy (scripts/release.mjs is not in the image's
+ * build context, so it is copied in): it builds the single executable and the bundle into dist/,
+ * which the systemd and one-file tests use, and names and sums them in release/. Run once.
+ */
 function buildSeaOnce(): Promise<Ran> {
-  return (sea ??= buildTarget('sea'));
+  return (released ??= (async () => {
+    await copyFile(join(REPO, 'scripts', 'release.mjs'), join(hostPath(build, 'scripts'), 'release.mjs'));
+    return exec(process.execPath, ['scripts/release.mjs'], { cwd: hostPath(build, '.'), env: containerEnv(build), timeoutMs: INSTALL_TIMEOUT_MS });
+  })());
 }
 
 function buildTarget(target: string): Promise<Ran> {
@@ -700,12 +724,39 @@ describe('one-file builds', () => {
     assertOk(await buildTarget('bundle'), 'build bundle');
     const { dir, path, site } = await alone('my-server.mjs');
     assert.deepEqual((await readdir(dir)).sort(), ['Proxyfile', 'my-server.mjs']);
-    await checkOneFile(process.execPath, [path], dir, site);
+    await checkOneFile(process.execPath, [path], dir, site, 'bundle');
+  });
+
+  test('npm run release names the single executable and the bundle with the version and platform; sha256sum -c SHA256SUMS passes', async () => {
+    const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    assert.equal(pkg.scripts['release'], 'node scripts/release.mjs');
+    assertOk(await buildSeaOnce(), 'npm run release');
+    const dir = hostPath(build, 'release');
+    const binary = `my-server-${PKG.version}-${process.platform}-${process.arch}`;
+    const bundle = `my-server-${PKG.version}.mjs`;
+    assert.deepEqual((await readdir(dir)).sort(), ['SHA256SUMS', binary, bundle].sort());
+    const check = await exec('sha256sum', ['-c', '--strict', 'SHA256SUMS'], { cwd: dir, timeoutMs: 60_000 });
+    assertOk(check, 'sha256sum -c');
+    assert.equal(check.stdout, `${binary}: OK\n${bundle}: OK\n`);
+    // The sums are of these files, not of something else that happens to verify.
+    const sums = await readFile(join(dir, 'SHA256SUMS'), 'utf8');
+    assert.match(sums, new RegExp(`^[0-9a-f]{64}  ${binary.replaceAll('.', '\\.')}\n[0-9a-f]{64}  ${bundle.replaceAll('.', '\\.')}\n$`));
+    const version = await exec(join(dir, binary), ['version'], { cwd: dir, timeoutMs: 30_000 });
+    assertOk(version, `${binary} version`);
+    assert.equal(version.stdout.split('\n')[0], `my-server ${PKG.version} (Node.js ${process.version}, ${process.platform}-${process.arch}, single executable)`);
+    const bundled = await exec(process.execPath, [join(dir, bundle), 'version'], { cwd: dir, timeoutMs: 30_000 });
+    assertOk(bundled, `${bundle} version`);
+    assert.match(bundled.stdout, new RegExp(`^my-server ${PKG.version.replaceAll('.', '\\.')} \\(.*, bundle\\)\n`));
+    // A changed file fails the check.
+    await writeFile(join(dir, bundle), '// tampered\n', { flag: 'a' });
+    const tampered = await exec('sha256sum', ['-c', 'SHA256SUMS'], { cwd: dir, timeoutMs: 60_000 });
+    assert.equal(tampered.code, 1);
+    assert.match(tampered.stdout, new RegExp(`${bundle.replaceAll('.', '\\.')}: FAILED`));
   });
 
   test('the single executable alone in an empty directory prints its version and serves HTTP and HTTPS', async () => {
     assertOk(await buildSeaOnce(), 'build sea');
     const { dir, path, site } = await alone('my-server');
-    await checkOneFile(path, [], dir, site);
+    await checkOneFile(path, [], dir, site, 'single executable');
   });
 });
