@@ -19,7 +19,8 @@ export function token(flag: string, value: string): string {
   if (value === '' || /[`\r\n]/.test(value) || value.includes('{$')) {
     throw usageError(`${flag} ${JSON.stringify(value)}: empty, or holds a backtick, a line break or {$ (cannot be written into a Proxyfile)`);
   }
-  return /^[^\s"'{}#\\]+$/.test(value) ? value : `\`${value}\``;
+  // Braces stay bare ({upstream_hostport} is a placeholder either way) unless alone, where they open or close a block.
+  return /^[^\s"'#\\]+$/.test(value) && value !== '{' && value !== '}' ? value : `\`${value}\``;
 }
 
 /** `Field: value` of --header-up / --header-down (Caddy's format), as two tokens. */
