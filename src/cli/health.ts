@@ -4,6 +4,7 @@
  *
  * What it probes, in this order of choice:
  *   --url URL     GET URL; healthy on a 2xx or 3xx answer (as `curl -f`: the caller chose the URL).
+ *   --address A   GET /health of the admin API at A (as `reload --address`); no config is read.
  *   the admin API GET /health of the config's `admin` address (default localhost:2019), which the
  *                 instance answers from its event loop: 200 is healthy.
  *   admin off     every listener the config opens (each site's protocol and port, and http_port
@@ -26,10 +27,11 @@ import { listenersOf } from '../app/generation.ts';
 import { loadConfig, type Config } from '../config/index.ts';
 import { configPath, parse, usageError } from './usage.ts';
 
-const HELP = `Usage: my-server health [--config FILE] [--url URL] [--timeout SECONDS]
+const HELP = `Usage: my-server health [--config FILE] [--address ADMIN] [--url URL] [--timeout SECONDS]
 
 Exits 0 when the running instance answers, 1 when it does not (for a container HEALTHCHECK).
   --url URL          GET URL; healthy on 2xx/3xx (https: the certificate is not verified)
+  --address ADMIN    GET /health of the admin API at ADMIN (host:port or unix//path)
   (no --url)         GET /health of FILE's admin API; with \`admin off\`, a probe of each listener
                      FILE opens: HTTP must answer a HEAD request, HTTPS a TLS ClientHello
   --timeout SECONDS  per probe (default 4, under the image HEALTHCHECK's --timeout of 5 s)
@@ -42,14 +44,20 @@ interface Probe {
 }
 
 export async function healthCommand(args: string[]): Promise<number> {
-  const { values } = parse(args, { config: { type: 'string', short: 'c' }, url: { type: 'string' }, timeout: { type: 'string' } }, false);
+  const { values } = parse(args, { config: { type: 'string', short: 'c' }, address: { type: 'string' }, url: { type: 'string' }, timeout: { type: 'string' } }, false);
   if (values['help']) {
     process.stdout.write(HELP);
     return 0;
   }
   const seconds = typeof values['timeout'] === 'string' ? Number(values['timeout']) : 4;
   if (!(seconds > 0 && seconds <= 300)) throw usageError(`--timeout ${JSON.stringify(values['timeout'])}: seconds between 0 and 300`);
-  const probes = typeof values['url'] === 'string' ? [urlProbe(values['url'])] : probesFor(await loadConfig(configPath(values)));
+  if (typeof values['url'] === 'string' && typeof values['address'] === 'string') throw usageError('give --url or --address, not both');
+  const probes =
+    typeof values['url'] === 'string'
+      ? [urlProbe(values['url'])]
+      : typeof values['address'] === 'string'
+        ? [adminProbe(values['address'])]
+        : probesFor(await loadConfig(configPath(values)));
   // All at once: one stuck listener costs one timeout, not one each.
   const failures = await Promise.all(probes.map(async (p) => [p.what, await p.run(seconds * 1000)] as const));
   const failed = failures.filter(([, why]) => why !== undefined);
@@ -72,18 +80,7 @@ function urlProbe(raw: string): Probe {
 /** The admin API's /health, or with `admin off` each listener of the config. */
 export function probesFor(config: Config): Probe[] {
   const admin = config.globals.admin;
-  if (admin !== false) {
-    const listen = parseAdminAddress(admin.address);
-    const target = listen.kind === 'unix' ? { socketPath: listen.path } : { host: loopbackFor(listen.bindHost), port: listen.port };
-    return [
-      {
-        what: `admin API ${admin.address}`,
-        run: (timeoutMs) =>
-          // Host: localhost passes the admin API's Host check (admin-server.ts) on any address.
-          request(new URL('http://localhost/health'), { timeoutMs, ...target }).then((status) => (status === 200 ? undefined : `GET /health answered ${status}`), reason),
-      },
-    ];
-  }
+  if (admin !== false) return [adminProbe(admin.address)];
   const listeners = listenersOf(config);
   if (listeners.length === 0) throw usageError('the config has "admin off" and no site, so there is nothing to probe: give --url');
   const host = loopbackFor(config.globals.defaultBind[0]);
@@ -93,6 +90,22 @@ export function probesFor(config: Config): Probe[] {
     what: `${l.protocol} listener ${host.includes(':') ? `[${host}]` : host}:${l.port}`,
     run: (timeoutMs) => (l.protocol === 'http' ? httpAnswers(host, l.port, name, timeoutMs) : tlsAnswers(host, l.port, name, timeoutMs)),
   }));
+}
+
+function adminProbe(address: string): Probe {
+  let listen;
+  try {
+    listen = parseAdminAddress(address);
+  } catch (err) {
+    throw usageError(err instanceof Error ? err.message : String(err));
+  }
+  const target = listen.kind === 'unix' ? { socketPath: listen.path } : { host: loopbackFor(listen.bindHost), port: listen.port };
+  return {
+    what: `admin API ${address}`,
+    run: (timeoutMs) =>
+      // Host: localhost passes the admin API's Host check (admin-server.ts) on any address.
+      request(new URL('http://localhost/health'), { timeoutMs, ...target }).then((status) => (status === 200 ? undefined : `GET /health answered ${status}`), reason),
+  };
 }
 
 /** Where to reach a listener bound to `bind`: itself, or loopback for every interface. */

@@ -68,6 +68,10 @@ test('admin on: GET /health of the admin address in the config; --url checks a U
   process.kill(server.pid, 'SIGCONT');
   assert.equal(stuck.code, 1);
   assert.match(stuck.stderr, /admin API 127\.0\.0\.1:\d+: no answer within 1000 ms/);
+  // --address needs no config (SPEC's form, as reload --address).
+  const direct = await runCli(['health', '--address', `127.0.0.1:${admin}`], { cwd: '/' });
+  assert.deepEqual({ code: direct.code, stdout: direct.stdout }, { code: 0, stdout: `healthy: admin API 127.0.0.1:${admin}\n` });
+  assert.equal((await runCli(['health', '--address', 'nonsense'])).code, 2);
 
   assert.equal((await runCli(['health', '--url', `http://127.0.0.1:${http}/`])).code, 0);
   const missing = await runCli(['health', '--url', `http://127.0.0.1:${http}/missing`]);
