@@ -20,7 +20,8 @@ Commands:
          [--insecure]                      proxy without a Proxyfile (as caddy reverse-proxy)
   file-server [--root DIR] [--listen ADDR] [--domain NAME] [--browse]
                                            serve files without a Proxyfile (as caddy file-server)
-  health [--config FILE] [--url URL]       exit 0 if the running instance answers (containers)
+  health [--config FILE] [--address ADMIN] [--url URL]
+                                           exit 0 if the running instance answers (containers)
   hash-password [--algorithm bcrypt|argon2id] [--plaintext P]
                                            print a password hash for basic_auth
   version [--json]                         print versions: my-server, Node.js, dependencies
