@@ -58,6 +58,11 @@ async function buildBundle() {
   const engines = pkg.engines?.node ?? '>=22';
   // The lowest major the engines range admits; the bundle is compiled for it (target below).
   const minMajor = Math.min(...[...engines.matchAll(/>=\s*(\d+)/g)].map((m) => Number(m[1])));
+  // The versions `my-server version` reports: those installed now, which are the ones bundled.
+  const { installedDependencies } = await import('../src/cli/build-info.ts');
+  const dependencies = installedDependencies(ROOT);
+  const missing = Object.keys(dependencies).filter((name) => dependencies[name] === undefined);
+  if (missing.length > 0) throw new Error(`dependencies not installed: ${missing.join(', ')} (npm ci)`);
   await mkdir(DIST, { recursive: true });
   const result = await esbuild.build({
     entryPoints: [join(ROOT, 'src', 'main.ts')],
@@ -70,8 +75,8 @@ async function buildBundle() {
     // evaluation order, so the polyfill still runs first. No splitting: one file.
     splitting: false,
     banner: { js: banner(minMajor, engines) },
-    // No package.json travels with the bundle; src/cli/version.ts reads this constant instead.
-    define: { MY_SERVER_VERSION: JSON.stringify(pkg.version) },
+    // No package.json or node_modules travel with the bundle; src/cli/version.ts reads these instead.
+    define: { MY_SERVER_VERSION: JSON.stringify(pkg.version), MY_SERVER_DEPENDENCIES: JSON.stringify(dependencies) },
     legalComments: 'eof',
     metafile: true,
     logLevel: 'warning',

@@ -30,6 +30,12 @@ async function loadCommand(name: string): Promise<Command | undefined> {
       return (await import('./cli/trust.ts')).trustCommand;
     case 'untrust':
       return (await import('./cli/trust.ts')).untrustCommand;
+    case 'reverse-proxy':
+      return (await import('./cli/reverse-proxy.ts')).reverseProxyCommand;
+    case 'file-server':
+      return (await import('./cli/file-server.ts')).fileServerCommand;
+    case 'health':
+      return (await import('./cli/health.ts')).healthCommand;
     case 'hash-password':
       return (await import('./cli/hash-password.ts')).hashPasswordCommand;
     default:

@@ -16,9 +16,15 @@ Commands:
   certs root [--config FILE]               print the local CA's root certificate
   trust [--config FILE]                    add the local CA's root to the system and NSS trust
                                            stores (untrust: remove it)
+  reverse-proxy --to UPSTREAM [--from ADDR] [--internal-certs] [--change-host-header]
+         [--insecure]                      proxy without a Proxyfile (as caddy reverse-proxy)
+  file-server [--root DIR] [--listen ADDR] [--domain NAME] [--browse]
+                                           serve files without a Proxyfile (as caddy file-server)
+  health [--config FILE] [--address ADMIN] [--url URL]
+                                           exit 0 if the running instance answers (containers)
   hash-password [--algorithm bcrypt|argon2id] [--plaintext P]
                                            print a password hash for basic_auth
-  version                                  print versions
+  version [--json]                         print versions: my-server, Node.js, dependencies
 
 Run 'my-server <command> --help' for a command's options.
 `;

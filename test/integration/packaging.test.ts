@@ -19,9 +19,9 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { parseAdminAddress } from '../../src/admin/admin-address.ts';
-import { GLOBAL_DEFAULTS } from '../../src/config/defaults.ts';
 import { NODE_FLAGS } from '../../bench/candidates.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { parseDuration } from '../../src/config/values.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { freePorts } from '../helpers/ports.ts';
 
@@ -257,6 +257,9 @@ interface Replayed {
   volumes: string[];
   expose: string[];
   stopsignal?: string;
+  /** ARG defaults, for ${NAME} in LABEL values. */
+  readonly args: Record<string, string>;
+  readonly labels: Record<string, string>;
 }
 
 function hostPath(stage: Replayed, imagePath: string): string {
@@ -334,7 +337,7 @@ function parseEnv(args: string): [string, string][] {
 }
 
 async function replayStage(stage: Stage, root: string, rules: readonly IgnoreRule[], stages: Map<string, Replayed>): Promise<Replayed> {
-  const state: Replayed = { root, workdir: '/', env: {}, skipped: [], volumes: [], expose: [] };
+  const state: Replayed = { root, workdir: '/', env: {}, skipped: [], volumes: [], expose: [], args: {}, labels: {} };
   for (const { keyword, args } of stage.instructions) {
     switch (keyword) {
       case 'WORKDIR':
@@ -370,6 +373,21 @@ async function replayStage(stage: Stage, root: string, rules: readonly IgnoreRul
         break;
       case 'STOPSIGNAL':
         state.stopsignal = args;
+        break;
+      case 'ARG': {
+        const m = /^(\w+)=(\S+)$/.exec(args);
+        assert.ok(m?.[1] && m[2] !== undefined, `ARG ${args}: only NAME=DEFAULT is replayed`);
+        state.args[m[1]] = m[2];
+        break;
+      }
+      case 'LABEL':
+        assert.match(args, /^([\w.-]+="(?:[^"\\]|\\.)*"\s*)+$/, `LABEL ${args}: only KEY="VALUE" pairs are replayed`);
+        for (const [, k, v] of args.matchAll(/([\w.-]+)="((?:[^"\\]|\\.)*)"/g)) {
+          state.labels[k ?? ''] = (v ?? '').replace(/\$\{(\w+)\}/g, (_m, name: string) => {
+            assert.ok(name in state.args, `LABEL ${k ?? ''}: \${${name}} is no ARG`);
+            return state.args[name] ?? '';
+          });
+        }
         break;
       default:
         assert.fail(`Dockerfile: ${keyword} is not replayed: teach test/integration/packaging.test.ts`);
@@ -459,10 +477,77 @@ describe('Dockerfile', () => {
     assert.equal(image.stopsignal, 'SIGTERM');
   });
 
-  test("the healthcheck's default URL is the admin API's default address", () => {
-    const admin = parseAdminAddress(GLOBAL_DEFAULTS.admin.address);
-    assert.ok(admin.kind === 'tcp');
-    assert.equal(image.env['MY_SERVER_HEALTHCHECK_URL'], `http://${admin.bindHost ?? ''}:${admin.port}/health`);
+  test('OCI labels name the package: its version, description, licence and source, and the base image', async () => {
+    const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { description: string; license: string; repository: { url: string } };
+    const l = image.labels;
+    assert.equal(l['org.opencontainers.image.title'], 'my-server');
+    assert.equal(l['org.opencontainers.image.version'], PKG.version, 'ARG VERSION is package.json\'s version');
+    assert.equal(l['org.opencontainers.image.description'], pkg.description);
+    assert.equal(l['org.opencontainers.image.licenses'], pkg.license);
+    assert.equal(l['org.opencontainers.image.source'], pkg.repository.url.replace(/^git\+/, '').replace(/\.git$/, ''));
+    assert.equal(l['org.opencontainers.image.base.name'], `docker.io/library/${stages.at(-1)?.from ?? ''}`);
+  });
+
+  test('the HEALTHCHECK is `my-server health` of the ENTRYPOINT\'s program, which follows $MY_SERVER_CONFIG', () => {
+    assert.ok(image.healthcheck && image.entrypoint);
+    assert.deepEqual(image.healthcheck, ['node', image.entrypoint.at(-1), 'health']);
+    assert.equal(image.env['MY_SERVER_CONFIG'], '/etc/my-server/Proxyfile');
+    assert.equal(image.env['MY_SERVER_HEALTHCHECK_URL'], undefined, 'the old variable is gone: health reads the Proxyfile');
+  });
+
+  test('`my-server` on the image PATH runs the ENTRYPOINT with its node flags', async () => {
+    const wrapper = await readFile(join(image.root, 'usr/local/bin/my-server'), 'utf8');
+    const line = /^exec (.*) "\$@"$/m.exec(wrapper)?.[1]?.split(' ');
+    assert.deepEqual(line, image.entrypoint);
+    assert.ok(((await stat(join(image.root, 'usr/local/bin/my-server'))).mode & 0o111) !== 0, 'executable');
+    // Run as the image would, with its paths under the replay root.
+    const mapped = join(await tempDir('my-server-wrapper-'), 'my-server');
+    await writeFile(mapped, wrapper.replaceAll(' /app/', ` ${join(image.root, 'app')}/`), { mode: 0o755 });
+    const ran = await exec(mapped, ['version'], { env: containerEnv(image), timeoutMs: 30_000 });
+    assertOk(ran, 'my-server version');
+    assert.match(ran.stdout, new RegExp(`^my-server ${PKG.version.replaceAll('.', '\\.')} \\(.*, npm\\)\n`));
+  });
+
+  test('the image\'s version names each production dependency at its installed version', async () => {
+    assert.ok(image.entrypoint);
+    const [node, args] = imageArgv(image, image.entrypoint);
+    await checkDependencies(node, [...args, 'version', '--json'], { cwd: hostPath(image, '.'), env: containerEnv(image) }, 'npm');
+  });
+
+  test('the default Proxyfile validates, serves the welcome page on :80, and the HEALTHCHECK passes with the admin API and with `admin off`', async () => {
+    assert.ok(image.entrypoint && image.healthcheck);
+    const shipped = await readFile(join(image.root, 'etc/my-server/Proxyfile'), 'utf8');
+    assert.equal(shipped, await readFile(join(REPO, 'docker', 'Proxyfile'), 'utf8'));
+    const [node, entry] = imageArgv(image, image.entrypoint);
+    const env = containerEnv(image);
+    // `docker run my-server validate`: the file as shipped, at its image path.
+    const validated = await exec(node, [...entry, 'validate'], { cwd: hostPath(image, '.'), env, timeoutMs: 30_000 });
+    assert.deepEqual({ code: validated.code, stderr: validated.stderr }, { code: 0, stderr: '' });
+    const page = await readFile(join(image.root, 'usr/share/my-server/index.html'), 'utf8');
+    assert.match(page, /<title>my-server works<\/title>/);
+
+    for (const admin of ['on', 'off'] as const) {
+      // The replay runs beside other tests: port 80, the admin API's 2019 and the image paths are
+      // mapped to free ports and the replay root, the only changes made to the shipped file.
+      const [port, adminPort] = (await freePorts(2)) as [number, number];
+      assert.match(shipped, /^:80 \{$/m);
+      assert.ok(!shipped.includes('/usr/share/my-server/') && shipped.includes('root * /usr/share/my-server\n'));
+      const text = `{\n\tadmin ${admin === 'on' ? `127.0.0.1:${adminPort}` : 'off'}\n}\n${shipped.replace(/^:80 \{$/m, `:${port} {`).replace('/usr/share/my-server', join(image.root, 'usr/share/my-server'))}`;
+      const file = join(await tempDir('my-server-default-'), 'Proxyfile');
+      await writeFile(file, text);
+      const runEnv = { ...env, MY_SERVER_CONFIG: file };
+      const server = spawnChild(node, [...entry, ...(image.cmd ?? [])], { cwd: hostPath(image, '.'), env: runEnv });
+      const [hcNode, hcArgs] = imageArgv(image, image.healthcheck);
+      await eventually('the HEALTHCHECK passing', START_TIMEOUT_MS, async () => ((await exec(hcNode, hcArgs, { env: runEnv, timeoutMs: 10_000 })).code === 0 ? true : undefined), 250);
+      const hc = await exec(hcNode, hcArgs, { env: runEnv, timeoutMs: 10_000 });
+      assert.equal(hc.stdout, admin === 'on' ? `healthy: admin API 127.0.0.1:${adminPort}\n` : `healthy: http listener 127.0.0.1:${port}\n`);
+      assert.deepEqual(await getText(`http://127.0.0.1:${port}/`), { status: 200, body: page });
+      const stopped = await server.stop('SIGTERM');
+      assert.equal(stopped.code, 0, server.output());
+      const down = await exec(hcNode, hcArgs, { env: runEnv, timeoutMs: 10_000 });
+      assert.equal(down.code, 1, `HEALTHCHECK passes with the server stopped (admin ${admin})`);
+      assert.match(down.stderr, /ECONNREFUSED/);
+    }
   });
 
   test('ENTRYPOINT + CMD serve the mounted Proxyfile with storage in /data, the healthcheck passes, SIGTERM stops with 0', async () => {
@@ -472,7 +557,8 @@ describe('Dockerfile', () => {
     assert.ok(config.startsWith('/etc/my-server/'), 'MY_SERVER_CONFIG points into the /etc/my-server volume');
     await mkdir(dirname(join(image.root, config)), { recursive: true });
     await writeFile(join(image.root, config), site.text);
-    const env = { ...containerEnv(image), MY_SERVER_HEALTHCHECK_URL: `http://127.0.0.1:${site.adminPort}/health` };
+    // The HEALTHCHECK finds the admin API from the mounted Proxyfile, on whatever address it is.
+    const env = containerEnv(image);
     const [node, args] = imageArgv(image, [...image.entrypoint, ...image.cmd]);
 
     // `docker run my-server certs root`: the local CA is created in the data volume.
@@ -494,6 +580,126 @@ describe('Dockerfile', () => {
     assert.equal(stopped.code, 0, `exit after ${image.stopsignal ?? ''}:\n${server.output()}`);
     const down = await exec(hcNode, hcArgs, { env, timeoutMs: 10_000 });
     assert.equal(down.code, 1, 'HEALTHCHECK passes with the server stopped');
+  });
+});
+
+// ---------- Compose example ----------
+
+type Yaml = string | null | Yaml[] | { [key: string]: Yaml };
+
+/**
+ * The YAML that examples/compose/compose.yaml is written in, and no more: block mappings and
+ * sequences by indentation, plain and quoted scalars, whole-line comments. Anything else fails,
+ * so the file stays checkable here without Docker Compose (none on CI machines).
+ */
+function parseYamlSubset(text: string): Yaml {
+  const lines = text
+    .split('\n')
+    .map((raw, i) => ({ n: i + 1, indent: raw.length - raw.trimStart().length, body: raw.trim() }))
+    .filter((l) => l.body !== '' && !l.body.startsWith('#'));
+  let at = 0;
+  const scalar = (v: string, n: number): Yaml => {
+    if (v === '') return null;
+    if (v.startsWith('"')) return JSON.parse(v) as string;
+    if (v.startsWith("'")) return v.slice(1, -1).replaceAll("''", "'");
+    assert.ok(!/[{}[\]&*!|>%@`]|\s#/.test(v[0] ?? '') && !/\s#/.test(v), `compose.yaml:${n}: "${v}" is outside the YAML this test reads`);
+    return v;
+  };
+  const block = (indent: number): Yaml => {
+    const first = lines[at];
+    if (first === undefined || first.indent < indent) return null;
+    if (first.body.startsWith('- ')) {
+      const out: Yaml[] = [];
+      while (lines[at]?.indent === first.indent && lines[at]?.body.startsWith('- ')) {
+        const l = lines[at++]!;
+        out.push(scalar(l.body.slice(2).trim(), l.n));
+      }
+      return out;
+    }
+    const out: { [key: string]: Yaml } = {};
+    while (lines[at]?.indent === first.indent) {
+      const l = lines[at++]!;
+      const m = /^([\w.-]+):(?:\s+(.*))?$/.exec(l.body);
+      assert.ok(m?.[1], `compose.yaml:${l.n}: expected "key: value"`);
+      const nested = lines[at];
+      out[m[1]] = m[2] !== undefined ? scalar(m[2], l.n) : nested !== undefined && nested.indent > l.indent ? block(nested.indent) : null;
+    }
+    const next = lines[at];
+    assert.ok(next === undefined || next.indent < first.indent, `compose.yaml:${next?.n ?? 0}: unexpected indentation`);
+    return out;
+  };
+  const doc = block(0);
+  assert.equal(at, lines.length, `compose.yaml:${lines[at]?.n ?? 0}: not read`);
+  return doc;
+}
+
+function mapping(v: Yaml | undefined, what: string): { [key: string]: Yaml } {
+  assert.ok(v !== null && v !== undefined && typeof v === 'object' && !Array.isArray(v), `${what} is a mapping`);
+  return v;
+}
+
+function strings(v: Yaml | undefined, what: string): string[] {
+  assert.ok(Array.isArray(v) && v.every((x) => typeof x === 'string'), `${what} is a list of strings`);
+  return v as string[];
+}
+
+describe('Compose example', () => {
+  const COMPOSE = join(REPO, 'examples', 'compose');
+
+  test('compose.yaml: my-server built from this Dockerfile in front of a pinned app image, config folder and data volume mounted, ports of EXPOSE', async () => {
+    const doc = mapping(parseYamlSubset(await readFile(join(COMPOSE, 'compose.yaml'), 'utf8')), 'the file');
+    assert.deepEqual(Object.keys(doc).filter((k) => !['name', 'services', 'volumes'].includes(k)), []);
+    const services = mapping(doc['services'], 'services');
+    const proxy = mapping(services['my-server'], 'services.my-server');
+    const app = mapping(services['app'], 'services.app');
+    assert.equal(typeof proxy['build'], 'string');
+    await stat(join(COMPOSE, proxy['build'] as string, 'Dockerfile'));
+    assert.match(String(app['image']), /^traefik\/whoami:v\d+\.\d+/, 'the app image is pinned');
+    assert.deepEqual(strings(proxy['depends_on'], 'depends_on'), ['app']);
+    assert.deepEqual(strings(proxy['ports'], 'ports').map((p) => p.split(':').at(-1)), image.expose);
+
+    const named = Object.keys(mapping(doc['volumes'], 'volumes'));
+    const mounts = strings(proxy['volumes'], 'services.my-server.volumes').map((v) => v.split(':'));
+    for (const [source = '', target = '', mode] of mounts) {
+      if (source.startsWith('.')) await stat(join(COMPOSE, source));
+      else assert.ok(named.includes(source), `volume ${source} is not declared`);
+      if (target === '/etc/my-server') {
+        assert.equal(mode, 'ro', 'the config folder is mounted read-only');
+        await stat(join(COMPOSE, source, 'Proxyfile'));
+      }
+    }
+    assert.deepEqual(mounts.map((m) => m[1]).sort(), [...image.volumes].sort(), 'every VOLUME of the image is mounted');
+    const env = mapping(proxy['environment'], 'environment');
+    assert.equal(env['DOMAIN'], '${DOMAIN:-localhost}');
+  });
+
+  test('its Proxyfile validates with and without DOMAIN, forwards to the app service, and stop_grace_period outlasts grace_period', async () => {
+    const doc = mapping(parseYamlSubset(await readFile(join(COMPOSE, 'compose.yaml'), 'utf8')), 'the file');
+    const services = mapping(doc['services'], 'services');
+    const proxy = mapping(services['my-server'], 'services.my-server');
+    const conf = (strings(proxy['volumes'], 'volumes').find((v) => v.split(':')[1] === '/etc/my-server') ?? '').split(':')[0] ?? '';
+    const file = join(COMPOSE, conf, 'Proxyfile');
+    assert.ok(image.entrypoint);
+    const [node, entry] = imageArgv(image, image.entrypoint);
+    for (const domain of [undefined, 'app.example.com']) {
+      const env: NodeJS.ProcessEnv = { ...containerEnv(image), MY_SERVER_CONFIG: file };
+      delete env['DOMAIN'];
+      if (domain !== undefined) env['DOMAIN'] = domain;
+      const ran = await exec(node, [...entry, 'validate'], { cwd: hostPath(image, '.'), env, timeoutMs: 30_000 });
+      assert.deepEqual({ code: ran.code, stderr: ran.stderr }, { code: 0, stderr: '' }, `DOMAIN=${domain ?? '(unset)'}`);
+      const config = await loadConfig(file, { env: domain === undefined ? {} : { DOMAIN: domain } });
+      assert.deepEqual(config.sites.map((s) => s.addresses.map((a) => a.host)), [[domain ?? 'localhost']]);
+    }
+    const text = await readFile(file, 'utf8');
+    const upstream = /reverse_proxy (\S+):(\d+)$/m.exec(text);
+    assert.ok(upstream?.[1] && upstream[2]);
+    assert.ok(Object.keys(services).includes(upstream[1]), `reverse_proxy ${upstream[1]} is no service`);
+    assert.deepEqual(strings(mapping(services[upstream[1]], upstream[1])['expose'], 'expose'), [upstream[2]]);
+
+    const g = (await loadConfig(file, { env: {} })).globals;
+    const stopMs = parseDuration(String(proxy['stop_grace_period']));
+    assert.ok(stopMs !== undefined, `stop_grace_period ${String(proxy['stop_grace_period'])}`);
+    assert.ok(stopMs > g.gracePeriodMs + (g.shutdownDelayMs ?? 0), `stop_grace_period ${stopMs} ms must outlast grace_period ${g.gracePeriodMs} ms`);
   });
 });
 
@@ -665,14 +871,31 @@ async function alone(file: string): Promise<{ dir: string; path: string; site: A
   return { dir, path, site };
 }
 
+/**
+ * `version --json` names every runtime dependency at the version the build stage installed (npm ci
+ * from the lockfile), and says how this copy was built.
+ */
+async function checkDependencies(argv0: string, argv: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv }, kind: string): Promise<void> {
+  const ran = await exec(argv0, argv, { ...options, timeoutMs: 30_000 });
+  assertOk(ran, 'version --json');
+  const info = JSON.parse(ran.stdout) as { version: string; build: string; dependencies: Record<string, string | null> };
+  const expected: Record<string, string> = {};
+  for (const name of Object.keys(PKG.dependencies)) {
+    expected[name] = (JSON.parse(await readFile(join(hostPath(build, 'node_modules'), name, 'package.json'), 'utf8')) as { version: string }).version;
+  }
+  assert.deepEqual({ version: info.version, build: info.build, dependencies: info.dependencies }, { version: PKG.version, build: kind, dependencies: expected });
+}
+
 /** `version` prints the package's version; `run` serves HTTP, and HTTPS from the local CA (which needs @peculiar/x509 after reflect-metadata). */
-async function checkOneFile(argv0: string, argv: readonly string[], dir: string, site: Awaited<ReturnType<typeof testProxyfile>>): Promise<void> {
+async function checkOneFile(argv0: string, argv: readonly string[], dir: string, site: Awaited<ReturnType<typeof testProxyfile>>, kind: string): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: '' };
   for (const key of Object.keys(env)) if (key.startsWith('MY_SERVER_')) delete env[key];
   env['MY_SERVER_STORAGE'] = join(dir, 'data');
   const version = await exec(argv0, [...argv, 'version'], { cwd: dir, env, timeoutMs: 30_000 });
   assertOk(version, 'version');
-  assert.equal(version.stdout, `my-server ${PKG.version} (Node.js ${process.version})\n`);
+  assert.equal(version.stdout.split('\n')[0], `my-server ${PKG.version} (Node.js ${process.version}, ${process.platform}-${process.arch}, ${kind})`);
+  // No node_modules here: the dependency versions were embedded when the build read them.
+  await checkDependencies(argv0, [...argv, 'version', '--json'], { cwd: dir, env }, kind);
 
   const root = await exec(argv0, [...argv, 'certs', 'root', '--config', 'Proxyfile'], { cwd: dir, env, timeoutMs: START_TIMEOUT_MS });
   assertOk(root, 'certs root');
@@ -684,11 +907,18 @@ async function checkOneFile(argv0: string, argv: readonly string[], dir: string,
   assert.equal(stopped.code, 0, server.output());
 }
 
-let sea: Promise<Ran> | undefined;
+let released: Promise<Ran> | undefined;
 
-/** The systemd test and the one-file test share one single-executable build. */
+/**
+ * `npm run release` in the build stage's clean copy (scripts/release.mjs is not in the image's
+ * build context, so it is copied in): it builds the single executable and the bundle into dist/,
+ * which the systemd and one-file tests use, and names and sums them in release/. Run once.
+ */
 function buildSeaOnce(): Promise<Ran> {
-  return (sea ??= buildTarget('sea'));
+  return (released ??= (async () => {
+    await copyFile(join(REPO, 'scripts', 'release.mjs'), join(hostPath(build, 'scripts'), 'release.mjs'));
+    return exec(process.execPath, ['scripts/release.mjs'], { cwd: hostPath(build, '.'), env: containerEnv(build), timeoutMs: INSTALL_TIMEOUT_MS });
+  })());
 }
 
 function buildTarget(target: string): Promise<Ran> {
@@ -700,12 +930,39 @@ describe('one-file builds', () => {
     assertOk(await buildTarget('bundle'), 'build bundle');
     const { dir, path, site } = await alone('my-server.mjs');
     assert.deepEqual((await readdir(dir)).sort(), ['Proxyfile', 'my-server.mjs']);
-    await checkOneFile(process.execPath, [path], dir, site);
+    await checkOneFile(process.execPath, [path], dir, site, 'bundle');
+  });
+
+  test('npm run release names the single executable and the bundle with the version and platform; sha256sum -c SHA256SUMS passes', async () => {
+    const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    assert.equal(pkg.scripts['release'], 'node scripts/release.mjs');
+    assertOk(await buildSeaOnce(), 'npm run release');
+    const dir = hostPath(build, 'release');
+    const binary = `my-server-${PKG.version}-${process.platform}-${process.arch}`;
+    const bundle = `my-server-${PKG.version}.mjs`;
+    assert.deepEqual((await readdir(dir)).sort(), ['SHA256SUMS', binary, bundle].sort());
+    const check = await exec('sha256sum', ['-c', '--strict', 'SHA256SUMS'], { cwd: dir, timeoutMs: 60_000 });
+    assertOk(check, 'sha256sum -c');
+    assert.equal(check.stdout, `${binary}: OK\n${bundle}: OK\n`);
+    // The sums are of these files, not of something else that happens to verify.
+    const sums = await readFile(join(dir, 'SHA256SUMS'), 'utf8');
+    assert.match(sums, new RegExp(`^[0-9a-f]{64}  ${binary.replaceAll('.', '\\.')}\n[0-9a-f]{64}  ${bundle.replaceAll('.', '\\.')}\n$`));
+    const version = await exec(join(dir, binary), ['version'], { cwd: dir, timeoutMs: 30_000 });
+    assertOk(version, `${binary} version`);
+    assert.equal(version.stdout.split('\n')[0], `my-server ${PKG.version} (Node.js ${process.version}, ${process.platform}-${process.arch}, single executable)`);
+    const bundled = await exec(process.execPath, [join(dir, bundle), 'version'], { cwd: dir, timeoutMs: 30_000 });
+    assertOk(bundled, `${bundle} version`);
+    assert.match(bundled.stdout, new RegExp(`^my-server ${PKG.version.replaceAll('.', '\\.')} \\(.*, bundle\\)\n`));
+    // A changed file fails the check.
+    await writeFile(join(dir, bundle), '// tampered\n', { flag: 'a' });
+    const tampered = await exec('sha256sum', ['-c', 'SHA256SUMS'], { cwd: dir, timeoutMs: 60_000 });
+    assert.equal(tampered.code, 1);
+    assert.match(tampered.stdout, new RegExp(`${bundle.replaceAll('.', '\\.')}: FAILED`));
   });
 
   test('the single executable alone in an empty directory prints its version and serves HTTP and HTTPS', async () => {
     assertOk(await buildSeaOnce(), 'build sea');
     const { dir, path, site } = await alone('my-server');
-    await checkOneFile(path, [], dir, site);
+    await checkOneFile(path, [], dir, site, 'single executable');
   });
 });
