@@ -463,7 +463,8 @@ export interface FileRequestMatcher {
   readonly type: 'file';
   readonly root?: string;
   readonly tryFiles?: readonly string[];
-  readonly tryPolicy: 'first_exist' | 'smallest_size' | 'largest_size' | 'most_recently_modified';
+  /** first_exist_fallback: Caddy 2.8+, the last entry taken without a stat. */
+  readonly tryPolicy: 'first_exist' | 'first_exist_fallback' | 'smallest_size' | 'largest_size' | 'most_recently_modified';
   readonly splitPath: readonly string[];
 }
 
