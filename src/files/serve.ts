@@ -4,7 +4,7 @@
  * file from disk to the socket; multipart/byteranges for several ranges, which `send` answers
  * with the whole file, is here, as Go's http.ServeContent (Caddy's) does it.
  */
-import { createReadStream, readdir, type Stats } from 'node:fs';
+import { createReadStream, lstat, readdir, realpath, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,6 +15,7 @@ import parseRange from 'range-parser';
 import send from 'send';
 import { compileHide, joinUnderRoot, statFile } from './locate.ts';
 import { escapeHtml, renderListing, type ListingEntry } from './browse.ts';
+import type { BrowseOptions } from '../config/types.ts';
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
@@ -28,6 +29,8 @@ export interface StaticOptions {
   /** Index file names tried in a directory, in order. */
   readonly index: readonly string[];
   readonly browse: boolean;
+  /** Listing order, entry cap and link targets; absent: Caddy's defaults (namedirfirst, asc). */
+  readonly browseOptions?: BrowseOptions;
   /** Sidecar encodings in the preference order configured. */
   readonly precompressed: readonly Precompressed[];
   /** Status for a served file (Caddy's `status`, for error pages); absent: 200. */
@@ -168,17 +171,26 @@ export class StaticFiles {
   }
 
   async #browse(req: Req, res: Res, dir: string, publicPath: string): Promise<void> {
-    const names = await new Promise<string[]>((resolve) => readdir(dir, (err, n) => resolve(err ? [] : n)));
+    const opts = this.#opts.browseOptions;
+    let names = await new Promise<string[]>((resolve) => readdir(dir, (err, n) => resolve(err ? [] : n)));
+    // Caddy reads at most file_limit entries, in directory order, before sorting.
+    if (opts?.fileLimit !== undefined) names = names.slice(0, opts.fileLimit);
     const entries: ListingEntry[] = [];
     for (const name of names) {
       const full = path.join(dir, name);
       if (this.#hidden(full)) continue;
-      const s = await statFile(full);
-      if (s === undefined) continue;
-      entries.push({ name, isDir: s.isDirectory(), size: s.size, mtime: s.mtime, mode: s.mode });
+      const link = await new Promise<Stats | undefined>((resolve) => lstat(full, (err, s) => resolve(err ? undefined : s)));
+      if (link === undefined) continue;
+      const isSymlink = link.isSymbolicLink();
+      // As Caddy lists a link: the target's size and folder mark, the link's own time and mode
+      // (a dangling link keeps its own size).
+      const s = isSymlink ? ((await statFile(full)) ?? link) : link;
+      const target =
+        isSymlink && opts?.revealSymlinks === true ? await new Promise<string | undefined>((resolve) => realpath(full, (err, p) => resolve(err ? undefined : p))) : undefined;
+      entries.push({ name, isDir: s.isDirectory(), size: s.size, mtime: link.mtime, mode: link.mode, isSymlink, ...(target !== undefined ? { symlinkPath: target } : {}) });
     }
     const json = (header(req, 'accept') ?? '').includes('application/json');
-    const { type, body } = renderListing(entries, publicPath, json);
+    const { type, body } = renderListing(entries, publicPath, json, opts ?? { sort: 'namedirfirst', order: 'asc', revealSymlinks: false });
     res.statusCode = this.#opts.status ?? 200;
     res.setHeader('content-type', type);
     res.setHeader('content-length', String(Buffer.byteLength(body)));
