@@ -10,6 +10,8 @@ export interface ListingEntry {
   readonly isDir: boolean;
   readonly size: number;
   readonly mtime: Date;
+  /** The modification time in nanoseconds, for Caddy's RFC 3339 `mod_time` (Go prints them all). */
+  readonly mtimeNs?: bigint;
   readonly mode: number;
   readonly isSymlink?: boolean;
   /** The link's resolved target, with reveal_symlinks only. */
@@ -40,13 +42,15 @@ export function renderListing(entries: readonly ListingEntry[], publicPath: stri
       name: e.isDir ? `${e.name}/` : e.name,
       size: e.size,
       url: `./${encodeURIComponent(e.name)}${e.isDir ? '/' : ''}`,
-      mod_time: e.mtime.toISOString(),
+      mod_time: e.mtimeNs !== undefined ? goTime(e.mtimeNs) : e.mtime.toISOString(),
       mode: goFileMode(e.mode),
       is_dir: e.isDir,
       is_symlink: e.isSymlink === true,
       ...(e.symlinkPath !== undefined ? { symlink_path: e.symlinkPath } : {}),
     }));
-    return { type: 'application/json', body: JSON.stringify(items) };
+    // Go's json.Encoder: HTML-safe escapes and a final newline; Caddy's Content-Type names UTF-8.
+    const body = `${JSON.stringify(items).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`;
+    return { type: 'application/json; charset=utf-8', body };
   }
   const rows = sorted
     .map((e) => {
@@ -89,4 +93,11 @@ export function goFileMode(st: number): number {
   if (st & 0o2000) mode += 2 ** 22;
   if (st & 0o1000) mode += 2 ** 20;
   return mode;
+}
+
+/** Go's time.Time in JSON (RFC 3339 with nanoseconds, trailing zeros dropped), in UTC. */
+export function goTime(ns: bigint): string {
+  const secs = ns / 1_000_000_000n;
+  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
+  return `${new Date(Number(secs) * 1000).toISOString().slice(0, 19)}${frac === '' ? '' : `.${frac}`}Z`;
 }

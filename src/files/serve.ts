@@ -4,7 +4,7 @@
  * file from disk to the socket; multipart/byteranges for several ranges, which `send` answers
  * with the whole file, is here, as Go's http.ServeContent (Caddy's) does it.
  */
-import { createReadStream, lstat, readdir, realpath, type Stats } from 'node:fs';
+import { createReadStream, lstat, readdir, realpath, type BigIntStats, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -179,15 +179,17 @@ export class StaticFiles {
     for (const name of names) {
       const full = path.join(dir, name);
       if (this.#hidden(full)) continue;
-      const link = await new Promise<Stats | undefined>((resolve) => lstat(full, (err, s) => resolve(err ? undefined : s)));
+      // BigInt: Caddy's mod_time carries the nanoseconds.
+      const link = await new Promise<BigIntStats | undefined>((resolve) => lstat(full, { bigint: true }, (err, s) => resolve(err ? undefined : s)));
       if (link === undefined) continue;
       const isSymlink = link.isSymbolicLink();
       // As Caddy lists a link: the target's size and folder mark, the link's own time and mode
       // (a dangling link keeps its own size).
-      const s = isSymlink ? ((await statFile(full)) ?? link) : link;
+      const followed = isSymlink ? await statFile(full) : undefined;
+      const s = followed ?? { isDirectory: () => link.isDirectory(), size: Number(link.size) };
       const target =
         isSymlink && opts?.revealSymlinks === true ? await new Promise<string | undefined>((resolve) => realpath(full, (err, p) => resolve(err ? undefined : p))) : undefined;
-      entries.push({ name, isDir: s.isDirectory(), size: s.size, mtime: link.mtime, mode: link.mode, isSymlink, ...(target !== undefined ? { symlinkPath: target } : {}) });
+      entries.push({ name, isDir: s.isDirectory(), size: s.size, mtime: link.mtime, mtimeNs: link.mtimeNs, mode: Number(link.mode), isSymlink, ...(target !== undefined ? { symlinkPath: target } : {}) });
     }
     const json = (header(req, 'accept') ?? '').includes('application/json');
     const { type, body } = renderListing(entries, publicPath, json, opts ?? { sort: 'namedirfirst', order: 'asc', revealSymlinks: false });
