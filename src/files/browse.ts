@@ -41,7 +41,7 @@ export function renderListing(entries: readonly ListingEntry[], publicPath: stri
     const items = sorted.map((e) => ({
       name: e.isDir ? `${e.name}/` : e.name,
       size: e.size,
-      url: `./${encodeURIComponent(e.name)}${e.isDir ? '/' : ''}`,
+      url: `./${goPathEscape(e.name)}${e.isDir ? '/' : ''}`,
       mod_time: e.mtimeNs !== undefined ? goTime(e.mtimeNs) : e.mtime.toISOString(),
       mode: goFileMode(e.mode),
       is_dir: e.isDir,
@@ -54,7 +54,7 @@ export function renderListing(entries: readonly ListingEntry[], publicPath: stri
   }
   const rows = sorted
     .map((e) => {
-      const href = `./${encodeURIComponent(e.name)}${e.isDir ? '/' : ''}`;
+      const href = `./${goPathEscape(e.name)}${e.isDir ? '/' : ''}`;
       const label = escapeHtml(e.isDir ? `${e.name}/` : e.name) + (e.symlinkPath !== undefined ? ` &rarr; ${escapeHtml(e.symlinkPath)}` : '');
       return `<tr><td><a href="${escapeHtml(href)}">${label}</a></td><td>${e.isDir ? '' : e.size}</td><td>${e.mtime.toISOString()}</td></tr>`;
     })
@@ -100,4 +100,17 @@ export function goTime(ns: bigint): string {
   const secs = ns / 1_000_000_000n;
   const frac = (ns % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
   return `${new Date(Number(secs) * 1000).toISOString().slice(0, 19)}${frac === '' ? '' : `.${frac}`}Z`;
+}
+
+/**
+ * Go's url.PathEscape as url.URL.String() applies it to a path (Caddy's listing `url`): letters,
+ * digits, `-_.~` and `$&+,/:;=@` stay; every other byte of the UTF-8 form is %XX.
+ */
+export function goPathEscape(name: string): string {
+  let out = '';
+  for (const byte of Buffer.from(name, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    out += /[A-Za-z0-9\-_.~$&+,/:;=@]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }
