@@ -465,7 +465,8 @@ export interface FileRequestMatcher {
   readonly type: 'file';
   readonly root?: string;
   readonly tryFiles?: readonly string[];
-  readonly tryPolicy: 'first_exist' | 'smallest_size' | 'largest_size' | 'most_recently_modified';
+  /** first_exist_fallback: Caddy 2.8+, the last entry taken without a stat. */
+  readonly tryPolicy: 'first_exist' | 'first_exist_fallback' | 'smallest_size' | 'largest_size' | 'most_recently_modified';
   readonly splitPath: readonly string[];
 }
 
@@ -815,12 +816,23 @@ export interface FileServerRoute extends RouteBase {
   readonly hide: readonly string[];
   readonly index: readonly string[];
   readonly browse: boolean;
+  /** `browse { sort; file_limit; reveal_symlinks }` (Caddy 2.8's block; files/browse.ts). */
+  readonly browseOptions?: BrowseOptions;
   /** Sidecar encodings to look for, in preference order; empty: none. */
   readonly precompressed: readonly ('br' | 'zstd' | 'gzip')[];
   readonly status?: number;
   readonly canonicalUris: boolean;
   /** A request with no file goes on to the next handler instead of a 404. */
   readonly passThru: boolean;
+}
+
+/** How a directory listing is built: Caddy's sort keys and order, a cap on entries, link targets shown. */
+export interface BrowseOptions {
+  readonly sort: 'name' | 'namedirfirst' | 'size' | 'time';
+  readonly order: 'asc' | 'desc';
+  /** At most this many directory entries are read (directory order, before sorting). */
+  readonly fileLimit?: number;
+  readonly revealSymlinks: boolean;
 }
 
 /**

@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -198,6 +198,108 @@ test('08 (WordPress on php-fpm): pretty permalinks reach index.php with the orig
     const css = await curl(`${base}/style.css`);
     assert.equal(css.body, 'body{}');
     assert.equal(headerOf(css.head, 'cache-control'), 'public, max-age=31536000, immutable');
+  } finally {
+    await server?.close();
+    await fpm.stop();
+  }
+});
+
+test('26 (dockerized PHP, snippets and env): health check, PHP through two php-fpm gateways in turn, the root through its symlink, static files compressed and revalidated', async () => {
+  const { startPhpFpm } = await import('../helpers/php-fpm.ts');
+  const fpm = await startPhpFpm();
+  // The image's /var/www/html/public is a symlink to the release (resolve_root_symlink's purpose).
+  const release = join(dir, 'release-26');
+  const linked = join(dir, 'var-www-html-26');
+  mkdirSync(join(release, 'public', 'css'), { recursive: true });
+  mkdirSync(linked, { recursive: true });
+  symlinkSync(join(release, 'public'), join(linked, 'public'));
+  // fpm_get_status() names the pool that ran the script: "tcp" or "unix" (test/helpers/php-fpm.ts).
+  writeFileSync(
+    join(release, 'public', 'index.php'),
+    '<?php echo fpm_get_status()["pool"], " ", $_SERVER["SCRIPT_FILENAME"], " ", $_SERVER["REQUEST_URI"];',
+  );
+  const css = `body { color: #333; }\n${'.x{margin:0}\n'.repeat(200)}`;
+  writeFileSync(join(release, 'public', 'css', 'app.css'), css);
+  const [httpPort, httpsPort] = await freePorts(2);
+  const text = corpus('26-').replace('/var/www/html/public', join(linked, 'public'));
+  const host = `php.example.test:${httpsPort}`;
+  let server: RunningServer | undefined;
+  try {
+    // As the image runs it: the site and the gateways come from the environment; two gateways
+    // (both php-fpm pools, TCP and unix socket) make lb_policy round_robin visible.
+    server = await startServer((env) => globalOptions(env, { http: httpPort!, https: httpsPort!, loopback: true }) + text, {
+      env: { HOSTNAME: host, PHP_FPM_GATEWAYS: `127.0.0.1:${fpm.port} unix/${fpm.socket}` },
+    });
+    const base = `https://${host}`;
+    const health = await curl(`${base}/healthcheck`);
+    assert.equal(health.status, 200);
+    assert.equal(health.body, '');
+    const pools = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const page = await curl(`${base}/users/${i}?tab=1`);
+      assert.equal(page.status, 200, page.head);
+      const [pool, script, uri] = page.body.split(' ');
+      pools.add(pool ?? '');
+      // resolve_root_symlink: PHP sees the release folder, not the link.
+      assert.equal(script, join(realpathSync(release), 'public', 'index.php'));
+      assert.equal(uri, `/users/${i}?tab=1`);
+    }
+    assert.deepEqual([...pools].sort(), ['tcp', 'unix'], 'round_robin uses both gateways');
+    const plain = await curl(`${base}/css/app.css`);
+    assert.equal(plain.body, css);
+    const zipped = await curl(`${base}/css/app.css`, ['-H', 'Accept-Encoding: gzip']);
+    assert.equal(headerOf(zipped.head, 'content-encoding'), 'gzip');
+    assert.ok(Buffer.byteLength(zipped.body, 'latin1') < css.length / 4, 'compressed');
+    const etag = headerOf(plain.head, 'etag');
+    assert.ok(etag);
+    assert.equal((await curl(`${base}/css/app.css`, ['-H', `If-None-Match: ${etag}`])).status, 304);
+  } finally {
+    await server?.close();
+    await fpm.stop();
+  }
+});
+
+test("34 (Laravel through an imported snippet with arguments): the front controller over php-fpm's unix socket, security headers, static files, nothing above public/", async () => {
+  const { startPhpFpm } = await import('../helpers/php-fpm.ts');
+  const fpm = await startPhpFpm();
+  // The support files sit beside the Caddyfile (snippets/*, ../security.conf from a snippet).
+  const stage = join(dir, 'stage-34');
+  cpSync(join(CORPUS, '..', 'support', '34-laravel-snippet-args'), stage, { recursive: true });
+  const snippet = join(stage, 'snippets', 'laravel-app.conf');
+  writeFileSync(snippet, readFileSync(snippet, 'utf8').replace('unix//run/php/php8.3-fpm.sock', `unix/${fpm.socket}`));
+  const app = join(dir, 'laravel-app');
+  mkdirSync(join(app, 'public', 'js'), { recursive: true });
+  writeFileSync(join(app, '.env'), 'APP_KEY=secret');
+  writeFileSync(join(app, 'public', 'index.php'), '<?php header("X-Powered-By: Laravel"); echo "laravel ", $_SERVER["REQUEST_METHOD"], " ", $_SERVER["REQUEST_URI"], " ", $_SERVER["SCRIPT_NAME"], " ", file_get_contents("php://input");');
+  writeFileSync(join(app, 'public', 'js', 'app.js'), 'window.app = 1;');
+  const [httpPort, httpsPort] = await freePorts(2);
+  const text = corpus('34-')
+    .replace('import snippets/*', `import ${join(stage, 'snippets')}/*`)
+    .replace('exmaple.com', `exmaple.com:${httpsPort}`)
+    .replace('/var/www/html/laravel-app', app);
+  const base = `https://exmaple.com:${httpsPort}`;
+  let server: RunningServer | undefined;
+  try {
+    server = await serve(text, httpsPort!, httpPort!);
+    const home = await curl(`${base}/`);
+    assert.equal(home.status, 200, home.head);
+    assert.equal(home.body, 'laravel GET / /index.php ');
+    assert.equal(headerOf(home.head, 'x-powered-by'), 'Laravel');
+    // security.conf, imported from inside the snippet with a path relative to the snippet file.
+    assert.equal(headerOf(home.head, 'strict-transport-security'), 'max-age=31536000; includeSubDomains; preload');
+    assert.equal(headerOf(home.head, 'x-frame-options'), 'SAMEORIGIN');
+    assert.equal(headerOf(home.head, 'server'), undefined, '-Server removes it');
+    const post = await curl(`${base}/api/orders?page=2`, ['-X', 'POST', '--data-binary', 'qty=3']);
+    assert.equal(post.body, 'laravel POST /api/orders?page=2 /index.php qty=3');
+    const js = await curl(`${base}/js/app.js`);
+    assert.equal(js.body, 'window.app = 1;');
+    assert.match(headerOf(js.head, 'content-type') ?? '', /^text\/javascript/);
+    assert.equal(headerOf(js.head, 'x-content-type-options'), 'nosniff');
+    // The app's secrets sit above public/: every way up lands on the front controller, never .env.
+    for (const p of ['/../.env', '/%2e%2e/.env', '/..%2f.env', '/.env']) {
+      const r = await curl(`${base}${p}`, ['--path-as-is']);
+      assert.doesNotMatch(r.body, /APP_KEY/, p);
+    }
   } finally {
     await server?.close();
     await fpm.stop();

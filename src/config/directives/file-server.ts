@@ -5,7 +5,11 @@
  *         root PATH
  *         hide GLOBS…
  *         index FILENAMES…
- *         browse [TEMPLATE]
+ *         browse [TEMPLATE] {
+ *             sort name|namedirfirst|size|time [asc|desc]
+ *             file_limit N
+ *             reveal_symlinks
+ *         }
  *         precompressed [br|zstd|gzip…]
  *         status CODE
  *         disable_canonical_uris
@@ -13,13 +17,14 @@
  *     }
  *
  * Without `root` the files come from the `root` directive's value (the request variable), else
- * the working directory. Browse templates are Go templates: a template file is refused.
+ * the working directory. Browse templates are Go templates: a template file is refused. The browse
+ * block is Caddy 2.8's (2.6.2 takes `browse [TEMPLATE]` only, no block); each option is checked.
  */
 import { configError, posOf } from '../errors.ts';
 import type { Node } from '../parser.ts';
-import type { FileServerRoute } from '../types.ts';
+import type { BrowseOptions, FileServerRoute } from '../types.ts';
 import { intArg } from '../values.ts';
-import { argsOf, Once, oneArg, splitMatcher, withArgs } from './helpers.ts';
+import { argsOf, noBlock, Once, oneArg, splitMatcher, withArgs } from './helpers.ts';
 
 const USAGE = 'file_server [MATCHER] [browse] { root; hide; index; browse; precompressed; status; disable_canonical_uris; pass_thru }';
 const ENCODINGS = ['br', 'zstd', 'gzip'] as const;
@@ -29,6 +34,7 @@ export function parseFileServer(node: Node): FileServerRoute {
   const [mode] = argsOf(withArgs(node, args), 0, 1, USAGE);
   if (mode !== undefined && mode.text !== 'browse') throw configError(mode, `file_server: unexpected argument "${mode.text}" (usage: ${USAGE})`);
   let browse = mode !== undefined;
+  let browseOptions: BrowseOptions | undefined;
   let root: string | undefined;
   let hide: string[] = [];
   let index = ['index.html', 'index.txt'];
@@ -52,9 +58,9 @@ export function parseFileServer(node: Node): FileServerRoute {
         index = argsOf(sub, 1, Infinity, 'index FILENAMES…').map((t) => t.text);
         break;
       case 'browse': {
-        const [template] = argsOf(sub, 0, 1, 'browse [TEMPLATE]');
+        const [template] = argsOf(sub, 0, 1, 'browse [TEMPLATE] [{ sort; file_limit; reveal_symlinks }]');
         if (template !== undefined) throw configError(template, 'file_server browse: templates are Go templates, which my-server does not run (see docs/caddy-migration.md)');
-        // Block options (reveal_symlinks, sort, file_limit) only tune the listing: accepted.
+        if (sub.block !== undefined) browseOptions = parseBrowseBlock(sub.block);
         browse = true;
         break;
       }
@@ -94,9 +100,49 @@ export function parseFileServer(node: Node): FileServerRoute {
     hide,
     index,
     browse,
+    ...(browseOptions !== undefined ? { browseOptions } : {}),
     precompressed,
     ...(status !== undefined ? { status } : {}),
     canonicalUris,
     passThru,
   };
+}
+
+const SORT_KEYS = ['name', 'namedirfirst', 'size', 'time'] as const;
+const SORT_ORDERS = ['asc', 'desc'] as const;
+
+/** The browse block's options, each once, each checked (Caddy 2.8 fileserver/caddyfile.go). */
+function parseBrowseBlock(block: readonly Node[]): BrowseOptions {
+  let sort: BrowseOptions['sort'] = 'namedirfirst';
+  let order: BrowseOptions['order'] = 'asc';
+  let fileLimit: number | undefined;
+  let revealSymlinks = false;
+  const once = new Once();
+  for (const sub of block) {
+    once.check(sub);
+    noBlock(sub);
+    switch (sub.name.text) {
+      case 'sort': {
+        const usage = `sort ${SORT_KEYS.join('|')} [asc|desc]`;
+        const args = argsOf(sub, 1, 2, usage);
+        for (const a of args) {
+          // Caddy takes the key and the order in either position.
+          if ((SORT_KEYS as readonly string[]).includes(a.text)) sort = a.text as BrowseOptions['sort'];
+          else if ((SORT_ORDERS as readonly string[]).includes(a.text)) order = a.text as BrowseOptions['order'];
+          else throw configError(a, `browse sort: unknown option "${a.text}" (usage: ${usage})`);
+        }
+        break;
+      }
+      case 'file_limit':
+        fileLimit = intArg(oneArg(sub, 'file_limit N'), 1, 1_000_000_000, 'file_limit');
+        break;
+      case 'reveal_symlinks':
+        argsOf(sub, 0, 0, 'reveal_symlinks');
+        revealSymlinks = true;
+        break;
+      default:
+        throw configError(sub.name, `unknown subdirective "${sub.name.text}" in file_server browse (sort, file_limit, reveal_symlinks)`);
+    }
+  }
+  return { sort, order, ...(fileLimit !== undefined ? { fileLimit } : {}), revealSymlinks };
 }

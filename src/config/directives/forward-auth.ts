@@ -13,6 +13,11 @@
  * auth response when it has the field (so a client cannot bring its own Remote-User), and the
  * chain goes on to the next handler. Any other response is relayed to the client as it is (the
  * login redirect of Authelia, Authentik and the like).
+ *
+ * `uri` is the proxy's rewrite URI, expanded per request by proxy/reverse-proxy.ts. Caddy
+ * query-escapes placeholder values in its query part (rewrite.go buildQueryString); that runtime
+ * does not yet (a pending case in test/fixtures/caddy-diff/cases.ts), so `?rd={uri}` passes the
+ * client's `&` through unescaped.
  */
 import { configError, posOf } from '../errors.ts';
 import type { Token } from '../lexer.ts';

@@ -1,26 +1,34 @@
 /**
- * `try_files FILES… [{ policy first_exist|smallest_size|largest_size|most_recently_modified }]`
+ * `try_files FILES… [{ policy first_exist|first_exist_fallback|smallest_size|largest_size|most_recently_modified }]`
  * as Caddy expands it (httpcaddyfile/builtins.go parseTryFiles): a `file` matcher over FILES and a
  * rewrite to the file it found (`{http.matchers.file.relative}`), the request's query kept. An
  * entry with its own query (`/index.php?{query}&p={path}`) gets a route of its own that rewrites
  * to that query; those routes exclude each other, so the first that finds a file wins. try_files
- * takes no matcher: a first argument starting with `/` is a file.
+ * takes no matcher: a first argument starting with `/` is a file. FILES may be globs and `=CODE`
+ * entries (`try_files {path} =404`), which the file matcher handles.
  */
 import { configError, posOf } from '../errors.ts';
 import type { RouteDraft } from '../draft.ts';
 import type { Node } from '../parser.ts';
 import type { FileRequestMatcher, RewriteRoute } from '../types.ts';
+import { checkGlob } from '../matchers/file.ts';
 import { argsOf, noBlock, oneArg } from './helpers.ts';
 
-const POLICIES = ['first_exist', 'smallest_size', 'largest_size', 'most_recently_modified'] as const;
+const POLICIES = ['first_exist', 'first_exist_fallback', 'smallest_size', 'largest_size', 'most_recently_modified'] as const;
 
 export function parseTryFiles(node: Node): RouteDraft {
-  const files = argsOf(node, 1, Infinity, 'try_files FILES… [{ policy POLICY }]').map((t) => t.text);
+  const tokens = argsOf(node, 1, Infinity, 'try_files FILES… [{ policy POLICY }]');
+  for (const t of tokens) checkGlob(t);
+  const files = tokens.map((t) => t.text);
   let policy: FileRequestMatcher['tryPolicy'] = 'first_exist';
+  let policySeen = false;
   for (const sub of node.block ?? []) {
     if (sub.name.text !== 'policy') throw configError(sub.name, `unknown subdirective "${sub.name.text}" in try_files`);
     noBlock(sub);
-    const p = oneArg(sub, 'policy first_exist|smallest_size|largest_size|most_recently_modified');
+    // Caddy: "try policy already configured".
+    if (policySeen) throw configError(sub.name, 'try_files: policy is already set');
+    policySeen = true;
+    const p = oneArg(sub, `policy ${POLICIES.join('|')}`);
     if (!(POLICIES as readonly string[]).includes(p.text)) throw configError(p, `try_files: unknown policy "${p.text}" (use ${POLICIES.join(', ')})`);
     policy = p.text as FileRequestMatcher['tryPolicy'];
   }

@@ -4,19 +4,20 @@
  *     file [FILES…] {
  *         root       PATH
  *         try_files  FILES…
- *         try_policy first_exist|smallest_size|largest_size|most_recently_modified
+ *         try_policy first_exist|first_exist_fallback|smallest_size|largest_size|most_recently_modified
  *         split_path DELIMS…
  *     }
  *
  * Lines merge: files add up, the last root/try_policy/split_path wins. No files at all: the
- * request path. Globs in FILES and the `=CODE` fallback are not supported (a clear error).
+ * request path. FILES may hold globs (`/posts/*.html`) and `=CODE` entries, as Caddy 2.6.2 takes
+ * them (routes/matchers/file.ts); first_exist_fallback is Caddy 2.8's (2.6.2 refuses it).
  */
 import { configError } from '../errors.ts';
 import type { FileRequestMatcher } from '../types.ts';
 import { argsOf, noBlock } from '../directives/helpers.ts';
 import type { MatcherLines } from './index.ts';
 
-const POLICIES = ['first_exist', 'smallest_size', 'largest_size', 'most_recently_modified'] as const;
+const POLICIES = ['first_exist', 'first_exist_fallback', 'smallest_size', 'largest_size', 'most_recently_modified'] as const;
 
 export function file({ lines }: MatcherLines): FileRequestMatcher {
   let root: string | undefined;
@@ -25,8 +26,7 @@ export function file({ lines }: MatcherLines): FileRequestMatcher {
   let splitPath: string[] = [];
   const addFiles = (toks: readonly { text: string; line: number; col: number; file: string }[]): void => {
     for (const t of toks) {
-      if (/^=\d+$/.test(t.text)) throw configError(t, `file: the "${t.text}" error fallback is not supported`);
-      if (/[*?[]/.test(t.text.replace(/\{[^{}]*\}/g, ''))) throw configError(t, `file: glob patterns ("${t.text}") are not supported`);
+      checkGlob(t);
       (tryFiles ??= []).push(t.text);
     }
   };
@@ -60,4 +60,21 @@ export function file({ lines }: MatcherLines): FileRequestMatcher {
     }
   }
   return { type: 'file', ...(root !== undefined ? { root } : {}), ...(tryFiles !== undefined ? { tryFiles } : {}), tryPolicy, splitPath };
+}
+
+/**
+ * A glob that can never match is a mistake to report now: an unclosed `[` class (Go's
+ * filepath.Match returns ErrBadPattern, which Caddy logs per request and matches nothing).
+ */
+export function checkGlob(t: { text: string; line: number; col: number; file: string }): void {
+  const text = t.text.replace(/\{[^{}\s]+\}/g, '');
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\\') i++;
+    else if (c === '[') {
+      const end = text.indexOf(']', i + 2);
+      if (end < 0) throw configError(t, `file: "${t.text}" has a "[" with no closing "]" (a glob class; write \\[ for the character)`);
+      i = end;
+    }
+  }
 }

@@ -10,6 +10,7 @@ export const fileServer: HandlerCompiler<FileServerRoute> = (r) => {
     hide: r.hide,
     index: r.index,
     browse: r.browse,
+    ...(r.browseOptions !== undefined ? { browseOptions: r.browseOptions } : {}),
     precompressed: r.precompressed,
     ...(r.status !== undefined ? { status: r.status } : {}),
     canonicalUris: r.canonicalUris,

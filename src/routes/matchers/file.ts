@@ -4,16 +4,26 @@
  * split at the first split_path delimiter that ends a path segment, and joined to the root. A
  * name ending in `/` must be a directory, any other must not be one.
  *
+ * Globs (`*`, `?`, `[…]`, Go's filepath.Match syntax, as Caddy ≥ 2.5 and the 2.6.2 binary expand
+ * them) come from the configuration only: a placeholder's value is escaped first, so a request
+ * cannot make the matcher list a folder. Each glob gives its matches in name order.
+ *
+ * `=CODE` (first_exist and first_exist_fallback): reached before any file matched, it ends the
+ * request with that status as an error, which handle_errors answers (Caddy sets the matcher error
+ * the route then returns; a HandlerError thrown here travels the same way).
+ *
  * The stat calls are synchronous, as a matcher is a synchronous predicate (Caddy's are too):
  * a local stat costs microseconds; a root on a slow network file system would stall the loop.
  */
-import { statSync, type Stats } from 'node:fs';
+import { readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { FileRequestMatcher } from '../../config/types.ts';
+import { globToRegExp } from '../../files/locate.ts';
 import { setValue, type Req, type RequestContext } from '../context.ts';
+import { HandlerError } from '../handlers/errors.ts';
 import type { Match } from './index.ts';
 import { goClean } from './path.ts';
-import { expandAll, placeholderText } from './placeholders.ts';
+import { expandAll, placeholderText, placeholderValue } from './placeholders.ts';
 
 interface Candidate {
   readonly full: string;
@@ -26,33 +36,110 @@ export function file(m: FileRequestMatcher): Match {
   const splits = m.splitPath.map((s) => s.toLowerCase());
   return (req, ctx) => {
     const root = goClean(m.root !== undefined ? expandOr(m.root, req, ctx, '.') : placeholderText(ctx.vars?.get('root')) || '.');
-    const candidate = (pattern: string): Candidate => {
-      const expanded = expandAll(pattern, req, ctx);
+    const candidates = (pattern: string): Candidate[] => {
+      const expanded = expandGlobSafe(pattern, req, ctx);
       const [split, remainder] = firstSplit(goClean(expanded), splits);
       const before = pattern.endsWith('/') ? `${split}/` : split;
-      const full = sanitizedJoin(root, before);
-      return { full, relative: full.startsWith(root) ? full.slice(root.length) : full, remainder };
+      return expandGlob(sanitizedJoin(root, before), root).map((full) => ({
+        full,
+        relative: full.startsWith(root) ? full.slice(root.length) : full,
+        remainder,
+      }));
     };
-    let chosen: { c: Candidate; info: Stats } | undefined;
-    for (const pattern of tryFiles) {
-      const c = candidate(pattern);
-      const info = statOf(c.full);
-      if (info === undefined) continue;
-      if (m.tryPolicy === 'first_exist') {
-        // Caddy's strictFileExists: a trailing slash asks for a directory, none for a file.
-        if (c.full.endsWith('/') !== info.isDirectory()) continue;
-        chosen = { c, info };
-        break;
+    const first = m.tryPolicy === 'first_exist' || m.tryPolicy === 'first_exist_fallback';
+    // first_exist_fallback takes the last entry without a stat (Caddy 2.8+: it "assumes the last
+    // element always exists"), so a front controller costs one stat fewer per request.
+    const last = m.tryPolicy === 'first_exist_fallback' ? tryFiles.length - 1 : -1;
+    let chosen: { c: Candidate; isDir: boolean; info?: Stats } | undefined;
+    for (const [i, pattern] of tryFiles.entries()) {
+      if (first) {
+        const code = errorCode(pattern);
+        if (code !== undefined) throw new HandlerError(code, pattern.slice(1));
       }
-      if (better(m.tryPolicy, info, chosen?.info)) chosen = { c, info };
+      for (const c of candidates(pattern)) {
+        if (i === last) {
+          chosen = { c, isDir: false };
+          break;
+        }
+        const info = statOf(c.full);
+        if (info === undefined) continue;
+        if (first) {
+          // Caddy's strictFileExists: a trailing slash asks for a directory, none for a file.
+          if (c.full.endsWith('/') !== info.isDirectory()) continue;
+          chosen = { c, isDir: info.isDirectory() };
+          break;
+        }
+        if (better(m.tryPolicy, info, chosen?.info)) chosen = { c, isDir: info.isDirectory(), info };
+      }
+      if (first && chosen !== undefined) break;
     }
     if (chosen === undefined) return false;
     setValue(ctx, 'http.matchers.file.relative', chosen.c.relative);
     setValue(ctx, 'http.matchers.file.absolute', chosen.c.full);
     setValue(ctx, 'http.matchers.file.remainder', chosen.c.remainder);
-    setValue(ctx, 'http.matchers.file.type', chosen.info.isDirectory() ? 'directory' : 'file');
+    setValue(ctx, 'http.matchers.file.type', chosen.isDir ? 'directory' : 'file');
     return true;
   };
+}
+
+/** Caddy's parseErrorCode: `=` and a number (Go's Atoi, sign allowed) from 100 to 999. */
+function errorCode(entry: string): number | undefined {
+  if (!/^=[+-]?\d+$/.test(entry)) return undefined;
+  const code = Number(entry.slice(1));
+  return code >= 100 && code <= 999 ? code : undefined;
+}
+
+const PLACEHOLDER = /\{([^{}\s]+)\}/g;
+
+/**
+ * Placeholders expanded with glob characters in their values escaped (Caddy's globSafeRepl), so
+ * only the configuration's own `*`, `?` and `[` are globs. Caddy leaves `\\` unescaped, which lets
+ * a value's backslash turn a following escape back into a glob; here it is escaped too.
+ */
+function expandGlobSafe(template: string, req: Req, ctx: RequestContext): string {
+  if (!template.includes('{')) return template;
+  return template.replace(PLACEHOLDER, (_whole, name: string) => placeholderText(placeholderValue(name, req, ctx)).replace(/[*?[\\]/g, '\\$&'));
+}
+
+const META = /(^|[^\\])(\\\\)*[*?[]/;
+
+function unescapeGlob(s: string): string {
+  return s.replace(/\\(.)/gs, '$1');
+}
+
+/**
+ * The files a joined pattern names (Go's filepath.Glob, over the part below the root only: the
+ * root is taken literally). Without a glob, the one path, unescaped and not checked: the caller
+ * stats it. Folders that cannot be read give nothing, as in Go.
+ */
+function expandGlob(full: string, root: string): string[] {
+  const under = full.startsWith(root);
+  const rel = under ? full.slice(root.length) : full;
+  if (!META.test(rel)) return [under ? root + unescapeGlob(rel) : unescapeGlob(full)];
+  const slash = rel.endsWith('/') ? '/' : '';
+  const join = (d: string, n: string): string => (d === '' ? n : d.endsWith('/') ? d + n : `${d}/${n}`);
+  let found = [under ? root : full.startsWith('/') ? '/' : ''];
+  for (const seg of rel.split('/')) {
+    if (seg === '') continue;
+    if (!META.test(seg)) {
+      const name = unescapeGlob(seg);
+      found = found.map((d) => join(d, name));
+      continue;
+    }
+    const re = globToRegExp(seg);
+    const next: string[] = [];
+    for (const d of found) {
+      let names: string[];
+      try {
+        names = readdirSync(d === '' ? '.' : d);
+      } catch {
+        continue;
+      }
+      for (const n of names.sort()) if (re.test(n)) next.push(join(d, n));
+    }
+    found = next;
+  }
+  return found.map((f) => f + slash);
 }
 
 function expandOr(template: string, req: Req, ctx: RequestContext, empty: string): string {

@@ -127,7 +127,7 @@ test('browse: names HTML-escaped, hidden names left out; JSON when asked', async
   assert.ok(html.includes('&lt;b&gt;&amp;&quot;x.txt'), html);
   assert.ok(!html.includes('<b>&"x.txt'));
   const top = await req('/', { accept: 'application/json' });
-  assert.equal(top.headers['content-type'], 'application/json');
+  assert.equal(top.headers['content-type'], 'application/json; charset=utf-8');
   const names = (JSON.parse(top.body.toString()) as { name: string }[]).map((e) => e.name);
   assert.ok(names.includes('sub/') && names.includes('a.txt') && names.includes('.env'), names.join());
   assert.ok(!names.includes('.git/') && !names.includes('app.bak'), 'hidden entries are not listed');
