@@ -84,9 +84,11 @@ function goFlags(re: string): { pattern: string; flags: string } {
   return { pattern: source, flags };
 }
 
+const TRY_POLICIES = ['first_exist', 'first_exist_fallback', 'smallest_size', 'largest_size', 'most_recently_modified'] as const;
+
 function fileMatcher(map: StrMap): RequestMatcher {
   const policy = map['try_policy']?.[0];
-  const tryPolicy = policy === 'smallest_size' || policy === 'largest_size' || policy === 'most_recently_modified' ? policy : 'first_exist';
+  const tryPolicy = TRY_POLICIES.find((p) => p === policy) ?? 'first_exist';
   const root = map['root']?.[0];
   const tryFiles = map['try_files'];
   return { type: 'file', ...(root !== undefined ? { root } : {}), ...(tryFiles !== undefined ? { tryFiles } : {}), tryPolicy, splitPath: map['split_path'] ?? [] };

@@ -127,6 +127,24 @@ http://site.test:8080 {
   );
 });
 
+test('the expression form file({try_policy: first_exist_fallback}) takes the policy as the matcher does', async () => {
+  await withSites(
+    `
+http://site.test:8080 {
+	root * ${root}
+	@fb expression file({'try_files': [{path}, '/gone.php'], 'try_policy': 'first_exist_fallback'})
+	respond @fb "{file_match.relative}"
+	respond "no match"
+}
+`,
+    async (request) => {
+      assert.equal((await request('/x/a.html')).body.toString(), '/x/a.html');
+      // first_exist would not match (gone.php does not exist); the fallback takes it unchecked.
+      assert.equal((await request('/missing')).body.toString(), '/gone.php');
+    },
+  );
+});
+
 test('config errors: an unclosed glob class, and a second try_files policy, name the token', async () => {
   await assert.rejects(parseConfig('http://site.test:8080 {\n\ttry_files {path} /x/[ab.html\n}\n', { filename: 't' }), /t:2:19: file: "\/x\/\[ab\.html" has a "\[" with no closing "\]"/);
   await assert.rejects(parseConfig('http://site.test:8080 {\n\t@f file /[a\n\trespond @f 1\n}\n', { filename: 't' }), /t:2:10: file: "\/\[a" has a "\["/);
