@@ -332,9 +332,10 @@ export class RedisStorage implements Storage {
             for (const l of [...this.#changeListeners]) l(key);
           }),
         )
-        .catch(() => {
-          // Only when closed before it connected (the reconnect strategy retries otherwise);
-          // polling finds changes without pushes anyway.
+        .catch((err: unknown) => {
+          // Closed before it connected: nothing to say. Otherwise (an ACL without the channel,
+          // say) polling still finds the changes, a minute late: say why.
+          if (!this.#closed) this.#log?.warn({ err, channel: this.#changesChannel() }, `subscribing to certificate changes in ${this.toString()} failed, other instances' certificates are picked up by the minute poll: ${describeError(err)}`);
         });
     }
     return () => {
