@@ -49,7 +49,7 @@ export async function createStorage(spec: StorageSpec, options: CreateStorageOpt
         }
       }
       // Loaded only when asked for: the Redis client is memory that file storage never needs
-      // (measured in docs/design.md "Redis storage, loaded on demand").
+      // (measured in docs/design.md "Redis storage: outages, health, loading on demand").
       const { RedisStorage } = await import('./redis-storage.ts');
       const storage = new RedisStorage({
         url: spec.url,

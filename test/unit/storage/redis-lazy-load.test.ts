@@ -1,7 +1,7 @@
 /**
  * The Redis client is loaded only when Redis storage is opened: the whole `run` module graph and a
  * file storage resolve no @redis module, and opening a Redis storage does (so the check can see one).
- * Measured cost of loading it: docs/design.md "Redis storage, loaded on demand".
+ * Measured cost of loading it: docs/design.md "Redis storage: outages, health, loading on demand".
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
