@@ -185,6 +185,11 @@ describe('my-server run while Redis is unavailable', () => {
         // From `from`: CLIENT PAUSE may have ended (and been noticed) already.
         await s.waitForOutput(/storage redis:.* is available again/, 15_000, from);
         assert.equal((await healthJson(s.adminPort)).body.storage?.state, 'up');
+        // The change subscription is back too (a restarted server has forgotten it: the client resubscribes).
+        await eventually('the instance subscribed to certificate changes again', 10_000, async () => {
+          const numsub = (await redis.cli(['--raw', 'pubsub', 'numsub', `outage-${id}:changes`])).stdout.split('\n');
+          return numsub[1] === '1' ? true : undefined;
+        }, 100);
 
         // Issuance resumes: a name never seen, and the one refused during the outage (no backoff
         // was recorded for a storage outage), each at its first handshake.
