@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { isLoopbackHostname, hostnameOf, parseAdminAddress, type AdminListen } from './admin-address.ts';
 import { RequestPolicy } from './request-policy.ts';
 import { readBody } from './read-body.ts';
+import { currentStorageState } from '../storage/availability.ts';
 
 /**
  * What the admin API drives. The app runs load() and reload() in the one queue of config changes
@@ -56,7 +57,7 @@ interface Route {
 
 /**
  * The admin HTTP API (SPEC "Admin API"):
- *   GET  /health        200 "ok"
+ *   GET  /health        200 "ok"; with Accept: application/json, {"status":"ok","storage":{…}}
  *   POST /load          Proxyfile text (Content-Type text/caddyfile or text/proxyfile) → 200;
  *                       400 with the config errors; 413 over maxBodyBytes; 415 other types
  *   POST /reload        200; 400 with the config errors; 500 with the reason
@@ -90,7 +91,7 @@ export class AdminServer {
     this.#maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.#policy = new RequestPolicy(this.#listen);
     this.#routes = new Map<string, Route>([
-      ['/health', { methods: ['GET', 'HEAD'], handle: (_req, res) => this.#health(res) }],
+      ['/health', { methods: ['GET', 'HEAD'], handle: (req, res) => this.#health(req, res) }],
       ['/load', { methods: ['POST'], handle: (req, res) => this.#load(req, res) }],
       ['/reload', { methods: ['POST'], handle: (_req, res) => this.#reload(res) }],
       ['/certificates', { methods: ['GET', 'HEAD'], handle: (_req, res) => this.#certificates(res) }],
@@ -187,8 +188,19 @@ export class AdminServer {
     await route.handle(req, res);
   }
 
-  #health(res: http.ServerResponse): Promise<void> {
-    send(res, 200, 'ok');
+  /**
+   * 200 while the process serves, also while its storage is unreachable (it serves the
+   * certificates it holds): a load balancer must not pull every instance out because Redis is
+   * down. The JSON form says how the storage is doing.
+   */
+  #health(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!/\bapplication\/json\b/i.test(req.headers.accept ?? '')) {
+      send(res, 200, 'ok');
+      return Promise.resolve();
+    }
+    const storage = currentStorageState();
+    const body = { status: 'ok', ...(storage !== undefined ? { storage: { ...storage, since: storage.since.toISOString() } } : {}) };
+    send(res, 200, `${JSON.stringify(body)}\n`, { 'Content-Type': 'application/json' });
     return Promise.resolve();
   }
 

@@ -17,9 +17,19 @@ import { defaultStoragePath, type StorageSpec } from '../storage/index.ts';
  * at start when both are set.
  */
 export function storageSpecFor(globals: GlobalOptions, env: NodeJS.ProcessEnv = process.env): StorageSpec {
-  if (globals.storage.kind === 'redis') return { kind: 'redis', url: globals.storage.url, prefix: globals.storage.prefix };
+  const s = globals.storage;
+  if (s.kind === 'redis') {
+    return {
+      kind: 'redis',
+      url: s.url,
+      prefix: s.prefix,
+      ...(s.lockLeaseMs !== undefined ? { lockTtlMs: s.lockLeaseMs } : {}),
+      ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),
+      ...(s.tlsServerCertsPath !== undefined ? { tlsCaFile: s.tlsServerCertsPath } : {}),
+    };
+  }
   const fromEnv = env['MY_SERVER_STORAGE'];
-  return { kind: 'file', path: globals.storage.path ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : defaultStoragePath()) };
+  return { kind: 'file', path: s.path ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : defaultStoragePath()) };
 }
 
 /** The warning for a MY_SERVER_STORAGE that the Proxyfile's `storage` outranks; undefined when none applies. */

@@ -22,6 +22,7 @@ import type { GlobalOptions } from '../config/types.ts';
 import { MyServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { createStorage, type ClosableStorage } from '../storage/index.ts';
+import { reportStorageState } from '../storage/availability.ts';
 import { storageSpecFor } from './setup.ts';
 
 export interface StackOptions {
@@ -73,10 +74,14 @@ export class Stack {
   readonly #abort = new AbortController();
   #stopped: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
+  /** Ends this storage's turn as the one GET /health reports. */
+  readonly #unreport: () => void;
 
-  private constructor(storage: ClosableStorage, options: StackOptions) {
+  private constructor(storage: ClosableStorage, kind: 'file' | 'redis', options: StackOptions) {
     this.#o = options;
     this.storage = storage;
+    const opened = new Date();
+    this.#unreport = reportStorageState(() => storage.state?.() ?? { kind, state: 'up', since: opened });
     this.store = new CertificateStore(storage);
     const challenges = new ChallengeStore({ storage });
     this.http01 = new Http01Solver({ store: challenges });
@@ -97,7 +102,9 @@ export class Stack {
 
   /** Opens the storage the globals name (MY_SERVER_STORAGE overrides it); rejects when it cannot. */
   static async open(globals: GlobalOptions, options: StackOptions): Promise<Stack> {
-    return new Stack(await createStorage(storageSpecFor(globals)), options);
+    const spec = storageSpecFor(globals);
+    const storage = await createStorage(spec, { log: options.log.child({ logger: 'storage' }) });
+    return new Stack(storage, spec.kind, options);
   }
 
   /**
@@ -118,6 +125,7 @@ export class Stack {
 
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      this.#unreport();
       await this.stop();
       await this.storage.close();
     })();

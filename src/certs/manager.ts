@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { describeError, MyServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
+import { isStorageUnavailable } from '../storage/availability.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import { wildcardOf } from '../util/host.ts';
 import { publish } from '../diagnostics.ts';
@@ -95,6 +96,10 @@ export class CertificateManager {
   #storageTimer: NodeJS.Timeout | undefined;
   /** Ends the subscription to changes other instances publish (storages with a channel only). */
   #unwatch: (() => void) | undefined;
+  /** Ends the subscription to the storage's state (storages that can tell only). */
+  #unwatchState: (() => void) | undefined;
+  /** Entries whose last attempt failed because storage was unreachable: retried when it is back. */
+  readonly #awaitingStorage = new Set<Entry>();
   #closed = false;
   readonly #clock: Clock;
   /** Aborted by close(): stops issuance, renewal-information requests and lock waits in flight. */
@@ -117,7 +122,11 @@ export class CertificateManager {
       clock: this.#clock,
       log,
       signal,
-      ensure: (entry) => this.#ensure(entry),
+      ensure: (entry) =>
+        this.#ensure(entry).catch((err: unknown) => {
+          if (isStorageUnavailable(err)) this.#awaitingStorage.add(entry);
+          throw err;
+        }),
       ...(options.retryBaseMs !== undefined ? { retryBaseMs: options.retryBaseMs } : {}),
       ...(options.retryMaxMs !== undefined ? { retryMaxMs: options.retryMaxMs } : {}),
     });
@@ -138,6 +147,9 @@ export class CertificateManager {
     warnOnClockSkew(log, signal);
     // A certificate another instance stored is served within moments, not at the next poll.
     this.#unwatch = storage.onChange?.((key) => this.#storageChanged(key));
+    this.#unwatchState = storage.onStateChange?.((state) => {
+      if (state.state === 'up') this.#storageBack();
+    });
   }
 
   /**
@@ -216,7 +228,10 @@ export class CertificateManager {
             await this.#obtain(entry);
           }
         } catch (err) {
-          this.#failed.record(name, err, failed);
+          // Storage down: no backoff, since nothing was asked of the CA and a handshake then fails
+          // at once without asking anyone (the storage refuses calls while down); the first
+          // handshake after it is back tries again.
+          if (!isStorageUnavailable(err)) this.#failed.record(name, err, failed);
           throw err;
         }
         this.#failed.delete(name);
@@ -259,6 +274,8 @@ export class CertificateManager {
     this.#abort.abort(new MyServerError('MS_ERR_ABORTED', 'certificate manager closed'));
     clearInterval(this.#storageTimer);
     this.#unwatch?.();
+    this.#unwatchState?.();
+    this.#awaitingStorage.clear();
     for (const e of this.#managed.values()) this.#stop(e);
     this.#onDemand.clear();
     this.#contexts.clear();
@@ -344,6 +361,20 @@ export class CertificateManager {
     this.#ari.follow(entry);
   }
 
+  /**
+   * Storage is reachable again: what failed for want of it runs now instead of at the end of its
+   * backoff, and the storage is checked for certificates other instances stored meanwhile (their
+   * change messages were lost with the connection).
+   */
+  #storageBack(): void {
+    if (this.#closed) return;
+    const waiting = [...this.#awaitingStorage].filter((e) => !e.removed && !e.parked && !this.#flight.has(`m:${e.name}`));
+    this.#awaitingStorage.clear();
+    if (waiting.length > 0) this.#o.log.info({ names: waiting.map((e) => e.name) }, 'storage is back: retrying certificates that waited for it');
+    for (const entry of waiting) this.#renewals.schedule(entry, 0);
+    void this.#checkStorage();
+  }
+
   /** Pick up certificates another process renewed (a different serial in storage). */
   async #checkStorage(): Promise<void> {
     for (const entry of [...this.#managed.values(), ...this.#onDemand.values()]) await this.#reloadFromStorage(entry);
@@ -370,7 +401,9 @@ export class CertificateManager {
         this.#install(entry, stored);
       }
     } catch (err) {
-      this.#o.log.warn({ name: entry.name, err }, 'checking storage for a newer certificate failed');
+      // An unreachable storage is logged once by the storage itself, not once per name.
+      if (isStorageUnavailable(err)) this.#o.log.debug({ name: entry.name, err }, 'checking storage for a newer certificate failed');
+      else this.#o.log.warn({ name: entry.name, err }, 'checking storage for a newer certificate failed');
     }
   }
 }

@@ -105,7 +105,17 @@ export interface NamedLogConfig extends LogConfig {
 export type StorageConfig =
   /** `path` absent: `$XDG_DATA_HOME/my-server`, or `/var/lib/my-server` as root (decided at runtime). */
   | { readonly kind: 'file'; readonly path?: string }
-  | { readonly kind: 'redis'; readonly url: string; readonly prefix: string };
+  | {
+      readonly kind: 'redis';
+      readonly url: string;
+      readonly prefix: string;
+      /** `lock_lease D`: a lock's time to live without a refresh (default 20 s). */
+      readonly lockLeaseMs?: number;
+      /** `timeout D`: the longest a connection or a command waits (default 5 s). */
+      readonly timeoutMs?: number;
+      /** `tls_server_certs_path FILE`: PEM of the CAs trusted for a rediss:// server. */
+      readonly tlsServerCertsPath?: string;
+    };
 
 export interface OnDemandTlsConfig {
   /** `GET ask?domain=NAME`; 200 allows issuance (SPEC.md), anything else refuses. Required when any site is on-demand. */

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { publish } from '../diagnostics.ts';
-import { createClient, RESP_TYPES } from '@redis/client';
-import { MyServerError } from '../errors.ts';
+import { ClientClosedError, createClient, ErrorReply, RESP_TYPES } from '@redis/client';
+import { describeError, MyServerError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { StorageUnavailableError, type StorageState } from './availability.ts';
 import type { Fence, Storage, StorageStat, WriteOptions } from './storage.ts';
 import { FencedWriteError, fencesOf } from './fenced.ts';
 import { LockWakers, waitForLock } from './lock-wait.ts';
@@ -15,9 +17,24 @@ import { childOf, validateKey, validateLockName, validatePrefix } from './key-pa
  */
 export const DEFAULT_LOCK_TTL_MS = 20_000;
 
+/**
+ * The longest any Redis call waits: for a connection, and for a reply. Caddy's Redis storage
+ * module waits 5 s too. Below the 25 s a handshake waits for a certificate, so a handshake for a
+ * new name while Redis hangs (SIGSTOP, CLIENT PAUSE, a full disk) fails with a storage error in
+ * time instead of hanging for as long as Redis does.
+ */
+export const DEFAULT_TIMEOUT_MS = 5_000;
+/**
+ * How often the connection is checked with a PING. A closed socket is seen at once (the client's
+ * events); a server that holds the connection open without answering only by a PING's timeout.
+ * Also how soon a server that came back is seen, since calls fail at once while it is down.
+ */
+const PROBE_INTERVAL_MS = 1_000;
 /** Reconnect delays once connected; the first connect gives up instead, see connect(). */
 const RECONNECT_MAX_MS = 3_000;
 const INITIAL_CONNECT_RETRIES = 3;
+/** What a race with the command timeout rejects with when the timeout wins. */
+const TIMED_OUT = Symbol('timed out');
 
 /**
  * Takes the lease and hands out the next fencing token in one step, so no holder ever gets a token
@@ -48,12 +65,32 @@ export interface RedisStorageOptions {
   readonly url: string;
   /** Namespace of every Redis key this storage uses, so several deployments can share a server. */
   readonly prefix?: string | undefined;
+  /** A lock's lease (time to live without a refresh); default DEFAULT_LOCK_TTL_MS. */
   readonly lockTtlMs?: number | undefined;
+  /** The longest a connection attempt or a command waits; default DEFAULT_TIMEOUT_MS. */
+  readonly timeoutMs?: number | undefined;
+  /** PEM of the CAs that sign a rediss:// server's certificate, trusted instead of Node's bundled roots. */
+  readonly tlsCa?: string | undefined;
+  /** Where changes of state (unreachable, reachable again) are logged, once each. */
+  readonly log?: Logger | undefined;
 }
 
-function createBinaryClient(url: string, reconnectStrategy: (retries: number, cause: Error) => number | Error) {
+interface ClientSettings {
+  readonly url: string;
+  readonly timeoutMs: number;
+  readonly tlsCa: string | undefined;
+  readonly reconnectStrategy: (retries: number, cause: Error) => number | Error;
+}
+
+function createBinaryClient(o: ClientSettings) {
+  const socket = {
+    reconnectStrategy: o.reconnectStrategy,
+    connectTimeout: o.timeoutMs,
+    // tls itself comes from the URL's scheme (rediss:); the client refuses a socket option that disagrees.
+    ...(o.tlsCa !== undefined ? { tls: true as const, ca: o.tlsCa } : {}),
+  };
   // Values come back as Buffers, so binary data survives; keys and tokens are converted by hand.
-  return createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy } }).withTypeMapping({
+  return createClient({ url: o.url, disableOfflineQueue: true, socket }).withTypeMapping({
     [RESP_TYPES.BLOB_STRING]: Buffer,
   });
 }
@@ -80,41 +117,94 @@ interface Held {
  * with a lower one is refused by the script that would write it (docs/clustering.md).
  * `P:changes` is the pub/sub channel of publishChange (a second connection subscribes on demand).
  *
- * While the connection is down, calls fail at once with MS_ERR_STORAGE instead of queueing;
- * the client reconnects in the background.
+ * Outages (docs/clustering.md "Redis outages"): no call waits longer than the timeout (the
+ * client's own command timeout stops once a command is written, so each call races its own
+ * timer). A lost connection, a call with no reply in time or a failed PING makes the storage
+ * down: logged once, and every call then fails at once with StorageUnavailableError (no queueing,
+ * no waiting) until a PING is answered again, which is logged once and told to onStateChange
+ * listeners so the work that failed meanwhile is resumed. The client reconnects by itself.
  */
 export class RedisStorage implements Storage {
   readonly #url: string;
   readonly #prefix: string;
   readonly #lockTtlMs: number;
+  readonly #timeoutMs: number;
+  readonly #log: Logger | undefined;
   readonly #client: ReturnType<typeof createBinaryClient>;
   readonly #held = new Map<string, Held>();
   readonly #wakers = new LockWakers();
   readonly #changeListeners = new Set<(key: string) => void>();
+  readonly #stateListeners = new Set<(state: StorageState) => void>();
   #subscriber: ReturnType<typeof createBinaryClient> | undefined;
   #everConnected = false;
+  #closed = false;
+  #state: StorageState = { kind: 'redis', state: 'up', since: new Date() };
+  #probeTimer: NodeJS.Timeout | undefined;
+  #probing = false;
 
   constructor(options: RedisStorageOptions) {
     this.#url = options.url;
     this.#prefix = options.prefix ?? 'my-server';
     this.#lockTtlMs = options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS;
-    this.#client = createBinaryClient(this.#url, (retries, cause) => {
-      if (!this.#everConnected && retries >= INITIAL_CONNECT_RETRIES) return cause;
-      return Math.min(100 * 2 ** retries, RECONNECT_MAX_MS);
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#log = options.log;
+    this.#client = createBinaryClient({
+      url: this.#url,
+      timeoutMs: this.#timeoutMs,
+      tlsCa: options.tlsCa,
+      reconnectStrategy: (retries, cause) => {
+        if (!this.#everConnected && retries >= INITIAL_CONNECT_RETRIES) return cause;
+        return Math.min(100 * 2 ** retries, RECONNECT_MAX_MS);
+      },
     });
-    // Without a listener an 'error' event would crash the process; failures reach callers anyway.
-    this.#client.on('error', () => undefined);
+    // Without a listener an 'error' event would crash the process. After the first connect, a
+    // socket error means the connection is gone (the client reconnects by itself).
+    this.#client.on('error', (err: unknown) => {
+      if (this.#everConnected) this.#down(describeError(err));
+    });
+    this.#client.on('reconnecting', () => {
+      if (this.#everConnected) this.#down('connection lost, reconnecting');
+    });
+    // Reconnected: a PING answered is what says it is up (a server can accept and not answer).
+    this.#client.on('ready', () => {
+      if (this.#everConnected) this.#probe();
+    });
   }
 
-  /** Connects, giving up with MS_ERR_STORAGE when the server cannot be reached after a few tries. */
+  /**
+   * Connects, giving up with MS_ERR_STORAGE when the server cannot be reached after a few tries
+   * or does not answer within the timeout (a stopped server accepts TCP and never replies).
+   */
   async connect(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const limitMs = this.#timeoutMs * (INITIAL_CONNECT_RETRIES + 1);
     try {
-      await this.#client.connect();
+      await Promise.race([
+        this.#client.connect(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${limitMs} ms`)), limitMs);
+        }),
+      ]);
       this.#everConnected = true;
     } catch (err) {
       if (this.#client.isOpen) this.#client.destroy();
       throw this.#error('connecting', err);
+    } finally {
+      clearTimeout(timer);
     }
+    this.#state = { kind: 'redis', state: 'up', since: new Date() };
+    this.#probeTimer = setInterval(() => this.#probe(), PROBE_INTERVAL_MS).unref();
+  }
+
+  state(): StorageState {
+    return this.#state;
+  }
+
+  onStateChange(listener: (state: StorageState) => void): () => void {
+    this.#stateListeners.add(listener);
+    return () => {
+      this.#stateListeners.delete(listener);
+    };
   }
 
   /**
@@ -122,22 +212,21 @@ export class RedisStorage implements Storage {
    * they expire after their TTL, so unlock first when another node should take over at once.
    */
   async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#probeTimer);
     for (const held of this.#held.values()) clearInterval(held.timer);
     this.#held.clear();
     this.#changeListeners.clear();
+    this.#stateListeners.clear();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
-    if (subscriber?.isOpen === true) await subscriber.close();
-    if (this.#client.isOpen) await this.#client.close();
+    const open = [subscriber, this.#client].filter((c) => c?.isOpen === true) as ReturnType<typeof createBinaryClient>[];
+    await Promise.all(open.map((c) => this.#shut(c)));
   }
 
   async get(key: string): Promise<Buffer | undefined> {
     const dataKey = this.#dataKey(validateKey(key));
-    try {
-      return (await this.#client.hGet(dataKey, 'v')) ?? undefined;
-    } catch (err) {
-      throw this.#error(`reading "${key}"`, err);
-    }
+    return (await this.#run(`reading "${key}"`, () => this.#client.hGet(dataKey, 'v'))) ?? undefined;
   }
 
   async put(key: string, value: Buffer | string, options?: WriteOptions): Promise<void> {
@@ -147,15 +236,13 @@ export class RedisStorage implements Storage {
       await this.#fenced(key, fences, `writing "${key}"`, FENCED_PUT_SCRIPT, [value, String(Date.now()), key]);
       return;
     }
-    try {
-      await this.#client
+    await this.#run(`writing "${key}"`, () =>
+      this.#client
         .multi()
         .hSet(dataKey, { v: value, m: String(Date.now()) })
         .zAdd(this.#indexKey(), { score: 0, value: key })
-        .exec();
-    } catch (err) {
-      throw this.#error(`writing "${key}"`, err);
-    }
+        .exec(),
+    );
   }
 
   async delete(key: string, options?: WriteOptions): Promise<void> {
@@ -165,30 +252,17 @@ export class RedisStorage implements Storage {
       await this.#fenced(key, fences, `deleting "${key}"`, FENCED_DELETE_SCRIPT, [key]);
       return;
     }
-    try {
-      await this.#client.multi().del(dataKey).zRem(this.#indexKey(), key).exec();
-    } catch (err) {
-      throw this.#error(`deleting "${key}"`, err);
-    }
+    await this.#run(`deleting "${key}"`, () => this.#client.multi().del(dataKey).zRem(this.#indexKey(), key).exec());
   }
 
   async exists(key: string): Promise<boolean> {
     const dataKey = this.#dataKey(validateKey(key));
-    try {
-      return (await this.#client.exists(dataKey)) === 1;
-    } catch (err) {
-      throw this.#error(`checking "${key}"`, err);
-    }
+    return (await this.#run(`checking "${key}"`, () => this.#client.exists(dataKey))) === 1;
   }
 
   async stat(key: string): Promise<StorageStat | undefined> {
     const dataKey = this.#dataKey(validateKey(key));
-    let replies;
-    try {
-      replies = await this.#client.multi().hStrLen(dataKey, 'v').hGet(dataKey, 'm').exec();
-    } catch (err) {
-      throw this.#error(`reading the status of "${key}"`, err);
-    }
+    const replies = await this.#run(`reading the status of "${key}"`, () => this.#client.multi().hStrLen(dataKey, 'v').hGet(dataKey, 'm').exec());
     // Replies inside MULTI skip the client's type mapping: the time may come back as a string.
     const [size, modified] = replies;
     if (typeof size !== 'number' || modified === null || modified === undefined) return undefined;
@@ -201,12 +275,7 @@ export class RedisStorage implements Storage {
       folder === ''
         ? ['-', '+']
         : [Buffer.from(`[${folder}/`), Buffer.concat([Buffer.from(`[${folder}/`), Buffer.from([0xff])])];
-    let members;
-    try {
-      members = await this.#client.zRange(this.#indexKey(), min, max, { BY: 'LEX' });
-    } catch (err) {
-      throw this.#error(`listing "${prefix}"`, err);
-    }
+    const members = await this.#run(`listing "${prefix}"`, () => this.#client.zRange(this.#indexKey(), min, max, { BY: 'LEX' }));
     const keys = members.map((m) => m.toString('utf8'));
     if (recursive) return keys.sort();
     return [...new Set(keys.map((k) => childOf(folder, k)))].sort();
@@ -228,9 +297,7 @@ export class RedisStorage implements Storage {
     this.#held.delete(name);
     clearInterval(held.timer);
     try {
-      await this.#client.eval(UNLOCK_SCRIPT, { keys: [this.#lockKey(name)], arguments: [held.token] });
-    } catch (err) {
-      throw this.#error(`releasing lock "${name}"`, err);
+      await this.#run(`releasing lock "${name}"`, () => this.#client.eval(UNLOCK_SCRIPT, { keys: [this.#lockKey(name)], arguments: [held.token] }));
     } finally {
       this.#wakers.wake(name);
     }
@@ -242,11 +309,9 @@ export class RedisStorage implements Storage {
   }
 
   async publishChange(key: string): Promise<void> {
-    try {
-      await this.#client.publish(this.#changesChannel(), validateKey(key));
-    } catch (err) {
-      throw this.#error(`publishing a change of "${key}"`, err);
-    }
+    const channel = this.#changesChannel();
+    const message = validateKey(key);
+    await this.#run(`publishing a change of "${key}"`, () => this.#client.publish(channel, message));
   }
 
   /**
@@ -255,7 +320,7 @@ export class RedisStorage implements Storage {
    */
   onChange(listener: (key: string) => void): () => void {
     this.#changeListeners.add(listener);
-    if (this.#subscriber === undefined) {
+    if (this.#subscriber === undefined && !this.#closed) {
       const subscriber = this.#client.duplicate();
       subscriber.on('error', () => undefined);
       this.#subscriber = subscriber;
@@ -267,9 +332,10 @@ export class RedisStorage implements Storage {
             for (const l of [...this.#changeListeners]) l(key);
           }),
         )
-        .catch(() => {
-          // Only when closed before it connected (the reconnect strategy retries otherwise);
-          // polling finds changes without pushes anyway.
+        .catch((err: unknown) => {
+          // Closed before it connected: nothing to say. Otherwise (an ACL without the channel,
+          // say) polling still finds the changes, a minute late: say why.
+          if (!this.#closed) this.#log?.warn({ err, channel: this.#changesChannel() }, `subscribing to certificate changes in ${this.toString()} failed, other instances' certificates are picked up by the minute poll: ${describeError(err)}`);
         });
     }
     return () => {
@@ -281,11 +347,116 @@ export class RedisStorage implements Storage {
     return `redis:${redactUrl(this.#url)} prefix "${this.#prefix}"`;
   }
 
+  /**
+   * Runs one call to Redis within the timeout. While the storage is down it fails at once; a
+   * connection failure or a timeout makes it down. `late` gets the reply of a call that timed out
+   * and was answered after all (the command was sent: Redis runs it when it wakes up).
+   */
+  async #run<T>(doing: string, call: () => Promise<T>, late?: (reply: T) => void): Promise<T> {
+    if (this.#state.state === 'down') throw this.#unavailable(doing, this.#state.reason);
+    let timer: NodeJS.Timeout | undefined;
+    const pending = call();
+    try {
+      return await Promise.race([
+        pending,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(TIMED_OUT), this.#timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      if (err === TIMED_OUT) {
+        pending.then(late, () => undefined);
+        const reason = `no reply within ${this.#timeoutMs} ms`;
+        this.#down(reason);
+        throw this.#unavailable(doing, reason);
+      }
+      if (isConnectionError(err)) {
+        this.#down(describeError(err));
+        throw this.#unavailable(doing, describeError(err), err);
+      }
+      throw this.#error(doing, err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** One PING at a time: answered in time means up, anything else down. Never rejects. */
+  #probe(): void {
+    if (this.#probing || this.#closed || !this.#client.isOpen) return;
+    this.#probing = true;
+    let timer: NodeJS.Timeout | undefined;
+    void Promise.race([
+      this.#client.ping(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no reply to PING within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+      }),
+    ])
+      .then(
+        () => this.#up(),
+        (err: unknown) => this.#down(describeError(err)),
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        this.#probing = false;
+      });
+  }
+
+  #down(reason: string): void {
+    if (this.#closed || this.#state.state === 'down') return;
+    this.#state = { kind: 'redis', state: 'down', since: new Date(), reason };
+    this.#log?.error(
+      { storage: this.toString(), reason },
+      `storage ${this.toString()} is unavailable (${reason}): serving the certificates already loaded, no certificate is issued or renewed until it is back`,
+    );
+    this.#changed();
+  }
+
+  #up(): void {
+    if (this.#closed || this.#state.state === 'up') return;
+    const downMs = Date.now() - this.#state.since.getTime();
+    this.#state = { kind: 'redis', state: 'up', since: new Date() };
+    this.#log?.info({ storage: this.toString(), downMs }, `storage ${this.toString()} is available again after ${(downMs / 1000).toFixed(1)} s: resuming issuance`);
+    this.#changed();
+  }
+
+  #changed(): void {
+    const state = this.#state;
+    for (const l of [...this.#stateListeners]) {
+      try {
+        l(state);
+      } catch (err) {
+        this.#log?.error({ err }, `a storage state listener failed: ${describeError(err)}`);
+      }
+    }
+  }
+
+  /** close(), or destroy() when the server does not let close() finish in time (it waits for replies). */
+  async #shut(client: ReturnType<typeof createBinaryClient>): Promise<void> {
+    if (this.#state.state === 'down') {
+      client.destroy();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const closed = client.close().then(() => true, () => true);
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.#timeoutMs);
+    });
+    if (!(await Promise.race([closed, timedOut])) && client.isOpen) client.destroy();
+    clearTimeout(timer);
+  }
+
   async #tryLock(name: string): Promise<boolean> {
     const token = randomUUID();
-    const fence = Number(
-      await this.#client.eval(LOCK_SCRIPT, { keys: [this.#lockKey(name), this.#fenceKey(name)], arguments: [token, String(this.#lockTtlMs)] }),
+    const keys = [this.#lockKey(name), this.#fenceKey(name)];
+    const reply = await this.#run(
+      `taking lock "${name}"`,
+      () => this.#client.eval(LOCK_SCRIPT, { keys, arguments: [token, String(this.#lockTtlMs)] }),
+      // Taken after we gave up: nobody refreshes it; free it now rather than block the name for a lease.
+      (late) => {
+        if (Number(late) > 0) void this.#client.eval(UNLOCK_SCRIPT, { keys: [keys[0]!], arguments: [token] }).catch(() => undefined);
+      },
     );
+    const fence = Number(reply);
     if (!(fence > 0)) return false;
     const timer = setInterval(() => void this.#refresh(name, token), Math.max(1, Math.floor(this.#lockTtlMs / 3)));
     this.#held.set(name, { token, fence, timer: timer.unref() });
@@ -295,28 +466,30 @@ export class RedisStorage implements Storage {
   /** Runs a fenced write script; throws FencedWriteError when it refused. */
   async #fenced(key: string, fences: readonly Fence[], doing: string, script: string, args: (Buffer | string)[]): Promise<void> {
     for (const f of fences) validateLockName(f.lock);
-    let reply;
-    try {
-      reply = await this.#client.eval(script, {
+    const reply = await this.#run(doing, () =>
+      this.#client.eval(script, {
         keys: [this.#dataKey(key), this.#indexKey(), ...fences.map((f) => this.#fenceKey(f.lock))],
         arguments: [...args, ...fences.map((f) => String(f.token))],
-      });
-    } catch (err) {
-      throw this.#error(doing, err);
-    }
+      }),
+    );
     if (!Array.isArray(reply) || reply.length === 0) return;
     const refused = fences[Number(reply[0])];
     if (refused === undefined) throw this.#error(doing, new Error(`unexpected reply from the fenced write script: ${String(reply)}`));
     throw new FencedWriteError(key, refused, Number(reply[1]), this.toString());
   }
 
-  /** Never rejects: a failed refresh is retried at the next tick, within the TTL's margin. */
+  /**
+   * Never rejects: a failed refresh is retried at the next tick, within the lease's margin. A
+   * lease that ran out while Redis was unreachable is found lost here once it is back.
+   */
   async #refresh(name: string, token: string): Promise<void> {
     try {
-      const extended = await this.#client.eval(REFRESH_SCRIPT, {
-        keys: [this.#lockKey(name)],
-        arguments: [token, String(this.#lockTtlMs)],
-      });
+      const extended = await this.#run(`refreshing lock "${name}"`, () =>
+        this.#client.eval(REFRESH_SCRIPT, {
+          keys: [this.#lockKey(name)],
+          arguments: [token, String(this.#lockTtlMs)],
+        }),
+      );
       const held = this.#held.get(name);
       if (extended === 0 && held?.token === token) {
         this.#held.delete(name);
@@ -351,6 +524,22 @@ export class RedisStorage implements Storage {
   #error(doing: string, cause: unknown): MyServerError {
     return new MyServerError('MS_ERR_STORAGE', `${doing} in ${this.toString()}`, { cause });
   }
+
+  #unavailable(doing: string, reason: string | undefined, cause?: unknown): StorageUnavailableError {
+    const since = this.#state.state === 'down' ? ` since ${this.#state.since.toISOString()}` : '';
+    return new StorageUnavailableError(`${doing} in ${this.toString()}: storage unavailable${since}${reason !== undefined ? ` (${reason})` : ''}`, cause !== undefined ? { cause } : undefined);
+  }
+}
+
+/**
+ * Whether a failed call failed for want of a connection (rather than by Redis's answer, or
+ * after close()): the socket's own errors, the client's offline and closed-socket errors, and a
+ * server still loading its data after a restart.
+ */
+function isConnectionError(err: unknown): boolean {
+  if (err instanceof ClientClosedError) return false;
+  if (err instanceof ErrorReply) return /^(LOADING|MASTERDOWN|BUSY)\b/.test(err.message);
+  return err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError);
 }
 
 function redactUrl(url: string): string {

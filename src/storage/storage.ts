@@ -1,3 +1,7 @@
+import type { StorageState } from './availability.ts';
+
+export type { StorageState } from './availability.ts';
+
 /**
  * Storage keeps keys, certificates, accounts, challenge state and locks. It knows nothing of
  * certificates: values are opaque bytes under '/'-separated keys ("certificates/acme-v02.x/a.test/a.test.crt").
@@ -64,6 +68,16 @@ export interface Storage {
   publishChange?(key: string): Promise<void>;
   /** Call `listener` with each key published by publishChange; returns the unsubscribe. */
   onChange?(listener: (key: string) => void): () => void;
+  /**
+   * Whether the storage can be reached now. Optional: a storage that cannot tell (files: a disk
+   * failure shows as a failed call) leaves it out and counts as up.
+   */
+  state?(): StorageState;
+  /**
+   * Call `listener` at each change of state() (down, and up again), so work that failed for want
+   * of storage is resumed when it returns; returns the unsubscribe.
+   */
+  onStateChange?(listener: (state: StorageState) => void): () => void;
   /** A human-readable description, e.g. "file:/var/lib/my-server". */
   toString(): string;
 }

@@ -336,7 +336,7 @@ function sniNameArg(tok: Token, option: string): string {
 }
 
 function parseStorage(node: Node): StorageConfig {
-  const usage = 'storage file_system PATH | storage file_system { root PATH } | storage redis URL [{ prefix P }]';
+  const usage = 'storage file_system PATH | storage file_system { root PATH } | storage redis URL [{ prefix P; timeout D; lock_lease D; tls_server_certs_path FILE }]';
   const [kind, ...rest] = argsOf(node, 1, 2, usage) as [Token, ...Token[]];
   if (kind.text === 'file' || kind.text === 'file_system') {
     let root = rest[0]?.text;
@@ -361,14 +361,43 @@ function parseStorage(node: Node): StorageConfig {
     if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
       throw configError(urlTok, `storage redis: invalid URL "${urlTok.text}" (use redis://HOST:PORT or rediss://…)`);
     }
-    let prefix: string | undefined;
+    const subs = new Map<string, Node>();
     for (const sub of node.block ?? []) {
-      if (sub.name.text !== 'prefix') throw unknownSub(sub, 'storage redis');
+      if (!['prefix', 'timeout', 'lock_lease', 'tls_server_certs_path'].includes(sub.name.text)) throw unknownSub(sub, 'storage redis');
       noBlock(sub);
-      if (prefix !== undefined) throw configError(sub.name, 'prefix is already set');
-      prefix = oneArg(sub, 'prefix P').text;
+      if (subs.has(sub.name.text)) throw configError(sub.name, `${sub.name.text} is already set`);
+      subs.set(sub.name.text, sub);
     }
-    return { kind: 'redis', url: urlTok.text, prefix: prefix ?? GLOBAL_DEFAULTS.redisPrefix };
+    const arg = (name: string, usageOf: string): Token | undefined => {
+      const sub = subs.get(name);
+      return sub === undefined ? undefined : oneArg(sub, usageOf);
+    };
+    const prefix = arg('prefix', 'prefix P')?.text;
+    const timeoutTok = arg('timeout', 'timeout D');
+    const timeoutMs = timeoutTok === undefined ? undefined : durationArg(timeoutTok);
+    if (timeoutTok !== undefined && timeoutMs !== undefined && (timeoutMs < 100 || timeoutMs > 60_000)) {
+      throw configError(timeoutTok, `storage redis: timeout ${timeoutTok.text} must be between 100ms and 1m`);
+    }
+    const leaseTok = arg('lock_lease', 'lock_lease D');
+    const lockLeaseMs = leaseTok === undefined ? undefined : durationArg(leaseTok);
+    // The holder refreshes every third of the lease: below a second that is a command every few
+    // hundred milliseconds per lock, for no gain.
+    if (leaseTok !== undefined && lockLeaseMs !== undefined && lockLeaseMs < 1_000) {
+      throw configError(leaseTok, `storage redis: lock_lease ${leaseTok.text} must be at least 1s`);
+    }
+    const caTok = arg('tls_server_certs_path', 'tls_server_certs_path FILE');
+    if (caTok !== undefined && url.protocol !== 'rediss:') {
+      throw configError(caTok, `storage redis: tls_server_certs_path needs a rediss:// URL (TLS), not ${url.protocol}//`);
+    }
+    if (caTok !== undefined && caTok.text === '') throw configError(caTok, 'storage redis: tls_server_certs_path: empty path');
+    return {
+      kind: 'redis',
+      url: urlTok.text,
+      prefix: prefix ?? GLOBAL_DEFAULTS.redisPrefix,
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(lockLeaseMs !== undefined ? { lockLeaseMs } : {}),
+      ...(caTok !== undefined ? { tlsServerCertsPath: caTok.text } : {}),
+    };
   }
   throw configError(kind, `storage: unsupported module "${kind.text}" (use file_system or redis)`);
 }
