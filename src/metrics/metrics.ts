@@ -1,9 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../log.ts';
-import { MyServerError, causeChain, type ErrorCode } from '../errors.ts';
-import { ACME_ERROR_NS, findProblem } from '../acme/problem.ts';
 import { subscribe, unsubscribe, type EventName, type Subscriber } from '../diagnostics.ts';
 import { LabelGuard, OTHER, codeLabel, methodLabel, protocolLabel } from './label-guard.ts';
+import { acmeErrorType } from './error-type.ts';
+import { CertificateSeries, DEFAULT_CERTIFICATE_SERIES_LIMIT, type CertificateSource } from './certificate-series.ts';
 
 export interface MetricsOptions {
   readonly log?: Logger;
@@ -14,6 +14,8 @@ export interface MetricsOptions {
   readonly maxLabelValues?: number;
   /** Also export Node's process metrics (prom-client's default metrics); default true. */
   readonly processMetrics?: boolean;
+  /** The per-certificate lifecycle, read at each scrape (certificate-series.ts). */
+  readonly certificates?: CertificateSource;
 }
 
 /** What the running config holds, for configure(). */
@@ -22,6 +24,8 @@ export interface MetricsScope {
   readonly upstreams?: Iterable<string>;
   /** Names whose certificates are loaded now; expiry series of other names are removed. */
   readonly certificates?: Iterable<string>;
+  /** Most names with their own per-certificate lifecycle series; the rest are aggregated. */
+  readonly certificateSeriesLimit?: number;
 }
 
 /**
@@ -30,27 +34,7 @@ export interface MetricsScope {
  */
 const DEFAULT_MAX_LABEL_VALUES = 1000;
 
-/**
- * Short names of RFC 8555 §6.7 error types, plus alreadyReplaced (RFC 9773) and invalidProfile
- * (draft-ietf-acme-profiles). A CA may invent more under the namespace; those count as "other"
- * so that a CA cannot grow the label without bound.
- */
-const ACME_ERROR_TYPES = new Set([
-  'accountDoesNotExist', 'alreadyReplaced', 'alreadyRevoked', 'badCSR', 'badNonce', 'badPublicKey',
-  'badRevocationReason', 'badSignatureAlgorithm', 'caa', 'compound', 'connection', 'dns',
-  'externalAccountRequired', 'incorrectResponse', 'invalidContact', 'invalidProfile', 'malformed',
-  'orderNotReady', 'rateLimited', 'rejectedIdentifier', 'serverInternal', 'tls', 'unauthorized',
-  'unsupportedContact', 'unsupportedIdentifier', 'userActionRequired',
-]);
-
-/** Labels for failures that are not a CA's problem document, most specific first. */
-const ERROR_CODE_LABELS: readonly (readonly [ErrorCode, string])[] = [
-  ['MS_ERR_ACME_NETWORK', 'network'],
-  ['MS_ERR_ACME_TIMEOUT', 'timeout'],
-  ['MS_ERR_ACME_PROTOCOL', 'protocol'],
-  ['MS_ERR_CHALLENGE_FAILED', 'challenge'],
-  ['MS_ERR_ABORTED', 'aborted'],
-];
+export { acmeErrorType } from './error-type.ts';
 
 /**
  * The server's Prometheus metrics, fed by the events of src/diagnostics.ts rather than by calls
@@ -84,6 +68,7 @@ export class Metrics {
   readonly #acmeCertificates: Counter<'ca'>;
   readonly #expiry: Gauge<'name'>;
   readonly #acmeErrors: Counter<'type'>;
+  readonly #certificateSeries: CertificateSeries | undefined;
 
   constructor(options: MetricsOptions = {}) {
     this.#log = options.log;
@@ -147,6 +132,7 @@ export class Metrics {
       labelNames: ['type'],
       registers,
     });
+    this.#certificateSeries = options.certificates === undefined ? undefined : new CertificateSeries(this.registry, options.certificates, DEFAULT_CERTIFICATE_SERIES_LIMIT);
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
     this.#subscriptions = [
@@ -199,6 +185,7 @@ export class Metrics {
       const keep = new Set(scope.certificates);
       this.#prune(this.#certNames, keep, (name) => this.#expiry.remove({ name }));
     }
+    if (scope.certificateSeriesLimit !== undefined) this.#certificateSeries?.setLimit(scope.certificateSeriesLimit);
   }
 
   /** Every metric in the Prometheus text exposition format. */
@@ -283,22 +270,6 @@ export class Metrics {
     const upstream = this.#upstreams.admit(m['upstream']);
     if (upstream !== undefined) this.#upstreamHealthy.set({ upstream }, value);
   }
-}
-
-/**
- * The acme_errors_total label of an issuance failure: the short name of the CA's problem type
- * (anywhere in the cause chain, since the flow wraps problems), else the kind of our own failure.
- */
-export function acmeErrorType(err: unknown): string {
-  const problem = findProblem(err);
-  if (problem !== undefined) {
-    const short = problem.type.startsWith(ACME_ERROR_NS) ? problem.type.slice(ACME_ERROR_NS.length) : '';
-    return ACME_ERROR_TYPES.has(short) ? short : OTHER;
-  }
-  const codes = new Set<ErrorCode>();
-  for (const cur of causeChain(err)) if (cur instanceof MyServerError) codes.add(cur.code);
-  for (const [code, label] of ERROR_CODE_LABELS) if (codes.has(code)) return label;
-  return OTHER;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
