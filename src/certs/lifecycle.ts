@@ -90,8 +90,6 @@ export interface LifecycleOptions {
   readonly storage: Storage;
   readonly log: Logger;
   readonly clock: Clock;
-  /** The renewal schedule's backoff after `failures` earlier failures (RenewalSchedule.retryDelay). */
-  readonly retryDelay: (failures: number) => number;
   /** Aborted when the manager closes: the event subscription ends. */
   readonly signal: AbortSignal;
 }
@@ -122,12 +120,37 @@ export class CertificateLifecycle {
   readonly #o: LifecycleOptions;
   readonly #names = new Map<string, Tracked>();
   readonly #onOrder: Subscriber;
+  /**
+   * When each timer of the renewal schedule is due (scheduleClock), so a failure's next attempt is
+   * the schedule's own choice (jittered backoff, Retry-After, a park's end), never a second guess.
+   * Weak for the system clock's timer objects; test clocks' numeric ids are few.
+   */
+  readonly #dueObjects = new WeakMap<object, number>();
+  readonly #dueIds = new Map<unknown, number>();
 
   constructor(options: LifecycleOptions) {
     this.#o = options;
     this.#onOrder = (m) => this.#orderCreated(m);
     subscribe('my-server:acme:order-created', this.#onOrder);
     options.signal.addEventListener('abort', () => unsubscribe('my-server:acme:order-created', this.#onOrder), { once: true });
+  }
+
+  /** `clock` for the renewal schedule: the same time and timers, each timer's due time noted. */
+  scheduleClock(clock: Clock): Clock {
+    return {
+      now: () => clock.now(),
+      clearTimer: (timer) => clock.clearTimer(timer),
+      setTimer: (fn, ms) => {
+        const timer = clock.setTimer(fn, ms);
+        const due = clock.now() + ms;
+        if (typeof timer === 'object' && timer !== null) this.#dueObjects.set(timer, due);
+        else {
+          this.#dueIds.set(timer, due);
+          if (this.#dueIds.size > 10_000) this.#dueIds.delete(this.#dueIds.keys().next().value);
+        }
+        return timer;
+      },
+    };
   }
 
   /**
@@ -189,12 +212,18 @@ export class CertificateLifecycle {
       ...(code !== undefined ? { code } : {}),
     };
     t.failures = entry.failures + 1;
-    // The same rule RenewalSchedule.schedule applies right after this: backoff, the CA's
-    // Retry-After, or the end of a hold (park or wait) on the name.
-    const hold = findRefusal(err);
-    t.nextAttempt = now + Math.max(this.#o.retryDelay(entry.failures), problem?.retryAfter ?? 0, (hold?.until ?? 0) - now);
-    t.parked = hold?.holds.some((h) => h.parked) === true;
-    this.#save(entry, t);
+    delete t.nextAttempt;
+    t.parked = findRefusal(err)?.holds.some((h) => h.parked) === true;
+    // The schedule sets its retry timer right after this handler, in a later microtask: read its
+    // due time once every microtask has run, unless another attempt has begun meanwhile.
+    const failures = t.failures;
+    setImmediate(() => {
+      if (this.#names.get(entry.name) !== t || t.failures !== failures) return;
+      const timer = entry.timer;
+      const due = typeof timer === 'object' && timer !== null ? this.#dueObjects.get(timer) : this.#dueIds.get(timer);
+      if (due !== undefined) t.nextAttempt = due;
+      this.#save(entry, t);
+    });
   }
 
   #orderCreated(m: unknown): void {

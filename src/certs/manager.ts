@@ -115,15 +115,15 @@ export class CertificateManager {
       max: options.cacheMax ?? 10_000,
       dispose: (entry) => this.#stop(entry),
     });
+    this.#lifecycle = new CertificateLifecycle({ storage, log, clock: this.#clock, signal });
     this.#renewals = new RenewalSchedule({
-      clock: this.#clock,
+      clock: this.#lifecycle.scheduleClock(this.#clock),
       log,
       signal,
       ensure: (entry) => this.#lifecycle.track(entry, this.#ensure(entry)),
       ...(options.retryBaseMs !== undefined ? { retryBaseMs: options.retryBaseMs } : {}),
       ...(options.retryMaxMs !== undefined ? { retryMaxMs: options.retryMaxMs } : {}),
     });
-    this.#lifecycle = new CertificateLifecycle({ storage, log, clock: this.#clock, signal, retryDelay: (n) => this.#renewals.retryDelay(n) });
     this.#failed = new OnDemandFailures(this.#clock, (failures) => this.#renewals.retryDelay(failures));
     this.#ari = new AriRefresh({
       storage,
