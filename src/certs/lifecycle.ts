@@ -127,6 +127,8 @@ export class CertificateLifecycle {
    */
   readonly #dueObjects = new WeakMap<object, number>();
   readonly #dueIds = new Map<unknown, number>();
+  /** Record writes in flight: the manager's close waits for them, so none lands after it. */
+  readonly #writes = new Set<Promise<void>>();
 
   constructor(options: LifecycleOptions) {
     this.#o = options;
@@ -179,6 +181,11 @@ export class CertificateLifecycle {
     if (hadFailures) this.#save(entry, t);
   }
 
+  /** Resolves once the record writes in flight have settled; none start once `signal` aborted. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#writes]);
+  }
+
   /** `name` is no longer served (unconfigured, evicted, closed). */
   forget(name: string): void {
     this.#names.delete(name);
@@ -218,7 +225,7 @@ export class CertificateLifecycle {
     // due time once every microtask has run, unless another attempt has begun meanwhile.
     const failures = t.failures;
     setImmediate(() => {
-      if (this.#names.get(entry.name) !== t || t.failures !== failures) return;
+      if (this.#o.signal.aborted || this.#names.get(entry.name) !== t || t.failures !== failures) return;
       const timer = entry.timer;
       const due = typeof timer === 'object' && timer !== null ? this.#dueObjects.get(timer) : this.#dueIds.get(timer);
       if (due !== undefined) t.nextAttempt = due;
@@ -254,11 +261,13 @@ export class CertificateLifecycle {
       ...(t.parked === true ? { parked: true } : {}),
     };
     const text = JSON.stringify(record);
-    if (text === t.saved) return;
+    if (text === t.saved || this.#o.signal.aborted) return;
     t.saved = text;
-    this.#o.storage.put(lifecycleKey(t.storageKey, entry.name), text).catch((err: unknown) => {
+    const write = this.#o.storage.put(lifecycleKey(t.storageKey, entry.name), text).catch((err: unknown) => {
       this.#o.log.debug({ name: entry.name, err }, `recording the lifecycle of ${entry.name} in storage failed: ${describeError(err)}`);
     });
+    this.#writes.add(write);
+    void write.finally(() => this.#writes.delete(write));
   }
 }
 

@@ -271,6 +271,7 @@ export class CertificateManager {
     this.#onDemand.clear();
     this.#contexts.clear();
     await Promise.allSettled(this.#issuing);
+    await this.#lifecycle.settled();
   }
 
   /** No more renewals or checks for `entry` (closed, no longer configured, or evicted). */
