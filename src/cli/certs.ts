@@ -207,6 +207,8 @@ async function revoke(args: string[]): Promise<number> {
         if (!canRevoke(issuer)) throw new Error(`${n} is from the local CA, which has no revocation; delete it from storage instead`);
         await issuer.revoke(cert.chainPem, { ...(reason !== undefined ? { reason } : {}) });
         await ctx.stack.store.remove(issuer.storageKey, n);
+        // Its failures belong to the certificate just removed; `certs list` must not show them on.
+        await ctx.stack.storage.delete(lifecycleKey(issuer.storageKey, n));
         process.stdout.write(`revoked ${n} (serial ${cert.meta.serialHex})\n`);
       } catch (err) {
         failed++;
