@@ -102,7 +102,9 @@ http://127.0.0.1:${httpPort} {
   t.after(() => rm(profile, { recursive: true, force: true }));
   const from = server.output().length;
   const chromium = spawn('chromium', [
-    '--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+    '--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--no-default-browser-check',
+    // Loopback only: no update checks, sync or field trials reaching out.
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-field-trial-config',
     `--user-data-dir=${profile}`, `http://127.0.0.1:${pagePort}/`,
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   let chromiumErr = '';
