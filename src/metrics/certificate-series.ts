@@ -1,6 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { CertificateStatus } from '../certs/lifecycle.ts';
-import { acmeErrorTypeOf } from './error-type.ts';
 import { OTHER } from './label-guard.ts';
 
 /** What the series are made from: the lifecycle of every certificate served now (CertificateManager.lifecycle). */
@@ -38,7 +37,8 @@ export class CertificateSeries {
   #limit: number;
   #rows: Rows | undefined;
 
-  constructor(registry: Registry, source: CertificateSource, limit: number) {
+  /** `typeLabel`: the `type` label of a last error (metrics.ts acmeErrorTypeOf, shared with my_server_acme_errors_total). */
+  constructor(registry: Registry, source: CertificateSource, limit: number, typeLabel: (e: { readonly type?: string; readonly code?: string }) => string) {
     this.#source = source;
     this.#limit = limit;
     const registers = [registry];
@@ -109,7 +109,7 @@ export class CertificateSeries {
         this.reset();
         for (const c of rows().named) {
           const t = seconds(c.lastError?.at);
-          if (t !== undefined && c.lastError !== undefined) this.set({ name: c.name, type: acmeErrorTypeOf(c.lastError) }, t);
+          if (t !== undefined && c.lastError !== undefined) this.set({ name: c.name, type: typeLabel(c.lastError) }, t);
         }
       },
     });
