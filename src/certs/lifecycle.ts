@@ -1,4 +1,4 @@
-import { ACME_ERROR_NS, findProblem } from '../acme/problem.ts';
+import { findProblem } from '../acme/problem.ts';
 import { causeChain, describeError, MyServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -79,11 +79,6 @@ export const LIFECYCLE_ROOT = 'lifecycle';
 
 export function lifecycleKey(issuerStorageKey: string, name: string): string {
   return `${LIFECYCLE_ROOT}/${segment(issuerStorageKey)}/${segment(name)}.json`;
-}
-
-/** The short problem type for labels and tables: "rateLimited" for urn:ietf:params:acme:error:rateLimited. */
-export function shortProblemType(type: string): string {
-  return type.startsWith(ACME_ERROR_NS) ? type.slice(ACME_ERROR_NS.length) : type;
 }
 
 export interface LifecycleOptions {
