@@ -166,7 +166,7 @@ export class CertificateLifecycle {
     );
   }
 
-  /** `entry` now serves `cert` (from storage or freshly obtained): its failures are over. */
+  /** `entry` now serves a certificate (from storage or freshly obtained): its failures are over. */
   installed(entry: Entry): void {
     const t = this.#tracked(entry);
     const hadFailures = t.failures > 0;

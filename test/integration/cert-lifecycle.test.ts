@@ -132,3 +132,42 @@ blocked.test {
   assert.deepEqual(samples(capped, 'my_server_certificate_consecutive_failures', { name: 'other' }), [0]);
   assert.deepEqual(samples(capped, 'my_server_certificates', { state: 'valid' }), [1], 'the state counts cover every name');
 });
+
+test('an unreachable CA: the network failure with its code and detail in /certificates, certs list and /metrics', { timeout: 120_000 }, async (t) => {
+  // A port nothing listens on: the directory request is refused at once.
+  const [httpPort, httpsPort, deadPort] = (await freePorts(3)) as [number, number, number];
+  const directory = `https://127.0.0.1:${deadPort}/dir`;
+  const server = await startServer((env) => `{
+	acme_ca ${directory}
+	email ops@example.test
+	http_port ${httpPort}
+	https_port ${httpsPort}
+	default_bind 127.0.0.1
+	storage file ${env.storage}
+	admin 127.0.0.1:${env.adminPort}
+}
+
+down.test {
+	respond "down"
+}
+`);
+  t.after(() => server.close());
+  const down = await eventually('down.test failed in /certificates', 60_000, async () => {
+    const entries = JSON.parse(await curl(`${server.adminUrl}/certificates`)) as Status[];
+    return entries.find((e) => e.name === 'down.test' && e.lastError !== undefined);
+  }, 250);
+  assert.equal(down.issuer, directory);
+  assert.equal(down.lastError?.type, undefined, 'no CA problem document: the CA never answered');
+  assert.equal(down.lastError?.code, 'MS_ERR_ACME_NETWORK');
+  assert.match(down.lastError?.detail ?? '', /ECONNREFUSED/);
+  assert.equal(down.consecutiveFailures, 1);
+  assert.equal(down.parked, undefined);
+  const metrics = await curl(`${server.adminUrl}/metrics`);
+  assert.equal(samples(metrics, 'my_server_certificate_last_error_timestamp_seconds', { name: 'down.test', type: 'network' }).length, 1, metrics);
+  assert.deepEqual(samples(metrics, 'my_server_certificates', { state: 'failing' }), [1]);
+
+  const table = await runCli(['certs', 'list', '--config', server.file]);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^down\.test\s+https:\/\/127\.0\.0\.1:\d+\/dir\s+-\s+-\s+\S+\s+1\s+-$/m, table.stdout);
+  assert.match(table.stdout, /^LAST ERROR\s+down\.test\s+at \S+\s+MS_ERR_ACME_NETWORK: .*ECONNREFUSED.*\(1 failure in a row\)$/m);
+});
