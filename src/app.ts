@@ -20,6 +20,7 @@ import { HttpFront } from './http/http-front.ts';
 import { RequestHandler } from './http/request-handler.ts';
 import { reconfigureLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics/metrics.ts';
+import { DEFAULT_CERTIFICATE_SERIES_LIMIT } from './metrics/certificate-series.ts';
 import { checkLogOutputs, logOptionsFor, onDemandPolicyFor } from './app/setup.ts';
 import { TlsFront, TLS_CONTEXT_OPTIONS } from './tls/tls-front.ts';
 import { withSniDefaults } from './tls/sni-defaults.ts';
@@ -64,13 +65,13 @@ export class App {
     this.#config = config;
     this.#o = options;
     this.#log = options.log;
-    this.#metrics = new Metrics({ log: options.log.child({ logger: 'metrics' }) });
+    this.#metrics = new Metrics({ log: options.log.child({ logger: 'metrics' }), certificates: () => this.#stack?.manager.lifecycle() ?? [] });
     this.#admin = new AdminApi({
       metrics: this.#metrics,
       log: this.#log.child({ logger: 'admin' }),
       load: async (text) => this.reload(await parseConfig(text, { filename: this.#o.configFile ?? 'admin-load' })),
       reload: () => this.reloadFromFile(),
-      certificates: () => this.#stack?.manager.certificates() ?? [],
+      certificates: () => this.#stack?.manager.lifecycle() ?? [],
     });
     this.#source = new ConfigSource({
       ...(options.configFile !== undefined ? { file: options.configFile } : {}),
@@ -157,7 +158,7 @@ export class App {
       reconfigureLogger(this.#log, logOptionsFor(g));
       this.#log.info({ log: logOptionsFor(g) }, 'log options changed');
     }
-    this.#metrics.configure({ certificates: [...gen.managed.keys()], upstreams: gen.upstreamAddresses() });
+    this.#metrics.configure({ certificates: [...gen.managed.keys()], upstreams: gen.upstreamAddresses(), certificateSeriesLimit: g.metrics?.perCertificateLimit ?? DEFAULT_CERTIFICATE_SERIES_LIMIT });
     this.#accessLogs.prune(config);
     if (old.gen) setTimeout(() => void old.gen?.close(), g.gracePeriodMs).unref();
     if (p.files) await this.#source.watch(config);

@@ -252,12 +252,54 @@ function appendValue(field: LogAppendField): unknown {
   return null;
 }
 
-/** A readable one-line format for terminals: "13:04:51 INFO  acme  message key=value". */
-export function consoleLine(rec: LogRecord): string {
-  const { time, level, logger, msg, ...rest } = rec;
-  const t = typeof time === 'string' ? time.slice(11, 19) : '';
+/** ANSI SGR colour of each level on a terminal. */
+const LEVEL_COLOURS: Readonly<Record<string, string>> = {
+  trace: '90', // grey
+  debug: '36', // cyan
+  info: '32', // green
+  warn: '33', // yellow
+  error: '31', // red
+  fatal: '1;31', // bold red
+};
+
+export interface ConsoleOptions {
+  /** ANSI colours (a terminal that wants them); default false, for files and pipes. */
+  readonly colour?: boolean;
+}
+
+/**
+ * The format a person reads at a glance on a terminal:
+ *
+ *   2026-12-05 13:04:51.123 WARN  acme  message  key=value nested={"a":1}
+ *       Error: what failed            (an `err` field: its stack, causes included, indented)
+ *           at …
+ *
+ * Time in UTC as the JSON lines have it, the level padded (and coloured when `colour`), the
+ * logger, the message, then every other field. An error is shown by its stack (pino's serializer
+ * puts the causes in it, as "caused by: …") rather than as a JSON blob.
+ */
+export function consoleLine(rec: LogRecord, options: ConsoleOptions = {}): string {
+  const { time, level, logger, msg, err, ...rest } = rec;
+  const t = typeof time === 'string' ? time.slice(0, 23).replace('T', ' ') : '';
+  const label = String(level).toUpperCase().padEnd(5);
+  const colour = options.colour === true ? LEVEL_COLOURS[String(level)] : undefined;
+  const lvl = colour === undefined ? label : `\x1b[${colour}m${label}\x1b[0m`;
+  const name = options.colour === true ? `\x1b[2m${String(logger)}\x1b[0m` : String(logger);
   const extras = Object.entries(rest)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
-  return `${t} ${String(level).toUpperCase().padEnd(5)} ${String(logger)}  ${String(msg ?? '')}${extras ? '  ' + extras : ''}\n`;
+  return `${t} ${lvl} ${name}  ${String(msg ?? '')}${extras ? '  ' + extras : ''}\n${errorBlock(err)}`;
+}
+
+/** The stack of a serialized error (or its message, or the value), indented under the line. */
+function errorBlock(err: unknown): string {
+  if (err === undefined || err === null) return '';
+  let text: string;
+  if (typeof err === 'object') {
+    const e = err as { stack?: unknown; message?: unknown; type?: unknown };
+    text = typeof e.stack === 'string' ? e.stack : typeof e.message === 'string' ? `${typeof e.type === 'string' ? e.type : 'Error'}: ${e.message}` : JSON.stringify(err);
+  } else {
+    text = String(err);
+  }
+  return text.split('\n').map((l) => `    ${l}\n`).join('');
 }

@@ -197,6 +197,8 @@ interface Sink {
   readonly format: LogFormat | undefined;
   /** The encoder when `format` (or its innermost wrap) names none. */
   readonly fallback: 'json' | 'console';
+  /** Console lines in colour: the output is a terminal and NO_COLOR (no-color.org) is not set. */
+  readonly colour: boolean;
   readonly accepts: (name: string) => boolean;
 }
 
@@ -219,6 +221,7 @@ function destinationFor(options: LogOptions): DestinationStream {
       level: LEVEL_VALUES[env ?? o.level ?? 'info'] as number,
       format: o.format,
       fallback: tty ? 'console' : 'json',
+      colour: tty && (process.env['NO_COLOR'] ?? '') === '',
       accepts: loggerFilter(o.include ?? [], o.exclude ?? []),
     };
   });
@@ -249,7 +252,7 @@ class Router implements DestinationStream {
       // Filters change the entry: each output that has them gets its own copy.
       const r = wanted.length > 1 && transforms(s.format) ? (structuredClone(rec) as LogRecord) : rec;
       const encoder = transformRecord(r, s.format) ?? s.fallback;
-      s.out.write(encoder === 'console' ? consoleLine(r) : `${JSON.stringify(r)}\n`);
+      s.out.write(encoder === 'console' ? consoleLine(r, { colour: s.colour }) : `${JSON.stringify(r)}\n`);
     }
   }
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { AdminServer, type AdminApp } from '../admin/admin-server.ts';
-import type { StoredCertificate } from '../certs/certificate-store.ts';
+import type { CertificateStatus } from '../certs/lifecycle.ts';
 import type { GlobalOptions } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -9,8 +9,8 @@ export interface AdminApiOptions {
   readonly log: Logger;
   readonly load: AdminApp['load'];
   readonly reload: AdminApp['reload'];
-  /** The certificates being served now. */
-  readonly certificates: () => readonly StoredCertificate[];
+  /** The lifecycle of every certificate name served now (CertificateManager.lifecycle). */
+  readonly certificates: () => readonly CertificateStatus[];
 }
 
 /** The admin API of the running config: started with it, moved by a reload that changes `admin`. */
@@ -34,18 +34,7 @@ export class AdminApi {
       app: {
         load: o.load,
         reload: o.reload,
-        certificates: () =>
-          Promise.resolve(
-            o.certificates().map((c) => ({
-              names: c.meta.names,
-              issuer: c.meta.issuer,
-              issuerName: c.meta.issuerName,
-              notBefore: c.meta.notBefore,
-              notAfter: c.meta.notAfter,
-              serial: c.meta.serialHex,
-              storageKey: c.keys.cert,
-            })),
-          ),
+        certificates: () => Promise.resolve([...o.certificates()]),
       },
     });
     await this.#server.listen();

@@ -4,6 +4,7 @@ import type { Config, GlobalOptions } from '../config/types.ts';
 import { MyServerError } from '../errors.ts';
 import { checkLogOutput, createLogger, logOptionsOf, type Logger, type LogOptions } from '../log.ts';
 import { defaultStoragePath, type StorageSpec } from '../storage/index.ts';
+import { warnEnvOverrides } from './env-overrides.ts';
 
 /**
  * What `run` and the `certs` commands build alike from the global options, so the two can never
@@ -69,8 +70,7 @@ export function loggerFor(globals: GlobalOptions): Logger {
   checkLogOutput(options);
   const log = createLogger(options);
   // Here because run and the certs commands all start with this logger, before opening storage.
-  const notice = storageEnvNotice(globals);
-  if (notice !== undefined) log.warn({ env: 'MY_SERVER_STORAGE' }, notice);
+  warnEnvOverrides(log, globals);
   return log;
 }
 

@@ -14,6 +14,7 @@ import { warnOnClockSkew } from './clock-skew.ts';
 import { ContextCache } from './context-cache.ts';
 import type { Entry, NamePolicy } from './entry.ts';
 import { liftParks } from './holds.ts';
+import { CertificateLifecycle, type CertificateStatus } from './lifecycle.ts';
 import { certificateKeys } from './keys.ts';
 import { needsRenewal } from './meta.ts';
 import { normalizeName } from './names.ts';
@@ -91,6 +92,7 @@ export class CertificateManager {
   readonly #failed: OnDemandFailures;
   readonly #renewals: RenewalSchedule;
   readonly #ari: AriRefresh;
+  readonly #lifecycle: CertificateLifecycle;
   /** Parks lifted in storage by the last manage() (start, reload); issuance waits for it. */
   #parksLifted: Promise<void> = Promise.resolve();
   #storageTimer: NodeJS.Timeout | undefined;
@@ -118,15 +120,19 @@ export class CertificateManager {
       max: options.cacheMax ?? 10_000,
       dispose: (entry) => this.#stop(entry),
     });
+    this.#lifecycle = new CertificateLifecycle({ storage, log, clock: this.#clock, signal });
     this.#renewals = new RenewalSchedule({
-      clock: this.#clock,
+      clock: this.#lifecycle.scheduleClock(this.#clock),
       log,
       signal,
       ensure: (entry) =>
-        this.#ensure(entry).catch((err: unknown) => {
-          if (isStorageUnavailable(err)) this.#awaitingStorage.add(entry);
-          throw err;
-        }),
+        this.#lifecycle.track(
+          entry,
+          this.#ensure(entry).catch((err: unknown) => {
+            if (isStorageUnavailable(err)) this.#awaitingStorage.add(entry);
+            throw err;
+          }),
+        ),
       ...(options.retryBaseMs !== undefined ? { retryBaseMs: options.retryBaseMs } : {}),
       ...(options.retryMaxMs !== undefined ? { retryMaxMs: options.retryMaxMs } : {}),
     });
@@ -260,6 +266,11 @@ export class CertificateManager {
     return out;
   }
 
+  /** Per-certificate lifecycle (certs/lifecycle.ts) of every name served, for the admin API and metrics. */
+  lifecycle(): CertificateStatus[] {
+    return this.#lifecycle.snapshot([...this.#managed.values(), ...this.#onDemand.values()]);
+  }
+
   /**
    * Stops every timer and aborts the issuances in flight (their orders, lock waits and challenge
    * waits honour the signal), then resolves once they have settled. Idempotent.
@@ -280,11 +291,13 @@ export class CertificateManager {
     this.#onDemand.clear();
     this.#contexts.clear();
     await Promise.allSettled(this.#issuing);
+    await this.#lifecycle.settled();
   }
 
   /** No more renewals or checks for `entry` (closed, no longer configured, or evicted). */
   #stop(entry: Entry): void {
     entry.removed = true;
+    this.#lifecycle.forget(entry.name);
     if (entry.cert) this.#contexts.forget(entry.name, entry.cert);
     this.#clock.clearTimer(entry.timer);
     this.#clock.clearTimer(entry.ariTimer);
@@ -356,6 +369,7 @@ export class CertificateManager {
     this.#contexts.install(entry.name, cert);
     entry.cert = cert;
     entry.failures = 0;
+    this.#lifecycle.installed(entry);
     publish('my-server:cert:loaded', { name: entry.name, notAfter: new Date(cert.meta.notAfter) });
     this.#renewals.scheduleRenewal(entry, cert.meta);
     this.#ari.follow(entry);

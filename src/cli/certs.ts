@@ -1,6 +1,6 @@
 import { obtainCertificate } from '../certs/obtain.ts';
 import { toALabels } from '../certs/names.ts';
-import { renewalTime } from '../certs/meta.ts';
+import { knownFromRecord, LIFECYCLE_ROOT, lifecycleKey, statusOf, type CertificateStatus } from '../certs/lifecycle.ts';
 import { listHolds } from '../certs/holds.ts';
 import { canRevoke, type Issuer } from '../certs/issuer.ts';
 import { describeError } from '../errors.ts';
@@ -16,7 +16,9 @@ const HELP = `Usage: my-server certs <subcommand> [options]
                                    \`run\` would use (the site's tls setting, local-only names such as
                                    localhost the built-in CA), answering challenges on http_port/https_port;
                                    --issuer overrides that choice
-  list [--config FILE] [--json]    names, issuer, not-after, renewal time, storage key
+  list [--config FILE] [--json]    per certificate: issuer (CA), not-after, renewal time, next attempt,
+                                   failures in a row and the last error (the CA's problem type and
+                                   detail); --json adds profile, not-before, the ARI window, last check
   renew NAME... [--config FILE]    renew now
   revoke NAME... [--reason N]      revoke (RFC 5280 reason code) and remove from storage
   root [--config FILE]             print the built-in local CA's root certificate (PEM)
@@ -130,21 +132,23 @@ async function list(args: string[]): Promise<number> {
     return 0;
   }
   return withContext(values, async (ctx) => {
-    const entries = (await ctx.stack.store.list()).map(({ meta, keys }) => ({
-      names: meta.names,
-      issuer: meta.issuer,
-      issuerName: meta.issuerName,
-      notAfter: meta.notAfter,
-      renewAt: renewalTime(meta).toISOString(),
-      storageKey: keys.cert,
-    }));
+    const entries = await storedLifecycle(ctx);
     if (values['json']) {
       process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
       return 0;
     }
-    const rows = [['NAMES', 'ISSUER', 'NOT AFTER', 'RENEW AT', 'STORAGE KEY'], ...entries.map((e) => [e.names.join(','), e.issuerName || e.issuer, e.notAfter, e.renewAt, e.storageKey])];
+    const rows = [
+      ['NAMES', 'ISSUER', 'NOT AFTER', 'RENEW AT', 'NEXT ATTEMPT', 'FAILURES', 'STORAGE KEY'],
+      ...entries.map((e) => [e.names.join(','), e.issuerName || e.issuer, e.notAfter ?? '-', e.renewAt ?? '-', e.nextAttempt ?? '-', String(e.consecutiveFailures), e.storageKey ?? '-']),
+    ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
+    // Why the last attempt failed, in the CA's words (RFC 8555 problem type and detail).
+    for (const e of entries) {
+      const err = e.lastError;
+      if (err === undefined) continue;
+      process.stdout.write(`LAST ERROR  ${e.name}  at ${err.at}  ${err.type !== undefined ? `${err.type}: ` : err.code !== undefined ? `${err.code}: ` : ''}${err.detail}${e.consecutiveFailures > 0 ? `  (${e.consecutiveFailures} failure${e.consecutiveFailures === 1 ? '' : 's'} in a row)` : ''}\n`);
+    }
     // Names the CA refused for good (parked) or asked us to wait for (Retry-After), with its words.
     for (const h of await listHolds(ctx.stack.storage)) {
       const what = h.scope === 'account' ? `(every order of the account at ${h.issuer})` : h.scope === 'domains' ? h.subjects.map((d) => `*.${d},${d}`).join(',') : h.subjects.join(',');
@@ -152,6 +156,32 @@ async function list(args: string[]): Promise<number> {
     }
     return 0;
   });
+}
+
+/**
+ * Every stored certificate with what the running instances recorded about it (certs/lifecycle.ts),
+ * then the names they tried and hold no certificate for.
+ */
+async function storedLifecycle(ctx: CertsContext): Promise<CertificateStatus[]> {
+  const storage = ctx.stack.storage;
+  const records = new Map<string, NonNullable<ReturnType<typeof knownFromRecord>>>();
+  for (const key of (await storage.list(LIFECYCLE_ROOT, true)).filter((k) => k.endsWith('.json'))) {
+    const bytes = await storage.get(key);
+    const known = bytes === undefined ? undefined : knownFromRecord(bytes);
+    if (known !== undefined) records.set(key, known);
+  }
+  const now = Date.now();
+  const out: CertificateStatus[] = [];
+  for (const { meta, keys } of await ctx.stack.store.list()) {
+    // certificates/<issuer>/<name>/<name>.crt: the record of the same issuer and name.
+    const [, issuerSegment = '', nameSegment = ''] = keys.cert.split('/');
+    const recordKey = lifecycleKey(issuerSegment, nameSegment);
+    const known = records.get(recordKey);
+    records.delete(recordKey);
+    out.push(statusOf(known?.name ?? meta.names[0] ?? nameSegment, meta, known ?? { ca: meta.issuer, failures: 0 }, now, keys.cert));
+  }
+  for (const known of records.values()) out.push(statusOf(known.name, undefined, known, now));
+  return out;
 }
 
 async function revoke(args: string[]): Promise<number> {
@@ -177,6 +207,8 @@ async function revoke(args: string[]): Promise<number> {
         if (!canRevoke(issuer)) throw new Error(`${n} is from the local CA, which has no revocation; delete it from storage instead`);
         await issuer.revoke(cert.chainPem, { ...(reason !== undefined ? { reason } : {}) });
         await ctx.stack.store.remove(issuer.storageKey, n);
+        // Its failures belong to the certificate just removed; `certs list` must not show them on.
+        await ctx.stack.storage.delete(lifecycleKey(issuer.storageKey, n));
         process.stdout.write(`revoked ${n} (serial ${cert.meta.serialHex})\n`);
       } catch (err) {
         failed++;

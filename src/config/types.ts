@@ -150,6 +150,7 @@ export type GlobalOptionName =
   | 'default_sni'
   | 'fallback_sni'
   | 'shutdown_delay'
+  | 'metrics'
   | 'cert_issuer'
   | 'preferred_chains'
   | 'persist_config'
@@ -182,6 +183,8 @@ export interface GlobalOptions {
   readonly gracePeriodMs: number;
   /** `shutdown_delay D`: on stop, serve normally this long before the grace period starts (Caddy's). */
   readonly shutdownDelayMs?: number;
+  /** `metrics { per_certificate_limit N }`: most names with per-certificate series of their own (default 100; the rest aggregated). */
+  readonly metrics?: { readonly perCertificateLimit?: number };
   /** `default_sni NAME`: whose certificate a client sending no SNI gets, after one loaded for the local address. */
   readonly defaultSni?: string;
   /** `fallback_sni NAME`: whose certificate a client gets when its SNI names no certificate we have or can get. */

@@ -4,6 +4,7 @@ import { MyServerError, causeChain, type ErrorCode } from '../errors.ts';
 import { ACME_ERROR_NS, findProblem } from '../acme/problem.ts';
 import { subscribe, unsubscribe, type EventName, type Subscriber } from '../diagnostics.ts';
 import { LabelGuard, OTHER, codeLabel, methodLabel, protocolLabel } from './label-guard.ts';
+import { CertificateSeries, DEFAULT_CERTIFICATE_SERIES_LIMIT, type CertificateSource } from './certificate-series.ts';
 
 export interface MetricsOptions {
   readonly log?: Logger;
@@ -14,6 +15,8 @@ export interface MetricsOptions {
   readonly maxLabelValues?: number;
   /** Also export Node's process metrics (prom-client's default metrics); default true. */
   readonly processMetrics?: boolean;
+  /** The per-certificate lifecycle, read at each scrape (certificate-series.ts). */
+  readonly certificates?: CertificateSource;
 }
 
 /** What the running config holds, for configure(). */
@@ -22,6 +25,8 @@ export interface MetricsScope {
   readonly upstreams?: Iterable<string>;
   /** Names whose certificates are loaded now; expiry series of other names are removed. */
   readonly certificates?: Iterable<string>;
+  /** Most names with their own per-certificate lifecycle series; the rest are aggregated. */
+  readonly certificateSeriesLimit?: number;
 }
 
 /**
@@ -84,6 +89,7 @@ export class Metrics {
   readonly #acmeCertificates: Counter<'ca'>;
   readonly #expiry: Gauge<'name'>;
   readonly #acmeErrors: Counter<'type'>;
+  readonly #certificateSeries: CertificateSeries | undefined;
 
   constructor(options: MetricsOptions = {}) {
     this.#log = options.log;
@@ -147,6 +153,7 @@ export class Metrics {
       labelNames: ['type'],
       registers,
     });
+    this.#certificateSeries = options.certificates === undefined ? undefined : new CertificateSeries(this.registry, options.certificates, DEFAULT_CERTIFICATE_SERIES_LIMIT, acmeErrorTypeOf);
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
     this.#subscriptions = [
@@ -199,6 +206,7 @@ export class Metrics {
       const keep = new Set(scope.certificates);
       this.#prune(this.#certNames, keep, (name) => this.#expiry.remove({ name }));
     }
+    if (scope.certificateSeriesLimit !== undefined) this.#certificateSeries?.setLimit(scope.certificateSeriesLimit);
   }
 
   /** Every metric in the Prometheus text exposition format. */
@@ -298,6 +306,19 @@ export function acmeErrorType(err: unknown): string {
   const codes = new Set<ErrorCode>();
   for (const cur of causeChain(err)) if (cur instanceof MyServerError) codes.add(cur.code);
   for (const [code, label] of ERROR_CODE_LABELS) if (codes.has(code)) return label;
+  return OTHER;
+}
+
+/**
+ * The same label for a failure already reduced to its problem type and innermost code (a
+ * certificate's last error, certs/lifecycle.ts).
+ */
+export function acmeErrorTypeOf(e: { readonly type?: string | undefined; readonly code?: string | undefined }): string {
+  if (e.type !== undefined) {
+    const short = e.type.startsWith(ACME_ERROR_NS) ? e.type.slice(ACME_ERROR_NS.length) : '';
+    return ACME_ERROR_TYPES.has(short) ? short : OTHER;
+  }
+  for (const [code, label] of ERROR_CODE_LABELS) if (e.code === code) return label;
   return OTHER;
 }
 

@@ -27,6 +27,7 @@
  *         fallback_sni NAME
  *         grace_period D
  *         shutdown_delay D
+ *         metrics { per_certificate_limit N }   (per-certificate series of /metrics; Caddy's per_host is not)
  *         log [NAME] { output …; format …; level LEVEL; include|exclude LOGGER… } (directives/log.ts)
  *         servers [ADDR] { … }          (see servers.ts)
  *         persist_config off            accepted: the config is never persisted
@@ -192,6 +193,19 @@ const OPTIONS: Readonly<Record<Exclude<GlobalOptionName, 'cert_issuer'>, OptionP
     noBlock(node);
     draft.gracePeriodMs = durationArg(oneArg(node, 'grace_period D'), { allowZero: true });
   },
+  metrics(node, draft) {
+    argsOf(node, 0, 0, 'metrics { per_certificate_limit N }');
+    const once = new Once();
+    const metrics: { perCertificateLimit?: number } = {};
+    for (const sub of node.block ?? []) {
+      once.check(sub);
+      noBlock(sub);
+      if (sub.name.text === 'per_certificate_limit') metrics.perCertificateLimit = intArg(oneArg(sub, 'per_certificate_limit N'), 0, 1_000_000, 'per_certificate_limit');
+      else if (sub.name.text === 'per_host') throw configError(sub.name, 'metrics: per_host is a Caddy option my-server does not support: requests are counted per configured site (see docs/caddy-migration.md)');
+      else throw unknownSub(sub, 'metrics');
+    }
+    draft.metrics = metrics;
+  },
   shutdown_delay(node, draft) {
     noBlock(node);
     draft.shutdownDelayMs = durationArg(oneArg(node, 'shutdown_delay D'), { allowZero: true });
@@ -259,7 +273,6 @@ const UNSUPPORTED: Readonly<Record<string, string>> = {
   ech: "Encrypted ClientHello is not offered by Node.js's TLS server",
   tls_automate_names: 'certificates are automated from site addresses only',
   renewal_window_ratio: 'renewal follows ARI, else one third of the lifetime left',
-  metrics: 'metrics are always served by the admin API at /metrics',
   filesystem: 'virtual file systems are Go modules',
   pki: 'there is one built-in local CA (my-server certs root prints its root)',
   events: 'event handlers are plugins',
