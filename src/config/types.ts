@@ -147,7 +147,8 @@ export type GlobalOptionName =
   | 'ocsp_interval'
   | 'renew_interval'
   | 'storage_clean_interval'
-  | 'skip_install_trust';
+  | 'skip_install_trust'
+  | 'workers';
 
 export interface GlobalOptions {
   readonly email?: string;
@@ -172,6 +173,8 @@ export interface GlobalOptions {
   readonly gracePeriodMs: number;
   /** `shutdown_delay D`: on stop, serve normally this long before the grace period starts (Caddy's). */
   readonly shutdownDelayMs?: number;
+  /** `workers N|auto`: processes serving the same ports (cluster/); absent or 1: this process alone. */
+  readonly workers?: number | 'auto';
   /** `default_sni NAME`: whose certificate a client sending no SNI gets, after one loaded for the local address. */
   readonly defaultSni?: string;
   /** `fallback_sni NAME`: whose certificate a client gets when its SNI names no certificate we have or can get. */
