@@ -18,7 +18,7 @@ import { obtainCertificate } from '../../src/certs/obtain.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createStorage } from '../../src/storage/index.ts';
 import { startAsk } from '../helpers/ask.ts';
-import { loopbackGlobals } from '../helpers/clients.ts';
+import { loopbackGlobals, postLoad } from '../helpers/clients.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { freePorts } from '../helpers/ports.ts';
 import { startServer, type RunningServer, type ServerEnv } from '../helpers/run-server.ts';
@@ -47,7 +47,9 @@ interface Conn {
   readonly socket: net.Socket;
   readonly localPort: number;
   closed: boolean;
+  /** Sends a GET and resolves with the status line; `body` is the last response's body. */
   request(host: string): Promise<string>;
+  body: string;
 }
 
 function connect(port: number): Promise<Conn> {
@@ -57,6 +59,7 @@ function connect(port: number): Promise<Conn> {
         socket,
         localPort: socket.localPort ?? 0,
         closed: false,
+        body: '',
         request: (host) =>
           new Promise((res, rej) => {
             let got = '';
@@ -67,6 +70,7 @@ function connect(port: number): Promise<Conn> {
               const m = /\r\ncontent-length: *(\d+)/i.exec(got.slice(0, end));
               if (end >= 0 && m && got.length >= end + 4 + Number(m[1])) {
                 socket.off('data', onData);
+                conn.body = got.slice(end + 4, end + 4 + Number(m[1]));
                 res(got.slice(0, got.indexOf('\r\n')));
               }
             };
@@ -117,10 +121,10 @@ async function bothServing(server: RunningServer): Promise<void> {
   await eventually('both workers serving', 30_000, async () => (logLines(server, 'worker serving').length >= 2 ? true : undefined), 50);
 }
 
-function workersConfig(ports: { http: number; https: number }, extra = '') {
+function workersConfig(ports: { http: number; https: number }, extra = '', body = 'plain') {
   return (env: ServerEnv): string => `${loopbackGlobals(env, ports, `\tworkers 2\n${extra}`)}
 http://plain.test:${ports.http} {
-	respond "plain"
+	respond "${body}"
 }
 a.test {
 	tls internal
@@ -259,4 +263,73 @@ test('workers 2: only the leader renews, and the follower serves the renewed cer
   assert.deepEqual(renewing.map((l) => l.worker), [1], 'one renewal, by the leader (worker 1)');
   const pushed = logLines(server, 'loaded a certificate renewed elsewhere');
   assert.deepEqual(pushed.map((l) => l.worker), [2], 'the follower loaded it from storage on the push');
+});
+
+/** What `count` new connections to `port` answered for plain.test, by the pid that served each. */
+async function answers(port: number, n: number): Promise<Map<number, Set<string>>> {
+  const conns = await Promise.all(Array.from({ length: n }, () => connect(port)));
+  try {
+    for (const c of conns) await c.request('plain.test');
+    const owners = await serverPids(port);
+    const out = new Map<number, Set<string>>();
+    for (const c of conns) {
+      const pid = owners.get(c.localPort) ?? 0;
+      out.set(pid, (out.get(pid) ?? new Set()).add(c.body));
+    }
+    return out;
+  } finally {
+    conns.forEach((c) => c.socket.destroy());
+  }
+}
+
+test('workers 2: a reload reaches every worker (admin /load, SIGHUP to the primary); one the leader cannot build changes none', { timeout: 90_000 }, async (t) => {
+  const [http, https] = await freePorts(2);
+  assert.ok(http && https);
+  let env: ServerEnv | undefined;
+  const server = await startServer((e) => {
+    env = e;
+    return workersConfig({ http, https })(e);
+  });
+  t.after(() => server.close());
+  assert.ok(env);
+  await bothServing(server);
+  const all = async (body: string): Promise<boolean> => {
+    const got = await answers(http, 16);
+    return got.size === 2 && [...got.values()].every((b) => b.size === 1 && b.has(body));
+  };
+
+  const v2 = await postLoad(server, workersConfig({ http, https }, '', 'v2')(env));
+  assert.equal(v2.status, 200, v2.body);
+  assert.ok(await all('v2'), 'both workers answer v2 after /load');
+
+  // Builds nowhere: the leader fails first and the follower is never asked.
+  const broken = `${workersConfig({ http, https }, '', 'v3')(env)}
+b.test {
+	tls ${join(server.dir, 'missing-cert.pem')} ${join(server.dir, 'missing-key.pem')}
+	respond "b"
+}
+`;
+  const failed = await postLoad(server, broken);
+  assert.ok(failed.status >= 400, `a config that does not build is refused: ${failed.status} ${failed.body}`);
+  assert.ok(await all('v2'), 'both workers still answer v2');
+
+  await server.rewrite(workersConfig({ http, https }, '', 'v4')(env));
+  const from = server.output().length;
+  assert.ok(server.child.pid);
+  process.kill(server.child.pid, 'SIGHUP');
+  await server.waitForOutput(/"worker":2[^\n]*"msg":"config reloaded"|"msg":"config reloaded"[^\n]*"worker":2/, 20_000, from);
+  await server.waitForOutput(/"worker":1[^\n]*"msg":"config reloaded"/, 20_000, from);
+  assert.ok(await all('v4'), 'both workers answer v4 after SIGHUP to the primary');
+});
+
+test('workers 2 with the primary distributing (as where the kernel refuses SO_REUSEPORT): connections still reach both workers', { timeout: 90_000 }, async (t) => {
+  const [http, https] = await freePorts(2);
+  assert.ok(http && https);
+  const server = await startServer(workersConfig({ http, https }), { env: { MY_SERVER_WORKERS_DISTRIBUTION: 'primary' } });
+  t.after(() => server.close());
+  await bothServing(server);
+  assert.deepEqual([...(await listeningPids(http))], [server.child.pid], 'only the primary listens');
+  const got = await answers(http, 16);
+  assert.equal(got.size, 2, `connections handed to both workers: ${JSON.stringify([...got.keys()])}`);
+  assert.ok(!got.has(server.child.pid ?? 0));
 });
