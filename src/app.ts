@@ -104,6 +104,11 @@ export class App {
     return this.#config;
   }
 
+  /** This process's metrics (cluster/worker.ts aggregates them across workers). */
+  get metrics(): Metrics {
+    return this.#metrics;
+  }
+
   /** Binds every listener and starts serving at once; certificates are obtained in the background. */
   async start(): Promise<void> {
     try {

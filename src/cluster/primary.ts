@@ -8,6 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from '../log.ts';
 import { backoffDelay } from '../util/backoff.ts';
 import { isOurs, WORKER_ID_ENV, WORKER_LEADER_ENV, type ToPrimary, type ToWorker } from './protocol.ts';
@@ -25,6 +26,16 @@ const RESTART_BASE_MS = 500;
 const RESTART_MAX_MS = 30_000;
 /** A worker's answer to a reload; the build of a large config with many certificates stays well below. */
 const RELOAD_ANSWER_MS = 120_000;
+/** A scrape waits this long for each worker's metrics; a worker that does not answer is left out. */
+const METRICS_ANSWER_MS = 5_000;
+
+/** The part of prom-client's getMetricsAsJSON() output (sent over IPC) the aggregation looks at. */
+interface MetricJson {
+  readonly name: string;
+  /** 'counter', 'gauge', 'histogram', 'summary' at run time. */
+  readonly type: string;
+  readonly aggregator?: string;
+}
 
 interface Slot {
   readonly id: number;
@@ -47,6 +58,7 @@ export class Primary {
   #everServed = false;
   #seq = 0;
   readonly #answers = new Map<number, (error: string | undefined) => void>();
+  readonly #metricsAnswers = new Map<number, (metrics: MetricJson[] | undefined) => void>();
   /** Reloads run one at a time. */
   #reloads: Promise<unknown> = Promise.resolve();
   /** The config text of the last /load every worker applied: a replacement worker applies it too. */
@@ -122,6 +134,32 @@ export class Primary {
     return p;
   }
 
+  /**
+   * Every serving worker's metrics in one exposition: counters and histograms summed (prom-client's
+   * AggregatorRegistry); our gauges (an upstream's health, a certificate's expiry) take the lowest
+   * value, so a worker still serving an old certificate or seeing an upstream down shows.
+   */
+  async #metrics(): Promise<string> {
+    const parts = await Promise.all(
+      this.#slots.filter((s) => s.serving).map((s) => {
+        const seq = ++this.#seq;
+        return new Promise<MetricJson[] | undefined>((resolve) => {
+          const timer = setTimeout(() => {
+            this.#metricsAnswers.delete(seq);
+            resolve(undefined);
+          }, METRICS_ANSWER_MS);
+          this.#metricsAnswers.set(seq, (metrics) => {
+            clearTimeout(timer);
+            resolve(metrics);
+          });
+          this.#send(s, { t: 'ms:metrics-json', seq });
+        });
+      }),
+    );
+    const all = parts.filter((p) => p !== undefined).map((p) => p.map((m) => (m.type === 'gauge' && m.name.startsWith('my_server_') && (m.aggregator ?? 'sum') === 'sum' ? { ...m, aggregator: 'min' } : m)));
+    return AggregatorRegistry.aggregate(all).metrics();
+  }
+
   #reloadOne(slot: Slot, text: string | undefined): Promise<string | undefined> {
     const seq = ++this.#seq;
     return new Promise((resolve) => {
@@ -174,6 +212,17 @@ export class Primary {
         return;
       case 'ms:fan-out':
         void this.reloadAll(slot.id, m.text).then((error) => this.#send(slot, { t: 'ms:done', seq: m.seq, ...(error !== undefined ? { error } : {}) }));
+        return;
+      case 'ms:metrics':
+        void this.#metrics().then(
+          (body) => this.#send(slot, { t: 'ms:done', seq: m.seq, body }),
+          (err: unknown) => this.#send(slot, { t: 'ms:done', seq: m.seq, error: String(err) }),
+        );
+        return;
+      case 'ms:metrics-json':
+        if (m.error !== undefined) this.#log.warn({ worker: slot.id }, `a worker's metrics: ${m.error}`);
+        this.#metricsAnswers.get(m.seq)?.(m.error === undefined ? (m.metrics as MetricJson[]) : undefined);
+        this.#metricsAnswers.delete(m.seq);
         return;
       case 'ms:reload-all':
         void this.reloadAll(undefined, undefined).then((err) => err && this.#log.error(`reload failed: ${err}`));

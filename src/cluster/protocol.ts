@@ -14,6 +14,8 @@ export type ToWorker =
   | { readonly t: 'ms:reload'; readonly seq: number; readonly text?: string }
   /** Stop gracefully, as on SIGTERM (the primary got SIGTERM or SIGINT). */
   | { readonly t: 'ms:stop' }
+  /** This worker's metrics as prom-client JSON, for the primary to aggregate: answered by 'ms:metrics-json'. */
+  | { readonly t: 'ms:metrics-json'; readonly seq: number }
   /** The answer to a worker's 'ms:fan-out' or 'ms:metrics'. */
   | { readonly t: 'ms:done'; readonly seq: number; readonly error?: string; readonly body?: string };
 
@@ -28,6 +30,9 @@ export type ToPrimary =
   | { readonly t: 'ms:reloaded'; readonly seq: number; readonly error?: string }
   /** The leader's admin API applied a config: apply it in every other worker. */
   | { readonly t: 'ms:fan-out'; readonly seq: number; readonly text?: string }
+  /** Every worker's metrics, aggregated (an admin or site /metrics request here): answered by 'ms:done' with the text. */
+  | { readonly t: 'ms:metrics'; readonly seq: number }
+  | { readonly t: 'ms:metrics-json'; readonly seq: number; readonly metrics?: unknown[]; readonly error?: string }
   /** A reload of every worker from the config file (SIGHUP sent to a worker). */
   | { readonly t: 'ms:reload-all' };
 

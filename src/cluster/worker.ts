@@ -63,6 +63,7 @@ export class WorkerLink {
   attach(app: App): void {
     this.#app = app;
     subscribe('my-server:cert:obtained', this.#onObtained);
+    app.metrics.aggregateWith(async () => (await this.#ask({ t: 'ms:metrics', seq: 0 })) ?? '');
     for (const names of this.#early.splice(0)) app.certificatesStored(names);
     this.#send({ t: 'ms:serving' });
   }
@@ -112,6 +113,9 @@ export class WorkerLink {
       case 'ms:reload':
         void this.#reload(m.seq, m.text);
         return;
+      case 'ms:metrics-json':
+        void this.#metricsJson(m.seq);
+        return;
       case 'ms:done': {
         const p = this.#pending.get(m.seq);
         this.#pending.delete(m.seq);
@@ -119,6 +123,15 @@ export class WorkerLink {
         else p?.resolve(m.body);
         return;
       }
+    }
+  }
+
+  async #metricsJson(seq: number): Promise<void> {
+    try {
+      if (!this.#app) throw new Error('not serving yet');
+      this.#send({ t: 'ms:metrics-json', seq, metrics: await this.#app.metrics.registry.getMetricsAsJSON() });
+    } catch (err) {
+      this.#send({ t: 'ms:metrics-json', seq, error: err instanceof Error ? err.message : String(err) });
     }
   }
 

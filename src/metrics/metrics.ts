@@ -201,9 +201,16 @@ export class Metrics {
     }
   }
 
+  /** `workers N` (cluster/worker.ts): text() answers for every worker, aggregated by the primary. */
+  #aggregated: (() => Promise<string>) | undefined;
+
+  aggregateWith(text: () => Promise<string>): void {
+    this.#aggregated = text;
+  }
+
   /** Every metric in the Prometheus text exposition format. */
   text(): Promise<string> {
-    return this.registry.metrics();
+    return this.#aggregated?.() ?? this.registry.metrics();
   }
 
   /** Unsubscribes and drops every metric. */

@@ -333,3 +333,18 @@ test('workers 2 with the primary distributing (as where the kernel refuses SO_RE
   assert.equal(got.size, 2, `connections handed to both workers: ${JSON.stringify([...got.keys()])}`);
   assert.ok(!got.has(server.child.pid ?? 0));
 });
+
+test('workers 2: /metrics on the admin API sums the requests both workers answered', { timeout: 90_000 }, async (t) => {
+  const [http, https] = await freePorts(2);
+  assert.ok(http && https);
+  const server = await startServer(workersConfig({ http, https }));
+  t.after(() => server.close());
+  await bothServing(server);
+  const served = await answers(http, 16);
+  assert.equal(served.size, 2, 'the 16 requests were answered by both workers');
+  const res = await fetch(`${server.adminUrl}/metrics`);
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  const total = [...text.matchAll(/^my_server_requests_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  assert.equal(total, 16, `my_server_requests_total over both workers:\n${text.split('\n').filter((l) => l.startsWith('my_server_requests_total')).join('\n')}`);
+});
