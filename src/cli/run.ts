@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { App } from '../app.ts';
+import type { App as AppType } from '../app.ts';
 import { formatIssue, loadConfig } from '../config/index.ts';
 import { loggerFor } from '../app/setup.ts';
 import { Primary, workerCount } from '../cluster/primary.ts';
@@ -48,8 +48,10 @@ export async function runCommand(args: string[]): Promise<number> {
 }
 
 async function serve(config: Awaited<ReturnType<typeof loadConfig>>, file: string, log: ReturnType<typeof loggerFor>, watch: boolean, link: WorkerLink | undefined): Promise<number> {
+  // Imported here, not at the top: the primary of `workers N` never runs an App and stays small.
+  const { App } = await import('../app.ts');
   // The app owns the one config source: --watch, SIGHUP and the admin API feed its reload queue.
-  const app = new App(config, {
+  const app: AppType = new App(config, {
     log,
     configFile: file,
     watch,

@@ -8,7 +8,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from '../log.ts';
 import { backoffDelay } from '../util/backoff.ts';
 import { isOurs, WORKER_ID_ENV, WORKER_LEADER_ENV, type ToPrimary, type ToWorker } from './protocol.ts';
@@ -157,6 +156,8 @@ export class Primary {
       }),
     );
     const all = parts.filter((p) => p !== undefined).map((p) => p.map((m) => (m.type === 'gauge' && m.name.startsWith('my_server_') && (m.aggregator ?? 'sum') === 'sum' ? { ...m, aggregator: 'min' } : m)));
+    // Loaded at the first scrape: prom-client is ~20 MB the primary need not carry otherwise.
+    const { AggregatorRegistry } = await import('prom-client');
     return AggregatorRegistry.aggregate(all).metrics();
   }
 
