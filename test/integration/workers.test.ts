@@ -348,3 +348,26 @@ test('workers 2: /metrics on the admin API sums the requests both workers answer
   const total = [...text.matchAll(/^my_server_requests_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
   assert.equal(total, 16, `my_server_requests_total over both workers:\n${text.split('\n').filter((l) => l.startsWith('my_server_requests_total')).join('\n')}`);
 });
+
+test('workers 2: when the leader dies the other worker leads (admin API back at once); the replacement follows', { timeout: 90_000 }, async (t) => {
+  const [http, https] = await freePorts(2);
+  assert.ok(http && https);
+  const server = await startServer(workersConfig({ http, https }));
+  t.after(() => server.close());
+  await bothServing(server);
+  const leader = logLines(server, 'worker serving').find((l) => l['leader'] === true);
+  assert.ok(leader && leader.worker === 1 && typeof leader['pid'] === 'number', 'worker 1 leads at start');
+  const from = server.output().length;
+  process.kill(leader['pid'], 'SIGKILL');
+  await server.waitForOutput(/"worker":2,"msg":"worker leads: renewals and the admin API"/, 10_000, from);
+  const health = await eventually('the admin API answers again', 5_000, async () => {
+    const res = await fetch(`${server.adminUrl}/health`, { signal: AbortSignal.timeout(2_000) });
+    return res.status === 200 ? res.status : undefined;
+  }, 50);
+  assert.equal(health, 200);
+  // The replacement of worker 1 starts as a follower: one leader, no admin API started twice.
+  await server.waitForOutput(/"worker":1,"pid":\d+,"leader":false,"msg":"worker serving"/, 10_000, from);
+  assert.equal(count(server.output().slice(from), /"msg":"admin API listening"/), 1);
+  const res = await fetch(`${server.adminUrl}/metrics`);
+  assert.equal(res.status, 200);
+});
