@@ -371,3 +371,38 @@ test('workers 2: when the leader dies the other worker leads (admin API back at 
   const res = await fetch(`${server.adminUrl}/metrics`);
   assert.equal(res.status, 200);
 });
+
+test('workers 2: SIGTERM to the primary lets requests in flight in both workers finish, then everything exits 0', { timeout: 90_000 }, async (t) => {
+  const [http, https] = await freePorts(2);
+  assert.ok(http && https);
+  // An upstream that answers each request 1.5 s late: the requests are in flight when SIGTERM comes.
+  const { createServer } = await import('node:http');
+  let arrived = 0;
+  const upstream = createServer((_req, res) => {
+    arrived++;
+    setTimeout(() => res.end('slow'), 1_500);
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  t.after(() => upstream.close());
+  const upPort = (upstream.address() as net.AddressInfo).port;
+  const server = await startServer((env) => `${loopbackGlobals(env, { http, https }, '\tworkers 2\n')}
+http://plain.test:${http} {
+	reverse_proxy 127.0.0.1:${upPort}
+}
+`);
+  t.after(() => server.close());
+  await bothServing(server);
+  const conns = await Promise.all(Array.from({ length: 12 }, () => connect(http)));
+  t.after(() => conns.forEach((c) => c.socket.destroy()));
+  const pending = conns.map((c) => c.request('plain.test'));
+  // Every request is in flight upstream, and the connections are held by both workers, before the signal.
+  await eventually('12 requests in flight upstream', 5_000, async () => (arrived === 12 ? true : undefined), 10);
+  const owners = await serverPids(http);
+  assert.equal(new Set(conns.map((c) => owners.get(c.localPort))).size, 2, 'requests in flight in both workers');
+  assert.ok(server.child.pid);
+  process.kill(server.child.pid, 'SIGTERM');
+  const statuses = await Promise.all(pending);
+  assert.deepEqual(new Set(statuses), new Set(['HTTP/1.1 200 OK']));
+  assert.ok(conns.every((c) => c.body === 'slow'));
+  assert.deepEqual(await server.waitForExit(15_000), { code: 0, signal: null });
+});
