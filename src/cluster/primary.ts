@@ -108,23 +108,35 @@ export class Primary {
   }
 
   /**
-   * Every worker applies a config (`text`, else the file): the leader first, and the others only if
-   * it succeeded, so a config that does not build stops there. `from`: a worker that applied it
-   * already (the leader's admin API). Resolves with what failed, undefined when all succeeded.
+   * Every worker applies a config (`text`, else the file), all or none: the leader first, and the
+   * others only if it succeeded (a config that does not build stops there, nothing changed); if one
+   * of them fails, those that applied it go back to their previous config (ms:settle). `from`: a
+   * worker that applied it already (the leader's admin API), which goes back by itself when this
+   * reports a failure. Resolves with what failed, undefined when all succeeded.
    */
   reloadAll(from: number | undefined, text: string | undefined): Promise<string | undefined> {
     const run = async (): Promise<string | undefined> => {
       const live = this.#slots.filter((s) => s.worker && s.serving && s.id !== from);
       const leader = live.find((s) => s.id === this.#leader);
-      if (leader && from === undefined) {
-        const err = await this.#reloadOne(leader, text);
-        if (err !== undefined) return `worker ${leader.id}: ${err}`;
-      }
-      const errors = (await Promise.all(live.filter((s) => s !== leader || from !== undefined).map(async (s) => {
-        const err = await this.#reloadOne(s, text);
+      const applied: [Slot, number][] = [];
+      const apply = async (s: Slot): Promise<string | undefined> => {
+        const [seq, err] = await this.#reloadOne(s, text);
+        if (err === undefined) applied.push([s, seq]);
         return err === undefined ? undefined : `worker ${s.id}: ${err}`;
-      }))).filter((e) => e !== undefined);
-      if (errors.length > 0) return errors.join('; ');
+      };
+      let errors: string[] = [];
+      if (leader && from === undefined) {
+        const err = await apply(leader);
+        if (err !== undefined) errors = [err];
+      }
+      if (errors.length === 0) {
+        errors = (await Promise.all(live.filter((s) => s !== leader || from !== undefined).map(apply))).filter((e) => e !== undefined);
+      }
+      for (const [s, seq] of applied) this.#send(s, { t: 'ms:settle', seq, revert: errors.length > 0 });
+      if (errors.length > 0) {
+        this.#log.error({ reverted: applied.map(([s]) => s.id) }, `reload failed: ${errors.join('; ')}`);
+        return errors.join('; ');
+      }
       this.#loaded = text;
       return undefined;
     };
@@ -161,16 +173,17 @@ export class Primary {
     return AggregatorRegistry.aggregate(all).metrics();
   }
 
-  #reloadOne(slot: Slot, text: string | undefined): Promise<string | undefined> {
+  /** Resolves with the reload's seq and, if it failed, why. */
+  #reloadOne(slot: Slot, text: string | undefined): Promise<[number, string | undefined]> {
     const seq = ++this.#seq;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#answers.delete(seq);
-        resolve('no answer to the reload');
+        resolve([seq, 'no answer to the reload']);
       }, RELOAD_ANSWER_MS);
       this.#answers.set(seq, (err) => {
         clearTimeout(timer);
-        resolve(err);
+        resolve([seq, err]);
       });
       this.#send(slot, { t: 'ms:reload', seq, ...(text !== undefined ? { text } : {}) });
     });
@@ -201,7 +214,10 @@ export class Primary {
         this.#log.info({ worker: slot.id, pid: slot.worker?.process.pid, leader: this.#leader === slot.id }, 'worker serving');
         if (this.#loaded !== undefined) {
           // A replacement started from the file; the others serve what /load gave them.
-          void this.#reloadOne(slot, this.#loaded).then((err) => err && this.#log.error({ worker: slot.id }, `applying the loaded config to a restarted worker failed: ${err}`));
+          void this.#reloadOne(slot, this.#loaded).then(([seq, err]) => {
+            this.#send(slot, { t: 'ms:settle', seq, revert: false });
+            if (err !== undefined) this.#log.error({ worker: slot.id }, `applying the loaded config to a restarted worker failed: ${err}`);
+          });
         }
         return;
       case 'ms:certs':

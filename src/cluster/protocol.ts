@@ -12,6 +12,11 @@ export type ToWorker =
   | { readonly t: 'ms:certs'; readonly names: readonly string[] }
   /** Apply a config: `text` (an admin /load), else the config file again. Answered by 'ms:reloaded'. */
   | { readonly t: 'ms:reload'; readonly seq: number; readonly text?: string }
+  /**
+   * The outcome of reload `seq` across all workers: `revert`, some worker failed, so one that applied
+   * it goes back to the config it had before; otherwise it keeps the new one.
+   */
+  | { readonly t: 'ms:settle'; readonly seq: number; readonly revert: boolean }
   /** Stop gracefully, as on SIGTERM (the primary got SIGTERM or SIGINT). */
   | { readonly t: 'ms:stop' }
   /** This worker's metrics as prom-client JSON, for the primary to aggregate: answered by 'ms:metrics-json'. */

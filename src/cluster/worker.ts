@@ -5,6 +5,7 @@
  */
 import cluster from 'node:cluster';
 import type { App } from '../app.ts';
+import type { Config } from '../config/types.ts';
 import { subscribe, unsubscribe, type Events } from '../diagnostics.ts';
 import type { Logger } from '../log.ts';
 import { shareListeners } from '../util/listen.ts';
@@ -24,6 +25,10 @@ export class WorkerLink {
   readonly #configFile: string;
   #app: App | undefined;
   #stop: ((trigger: string) => void) | undefined;
+  /** The config every worker agreed on last: what a failed reload goes back to. */
+  #settled: Config | undefined;
+  /** Reloads applied here whose outcome elsewhere is not known yet: the config before each. */
+  readonly #unsettled = new Map<number, Config>();
   #seq = 0;
   readonly #pending = new Map<number, { resolve: (body: string | undefined) => void; reject: (err: Error) => void }>();
   /** Certificate pushes that arrived before the app was built: applied once it is. */
@@ -62,15 +67,26 @@ export class WorkerLink {
   /** The app is serving: from now on its certificate changes are pushed and pushes reach it. */
   attach(app: App): void {
     this.#app = app;
+    this.#settled = app.config;
     subscribe('my-server:cert:obtained', this.#onObtained);
     app.metrics.aggregateWith(async () => (await this.#ask({ t: 'ms:metrics', seq: 0 })) ?? '');
     for (const names of this.#early.splice(0)) app.certificatesStored(names);
     this.#send({ t: 'ms:serving' });
   }
 
-  /** After the admin API applied a config in this worker: every other worker applies it too. */
+  /**
+   * After the admin API applied a config in this worker: every other worker applies it too. When
+   * one fails, the others went back to their previous config and so does this one; rejects with
+   * what failed.
+   */
   async fanOut(load: { readonly text?: string }): Promise<void> {
-    await this.#ask({ t: 'ms:fan-out', seq: 0, ...(load.text !== undefined ? { text: load.text } : {}) });
+    try {
+      await this.#ask({ t: 'ms:fan-out', seq: 0, ...(load.text !== undefined ? { text: load.text } : {}) });
+      this.#settled = this.#app?.config;
+    } catch (err) {
+      await this.#revert(this.#settled);
+      throw new Error(`not applied, every worker stays on the previous config: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
   }
 
   /** SIGHUP sent to this worker: the primary reloads every worker from the file. */
@@ -116,6 +132,13 @@ export class WorkerLink {
       case 'ms:metrics-json':
         void this.#metricsJson(m.seq);
         return;
+      case 'ms:settle': {
+        const before = this.#unsettled.get(m.seq);
+        this.#unsettled.delete(m.seq);
+        if (m.revert) void this.#revert(before);
+        else this.#settled = this.#app?.config;
+        return;
+      }
       case 'ms:done': {
         const p = this.#pending.get(m.seq);
         this.#pending.delete(m.seq);
@@ -123,6 +146,17 @@ export class WorkerLink {
         else p?.resolve(m.body);
         return;
       }
+    }
+  }
+
+  /** Back to `config` after a reload another worker could not apply; logged, never rejects. */
+  async #revert(config: Config | undefined): Promise<void> {
+    if (!this.#app || !config || this.#app.config === config) return;
+    try {
+      await this.#app.reload(config);
+      this.#log.warn('reload failed in another worker: back on the previous config');
+    } catch (err) {
+      this.#log.error({ err }, 'going back to the previous config failed: this worker keeps the new one');
     }
   }
 
@@ -139,12 +173,14 @@ export class WorkerLink {
     const app = this.#app;
     try {
       if (!app) throw new Error('not serving yet');
+      const before = app.config;
       if (text !== undefined) {
         const { parseConfig } = await import('../config/index.ts');
         await app.reload(await parseConfig(text, { filename: this.#configFile }));
       } else {
         await app.reloadFromFile();
       }
+      this.#unsettled.set(seq, before);
       this.#send({ t: 'ms:reloaded', seq });
     } catch (err) {
       this.#send({ t: 'ms:reloaded', seq, error: err instanceof Error ? err.message : String(err) });

@@ -406,3 +406,34 @@ http://plain.test:${http} {
   assert.ok(conns.every((c) => c.body === 'slow'));
   assert.deepEqual(await server.waitForExit(15_000), { code: 0, signal: null });
 });
+
+test('workers 2: a config only one follower cannot build leaves every worker on the old one (all or none)', { timeout: 90_000 }, async (t) => {
+  const [http, https] = await freePorts(2);
+  assert.ok(http && https);
+  let env: ServerEnv | undefined;
+  const server = await startServer((e) => {
+    env = e;
+    return workersConfig({ http, https })(e);
+  });
+  t.after(() => server.close());
+  assert.ok(env);
+  await bothServing(server);
+  // A certificate file only worker 1 finds: each worker reads cert-<its id>.pem ({$MY_SERVER_WORKER_ID}).
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=b.test',
+    '-addext', 'subjectAltName=DNS:b.test', '-keyout', join(server.dir, 'key-1.pem'), '-out', join(server.dir, 'cert-1.pem')]);
+  const text = `${workersConfig({ http, https }, '', 'v6')(env)}
+b.test {
+	tls ${join(server.dir, 'cert-{$MY_SERVER_WORKER_ID}.pem')} ${join(server.dir, 'key-{$MY_SERVER_WORKER_ID}.pem')}
+	respond "b"
+}
+`;
+  const from = server.output().length;
+  const res = await postLoad(server, text);
+  assert.equal(res.status, 500, res.body);
+  assert.match(res.body, /worker 2: .*cert-2\.pem/);
+  // The leader had applied it; it went back, so both answer as before.
+  await server.waitForOutput(/"worker":1[^\n]*"msg":"reload failed in another worker: back on the previous config"/, 10_000, from);
+  const got = await answers(http, 16);
+  assert.equal(got.size, 2);
+  assert.ok([...got.values()].every((b) => b.size === 1 && b.has('plain')), `still the old config everywhere: ${JSON.stringify([...got].map(([p, b]) => [p, [...b]]))}`);
+});
