@@ -82,6 +82,8 @@ export class WorkerLink {
   async fanOut(load: { readonly text?: string }): Promise<void> {
     try {
       await this.#ask({ t: 'ms:fan-out', seq: 0, ...(load.text !== undefined ? { text: load.text } : {}) });
+      const workers = this.#app?.config.globals.workers;
+      if (this.#settled && workers !== this.#settled.globals.workers) this.#log.warn({ workers: workers ?? 1 }, 'workers changed: the number of workers changes at the next start');
       this.#settled = this.#app?.config;
     } catch (err) {
       await this.#revert(this.#settled);
@@ -181,6 +183,9 @@ export class WorkerLink {
         await app.reloadFromFile();
       }
       this.#unsettled.set(seq, before);
+      if (this.#leader && before.globals.workers !== app.config.globals.workers) {
+        this.#log.warn({ workers: app.config.globals.workers ?? 1 }, 'workers changed: the number of workers changes at the next start');
+      }
       this.#send({ t: 'ms:reloaded', seq });
     } catch (err) {
       this.#send({ t: 'ms:reloaded', seq, error: err instanceof Error ? err.message : String(err) });
