@@ -32,6 +32,16 @@ export interface AppOptions {
   /** `run --watch`: reload when the Proxyfile or a file it imports changes. */
   readonly watch?: boolean;
   readonly userAgent?: string;
+  /**
+   * A follower of `workers N` (cluster/worker.ts): no renewals of configured names and no admin
+   * API until lead() makes it the leader.
+   */
+  readonly follower?: boolean;
+  /**
+   * `workers N`: after the admin API applied a config here (`text` for /load, none for a reload
+   * from the file), the other workers apply it too; rejects naming the ones that failed.
+   */
+  readonly fanOut?: (load: { readonly text?: string }) => Promise<void>;
 }
 
 type Front = { kind: 'https'; front: TlsFront } | { kind: 'http'; front: HttpFront };
@@ -60,17 +70,26 @@ export class App {
   /** start() succeeded and close() has not begun: a close now waits shutdown_delay first. */
   #serving = false;
   #requests: RequestHandler | undefined;
+  /** Renews configured names and serves the admin API: false only in a follower worker. */
+  #leading: boolean;
 
   constructor(config: Config, options: AppOptions) {
     this.#config = config;
     this.#o = options;
     this.#log = options.log;
+    this.#leading = options.follower !== true;
     this.#metrics = new Metrics({ log: options.log.child({ logger: 'metrics' }), certificates: () => this.#stack?.manager.lifecycle() ?? [] });
     this.#admin = new AdminApi({
       metrics: this.#metrics,
       log: this.#log.child({ logger: 'admin' }),
-      load: async (text) => this.reload(await parseConfig(text, { filename: this.#o.configFile ?? 'admin-load' })),
-      reload: () => this.reloadFromFile(),
+      load: async (text) => {
+        await this.reload(await parseConfig(text, { filename: this.#o.configFile ?? 'admin-load' }));
+        await this.#o.fanOut?.({ text });
+      },
+      reload: async () => {
+        await this.reloadFromFile();
+        await this.#o.fanOut?.({});
+      },
       certificates: () => this.#stack?.manager.lifecycle() ?? [],
     });
     this.#source = new ConfigSource({
@@ -84,6 +103,11 @@ export class App {
 
   get config(): Config {
     return this.#config;
+  }
+
+  /** This process's metrics (cluster/worker.ts aggregates them across workers). */
+  get metrics(): Metrics {
+    return this.#metrics;
   }
 
   /** Binds every listener and starts serving at once; certificates are obtained in the background. */
@@ -116,6 +140,19 @@ export class App {
   /** A reload asked for by a signal (SIGHUP): logged, never rejects. */
   requestReload(trigger: string): Promise<void> {
     return this.#source.request(trigger);
+  }
+
+  /** `workers N`: this worker becomes the leader (the previous one died): renewals and the admin API. */
+  async lead(): Promise<void> {
+    if (this.#leading) return;
+    this.#leading = true;
+    this.#stack?.manager.setMaintenance(true);
+    await this.#admin.start(this.#config.globals.admin);
+  }
+
+  /** `workers N`: another worker stored certificates for `names`; serve them now. */
+  certificatesStored(names: readonly string[]): void {
+    this.#stack?.manager.reloadNames(names);
   }
 
   /** Start or reload (ConfigSource runs one at a time): everything is built and bound before anything is swapped. */
@@ -163,16 +200,16 @@ export class App {
     if (old.gen) setTimeout(() => void old.gen?.close(), g.gracePeriodMs).unref();
     if (p.files) await this.#source.watch(config);
     if (first) {
-      await this.#admin.start(g.admin);
+      if (this.#leading) await this.#admin.start(g.admin);
       this.#log.info({ listeners: this.#fronts.ids(), sites: config.sites.length, storage: stack.toString() }, 'serving');
       return;
     }
-    if (p.admin) this.#admin.move(g.admin);
+    if (p.admin && this.#leading) this.#admin.move(g.admin);
     this.#log.info({ listeners: this.#fronts.ids(), sites: config.sites.length }, 'config reloaded');
   }
 
-  #openStack(config: Config): Promise<Stack> {
-    return Stack.open(config.globals, {
+  async #openStack(config: Config): Promise<Stack> {
+    const stack = await Stack.open(config.globals, {
       log: this.#log,
       contextOptions: TLS_CONTEXT_OPTIONS,
       ...(this.#o.userAgent !== undefined ? { userAgent: this.#o.userAgent } : {}),
@@ -181,6 +218,9 @@ export class App {
         authorize: (name: string) => this.#onDemand!.authorize(name),
       },
     });
+    // Before manage(): a follower must not start renewals the leader makes.
+    stack.manager.setMaintenance(this.#leading);
+    return stack;
   }
 
   /**

@@ -47,6 +47,13 @@ export function logOptionsOf(c: LogConfig): LogOptions {
   };
 }
 
+/** This process's worker id (cluster/worker.ts), on every line of every logger; unset outside `workers N`. */
+let logWorker: number | undefined;
+
+export function setLogWorker(id: number): void {
+  logWorker = id;
+}
+
 /**
  * The process logger. Modules take a child: `log.child({ logger: 'acme' })`, so every line names
  * its source. MY_SERVER_LOG_LEVEL overrides the configured level. reconfigureLogger() changes a
@@ -65,7 +72,8 @@ export function createLogger(options: LogOptions = {}): Logger {
       mixin: (_obj, _level, lg) => {
         let has = named.get(lg);
         if (has === undefined) named.set(lg, (has = 'logger' in lg.bindings()));
-        return has ? {} : { logger: 'my-server' };
+        const own = has ? {} : { logger: 'my-server' };
+        return logWorker === undefined ? own : { ...own, worker: logWorker };
       },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },

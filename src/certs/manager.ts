@@ -109,6 +109,12 @@ export class CertificateManager {
   /** Issuances running now, which close() aborts and waits for. */
   readonly #issuing = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
+  /**
+   * Renewals and renewal information for configured names. Off in the followers of `workers N`
+   * (cluster/): the leader renews, they load what it stored. On-demand names are renewed by the
+   * worker serving them either way, under the storage lock.
+   */
+  #maintain = true;
 
   constructor(options: CertificateManagerOptions) {
     this.#o = options;
@@ -126,13 +132,15 @@ export class CertificateManager {
       log,
       signal,
       ensure: (entry) =>
-        this.#lifecycle.track(
-          entry,
-          this.#ensure(entry).catch((err: unknown) => {
-            if (isStorageUnavailable(err)) this.#awaitingStorage.add(entry);
-            throw err;
-          }),
-        ),
+        this.#maintain || !entry.managed
+          ? this.#lifecycle.track(
+              entry,
+              this.#ensure(entry).catch((err: unknown) => {
+                if (isStorageUnavailable(err)) this.#awaitingStorage.add(entry);
+                throw err;
+              }),
+            )
+          : this.#reloadFromStorage(entry, true),
       ...(options.retryBaseMs !== undefined ? { retryBaseMs: options.retryBaseMs } : {}),
       ...(options.retryMaxMs !== undefined ? { retryMaxMs: options.retryMaxMs } : {}),
     });
@@ -195,6 +203,29 @@ export class CertificateManager {
     if (!this.#storageTimer && !this.#closed) {
       this.#storageTimer = setInterval(() => void this.#checkStorage(), this.#o.storageCheckMs ?? DEFAULT_STORAGE_CHECK_MS);
       this.#storageTimer.unref();
+    }
+  }
+
+  /** Turns maintenance on (a worker became the leader: renew what is due now) or off. */
+  setMaintenance(on: boolean): void {
+    const was = this.#maintain;
+    this.#maintain = on;
+    if (!on || was || this.#closed) return;
+    for (const entry of this.#managed.values()) {
+      this.#renewals.schedule(entry, 0);
+      if (entry.cert) this.#ari.follow(entry);
+    }
+  }
+
+  /**
+   * Another process stored certificates for `names` (a worker's push, cluster/): load them now,
+   * including names this process has no certificate for yet.
+   */
+  reloadNames(names: readonly string[]): void {
+    if (this.#closed) return;
+    const wanted = new Set(names);
+    for (const entry of [...this.#managed.values(), ...this.#onDemand.values()]) {
+      if (wanted.has(entry.name)) void this.#reloadFromStorage(entry, true);
     }
   }
 
@@ -371,6 +402,8 @@ export class CertificateManager {
     entry.failures = 0;
     this.#lifecycle.installed(entry);
     publish('my-server:cert:loaded', { name: entry.name, notAfter: new Date(cert.meta.notAfter) });
+    // A follower's configured names have no timers: the leader's push and the storage poll bring renewals.
+    if (!this.#maintain && entry.managed) return;
     this.#renewals.scheduleRenewal(entry, cert.meta);
     this.#ari.follow(entry);
   }
@@ -402,9 +435,22 @@ export class CertificateManager {
     }
   }
 
-  /** Never rejects: a failure is logged and the next check or change tries again. */
-  async #reloadFromStorage(entry: Entry): Promise<void> {
-    if (!entry.cert || this.#flight.has(`m:${entry.name}`)) return;
+  /**
+   * Never rejects: a failure is logged and the next check or change tries again. `orMissing`: an
+   * entry without a certificate takes a valid stored one too (a follower worker's load).
+   */
+  async #reloadFromStorage(entry: Entry, orMissing = false): Promise<void> {
+    if (this.#flight.has(`m:${entry.name}`)) return;
+    if (!entry.cert) {
+      if (!orMissing) return;
+      try {
+        const stored = await this.#o.store.load(entry.policy.issuer.storageKey, entry.name);
+        if (stored && !entry.cert && !entry.removed && Date.parse(stored.meta.notAfter) > this.#clock.now()) this.#install(entry, stored);
+      } catch (err) {
+        this.#o.log.warn({ name: entry.name, err }, 'loading a certificate stored elsewhere failed');
+      }
+      return;
+    }
     try {
       // The metadata first: only a changed serial is worth reading and checking the whole entry.
       const meta = await this.#o.store.loadMeta(entry.policy.issuer.storageKey, entry.name);

@@ -1,6 +1,11 @@
-import { App } from '../app.ts';
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import type { App as AppType } from '../app.ts';
 import { formatIssue, loadConfig } from '../config/index.ts';
 import { loggerFor } from '../app/setup.ts';
+import { Primary, workerCount } from '../cluster/primary.ts';
+import { WorkerLink, workerSlot } from '../cluster/worker.ts';
+import { setLogWorker } from '../log.ts';
 import { configPath, parse } from './usage.ts';
 import { packageVersion } from './version.ts';
 
@@ -9,7 +14,8 @@ const HELP = `Usage: my-server run [--config FILE] [--watch]
 Serves in the foreground. FILE defaults to ./Proxyfile (or $MY_SERVER_CONFIG).
   --watch   reload when FILE, or a file it imports, changes
 Signals: SIGHUP reloads FILE; SIGTERM and SIGINT stop gracefully (in-flight requests get
-grace_period to finish), then the process exits 0.
+grace_period to finish), then the process exits 0. With \`workers N\`, send them to the first
+process (the primary): it passes them on to every worker.
 `;
 
 export async function runCommand(args: string[]): Promise<number> {
@@ -19,13 +25,42 @@ export async function runCommand(args: string[]): Promise<number> {
     return 0;
   }
   const file = configPath(values);
-  const config = await loadConfig(file);
-  const log = loggerFor(config.globals);
-  for (const w of config.warnings ?? []) log.warn({ file: w.file, line: w.line, col: w.col }, formatIssue(w));
+  // A worker of `workers N` (forked by the primary below) says hello before anything slow, so no
+  // message from the primary is missed; its id is on every log line.
+  const slot = workerSlot();
+  if (slot !== undefined) setLogWorker(slot);
+  let link: WorkerLink | undefined;
+  try {
+    const config = await loadConfig(file);
+    const log = loggerFor(config.globals);
+    link = slot !== undefined ? new WorkerLink(slot, log, file) : undefined;
+    // The primary logs the config's warnings once; its workers do not repeat them.
+    if (link === undefined) for (const w of config.warnings ?? []) log.warn({ file: w.file, line: w.line, col: w.col }, formatIssue(w));
+    const count = workerCount(config.globals.workers, availableParallelism());
+    if (link === undefined && count > 1 && cluster.isPrimary) {
+      const g = config.globals;
+      return await new Primary({ count, log, stopMs: (g.shutdownDelayMs ?? 0) + g.gracePeriodMs }).run();
+    }
+    return await serve(config, file, log, values['watch'] === true, link);
+  } finally {
+    link?.close();
+  }
+}
+
+async function serve(config: Awaited<ReturnType<typeof loadConfig>>, file: string, log: ReturnType<typeof loggerFor>, watch: boolean, link: WorkerLink | undefined): Promise<number> {
+  // Imported here, not at the top: the primary of `workers N` never runs an App and stays small.
+  const { App } = await import('../app.ts');
   // The app owns the one config source: --watch, SIGHUP and the admin API feed its reload queue.
-  const app = new App(config, { log, configFile: file, watch: values['watch'] === true, userAgent: `my-server/${packageVersion()}` });
+  const app: AppType = new App(config, {
+    log,
+    configFile: file,
+    watch,
+    userAgent: `my-server/${packageVersion()}`,
+    ...(link !== undefined ? { follower: !link.leader, fanOut: (load: { readonly text?: string }) => link.fanOut(load) } : {}),
+  });
   await app.start();
-  process.on('SIGHUP', () => void app.requestReload('SIGHUP'));
+  // A worker's SIGHUP reloads every worker, through the primary.
+  process.on('SIGHUP', () => (link ? link.reloadAll() : void app.requestReload('SIGHUP')));
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string): void => {
@@ -47,7 +82,14 @@ export async function runCommand(args: string[]): Promise<number> {
       });
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    if (link) {
+      // A terminal's Ctrl-C reaches the whole process group: the primary decides, and tells us.
+      process.on('SIGINT', () => undefined);
+      link.onStop(stop);
+      link.attach(app);
+    } else {
+      process.on('SIGINT', () => stop('SIGINT'));
+    }
   });
   log.info('stopped');
   return 0;

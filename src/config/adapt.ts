@@ -35,7 +35,7 @@ function adaptGlobals(d: GlobalsDraft): GlobalOptions {
     ...(d.certLifetimeMs !== undefined ? { certLifetimeMs: d.certLifetimeMs } : {}),
     ...(d.acmeProfile !== undefined ? { acmeProfile: d.acmeProfile } : {}),
     gracePeriodMs: d.gracePeriodMs ?? GLOBAL_DEFAULTS.gracePeriodMs,
-    ...pick(d, ['shutdownDelayMs', 'metrics', 'defaultSni', 'fallbackSni', 'disableCerts', 'challenges', 'preferredChains']),
+    ...pick(d, ['shutdownDelayMs', 'metrics', 'defaultSni', 'fallbackSni', 'disableCerts', 'challenges', 'preferredChains', 'workers']),
     log: {
       ...d.log,
       output: d.log?.output ?? { kind: GLOBAL_DEFAULTS.logOutput },

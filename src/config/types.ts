@@ -158,7 +158,8 @@ export type GlobalOptionName =
   | 'ocsp_interval'
   | 'renew_interval'
   | 'storage_clean_interval'
-  | 'skip_install_trust';
+  | 'skip_install_trust'
+  | 'workers';
 
 export interface GlobalOptions {
   readonly email?: string;
@@ -185,6 +186,8 @@ export interface GlobalOptions {
   readonly shutdownDelayMs?: number;
   /** `metrics { per_certificate_limit N }`: most names with per-certificate series of their own (default 100; the rest aggregated). */
   readonly metrics?: { readonly perCertificateLimit?: number };
+  /** `workers N|auto`: processes serving the same ports (cluster/); absent or 1: this process alone. */
+  readonly workers?: number | 'auto';
   /** `default_sni NAME`: whose certificate a client sending no SNI gets, after one loaded for the local address. */
   readonly defaultSni?: string;
   /** `fallback_sni NAME`: whose certificate a client gets when its SNI names no certificate we have or can get. */

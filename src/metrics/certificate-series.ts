@@ -48,6 +48,9 @@ export class CertificateSeries {
       help: 'Certificate names served, by state: valid (held, last attempt fine), pending (being obtained), failing (last attempt failed), parked (the CA refused for good).',
       labelNames: ['state'],
       registers,
+      // With `workers N` (cluster/primary.ts) only the leader renews: a follower reports the same
+      // names as valid and without failures, so the highest value is the one that tells.
+      aggregator: 'max',
       collect() {
         this.reset();
         for (const [state, n] of rows().states) this.set({ state }, n);
@@ -93,6 +96,7 @@ export class CertificateSeries {
       help: 'Failed issuance attempts since the last success; name="other" holds the most of the names past the per-certificate limit.',
       labelNames: ['name'],
       registers,
+      aggregator: 'max',
       collect() {
         this.reset();
         const { named, rest } = rows();
@@ -105,6 +109,7 @@ export class CertificateSeries {
       help: 'Time of the last failed issuance attempt, by ACME problem short name (or network, timeout, protocol, challenge, other); the detail is in GET /certificates and certs list.',
       labelNames: ['name', 'type'],
       registers,
+      aggregator: 'max',
       collect() {
         this.reset();
         for (const c of rows().named) {

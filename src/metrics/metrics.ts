@@ -209,9 +209,16 @@ export class Metrics {
     if (scope.certificateSeriesLimit !== undefined) this.#certificateSeries?.setLimit(scope.certificateSeriesLimit);
   }
 
+  /** `workers N` (cluster/worker.ts): text() answers for every worker, aggregated by the primary. */
+  #aggregated: (() => Promise<string>) | undefined;
+
+  aggregateWith(text: () => Promise<string>): void {
+    this.#aggregated = text;
+  }
+
   /** Every metric in the Prometheus text exposition format. */
   text(): Promise<string> {
-    return this.registry.metrics();
+    return this.#aggregated?.() ?? this.registry.metrics();
   }
 
   /** Unsubscribes and drops every metric. */

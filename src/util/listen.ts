@@ -48,14 +48,48 @@ export class Acceptors {
   }
 }
 
-function listenOne(server: net.Server, port: number, host: string | undefined): Promise<void> {
+/**
+ * How site listeners bind. `alone`: one process, a port in use is an error (EADDRINUSE). Under
+ * `workers N` (cluster/worker.ts): `reuseport`, each worker binds its own socket with SO_REUSEPORT
+ * and the kernel spreads new connections over them; `primary`, node:cluster's primary accepts and
+ * hands connections to the workers (where the kernel refuses SO_REUSEPORT, or when asked to).
+ */
+export type ListenSharing = 'alone' | 'reuseport' | 'primary';
+
+let sharing: ListenSharing = 'alone';
+let onFallback: ((err: NodeJS.ErrnoException) => void) | undefined;
+
+/** Set once by a worker before it binds anything; `fallback` hears of a fall back to `primary`. */
+export function shareListeners(mode: ListenSharing, fallback?: (err: NodeJS.ErrnoException) => void): void {
+  sharing = mode;
+  onFallback = fallback;
+}
+
+/** Errors of a kernel (or a sandbox) without SO_REUSEPORT: bind through the primary instead. */
+const NO_REUSEPORT = new Set(['ENOTSUP', 'EOPNOTSUPP', 'ENOPROTOOPT', 'EINVAL']);
+
+async function listenOne(server: net.Server, port: number, host: string | undefined): Promise<void> {
+  if (sharing !== 'reuseport') return listenWith(server, port, host, {});
+  try {
+    // exclusive: a cluster worker binds the socket itself instead of asking the primary for one.
+    await listenWith(server, port, host, { reusePort: true, exclusive: true });
+  } catch (err) {
+    const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
+    if (cause?.code === undefined || !NO_REUSEPORT.has(cause.code)) throw err;
+    sharing = 'primary';
+    onFallback?.(cause);
+    await listenWith(server, port, host, {});
+  }
+}
+
+function listenWith(server: net.Server, port: number, host: string | undefined, extra: net.ListenOptions): Promise<void> {
   const where = `${host === undefined ? '*' : host.includes(':') ? `[${host}]` : host}:${port}`;
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       reject(new MyServerError('MS_ERR_LISTEN', `listening on ${where}: ${err.code ?? err.message}`, { cause: err }));
     };
     server.once('error', onError);
-    server.listen({ port, ...(host !== undefined ? { host } : {}) }, () => {
+    server.listen({ port, ...(host !== undefined ? { host } : {}), ...extra }, () => {
       server.off('error', onError);
       resolve();
     });

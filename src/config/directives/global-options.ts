@@ -28,6 +28,7 @@
  *         grace_period D
  *         shutdown_delay D
  *         metrics { per_certificate_limit N }   (per-certificate series of /metrics; Caddy's per_host is not)
+ *         workers N|auto                (N ≥ 1, at most 256; auto: os.availableParallelism())
  *         log [NAME] { output …; format …; level LEVEL; include|exclude LOGGER… } (directives/log.ts)
  *         servers [ADDR] { … }          (see servers.ts)
  *         persist_config off            accepted: the config is never persisted
@@ -57,6 +58,9 @@ import { parseOrder } from './order.ts';
 import { parseIssuer, parsePreferredChains, type IssuerDraft } from './issuer.ts';
 import { parseSiteAddress } from '../address.ts';
 import { parseAcmeDns } from './dns.ts';
+
+/** More processes than that is a typo, not a host: each worker is a whole runtime (~100 MB). */
+const MAX_WORKERS = 256;
 
 type OptionParser = (node: Node, draft: GlobalsDraft) => void;
 
@@ -209,6 +213,11 @@ const OPTIONS: Readonly<Record<Exclude<GlobalOptionName, 'cert_issuer'>, OptionP
   shutdown_delay(node, draft) {
     noBlock(node);
     draft.shutdownDelayMs = durationArg(oneArg(node, 'shutdown_delay D'), { allowZero: true });
+  },
+  workers(node, draft) {
+    noBlock(node);
+    const tok = oneArg(node, 'workers N|auto');
+    draft.workers = tok.text === 'auto' ? 'auto' : intArg(tok, 1, MAX_WORKERS, 'workers (a count or auto)');
   },
   debug(node) {
     noBlock(node);
