@@ -22,7 +22,7 @@ import { startPebble } from '../test/helpers/pebble.ts';
 import type { Candidate } from './candidates.ts';
 import { cachedCertName, certCache, linkCertStorage, type CertCache } from './cert-cache.ts';
 import { handshakeEach } from './load.ts';
-import { cpuSecondsOf, freePort, startOnDemand, type Instance, type RunContext } from './measure.ts';
+import { cpuSecondsOf, freePort, logTail, startOnDemand, type Instance, type RunContext } from './measure.ts';
 import { treeStats } from './processes.ts';
 import { figureTable, type Figure, type FigureRow } from './report.ts';
 import type { Floors } from './floors.ts';
@@ -50,7 +50,7 @@ export interface CandidateCerts {
   /** By certificate count; a string says why there is no figure. */
   readonly memory: Map<number, CertMemoryResult | string>;
   firstHandshake?: { readonly warmupMs: number; readonly ms: readonly number[] } | string;
-  issuance?: { readonly count: number; readonly seconds: number; readonly failed: number; readonly idleRssKiB: number; readonly rssKiB: number; readonly hwmKiB: number; readonly cpuSeconds: number } | string;
+  issuance?: { readonly count: number; readonly seconds: number; readonly failed: number; readonly failures: readonly string[]; readonly idleRssKiB: number; readonly rssKiB: number; readonly hwmKiB: number; readonly cpuSeconds: number } | string;
 }
 
 export function certsResults(candidates: readonly Candidate[]): CandidateCerts[] {
@@ -207,12 +207,16 @@ export async function runOnDemand(run: RunContext, candidates: readonly Candidat
         const names = Array.from({ length: options.names }, (_, k) => `n${String(k).padStart(5, '0')}.od.test`);
         const cpuBefore = await cpuSecondsOf(i);
         const t0 = performance.now();
-        const failed = await handshakeEach(i.port, names, IN_FLIGHT, run.signal, 60_000);
+        const reasons = new Map<string, number>();
+        const failed = await handshakeEach(i.port, names, IN_FLIGHT, run.signal, 60_000, (_, reason) => reasons.set(reason, (reasons.get(reason) ?? 0) + 1));
         const seconds = (performance.now() - t0) / 1000;
         const cpuSeconds = (await cpuSecondsOf(i)) - cpuBefore;
         await sleep(1000, run.signal);
         const after = await treeStats(i.started.pid);
-        return { count: names.length, seconds, failed: failed.length, idleRssKiB: idle.rssKiB, rssKiB: after.rssKiB, hwmKiB: after.peakRssKiB, cpuSeconds };
+        // The server's own words on the failures (both log at error level only).
+        const tail = failed.length > 0 && i.logFile !== undefined ? await logTail(i.logFile) : '';
+        if (tail !== '') reasons.set(`server log: ${tail}`, failed.length);
+        return { count: names.length, seconds, failed: failed.length, failures: [...reasons].map(([r, k]) => `${k} × ${r}`), idleRssKiB: idle.rssKiB, rssKiB: after.rssKiB, hwmKiB: after.peakRssKiB, cpuSeconds };
       });
     }
   } finally {
@@ -286,11 +290,12 @@ export function renderOnDemand(results: readonly CandidateCerts[], names: number
     { metric: `same: VmHWM, MiB`, better: 'lower', goal: false, digits: 1, values: results.map((r) => issued(r, (i) => MiB(i.hwmKiB))) },
   ];
   const each = results.map((r) => `- ${r.label}: ${typeof r.firstHandshake === 'object' ? `warm-up ${r.firstHandshake.warmupMs.toFixed(0)} ms, then ${r.firstHandshake.ms.map((m) => m.toFixed(0)).join(', ')} ms` : (r.firstHandshake ?? 'not measured')}`);
+  const failures = results.flatMap((r) => (typeof r.issuance === 'object' && r.issuance.failures.length > 0 ? [`- ${r.label}'s failed first handshakes (local CA): ${r.issuance.failures.join('; ')}`] : []));
   return `${figureTable(columns, rows, 'od-')}
 
 First handshakes on Pebble, each:
 
 ${each.join('\n')}
-
+${failures.length > 0 ? `\n${failures.join('\n')}\n` : ''}
 Method: Pebble (\`test/helpers/pebble.ts\`, one per candidate, \`PEBBLE_VA_NOSLEEP=1\`, \`PEBBLE_AUTHZREUSE=0\`, \`PEBBLE_WFE_NONCEREJECT=0\`: every name is one full validation, HTTP-01 or TLS-ALPN-01 on the candidate's own ports) and a catch-all on-demand site with an ask endpoint allowing every name; each product uses its own ACME client and defaults. One warm-up name registers the account; then new names one after another, each timed from \`tls.connect\` to a handshake that verifies against Pebble's root. Local CA: a fresh storage, the product's own local CA (\`local_certs\`), one warm-up name, then ${label} new names 8 at a time, each a first handshake that must get a certificate naming it; VmRSS one second after the last.`;
 }

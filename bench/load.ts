@@ -135,30 +135,47 @@ export async function runHandshakes(target: LoadTarget, seconds: number, concurr
  * one for that name (so a server that loaded only some of them is caught). Returns the names that
  * failed or got another name's certificate.
  */
-export async function handshakeEach(port: number, names: readonly string[], concurrency: number, signal: AbortSignal, timeoutMs = 10_000): Promise<string[]> {
+export async function handshakeEach(
+  port: number,
+  names: readonly string[],
+  concurrency: number,
+  signal: AbortSignal,
+  timeoutMs = 10_000,
+  onFailure?: (name: string, reason: string) => void,
+): Promise<string[]> {
   const failed: string[] = [];
   let next = 0;
-  const one = (name: string): Promise<boolean> =>
+  /** Undefined when the name got its own certificate, else why not. */
+  const one = (name: string): Promise<string | undefined> =>
     new Promise((resolve) => {
       const socket = connect({ port, host: '127.0.0.1', servername: name, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
-      const timer = setTimeout(() => socket.destroy(), timeoutMs);
+      let error = 'closed before the handshake completed';
+      const timer = setTimeout(() => {
+        error = `no handshake within ${timeoutMs} ms`;
+        socket.destroy();
+      }, timeoutMs);
       socket.once('secureConnect', () => {
         const subjectAltName = socket.getPeerCertificate().subjectaltname ?? '';
         socket.end();
         clearTimeout(timer);
-        resolve(subjectAltName.split(', ').includes(`DNS:${name}`));
+        resolve(subjectAltName.split(', ').includes(`DNS:${name}`) ? undefined : `served a certificate for ${subjectAltName || 'no name'}`);
       });
       socket.on('data', () => undefined);
-      socket.once('error', () => undefined);
+      socket.once('error', (err) => (error = err.message));
       socket.once('close', () => {
         clearTimeout(timer);
-        resolve(false);
+        resolve(error);
       });
     });
   const worker = async (): Promise<void> => {
     while (next < names.length && !signal.aborted) {
       const name = names[next++];
-      if (name !== undefined && !(await one(name))) failed.push(name);
+      if (name === undefined) continue;
+      const reason = await one(name);
+      if (reason !== undefined) {
+        failed.push(name);
+        onFailure?.(name, reason);
+      }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
