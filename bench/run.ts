@@ -256,58 +256,58 @@ async function main(): Promise<number> {
       commands,
       configs,
     };
-    if (proxy) {
+    /**
+     * Runs one mode and publishes its section. A mode that fails publishes why in its place and
+     * the run goes on with the next, so one broken product or tool does not cost the other figures.
+     */
+    const mode = async (id: BenchMode, title: string, body: () => Promise<string>): Promise<void> => {
+      if (!options.modes.includes(id)) return;
       const t0 = performance.now();
       const load0 = loadNow();
+      let text: string;
+      try {
+        text = await body();
+      } catch (err) {
+        if (controller.signal.aborted) throw err;
+        progress(`${id}: ${describeError(err)}`);
+        text = `This mode failed: ${describeError(err)}`;
+        await processes.stopAll();
+      }
+      await publish({ id, text: sectionHead(title, id, t0, load0) + text });
+    };
+    const onDemandCandidates = selected.filter((c) => c.prepareOnDemand !== undefined);
+    await mode('proxy', 'Reverse proxy', async () => {
+      const t0 = performance.now();
       const results = await runProxy(run, options, selected, versions);
-      await publish({
-        id: 'proxy',
-        text:
-          sectionHead('Reverse proxy', 'proxy', t0, load0) +
-          renderProxySection({
-            date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-            mode: options.mode,
-            rounds: options.rounds,
-            machine: [],
-            results,
-            commands: [],
-            configs: [],
-            notes: methodNotes(options),
-            durationSeconds: (performance.now() - t0) / 1000,
-          }),
+      return renderProxySection({
+        date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        mode: options.mode,
+        rounds: options.rounds,
+        machine: [],
+        results,
+        commands: [],
+        configs: [],
+        notes: methodNotes(options),
+        durationSeconds: (performance.now() - t0) / 1000,
       });
-    }
-    if (options.modes.includes('static')) {
-      const t0 = performance.now();
-      const load0 = loadNow();
-      const results = await runStatic(run, selected, { seconds: options.staticSeconds, rounds: options.rounds }, progress);
-      await publish({ id: 'static', text: sectionHead('Static files (issue 11)', 'static', t0, load0) + renderStatic(results, options.staticSeconds) });
-    }
-    if (options.modes.includes('certs')) {
-      const t0 = performance.now();
-      const load0 = loadNow();
-      const onDemandCandidates = selected.filter((c) => c.prepareOnDemand !== undefined);
+    });
+    await mode('static', 'Static files (issue 11)', async () => renderStatic(await runStatic(run, selected, { seconds: options.staticSeconds, rounds: options.rounds }, progress), options.staticSeconds));
+    await mode('certs', 'Memory per certificate (issue 12)', async () => {
       const results = certsResults(onDemandCandidates);
       progress('certs: floors (bare Node server, one SecureContext)');
       const floors = await measureFloors(certs.main.certFile, certs.main.keyFile, CANDIDATE_CPUS, controller.signal);
       const prepared = await runCertMemory(run, onDemandCandidates, results, options.certCounts, options.cache, progress);
-      await publish({ id: 'certs', text: sectionHead('Memory per certificate (issue 12)', 'certs', t0, load0) + renderCertMemory(results, options.certCounts, floors, prepared) });
-    }
-    if (options.modes.includes('on-demand')) {
-      const t0 = performance.now();
-      const load0 = loadNow();
-      const onDemandCandidates = selected.filter((c) => c.prepareOnDemand !== undefined);
+      return renderCertMemory(results, options.certCounts, floors, prepared);
+    });
+    await mode('on-demand', 'On-demand certificates (issue 12)', async () => {
       const results = certsResults(onDemandCandidates);
       await runOnDemand(run, onDemandCandidates, results, { firstNames: options.firstNames, names: options.names }, progress);
-      await publish({ id: 'on-demand', text: sectionHead('On-demand certificates (issue 12)', 'on-demand', t0, load0) + renderOnDemand(results, options.names) });
-    }
-    if (options.modes.includes('matchers')) {
-      const t0 = performance.now();
-      const load0 = loadNow();
+      return renderOnDemand(results, options.names);
+    });
+    await mode('matchers', 'Request matchers (issue 9)', async () => {
       progress('matchers');
-      const result = await measureMatchers(options.matcherRequests, 3);
-      await publish({ id: 'matchers', text: sectionHead('Request matchers (issue 9)', 'matchers', t0, load0) + renderMatchers(result) });
-    }
+      return renderMatchers(await measureMatchers(options.matcherRequests, 3));
+    });
     await processes.stopAll();
     facts.push(['load average at end (1/5/15 min)', loadNow()]);
     await publish({
