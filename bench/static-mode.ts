@@ -6,7 +6,7 @@
  * once per round for every candidate in turn, CPU from /proc of the candidate's processes.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '../src/errors.ts';
 import { BODY_BYTES, type Candidate } from './candidates.ts';
@@ -48,9 +48,13 @@ export interface StaticResult {
 async function writeFiles(dir: string): Promise<string> {
   const root = join(dir, 'static-root');
   await mkdir(root, { recursive: true });
-  await writeFile(join(root, 'index.html'), 'x'.repeat(BODY_BYTES));
-  await writeFile(join(root, '1k.bin'), randomBytes(KIB));
-  await writeFile(join(root, '1m.bin'), randomBytes(MIB));
+  // nginx started as root serves files as its worker user (nobody, www-data): the scratch folder
+  // (mkdtemp: 0700) and the root must be traversable by it. Keys in the scratch folder stay 0600.
+  await chmod(dir, 0o755);
+  await chmod(root, 0o755);
+  await writeFile(join(root, 'index.html'), 'x'.repeat(BODY_BYTES), { mode: 0o644 });
+  await writeFile(join(root, '1k.bin'), randomBytes(KIB), { mode: 0o644 });
+  await writeFile(join(root, '1m.bin'), randomBytes(MIB), { mode: 0o644 });
   return root;
 }
 
