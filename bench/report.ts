@@ -193,9 +193,7 @@ export function renderDetails(results: readonly CandidateResult[]): string {
 
 /** The reverse-proxy mode's section: the main table, every run, the method, commands and configs. */
 export function renderProxySection(report: RunReport): string {
-  return `## Reverse proxy (mode \`proxy\`)
-
-Run on ${report.date}: layout **${report.mode}**, ${report.rounds} round(s), ${Math.round(report.durationSeconds)} s for this mode.
+  return `Layout **${report.mode}**, ${report.rounds} round(s).
 
 ${renderTable(report.results)}
 
