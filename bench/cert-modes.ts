@@ -116,14 +116,15 @@ async function memoryFor(run: RunContext, candidate: Candidate, cache: CertCache
     const loadSeconds = (t1 - t0 + (performance.now() - t1)) / 1000;
     await sleep(SETTLE_MS, run.signal);
     const all = await treeStats(i.started.pid);
-    // Cold then hot, one at a time, so each handshake's CPU is the server's work for that name alone.
+    // One at a time, so each handshake's CPU is the server's work for that name alone. Hot first:
+    // the cold names' rebuilt contexts would push the recent ones out of a bounded cache.
     const cpuPer = async (sample: readonly string[]): Promise<number> => {
       const before = await cpuSecondsOf(i);
       await handshakeEach(i.port, sample, 1, run.signal, 30_000);
       return ((await cpuSecondsOf(i)) - before) * 1e6 / sample.length;
     };
-    const coldCpuUs = await cpuPer(names.slice(1, 1 + COLD_SAMPLE));
     const hotCpuUs = await cpuPer(names.slice(n - COLD_SAMPLE));
+    const coldCpuUs = await cpuPer(names.slice(1, 1 + COLD_SAMPLE));
     return {
       count: n,
       rssOneKiB: one.rssKiB,
@@ -279,7 +280,7 @@ export function renderCertMemory(results: readonly CandidateCerts[], counts: rea
 
 ${floorLines.join('\n')}
 
-Method: each server gets its own copy (hard links) of a storage tree holding N P-256 certificates from a throwaway local CA (\`bench/cert-cache.ts\`: assembled from DER pieces and signed with node:crypto, ~0.3 ms each, kept in the bench cache folder, \`~/.cache/my-server-bench/certs-N\`, for ten days; ${prep}), the same keys in both products' layout (\`certificates/local/<name>/<name>.crt|.key|.json\`), and one catch-all site \`https:// { tls { on_demand } }\` with the local CA and an ask endpoint allowing every name. One handshake per name (TLS 1.3, X25519 key share only, as in the proxy mode's handshake load), 8 at a time, makes each server load that name's certificate from storage (no issuance; a handshake that does not get its own certificate counts as failed). VmRSS (/proc, the server's process tree) after the first name, after N/2 and after N, each 1.5 s after the last handshake (my-server frees evicted contexts 1 s after eviction). Three estimates of the memory a certificate costs, because fixed costs (V8's young generation growing under the allocation rate of loading, a cache's structures) land in the first certificates: the slope between the two counts' runs (first row), the marginal figure within one run, (RSS(N) − RSS(N/2)) ÷ (N/2), and the plain average (RSS(N) − RSS(1)) ÷ N, which carries all fixed costs. RSS is what malloc and V8 keep, so each is noisy by a few KiB. Cold/hot: server CPU (user+system) over ${COLD_SAMPLE} full handshakes one at a time, to the names loaded first and to the ${COLD_SAMPLE} loaded last; with a bounded context cache the first are cold (the context is rebuilt), so cold − hot is what a cold hit adds to a full handshake. nginx has no on-demand certificates; its memory with 1,000 configured certificates is in the proxy table.`;
+Method: each server gets its own copy (hard links) of a storage tree holding N P-256 certificates from a throwaway local CA (\`bench/cert-cache.ts\`: assembled from DER pieces and signed with node:crypto, ~0.3 ms each, kept in the bench cache folder, \`~/.cache/my-server-bench/certs-N\`, for ten days; ${prep}), the same keys in both products' layout (\`certificates/local/<name>/<name>.crt|.key|.json\`), and one catch-all site \`https:// { tls { on_demand } }\` with the local CA and an ask endpoint allowing every name. One handshake per name (TLS 1.3, X25519 key share only, as in the proxy mode's handshake load), 8 at a time, makes each server load that name's certificate from storage (no issuance; a handshake that does not get its own certificate counts as failed). VmRSS (/proc, the server's process tree) after the first name, after N/2 and after N, each 1.5 s after the last handshake (my-server frees evicted contexts 1 s after eviction). Three estimates of the memory a certificate costs, because fixed costs (V8's young generation growing under the allocation rate of loading, a cache's structures) land in the first certificates: the slope between the two counts' runs (first row), the marginal figure within one run, (RSS(N) − RSS(N/2)) ÷ (N/2), and the plain average (RSS(N) − RSS(1)) ÷ N, which carries all fixed costs. RSS is what malloc and V8 keep, so each is noisy by a few KiB. Cold/hot: server CPU (user+system) over ${COLD_SAMPLE} full handshakes one at a time, first to the ${COLD_SAMPLE} names loaded last (hot), then to the names loaded first; with a bounded context cache the first are cold (the context is rebuilt), so cold − hot is what a cold hit adds to a full handshake. nginx has no on-demand certificates; its memory with 1,000 configured certificates is in the proxy table.`;
 }
 
 export function renderOnDemand(results: readonly CandidateCerts[], names: number): string {
