@@ -310,11 +310,15 @@ async function main(): Promise<number> {
     });
     await processes.stopAll();
     facts.push(['load average at end (1/5/15 min)', loadNow()]);
-    await publish({
+    // The machine and the commands sections describe one whole run: a run of some modes prints
+    // them but leaves the file's (each mode's section carries its own date and load averages).
+    const whole = MODES.every((m) => options.modes.includes(m));
+    const finish = whole ? publish : async (section: Section): Promise<void> => void process.stdout.write(`\n${section.text}\n`);
+    await finish({
       id: 'machine',
-      text: `## Machine of the last run\n\nModes ${options.modes.map((m) => `\`${m}\``).join(', ')}, finished ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, ${Math.round((performance.now() - began) / 1000)} s in all (sections of modes not run keep their own date).\n\n${facts.map(([k, v]) => `- ${k}: ${v}`).join('\n')}`,
+      text: `## Machine of the last run\n\nModes ${options.modes.map((m) => `\`${m}\``).join(', ')}, finished ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, ${Math.round((performance.now() - began) / 1000)} s in all (each mode's section has its own date and load averages).\n\n${facts.map(([k, v]) => `- ${k}: ${v}`).join('\n')}`,
     });
-    await publish({ id: 'commands', text: renderCommands(commands.map((c) => c.replaceAll(dir, '$BENCH_DIR')), configs.map(([label, text]) => [label, text.replaceAll(dir, '$BENCH_DIR')])) });
+    await finish({ id: 'commands', text: renderCommands(commands.map((c) => c.replaceAll(dir, '$BENCH_DIR')), configs.map(([label, text]) => [label, text.replaceAll(dir, '$BENCH_DIR')])) });
     if (options.write) progress(`wrote ${out}`);
     return 0;
   } finally {
