@@ -27,6 +27,22 @@ export interface LaunchContext {
   readonly upstreamPort: number;
   readonly sites: readonly SiteCertificate[];
   readonly mode: Mode;
+  /** When set, every site serves files from this folder (the product's file server) instead of proxying. */
+  readonly files?: string;
+}
+
+/** One instance that gets certificates on demand for any name the ask endpoint allows. */
+export interface OnDemandContext {
+  readonly dir: string;
+  readonly httpPort: number;
+  readonly httpsPort: number;
+  readonly mode: Mode;
+  /** File storage folder (it may already hold certificates). */
+  readonly storage: string;
+  /** `on_demand_tls { ask URL }`. */
+  readonly askUrl: string;
+  /** The ACME CA to use; the product's built-in local CA when undefined. */
+  readonly acme?: { readonly directoryUrl: string; readonly caFile: string };
 }
 
 export interface Launch {
@@ -40,8 +56,27 @@ export interface Candidate {
   readonly id: CandidateId;
   readonly label: string;
   prepare(context: LaunchContext): Promise<Launch>;
+  /** Undefined for a product without on-demand certificates (nginx). */
+  prepareOnDemand?(context: OnDemandContext): Promise<Launch>;
   version(): Promise<string>;
 }
+
+/** What a site does: proxy to the upstream, or serve `files` (Caddyfile syntax, shared by my-server and Caddy). */
+function caddySiteBody(c: LaunchContext): string {
+  return c.files === undefined ? `	reverse_proxy 127.0.0.1:${c.upstreamPort}
+` : `	root * ${c.files}
+	file_server
+`;
+}
+
+/** The CA lines of an on-demand instance's global options, the same words in both products. */
+function onDemandGlobals(c: OnDemandContext): string {
+  const ca = c.acme === undefined ? '\tlocal_certs\n' : `\tacme_ca ${c.acme.directoryUrl}\n\tacme_ca_root ${c.acme.caFile}\n\temail ops@example.test\n`;
+  return `${ca}\ton_demand_tls {\n\t\task ${c.askUrl}\n\t}\n`;
+}
+
+/** A catch-all HTTPS site whose certificates come on demand. */
+const ON_DEMAND_SITE = 'https:// {\n\ttls {\n\t\ton_demand\n\t}\n\trespond "od"\n}\n';
 
 const REPO = join(import.meta.dirname, '..');
 /**
@@ -95,10 +130,18 @@ const myServer: Candidate = {
     const configFile = join(c.dir, 'Proxyfile');
     const storage = join(c.dir, 'storage');
     await mkdir(storage, { recursive: true });
-    const sites = c.sites.map((s) => `${s.name} {\n\ttls ${s.certFile} ${s.keyFile}\n\treverse_proxy 127.0.0.1:${c.upstreamPort}\n}\n`);
+    const sites = c.sites.map((s) => `${s.name} {\n\ttls ${s.certFile} ${s.keyFile}\n${caddySiteBody(c)}}\n`);
     await writeFile(
       configFile,
       `{\n\thttp_port ${c.httpPort}\n\thttps_port ${c.httpsPort}\n\tadmin off\n\tstorage file ${storage}\n\tlog {\n\t\tlevel error\n\t}\n}\n${sites.join('')}`,
+    );
+    return { command: process.execPath, args: [...NODE_FLAGS, MAIN, 'run', '--config', configFile], configFile };
+  },
+  async prepareOnDemand(c) {
+    const configFile = join(c.dir, 'Proxyfile');
+    await writeFile(
+      configFile,
+      `{\n\thttp_port ${c.httpPort}\n\thttps_port ${c.httpsPort}\n\tdefault_bind 127.0.0.1\n\tadmin off\n\tstorage file ${c.storage}\n${onDemandGlobals(c)}\tlog {\n\t\tlevel error\n\t}\n}\n${ON_DEMAND_SITE}`,
     );
     return { command: process.execPath, args: [...NODE_FLAGS, MAIN, 'run', '--config', configFile], configFile };
   },
@@ -107,19 +150,30 @@ const myServer: Candidate = {
   },
 };
 
+/** HOME and XDG_* keep Caddy's autosave and data out of the real home directory. */
+function caddyEnv(c: { readonly dir: string; readonly mode: Mode }): NodeJS.ProcessEnv {
+  return { ...process.env, HOME: c.dir, XDG_CONFIG_HOME: join(c.dir, 'config'), XDG_DATA_HOME: join(c.dir, 'data'), ...(c.mode === 'one-core' ? { GOMAXPROCS: '1' } : {}) };
+}
+
 const caddy: Candidate = {
   id: 'caddy',
   label: 'Caddy',
   async prepare(c) {
     const configFile = join(c.dir, 'Caddyfile');
-    const sites = c.sites.map((s) => `${s.name} {\n\ttls ${s.certFile} ${s.keyFile}\n\treverse_proxy 127.0.0.1:${c.upstreamPort}\n}\n`);
+    const sites = c.sites.map((s) => `${s.name} {\n\ttls ${s.certFile} ${s.keyFile}\n${caddySiteBody(c)}}\n`);
     await writeFile(
       configFile,
       `{\n\tadmin off\n\thttp_port ${c.httpPort}\n\thttps_port ${c.httpsPort}\n\tdefault_bind 127.0.0.1\n\tstorage file_system ${join(c.dir, 'data')}\n\tskip_install_trust\n\tlog {\n\t\tlevel ERROR\n\t}\n}\n${sites.join('')}`,
     );
-    // HOME and XDG_* keep Caddy's autosave and data out of the real home directory.
-    const env = { ...process.env, HOME: c.dir, XDG_CONFIG_HOME: join(c.dir, 'config'), XDG_DATA_HOME: join(c.dir, 'data'), ...(c.mode === 'one-core' ? { GOMAXPROCS: '1' } : {}) };
-    return { command: 'caddy', args: ['run', '--config', configFile, '--adapter', 'caddyfile'], env, configFile };
+    return { command: 'caddy', args: ['run', '--config', configFile, '--adapter', 'caddyfile'], env: caddyEnv(c), configFile };
+  },
+  async prepareOnDemand(c) {
+    const configFile = join(c.dir, 'Caddyfile');
+    await writeFile(
+      configFile,
+      `{\n\tadmin off\n\thttp_port ${c.httpPort}\n\thttps_port ${c.httpsPort}\n\tdefault_bind 127.0.0.1\n\tstorage file_system ${c.storage}\n\tskip_install_trust\n${onDemandGlobals(c)}\tlog {\n\t\tlevel ERROR\n\t}\n}\n${ON_DEMAND_SITE}`,
+    );
+    return { command: 'caddy', args: ['run', '--config', configFile, '--adapter', 'caddyfile'], env: caddyEnv(c), configFile };
   },
   async version() {
     return firstLine('caddy', ['version']);
@@ -131,9 +185,13 @@ const nginx: Candidate = {
   label: 'nginx',
   async prepare(c) {
     const configFile = join(c.dir, 'nginx.conf');
+    const location =
+      c.files === undefined
+        ? 'location / { proxy_pass http://upstream; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; }'
+        : `root ${c.files};`;
     const servers = c.sites.map(
       (s) => `  server { listen 127.0.0.1:${c.httpsPort} ssl http2; server_name ${s.name}; ssl_certificate ${s.certFile}; ssl_certificate_key ${s.keyFile};
-    location / { proxy_pass http://upstream; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; } }\n`,
+    ${location} }\n`,
     );
     await writeFile(
       configFile,
@@ -144,8 +202,7 @@ http {
   server_names_hash_max_size 4096; server_names_hash_bucket_size 128;
   ssl_protocols TLSv1.3;
   keepalive_requests 10000000; keepalive_timeout 300s;
-  upstream upstream { server 127.0.0.1:${c.upstreamPort}; keepalive 64; }
-${servers.join('')}}
+${c.files === undefined ? `  upstream upstream { server 127.0.0.1:${c.upstreamPort}; keepalive 64; }\n` : ''}${servers.join('')}}
 `,
     );
     return { command: 'nginx', args: ['-c', configFile, '-p', c.dir, '-e', 'stderr'], configFile };

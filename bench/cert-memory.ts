@@ -1,20 +1,21 @@
 /**
  * Memory per loaded certificate and the CPU cost of a cold hit (issue 12).
  *
- * Prepares `--count N` (default 1,000) local-CA certificates in file storage once (kept in
- * `--dir`, default $TMPDIR/my-server-bench-cert-memory-N, so later runs skip it), then measures in
- * a fresh child process (--expose-gc): a CertificateManager as `my-server run` builds it (file
+ * The in-process companion of `npm run bench -- --modes certs` (which measures whole servers
+ * against Caddy): takes `--count N` (default 1,000) stored certificates from the bench cache
+ * (bench/cert-cache.ts, prepared once in seconds), links them into a scratch file storage, then
+ * measures in a fresh child process (--expose-gc): a CertificateManager as `my-server run` builds it (file
  * storage, the TLS context options of the listener, on-demand names under .mem.test) loads every
  * certificate the way a first handshake does (secureContextFor: storage → install), 8 at a time.
  * RSS is read after full GCs with 1, N/2 and N certificates loaded; (RSS(N) − RSS(N/2)) ÷ (N/2) is
  * the marginal memory per certificate (the first half also pays V8's young generation growing). Then the CPU (process.cpuUsage, user+system) of secureContextFor for 200
  * hot names and for 200 cold ones (loaded but without a built context), in µs per call.
  *
- *   node_modules/.bin/node [--max-semi-space-size=8] bench/cert-memory.ts [--count 1000] [--dir DIR]
+ *   node_modules/.bin/node [--max-semi-space-size=8] bench/cert-memory.ts [--count 1000] [--cache DIR]
  * (node flags given are passed on to the measuring child)
  */
 import { spawn } from 'node:child_process';
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,18 +24,17 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { CertificateStore } from '../src/certs/certificate-store.ts';
 import { LocalIssuer } from '../src/certs/local-issuer.ts';
 import { CertificateManager, type NamePolicy } from '../src/certs/manager.ts';
-import { obtainCertificate } from '../src/certs/obtain.ts';
+import { cachedCertName, certCache, defaultCacheDir, linkCertStorage } from './cert-cache.ts';
 import { silentLogger } from '../src/log.ts';
 import { FileStorage } from '../src/storage/file-storage.ts';
 import { TLS_CONTEXT_OPTIONS } from '../src/tls/tls-front.ts';
 
 const { values } = parseArgs({
-  options: { count: { type: 'string', default: '1000' }, dir: { type: 'string' }, measure: { type: 'boolean', default: false } },
+  options: { count: { type: 'string', default: '1000' }, dir: { type: 'string' }, cache: { type: 'string' }, measure: { type: 'boolean', default: false } },
 });
 const count = Number(values.count);
-if (!Number.isInteger(count) || count < 300 || count > 100_000) throw new Error(`--count: expected 300..100000, got ${values.count}`);
-const dir = values.dir ?? join(tmpdir(), `my-server-bench-cert-memory-${count}`);
-const nameOf = (i: number): string => `c${String(i).padStart(5, '0')}.mem.test`;
+if (!Number.isInteger(count) || count < 300 || count > 20_000) throw new Error(`--count: expected 300..20000, got ${values.count}`);
+const nameOf = cachedCertName;
 const SAMPLE = 200;
 
 /** Runs `fn` over 0..n-1, `width` at a time. */
@@ -43,21 +43,6 @@ async function pool(n: number, width: number, fn: (i: number) => Promise<void>):
   await Promise.all(Array.from({ length: width }, async () => {
     while (next < n) await fn(next++);
   }));
-}
-
-async function prepare(): Promise<void> {
-  const marker = join(dir, `prepared-${count}`);
-  if (await access(marker).then(() => true, () => false)) return;
-  await mkdir(dir, { recursive: true });
-  const storage = new FileStorage(dir);
-  const issuer = new LocalIssuer({ storage, log: silentLogger() });
-  const store = new CertificateStore(storage);
-  const start = performance.now();
-  await pool(count, 16, async (i) => {
-    await obtainCertificate([nameOf(i)], { storage, store, issuer, keyType: 'p256', log: silentLogger() });
-  });
-  console.log(`prepared ${count} certificates in ${((performance.now() - start) / 1000).toFixed(1)} s (${dir})`);
-  await writeFile(marker, '');
 }
 
 interface Settled {
@@ -82,7 +67,7 @@ function cpuMicros(): number {
   return u.user + u.system;
 }
 
-async function measure(): Promise<void> {
+async function measure(dir: string): Promise<void> {
   const storage = new FileStorage(dir);
   const issuer = new LocalIssuer({ storage, log: silentLogger() });
   const policy: NamePolicy = { issuer, keyType: 'p256' };
@@ -136,10 +121,18 @@ async function measure(): Promise<void> {
 }
 
 if (values.measure) {
-  await measure();
+  if (values.dir === undefined) throw new Error('--measure needs --dir');
+  await measure(values.dir);
 } else {
-  await prepare();
-  const child = spawn(process.execPath, [...process.execArgv, '--expose-gc', fileURLToPath(import.meta.url), '--measure', '--count', String(count), '--dir', dir], { stdio: 'inherit' });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  if (code !== 0) process.exitCode = 1;
+  const cache = await certCache(values.cache ?? defaultCacheDir(), count, (m) => console.log(m));
+  // A scratch copy: the storage writes its locks folder, and the cache stays as prepared.
+  const dir = await mkdtemp(join(tmpdir(), 'my-server-cert-memory-'));
+  try {
+    await linkCertStorage(cache, dir);
+    const child = spawn(process.execPath, [...process.execArgv, '--expose-gc', fileURLToPath(import.meta.url), '--measure', '--count', String(count), '--dir', dir], { stdio: 'inherit' });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    if (code !== 0) process.exitCode = 1;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

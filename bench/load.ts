@@ -14,6 +14,8 @@ export interface LoadTarget {
   /** CPU list the load generator is pinned to. */
   readonly cpus: string;
   readonly signal: AbortSignal;
+  /** Request path, `/` when undefined. */
+  readonly path?: string;
 }
 
 export interface WrkResult {
@@ -28,6 +30,8 @@ export interface WrkResult {
 
 export interface H2loadResult {
   readonly command: string;
+  /** The -D duration the rate was measured over. */
+  readonly seconds: number;
   readonly requestsPerSecond: number;
   readonly invalid?: string;
 }
@@ -74,7 +78,7 @@ export function parseWrk(output: string): Omit<WrkResult, 'command' | 'seconds'>
   };
 }
 
-export function parseH2load(output: string): Omit<H2loadResult, 'command'> {
+export function parseH2load(output: string): Omit<H2loadResult, 'command' | 'seconds'> {
   const rps = /^finished in [\d.]+\w*, ([\d.]+) req\/s/m.exec(output)?.[1];
   const requests = /^requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/m.exec(output);
   const status = /^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/m.exec(output);
@@ -90,21 +94,26 @@ function shellLine(args: readonly string[]): string {
   return args.map((a) => (/^[\w./:=,@%+-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' ');
 }
 
-export async function runWrk(target: LoadTarget, seconds: number): Promise<WrkResult> {
-  const args = ['-t1', '-c64', `-d${seconds}s`, '--latency', `https://${target.host}:${target.port}/`];
+/** The URL the load tools request. */
+function targetUrl(target: LoadTarget): string {
+  return `https://${target.host}:${target.port}${target.path ?? '/'}`;
+}
+
+export async function runWrk(target: LoadTarget, seconds: number, connections = 64): Promise<WrkResult> {
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', targetUrl(target)];
   const result = await runTool('wrk', args, { cpus: target.cpus, timeoutMs: (seconds + 15) * 1000, signal: target.signal });
   const command = shellLine(['taskset', '-c', target.cpus, 'wrk', ...args]);
   const parsed = parseWrk(result.stdout);
   return { command, seconds, ...parsed, ...(result.code === 0 ? {} : { invalid: `wrk exited ${String(result.code)}: ${result.stderr.trim()}` }) };
 }
 
-export async function runH2load(target: LoadTarget, seconds: number): Promise<H2loadResult> {
-  // 8 connections × 8 streams: the same 64 requests in flight as wrk's 64 connections.
-  const args = ['-t1', '-c8', '-m8', `-D${seconds}`, '--warm-up-time=1', `https://${target.host}:${target.port}/`];
+export async function runH2load(target: LoadTarget, seconds: number, connections = 8, streams = 8): Promise<H2loadResult> {
+  // 8 connections × 8 streams by default: the same 64 requests in flight as wrk's 64 connections.
+  const args = ['-t1', `-c${connections}`, `-m${streams}`, `-D${seconds}`, '--warm-up-time=1', targetUrl(target)];
   const result = await runTool('h2load', args, { cpus: target.cpus, timeoutMs: (seconds + 15) * 1000, signal: target.signal });
   const command = shellLine(['taskset', '-c', target.cpus, 'h2load', ...args]);
   const parsed = parseH2load(result.stdout);
-  return { command, ...parsed, ...(result.code === 0 ? {} : { invalid: `h2load exited ${String(result.code)}: ${result.stderr.trim()}` }) };
+  return { command, seconds, ...parsed, ...(result.code === 0 ? {} : { invalid: `h2load exited ${String(result.code)}: ${result.stderr.trim()}` }) };
 }
 
 const HANDSHAKE_CLIENT = join(import.meta.dirname, 'handshake-client.ts');
@@ -126,30 +135,48 @@ export async function runHandshakes(target: LoadTarget, seconds: number, concurr
  * one for that name (so a server that loaded only some of them is caught). Returns the names that
  * failed or got another name's certificate.
  */
-export async function handshakeEach(port: number, names: readonly string[], concurrency: number, signal: AbortSignal): Promise<string[]> {
+export async function handshakeEach(
+  port: number,
+  names: readonly string[],
+  concurrency: number,
+  signal: AbortSignal,
+  timeoutMs = 10_000,
+  onFailure?: (name: string, reason: string) => void,
+): Promise<string[]> {
   const failed: string[] = [];
   let next = 0;
-  const one = (name: string): Promise<boolean> =>
+  /** Undefined when the name got its own certificate, else why not. */
+  const one = (name: string): Promise<string | undefined> =>
     new Promise((resolve) => {
-      const socket = connect({ port, host: '127.0.0.1', servername: name, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
-      const timer = setTimeout(() => socket.destroy(), 10_000);
+      // X25519 only, as the handshake load offers: the same key exchange for every server (see runHandshakes).
+      const socket = connect({ port, host: '127.0.0.1', servername: name, rejectUnauthorized: false, minVersion: 'TLSv1.3', ecdhCurve: 'X25519' });
+      let error = 'closed before the handshake completed';
+      const timer = setTimeout(() => {
+        error = `no handshake within ${timeoutMs} ms`;
+        socket.destroy();
+      }, timeoutMs);
       socket.once('secureConnect', () => {
         const subjectAltName = socket.getPeerCertificate().subjectaltname ?? '';
         socket.end();
         clearTimeout(timer);
-        resolve(subjectAltName.split(', ').includes(`DNS:${name}`));
+        resolve(subjectAltName.split(', ').includes(`DNS:${name}`) ? undefined : `served a certificate for ${subjectAltName || 'no name'}`);
       });
       socket.on('data', () => undefined);
-      socket.once('error', () => undefined);
+      socket.once('error', (err) => (error = err.message));
       socket.once('close', () => {
         clearTimeout(timer);
-        resolve(false);
+        resolve(error);
       });
     });
   const worker = async (): Promise<void> => {
     while (next < names.length && !signal.aborted) {
       const name = names[next++];
-      if (name !== undefined && !(await one(name))) failed.push(name);
+      if (name === undefined) continue;
+      const reason = await one(name);
+      if (reason !== undefined) {
+        failed.push(name);
+        onFailure?.(name, reason);
+      }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));

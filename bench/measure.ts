@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { sleep } from '../src/util/backoff.ts';
 import type { BenchCertificates, SiteCertificate } from './certs.ts';
-import { BODY_BYTES, type Candidate, type Mode } from './candidates.ts';
+import { BODY_BYTES, type Candidate, type Mode, type OnDemandContext } from './candidates.ts';
 import { handshakeEach, type LoadTarget } from './load.ts';
 import { treeStats, waitForPort, type Processes, type Started } from './processes.ts';
 import type { ManyCertsResult, Sample } from './report.ts';
@@ -39,6 +39,7 @@ export interface Instance {
   readonly started: Started;
   readonly port: number;
   readonly startupSeconds: number;
+  readonly logFile?: string;
 }
 
 export function freePort(): Promise<number> {
@@ -81,15 +82,16 @@ export async function startCandidate(
   sites: readonly SiteCertificate[],
   tag: string,
   timeoutMs: number,
+  files?: string,
 ): Promise<Instance | string> {
   const dir = join(run.dir, `${candidate.id}-${tag}`);
   await mkdir(dir, { recursive: true });
   const [httpPort, httpsPort] = [await freePort(), await freePort()];
-  const launch = await candidate.prepare({ dir, httpPort, httpsPort, upstreamPort: run.upstreamPort, sites, mode: run.mode });
+  const launch = await candidate.prepare({ dir, httpPort, httpsPort, upstreamPort: run.upstreamPort, sites, mode: run.mode, ...(files === undefined ? {} : { files }) });
   const cpus = run.mode === 'one-core' ? run.candidateCpus : undefined;
   const envNote = launch.env?.GOMAXPROCS ? `GOMAXPROCS=${launch.env.GOMAXPROCS} ` : '';
-  run.commands.push(`# ${candidate.label}, ${sites.length} site(s)`, `${envNote}${cpus ? `taskset -c ${cpus} ` : ''}${[launch.command, ...launch.args].join(' ')}`);
-  if (sites.length === 1) run.configs.push([candidate.label, await readFile(launch.configFile, 'utf8')]);
+  run.commands.push(`# ${candidate.label}, ${sites.length} site(s)${files === undefined ? '' : ', file server'}`, `${envNote}${cpus ? `taskset -c ${cpus} ` : ''}${[launch.command, ...launch.args].join(' ')}`);
+  if (sites.length === 1) run.configs.push([`${candidate.label}${files === undefined ? '' : ' (file server)'}`, await readFile(launch.configFile, 'utf8')]);
   const logFile = join(dir, 'output.log');
   const t0 = performance.now();
   const started = run.processes.start(`${candidate.id}-${tag}`, launch.command, launch.args, { cpus, env: launch.env, logFile });
@@ -116,7 +118,45 @@ export async function startCandidate(
     const reason = failure ?? 'interrupted';
     return tail ? `${reason}; output: ${tail}` : reason;
   }
-  return { candidate, started, port: httpsPort, startupSeconds: (performance.now() - t0) / 1000 };
+  return { candidate, started, port: httpsPort, startupSeconds: (performance.now() - t0) / 1000, logFile };
+}
+
+/**
+ * Starts `candidate` with one on-demand site (`prepareOnDemand`) and waits until its HTTPS port
+ * accepts connections; the caller's first handshake is the real readiness check. A string says
+ * why it did not start.
+ */
+export async function startOnDemand(
+  run: RunContext,
+  candidate: Candidate,
+  context: Omit<OnDemandContext, 'dir' | 'httpPort' | 'httpsPort' | 'mode'>,
+  ports: { readonly http: number; readonly https: number },
+  tag: string,
+  timeoutMs: number,
+): Promise<Instance | string> {
+  if (candidate.prepareOnDemand === undefined) return `${candidate.label} has no on-demand certificates`;
+  const dir = join(run.dir, `${candidate.id}-${tag}`);
+  await mkdir(dir, { recursive: true });
+  const launch = await candidate.prepareOnDemand({ ...context, dir, httpPort: ports.http, httpsPort: ports.https, mode: run.mode });
+  const cpus = run.mode === 'one-core' ? run.candidateCpus : undefined;
+  const envNote = launch.env?.GOMAXPROCS ? `GOMAXPROCS=${launch.env.GOMAXPROCS} ` : '';
+  run.commands.push(`# ${candidate.label}, on-demand (${tag})`, `${envNote}${cpus ? `taskset -c ${cpus} ` : ''}${[launch.command, ...launch.args].join(' ')}`);
+  if (!run.configs.some(([label]) => label === `${candidate.label} (on demand)`)) run.configs.push([`${candidate.label} (on demand)`, await readFile(launch.configFile, 'utf8')]);
+  const logFile = join(dir, 'output.log');
+  const t0 = performance.now();
+  const started = run.processes.start(`${candidate.id}-${tag}`, launch.command, launch.args, { cpus, env: launch.env, logFile });
+  const exited = started.exited.then((code) => `exited with ${String(code)}`);
+  const giveUp = new AbortController();
+  const listening = waitForPort(ports.https, timeoutMs, AbortSignal.any([run.signal, giveUp.signal])).then((ok) => (ok ? undefined : `nothing listening on the HTTPS port after ${timeoutMs} ms`));
+  const failure = await Promise.race([listening, exited]);
+  giveUp.abort();
+  if (failure !== undefined || run.signal.aborted) {
+    await run.processes.stop(started);
+    run.signal.throwIfAborted();
+    const tail = await logTail(logFile);
+    return tail ? `${failure ?? 'interrupted'}; output: ${tail}` : (failure ?? 'interrupted');
+  }
+  return { candidate, started, port: ports.https, startupSeconds: (performance.now() - t0) / 1000, logFile };
 }
 
 async function cpuOf(instance: Instance): Promise<number> {
@@ -124,6 +164,10 @@ async function cpuOf(instance: Instance): Promise<number> {
 }
 
 /** Runs `load` and returns its result with the CPU seconds the candidate used meanwhile. */
+export async function cpuSecondsOf(instance: Instance): Promise<number> {
+  return cpuOf(instance);
+}
+
 export async function withCpu<T>(instance: Instance, load: () => Promise<T>): Promise<Sample<T>> {
   const before = await cpuOf(instance);
   const result = await load();

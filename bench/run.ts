@@ -1,8 +1,18 @@
 /**
- * `npm run bench`: my-server against Caddy and nginx terminating TLS in front of one nginx
- * upstream, on loopback, in one run. Prints a markdown table and writes docs/benchmarks.md.
+ * `npm run bench`: my-server against Caddy and nginx on loopback, in one run, in five modes:
+ *   proxy      TLS-terminating reverse proxy in front of one nginx upstream (the main table)
+ *   static     static files, 1 KiB and 1 MiB over HTTPS/1.1 and HTTP/2 (issue 11)
+ *   certs      memory per stored certificate loaded on demand, at --certs counts (issue 12)
+ *   on-demand  first handshake → valid certificate on Pebble, and --names local-CA names (issue 12)
+ *   matchers   my-server's request-matching cost (issue 9)
+ * Prints each mode's tables and updates docs/benchmarks.md: each mode's section sits between
+ * `bench:` markers and is replaced; everything else in the file, hand-written text and the
+ * sections of modes not run this time, is kept.
  *
- *   node bench/run.ts [--mode one-core|all-cores] [--only my-server,caddy,nginx] [--seconds 10] [--rounds 2] [--no-write]
+ *   node bench/run.ts [--modes proxy,static,certs,on-demand,matchers] [--mode one-core|all-cores]
+ *     [--only my-server,caddy,nginx] [--seconds 10] [--static-seconds 5] [--rounds 2]
+ *     [--certs 1000,10000] [--names 1000] [--first-names 5] [--matcher-requests 20000]
+ *     [--cache DIR] [--no-write]
  *
  * Layout (one-core, as FACTS.md measured): the candidates pinned to CPU 1 with one worker
  * (GOMAXPROCS=1, worker_processes 1, my-server as it starts by default); the load generators
@@ -23,7 +33,12 @@ import { runAbuse } from './abuse.ts';
 import { runH2load, runHandshakes, runWrk } from './load.ts';
 import { freePort, loadTarget, logTail, measureManyCerts, startCandidate, withCpu, type Instance, type RunContext } from './measure.ts';
 import { Processes, runTool, treeStats, waitForPort } from './processes.ts';
-import { renderPage, renderTable, type CandidateResult } from './report.ts';
+import { EMPTY_PAGE, mergeSections, renderCommands, renderProxySection, type CandidateResult, type Section } from './report.ts';
+import { runStatic, renderStatic } from './static-mode.ts';
+import { certsResults, renderCertMemory, renderOnDemand, runCertMemory, runOnDemand } from './cert-modes.ts';
+import { defaultCacheDir } from './cert-cache.ts';
+import { measureFloors } from './floors.ts';
+import { measureMatchers, renderMatchers } from './matchers.ts';
 
 /** The measured site's name: it must resolve to 127.0.0.1 for wrk and h2load, which take SNI from the URL. */
 const HOST = 'localhost';
@@ -44,31 +59,71 @@ const START_TIMEOUT_MS = 20_000;
 /** 1,001 certificates to read and parse: allow for a slow start rather than call it a failure. */
 const MANY_CERTS_START_TIMEOUT_MS = 90_000;
 
+const MODES = ['proxy', 'static', 'certs', 'on-demand', 'matchers'] as const;
+type BenchMode = (typeof MODES)[number];
+
 interface Options {
+  readonly modes: readonly BenchMode[];
   readonly mode: Mode;
   readonly only: readonly string[];
   readonly seconds: number;
+  readonly staticSeconds: number;
   readonly rounds: number;
+  readonly certCounts: readonly number[];
+  readonly names: number;
+  readonly firstNames: number;
+  readonly matcherRequests: number;
+  readonly cache: string;
   readonly write: boolean;
+}
+
+function integerIn(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!(Number.isInteger(n) && n >= min && n <= max)) throw new Error(`--${flag} must be a whole number from ${min} to ${max}, not ${text}`);
+  return n;
 }
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
+      modes: { type: 'string', default: MODES.join(',') },
       mode: { type: 'string', default: 'one-core' },
       only: { type: 'string', default: CANDIDATES.map((c) => c.id).join(',') },
       seconds: { type: 'string', default: '10' },
+      'static-seconds': { type: 'string', default: '5' },
       rounds: { type: 'string', default: '2' },
+      certs: { type: 'string', default: '1000,10000' },
+      names: { type: 'string', default: '1000' },
+      'first-names': { type: 'string', default: '5' },
+      'matcher-requests': { type: 'string', default: '20000' },
+      cache: { type: 'string', default: defaultCacheDir() },
       'no-write': { type: 'boolean', default: false },
     },
   });
   if (values.mode !== 'one-core' && values.mode !== 'all-cores') throw new Error(`--mode must be one-core or all-cores, not ${values.mode}`);
+  const modes = values.modes.split(',').map((m) => m.trim());
+  for (const m of modes) if (!(MODES as readonly string[]).includes(m)) throw new Error(`--modes: unknown mode "${m}" (known: ${MODES.join(', ')})`);
+  const only = values.only.split(',').map((c) => c.trim());
+  for (const c of only) if (!CANDIDATES.some((k) => k.id === c)) throw new Error(`--only: unknown candidate "${c}" (known: ${CANDIDATES.map((k) => k.id).join(', ')})`);
   const seconds = Number(values.seconds);
-  const rounds = Number(values.rounds);
+  const staticSeconds = Number(values['static-seconds']);
   if (!(seconds >= 1 && seconds <= 60)) throw new Error('--seconds must be between 1 and 60');
-  if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 5)) throw new Error('--rounds must be 1 to 5');
-  return { mode: values.mode, only: values.only.split(','), seconds, rounds, write: !values['no-write'] };
+  if (!(staticSeconds >= 1 && staticSeconds <= 60)) throw new Error('--static-seconds must be between 1 and 60');
+  return {
+    modes: modes as BenchMode[],
+    mode: values.mode,
+    only,
+    seconds,
+    staticSeconds,
+    rounds: integerIn('rounds', values.rounds, 1, 5),
+    certCounts: values.certs.split(',').map((c) => integerIn('certs', c.trim(), 10, 20_000)),
+    names: integerIn('names', values.names, 1, 5_000),
+    firstNames: integerIn('first-names', values['first-names'], 1, 20),
+    matcherRequests: integerIn('matcher-requests', values['matcher-requests'], 1_000, 200_000),
+    cache: values.cache,
+    write: !values['no-write'],
+  };
 }
 
 async function machineFacts(selected: readonly Candidate[], signal: AbortSignal): Promise<[string, string][]> {
@@ -141,6 +196,15 @@ async function measureRounds(run: RunContext, options: Options, entries: readonl
   }
 }
 
+/** The heading and run line every generated section starts with. */
+function sectionHead(title: string, mode: BenchMode, began: number, loadAtStart: string): string {
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const load = loadavg().map((l) => l.toFixed(2)).join(' / ');
+  return `## ${title}\n\nMode \`${mode}\` (\`npm run bench -- --modes ${mode}\` runs it alone), finished ${now}, ${Math.round((performance.now() - began) / 1000)} s; load average (1/5/15 min) ${loadAtStart} at its start, ${load} at its end. Shared 2-CPU machine: compare ratios, not absolute figures.\n\n`;
+}
+
+const loadNow = (): string => loadavg().map((l) => l.toFixed(2)).join(' / ');
+
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   const began = performance.now();
@@ -152,17 +216,33 @@ async function main(): Promise<number> {
   process.once('exit', () => processes.killAllNow());
   const dir = await mkdtemp(join(tmpdir(), 'my-server-bench-'));
   const selected = CANDIDATES.filter((c) => options.only.includes(c.id));
+  const sections: Section[] = [];
+  const out = join(import.meta.dirname, '..', 'docs', 'benchmarks.md');
+  const publish = async (section: Section): Promise<void> => {
+    sections.push(section);
+    process.stdout.write(`\n${section.text}\n`);
+    // Written after every mode, so an interrupted run keeps the modes it finished.
+    if (options.write) await writeFile(out, mergeSections(await readFile(out, 'utf8').catch(() => EMPTY_PAGE), [section]));
+  };
   try {
     const facts = await machineFacts(selected, controller.signal);
     const versions = new Map(facts);
-    progress(`generating ${EXTRA_SITES + 1} certificates`);
-    const certs = await createBenchCertificates(dir, HOST, EXTRA_SITES);
-    const upstreamPort = await freePort();
-    const upstream = await writeUpstreamConfig(join(dir, 'upstream'), upstreamPort);
-    const upstreamLog = join(dir, 'upstream', 'output.log');
-    processes.start('upstream', upstream.command, upstream.args, { cpus: LOAD_CPUS, logFile: upstreamLog });
-    if (!(await waitForPort(upstreamPort, 10_000, controller.signal))) throw new Error(`starting the nginx upstream: ${await logTail(upstreamLog)}`);
-    const commands = ['# upstream', `taskset -c ${LOAD_CPUS} ${[upstream.command, ...upstream.args].join(' ')}`];
+    const proxy = options.modes.includes('proxy');
+    progress(`generating ${proxy ? EXTRA_SITES + 1 : 1} certificates`);
+    const certs = await createBenchCertificates(dir, HOST, proxy ? EXTRA_SITES : 0);
+    const commands: string[] = [];
+    let upstreamPort = 0;
+    const configs: [string, string][] = [];
+    if (proxy) {
+      upstreamPort = await freePort();
+      const upstream = await writeUpstreamConfig(join(dir, 'upstream'), upstreamPort);
+      const upstreamLog = join(dir, 'upstream', 'output.log');
+      processes.start('upstream', upstream.command, upstream.args, { cpus: LOAD_CPUS, logFile: upstreamLog });
+      if (!(await waitForPort(upstreamPort, 10_000, controller.signal))) throw new Error(`starting the nginx upstream: ${await logTail(upstreamLog)}`);
+      commands.push('# upstream', `taskset -c ${LOAD_CPUS} ${[upstream.command, ...upstream.args].join(' ')}`);
+      // The body is shown by its length, not its 1,024 bytes.
+      configs.push(['upstream (nginx)', (await readFile(upstream.configFile, 'utf8')).replace('x'.repeat(BODY_BYTES), `<${BODY_BYTES} × x>`)]);
+    }
     const run: RunContext = {
       mode: options.mode,
       processes,
@@ -174,58 +254,109 @@ async function main(): Promise<number> {
       loadCpus: LOAD_CPUS,
       candidateCpus: CANDIDATE_CPUS,
       commands,
-      // The body is shown by its length, not its 1,024 bytes.
-      configs: [['upstream (nginx)', (await readFile(upstream.configFile, 'utf8')).replace('x'.repeat(BODY_BYTES), `<${BODY_BYTES} × x>`)]],
+      configs,
     };
-    const entries: Entry[] = [];
-    for (const candidate of selected) {
-      progress(`${candidate.label}: starting`);
-      const result: Entry['result'] = { id: candidate.id, label: candidate.label, version: versions.get(candidate.label) ?? 'unknown', wrk: [], h2: [], handshake: [] };
-      const instance = await startCandidate(run, candidate, [certs.main], 'load', START_TIMEOUT_MS).catch((err: unknown) => {
+    /**
+     * Runs one mode and publishes its section. A mode that fails publishes why in its place and
+     * the run goes on with the next, so one broken product or tool does not cost the other figures.
+     */
+    const mode = async (id: BenchMode, title: string, body: () => Promise<string>): Promise<void> => {
+      if (!options.modes.includes(id)) return;
+      const t0 = performance.now();
+      const load0 = loadNow();
+      let text: string;
+      try {
+        text = await body();
+      } catch (err) {
         if (controller.signal.aborted) throw err;
-        return describeError(err);
+        progress(`${id}: ${describeError(err)}`);
+        text = `This mode failed: ${describeError(err)}`;
+        await processes.stopAll();
+      }
+      await publish({ id, text: sectionHead(title, id, t0, load0) + text });
+    };
+    const onDemandCandidates = selected.filter((c) => c.prepareOnDemand !== undefined);
+    await mode('proxy', 'Reverse proxy', async () => {
+      const t0 = performance.now();
+      const results = await runProxy(run, options, selected, versions);
+      return renderProxySection({
+        date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        mode: options.mode,
+        rounds: options.rounds,
+        machine: [],
+        results,
+        commands: [],
+        configs: [],
+        notes: methodNotes(options),
+        durationSeconds: (performance.now() - t0) / 1000,
       });
-      if (typeof instance === 'string') {
-        progress(`${candidate.label}: ${instance}`);
-        result.failure = instance;
-        entries.push({ candidate, result });
-      } else entries.push({ candidate, instance, result });
-    }
-    await measureRounds(run, options, entries);
-    for (const e of entries) if (e.instance) await processes.stop(e.instance.started);
-    for (const e of entries) {
-      if (e.result.failure) continue;
-      progress(`${e.result.label}: ${EXTRA_SITES} certificates`);
-      e.result.manyCerts = await measureManyCerts(run, e.candidate, MANY_CERTS_START_TIMEOUT_MS).catch((err: unknown) => {
-        if (controller.signal.aborted) throw err;
-        return describeError(err);
-      });
-    }
-    await processes.stopAll();
-    facts.push(['load average at end (1/5/15 min)', loadavg().map((l) => l.toFixed(2)).join(' / ')]);
-    const results = entries.map((e) => e.result);
-    const page = renderPage({
-      date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-      mode: options.mode,
-      rounds: options.rounds,
-      machine: facts,
-      results,
-      commands: commands.map((c) => c.replaceAll(dir, '$BENCH_DIR')),
-      configs: run.configs.map(([label, text]) => [label, text.replaceAll(dir, '$BENCH_DIR')]),
-      notes: methodNotes(options),
-      durationSeconds: (performance.now() - began) / 1000,
     });
-    process.stdout.write(`${renderTable(results)}\n`);
-    if (options.write) {
-      const out = join(import.meta.dirname, '..', 'docs', 'benchmarks.md');
-      await writeFile(out, page);
-      progress(`wrote ${out}`);
-    }
+    await mode('static', 'Static files (issue 11)', async () => renderStatic(await runStatic(run, selected, { seconds: options.staticSeconds, rounds: options.rounds }, progress), options.staticSeconds));
+    await mode('certs', 'Memory per certificate (issue 12)', async () => {
+      const results = certsResults(onDemandCandidates);
+      progress('certs: floors (bare Node server, one SecureContext)');
+      const floors = await measureFloors(certs.main.certFile, certs.main.keyFile, CANDIDATE_CPUS, controller.signal);
+      const prepared = await runCertMemory(run, onDemandCandidates, results, options.certCounts, options.cache, progress);
+      return renderCertMemory(results, options.certCounts, floors, prepared);
+    });
+    await mode('on-demand', 'On-demand certificates (issue 12)', async () => {
+      const results = certsResults(onDemandCandidates);
+      await runOnDemand(run, onDemandCandidates, results, { firstNames: options.firstNames, names: options.names }, progress);
+      return renderOnDemand(results, options.names);
+    });
+    await mode('matchers', 'Request matchers (issue 9)', async () => {
+      progress('matchers');
+      return renderMatchers(await measureMatchers(options.matcherRequests, 3));
+    });
+    await processes.stopAll();
+    facts.push(['load average at end (1/5/15 min)', loadNow()]);
+    // The machine and the commands sections describe one whole run: a run of some modes prints
+    // them but leaves the file's (each mode's section carries its own date and load averages).
+    const whole = MODES.every((m) => options.modes.includes(m));
+    const finish = whole ? publish : async (section: Section): Promise<void> => void process.stdout.write(`\n${section.text}\n`);
+    await finish({
+      id: 'machine',
+      text: `## Machine of the last run\n\nModes ${options.modes.map((m) => `\`${m}\``).join(', ')}, finished ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, ${Math.round((performance.now() - began) / 1000)} s in all (each mode's section has its own date and load averages).\n\n${facts.map(([k, v]) => `- ${k}: ${v}`).join('\n')}`,
+    });
+    await finish({ id: 'commands', text: renderCommands(commands.map((c) => c.replaceAll(dir, '$BENCH_DIR')), configs.map(([label, text]) => [label, text.replaceAll(dir, '$BENCH_DIR')])) });
+    if (options.write) progress(`wrote ${out}`);
     return 0;
   } finally {
     await processes.stopAll();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The proxy mode: every candidate started on the measured site, the loads in rounds, then the 1,000-certificate instances. */
+async function runProxy(run: RunContext, options: Options, selected: readonly Candidate[], versions: Map<string, string>): Promise<CandidateResult[]> {
+  const entries: Entry[] = [];
+  for (const candidate of selected) {
+    progress(`${candidate.label}: starting`);
+    const result: Entry['result'] = { id: candidate.id, label: candidate.label, version: versions.get(candidate.label) ?? 'unknown', wrk: [], h2: [], handshake: [] };
+    const instance = await startCandidate(run, candidate, [run.certs.main], 'load', START_TIMEOUT_MS).catch((err: unknown) => {
+      if (run.signal.aborted) throw err;
+      return describeError(err);
+    });
+    if (typeof instance === 'string') {
+      progress(`${candidate.label}: ${instance}`);
+      result.failure = instance;
+      entries.push({ candidate, result });
+    } else entries.push({ candidate, instance, result });
+  }
+  try {
+    await measureRounds(run, options, entries);
+  } finally {
+    for (const e of entries) if (e.instance) await run.processes.stop(e.instance.started);
+  }
+  for (const e of entries) {
+    if (e.result.failure) continue;
+    progress(`${e.result.label}: ${EXTRA_SITES} certificates`);
+    e.result.manyCerts = await measureManyCerts(run, e.candidate, MANY_CERTS_START_TIMEOUT_MS).catch((err: unknown) => {
+      if (run.signal.aborted) throw err;
+      return describeError(err);
+    });
+  }
+  return entries.map((e) => e.result);
 }
 
 function methodNotes(options: Options): string[] {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `npm run bench` drives on Debian 12: the two reference proxies (Caddy, nginx-light,
-# which also serves as the shared upstream), the load generators (wrk, h2load), openssl for the
-# throwaway certificates and taskset for core pinning. Idempotent and non-interactive: apt is
+# which also serves as the shared upstream), the load generators (wrk, h2load), Pebble for the
+# on-demand mode's first-handshake figure, openssl for the throwaway certificates and taskset for
+# core pinning. Idempotent and non-interactive: apt is
 # skipped entirely when every binary is already present. Runs as root (or through sudo).
 set -euo pipefail
 
@@ -11,6 +12,8 @@ BENCH_PACKAGES=(
   nginx-light:nginx             # second reference proxy and the upstream behind every candidate
   wrk:wrk                       # HTTPS/1.1 keep-alive load and latency percentiles
   nghttp2-client:h2load         # HTTP/2 load
+  pebble:pebble                 # ACME test CA: on-demand first handshake → valid certificate
+  pebble:pebble-challtestsrv    # its mock DNS server
   openssl:openssl               # certificates
   util-linux:taskset            # pinning candidates and load generators to cores
 )
