@@ -5,6 +5,8 @@
  */
 // First: refuses an old Node.js before any other module evaluates (see the module).
 import './cli/node-check.ts';
+// Second: `run` re-executes itself with the V8 flags it needs before anything allocates (see the module).
+import './cli/node-flags.ts';
 import { describeError, MyServerError } from './errors.ts';
 import { ConfigError } from './config/errors.ts';
 import { USAGE, usageError } from './cli/usage.ts';

@@ -11,6 +11,13 @@ import { SiteRouter, type SiteRouterOptions } from '../routes/site-router.ts';
 import { wildcardOf } from '../util/host.ts';
 import type { KeyType } from '../x509/keys.ts';
 import type { Issuer } from '../certs/issuer.ts';
+import { ContextCache, type CertificatePems } from '../certs/context-cache.ts';
+
+/** A `tls CERT KEY` pair as read, and the key its context is kept under (the two paths). */
+interface ManualCertificate {
+  readonly id: string;
+  readonly pems: CertificatePems;
+}
 
 /** The issuer of each choice adapt.ts `issuerFor` makes (app/stack.ts Issuers). */
 export interface IssuerSource {
@@ -53,7 +60,14 @@ export class Generation {
   readonly tables = new Map<string, SiteTable>();
   readonly listeners: ListenerKey[] = [];
   readonly managed = new Map<string, NamePolicy>();
-  readonly manual = new Map<string, SecureContext>();
+  /** User-managed certificates by site name; their contexts are built and kept by #contexts. */
+  readonly manual = new Map<string, ManualCertificate>();
+  /**
+   * Hot contexts of `tls CERT KEY` certificates, bounded like the manager's (certs/context-cache.ts):
+   * a config with 1,000 such sites keeps 1,000 PEM pairs, not 1,000 SSL_CTXs (~43 KiB each).
+   */
+  #contexts: ContextCache | undefined;
+  readonly #manualById = new Map<string, ManualCertificate>();
   readonly manualFiles: string[] = [];
   readonly #onDemand: { site: SiteConfig; policy: (name: string) => NamePolicy }[] = [];
   /** One router per site, shared by every listener the site is on. */
@@ -150,25 +164,38 @@ export class Generation {
 
   /** A user-managed certificate for `name`: exact, then a wildcard entry. */
   manualFor(name: string): SecureContext | undefined {
-    const exact = this.manual.get(name);
-    if (exact) return exact;
-    const covering = wildcardOf(name);
-    return covering !== undefined ? this.manual.get(covering) : undefined;
+    let found = this.manual.get(name);
+    if (found === undefined) {
+      const covering = wildcardOf(name);
+      if (covering !== undefined) found = this.manual.get(covering);
+    }
+    return found !== undefined ? this.#contexts?.contextFor(found.id, found.pems) : undefined;
   }
 
   async #loadManual(site: SiteConfig, contextOptions: tls.SecureContextOptions): Promise<void> {
     const { certFile, keyFile } = site.tls;
     if (certFile === undefined || keyFile === undefined) return;
-    let ctx: SecureContext;
+    const contexts = (this.#contexts ??= new ContextCache({ contextOptions }));
+    const id = `${certFile}\n${keyFile}`;
+    // Sites naming the same files share one certificate object, so one context serves them all.
+    let certificate = this.#manualById.get(id);
+    if (certificate !== undefined) {
+      for (const a of site.addresses) if (a.protocol === 'https') this.manual.set(a.host, certificate);
+      return;
+    }
     try {
-      const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
-      ctx = tls.createSecureContext({ ...contextOptions, cert, key });
+      const [chainPem, keyPem] = await Promise.all([readFile(certFile), readFile(keyFile)]);
+      certificate = { id, pems: { chainPem, keyPem } };
+      this.#manualById.set(id, certificate);
+      // Built once now (and kept hot until evicted) so a key that does not match its certificate
+      // is a config error naming the site, not a failed handshake later.
+      contexts.install(id, certificate.pems);
     } catch (err) {
       const at = site.tls.pos ?? site.pos;
       throw new MyServerError('MS_ERR_CONFIG', `${at.file}:${at.line}:${at.col}: loading tls ${certFile} ${keyFile}: ${(err as Error).message}`, { cause: err });
     }
     this.manualFiles.push(certFile, keyFile);
-    for (const a of site.addresses) if (a.protocol === 'https') this.manual.set(a.host, ctx);
+    for (const a of site.addresses) if (a.protocol === 'https') this.manual.set(a.host, certificate);
   }
 
   #routerFor(site: SiteConfig, log: Logger): SiteRouter {
@@ -181,6 +208,8 @@ export class Generation {
   }
 
   async close(): Promise<void> {
+    // Freed a moment later (ContextCache), so a handshake that just got one still installs it.
+    this.#contexts?.clear();
     await Promise.all([...this.tables.values()].map((t) => t.close()));
     await Promise.all([...this.#routers.values()].map((r) => r.close()));
   }

@@ -1,6 +1,14 @@
 import tls from 'node:tls';
 import { LRUCache } from 'lru-cache';
-import type { StoredCertificate } from './certificate-store.ts';
+
+/**
+ * What a context is built from: a stored certificate (its `keyPem` and `chainPem`), or a user's
+ * `tls CERT KEY` files as read. Compared by identity: another object (a renewal) is another context.
+ */
+export interface CertificatePems {
+  readonly keyPem: string | Buffer;
+  readonly chainPem: string | Buffer;
+}
 
 /**
  * How many certificates keep a built SecureContext ("hot"); every other loaded certificate is
@@ -30,13 +38,21 @@ const RETIRE_AFTER_MS = 1_000;
 
 interface Hot {
   /** The certificate the context was built from: a renewal installs another object. */
-  readonly cert: StoredCertificate;
+  readonly cert: CertificatePems;
   readonly context: tls.SecureContext;
+  /**
+   * Whether contextFor has returned it: only then can a handshake be about to install it. One
+   * only ever built by install() (a certificate loaded, never asked for since) is freed at once
+   * when evicted: loading 1,000 certificates then keeps ~256 SSL_CTXs alive at a time, not 1,000
+   * for a second, and malloc reuses their memory instead of growing by all of them.
+   */
+  handedOut: boolean;
 }
 
 /**
- * The one place SecureContexts of managed and on-demand certificates are built and kept: a bounded
- * LRU keyed by certificate name (an entry's `name`, which may be a wildcard). Not safe across
+ * The one place SecureContexts of managed, on-demand and user-managed (`tls CERT KEY`) certificates
+ * are built and kept: a bounded LRU keyed by certificate name (an entry's `name`, which may be a
+ * wildcard; for user files, their paths). The manager has one, each config generation one. Not safe across
  * threads; all callers share one event loop. A context handed out stays valid after eviction: a
  * handshake that holds it finishes with it.
  */
@@ -54,7 +70,7 @@ export class ContextCache {
   ) {
     const max = o.max ?? DEFAULT_HOT_CONTEXTS;
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`hot context bound: expected a positive integer, got ${max}`);
-    this.#hot = new LRUCache<string, Hot>({ max, dispose: (hot) => this.#retire(hot.context) });
+    this.#hot = new LRUCache<string, Hot>({ max, dispose: (hot) => (hot.handedOut ? this.#retire(hot.context) : freeContext(hot.context)) });
     this.#options = o.contextOptions ?? {};
     this.#retireAfterMs = o.retireAfterMs ?? RETIRE_AFTER_MS;
   }
@@ -63,22 +79,29 @@ export class ContextCache {
    * Builds the context for `cert` now (so a key that does not match its chain fails here, where
    * the certificate is installed, not at a handshake) and keeps it hot.
    */
-  install(name: string, cert: StoredCertificate): tls.SecureContext {
+  install(name: string, cert: CertificatePems): tls.SecureContext {
+    // Returned for tests to observe; a handshake must get its context from contextFor, since an
+    // evicted context only installed is freed at once.
     return this.#build(name, cert);
   }
 
   /** The context of `cert` for `name`: the hot one, or a new one built from the PEMs (a cold hit). */
-  contextFor(name: string, cert: StoredCertificate): tls.SecureContext {
+  contextFor(name: string, cert: CertificatePems): tls.SecureContext {
     const hit = this.#hot.get(name);
-    if (hit !== undefined && hit.cert === cert) return hit.context;
-    return this.#build(name, cert);
+    if (hit !== undefined && hit.cert === cert) {
+      hit.handedOut = true;
+      return hit.context;
+    }
+    const context = this.#build(name, cert);
+    this.#hot.peek(name)!.handedOut = true;
+    return context;
   }
 
   /**
    * Forgets `name`'s context if it was built from `cert` (the certificate is no longer loaded); one
    * built since from another certificate of the same name stays.
    */
-  forget(name: string, cert: StoredCertificate): void {
+  forget(name: string, cert: CertificatePems): void {
     if (this.#hot.peek(name)?.cert === cert) this.#hot.delete(name);
   }
 
@@ -113,10 +136,10 @@ export class ContextCache {
     this.#retireTimer.unref();
   }
 
-  #build(name: string, cert: StoredCertificate): tls.SecureContext {
+  #build(name: string, cert: CertificatePems): tls.SecureContext {
     const context = tls.createSecureContext({ ...this.#options, key: cert.keyPem, cert: cert.chainPem });
     this.#built++;
-    this.#hot.set(name, { cert, context });
+    this.#hot.set(name, { cert, context, handedOut: false });
     return context;
   }
 }

@@ -16,6 +16,7 @@ import { tokenize, type Env } from './lexer.ts';
 import { buildTree, expandImports } from './parser.ts';
 import type { Config, ConfigWarning, Pos } from './types.ts';
 import { placeholderWarnings, validate } from './validate.ts';
+import { loadCel } from './matchers/cel.ts';
 
 export type * from './types.ts';
 export { ConfigError, formatIssue, type ConfigIssue } from './errors.ts';
@@ -45,6 +46,9 @@ export async function parseConfig(text: string, options: ParseOptions): Promise<
     },
   });
   const tree = buildTree(expanded);
+  // An expression matcher is `expression …` or a named matcher's one-token shorthand (`@name "CEL"`):
+  // any named matcher may be one, so only configs with neither skip loading CEL.
+  if (expanded.some((t) => t.text === 'expression' || t.text.startsWith('@'))) await loadCel();
 
   const issues = new IssueCollector();
   const globals = parseGlobalOptions(tree.globals?.body ?? [], issues);

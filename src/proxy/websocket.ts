@@ -1,8 +1,10 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { ProxyServer, type ServerOptions } from 'http-proxy-3';
+import type { ProxyServer, ServerOptions } from 'http-proxy-3';
 import type { TransportConfig, UpstreamConfig } from '../config/types.ts';
+
+let httpProxyModule: Promise<{ readonly ProxyServer: typeof ProxyServer }> | undefined;
 
 /** How a WebSocket forwarding attempt ended, for the caller's bookkeeping. */
 export interface WebSocketOutcome {
@@ -19,12 +21,20 @@ export interface WebSocketOutcome {
  * them (hop-by-hop fields, spoofed X-Forwarded-*). No agent: an upgraded socket never returns to a pool.
  */
 export class WebSocketForwarder {
-  readonly #proxy: ProxyServer;
+  #proxy: ProxyServer | undefined;
   readonly #transport: TransportConfig;
 
   constructor(transport: TransportConfig) {
     this.#transport = transport;
-    this.#proxy = new ProxyServer({ ws: true, xfwd: false, prependPath: false });
+  }
+
+  /**
+   * http-proxy-3 (~12 MiB resident) is loaded at the first upgrade a proxy forwards, not by every
+   * reverse_proxy: most sites never see a WebSocket.
+   */
+  #setUp(ProxyServerClass: typeof ProxyServer): ProxyServer {
+    if (this.#proxy !== undefined) return this.#proxy;
+    this.#proxy = new ProxyServerClass({ ws: true, xfwd: false, prependPath: false });
     this.#proxy.on('proxyReqWs', (proxyReq, _req, _socket, options) => {
       const wanted = options.headers ?? {};
       for (const name of proxyReq.getHeaderNames()) {
@@ -34,6 +44,7 @@ export class WebSocketForwarder {
     // Without a listener of our own, http-proxy-3 rethrows socket errors; outcomes are reported
     // through the per-call callback instead.
     this.#proxy.on('error', () => {});
+    return this.#proxy;
   }
 
   /**
@@ -50,6 +61,19 @@ export class WebSocketForwarder {
     headers: http.OutgoingHttpHeaders,
     done: (outcome: WebSocketOutcome) => void,
   ): void {
+    if (this.#proxy === undefined) {
+      // The client's socket is paused (no 'data' listener) until http-proxy-3 pipes it.
+      (httpProxyModule ??= import('http-proxy-3')).then(
+        (m) => {
+          this.#setUp(m.ProxyServer);
+          if (socket.destroyed) done({ upgraded: false });
+          else this.forward(req, socket, head, upstream, tls, headers, done);
+        },
+        (err: unknown) => done({ error: err instanceof Error ? err : new Error(String(err)), upgraded: false }),
+      );
+      return;
+    }
+    const proxy = this.#proxy;
     let upgraded = false;
     let settled = false;
     const finish = (outcome: WebSocketOutcome): void => {
@@ -74,13 +98,13 @@ export class WebSocketForwarder {
       });
     };
     socket.once('close', () => finish({ upgraded }));
-    this.#proxy.on('proxyReqWs', onProxyReq);
+    proxy.on('proxyReqWs', onProxyReq);
     try {
-      this.#proxy.ws(req, socket, head, options, (err) => {
+      proxy.ws(req, socket, head, options, (err) => {
         if (!upgraded) finish({ error: err, upgraded });
       });
     } finally {
-      this.#proxy.off('proxyReqWs', onProxyReq);
+      proxy.off('proxyReqWs', onProxyReq);
     }
   }
 }

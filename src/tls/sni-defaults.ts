@@ -17,11 +17,14 @@ export interface SniDefaults {
  */
 export function withSniDefaults(source: CertificateSource, defaults: () => SniDefaults): CertificateSource {
   return {
-    async secureContextFor(servername: string): Promise<SecureContext | undefined> {
-      const ctx = await source.secureContextFor(servername);
-      if (ctx !== undefined) return ctx;
-      const fallback = defaults().fallbackSni;
-      return fallback !== undefined ? source.secureContextFor(fallback) : undefined;
+    secureContextFor(servername: string): Promise<SecureContext | undefined> {
+      const found = source.secureContextFor(servername);
+      // Every handshake comes through here: without fallback_sni, no second promise.
+      if (defaults().fallbackSni === undefined) return found;
+      return found.then((ctx) => {
+        const fallback = defaults().fallbackSni;
+        return ctx !== undefined || fallback === undefined ? ctx : source.secureContextFor(fallback);
+      });
     },
     loadedContextFor(name: string): SecureContext | undefined {
       const ctx = source.loadedContextFor(name);

@@ -14,6 +14,17 @@ import { acceptsUpgrade, answerClientError } from '../http/http1-rules.ts';
 import { readClientHello } from './hello-gate.ts';
 import { alertRecord, ALERT_UNRECOGNIZED_NAME, type HelloResult } from './client-hello.ts';
 
+/** What the gate does with a connection (TlsFront #decide). */
+type Decision =
+  | undefined
+  | { readonly name: string; readonly context: SecureContext }
+  | { readonly direct: SecureContext }
+  | { readonly reason: string; readonly reply: Buffer };
+
+const ignore = (): void => {};
+
+const PLAIN_HTTP_REPLY = Buffer.from('HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n');
+
 export type RequestHandler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
@@ -89,6 +100,12 @@ export class TlsFront {
   readonly #gated = new Set<net.Socket>();
   /** Connections in a handshake made here (#handshakeWith), not by the TLS server. */
   readonly #handshaking = new Set<TLSSocket>();
+  /**
+   * The context the gate found for a connection's SNI name, keyed by the raw socket (the TLS
+   * socket's `_parent`), taken by the SNI callback: one lookup per handshake, and the SNI callback
+   * answers OpenSSL at once instead of through a second chain of promises.
+   */
+  readonly #decided = new WeakMap<net.Socket, { readonly name: string; readonly context: SecureContext }>();
   #closed = false;
   /** `servers { protocols; timeouts { write } }`, changed in place by configure(). */
   readonly #alpn: string[] = ['h2', 'http/1.1'];
@@ -104,10 +121,25 @@ export class TlsFront {
       onRefused: (servername, reason) => this.#log.debug({ servername, reason: reason.message }, 'TLS handshake refused'),
     });
     const certificates = o.certificates;
+    const decided = this.#decided;
     this.#tls = tls.createServer({
       ...TLS_CONTEXT_OPTIONS,
       handshakeTimeout: TIMEOUTS.handshakeMs,
-      SNICallback: acme.SNICallback,
+      SNICallback: function (this: TLSSocket, servername, cb) {
+        // `_parent` is Node's own name for the socket a TLSSocket wraps; without it (another Node),
+        // the name is looked up again, as before the gate kept its answer.
+        const raw = (this as unknown as { _parent?: net.Socket })._parent;
+        const found = raw !== undefined ? decided.get(raw) : undefined;
+        if (found !== undefined) {
+          decided.delete(raw!);
+          // The same bytes the gate parsed (latin1 both): anything else is looked up as usual.
+          if (found.name === servername) {
+            cb(null, found.context);
+            return;
+          }
+        }
+        acme.SNICallback.call(this, servername, cb);
+      },
       ALPNCallback: function (this: TLSSocket, arg) {
         // Without SNI, SNICallback never runs: serve a certificate already loaded for the address
         // the client connected to (how IP-literal sites work), or none.
@@ -209,64 +241,100 @@ export class TlsFront {
     if (this.#keepaliveIntervalMs !== undefined) socket.setKeepAlive(true, this.#keepaliveIntervalMs);
     // The raw socket is ours until the TLS server takes it, and stays listened to after: an error
     // while a lookup runs must not become an uncaught 'error' event.
-    socket.on('error', () => {});
+    socket.on('error', ignore);
     this.#gated.add(socket);
-    // One budget for reading the hello and deciding on it, as the TLS server has for a handshake.
-    const deadline = Date.now() + TIMEOUTS.handshakeMs;
-    void readClientHello(socket, TIMEOUTS.handshakeMs)
-      .then(async (hello) => {
-        if (hello === undefined) return;
-        const refusal = await this.#refusal(socket, hello, deadline);
-        if (this.#closed || socket.destroyed) {
-          socket.destroy();
-          return;
-        }
-        if (refusal === undefined) {
-          this.#gated.delete(socket);
-          this.#tls.emit('connection', socket);
-          return;
-        }
-        if ('context' in refusal) {
-          this.#gated.delete(socket);
-          this.#handshakeWith(socket, refusal.context);
-          return;
-        }
-        publish('my-server:tls:handshake', { result: 'error', ...(hello.kind === 'hello' && hello.serverName ? { servername: hello.serverName } : {}) });
-        this.#log.debug({ remote: socket.remoteAddress, reason: refusal.reason }, 'TLS handshake refused');
-        socket.end(refusal.reply);
-        // A peer that never closes its side must not hold the socket.
-        setTimeout(() => socket.destroy(), 2_000).unref();
-      })
-      .catch((err: unknown) => {
-        this.#log.error({ err }, 'reading a ClientHello failed');
+    let hello: HelloResult | undefined;
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      this.#gated.delete(socket);
+      return true;
+    };
+    // One budget, and one timer, for reading the hello and deciding on it, as the TLS server has
+    // for a handshake: a silent peer is dropped, a name still being looked up (an on-demand
+    // issuance) is refused with unrecognized_name.
+    const timer = setTimeout(() => {
+      if (!settle()) return;
+      if (hello?.kind === 'hello' && hello.serverName !== undefined) this.#refuse(socket, hello, `no certificate for ${JSON.stringify(hello.serverName)} within the handshake timeout`, alertRecord(ALERT_UNRECOGNIZED_NAME));
+      else socket.destroy();
+    }, TIMEOUTS.handshakeMs);
+    timer.unref();
+    const act = (decision: Decision): void => {
+      if (!settle()) return;
+      if (this.#closed || socket.destroyed) {
         socket.destroy();
-      })
-      .finally(() => this.#gated.delete(socket));
+        return;
+      }
+      if (decision === undefined) {
+        this.#tls.emit('connection', socket);
+      } else if ('direct' in decision) {
+        this.#handshakeWith(socket, decision.direct);
+      } else if ('context' in decision) {
+        // The SNI callback takes this context instead of looking the name up a second time.
+        this.#decided.set(socket, decision);
+        this.#tls.emit('connection', socket);
+      } else {
+        this.#refuse(socket, hello!, decision.reason, decision.reply);
+      }
+    };
+    readClientHello(socket, (result) => {
+      if (result === undefined) {
+        settle();
+        return;
+      }
+      hello = result;
+      const decision = this.#decide(socket, result);
+      if (decision instanceof Promise) {
+        decision.then(act, (err: unknown) => {
+          settle();
+          this.#log.error({ err }, 'deciding on a ClientHello failed');
+          socket.destroy();
+        });
+      } else {
+        // After the 'data' event this runs in has finished with the socket (as the lookup's
+        // promise does): the TLS socket wrapping it must not start inside the raw socket's read.
+        queueMicrotask(() => act(decision));
+      }
+    });
+  }
+
+  #refuse(socket: net.Socket, hello: HelloResult, reason: string, reply: Buffer): void {
+    publish('my-server:tls:handshake', { result: 'error', ...(hello.kind === 'hello' && hello.serverName ? { servername: hello.serverName } : {}) });
+    this.#log.debug({ remote: socket.remoteAddress, reason }, 'TLS handshake refused');
+    socket.end(reply);
+    // A peer that never closes its side must not hold the socket.
+    setTimeout(() => socket.destroy(), 2_000).unref();
   }
 
   /**
-   * Why the connection must not reach the TLS server, with the bytes to answer it with; or the
-   * context to handshake with directly (no SNI, no ALPN); undefined to let it through. acme-tls/1
-   * hellos always go through: the challenge callbacks decide on them.
+   * What to do with a connection whose ClientHello was read: let it through to the TLS server
+   * (undefined: acme-tls/1 and malformed hellos, which the TLS server's callbacks and OpenSSL
+   * answer; or with the context found for its SNI name, which the SNI callback then uses), make
+   * its TLS socket here with a context (no SNI, no ALPN), or refuse it with the bytes to answer.
+   * Synchronous except for the SNI lookup, the one step that may wait (storage, issuance).
    */
-  async #refusal(socket: net.Socket, hello: HelloResult, deadline: number): Promise<{ reason: string; reply: Buffer } | { context: SecureContext } | undefined> {
+  #decide(socket: net.Socket, hello: HelloResult): Decision | Promise<Decision> {
     if (hello.kind === 'not-tls') {
       // What Go's and so Caddy's servers answer to plain HTTP on a TLS port.
-      if (hello.http) return { reason: 'plain HTTP on the HTTPS port', reply: Buffer.from('HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n') };
+      if (hello.http) return { reason: 'plain HTTP on the HTTPS port', reply: PLAIN_HTTP_REPLY };
       return { reason: 'not a TLS connection', reply: Buffer.alloc(0) };
     }
     if (hello.kind !== 'hello') return undefined; // a malformed hello: OpenSSL answers it with its own alert
     if (hello.alpn?.includes(ACME_TLS_ALPN_PROTOCOL)) return undefined;
-    if (hello.serverName !== undefined) {
-      // An on-demand name may wait for issuance here: not past the handshake's budget.
-      const ctx = await beforeDeadline(this.#certificates.secureContextFor(hello.serverName), deadline);
-      if (ctx !== undefined) return undefined;
-      return { reason: `no certificate for ${JSON.stringify(hello.serverName)}`, reply: alertRecord(ALERT_UNRECOGNIZED_NAME) };
+    const name = hello.serverName;
+    if (name !== undefined) {
+      const refused = { reason: `no certificate for ${JSON.stringify(name)}`, reply: alertRecord(ALERT_UNRECOGNIZED_NAME) };
+      return this.#certificates.secureContextFor(name).then(
+        (context) => (context !== undefined ? { name, context } : refused),
+        () => refused,
+      );
     }
     const local = socket.localAddress !== undefined ? unmapIPv4(socket.localAddress) : undefined;
     const context = local !== undefined ? this.#certificates.loadedContextFor(local) : undefined;
     // With ALPN the ALPN callback sets the context (setKeyCert); without, nothing in the server would.
-    if (context !== undefined) return hello.alpn === undefined ? { context } : undefined;
+    if (context !== undefined) return hello.alpn === undefined ? { direct: context } : undefined;
     return { reason: `no SNI and no certificate for ${local ?? 'the local address'}`, reply: alertRecord(ALERT_UNRECOGNIZED_NAME) };
   }
 
@@ -288,14 +356,4 @@ export class TlsFront {
     // Every connection (HTTP/1.1, HTTP/2, upgraded WebSocket) is a TLS socket in #sockets.
     await drainSockets(this.#sockets, this.#h1, graceMs);
   }
-}
-
-/** `p`'s value, or undefined once `deadline` (a Date.now() time) passes or when `p` rejects. */
-function beforeDeadline<T>(p: Promise<T>, deadline: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
-    timer.unref();
-  });
-  return Promise.race([p.catch(() => undefined), late]).finally(() => clearTimeout(timer));
 }

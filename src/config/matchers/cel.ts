@@ -10,7 +10,18 @@
  * `header({'Field': 'v' | ['v', …]})`, `query({…})`, `vars({…})`, `file()`, `file('a', …)`,
  * `file({'root': …, 'try_files': […], 'try_policy': …, 'split_path': […]})`.
  */
-import { Environment } from '@marcbachmann/cel-js';
+import type { Environment } from '@marcbachmann/cel-js';
+
+/**
+ * The CEL library (~5 MiB resident) is loaded only for configs that may hold an expression
+ * matcher: parseConfig awaits loadCel() first when one can be there (config/index.ts), which
+ * makes it ready for both the check here and the run time's compile.
+ */
+let cel: typeof import('@marcbachmann/cel-js') | undefined;
+
+export async function loadCel(): Promise<void> {
+  cel ??= await import('@marcbachmann/cel-js');
+}
 
 /** The value of `req` in a program: what ph() reads placeholders from. */
 export class CelRequest {
@@ -37,7 +48,8 @@ export interface CelMatcherFunctions {
 const MAX_VARARGS = 16;
 
 export function celEnvironment(fns: CelMatcherFunctions, setName: string): Environment {
-  const env = new Environment({ homogeneousAggregateLiterals: false })
+  if (cel === undefined) throw new Error('CEL expression used before loadCel() (config/matchers/cel.ts)');
+  const env = new cel.Environment({ homogeneousAggregateLiterals: false })
     .registerType('http.Request', CelRequest)
     .registerVariable('req', 'http.Request')
     .registerFunction('ph(http.Request, string): dyn', (req: CelRequest, name: string) => req.ph(name) ?? null);

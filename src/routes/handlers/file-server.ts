@@ -1,12 +1,19 @@
 /** file_server: static files (files/serve.ts) under the route's root or the `root` variable. */
 import type { FileServerRoute } from '../../config/types.ts';
-import { StaticFiles } from '../../files/serve.ts';
+import type { StaticFiles } from '../../files/serve.ts';
 import { expandPlaceholders, splitTarget } from '../context.ts';
 import { HandlerError } from './errors.ts';
 import type { HandlerCompiler } from './types.ts';
 
+/**
+ * files/serve.ts (with send, mime-types and range-parser, ~9 MiB resident) is loaded at the first
+ * request a file_server answers, not by every config: most proxies never serve a file.
+ */
+let serveModule: Promise<typeof import('../../files/serve.ts')> | undefined;
+
 export const fileServer: HandlerCompiler<FileServerRoute> = (r) => {
-  const files = new StaticFiles({
+  let files: StaticFiles | undefined;
+  const options = {
     hide: r.hide,
     index: r.index,
     browse: r.browse,
@@ -14,9 +21,10 @@ export const fileServer: HandlerCompiler<FileServerRoute> = (r) => {
     precompressed: r.precompressed,
     ...(r.status !== undefined ? { status: r.status } : {}),
     canonicalUris: r.canonicalUris,
-  });
+  };
   return {
     step: async (req, res, ctx) => {
+      files ??= new (await (serveModule ??= import('../../files/serve.ts'))).StaticFiles(options);
       const rootVar = ctx.vars?.get('root');
       const template = r.root ?? (typeof rootVar === 'string' ? rootVar : '.');
       const root = expandPlaceholders(template, req, ctx);

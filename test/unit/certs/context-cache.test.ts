@@ -164,7 +164,8 @@ test('an evicted context still serves a handshake that already holds it, and its
     const [x, y] = await Promise.all(['x.localhost', 'y.localhost'].map((n) => obtainCertificate([n], { storage: tmp.storage, store, issuer, keyType: 'p256', log: silentLogger() })));
     assert.ok(x && y);
     const cache = new ContextCache({ max: 1, retireAfterMs: 100 });
-    const held = cache.install('x', x);
+    cache.install('x', x);
+    const held = cache.contextFor('x', x);
     cache.install('y', y); // evicts x
     assert.equal(cache.size, 1);
     assert.equal(await handshakesWith(held), true, 'within the retire delay the evicted context works');
@@ -173,6 +174,25 @@ test('an evicted context still serves a handshake that already holds it, and its
     assert.equal(await handshakesWith(held), false, 'after the delay its SSL_CTX is freed');
     assert.equal(await handshakesWith(cache.contextFor('y', y)), true, 'the hot one is untouched');
     assert.notEqual(cache.contextFor('x', x), held, 'a cold hit builds a new context');
+  } finally {
+    await tmp.remove();
+  }
+});
+
+test('a context only installed (never handed to a handshake) is freed as soon as it is evicted', async () => {
+  const tmp = await tempStorage();
+  try {
+    const issuer = new LocalIssuer({ storage: tmp.storage, log: silentLogger() });
+    const store = new CertificateStore(tmp.storage);
+    const [x, y] = await Promise.all(['x.localhost', 'y.localhost'].map((n) => obtainCertificate([n], { storage: tmp.storage, store, issuer, keyType: 'p256', log: silentLogger() })));
+    assert.ok(x && y);
+    const cache = new ContextCache({ max: 1, retireAfterMs: 60_000 });
+    cache.install('x', x);
+    const handed = cache.contextFor('x', x);
+    const installedOnly = cache.install('x2', x); // evicts x, handed out: retired, not freed
+    cache.install('y', y); // evicts x2, never handed out: freed now
+    assert.equal(await handshakesWith(handed), true, 'a handed-out context lives for the retire delay');
+    assert.equal(await handshakesWith(installedOnly), false, 'an installed-only context is freed at eviction');
   } finally {
     await tmp.remove();
   }
