@@ -16,6 +16,7 @@ import { bufferRequestBody, type PreparedBody } from './buffering.ts';
 import { copyResponse, discard, matchResponse, type InterceptedResponse } from './response-handling.ts';
 import { IpRanges } from '../util/ip-ranges.ts';
 import { publish } from '../diagnostics.ts';
+import { rewriteRequestTarget } from '../util/rewrite-uri.ts';
 import {
   UpstreamTimeoutError,
   clientGone,
@@ -303,7 +304,7 @@ export class ReverseProxy {
       delete headers['content-length'];
       delete headers['transfer-encoding'];
     }
-    const path = rewrite?.uri === undefined ? (req.url ?? '/') : rewriteTarget(req.url ?? '/', expandPlaceholders(rewrite.uri, fctx, req.headers));
+    const path = rewrite?.uri === undefined ? (req.url ?? '/') : rewriteRequestTarget(req.url ?? '/', rewrite.uri, (text) => expandPlaceholders(text, fctx, req.headers));
     const request = { method: rewrite?.method ?? req.method ?? 'GET', path, headers, body: bodiless ? null : body.body() };
     up.acquire();
     try {
@@ -341,20 +342,6 @@ export class ReverseProxy {
       'upstream request failed',
     );
   }
-}
-
-/**
- * The upstream's target under `rewrite URI`, as Caddy's rewrite builds it: URI's path replaces the
- * request's unless empty; its query replaces the request's when URI has a `?`, else the request's stays.
- */
-export function rewriteTarget(original: string, uri: string): string {
-  const q = original.indexOf('?');
-  const path = q < 0 ? original : original.slice(0, q);
-  const query = q < 0 ? '' : original.slice(q + 1);
-  const nq = uri.indexOf('?');
-  const newPath = nq < 0 ? uri : uri.slice(0, nq);
-  const newQuery = nq < 0 ? query : uri.slice(nq + 1);
-  return (newPath === '' ? path : newPath) + (newQuery === '' ? '' : `?${newQuery}`);
 }
 
 /** The response goes to its handle_response block, or is copied when nobody runs blocks. */

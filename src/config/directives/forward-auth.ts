@@ -14,10 +14,9 @@
  * chain goes on to the next handler. Any other response is relayed to the client as it is (the
  * login redirect of Authelia, Authentik and the like).
  *
- * `uri` is the proxy's rewrite URI, expanded per request by proxy/reverse-proxy.ts. Caddy
- * query-escapes placeholder values in its query part (rewrite.go buildQueryString); that runtime
- * does not yet (a pending case in test/fixtures/caddy-diff/cases.ts), so `?rd={uri}` passes the
- * client's `&` through unescaped.
+ * `uri` is the proxy's rewrite URI, rewritten per request as the `rewrite` directive does it
+ * (util/rewrite-uri.ts): placeholder values in its query part are query-escaped, as Caddy's
+ * buildQueryString does, so `?rd={uri}` carries the client's `&` escaped.
  */
 import { configError, posOf } from '../errors.ts';
 import type { Token } from '../lexer.ts';

@@ -3,6 +3,9 @@ import type { HandleRoute, ReverseProxyRoute, RouteRoute } from '../../config/ty
 import type { Req } from '../context.ts';
 import { HandlerError } from './errors.ts';
 import type { HandlerCompiler, UpgradableContext } from './types.ts';
+import { escapePath } from '../../util/rewrite-uri.ts';
+
+export { escapePath };
 
 /**
  * handle and handle_path: the nested routes run; like every Caddy subroute, when none of them
@@ -69,12 +72,4 @@ export function stripPrefix(path: string, prefix: string): string {
 /** After handle_path or a rewrite, the upstream sees the path and query handlers left. */
 function rewritePath(req: Req, ctx: UpgradableContext): void {
   req.url = escapePath(ctx.path) + (ctx.query ? `?${ctx.query}` : '');
-}
-
-/**
- * A decoded path as a request-target path: what must not appear raw escaped, `?` and `#` included
- * (encodeURI leaves them, so a decoded `%3F` would otherwise start a query upstream).
- */
-export function escapePath(path: string): string {
-  return encodeURI(path).replace(/[?#]/g, (c) => encodeURIComponent(c));
 }

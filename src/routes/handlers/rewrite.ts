@@ -5,7 +5,8 @@
  */
 import type { QueryOp, RewriteRoute } from '../../config/types.ts';
 import { expandPlaceholders, type Req, type RequestContext } from '../context.ts';
-import { escapePath, stripPrefix } from './blocks.ts';
+import { decodePath, escapePath, queryEscape, rewriteUri } from '../../util/rewrite-uri.ts';
+import { stripPrefix } from './blocks.ts';
 import type { HandlerCompiler } from './types.ts';
 
 export const rewrite: HandlerCompiler<RewriteRoute> = (r) => {
@@ -17,7 +18,7 @@ export const rewrite: HandlerCompiler<RewriteRoute> = (r) => {
       if (r.method !== undefined) (req as { method: string }).method = expand(r.method).toUpperCase();
       let path = ctx.path;
       let query = ctx.query;
-      if (r.uri !== undefined) ({ path, query } = rewriteUri(r.uri, req, ctx, path, query));
+      if (r.uri !== undefined) ({ path, query } = rewriteUri(r.uri, expand, path, query));
       if (r.stripPrefix !== undefined) path = stripPrefix(path, expand(r.stripPrefix));
       if (r.stripSuffix !== undefined) path = stripSuffix(path, expand(r.stripSuffix));
       if (r.replace !== undefined) {
@@ -46,79 +47,9 @@ export function setTarget(req: Req, ctx: RequestContext, path: string, query: st
   req.url = escapePath(path) + (query !== '' ? `?${query}` : '');
 }
 
-function decodePath(escaped: string): string {
-  try {
-    return decodeURIComponent(escaped);
-  } catch {
-    return escaped;
-  }
-}
 
-/**
- * `rewrite TO`: TO's path part replaces the path and its query part (when TO has a `?`) the
- * query; a part not written is kept. A `?` that a placeholder brought into the path starts the
- * query when TO gives none (Caddy's "injected" query).
- */
-function rewriteUri(uri: string, req: Req, ctx: RequestContext, path: string, query: string): { path: string; query: string } {
-  const hash = uri.indexOf('#');
-  const target = hash < 0 ? uri : uri.slice(0, hash);
-  const q = target.indexOf('?');
-  const pathPart = q < 0 ? target : target.slice(0, q);
-  let queryPart: string | undefined = q < 0 ? undefined : target.slice(q + 1);
-  if (pathPart !== '') {
-    // {path} goes in escaped, so that a `?` or `%` in it stays part of the path.
-    const escaped = pathPart.replace(/\{(?:path|http\.request\.uri\.path)\}/g, () => escapePath(ctx.path));
-    let newPath = expandPlaceholders(escaped, req, ctx);
-    newPath = newPath.split('#')[0] as string;
-    const injected = newPath.indexOf('?');
-    if (injected >= 0) {
-      if (queryPart === undefined || queryPart === '') queryPart = newPath.slice(injected + 1).replace(/[{}]/g, encodeURIComponent);
-      newPath = newPath.slice(0, injected);
-    }
-    path = decodePath(newPath);
-  }
-  if (queryPart !== undefined) query = buildQuery(queryPart, req, ctx);
-  return { path, query };
-}
 
-/**
- * Caddy's buildQueryString: each key and value has its placeholders replaced by query-escaped
- * values, except `{query}` in a key's place, which is the original query as it came (already
- * escaped), so `?{query}&a=1` merges; components that come out empty are dropped with their `&`.
- */
-function buildQuery(qs: string, req: Req, ctx: RequestContext): string {
-  let out = '';
-  let wroteVal = true;
-  while (qs.length > 0) {
-    const amp = qs.indexOf('&');
-    const eq: number = wroteVal ? qs.indexOf('=') : -1;
-    const ampIsNext: boolean = amp >= 0 && (amp < eq || eq < 0);
-    let end = qs.length;
-    if (ampIsNext) end = amp;
-    else if (eq >= 0 && (eq < amp || amp < 0)) end = eq;
-    const key = wroteVal;
-    const comp = qs.slice(0, end).replace(/\{([a-z0-9_.]+)\}/g, (whole, name: string) => {
-      const value = expandPlaceholders(whole, req, ctx);
-      if (value === whole) return whole;
-      if (key && (name === 'query' || name === 'http.request.uri.query')) return value;
-      return queryEscape(value);
-    });
-    qs = qs.slice(end < qs.length ? end + 1 : end);
-    if (key) {
-      if (out.length > 0 && comp.length > 0) out += '&';
-    } else out += '=';
-    out += comp;
-    wroteVal = ampIsNext;
-  }
-  return out;
-}
 
-/** Go's url.QueryEscape: everything but A-Z a-z 0-9 - _ . ~ escaped, space as +. */
-function queryEscape(s: string): string {
-  return encodeURIComponent(s)
-    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-    .replace(/%20/g, '+');
-}
 
 function queryUnescape(s: string): string {
   try {

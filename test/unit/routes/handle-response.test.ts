@@ -244,7 +244,8 @@ http://site.test:8080 {
         assert.equal(a.headers['x-drop'], undefined);
         const b = await request('/b/y?gone=1');
         assert.equal(b.body.toString(), 'upstream body');
-        assert.deepEqual(seen, ['PUT /new?keep=1', 'GET /other?q=/b/y']);
+        // A placeholder's value in the query is query-escaped, as Caddy's buildQueryString does.
+        assert.deepEqual(seen, ['PUT /new?keep=1', 'GET /other?q=%2Fb%2Fy']);
       },
     );
   } finally {
