@@ -56,6 +56,8 @@ interface Setup {
   readonly a: OtherCa;
   readonly b: OtherCa;
   readonly mgr: CertificateManager;
+  /** The storage `mgr` keeps its certificates in. */
+  readonly storage: TempStorage['storage'];
   readonly server: SniServer;
   /** Which CA's root verifies the certificate served for `name` now ('a', 'b', or undefined). */
   servedBy(name: string): Promise<'a' | 'b' | undefined>;
@@ -66,7 +68,8 @@ async function setup(extra: { covers?: (name: string) => NamePolicy | undefined 
   const tmps: TempStorage[] = [await tempStorage(), await tempStorage(), await tempStorage()];
   const [main, ca1, ca2] = tmps as [TempStorage, TempStorage, TempStorage];
   const a = new OtherCa('ca-a', new LocalIssuer({ storage: ca1.storage, log: silentLogger() }));
-  const b = new OtherCa('ca-b', new LocalIssuer({ storage: ca2.storage, log: silentLogger() }));
+  // A shorter lifetime than a's: b's certificates end before a's issued earlier (see the follower test).
+  const b = new OtherCa('ca-b', new LocalIssuer({ storage: ca2.storage, log: silentLogger(), lifetimeMs: 2 * 3600_000 }));
   const covers = extra.covers;
   const mgr = new CertificateManager({
     storage: main.storage,
@@ -80,6 +83,7 @@ async function setup(extra: { covers?: (name: string) => NamePolicy | undefined 
     a,
     b,
     mgr,
+    storage: main.storage,
     server,
     servedBy: async (name) => {
       for (const which of ['a', 'b'] as const) if ((await handshake(server.port, name, roots[which])).authorized) return which;
@@ -171,6 +175,35 @@ test('cached on-demand certificates whose covering site now names another issuer
     s.mgr.manage(new Map(), (name) => (name.endsWith('.od.example') ? policy : undefined));
     assert.equal(await s.servedBy('x.od.example'), 'a');
     assert.equal(s.a.calls, 1);
+  } finally {
+    await s.done();
+  }
+});
+
+test('a follower (no maintenance) switched to another issuer keeps serving the old certificate and takes the new issuer\'s once the leader stored it', async () => {
+  const s = await setup();
+  try {
+    const name = 'follower.example';
+    s.mgr.manage(new Map([[name, { issuer: s.a, keyType: 'p256' }]]));
+    assert.equal(await s.servedBy(name), 'a');
+    s.mgr.setMaintenance(false);
+    s.mgr.manage(new Map([[name, { issuer: s.b, keyType: 'p256' }]]));
+    // Nothing in storage for the new issuer yet: the follower orders nothing and serves the old one.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(s.b.calls, 0);
+    assert.equal(await s.servedBy(name), 'a');
+    // The leader (another manager on the same storage) obtains it; its push reaches the follower,
+    // which takes it although it ends before the one it holds: that one is another issuer's.
+    const leader = new CertificateManager({ storage: s.storage, store: new CertificateStore(s.storage), log: silentLogger() });
+    try {
+      leader.manage(new Map([[name, { issuer: s.b, keyType: 'p256' }]]));
+      await until('the leader\'s certificate', () => leader.certificates().length === 1);
+    } finally {
+      await leader.close();
+    }
+    s.mgr.reloadNames([name]);
+    await until('the new issuer\'s certificate served by the follower', async () => (await s.servedBy(name)) === 'b');
+    assert.equal(s.b.calls, 1);
   } finally {
     await s.done();
   }
