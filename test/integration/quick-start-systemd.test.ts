@@ -11,7 +11,9 @@
  * ports and an admin address of its own. A real ACME certificate must be issued and served, and an
  * app behind it answer; then ExecReload as written: a broken Proxyfile exits non-zero with the
  * file's position and the old config (and certificate) keeps serving; a good one succeeds and is
- * in place when ExecReload returns. `certs list` as quick-start.md runs it shows the certificate.
+ * in place when ExecReload returns. Then step 4, production by a reload that changes `acme_ca` (a
+ * second Pebble): its certificate is served within a bounded time, with every request on the way
+ * answered; `certs list` as quick-start.md runs it shows one certificate per CA.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,7 +57,7 @@ function getVia(port: number, ca: string): Promise<{ status: number; body: strin
   });
 }
 
-test('quick-start systemd path: the unit\'s ExecStart runs the single executable against Pebble, a certificate is issued and served; ExecReload fails on a broken Proxyfile with the old config serving, succeeds on a good one', { timeout: 300_000 }, async (t) => {
+test('quick-start systemd path: the unit\'s ExecStart runs the single executable against Pebble, a certificate is issued and served; ExecReload fails on a broken Proxyfile with the old config serving, succeeds on a good one, and moves to a production CA without a restart', { timeout: 300_000 }, async (t) => {
   const roots: string[] = [];
   const temp = async (prefix: string): Promise<string> => {
     const dir = await mkdtemp(join(tmpdir(), prefix));
@@ -72,8 +74,9 @@ test('quick-start systemd path: the unit\'s ExecStart runs the single executable
   assert.equal(built.code, 0, `build sea:\n${built.stdout}\n${built.stderr}`);
 
   const [httpPort, httpsPort, adminPort] = (await freePorts(3)) as [number, number, number];
-  const pebble = await startPebble({ httpPort, tlsPort: httpsPort });
-  t.after(() => pebble.stop());
+  // Two CAs, as quick-start.md's staging then production: `pebble`, then `production`.
+  const [pebble, production] = await Promise.all([startPebble({ httpPort, tlsPort: httpsPort }), startPebble({ httpPort, tlsPort: httpsPort })]);
+  t.after(() => Promise.all([pebble.stop(), production.stop()]));
 
   // The app my-server fronts (quick-start.md: 127.0.0.1:3000).
   const app = http.createServer((req, res) => res.end(`app saw ${req.headers.host ?? ''}`));
@@ -85,11 +88,14 @@ test('quick-start systemd path: the unit\'s ExecStart runs the single executable
   const doc = await readFile(join(REPO, 'docs', 'quick-start.md'), 'utf8');
   const staging = /## 3\.[\s\S]*?```caddyfile\n([\s\S]*?)```/.exec(doc)?.[1];
   assert.ok(staging !== undefined && staging.includes('acme_ca https://acme-staging-v02.api.letsencrypt.org/directory'), 'quick-start.md step 3 has the staging Proxyfile');
-  const proxyfile = (site: string): string =>
+  // Trusting both Pebbles' HTTPS listeners, so that going to production changes `acme_ca` only.
+  const listenerRoots = join(await temp('my-server-qs-roots-'), 'pebble-roots.pem');
+  await writeFile(listenerRoots, pebble.caPem + production.caPem);
+  const proxyfile = (site: string, ca = pebble.directoryUrl): string =>
     staging
       .replace('acme_ca https://acme-staging-v02.api.letsencrypt.org/directory', [
-        `acme_ca ${pebble.directoryUrl}`,
-        `\tacme_ca_root ${pebble.caFile}`,
+        `acme_ca ${ca}`,
+        `\tacme_ca_root ${listenerRoots}`,
         `\thttp_port ${httpPort}`,
         `\thttps_port ${httpsPort}`,
         '\tdefault_bind 127.0.0.1',
@@ -174,10 +180,33 @@ test('quick-start systemd path: the unit\'s ExecStart runs the single executable
   // ExecReload returned once the new config was in place: no polling.
   assert.deepEqual(await getVia(httpsPort, root), { status: 200, body: 'reloaded', serial: first.serial });
 
-  // quick-start.md's `certs list` (as the service user, with the unit's storage).
+  // quick-start.md step 4: production by changing the CA and reloading (no restart). The staging
+  // certificate serves until production's is ready: every handshake on the way succeeds.
+  await replace(proxyfile('\trespond "production"', production.directoryUrl));
+  const toProduction = await run(reload, reloadArgs, reloadEnv, 30_000);
+  assert.equal(toProduction.code, 0, `ExecReload to production:\n${toProduction.stdout}\n${toProduction.stderr}`);
+  const productionRoot = await production.rootPem();
+  const started = Date.now();
+  for (;;) {
+    const stagingServed = await getVia(httpsPort, root).catch(() => undefined);
+    const productionServed = stagingServed ? undefined : await getVia(httpsPort, productionRoot).catch(() => undefined);
+    assert.ok(stagingServed ?? productionServed, `a request failed while going to production\n${output.slice(-4000)}`);
+    if (productionServed) {
+      assert.deepEqual({ status: productionServed.status, body: productionServed.body }, { status: 200, body: 'production' });
+      break;
+    }
+    assert.ok(Date.now() - started < 60_000, `production's certificate not served within 60 s\n${output.slice(-6000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(production.countIssued() >= 1);
+
+  // quick-start.md's `certs list` (as the service user, with the unit's storage): one row per CA.
   const listed = await run(file, ['certs', 'list', '--config', join(etc, 'Proxyfile')], env, 60_000);
   assert.equal(listed.code, 0, listed.stderr);
-  assert.match(listed.stdout, new RegExp(`^${NAME.replace(/\./g, '\\.')}\\s+.*Pebble.*certificates/127\\.0\\.0\\.1_\\d+-dir/`, 'm'), listed.stdout);
+  for (const ca of [pebble, production]) {
+    const folder = `certificates/127.0.0.1_${new URL(ca.directoryUrl).port}-dir/`;
+    assert.match(listed.stdout, new RegExp(`^${NAME.replace(/\./g, '\\.')}\\s+.*Pebble.*${folder.replace(/\./g, '\\.')}`, 'm'), listed.stdout);
+  }
 
   server.kill('SIGTERM');
   const stopped = await exited;
