@@ -186,8 +186,9 @@ export class App {
     this.#caRoots = next.caRoots;
     this.#issuers = issuers;
     if (p.onDemand) this.#onDemand = onDemandPolicyFor(g);
-    // Managed before it serves, so handshakes wait for its certificates rather than find none.
-    stack.manager.manage(gen.managed);
+    // Managed before it serves, so handshakes wait for its certificates rather than find none. The
+    // new generation's on-demand coverage: cached on-demand names whose issuer it changes are dropped.
+    stack.manager.manage(gen.managed, (name) => gen.onDemandCovers(name));
     this.#stack = stack;
     this.#gen = gen;
     if (old.stack && old.stack !== stack) this.#retire(old.stack, g.gracePeriodMs);

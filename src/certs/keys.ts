@@ -8,9 +8,12 @@
  *   certificates/<issuer>/<name>/<name>.json        CertificateMeta
  *   certificates/<issuer>/<name>/<name>.pending     a save in progress: { keyPem, chainPem, meta }
  *   pki/local/root.crt|root.key|intermediate.crt|intermediate.key   built-in local CA
+ *   lifecycle/<issuer>/<name>.json                  attempts and failures (lifecycle.ts lifecycleKey)
  *
  * <issuer> is "local" for the built-in CA, else the ACME directory's host and path made safe
- * ("acme-v02.api.letsencrypt.org-directory"), so certificates from two CAs never mix.
+ * ("acme-v02.api.letsencrypt.org-directory"), so certificates from two CAs never mix, and a
+ * reload that changes a name's issuer finds the new issuer's certificate, if any, under its own key
+ * (CertificateManager.manage).
  * <name> is the certificate's first name made safe ("*" → "wildcard_", ":" → "_").
  */
 

@@ -169,8 +169,17 @@ export class CertificateManager {
   /**
    * Replace the set of managed names (start and every reload). New names are obtained in the
    * background, so serving starts at once; names no longer configured stop being renewed.
+   *
+   * Certificates are kept per issuer (keys.ts), as Caddy keys them: a name whose issuer changed
+   * (another ACME directory, the local CA instead of ACME or back) is served the new issuer's
+   * certificate from storage, else one obtained from it in the background, and is renewed with it
+   * from then on; the old issuer's certificate serves until then, so the name is never without one.
+   * `onDemandCovers`, the next config's on-demand coverage: cached on-demand certificates whose
+   * covering site now names another issuer are dropped, so the next handshake for such a name looks
+   * it up under the new issuer (storage, else `ask` and an order), as Caddy's does. Dropped rather
+   * than all re-ordered at once: an on-demand fleet may hold thousands of names, most never asked for again.
    */
-  manage(names: ReadonlyMap<string, NamePolicy>): void {
+  manage(names: ReadonlyMap<string, NamePolicy>, onDemandCovers?: (name: string) => NamePolicy | undefined): void {
     // A start or reload is when a person may have fixed what made the CA refuse a name for good
     // (a CAA record, the config): parks end, here and in storage. The CA's own waits stay.
     this.#parksLifted = liftParks(this.#o.storage).then(
@@ -180,6 +189,7 @@ export class CertificateManager {
       (err: unknown) => this.#o.log.warn({ err }, `lifting parked certificate names failed: ${describeError(err)}`),
     );
     this.#failed.liftParks();
+    if (onDemandCovers) this.#dropOnDemandOfOtherIssuers(onDemandCovers);
     for (const [name, entry] of this.#managed) {
       if (!names.has(name)) {
         this.#stop(entry);
@@ -189,7 +199,12 @@ export class CertificateManager {
     for (const [name, policy] of names) {
       const existing = this.#managed.get(name);
       if (existing) {
+        const switched = existing.policy.issuer.storageKey !== policy.issuer.storageKey;
         existing.policy = policy;
+        if (switched) {
+          this.#switchIssuer(existing);
+          continue;
+        }
         if (existing.parked) {
           existing.parked = false;
           this.#renewals.schedule(existing, 0);
@@ -204,6 +219,41 @@ export class CertificateManager {
       this.#storageTimer = setInterval(() => void this.#checkStorage(), this.#o.storageCheckMs ?? DEFAULT_STORAGE_CHECK_MS);
       this.#storageTimer.unref();
     }
+  }
+
+  /**
+   * `entry`'s issuer changed at a reload: its next attempt, now, loads or obtains the certificate of
+   * the new issuer (#ensure), while the certificate it holds keeps serving.
+   */
+  #switchIssuer(entry: Entry): void {
+    this.#o.log.info(
+      { name: entry.name, issuer: entry.policy.issuer.id, ...(entry.cert ? { serving: entry.cert.keys.cert } : {}) },
+      `issuer of ${entry.name} changed: loading its certificate from storage or obtaining one from ${entry.policy.issuer.id}`,
+    );
+    // Renewal information about the old issuer's certificate is no business of the new issuer's.
+    this.#clock.clearTimer(entry.ariTimer);
+    entry.ariTimer = undefined;
+    // The old issuer's failures and parks say nothing about the new one.
+    entry.failures = 0;
+    entry.parked = false;
+    this.#renewals.schedule(entry, 0);
+  }
+
+  /** Drops cached on-demand entries whose name `covers` now gives to another issuer (see manage). */
+  #dropOnDemandOfOtherIssuers(covers: (name: string) => NamePolicy | undefined): void {
+    const dropped: string[] = [];
+    for (const [name, entry] of this.#onDemand.entries()) {
+      const policy = covers(name);
+      if (policy !== undefined && policy.issuer.storageKey !== entry.policy.issuer.storageKey) dropped.push(name);
+    }
+    // Deleted after the walk: the LRU's dispose (#stop) runs on delete.
+    for (const name of dropped) this.#onDemand.delete(name);
+    if (dropped.length > 0) this.#o.log.info({ count: dropped.length }, 'on-demand certificates of another issuer dropped: looked up under the new issuer at their next handshake');
+  }
+
+  /** Whether `entry` holds no certificate, or one stored under its current issuer. */
+  #fromCurrentIssuer(entry: Entry): boolean {
+    return entry.cert === undefined || entry.cert.keys.cert === certificateKeys(entry.policy.issuer.storageKey, entry.name).cert;
   }
 
   /** Turns maintenance on (a worker became the leader: renew what is due now) or off. */
@@ -357,19 +407,36 @@ export class CertificateManager {
     }
   }
 
-  /** Load or obtain a managed entry's certificate, once at a time. */
-  #ensure(entry: Entry): Promise<Entry> {
-    return this.#flight.do(`m:${entry.name}`, async () => {
-      await this.#parksLifted;
-      if (!entry.cert) {
-        const stored = await this.#o.store.load(entry.policy.issuer.storageKey, entry.name);
-        if (stored) this.#install(entry, stored);
-      }
-      // Held back by the order cap: the caller's timer comes back when it allows the order.
-      if (entry.cert && needsRenewal(entry.cert.meta, this.#date()) && this.#renewals.postponed(entry, entry.cert.meta)) return entry;
-      if (!entry.cert || needsRenewal(entry.cert.meta, this.#date())) await this.#obtain(entry);
+  /**
+   * Load or obtain a managed entry's certificate, once at a time. An entry holding another issuer's
+   * certificate (its issuer changed at a reload) takes its issuer's stored one if still valid, else
+   * obtains one; the held one serves meanwhile.
+   */
+  async #ensure(entry: Entry): Promise<Entry> {
+    // An attempt joined here may have begun with the issuer a reload has since replaced, and ended
+    // holding that issuer's certificate: one more attempt then runs with the current issuer. Each
+    // round needs another reload during the previous one, so this ends.
+    for (;;) {
+      await this.#flight.do(`m:${entry.name}`, () => this.#ensureOnce(entry));
+      if (entry.removed || this.#fromCurrentIssuer(entry)) return entry;
+    }
+  }
+
+  async #ensureOnce(entry: Entry): Promise<Entry> {
+    await this.#parksLifted;
+    if (!entry.cert || !this.#fromCurrentIssuer(entry)) {
+      const stored = await this.#o.store.load(entry.policy.issuer.storageKey, entry.name);
+      // An expired one is installed only when there is nothing else to serve (then renewed below).
+      if (stored && (!entry.cert || Date.parse(stored.meta.notAfter) > this.#clock.now())) this.#install(entry, stored);
+    }
+    if (!this.#fromCurrentIssuer(entry)) {
+      await this.#obtain(entry);
       return entry;
-    });
+    }
+    // Held back by the order cap: the caller's timer comes back when it allows the order.
+    if (entry.cert && needsRenewal(entry.cert.meta, this.#date()) && this.#renewals.postponed(entry, entry.cert.meta)) return entry;
+    if (!entry.cert || needsRenewal(entry.cert.meta, this.#date())) await this.#obtain(entry);
+    return entry;
   }
 
   async #obtain(entry: Entry): Promise<void> {
@@ -382,7 +449,7 @@ export class CertificateManager {
       log: this.#o.log,
       // What we know may be newer than storage (renewal information whose save is pending or
       // failed): it decides for the certificate we hold; one renewed elsewhere still wins.
-      ...(entry.cert ? { known: entry.cert.meta } : {}),
+      ...(entry.cert && this.#fromCurrentIssuer(entry) ? { known: entry.cert.meta } : {}),
       now: () => this.#date(),
       signal: this.#abort.signal,
     });
@@ -441,11 +508,13 @@ export class CertificateManager {
    */
   async #reloadFromStorage(entry: Entry, orMissing = false): Promise<void> {
     if (this.#flight.has(`m:${entry.name}`)) return;
-    if (!entry.cert) {
-      if (!orMissing) return;
+    // Holding another issuer's certificate (the issuer changed at a reload; in a follower, the
+    // leader obtains the new one): any valid one of the current issuer's replaces it.
+    if (!entry.cert || !this.#fromCurrentIssuer(entry)) {
+      if (!orMissing && entry.cert === undefined) return;
       try {
         const stored = await this.#o.store.load(entry.policy.issuer.storageKey, entry.name);
-        if (stored && !entry.cert && !entry.removed && Date.parse(stored.meta.notAfter) > this.#clock.now()) this.#install(entry, stored);
+        if (stored && !entry.removed && !this.#flight.has(`m:${entry.name}`) && (!entry.cert || !this.#fromCurrentIssuer(entry)) && Date.parse(stored.meta.notAfter) > this.#clock.now()) this.#install(entry, stored);
       } catch (err) {
         this.#o.log.warn({ name: entry.name, err }, 'loading a certificate stored elsewhere failed');
       }
