@@ -268,7 +268,7 @@ export class Primary {
       return;
     }
     if (Date.now() - slot.startedAt > HEALTHY_MS) slot.failures = 0;
-    const delayMs = slot.failures === 0 ? 0 : backoffDelay(slot.failures - 1, { baseMs: RESTART_BASE_MS, maxMs: RESTART_MAX_MS });
+    const delayMs = restartDelay(slot.failures);
     slot.failures++;
     this.#log.error({ worker: slot.id, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker exited: restarting it');
     if (wasLeader) {
@@ -311,6 +311,15 @@ export class Primary {
 function compileCacheEnv(): NodeJS.ProcessEnv {
   if (process.env['NODE_COMPILE_CACHE'] !== undefined || process.env['NODE_DISABLE_COMPILE_CACHE'] !== undefined) return {};
   return { NODE_COMPILE_CACHE: join(tmpdir(), 'node-compile-cache') };
+}
+
+/**
+ * How long the primary waits before forking a replacement for a worker that died `failures` times
+ * in a row without serving HEALTHY_MS in between: at once the first time (a one-off crash), then
+ * 0.5 s doubling to 30 s, jittered, so a worker that cannot start does not keep a core busy.
+ */
+export function restartDelay(failures: number, random: () => number = Math.random): number {
+  return failures === 0 ? 0 : backoffDelay(failures - 1, { baseMs: RESTART_BASE_MS, maxMs: RESTART_MAX_MS, random });
 }
 
 /** `workers N|auto` as a count: auto is what the host lets this process run in parallel. */
