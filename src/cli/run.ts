@@ -12,7 +12,8 @@ import { packageVersion } from './version.ts';
 const HELP = `Usage: my-server run [--config FILE] [--watch]
 
 Serves in the foreground. FILE defaults to ./Proxyfile (or $MY_SERVER_CONFIG).
-  --watch   reload when FILE, or a file it imports, changes
+  --watch   reload when FILE, or a file it imports, changes (with \`workers N\`: every worker
+            at once, all or none, as SIGHUP does)
 Signals: SIGHUP reloads FILE; SIGTERM and SIGINT stop gracefully (in-flight requests get
 grace_period to finish), then the process exits 0. With \`workers N\`, send them to the first
 process (the primary): it passes them on to every worker.
@@ -39,9 +40,11 @@ export async function runCommand(args: string[]): Promise<number> {
     const count = workerCount(config.globals.workers, availableParallelism());
     if (link === undefined && count > 1 && cluster.isPrimary) {
       const g = config.globals;
-      return await new Primary({ count, log, stopMs: (g.shutdownDelayMs ?? 0) + g.gracePeriodMs }).run();
+      const watch = values['watch'] === true ? { watch: { file, files: config.files } } : {};
+      return await new Primary({ count, log, stopMs: (g.shutdownDelayMs ?? 0) + g.gracePeriodMs, ...watch }).run();
     }
-    return await serve(config, file, log, values['watch'] === true, link);
+    // A worker never watches the config itself: its primary does, and reloads every worker at once.
+    return await serve(config, file, log, values['watch'] === true && link === undefined, link);
   } finally {
     link?.close();
   }
