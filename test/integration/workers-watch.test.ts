@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -128,5 +129,21 @@ test('workers 2 + --watch: a save reloads every worker through the primary; one 
   await server.rewrite(config({ http, https }, 'v4')(env));
   await eventually('both workers reloaded', 20_000, async () => (lines(server, 'config reloaded', from).length >= 2 ? true : undefined), 50);
   assert.ok(await all('v4'), 'both workers answer v4');
+
+  // A save that imports another file: the primary watches that file from then on.
+  const imported = join(server.dir, 'site.conf');
+  await writeFile(imported, 'respond "v5"\n');
+  from = server.output().length;
+  await server.rewrite(`${loopbackGlobals(env, { http, https }, '\tworkers 2\n')}
+http://plain.test:${http} {
+	import ${imported}
+}
+`);
+  await server.waitForOutput(/"msg":"watching config for changes"/, 20_000, from);
+  assert.ok(await all('v5'), 'both workers answer v5 from the imported file');
+  from = server.output().length;
+  await writeFile(imported, 'respond "v6"\n');
+  await eventually('both workers reloaded after the imported file changed', 20_000, async () => (lines(server, 'config reloaded', from).length >= 2 ? true : undefined), 50);
+  assert.ok(await all('v6'), 'both workers answer v6');
   assert.deepEqual(await server.stop('SIGTERM', 15_000), { code: 0, signal: null });
 });
