@@ -3,7 +3,8 @@ import { availableParallelism } from 'node:os';
 import type { App as AppType } from '../app.ts';
 import { formatIssue, loadConfig } from '../config/index.ts';
 import { loggerFor } from '../app/setup.ts';
-import { Primary, workerCount } from '../cluster/primary.ts';
+import { Primary, sharedLogFiles, workerCount } from '../cluster/primary.ts';
+import { WORKER_ID_ENV } from '../cluster/protocol.ts';
 import { WorkerLink, workerSlot } from '../cluster/worker.ts';
 import { setLogWorker } from '../log.ts';
 import { configPath, parse } from './usage.ts';
@@ -40,6 +41,8 @@ export async function runCommand(args: string[]): Promise<number> {
     const count = workerCount(config.globals.workers, availableParallelism());
     if (link === undefined && count > 1 && cluster.isPrimary) {
       const g = config.globals;
+      const shared = await sharedLogs(file);
+      if (shared.length > 0) log.warn({ files: shared }, 'every worker writes and rolls these log files: name them with {$MY_SERVER_WORKER_ID:0} to give each worker its own (docs/clustering.md)');
       const watch = values['watch'] === true ? { watch: { file, files: config.files } } : {};
       return await new Primary({ count, log, stopMs: (g.shutdownDelayMs ?? 0) + g.gracePeriodMs, ...watch }).run();
     }
@@ -47,6 +50,17 @@ export async function runCommand(args: string[]): Promise<number> {
     return await serve(config, file, log, values['watch'] === true && link === undefined, link);
   } finally {
     link?.close();
+  }
+}
+
+/** The config read as workers 1 and 2 read it: the rolled log files both name. */
+async function sharedLogs(file: string): Promise<string[]> {
+  const as = (id: string): ReturnType<typeof loadConfig> => loadConfig(file, { env: { ...process.env, [WORKER_ID_ENV]: id } });
+  try {
+    return sharedLogFiles(await as('1'), await as('2'));
+  } catch {
+    // Read once already: a file changed in between is the workers' to report.
+    return [];
   }
 }
 

@@ -7,7 +7,8 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { Config } from '../config/types.ts';
 import type { ConfigWatcher } from '../config/watch.ts';
 import type { Logger } from '../log.ts';
 import { backoffDelay } from '../util/backoff.ts';
@@ -381,6 +382,22 @@ function compileCacheEnv(): NodeJS.ProcessEnv {
  */
 export function restartDelay(failures: number, random: () => number = Math.random): number {
   return failures === 0 ? 0 : backoffDelay(failures - 1, { baseMs: RESTART_BASE_MS, maxMs: RESTART_MAX_MS, random });
+}
+
+/** The log files of `config` that roll (Caddy's default unless `roll_disabled`). */
+function rolledLogFiles(config: Config): Set<string> {
+  const outputs = [config.globals.log, ...(config.globals.loggers ?? []), ...config.sites.flatMap((s) => (s.log && !s.log.shared ? [s.log] : []))].map((l) => l.output);
+  return new Set(outputs.flatMap((o) => (o.kind === 'file' && o.roll?.enabled !== false ? [resolve(o.path)] : [])));
+}
+
+/**
+ * Rolled log files every worker would write: those named the same in the config as worker 1 and
+ * as worker 2 read it (`{$MY_SERVER_WORKER_ID}` in a name makes it differ). Each worker rolls such
+ * a file on its own count of bytes, so they rename it under each other (docs/clustering.md).
+ */
+export function sharedLogFiles(asWorker1: Config, asWorker2: Config): string[] {
+  const other = rolledLogFiles(asWorker2);
+  return [...rolledLogFiles(asWorker1)].filter((f) => other.has(f)).sort();
 }
 
 /** `workers N|auto` as a count: auto is what the host lets this process run in parallel. */

@@ -50,5 +50,30 @@ http://plain.test:${http} {
   const uris = new Set([...one, ...two].map((e) => e.request?.uri));
   assert.equal(uris.size, 32, 'every request logged once');
   assert.deepEqual((await readdir(dir)).sort(), ['access-1.log', 'access-2.log'], 'no file shared with the primary');
+  assert.doesNotMatch(server.output(), /every worker writes and rolls these log files/);
   assert.deepEqual(await server.stop('SIGTERM', 15_000), { code: 0, signal: null });
+});
+
+test('workers 2: the primary warns once, naming it, about a rolled log file every worker would share', { timeout: 90_000 }, async (t) => {
+  const [http, https] = await freePorts(2);
+  assert.ok(http && https);
+  let file = '';
+  const server = await startServer((env) => {
+    file = join(env.dir, 'access.log');
+    return `${loopbackGlobals(env, { http, https }, '\tworkers 2\n')}
+http://plain.test:${http} {
+	log {
+		output file ${file}
+	}
+	respond "plain"
+}
+`;
+  });
+  t.after(() => server.close());
+  await server.waitForOutput(/"msg":"every worker writes and rolls these log files/, 30_000);
+  const warnings = server.output().split('\n').filter((l) => l.includes('every worker writes and rolls these log files'));
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  const warning = JSON.parse(warnings[0]!) as { files: string[]; worker?: number };
+  assert.deepEqual(warning.files, [file]);
+  assert.equal(warning.worker, undefined, 'from the primary');
 });

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { restartDelay, workerCount } from '../../../src/cluster/primary.ts';
+import { restartDelay, sharedLogFiles, workerCount } from '../../../src/cluster/primary.ts';
 import { isOurs } from '../../../src/cluster/protocol.ts';
 import { ConfigError, parseConfig } from '../../../src/config/index.ts';
 import { silentLogger } from '../../../src/log.ts';
@@ -93,4 +93,34 @@ test('a worker that keeps dying is restarted at once, then after 0.5 s doubling,
     assert.ok(delays.at(-1)! >= 15_000, `reaches the bound: ${delays.join(', ')}`);
   }
   assert.ok(restartDelay(1_000) <= 30_000, 'a very long crash loop stays bounded');
+});
+
+test('sharedLogFiles: rolled log files named the same for every worker are found; per-worker names and roll_disabled are not', async () => {
+  const text = `{
+	workers 2
+	log {
+		output file /var/log/ms/server.log
+	}
+	log audit {
+		output file /var/log/ms/audit-{$MY_SERVER_WORKER_ID:0}.log
+		include http.log.access
+	}
+}
+a.example {
+	log {
+		output file /var/log/ms/a.log
+	}
+	respond ok
+}
+b.example {
+	log {
+		output file /var/log/ms/b.log {
+			roll_disabled
+		}
+	}
+	respond ok
+}
+`;
+  const as = (id: string) => parseConfig(text, { filename: '/etc/ms/Proxyfile', env: { MY_SERVER_WORKER_ID: id } });
+  assert.deepEqual(sharedLogFiles(await as('1'), await as('2')), ['/var/log/ms/a.log', '/var/log/ms/server.log']);
 });
