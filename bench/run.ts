@@ -1,15 +1,16 @@
 /**
- * `npm run bench`: my-server against Caddy and nginx on loopback, in one run, in five modes:
+ * `npm run bench`: my-server against Caddy and nginx on loopback, in one run, in six modes:
  *   proxy      TLS-terminating reverse proxy in front of one nginx upstream (the main table)
  *   static     static files, 1 KiB and 1 MiB over HTTPS/1.1 and HTTP/2 (issue 11)
  *   certs      memory per stored certificate loaded on demand, at --certs counts (issue 12)
  *   on-demand  first handshake → valid certificate on Pebble, and --names local-CA names (issue 12)
  *   matchers   my-server's request-matching cost (issue 9)
+ *   workers    my-server `workers 1` vs `workers 2`, Caddy GOMAXPROCS 1 vs 2, unpinned (issue 13)
  * Prints each mode's tables and updates docs/benchmarks.md: each mode's section sits between
  * `bench:` markers and is replaced; everything else in the file, hand-written text and the
  * sections of modes not run this time, is kept.
  *
- *   node bench/run.ts [--modes proxy,static,certs,on-demand,matchers] [--mode one-core|all-cores]
+ *   node bench/run.ts [--modes proxy,static,certs,on-demand,matchers,workers] [--mode one-core|all-cores]
  *     [--only my-server,caddy,nginx] [--seconds 10] [--static-seconds 5] [--rounds 2]
  *     [--certs 1000,10000] [--names 1000] [--first-names 5] [--matcher-requests 20000]
  *     [--cache DIR] [--no-write]
@@ -39,6 +40,7 @@ import { certsResults, renderCertMemory, renderOnDemand, runCertMemory, runOnDem
 import { defaultCacheDir } from './cert-cache.ts';
 import { measureFloors } from './floors.ts';
 import { measureMatchers, renderMatchers } from './matchers.ts';
+import { renderWorkers, runWorkers } from './workers.ts';
 
 /** The measured site's name: it must resolve to 127.0.0.1 for wrk and h2load, which take SNI from the URL. */
 const HOST = 'localhost';
@@ -59,7 +61,7 @@ const START_TIMEOUT_MS = 20_000;
 /** 1,001 certificates to read and parse: allow for a slow start rather than call it a failure. */
 const MANY_CERTS_START_TIMEOUT_MS = 90_000;
 
-const MODES = ['proxy', 'static', 'certs', 'on-demand', 'matchers'] as const;
+const MODES = ['proxy', 'static', 'certs', 'on-demand', 'matchers', 'workers'] as const;
 type BenchMode = (typeof MODES)[number];
 
 interface Options {
@@ -307,6 +309,10 @@ async function main(): Promise<number> {
     await mode('matchers', 'Request matchers (issue 9)', async () => {
       progress('matchers');
       return renderMatchers(await measureMatchers(options.matcherRequests, 3));
+    });
+    await mode('workers', 'Workers: scaling to a second core (issue 13)', async () => {
+      const settings = { seconds: options.seconds, rounds: options.rounds };
+      return renderWorkers(await runWorkers(run, settings, progress), settings);
     });
     await processes.stopAll();
     facts.push(['load average at end (1/5/15 min)', loadNow()]);

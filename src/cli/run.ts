@@ -3,7 +3,8 @@ import { availableParallelism } from 'node:os';
 import type { App as AppType } from '../app.ts';
 import { formatIssue, loadConfig } from '../config/index.ts';
 import { loggerFor } from '../app/setup.ts';
-import { Primary, workerCount } from '../cluster/primary.ts';
+import { Primary, sharedLogFiles, workerCount } from '../cluster/primary.ts';
+import { WORKER_ID_ENV } from '../cluster/protocol.ts';
 import { WorkerLink, workerSlot } from '../cluster/worker.ts';
 import { setLogWorker } from '../log.ts';
 import { configPath, parse } from './usage.ts';
@@ -12,7 +13,8 @@ import { packageVersion } from './version.ts';
 const HELP = `Usage: my-server run [--config FILE] [--watch]
 
 Serves in the foreground. FILE defaults to ./Proxyfile (or $MY_SERVER_CONFIG).
-  --watch   reload when FILE, or a file it imports, changes
+  --watch   reload when FILE, or a file it imports, changes (with \`workers N\`: every worker
+            at once, all or none, as SIGHUP does)
 Signals: SIGHUP reloads FILE; SIGTERM and SIGINT stop gracefully (in-flight requests get
 grace_period to finish), then the process exits 0. With \`workers N\`, send them to the first
 process (the primary): it passes them on to every worker.
@@ -39,11 +41,26 @@ export async function runCommand(args: string[]): Promise<number> {
     const count = workerCount(config.globals.workers, availableParallelism());
     if (link === undefined && count > 1 && cluster.isPrimary) {
       const g = config.globals;
-      return await new Primary({ count, log, stopMs: (g.shutdownDelayMs ?? 0) + g.gracePeriodMs }).run();
+      const shared = await sharedLogs(file);
+      if (shared.length > 0) log.warn({ files: shared }, 'every worker writes and rolls these log files: name them with {$MY_SERVER_WORKER_ID:0} to give each worker its own (docs/clustering.md)');
+      const watch = values['watch'] === true ? { watch: { file, files: config.files } } : {};
+      return await new Primary({ count, log, stopMs: (g.shutdownDelayMs ?? 0) + g.gracePeriodMs, ...watch }).run();
     }
-    return await serve(config, file, log, values['watch'] === true, link);
+    // A worker never watches the config itself: its primary does, and reloads every worker at once.
+    return await serve(config, file, log, values['watch'] === true && link === undefined, link);
   } finally {
     link?.close();
+  }
+}
+
+/** The config read as workers 1 and 2 read it: the rolled log files both name. */
+async function sharedLogs(file: string): Promise<string[]> {
+  const as = (id: string): ReturnType<typeof loadConfig> => loadConfig(file, { env: { ...process.env, [WORKER_ID_ENV]: id } });
+  try {
+    return sharedLogFiles(await as('1'), await as('2'));
+  } catch {
+    // Read once already: a file changed in between is the workers' to report.
+    return [];
   }
 }
 

@@ -7,7 +7,9 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { Config } from '../config/types.ts';
+import type { ConfigWatcher } from '../config/watch.ts';
 import type { Logger } from '../log.ts';
 import { backoffDelay } from '../util/backoff.ts';
 import { isOurs, WORKER_ID_ENV, WORKER_LEADER_ENV, type ToPrimary, type ToWorker } from './protocol.ts';
@@ -17,6 +19,11 @@ export interface PrimaryOptions {
   readonly log: Logger;
   /** grace_period + shutdown_delay: how long the workers may take to stop before they are killed. */
   readonly stopMs: number;
+  /**
+   * `run --watch`: the Proxyfile and the files it imports (Config.files). The primary watches them
+   * and reloads every worker as SIGHUP does; the workers do not watch the config themselves.
+   */
+  readonly watch?: { readonly file: string; readonly files: readonly string[] };
 }
 
 /** A worker that served this long before dying starts its restart backoff over. */
@@ -64,11 +71,20 @@ export class Primary {
   #loaded: string | undefined;
   #done!: (code: number) => void;
   readonly done: Promise<number>;
+  /** `run --watch`: the watcher of the config files, replaced when the set of imported files changes. */
+  #watcher: ConfigWatcher | undefined;
+  #watchedFiles: readonly string[] = [];
 
   constructor(options: PrimaryOptions) {
     this.#o = options;
     this.#log = options.log.child({ logger: 'cluster' });
-    this.done = new Promise((resolve) => (this.#done = resolve));
+    this.done = new Promise((resolve) => {
+      // Nothing may keep the primary alive once its workers are gone: the watcher holds handles.
+      this.#done = (code) => {
+        this.#stopWatching();
+        resolve(code);
+      };
+    });
   }
 
   /** Forks every worker; resolves with the exit code once they have all stopped. */
@@ -83,6 +99,7 @@ export class Primary {
     process.on('SIGINT', () => this.stop('SIGINT'));
     process.on('SIGHUP', () => void this.reloadAll(undefined, undefined).then((err) => err && this.#log.error(`reload (SIGHUP) failed: ${err}`)));
     this.#log.info({ workers: this.#o.count, pid: process.pid }, 'starting workers');
+    if (this.#o.watch) void this.#watch(this.#o.watch.files);
     return this.done;
   }
 
@@ -95,6 +112,7 @@ export class Primary {
       return;
     }
     this.#stopping = true;
+    this.#stopWatching();
     this.#log.info({ signal }, 'stopping workers');
     for (const s of this.#slots) {
       clearTimeout(s.restart);
@@ -171,6 +189,50 @@ export class Primary {
     // Loaded at the first scrape: prom-client is ~20 MB the primary need not carry otherwise.
     const { AggregatorRegistry } = await import('prom-client');
     return AggregatorRegistry.aggregate(all).metrics();
+  }
+
+  /**
+   * `run --watch` with workers: one watcher, here, so a save reloads every worker through
+   * reloadAll (all or none), never each worker on its own. Replaced, once its successor is ready,
+   * when a reload changes the set of imported files.
+   */
+  async #watch(files: readonly string[]): Promise<void> {
+    const file = this.#o.watch?.file;
+    if (file === undefined || this.#stopping) return;
+    const { watchConfig } = await import('../config/watch.ts');
+    const next = watchConfig(file, files, () => void this.#fileChanged(), { onError: (err) => this.#log.warn({ err }, 'watching the config files') });
+    await next.ready;
+    if (this.#stopping) {
+      await next.close();
+      return;
+    }
+    const previous = this.#watcher;
+    this.#watcher = next;
+    this.#watchedFiles = [...files].sort();
+    // Tests and scripts wait for this line, as for a single process's (app/file-watch.ts).
+    this.#log.info({ files: [...new Set([file, ...files])] }, 'watching config for changes');
+    await previous?.close();
+  }
+
+  async #fileChanged(): Promise<void> {
+    const file = this.#o.watch?.file;
+    if (file === undefined || this.#stopping) return;
+    this.#log.info({ file, trigger: 'watch' }, 'reloading config');
+    const err = await this.reloadAll(undefined, undefined);
+    if (err !== undefined) this.#log.error(`reload (watch) rejected, every worker keeps the running config: ${err}`);
+    // The new config may import other files. One that does not load leaves the watched set as it is.
+    try {
+      const { loadConfig } = await import('../config/index.ts');
+      const files = [...(await loadConfig(file)).files].sort();
+      if (files.join('\n') !== this.#watchedFiles.join('\n')) await this.#watch(files);
+    } catch {
+      // The workers said why it does not load (logged above); the next save is still seen.
+    }
+  }
+
+  #stopWatching(): void {
+    void this.#watcher?.close();
+    this.#watcher = undefined;
   }
 
   /** Resolves with the reload's seq and, if it failed, why. */
@@ -268,7 +330,7 @@ export class Primary {
       return;
     }
     if (Date.now() - slot.startedAt > HEALTHY_MS) slot.failures = 0;
-    const delayMs = slot.failures === 0 ? 0 : backoffDelay(slot.failures - 1, { baseMs: RESTART_BASE_MS, maxMs: RESTART_MAX_MS });
+    const delayMs = restartDelay(slot.failures);
     slot.failures++;
     this.#log.error({ worker: slot.id, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker exited: restarting it');
     if (wasLeader) {
@@ -311,6 +373,31 @@ export class Primary {
 function compileCacheEnv(): NodeJS.ProcessEnv {
   if (process.env['NODE_COMPILE_CACHE'] !== undefined || process.env['NODE_DISABLE_COMPILE_CACHE'] !== undefined) return {};
   return { NODE_COMPILE_CACHE: join(tmpdir(), 'node-compile-cache') };
+}
+
+/**
+ * How long the primary waits before forking a replacement for a worker that died `failures` times
+ * in a row without serving HEALTHY_MS in between: at once the first time (a one-off crash), then
+ * 0.5 s doubling to 30 s, jittered, so a worker that cannot start does not keep a core busy.
+ */
+export function restartDelay(failures: number, random: () => number = Math.random): number {
+  return failures === 0 ? 0 : backoffDelay(failures - 1, { baseMs: RESTART_BASE_MS, maxMs: RESTART_MAX_MS, random });
+}
+
+/** The log files of `config` that roll (Caddy's default unless `roll_disabled`). */
+function rolledLogFiles(config: Config): Set<string> {
+  const outputs = [config.globals.log, ...(config.globals.loggers ?? []), ...config.sites.flatMap((s) => (s.log && !s.log.shared ? [s.log] : []))].map((l) => l.output);
+  return new Set(outputs.flatMap((o) => (o.kind === 'file' && o.roll?.enabled !== false ? [resolve(o.path)] : [])));
+}
+
+/**
+ * Rolled log files every worker would write: those named the same in the config as worker 1 and
+ * as worker 2 read it (`{$MY_SERVER_WORKER_ID}` in a name makes it differ). Each worker rolls such
+ * a file on its own count of bytes, so they rename it under each other (docs/clustering.md).
+ */
+export function sharedLogFiles(asWorker1: Config, asWorker2: Config): string[] {
+  const other = rolledLogFiles(asWorker2);
+  return [...rolledLogFiles(asWorker1)].filter((f) => other.has(f)).sort();
 }
 
 /** `workers N|auto` as a count: auto is what the host lets this process run in parallel. */

@@ -102,7 +102,10 @@ export class WorkerLink {
     process.off('message', this.#onMessage);
     for (const p of this.#pending.values()) p.reject(new Error('worker stopping'));
     this.#pending.clear();
-    if (process.connected) process.disconnect();
+    // Through the cluster worker, not process.disconnect(): node:cluster makes a worker whose
+    // channel closes under it exit 0 at once, which would report a worker that failed to start as
+    // a clean exit; this way the process exits when its work is done, with the code run gave it.
+    if (process.connected) (cluster.worker ?? process).disconnect();
   }
 
   #ask(message: Extract<ToPrimary, { seq: number }>): Promise<string | undefined> {

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { workerCount } from '../../../src/cluster/primary.ts';
+import { restartDelay, sharedLogFiles, workerCount } from '../../../src/cluster/primary.ts';
 import { isOurs } from '../../../src/cluster/protocol.ts';
 import { ConfigError, parseConfig } from '../../../src/config/index.ts';
 import { silentLogger } from '../../../src/log.ts';
@@ -80,4 +80,47 @@ test('listeners: two binds of one port succeed with SO_REUSEPORT, and the second
   shareListeners('alone');
   const c = new Acceptors(net.createServer(), silentLogger());
   await assert.rejects(c.listen(port, ['127.0.0.1']), /listening on 127\.0\.0\.1:\d+: EADDRINUSE/);
+});
+
+test('a worker that keeps dying is restarted at once, then after 0.5 s doubling, never more than 30 s apart', () => {
+  assert.equal(restartDelay(0), 0, 'a one-off crash is replaced at once');
+  // The jitter keeps each delay within [half, all] of its step, so the steps never overlap downwards.
+  for (const random of [() => 0, () => 0.5, () => 1]) {
+    const delays = Array.from({ length: 12 }, (_, i) => restartDelay(i + 1, random));
+    for (let i = 1; i < delays.length; i++) assert.ok(delays[i]! >= delays[i - 1]!, `delays grow: ${delays.join(', ')}`);
+    assert.ok(delays[0]! >= 250 && delays[0]! <= 500, `first backoff ${delays[0]}`);
+    assert.ok(delays.every((d) => d <= 30_000), `bounded by 30 s: ${delays.join(', ')}`);
+    assert.ok(delays.at(-1)! >= 15_000, `reaches the bound: ${delays.join(', ')}`);
+  }
+  assert.ok(restartDelay(1_000) <= 30_000, 'a very long crash loop stays bounded');
+});
+
+test('sharedLogFiles: rolled log files named the same for every worker are found; per-worker names and roll_disabled are not', async () => {
+  const text = `{
+	workers 2
+	log {
+		output file /var/log/ms/server.log
+	}
+	log audit {
+		output file /var/log/ms/audit-{$MY_SERVER_WORKER_ID:0}.log
+		include http.log.access
+	}
+}
+a.example {
+	log {
+		output file /var/log/ms/a.log
+	}
+	respond ok
+}
+b.example {
+	log {
+		output file /var/log/ms/b.log {
+			roll_disabled
+		}
+	}
+	respond ok
+}
+`;
+  const as = (id: string) => parseConfig(text, { filename: '/etc/ms/Proxyfile', env: { MY_SERVER_WORKER_ID: id } });
+  assert.deepEqual(sharedLogFiles(await as('1'), await as('2')), ['/var/log/ms/a.log', '/var/log/ms/server.log']);
 });
