@@ -173,6 +173,16 @@ export class FileStorage implements Storage {
 
   /** mkdir -p at 0700, then fsync the parents of new folders so their entries survive a crash. */
   async #makeDirs(dir: string): Promise<void> {
+    // Usually only the last folder is missing (a new certificate's name): one plain mkdir, which
+    // costs far less than the recursive walk (issue 12's profile: ~0.7 ms of CPU per new name).
+    try {
+      await mkdir(dir, { mode: DIR_MODE });
+      await syncDir(dirname(dir));
+      return;
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST') return;
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
     const first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
     if (first === undefined) return;
     for (let d = dir; ; d = dirname(d)) {
