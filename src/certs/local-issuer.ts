@@ -2,7 +2,7 @@ import { MyServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
 import { certificateMatchesKey, parseCertificate } from '../x509/certificate.ts';
-import { createIntermediateCa, createRootCa, issueLeafCertificate, type CertifiedKey } from '../x509/local-ca.ts';
+import { createIntermediateCa, createRootCa, issueLeafCertificate, leafSigner, type CertifiedKey, type LeafSigner } from '../x509/local-ca.ts';
 import type { IssueRequest, Issued, Issuer } from './issuer.ts';
 import { LOCAL_CA_LOCK, LOCAL_ISSUER, localCaKeys } from './keys.ts';
 
@@ -21,7 +21,8 @@ export class LocalIssuer implements Issuer {
   readonly #storage: Storage;
   readonly #log: Logger;
   readonly #lifetimeMs: number | undefined;
-  #ca: Promise<{ root: CertifiedKey; intermediate: CertifiedKey }> | undefined;
+  /** With the intermediate checked and parsed once (leafSigner), not again for every leaf. */
+  #ca: Promise<{ root: CertifiedKey; intermediate: CertifiedKey; signer: LeafSigner }> | undefined;
   /** When the cached CA must be read again: a month before its intermediate ends. */
   #caRefreshAt = 0;
 
@@ -37,9 +38,10 @@ export class LocalIssuer implements Issuer {
   }
 
   async issue(request: IssueRequest): Promise<Issued> {
-    const { intermediate } = await this.#loadCa();
+    const { intermediate, signer } = await this.#loadCa();
     const { chainPem } = await issueLeafCertificate({
       issuer: intermediate,
+      signer,
       names: request.names,
       keyPem: request.keyPem,
       ...(this.#lifetimeMs !== undefined ? { lifetimeMs: this.#lifetimeMs } : {}),
@@ -47,7 +49,7 @@ export class LocalIssuer implements Issuer {
     return { chainPem };
   }
 
-  #loadCa(): Promise<{ root: CertifiedKey; intermediate: CertifiedKey }> {
+  #loadCa(): Promise<{ root: CertifiedKey; intermediate: CertifiedKey; signer: LeafSigner }> {
     // A process can run longer than the month of margin #read keeps: past the refresh time the
     // cached CA is read again, so the intermediate is rotated (or another process's rotation
     // picked up) instead of signing leaves that end with it or fail once it has expired.
@@ -58,8 +60,9 @@ export class LocalIssuer implements Issuer {
     this.#caRefreshAt = Number.POSITIVE_INFINITY;
     this.#ca = this.#loadOrCreate().then(
       (ca) => {
-        this.#caRefreshAt = this.#notAfter(ca.intermediate.certPem) - INTERMEDIATE_MARGIN_MS;
-        return ca;
+        const signer = leafSigner(ca.intermediate);
+        this.#caRefreshAt = signer.notAfter - INTERMEDIATE_MARGIN_MS;
+        return { ...ca, signer };
       },
       (err: unknown) => {
         this.#ca = undefined;

@@ -111,12 +111,11 @@ export class FileLocks {
   }
 
   async #tryAcquire(name: string, path: string): Promise<boolean> {
-    await mkdir(this.#dir, { recursive: true, mode: DIR_MODE });
     // Two attempts: the second follows the removal of a stale lock.
     for (let attempt = 0; attempt < 2; attempt++) {
       const now = new Date().toISOString();
       const info: LockInfo = { pid: process.pid, hostname: hostname(), created: now, updated: now, token: randomUUID() };
-      if (await createExclusive(path, JSON.stringify(info))) {
+      if (await this.#createInDir(path, JSON.stringify(info))) {
         const held: Held = {
           info,
           timer: setInterval(() => {
@@ -130,6 +129,20 @@ export class FileLocks {
       if (!(await this.#removeIfStale(path))) return false;
     }
     return false;
+  }
+
+  /**
+   * createExclusive, making the locks folder only when it is missing (once per process, or after
+   * someone removed it) rather than a mkdir round-trip before every acquisition.
+   */
+  async #createInDir(path: string, content: string): Promise<boolean> {
+    try {
+      return await createExclusive(path, content);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
+    await mkdir(this.#dir, { recursive: true, mode: DIR_MODE });
+    return createExclusive(path, content);
   }
 
   /** Rewrites `updated`; never rejects. Stops refreshing if the file is no longer ours. */

@@ -67,13 +67,15 @@ export class FileStorage implements Storage {
   async put(key: string, value: Buffer | string): Promise<void> {
     const path = this.#pathOf(validateKey(key));
     const dir = dirname(path);
+    // The folder usually exists (a certificate's four puts share one): write first and make the
+    // folders only when the temp file's open says ENOENT, which saves a mkdir round-trip per put.
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#makeDirs(dir);
+        if (attempt > 1) await this.#makeDirs(dir);
         await writeFileAtomic(path, value);
         return;
       } catch (err) {
-        if (errnoCode(err) === 'ENOENT' && attempt < PUT_ATTEMPTS) continue;
+        if (errnoCode(err) === 'ENOENT' && attempt <= PUT_ATTEMPTS) continue;
         throw this.#error(`writing "${key}"`, err);
       }
     }
@@ -171,6 +173,16 @@ export class FileStorage implements Storage {
 
   /** mkdir -p at 0700, then fsync the parents of new folders so their entries survive a crash. */
   async #makeDirs(dir: string): Promise<void> {
+    // Usually only the last folder is missing (a new certificate's name): one plain mkdir, which
+    // costs far less than the recursive walk (issue 12's profile: ~0.7 ms of CPU per new name).
+    try {
+      await mkdir(dir, { mode: DIR_MODE });
+      await syncDir(dirname(dir));
+      return;
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST') return;
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
     const first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
     if (first === undefined) return;
     for (let d = dir; ; d = dirname(d)) {

@@ -3,10 +3,12 @@ import { sleep } from '../util/backoff.ts';
 
 /**
  * Poll intervals while another holder has a lock. A lock is held for the few seconds an ACME order
- * takes, so the first retries are quick; the cap keeps a crowd of waiters (one per cluster node)
- * from hammering a shared disk or Redis while a long issuance runs. Jitter spreads the waiters.
+ * takes, or ~10 ms for a local-CA certificate (issue 12), so the first retries are quick; the cap
+ * keeps a crowd of waiters (one per cluster node) from hammering a shared disk or Redis while a
+ * long issuance runs. Jitter spreads the waiters. Waiters in the holder's own process do not poll:
+ * its unlock wakes them (LockWakers).
  */
-const FIRST_POLL_MS = 100;
+const FIRST_POLL_MS = 10;
 const MAX_POLL_MS = 1_000;
 
 export interface LockWaitOptions {

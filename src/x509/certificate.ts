@@ -2,8 +2,9 @@
  * Reading certificates: PEM chains, the fields my-server decides on (names, validity, key
  * identifiers for ARI), and whether a key belongs to a certificate.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { MyServerError } from '../errors.ts';
+import { children, oidText, readTime, readTlv, TAG, type Tlv } from './der.ts';
 import { normalizeIpAddress } from './names.ts';
 import { x509 } from './peculiar.ts';
 import { pemBlocks, pemEncode } from './pem.ts';
@@ -46,13 +47,18 @@ export function splitPemChain(pem: string): string[] {
 
 /** Parses one certificate: the first CERTIFICATE block of a PEM string, or DER bytes. Throws MS_ERR_X509 when malformed. */
 export function parseCertificate(pemOrDer: string | Uint8Array): CertificateInfo {
-  return decodeCertificate(pemOrDer).info;
+  const { der, node } = readCertificate(pemOrDer);
+  try {
+    return decodeFields(der, node);
+  } catch (err) {
+    throw new MyServerError('MS_ERR_X509', 'decoding certificate fields', { cause: err });
+  }
 }
 
 /** True when `keyPem` is the private key of `certPem`'s public key; false also when either does not parse. */
-export function certificateMatchesKey(certPem: string, keyPem: string): boolean {
+export function certificateMatchesKey(certPem: string, keyPem: string | KeyObject): boolean {
   try {
-    return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem));
+    return new X509Certificate(certPem).checkPrivateKey(typeof keyPem === 'string' ? createPrivateKey(keyPem) : keyPem);
   } catch {
     return false;
   }
@@ -60,20 +66,21 @@ export function certificateMatchesKey(certPem: string, keyPem: string): boolean 
 
 /** The parsed fields plus the library's certificate, which the local CA issues below. Internal to x509/. */
 export function decodeCertificate(pemOrDer: string | Uint8Array): { info: CertificateInfo; certificate: x509.X509Certificate } {
-  let der: Buffer;
-  let node: X509Certificate;
+  const info = parseCertificate(pemOrDer);
   try {
-    der = typeof pemOrDer === 'string' ? firstCertificateDer(pemOrDer) : Buffer.from(pemOrDer);
-    // OpenSSL's parser is the strict check: what passes it is what a TLS server will load.
-    node = new X509Certificate(der);
-  } catch (err) {
-    throw new MyServerError('MS_ERR_X509', 'parsing certificate', { cause: err });
-  }
-  try {
-    const certificate = new x509.X509Certificate(der);
-    return { info: decodeFields(der, certificate, node), certificate };
+    return { info, certificate: new x509.X509Certificate(info.der) };
   } catch (err) {
     throw new MyServerError('MS_ERR_X509', 'decoding certificate fields', { cause: err });
+  }
+}
+
+function readCertificate(pemOrDer: string | Uint8Array): { der: Buffer; node: X509Certificate } {
+  try {
+    const der = typeof pemOrDer === 'string' ? firstCertificateDer(pemOrDer) : Buffer.from(pemOrDer);
+    // OpenSSL's parser is the strict check: what passes it is what a TLS server will load.
+    return { der, node: new X509Certificate(der) };
+  } catch (err) {
+    throw new MyServerError('MS_ERR_X509', 'parsing certificate', { cause: err });
   }
 }
 
@@ -83,39 +90,121 @@ function firstCertificateDer(pem: string): Buffer {
   return first;
 }
 
-function decodeFields(der: Buffer, cert: x509.X509Certificate, node: X509Certificate): CertificateInfo {
+/** The TBSCertificate fields (RFC 5280 §4.1) as DER elements. Internal to x509/. */
+export interface TbsFields {
+  readonly serial: Buffer;
+  readonly issuer: Tlv;
+  readonly subject: Tlv;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** The subjectPublicKey BIT STRING's bits, without the unused-bits byte (what key identifiers hash). */
+  readonly publicKeyBits: Buffer;
+  readonly extensions: readonly { readonly oid: string; readonly critical: boolean; readonly value: Buffer }[];
+}
+
+/** Reads the fields my-server uses from a certificate's DER (already accepted by OpenSSL). Internal to x509/. */
+export function readTbs(der: Buffer): TbsFields {
+  const [tbs] = children(readTlv(der).content);
+  if (tbs?.tag !== TAG.sequence) throw new MyServerError('MS_ERR_X509', 'no TBSCertificate');
+  const parts = children(tbs.content);
+  let i = parts[0]?.tag === 0xa0 ? 1 : 0; // [0] EXPLICIT version
+  const [serial, , issuer, validity, subject, spki] = parts.slice(i, (i += 6));
+  if (serial === undefined || issuer === undefined || validity === undefined || subject === undefined || spki === undefined) {
+    throw new MyServerError('MS_ERR_X509', 'truncated TBSCertificate');
+  }
+  const [notBefore, notAfter] = children(validity.content);
+  const bits = children(spki.content)[1];
+  if (notBefore === undefined || notAfter === undefined || bits === undefined) throw new MyServerError('MS_ERR_X509', 'truncated TBSCertificate');
+  const extensions: { oid: string; critical: boolean; value: Buffer }[] = [];
+  const wrapper = parts.slice(i).find((p) => p.tag === 0xa3); // [3] EXPLICIT Extensions
+  const list = wrapper === undefined ? undefined : children(wrapper.content)[0];
+  for (const ext of list === undefined ? [] : children(list.content)) {
+    const [oid, second, third] = children(ext.content);
+    const value = third ?? second;
+    if (oid?.tag !== TAG.oid || value?.tag !== TAG.octetString) throw new MyServerError('MS_ERR_X509', 'malformed extension');
+    extensions.push({ oid: oidText(oid.content), critical: third !== undefined && second?.tag === TAG.boolean && second.content[0] !== 0, value: value.content });
+  }
+  return { serial: serial.content, issuer, subject, notBefore: readTime(notBefore), notAfter: readTime(notAfter), publicKeyBits: bits.content.subarray(1), extensions };
+}
+
+const OID_SAN = '2.5.29.17';
+const OID_SKI = '2.5.29.14';
+const OID_AKI = '2.5.29.35';
+const OID_CN = '2.5.4.3';
+
+function decodeFields(der: Buffer, node: X509Certificate): CertificateInfo {
+  const tbs = readTbs(der);
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
-  // The library leaves out GeneralNames it has no text form for (otherName, x400Address …).
-  for (const name of cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.items ?? []) {
-    if (name.type === 'dns') dnsNames.push(name.value);
-    if (name.type === 'ip') {
-      // The library's IPv6 text is not RFC 5952 ("::ffff:102:304"); lengths other than 4 and 16
-      // come out as "address/prefix" and are dropped here.
-      const ip = normalizeIpAddress(name.value);
+  const extension = (oid: string): Buffer | undefined => tbs.extensions.find((e) => e.oid === oid)?.value;
+  const san = extension(OID_SAN);
+  // GeneralNames other than dNSName [2] and iPAddress [7] (otherName, directoryName …) are not names my-server serves.
+  for (const name of san === undefined ? [] : children(readTlv(san).content)) {
+    if (name.tag === 0x82) dnsNames.push(name.content.toString('latin1'));
+    if (name.tag === 0x87) {
+      // Lengths other than 4 and 16 are address/mask pairs (name constraints), not addresses.
+      const ip = name.content.length === 4 ? [...name.content].join('.') : name.content.length === 16 ? normalizeIpAddress(ipv6Text(name.content)) : undefined;
       if (ip !== undefined) ipAddresses.push(ip);
     }
   }
-  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
-  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
-  // The library gives the serial's value in hex, without the sign byte DER adds when the top bit is set.
-  const serialHex = cert.serialNumber.toLowerCase();
-  const magnitude = Buffer.from(serialHex, 'hex');
+  const skiValue = extension(OID_SKI);
+  const ski = skiValue === undefined ? undefined : readTlv(skiValue).content;
+  const akiValue = extension(OID_AKI);
+  const aki = akiValue === undefined ? undefined : children(readTlv(akiValue).content).find((t) => t.tag === 0x80)?.content;
+  // serialHex is the value without the sign byte DER adds when the top bit is set; serialNumber keeps it.
+  const magnitude = tbs.serial.length > 1 && tbs.serial[0] === 0 && (tbs.serial[1]! & 0x80) !== 0 ? tbs.serial.subarray(1) : tbs.serial;
+  const serialHex = magnitude.toString('hex');
   const serialNumber = new Uint8Array((magnitude[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), magnitude]) : magnitude);
   return {
     dnsNames,
     ipAddresses,
-    subjectCommonName: cert.subjectName.getField('CN').at(-1),
-    issuerCommonName: cert.issuerName.getField('CN').at(-1),
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
+    subjectCommonName: lastCommonName(tbs.subject),
+    issuerCommonName: lastCommonName(tbs.issuer),
+    notBefore: tbs.notBefore,
+    notAfter: tbs.notAfter,
     serialNumber,
     serialHex,
-    ...(ski === undefined ? {} : { subjectKeyIdentifier: new Uint8Array(Buffer.from(ski, 'hex')) }),
-    ...(aki === undefined ? {} : { authorityKeyIdentifier: new Uint8Array(Buffer.from(aki, 'hex')) }),
-    extensions: cert.extensions.map((e) => ({ oid: e.type, critical: e.critical, value: new Uint8Array(e.value) })),
+    ...(ski === undefined ? {} : { subjectKeyIdentifier: new Uint8Array(ski) }),
+    ...(aki === undefined ? {} : { authorityKeyIdentifier: new Uint8Array(aki) }),
+    extensions: tbs.extensions.map((e) => ({ oid: e.oid, critical: e.critical, value: new Uint8Array(e.value) })),
     der: new Uint8Array(der),
     pem: pemEncode(der, 'CERTIFICATE'),
     isCa: node.ca,
   };
+}
+
+function ipv6Text(bytes: Buffer): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
+  return groups.join(':');
+}
+
+/** The last commonName of a Name (RDNSequence), as the most specific one. */
+function lastCommonName(name: Tlv): string | undefined {
+  let cn: string | undefined;
+  for (const rdn of children(name.content)) {
+    for (const atv of children(rdn.content)) {
+      const [oid, value] = children(atv.content);
+      if (oid?.tag === TAG.oid && value !== undefined && oidText(oid.content) === OID_CN) cn = directoryString(value);
+    }
+  }
+  return cn;
+}
+
+/** DirectoryString (RFC 5280 §4.1.2.4) and the other string types a CN is found in. */
+function directoryString(t: Tlv): string {
+  switch (t.tag) {
+    case 0x1e: // BMPString: UTF-16BE
+      return Buffer.from(t.content).swap16().toString('utf16le');
+    case 0x1c: {
+      // UniversalString: UTF-32BE
+      let out = '';
+      for (let i = 0; i + 3 < t.content.length; i += 4) out += String.fromCodePoint(t.content.readUInt32BE(i));
+      return out;
+    }
+    case 0x14: // TeletexString, read as Latin-1 as OpenSSL does
+      return t.content.toString('latin1');
+    default: // UTF8String, PrintableString, IA5String, VisibleString
+      return t.content.toString('utf8');
+  }
 }

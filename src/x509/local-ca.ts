@@ -8,11 +8,12 @@
  * ACME certificates). Every certificate is backdated by a minute so a client whose clock is a bit
  * behind does not see it as not yet valid, and never outlives its issuer.
  */
-import type { webcrypto } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, sign, type KeyObject, type webcrypto } from 'node:crypto';
 import { MyServerError } from '../errors.ts';
-import { certificateMatchesKey, decodeCertificate } from './certificate.ts';
-import { generatePrivateKeyPem, keyTypeOf, signingKeys } from './keys.ts';
-import { classifyNames } from './names.ts';
+import { certificateMatchesKey, decodeCertificate, parseCertificate, readTbs } from './certificate.ts';
+import { children, encode, positiveInteger, readTlv, sequence, TAG, time } from './der.ts';
+import { generatePrivateKeyPem, keyTypeOf, privateKeyFromPem, signingKeys } from './keys.ts';
+import { classifyNames, ipAddressBytes } from './names.ts';
 import { x509 } from './peculiar.ts';
 import { pemEncode } from './pem.ts';
 import { commonNameFor, subjectAltName, subjectName } from './subject.ts';
@@ -38,6 +39,8 @@ export interface LeafOptions {
   readonly keyPem: string;
   readonly lifetimeMs?: number;
   readonly now?: Date;
+  /** `issuer` prepared by leafSigner, to skip parsing and checking it again for every leaf. */
+  readonly signer?: LeafSigner;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -99,12 +102,39 @@ export async function createIntermediateCa(root: CertifiedKey, options: CaOption
  * A TLS server certificate for `names` signed by `issuer`: SANs, serverAuth, digitalSignature
  * (plus keyEncipherment for RSA keys, which TLS 1.2 RSA key exchange needs), not a CA.
  * `chainPem` is leaf then issuer; the root is left out, as clients must already trust it.
+ *
+ * An EC issuer (every intermediate createIntermediateCa makes) signs through the DER template of
+ * signLeaf with node:crypto; another issuer goes through @peculiar/x509. Both write the same
+ * fields and extensions, in the same order (test/unit/x509/local-ca.test.ts compares them).
  */
 export async function issueLeafCertificate(options: LeafOptions): Promise<{ certPem: string; chainPem: string }> {
   const now = options.now ?? new Date();
   const lifetimeMs = options.lifetimeMs ?? DEFAULT_LEAF_LIFETIME_MS;
   if (options.names.length === 0) throw new MyServerError('MS_ERR_X509', 'issuing local certificate: no names');
   if (!(lifetimeMs > 0)) throw new MyServerError('MS_ERR_X509', `issuing local certificate: invalid lifetime ${lifetimeMs}`);
+  const { dnsNames, ipAddresses } = classifyNames(options.names);
+  const commonName = commonNameFor(dnsNames);
+  let der: Buffer;
+  let signer: LeafSigner;
+  try {
+    signer = options.signer ?? leafSigner(options.issuer);
+    if (signer.key.asymmetricKeyType !== 'ec') return await issueLeafCertificateWithLibrary(options);
+    const key = privateKeyFromPem(options.keyPem);
+    der = signLeaf(signer, { now, lifetimeMs, dnsNames, ipAddresses, commonName, publicKey: key, rsa: keyTypeOf(key).startsWith('rsa') });
+  } catch (err) {
+    throw new MyServerError('MS_ERR_X509', `issuing local certificate for ${options.names.join(', ')}`, { cause: err });
+  }
+  const certPem = pemEncode(der, 'CERTIFICATE');
+  return { certPem, chainPem: certPem + signer.issuerPem };
+}
+
+/**
+ * The same leaf through @peculiar/x509: the path for issuers that are not EC, and the reference
+ * the DER template of signLeaf is tested against. Internal to x509/ and its tests.
+ */
+export async function issueLeafCertificateWithLibrary(options: LeafOptions): Promise<{ certPem: string; chainPem: string }> {
+  const now = options.now ?? new Date();
+  const lifetimeMs = options.lifetimeMs ?? DEFAULT_LEAF_LIFETIME_MS;
   const { dnsNames, ipAddresses } = classifyNames(options.names);
   const commonName = commonNameFor(dnsNames);
   const usage = keyTypeOf(options.keyPem).startsWith('rsa')
@@ -130,6 +160,98 @@ export async function issueLeafCertificate(options: LeafOptions): Promise<{ cert
   } catch (err) {
     throw new MyServerError('MS_ERR_X509', `issuing local certificate for ${options.names.join(', ')}`, { cause: err });
   }
+}
+
+/** An issuer checked and parsed once, for signing many leaves (LocalIssuer keeps one per intermediate). */
+export interface LeafSigner {
+  readonly key: KeyObject;
+  /** The issuer certificate's subject Name, byte for byte (RFC 5280 §7.1 compares issuer and subject). */
+  readonly subject: Buffer;
+  /** The issuer's subjectKeyIdentifier, or the SHA-1 of its public key (RFC 5280 §4.2.1.2 method 1) when it has none. */
+  readonly keyId: Buffer;
+  readonly notAfter: number;
+  readonly issuerPem: string;
+}
+
+/** Checks `issuer` as a CA whose key matches its certificate, and prepares it for signing leaves. */
+export function leafSigner(issuer: CertifiedKey): LeafSigner {
+  const key = privateKeyFromPem(issuer.keyPem);
+  if (!certificateMatchesKey(issuer.certPem, key)) {
+    throw new MyServerError('MS_ERR_X509', 'the issuer key does not match the issuer certificate');
+  }
+  const info = parseCertificate(issuer.certPem);
+  if (!info.isCa) throw new MyServerError('MS_ERR_X509', 'the issuer certificate is not a CA');
+  const tbs = readTbs(Buffer.from(info.der));
+  const keyId = info.subjectKeyIdentifier === undefined ? createHash('sha1').update(tbs.publicKeyBits).digest() : Buffer.from(info.subjectKeyIdentifier);
+  return { key, subject: Buffer.from(tbs.subject.raw), keyId, notAfter: info.notAfter.getTime(), issuerPem: info.pem };
+}
+
+const OID = (hex: string): Buffer => encode(TAG.oid, Buffer.from(hex, 'hex'));
+const CRITICAL = encode(TAG.boolean, Buffer.from([0xff]));
+/** ecdsa-with-SHA256 / SHA384 (RFC 5758 §3.2): no parameters. */
+const ECDSA_WITH = { sha256: sequence(OID('2a8648ce3d040302')), sha384: sequence(OID('2a8648ce3d040303')) };
+const EXT = { san: OID('551d11'), basicConstraints: OID('551d13'), keyUsage: OID('551d0f'), extKeyUsage: OID('551d25'), ski: OID('551d0e'), aki: OID('551d23') };
+const COMMON_NAME = OID('550403');
+const SERVER_AUTH = OID('2b06010505070301');
+/** KeyUsage BIT STRINGs: digitalSignature (bit 0); digitalSignature and keyEncipherment (bits 0 and 2). */
+const USAGE_SIGN = encode(TAG.bitString, Buffer.from([0x07, 0x80]));
+const USAGE_SIGN_ENCIPHER = encode(TAG.bitString, Buffer.from([0x05, 0xa0]));
+
+function extension(oid: Buffer, critical: boolean, value: Buffer): Buffer {
+  return critical ? sequence(oid, CRITICAL, encode(TAG.octetString, value)) : sequence(oid, encode(TAG.octetString, value));
+}
+
+/**
+ * The leaf as DER: RFC 5280 §4.1 v3 TBSCertificate, the same fields as the library path, signed
+ * with node:crypto (DER Ecdsa-Sig-Value, RFC 5480 §2.2 hash by curve size).
+ */
+function signLeaf(
+  signer: LeafSigner,
+  leaf: { now: Date; lifetimeMs: number; dnsNames: readonly string[]; ipAddresses: readonly string[]; commonName: string | undefined; publicKey: KeyObject; rsa: boolean },
+): Buffer {
+  if (leaf.now.getTime() >= signer.notAfter) {
+    throw new MyServerError('MS_ERR_X509', `the issuer certificate expired at ${new Date(signer.notAfter).toISOString()}`);
+  }
+  const hash = signer.key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'sha384' : 'sha256';
+  const algorithm = ECDSA_WITH[hash];
+  const spki = createPublicKey(leaf.publicKey).export({ type: 'spki', format: 'der' });
+  const subject =
+    leaf.commonName === undefined ? sequence() : sequence(encode(TAG.set, sequence(COMMON_NAME, encode(TAG.utf8String, Buffer.from(leaf.commonName, 'utf8')))));
+  const generalNames = [
+    ...leaf.dnsNames.map((n) => encode(0x82, Buffer.from(n, 'latin1'))),
+    ...leaf.ipAddresses.map((ip) => encode(0x87, ipAddressBytes(ip))),
+  ];
+  const publicKeyBits = readTbsSpkiBits(spki);
+  const extensions = sequence(
+    extension(EXT.san, leaf.commonName === undefined, sequence(...generalNames)),
+    extension(EXT.basicConstraints, true, sequence()),
+    extension(EXT.keyUsage, true, leaf.rsa ? USAGE_SIGN_ENCIPHER : USAGE_SIGN),
+    extension(EXT.extKeyUsage, false, sequence(SERVER_AUTH)),
+    extension(EXT.ski, false, encode(TAG.octetString, createHash('sha1').update(publicKeyBits).digest())),
+    extension(EXT.aki, false, sequence(encode(0x80, signer.keyId))),
+  );
+  const notAfter = Math.min(leaf.now.getTime() + leaf.lifetimeMs, signer.notAfter);
+  const tbs = sequence(
+    encode(0xa0, encode(TAG.integer, Buffer.from([2]))),
+    // 16 random bytes as a positive INTEGER, as the library draws them (RFC 5280 §4.1.2.2 allows
+    // 20 octets; the CA/B Forum asks for at least 64 bits from a CSPRNG).
+    positiveInteger(randomBytes(16)),
+    algorithm,
+    signer.subject,
+    sequence(time(new Date(leaf.now.getTime() - BACKDATE_MS)), time(new Date(notAfter))),
+    subject,
+    spki,
+    encode(0xa3, extensions),
+  );
+  const signature = sign(hash, tbs, { key: signer.key, dsaEncoding: 'der' });
+  return sequence(tbs, algorithm, encode(TAG.bitString, Buffer.concat([Buffer.from([0]), signature])));
+}
+
+/** The subjectPublicKey bits of an SPKI (what the key identifier hashes), without the unused-bits byte. */
+function readTbsSpkiBits(spki: Buffer): Buffer {
+  const bits = children(readTlv(spki).content)[1];
+  if (bits?.tag !== TAG.bitString) throw new MyServerError('MS_ERR_X509', 'malformed public key');
+  return bits.content.subarray(1);
 }
 
 /** Signs a certificate below `issuer`, with the issuer's subject Name as issuer and its key identifier as AKI. */

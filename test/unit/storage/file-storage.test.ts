@@ -54,6 +54,25 @@ test('FileStorage writes files 0600 and folders 0700, root included', () =>
     await storage.unlock('modes');
   }));
 
+test('FileStorage makes folders only when missing: puts and locks still work after their folders were removed', () =>
+  withRoot(async (root) => {
+    const storage = new FileStorage(root);
+    await storage.put('certificates/ca/a.test/a.test.crt', 'one');
+    await storage.lock('gone');
+    await storage.unlock('gone');
+    // Another process (or an operator) removed them under a storage that already used them.
+    await rm(join(root, 'certificates'), { recursive: true });
+    await rm(join(root, 'locks'), { recursive: true });
+    await storage.put('certificates/ca/a.test/a.test.crt', 'two');
+    assert.equal((await storage.get('certificates/ca/a.test/a.test.crt'))?.toString(), 'two');
+    assert.equal((await stat(join(root, 'certificates/ca'))).mode & 0o777, 0o700);
+    await storage.lock('gone', { timeoutMs: 2_000 });
+    assert.equal((await stat(join(root, 'locks'))).mode & 0o777, 0o700);
+    // The lock is real: a second storage over the same folder cannot take it meanwhile.
+    await assert.rejects(new FileStorage(root).lock('gone', { timeoutMs: 100 }), /still held/);
+    await storage.unlock('gone');
+  }));
+
 test('FileStorage invalid keys never touch the filesystem outside the root', () =>
   withRoot(async (root) => {
     const storage = new FileStorage(join(root, 'inner'));
