@@ -1,0 +1,119 @@
+/**
+ * The small-file path (files/small-files.ts and serve.ts #sendSmall): bytes from one buffer, a
+ * cache that a fresh stat validates (so a changed file is never served stale), the headers `send`
+ * wrote, and the stream for anything larger or asked with validators or ranges.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { SmallFiles } from '../../../src/files/small-files.ts';
+import { get, serveSites, type Served } from '../routes/serve.ts';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'ms-small-'));
+let site: Served;
+const big = randomBytes(300 * 1024);
+
+before(async () => {
+  writeFileSync(path.join(dir, 'one.txt'), 'version-1\n');
+  writeFileSync(path.join(dir, 'blob'), 'no extension');
+  writeFileSync(path.join(dir, 'big.bin'), big);
+  writeFileSync(path.join(dir, 'empty.txt'), '');
+  site = await serveSites(`http://site.test:8080 {\n\troot * ${dir}\n\tfile_server\n}\n`, 8080);
+});
+
+after(async () => {
+  await site.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const req = (p: string, headers: Record<string, string> = {}, method = 'GET') => get(site.port, p, { host: 'site.test', ...headers }, method);
+
+test('SmallFiles: a hit returns the cached buffer; a changed stat reads again', async () => {
+  const file = path.join(dir, 'cache-a.txt');
+  writeFileSync(file, 'aaaa');
+  const cache = new SmallFiles(1024);
+  const s1 = statSync(file);
+  const first = await cache.get(file, s1);
+  assert.equal(first?.toString(), 'aaaa');
+  assert.equal(await cache.get(file, s1), first, 'same stat: the cached buffer, not a new read');
+  writeFileSync(file, 'bbbb');
+  utimesSync(file, new Date(), new Date(Date.now() + 5000));
+  const s2 = statSync(file);
+  const second = await cache.get(file, s2);
+  assert.equal(second?.toString(), 'bbbb');
+  assert.equal(cache.heldBytes, 4, 'the old entry is replaced, not kept beside the new one');
+});
+
+test('SmallFiles: bytes held stay under the bound, least recently used evicted first', async () => {
+  const cache = new SmallFiles(250);
+  const names = ['e1', 'e2', 'e3'].map((n) => path.join(dir, `${n}.bin`));
+  for (const n of names) writeFileSync(n, randomBytes(100));
+  const [s1, s2, s3] = names.map((n) => statSync(n));
+  const [n1, n2, n3] = names as [string, string, string];
+  const b1 = await cache.get(n1, s1!);
+  await cache.get(n2, s2!);
+  assert.equal(await cache.get(n1, s1!), b1); // e1 now most recent
+  await cache.get(n3, s3!); // 300 > 250: e2, the least recent, goes
+  assert.equal(cache.heldBytes, 200);
+  assert.equal(await cache.get(n1, s1!), b1, 'e1 kept');
+  const tooBig = path.join(dir, 'too-big.bin');
+  writeFileSync(tooBig, randomBytes(400));
+  assert.equal((await cache.get(tooBig, statSync(tooBig)))?.length, 400, 'served even when it cannot be cached');
+  assert.ok(cache.heldBytes <= 250);
+});
+
+test('SmallFiles: a file whose size differs from its stat gives undefined (the caller streams instead)', async () => {
+  const file = path.join(dir, 'grows.txt');
+  writeFileSync(file, '12345');
+  const before = statSync(file);
+  appendFileSync(file, '678');
+  assert.equal(await new SmallFiles(1024).get(file, before), undefined);
+  rmSync(file);
+  assert.equal(await new SmallFiles(1024).get(file, before), undefined, 'vanished');
+});
+
+test('a small file rewritten between requests is served new at once, with new validators', async () => {
+  const file = path.join(dir, 'one.txt');
+  const r1 = await req('/one.txt');
+  assert.equal(r1.body.toString(), 'version-1\n');
+  assert.equal((await req('/one.txt')).body.toString(), 'version-1\n');
+  writeFileSync(file, 'version-2\n'); // same length
+  const later = new Date(Date.now() + 10_000);
+  utimesSync(file, later, later);
+  const r2 = await req('/one.txt');
+  assert.equal(r2.body.toString(), 'version-2\n');
+  assert.notEqual(r2.headers.etag, r1.headers.etag);
+  assert.equal(r2.headers['last-modified'], later.toUTCString());
+});
+
+test('small-file answer: the fields send wrote (Accept-Ranges, Last-Modified, ETag, Content-Type, Content-Length); HEAD without body', async () => {
+  const st = statSync(path.join(dir, 'blob'));
+  const r = await req('/blob');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'no extension');
+  assert.equal(r.headers['accept-ranges'], 'bytes');
+  assert.equal(r.headers['last-modified'], st.mtime.toUTCString());
+  assert.equal(r.headers.etag, `"${Math.floor(st.mtimeMs / 1000).toString(36)}${st.size.toString(36)}"`);
+  assert.equal(r.headers['content-type'], 'application/octet-stream');
+  assert.equal(r.headers['content-length'], String(st.size));
+  const head = await req('/blob', {}, 'HEAD');
+  assert.equal(head.body.length, 0);
+  assert.equal(head.headers['content-length'], String(st.size));
+  const empty = await req('/empty.txt');
+  assert.equal(empty.status, 200);
+  assert.equal(empty.headers['content-length'], '0');
+});
+
+test('larger files stream whole; a range on a small file still gets its 206 from send', async () => {
+  const r = await req('/big.bin');
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['content-length'], String(big.length));
+  assert.ok(r.body.equals(big));
+  const part = await req('/one.txt', { range: 'bytes=0-6' });
+  assert.equal(part.status, 206);
+  assert.equal(part.body.toString(), 'version');
+  assert.match(String(part.headers['content-range']), /^bytes 0-6\/10$/);
+});
