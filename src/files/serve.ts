@@ -15,6 +15,7 @@ import parseRange from 'range-parser';
 import send from 'send';
 import { compileHide, joinUnderRoot, statFile } from './locate.ts';
 import { SmallFiles } from './small-files.ts';
+import { CHUNK_BYTES, pipeFile } from './file-stream.ts';
 import { escapeHtml, renderListing, type ListingEntry } from './browse.ts';
 import type { BrowseOptions } from '../config/types.ts';
 
@@ -45,7 +46,6 @@ const SMALL_FILE_BYTES = 64 * 1024;
 /** One cache for the process (every route and site), so many file_server sites do not multiply its bound. */
 const smallFiles = new SmallFiles(4 * 1024 * 1024);
 const EMPTY = Buffer.alloc(0);
-const STREAM_CHUNK_BYTES = 256 * 1024;
 
 const SIDECAR_EXT: Readonly<Record<Precompressed, string>> = { br: '.br', zstd: '.zst', gzip: '.gz' };
 
@@ -138,18 +138,20 @@ export class StaticFiles {
       return;
     }
     if (this.#opts.status !== undefined) res.statusCode = this.#opts.status;
-    if (servedStats.size <= SMALL_FILE_BYTES && plainRequest(req) && (await this.#sendSmall(req, res, served, servedStats))) return;
+    if (plainRequest(req) && (await this.#sendWhole(req, res, served, servedStats))) return;
     if (await this.#multipart(req, res, served, servedStats, type === false ? undefined : type)) return;
     await sendWith(req, res, served, servedStats);
   }
 
   /**
-   * A small file asked for whole, with no validator or range to weigh: the headers `send` would
-   * write, and the bytes in one `end`, from the cache when the file's stat still matches. False
-   * (nothing written) when the file changed under us; `send` then answers as before.
+   * A file asked for whole, with no validator or range to weigh: the headers `send` would write,
+   * then a small file's bytes in one `end` (from the cache when the file's stat still matches) or
+   * a larger one from reused buffers. False (nothing written) when a small file changed under us;
+   * `send` then answers as before.
    */
-  async #sendSmall(req: Req, res: Res, file: string, stats: Stats): Promise<boolean> {
-    const bytes = req.method === 'HEAD' ? EMPTY : await smallFiles.get(file, stats);
+  async #sendWhole(req: Req, res: Res, file: string, stats: Stats): Promise<boolean> {
+    const small = stats.size <= SMALL_FILE_BYTES;
+    const bytes = req.method === 'HEAD' || !small ? EMPTY : await smallFiles.get(file, stats);
     if (bytes === undefined) return false;
     // send's own order and rule: a field a directive set before file_server is kept.
     if (!res.getHeader('accept-ranges')) res.setHeader('accept-ranges', 'bytes');
@@ -157,7 +159,8 @@ export class StaticFiles {
     if (!res.getHeader('content-type')) res.setHeader('content-type', mime.contentType(path.extname(file)) || 'application/octet-stream');
     res.setHeader('content-length', String(stats.size));
     if (req.method === 'HEAD') res.end();
-    else res.end(bytes);
+    else if (small) res.end(bytes);
+    else await pipeFile(res, file, stats.size);
     return true;
   }
 
@@ -305,7 +308,7 @@ function sendWith(req: Req, res: Res, file: string, stats: Stats): Promise<void>
   return new Promise((resolve) => {
     // send decodes the path it is given: encodeURI makes a literal `%` in a file name survive that.
     // highWaterMark: send hands its options to fs.createReadStream. 256 KiB reads rather than the
-    // 64 KiB default: a 1 MiB file in 4 thread-pool trips instead of 16 (measured in docs/design.md).
+    // 64 KiB default for the range answers that still come here: 4 thread-pool trips per MiB, not 16.
     const stream = send(req as IncomingMessage, encodeURI(file), {
       dotfiles: 'allow',
       index: false,
@@ -313,7 +316,7 @@ function sendWith(req: Req, res: Res, file: string, stats: Stats): Promise<void>
       lastModified: true,
       acceptRanges: true,
       cacheControl: false,
-      highWaterMark: STREAM_CHUNK_BYTES,
+      highWaterMark: CHUNK_BYTES,
     } as send.SendOptions);
     // The file was stat'ed a moment ago to choose it: hand send that result rather than let its
     // sendFile stat it again (measured: one statx and one thread-pool round trip fewer per file,

@@ -1,7 +1,8 @@
 /**
- * The small-file path (files/small-files.ts and serve.ts #sendSmall): bytes from one buffer, a
- * cache that a fresh stat validates (so a changed file is never served stale), the headers `send`
- * wrote, and the stream for anything larger or asked with validators or ranges.
+ * Whole-file answers (serve.ts #sendWhole): a small file's bytes from one buffer, through a cache
+ * that a fresh stat validates (so a changed file is never served stale); a larger one streamed
+ * from reused buffers (files/file-stream.ts); the headers `send` wrote; `send` still answers
+ * requests with validators or ranges.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +10,11 @@ import { appendFileSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { SmallFiles } from '../../../src/files/small-files.ts';
+import { pipeFile, pooledBuffers } from '../../../src/files/file-stream.ts';
 import { get, serveSites, type Served } from '../routes/serve.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ms-small-'));
@@ -116,4 +121,60 @@ test('larger files stream whole; a range on a small file still gets its 206 from
   assert.equal(part.status, 206);
   assert.equal(part.body.toString(), 'version');
   assert.match(String(part.headers['content-range']), /^bytes 0-6\/10$/);
+});
+
+/** A bare server whose handler is `pipeFile`: the stream's own edges, without the router. */
+async function pipeServer(file: string, size: number): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = http.createServer((_req, res) => {
+    res.setHeader('content-length', String(size));
+    void pipeFile(res, file, size);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as AddressInfo).port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+test('pipeFile: the whole file over HTTP/1.1 and HTTP/2, its read buffers back in the pool afterwards', async () => {
+  const file = path.join(dir, 'big.bin');
+  const h1 = await pipeServer(file, big.length);
+  try {
+    const r = await get(h1.port, '/');
+    assert.ok(r.body.equals(big));
+    assert.ok(pooledBuffers() > 0, 'buffers returned once written');
+  } finally {
+    await h1.close();
+  }
+  const h2 = http2.createServer((_req, res) => {
+    res.setHeader('content-length', String(big.length));
+    void pipeFile(res, file, big.length);
+  });
+  await new Promise<void>((resolve) => h2.listen(0, '127.0.0.1', resolve));
+  const client = http2.connect(`http://127.0.0.1:${(h2.address() as AddressInfo).port}`);
+  try {
+    const body = await new Promise<Buffer>((resolve, reject) => {
+      const stream = client.request({ ':path': '/' });
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => resolve(Buffer.concat(chunks)));
+      stream.on('error', reject);
+    });
+    assert.ok(body.equals(big));
+  } finally {
+    client.close();
+    await new Promise<void>((resolve) => h2.close(() => resolve()));
+  }
+});
+
+test('pipeFile: a vanished file answers 500; one shorter than announced cuts the response', async () => {
+  const gone = await pipeServer(path.join(dir, 'no-such-file'), 10);
+  try {
+    assert.equal((await get(gone.port, '/')).status, 500);
+  } finally {
+    await gone.close();
+  }
+  const short = await pipeServer(path.join(dir, 'big.bin'), big.length + 5);
+  try {
+    await assert.rejects(get(short.port, '/'));
+  } finally {
+    await short.close();
+  }
 });
