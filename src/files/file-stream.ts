@@ -44,6 +44,12 @@ export async function pipeFile(res: Res, file: string, size: number): Promise<vo
     } else res.destroy();
     return;
   }
+  // A response hook that keeps a chunk (encode's compressor) has its write callback called as soon
+  // as it took the chunk, not once the chunk was read (src/http/response-hooks.ts): reusing the
+  // buffer then would overwrite bytes not yet compressed. Such a hook changes the framing, so the
+  // Content-Length set before the first write is gone after it: buffers are reused only when it
+  // is still there.
+  let reuse: boolean | undefined;
   let gone = false;
   const onClose = (): void => {
     gone = true;
@@ -61,8 +67,9 @@ export async function pipeFile(res: Res, file: string, size: number): Promise<vo
       }
       pos += n;
       const more = (res as ServerResponse).write(n === CHUNK_BYTES ? buf : buf.subarray(0, n), (err?: Error | null) => {
-        if (!err) give(buf);
+        if (!err && reuse === true) give(buf);
       });
+      reuse ??= res.getHeader('content-length') === String(size);
       if (!more && !gone) await drainOrClose(res);
     }
     if (!gone) res.end();

@@ -10,11 +10,13 @@ import { appendFileSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { SmallFiles } from '../../../src/files/small-files.ts';
 import { pipeFile, pooledBuffers } from '../../../src/files/file-stream.ts';
+import { responseHooks } from '../../../src/http/response-hooks.ts';
 import { get, serveSites, type Served } from '../routes/serve.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ms-small-'));
@@ -176,5 +178,49 @@ test('pipeFile: a vanished file answers 500; one shorter than announced cuts the
     await assert.rejects(get(short.port, '/'));
   } finally {
     await short.close();
+  }
+});
+
+test('a response hook that keeps chunks (as encode does) never sees their buffers reused', async () => {
+  // Different bytes in every 256 KiB chunk, so a reused buffer shows as wrong bytes.
+  const file = path.join(dir, 'keep.bin');
+  const data = randomBytes(1024 * 1024 + 17);
+  writeFileSync(file, data);
+  const server = http.createServer((_req, res) => {
+    const kept: Buffer[] = [];
+    responseHooks(res).add((next) => ({
+      // Like encode's compressor: the framing changes and chunks are held, then passed on at the end.
+      onHead: () => res.removeHeader('content-length'),
+      onChunk: (chunk) => {
+        kept.push(chunk);
+        return true;
+      },
+      onEnd: (last) => next.end(Buffer.concat(last ? [...kept, last] : kept)),
+    }));
+    res.setHeader('content-length', String(data.length));
+    void pipeFile(res, file, data.length);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    for (let i = 0; i < 2; i++) assert.ok((await get((server.address() as AddressInfo).port, '/')).body.equals(data));
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
+test('encode gzip over a large file: the whole text, compressed', async () => {
+  const lines: string[] = [];
+  for (let i = 0; i < 40_000; i++) lines.push(`line ${i} ${'abcdefghij'.repeat(i % 7)}\n`);
+  const text = lines.join('');
+  const sub = mkdtempSync(path.join(os.tmpdir(), 'ms-encode-'));
+  writeFileSync(path.join(sub, 'big.txt'), text);
+  const encoded = await serveSites(`http://site.test:8080 {\n\troot * ${sub}\n\tencode gzip\n\tfile_server\n}\n`, 8080);
+  try {
+    const r = await get(encoded.port, '/big.txt', { host: 'site.test', 'accept-encoding': 'gzip' });
+    assert.equal(r.headers['content-encoding'], 'gzip');
+    assert.equal(gunzipSync(r.body).toString(), text);
+  } finally {
+    await encoded.close();
+    rmSync(sub, { recursive: true, force: true });
   }
 });
