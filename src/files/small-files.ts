@@ -1,0 +1,91 @@
+/**
+ * Small static files served from one buffer. A request for a file the handler has just stat'ed
+ * is answered from memory when that stat still describes what was read (device, inode, size,
+ * modification and change times), so a hot file costs no open/read/close at all; otherwise the
+ * file is read with one open, one read and a close nobody waits for (three thread-pool trips
+ * where a read stream takes four, and no stream objects). The stat each request takes keeps
+ * answers fresh: there is no time-to-live during which a changed file is served stale.
+ */
+import { close, open, read, type Stats } from 'node:fs';
+
+interface Entry {
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly bytes: Buffer;
+}
+
+function sameFile(e: Entry, s: Stats): boolean {
+  return e.ino === s.ino && e.size === s.size && e.mtimeMs === s.mtimeMs && e.ctimeMs === s.ctimeMs && e.dev === s.dev;
+}
+
+/** Path → bytes, least recently used first, bounded by the bytes it holds. */
+export class SmallFiles {
+  readonly #limit: number;
+  readonly #entries = new Map<string, Entry>();
+  #held = 0;
+
+  constructor(limitBytes: number) {
+    this.#limit = limitBytes;
+  }
+
+  get heldBytes(): number {
+    return this.#held;
+  }
+
+  /**
+   * The bytes of `file`, whose stat is `stats`; undefined when what is read does not have the
+   * stat's size (the file changed or vanished since), for the caller to fall back to a stream.
+   */
+  async get(file: string, stats: Stats): Promise<Buffer | undefined> {
+    const hit = this.#entries.get(file);
+    if (hit !== undefined && sameFile(hit, stats)) {
+      // Most recently used goes last.
+      this.#entries.delete(file);
+      this.#entries.set(file, hit);
+      return hit.bytes;
+    }
+    const bytes = await readWhole(file, stats.size);
+    if (bytes === undefined) return undefined;
+    this.#put(file, { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, bytes });
+    return bytes;
+  }
+
+  #put(file: string, entry: Entry): void {
+    const old = this.#entries.get(file);
+    if (old !== undefined) {
+      this.#entries.delete(file);
+      this.#held -= old.bytes.length;
+    }
+    if (entry.bytes.length > this.#limit) return;
+    this.#entries.set(file, entry);
+    this.#held += entry.bytes.length;
+    for (const [key, e] of this.#entries) {
+      if (this.#held <= this.#limit) break;
+      this.#entries.delete(key);
+      this.#held -= e.bytes.length;
+    }
+  }
+}
+
+/**
+ * Reads `size` bytes, asking for one more: a file that grew or shrank since its stat gives
+ * undefined rather than bytes that disagree with the Content-Length about to be sent.
+ */
+function readWhole(file: string, size: number): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    open(file, 'r', (err, fd) => {
+      if (err) {
+        resolve(undefined);
+        return;
+      }
+      const buf = Buffer.allocUnsafe(size + 1);
+      read(fd, buf, 0, size + 1, 0, (readErr, n) => {
+        close(fd, () => {});
+        resolve(readErr || n !== size ? undefined : buf.subarray(0, size));
+      });
+    });
+  });
+}
