@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { stopPeeking } from '../util/socket-peek.ts';
 
 /** RFC 9113 §3.4: the client connection preface that opens HTTP/2 with prior knowledge. */
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -20,16 +21,7 @@ export function readPreface(socket: net.Socket, timeoutMs: number): Promise<'h2c
     let size = 0;
     const finish = (result: 'h2c' | 'h1' | undefined): void => {
       clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('error', onEnd);
-      socket.off('end', onEnd);
-      socket.off('close', onEnd);
-      if (result === undefined) {
-        socket.destroy();
-      } else {
-        socket.pause();
-        if (size > 0) socket.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-      }
+      stopPeeking(socket, onData, onEnd, result !== undefined, size === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
       resolve(result);
     };
     const onData = (chunk: Buffer): void => {

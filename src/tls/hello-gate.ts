@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import { parseClientHello, MAX_HELLO, type HelloResult } from './client-hello.ts';
+import { stopPeeking } from '../util/socket-peek.ts';
 
 /**
  * Reads from a fresh connection until its ClientHello is complete (or is clearly not one), then
@@ -20,17 +21,7 @@ export function readClientHello(socket: net.Socket, done: (result: HelloResult |
   // so a peer trickling one byte per packet costs one parse per record, not one per byte.
   let need = 1;
   const finish = (result: HelloResult | undefined): void => {
-    socket.off('data', onData);
-    socket.off('error', onEnd);
-    socket.off('end', onEnd);
-    socket.off('close', onEnd);
-    if (result === undefined) {
-      socket.destroy();
-    } else {
-      socket.pause();
-      const all = chunks === undefined ? first : Buffer.concat(chunks, size);
-      if (all !== undefined) socket.unshift(all);
-    }
+    stopPeeking(socket, onData, onEnd, result !== undefined, chunks === undefined ? first : Buffer.concat(chunks, size));
     done(result);
   };
   const onData = (chunk: Buffer): void => {
