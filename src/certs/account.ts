@@ -158,6 +158,9 @@ export class AccountClient extends AcmeClient {
   async reRegister(lostUrl: string | undefined, signal: AbortSignal | undefined): Promise<void> {
     const { storage, directoryUrl, email, log } = this.#o;
     const issuer = issuerKey(directoryUrl);
+    // The caller holds the account lock: its writes carry the lock's fencing token (Redis), as
+    // loadOrCreateAccount's do.
+    const fenced = { fence: storage.fence?.(accountLockName(issuer)) };
     const keyKey = accountKeyKey(issuer, email);
     const contact = email ? [`mailto:${email}`] : [];
     const request = {
@@ -179,17 +182,17 @@ export class AccountClient extends AcmeClient {
       const oldKeyPem = (await storage.get(keyKey))?.toString('utf8');
       if (oldKeyPem !== undefined) {
         const backup = `${keyKey}.${new Date().toISOString().replace(/[:.]/g, '-')}.bak`;
-        await storage.put(backup, oldKeyPem);
+        await storage.put(backup, oldKeyPem, fenced);
         log.warn({ backup }, 'kept the old ACME account key');
       }
       const keyPem = await generateAccountKey('ES256');
       // Stored before the CA hears of it, as at first registration (see loadOrCreateAccount).
-      await storage.put(keyKey, keyPem);
+      await storage.put(keyKey, keyPem, fenced);
       account = await this.newAccount({ ...request, accountKey: keyPem });
     }
     this.#generation++;
     const rec: AccountRecord = { url: account.url, contact, createdAt: new Date().toISOString() };
-    await storage.put(accountMetaKey(issuer, email), JSON.stringify(rec, null, 2));
+    await storage.put(accountMetaKey(issuer, email), JSON.stringify(rec, null, 2), fenced);
     log.warn({ issuer: directoryUrl, account: account.url, previous: lostUrl, created: account.created }, 'ACME account registered again');
   }
 }

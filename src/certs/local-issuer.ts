@@ -80,13 +80,16 @@ export class LocalIssuer implements Issuer {
       const again = await this.#read();
       if (again) return again;
       const root = (await this.#readPair(localCaKeys.rootCert, localCaKeys.rootKey, true)) ?? (await createRootCa());
+      // Fenced (Redis): an instance paused past the lock's lease must not replace the CA another
+      // one created meanwhile, whose root clients may already trust.
+      const fenced = { fence: this.#storage.fence?.(LOCAL_CA_LOCK) };
       // Key before certificate: a crash between the two leaves a key without a certificate, which
       // #readPair treats as absent, never a certificate whose key is lost.
-      await this.#storage.put(localCaKeys.rootKey, root.keyPem);
-      await this.#storage.put(localCaKeys.rootCert, root.certPem);
+      await this.#storage.put(localCaKeys.rootKey, root.keyPem, fenced);
+      await this.#storage.put(localCaKeys.rootCert, root.certPem, fenced);
       const intermediate = await createIntermediateCa(root);
-      await this.#storage.put(localCaKeys.intermediateKey, intermediate.keyPem);
-      await this.#storage.put(localCaKeys.intermediateCert, intermediate.certPem);
+      await this.#storage.put(localCaKeys.intermediateKey, intermediate.keyPem, fenced);
+      await this.#storage.put(localCaKeys.intermediateCert, intermediate.certPem, fenced);
       this.#log.info({ storage: this.#storage.toString() }, 'created the local CA (trust its root: my-server certs root)');
       return { root, intermediate };
     } finally {
