@@ -119,6 +119,8 @@ export function headerValues(req: Req, name: string): readonly string[] {
   // HTTP/1: Node's headersDistinct, parsed once per request and cached, keeps every line.
   // HTTP/2 has no such view; its headers object is already one per stream (nghttp2 joins
   // repeated fields other than cookies, which RFC 9113 allows).
+  // A field absent from `headers` is absent from every view: no need to build headersDistinct.
+  if (req.headers[lower] === undefined) return NONE;
   if ('headersDistinct' in req) return req.headersDistinct[lower] ?? NONE;
   const v = req.headers[lower];
   return v === undefined ? NONE : Array.isArray(v) ? v : [v];

@@ -33,15 +33,45 @@ export function valueMatches(actual: string, allowed: string): boolean {
 
 export function header(m: HeaderRequestMatcher): Match {
   if (m.fields.some((f) => f.values?.some((v) => v.includes('{')))) return (req, ctx) => headersMatch(req, ctx, m.fields);
-  // No placeholders: the allowed values are fixed, nothing to expand per request.
+  // No placeholders: the allowed values are fixed, each compiled once to its test.
+  const fields = m.fields.map(({ name, values }) => ({ name, tests: values === null ? null : values.map(valueTest) }));
   return (req) => {
-    for (const { name, values } of m.fields) {
+    for (const { name, tests } of fields) {
       const actual = headerValues(req, name);
       // null: must be absent; []: must be present (CEL's header({'X': []})); else a value matches.
-      if (values === null ? actual.length > 0 : values.length === 0 ? actual.length === 0 : !actual.some((a) => values.some((v) => valueMatches(a, v)))) return false;
+      if (tests === null) {
+        if (actual.length > 0) return false;
+      } else if (tests.length === 0) {
+        if (actual.length === 0) return false;
+      } else if (!anyMatches(actual, tests)) return false;
     }
     return true;
   };
+}
+
+function anyMatches(actual: readonly string[], tests: readonly ((a: string) => boolean)[]): boolean {
+  for (const a of actual) for (const t of tests) if (t(a)) return true;
+  return false;
+}
+
+/** valueMatches(_, allowed) with the pattern taken apart once. */
+function valueTest(allowed: string): (actual: string) => boolean {
+  if (allowed === '*') return () => true;
+  const starts = allowed.startsWith('*');
+  const ends = allowed.endsWith('*');
+  if (starts && ends) {
+    const inner = allowed.slice(1, -1);
+    return (a) => a.includes(inner);
+  }
+  if (starts) {
+    const suffix = allowed.slice(1);
+    return (a) => a.endsWith(suffix);
+  }
+  if (ends) {
+    const prefix = allowed.slice(0, -1);
+    return (a) => a.startsWith(prefix);
+  }
+  return (a) => a === allowed;
 }
 
 export function headersMatch(req: Req, ctx: RequestContext, fields: HeaderRequestMatcher['fields']): boolean {
