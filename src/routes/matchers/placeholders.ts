@@ -111,7 +111,11 @@ export function expandAll(template: string, req: Req, ctx: RequestContext): stri
  * case-insensitive name. `Host` is the request's host (`:authority` in HTTP/2).
  */
 export function headerValues(req: Req, name: string): readonly string[] {
-  const lower = name.toLowerCase();
+  return headerValuesLower(req, name.toLowerCase());
+}
+
+/** headerValues of a name already in lower case (matchers lower-case theirs once per config). */
+export function headerValuesLower(req: Req, lower: string): readonly string[] {
   if (lower === 'host') {
     const host = requestHost(req);
     return host === '' ? [] : [host];
