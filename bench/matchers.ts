@@ -9,6 +9,12 @@
  * both, keep-alive, 8 in flight. The request misses every matcher and lands in the last handle,
  * the worst case: all 20 sets are evaluated. Also prints the matcher chain alone, in ns per
  * request, evaluated in-process. Bounded in count; loopback only.
+ *
+ * Each server gets WARM_UP requests before its CPU is read: V8 compiles the request path in
+ * tiers, and a site with more code (20 matcher kinds, the CEL library) reaches its steady state
+ * later; with 2,000 the background compilation still running in the measured window was counted
+ * as per-request CPU (a one-time, per-config cost). The cases' order alternates by round, so a
+ * drift of the shared machine's load does not always fall on the same case.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -97,6 +103,7 @@ const SIMPLE = MATCHERS.replace(/^\t@m(\d+) (?:\{[\s\S]*?\n\t\}|.*)$/gm, '\t@m$1
 const CASES: Readonly<Record<string, string>> = { plain: PLAIN, simple: SIMPLE, matchers: MATCHERS };
 const PATH = '/some/page.html?x=1';
 const IN_FLIGHT = 8;
+const WARM_UP = 10_000;
 
 async function serve(proxyfile: string): Promise<void> {
   const config = await parseConfig(proxyfile, { filename: 'bench' });
@@ -168,8 +175,10 @@ export async function chainNs(iterations: number): Promise<number> {
   req.method = 'GET';
   // As Node's HTTP parser hands header lines over, so headers/headersDistinct are derived from them.
   (req as unknown as { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(['Host', 'site.test', 'Accept', 'text/html'], 4);
-  const base = requestContext(req, 'http');
-  if (!base) throw new Error('bad bench request');
+  const parsed = requestContext(req, 'http');
+  if (!parsed) throw new Error('bad bench request');
+  // The peer the loopback server sees (this socket is not connected, so it has none).
+  const base = { ...parsed, remoteAddress: '127.0.0.1' };
   let hits = 0;
   const began = process.hrtime.bigint();
   for (let i = 0; i < iterations; i++) {
@@ -192,15 +201,16 @@ export interface MatchersResult {
   readonly chainNs: number;
 }
 
-/** Each case's server in its own child, loaded with `requests` requests per round after 2,000 warm-up ones; medians over rounds. */
+/** Each case's server in its own child, loaded with `requests` requests per round after WARM_UP ones; medians over rounds. */
 export async function measureMatchers(requests: number, rounds: number): Promise<MatchersResult> {
   const cpu: Record<string, number[]> = { plain: [], simple: [], matchers: [] };
   for (let round = 0; round < rounds; round++) {
-    for (const name of Object.keys(CASES)) {
+    const names = Object.keys(CASES);
+    for (const name of round % 2 === 0 ? names : names.reverse()) {
       const child = fork(new URL(import.meta.url).pathname, ['--serve', name], { stdio: 'inherit' });
       try {
         const port = await ask<number>(child, 'port');
-        await load(port, Math.min(2000, requests));
+        await load(port, WARM_UP);
         const before = await ask<number>(child, 'cpu', 'cpu');
         await load(port, requests);
         const after = await ask<number>(child, 'cpu', 'cpu');
@@ -249,7 +259,7 @@ export function renderMatchers(r: MatchersResult): string {
 | same 10 handles + 10 header lines, each matcher one \`path\` | ${r.simpleUs.toFixed(1)} | ${extra(r.simpleUs)} |
 | 20 named matchers of every kind + 10 handles | ${r.matchersUs.toFixed(1)} | ${extra(r.matchersUs)} |
 
-The matcher chain alone (the 20 sets evaluated in-process for a request that misses every one, the worst case): **${r.chainNs.toFixed(0)} ns** per request. Rounds (µs): ${Object.entries(r.perRound).map(([k, xs]) => `${k} ${xs.map((x) => x.toFixed(0)).join(' ')}`).join('; ')}. Method: \`bench/matchers.ts\` (the site router of src/routes behind \`http.createServer\`, each case in its own child process).`;
+After ${WARM_UP.toLocaleString('en-US')} warm-up requests per server (steady state: V8's compilation of the request path is a per-config cost). The matcher chain alone (the 20 sets evaluated in-process for a request that misses every one, the worst case): **${r.chainNs.toFixed(0)} ns** per request. Rounds (µs): ${Object.entries(r.perRound).map(([k, xs]) => `${k} ${xs.map((x) => x.toFixed(0)).join(' ')}`).join('; ')}. Method: \`bench/matchers.ts\` (the site router of src/routes behind \`http.createServer\`, each case in its own child process).`;
 }
 
 if (process.argv[1]?.endsWith('matchers.ts')) await main();

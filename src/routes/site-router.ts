@@ -172,16 +172,33 @@ function compileRoute(r: Route, cx: CompileContext): Compiled {
  */
 function chainOf(routes: readonly Compiled[]): CompiledChain {
   const grouped = routes.some((r) => r.group !== undefined);
-  return {
-    async run(req, res, ctx) {
-      let done: Set<string> | undefined;
-      for (const c of routes) {
-        if (grouped && c.group !== undefined && done?.has(c.group)) continue;
-        if (c.match && !c.match(req, ctx)) continue;
-        if (c.group !== undefined) (done ??= new Set()).add(c.group);
-        if (await c.step(req, res, ctx)) return true;
+  // From route `i` on; synchronous until a step returns a promise (most return a boolean), so a
+  // request does not pay an await per route.
+  const from = (i: number, ran: Set<string> | undefined, req: Req, res: Res, ctx: UpgradableContext): boolean | Promise<boolean> => {
+    let done = ran;
+    for (; i < routes.length; i++) {
+      const c = routes[i] as Compiled;
+      if (grouped && c.group !== undefined && done?.has(c.group)) continue;
+      if (c.match && !c.match(req, ctx)) continue;
+      if (c.group !== undefined) (done ??= new Set()).add(c.group);
+      const answered = c.step(req, res, ctx);
+      if (typeof answered === 'boolean') {
+        if (answered) return true;
+        continue;
       }
-      return false;
+      const next = i + 1;
+      const after = done;
+      return answered.then((a) => a || from(next, after, req, res, ctx));
+    }
+    return false;
+  };
+  return {
+    run(req, res, ctx) {
+      try {
+        return Promise.resolve(from(0, undefined, req, res, ctx));
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
     },
   };
 }

@@ -5,6 +5,7 @@
  * The program runs synchronously, so the request the functions look at is held in a closure
  * variable for the length of one evaluation.
  */
+import type { ASTNode } from '@marcbachmann/cel-js';
 import { celEnvironment, CelRequest, expandCelPlaceholders, type CelMatcherFunctions, type StrMap } from '../../config/matchers/cel.ts';
 import { translateGoRegexp } from '../../util/go-regexp.ts';
 import type { ExpressionRequestMatcher, RequestMatcher } from '../../config/types.ts';
@@ -16,7 +17,8 @@ import { protocolMatches } from './request.ts';
 /** Enough for every constant argument list of an expression; beyond it (placeholder arguments), no caching. */
 const MAX_CACHED = 256;
 
-export function expression(m: ExpressionRequestMatcher): Match {
+/** `interpret`: always run the CEL library's interpreter (tests compare it with the compiled form). */
+export function expression(m: ExpressionRequestMatcher, interpret = false): Match {
   let current: { req: Req; ctx: RequestContext } | undefined;
   const cache = new Map<string, Match>();
   const run = (key: string, make: () => RequestMatcher): boolean => {
@@ -65,7 +67,7 @@ export function expression(m: ExpressionRequestMatcher): Match {
   };
   const program = celEnvironment(fns, m.name).parse(expandCelPlaceholders(m.expr));
   const activation = { req: new CelRequest((name) => (current === undefined ? undefined : placeholderValue(name, current.req, current.ctx))) };
-  return (req, ctx) => {
+  const interpreted: Match = (req, ctx) => {
     current = { req, ctx };
     try {
       return program(activation) === true;
@@ -76,6 +78,134 @@ export function expression(m: ExpressionRequestMatcher): Match {
       current = undefined;
     }
   };
+  const fast = interpret ? undefined : compileFast(program.ast, fns);
+  if (fast === undefined) return interpreted;
+  return (req, ctx) => {
+    current = { req, ctx };
+    let r: Tri;
+    try {
+      r = fast(req, ctx);
+    } catch {
+      r = ERR;
+    } finally {
+      current = undefined;
+    }
+    return r === BAIL ? interpreted(req, ctx) : r === true;
+  };
+}
+
+/**
+ * The common expressions (`{path}.startsWith('/x') && method('GET')`, `!host('a') || {q} == 'b'`)
+ * compiled to closures once per config, as CEL would evaluate them: the interpreter of the CEL
+ * library type-dispatches every call at run time, which cost more than the other 19 matchers of
+ * the issue-9 bench site together. Only a subset is compiled (logical operators, the list
+ * matcher functions and protocol() with literal arguments, and a placeholder compared with or
+ * tested against a string literal); anything else runs in the interpreter. Errors follow CEL's
+ * commutative logic (`false && error` is false, `true || error` true; an error at the top does
+ * not match, as Caddy's does not). A placeholder value whose CEL semantics the subset does not
+ * model (an object) makes the whole expression run in the interpreter (BAIL): the matcher
+ * functions of the subset have no side effects, so nothing is done twice.
+ */
+/** Whether the expression runs compiled (compileFast), without the interpreter. */
+export function isCompiled(m: ExpressionRequestMatcher): boolean {
+  const never = (): boolean => false;
+  const fns: CelMatcherFunctions = { list: never, protocol: never, pathRegexp: never, headerRegexp: never, varsRegexp: never, map: never, file: never };
+  return compileFast(celEnvironment(fns, m.name).parse(expandCelPlaceholders(m.expr)).ast, fns) !== undefined;
+}
+
+const ERR = Symbol('error');
+const BAIL = Symbol('bail');
+type Tri = boolean | typeof ERR | typeof BAIL;
+type Fast = (req: Req, ctx: RequestContext) => Tri;
+
+const LIST_FUNCTIONS = new Set(['path', 'host', 'method', 'remote_ip', 'client_ip']);
+const STRING_TESTS: Readonly<Record<string, (s: string, arg: string) => boolean>> = {
+  startsWith: (s, a) => s.startsWith(a),
+  endsWith: (s, a) => s.endsWith(a),
+  contains: (s, a) => s.includes(a),
+};
+
+function literalString(n: ASTNode | undefined): string | undefined {
+  return n !== undefined && n.op === 'value' && typeof n.args === 'string' ? n.args : undefined;
+}
+
+/** `ph(req, "name")`: the placeholder's name, else undefined. */
+function placeholderName(n: ASTNode): string | undefined {
+  if (n.op !== 'call' || n.args[0] !== 'ph') return undefined;
+  const [req, name] = n.args[1];
+  return req?.op === 'id' && req.args === 'req' && n.args[1].length === 2 ? literalString(name) : undefined;
+}
+
+function compileFast(n: ASTNode, fns: CelMatcherFunctions): Fast | undefined {
+  switch (n.op) {
+    case 'value':
+      return typeof n.args === 'boolean' ? ((v: boolean) => () => v)(n.args) : undefined;
+    case '!_': {
+      const inner = compileFast(n.args, fns);
+      if (inner === undefined) return undefined;
+      return (req, ctx) => {
+        const v = inner(req, ctx);
+        return typeof v === 'boolean' ? !v : v;
+      };
+    }
+    case '&&':
+    case '||': {
+      const a = compileFast(n.args[0], fns);
+      const b = compileFast(n.args[1], fns);
+      if (a === undefined || b === undefined) return undefined;
+      const absorbing = n.op === '||';
+      return (req, ctx) => {
+        const x = a(req, ctx);
+        if (x === absorbing || x === BAIL) return x;
+        const y = b(req, ctx);
+        if (y === absorbing || y === BAIL) return y;
+        return x === ERR ? ERR : y;
+      };
+    }
+    case '==':
+    case '!=': {
+      const [l, r] = n.args;
+      const name = placeholderName(l) ?? placeholderName(r);
+      const lit = literalString(r) ?? literalString(l);
+      if (name === undefined || lit === undefined) return undefined;
+      const equal = n.op === '==';
+      return (req, ctx) => {
+        const v = placeholderValue(name, req, ctx);
+        if (typeof v === 'object' && v !== null) return BAIL;
+        // CEL's heterogeneous equality: a value of another type (or none) is never equal.
+        return (v === lit) === equal;
+      };
+    }
+    case 'rcall': {
+      const [method, recv, args] = n.args;
+      const test = Object.hasOwn(STRING_TESTS, method) ? STRING_TESTS[method] : undefined;
+      const name = placeholderName(recv);
+      const arg = args.length === 1 ? literalString(args[0]) : undefined;
+      if (test === undefined || name === undefined || arg === undefined) return undefined;
+      return (req, ctx) => {
+        const v = placeholderValue(name, req, ctx);
+        if (typeof v === 'string') return test(v, arg);
+        // No such overload for null, numbers, booleans: an error in CEL.
+        return typeof v === 'object' && v !== null ? BAIL : ERR;
+      };
+    }
+    case 'call': {
+      const [fn, args] = n.args;
+      const values = args.map(literalString);
+      if (values.some((v) => v === undefined) || values.length === 0) return undefined;
+      const strings = values as string[];
+      if (LIST_FUNCTIONS.has(fn)) {
+        const type = fn as Parameters<CelMatcherFunctions['list']>[0];
+        return () => fns.list(type, strings);
+      }
+      if (fn === 'protocol' && strings.length === 1) {
+        const proto = (strings[0] as string).toLowerCase();
+        return () => fns.protocol(proto);
+      }
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 /** A regexp given to a CEL function at run time, translated as the config's are (util/go-regexp.ts). */

@@ -36,7 +36,7 @@ export function compilePathMatcher(rawPattern: string, cleanInput = false): Path
   // ctx.path is already cleaned the way CleanPath(merge) cleans (context.ts cleanPath); paths
   // that might not be (`//` patterns get the raw decoded path) are cleaned here.
   const norm = (path: string): string => {
-    const lower = path.toLowerCase();
+    const lower = lowerCase(path);
     return merge && (cleanInput || !mayNeedCleaning(lower)) ? lower : cleanGoPath(lower, merge);
   };
   const stars = pattern.split('*').length - 1;
@@ -56,6 +56,21 @@ export function compilePathMatcher(rawPattern: string, cleanInput = false): Path
   const glob = compileGlob(pattern);
   if (glob === undefined) return () => false;
   return (path) => glob.test(norm(path));
+}
+
+let lastPath = '';
+let lastLower = '';
+
+/**
+ * path.toLowerCase(), remembering the last answer: the path patterns of one request (20 of them
+ * in a site with many matchers) all lower-case the same ctx.path, once is enough.
+ */
+function lowerCase(path: string): string {
+  if (path !== lastPath) {
+    lastPath = path;
+    lastLower = path.toLowerCase();
+  }
+  return lastLower;
 }
 
 function mayNeedCleaning(p: string): boolean {

@@ -12,7 +12,7 @@ import type {
 } from '../../config/types.ts';
 import type { Req, RequestContext } from '../context.ts';
 import type { Match } from './index.ts';
-import { expandAll, headerValues, parseGoQuery, placeholderText, placeholderValue } from './placeholders.ts';
+import { expandAll, headerValues, headerValuesLower, parseGoQuery, placeholderText, placeholderValue } from './placeholders.ts';
 import { compileRegexp } from './regexp.ts';
 
 export function pathRegexp(m: PathRegexpRequestMatcher): Match {
@@ -33,15 +33,45 @@ export function valueMatches(actual: string, allowed: string): boolean {
 
 export function header(m: HeaderRequestMatcher): Match {
   if (m.fields.some((f) => f.values?.some((v) => v.includes('{')))) return (req, ctx) => headersMatch(req, ctx, m.fields);
-  // No placeholders: the allowed values are fixed, nothing to expand per request.
+  // No placeholders: the allowed values are fixed, each compiled once to its test.
+  const fields = m.fields.map(({ name, values }) => ({ name: name.toLowerCase(), tests: values === null ? null : values.map(valueTest) }));
   return (req) => {
-    for (const { name, values } of m.fields) {
-      const actual = headerValues(req, name);
+    for (const { name, tests } of fields) {
+      const actual = headerValuesLower(req, name);
       // null: must be absent; []: must be present (CEL's header({'X': []})); else a value matches.
-      if (values === null ? actual.length > 0 : values.length === 0 ? actual.length === 0 : !actual.some((a) => values.some((v) => valueMatches(a, v)))) return false;
+      if (tests === null) {
+        if (actual.length > 0) return false;
+      } else if (tests.length === 0) {
+        if (actual.length === 0) return false;
+      } else if (!anyMatches(actual, tests)) return false;
     }
     return true;
   };
+}
+
+function anyMatches(actual: readonly string[], tests: readonly ((a: string) => boolean)[]): boolean {
+  for (const a of actual) for (const t of tests) if (t(a)) return true;
+  return false;
+}
+
+/** valueMatches(_, allowed) with the pattern taken apart once. */
+function valueTest(allowed: string): (actual: string) => boolean {
+  if (allowed === '*') return () => true;
+  const starts = allowed.startsWith('*');
+  const ends = allowed.endsWith('*');
+  if (starts && ends) {
+    const inner = allowed.slice(1, -1);
+    return (a) => a.includes(inner);
+  }
+  if (starts) {
+    const suffix = allowed.slice(1);
+    return (a) => a.endsWith(suffix);
+  }
+  if (ends) {
+    const prefix = allowed.slice(0, -1);
+    return (a) => a.startsWith(prefix);
+  }
+  return (a) => a === allowed;
 }
 
 export function headersMatch(req: Req, ctx: RequestContext, fields: HeaderRequestMatcher['fields']): boolean {
@@ -62,8 +92,20 @@ export function headersMatch(req: Req, ctx: RequestContext, fields: HeaderReques
 }
 
 export function headerRegexp(m: HeaderRegexpRequestMatcher): Match {
-  const tests = m.fields.map((f) => ({ field: f.field, test: compileRegexp(f.name, f.pattern, f.flags) }));
-  return (req, ctx) => tests.every(({ field, test }) => headerValues(req, field).some((v) => test(v, ctx)));
+  const tests = m.fields.map((f) => ({ field: f.field.toLowerCase(), test: compileRegexp(f.name, f.pattern, f.flags) }));
+  return (req, ctx) => {
+    for (const { field, test } of tests) {
+      let matched = false;
+      for (const v of headerValuesLower(req, field)) {
+        if (test(v, ctx)) {
+          matched = true;
+          break;
+        }
+      }
+      if (!matched) return false;
+    }
+    return true;
+  };
 }
 
 export function query(m: QueryRequestMatcher): Match {
@@ -131,11 +173,13 @@ export function vars(m: VarsRequestMatcher): Match {
   const entries = m.vars.map(({ key, values }) => ({ read: varReader(key), values, fixed: !values.some((v) => v.includes('{')) }));
   if (entries.length === 0) return () => true;
   // Caddy ORs the keys (VarsMatcher.MatchWithError returns on the first key that matches).
-  return (req, ctx) =>
-    entries.some(({ read, values, fixed }) => {
+  return (req, ctx) => {
+    for (const { read, values, fixed } of entries) {
       const actual = read(req, ctx);
-      return fixed ? values.includes(actual) : values.some((v) => expandAll(v, req, ctx) === actual);
-    });
+      if (fixed ? values.includes(actual) : values.some((v) => expandAll(v, req, ctx) === actual)) return true;
+    }
+    return false;
+  };
 }
 
 function varReader(key: string): (req: Req, ctx: RequestContext) => string {
