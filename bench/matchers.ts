@@ -16,8 +16,12 @@
  * as per-request CPU (a one-time, per-config cost). The cases' order alternates by round, so a
  * drift of the shared machine's load does not always fall on the same case.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../src/config/index.ts';
@@ -108,7 +112,10 @@ const WARM_UP = 10_000;
 async function serve(proxyfile: string): Promise<void> {
   const config = await parseConfig(proxyfile, { filename: 'bench' });
   const table = new SiteTable(config.sites, 'http', 8080, silentLogger());
-  const server = http.createServer((req, res) => {
+  // With TLS (MS_BENCH_TLS_DIR: key.pem, cert.pem) the routing cost is set against an HTTPS
+  // request, which is what a site answers in production and what the proxy mode measures.
+  const tlsDir = process.env['MS_BENCH_TLS_DIR'];
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const ctx = requestContext(req, 'http');
     const router = ctx && table.find(ctx.host);
     if (!ctx || !router) {
@@ -117,7 +124,8 @@ async function serve(proxyfile: string): Promise<void> {
       return;
     }
     router.handle(req, res, ctx).catch(() => res.destroy());
-  });
+  };
+  const server = tlsDir === undefined ? http.createServer(handler) : https.createServer({ key: readFileSync(join(tlsDir, 'key.pem')), cert: readFileSync(join(tlsDir, 'cert.pem')) }, handler);
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   process.on('message', (msg) => {
@@ -145,14 +153,15 @@ function ask<T>(child: ChildProcess, key: string, msg?: string): Promise<T> {
   });
 }
 
-async function load(port: number, requests: number): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
+async function load(port: number, requests: number, tls: boolean): Promise<void> {
+  const agent = tls ? new https.Agent({ keepAlive: true, maxSockets: IN_FLIGHT, rejectUnauthorized: false, servername: 'site.test' }) : new http.Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
+  const client = tls ? https : http;
   let sent = 0;
   const worker = async (): Promise<void> => {
     while (sent < requests) {
       sent++;
       await new Promise<void>((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port, path: PATH, agent, headers: { host: 'site.test', accept: 'text/html' } }, (res) => {
+        const req = client.request({ host: '127.0.0.1', port, path: PATH, agent, headers: { host: 'site.test', accept: 'text/html' } }, (res) => {
           if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
           res.resume();
           res.on('end', resolve);
@@ -198,28 +207,38 @@ export interface MatchersResult {
   readonly plainUs: number;
   readonly simpleUs: number;
   readonly matchersUs: number;
+  /** The same three sites served over TLS (HTTPS/1.1 keep-alive). */
+  readonly tlsUs: { readonly plain: number; readonly simple: number; readonly matchers: number };
   readonly chainNs: number;
 }
 
 /** Each case's server in its own child, loaded with `requests` requests per round after WARM_UP ones; medians over rounds. */
 export async function measureMatchers(requests: number, rounds: number): Promise<MatchersResult> {
-  const cpu: Record<string, number[]> = { plain: [], simple: [], matchers: [] };
-  for (let round = 0; round < rounds; round++) {
-    const names = Object.keys(CASES);
-    for (const name of round % 2 === 0 ? names : names.reverse()) {
-      const child = fork(new URL(import.meta.url).pathname, ['--serve', name], { stdio: 'inherit' });
-      try {
-        const port = await ask<number>(child, 'port');
-        await load(port, WARM_UP);
-        const before = await ask<number>(child, 'cpu', 'cpu');
-        await load(port, requests);
-        const after = await ask<number>(child, 'cpu', 'cpu');
-        cpu[name]?.push((after - before) / requests);
-      } finally {
-        child.send('stop');
-        await new Promise((r) => child.once('exit', r));
+  const cpu: Record<string, number[]> = { plain: [], simple: [], matchers: [], 'plain+tls': [], 'simple+tls': [], 'matchers+tls': [] };
+  const tlsDir = mkdtempSync(join(tmpdir(), 'ms-bench-matchers-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=site.test', '-days', '1', '-keyout', join(tlsDir, 'key.pem'), '-out', join(tlsDir, 'cert.pem')], { stdio: 'ignore' });
+    for (let round = 0; round < rounds; round++) {
+      const names = Object.keys(cpu);
+      for (const name of round % 2 === 0 ? names : names.reverse()) {
+        const tls = name.endsWith('+tls');
+        const env = tls ? { ...process.env, MS_BENCH_TLS_DIR: tlsDir } : process.env;
+        const child = fork(new URL(import.meta.url).pathname, ['--serve', name.replace('+tls', '')], { stdio: 'inherit', env });
+        try {
+          const port = await ask<number>(child, 'port');
+          await load(port, WARM_UP, tls);
+          const before = await ask<number>(child, 'cpu', 'cpu');
+          await load(port, requests, tls);
+          const after = await ask<number>(child, 'cpu', 'cpu');
+          cpu[name]?.push((after - before) / requests);
+        } finally {
+          child.send('stop');
+          await new Promise((r) => child.once('exit', r));
+        }
       }
     }
+  } finally {
+    rmSync(tlsDir, { recursive: true, force: true });
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
   return {
@@ -229,6 +248,7 @@ export async function measureMatchers(requests: number, rounds: number): Promise
     plainUs: median(cpu['plain'] ?? []),
     simpleUs: median(cpu['simple'] ?? []),
     matchersUs: median(cpu['matchers'] ?? []),
+    tlsUs: { plain: median(cpu['plain+tls'] ?? []), simple: median(cpu['simple+tls'] ?? []), matchers: median(cpu['matchers+tls'] ?? []) },
     chainNs: await chainNs(200_000),
   };
 }
@@ -250,16 +270,19 @@ async function main(): Promise<void> {
 
 /** The section of docs/benchmarks.md. */
 export function renderMatchers(r: MatchersResult): string {
-  const extra = (us: number): string => `${(((us - r.plainUs) / r.plainUs) * 100).toFixed(1)}%`;
-  return `my-server only (the routing cost of a Caddyfile site, issue 9). Server CPU per request (user+system of the server's own process, median of ${r.rounds} rounds of ${r.requests.toLocaleString('en-US')} keep-alive HTTP/1.1 requests, 8 in flight, on loopback without TLS):
+  const extra = (us: number, base = r.plainUs): string => `${(((us - base) / base) * 100).toFixed(1)}%`;
+  return `my-server only (the routing cost of a Caddyfile site, issue 9). Server CPU per request (user+system of the server's own process, median of ${r.rounds} rounds of ${r.requests.toLocaleString('en-US')} keep-alive HTTP/1.1 requests, 8 in flight, on loopback, without and with TLS; the TLS rows are set against the plain site over TLS):
 
 | site | CPU per request, µs | extra over the plain site |
 |---|---:|---:|
 | plain (\`respond "ok"\`) | ${r.plainUs.toFixed(1)} | – |
 | same 10 handles + 10 header lines, each matcher one \`path\` | ${r.simpleUs.toFixed(1)} | ${extra(r.simpleUs)} |
 | 20 named matchers of every kind + 10 handles | ${r.matchersUs.toFixed(1)} | ${extra(r.matchersUs)} |
+| plain, over TLS (HTTPS/1.1 keep-alive) | ${r.tlsUs.plain.toFixed(1)} | – |
+| one-path matchers, over TLS | ${r.tlsUs.simple.toFixed(1)} | ${extra(r.tlsUs.simple, r.tlsUs.plain)} |
+| 20 named matchers + 10 handles, over TLS | ${r.tlsUs.matchers.toFixed(1)} | ${extra(r.tlsUs.matchers, r.tlsUs.plain)} |
 
-After ${WARM_UP.toLocaleString('en-US')} warm-up requests per server (steady state: V8's compilation of the request path is a per-config cost). The matcher chain alone (the 20 sets evaluated in-process for a request that misses every one, the worst case): **${r.chainNs.toFixed(0)} ns** per request. Rounds (µs): ${Object.entries(r.perRound).map(([k, xs]) => `${k} ${xs.map((x) => x.toFixed(0)).join(' ')}`).join('; ')}. Method: \`bench/matchers.ts\` (the site router of src/routes behind \`http.createServer\`, each case in its own child process).`;
+After ${WARM_UP.toLocaleString('en-US')} warm-up requests per server (steady state: V8's compilation of the request path is a per-config cost). The matcher chain alone (the 20 sets evaluated in-process for a request that misses every one, the worst case): **${r.chainNs.toFixed(0)} ns** per request. Rounds (µs): ${Object.entries(r.perRound).map(([k, xs]) => `${k} ${xs.map((x) => x.toFixed(0)).join(' ')}`).join('; ')}. Method: \`bench/matchers.ts\` (the site router of src/routes behind \`http.createServer\` or \`https.createServer\` (P-256, TLS 1.3), each case in its own child process).`;
 }
 
 if (process.argv[1]?.endsWith('matchers.ts')) await main();

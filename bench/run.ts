@@ -308,7 +308,7 @@ async function main(): Promise<number> {
     });
     await mode('matchers', 'Request matchers (issue 9)', async () => {
       progress('matchers');
-      return renderMatchers(await measureMatchers(options.matcherRequests, 3));
+      return renderMatchers(await measureMatchers(options.matcherRequests, 7));
     });
     await mode('workers', 'Workers: scaling to a second core (issue 13)', async () => {
       const settings = { seconds: options.seconds, rounds: options.rounds };
