@@ -3,14 +3,16 @@ import { formatConfig, loadConfig, type Config } from '../config/index.ts';
 import { configPath, parse } from './usage.ts';
 
 export async function validateCommand(args: string[]): Promise<number> {
-  const { values } = parse(args, { config: { type: 'string', short: 'c' } }, false);
+  const { values } = parse(args, { config: { type: 'string', short: 'c' }, strict: { type: 'boolean' } }, false);
   if (values['help']) {
-    process.stdout.write('Usage: my-server validate [--config FILE]\n\nParses and checks FILE (default ./Proxyfile or $MY_SERVER_CONFIG).\nExits 0 when it is valid, printing only warnings (FILE:LINE:COL: warning: message);\nprints FILE:LINE:COL: message and exits 1 otherwise.\n');
+    process.stdout.write('Usage: my-server validate [--config FILE] [--strict]\n\nParses and checks FILE (default ./Proxyfile or $MY_SERVER_CONFIG).\nExits 0 when it is valid, printing only warnings (FILE:LINE:COL: warning: message);\nprints FILE:LINE:COL: message and exits 1 otherwise.\n--strict: a warning (an unknown placeholder, say) fails it too, with exit 1.\n');
     return 0;
   }
-  // Warnings do not make the file invalid: stderr, exit 0.
-  printWarnings(await loadConfig(configPath(values)));
-  return 0;
+  // Warnings do not make the file invalid (Caddy runs such a file, the placeholder left empty):
+  // stderr and exit 0, unless --strict asks CI to treat them as errors.
+  const config = await loadConfig(configPath(values));
+  printWarnings(config);
+  return values['strict'] === true && (config.warnings?.length ?? 0) > 0 ? 1 : 0;
 }
 
 /** A loaded config's warnings on stderr, one `FILE:LINE:COL: warning: message` line each. */

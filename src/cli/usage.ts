@@ -5,7 +5,7 @@ export const USAGE = `Usage: my-server <command> [options]
 
 Commands:
   run [--config FILE] [--watch]            serve in the foreground
-  validate [--config FILE]                 check a Proxyfile
+  validate [--config FILE] [--strict]      check a Proxyfile (--strict: warnings fail it)
   fmt [--config FILE] [--overwrite]        print the Proxyfile canonically formatted
   reload [--config FILE] [--address ADDR]  make a running instance load FILE (waits; exit 1
          [--pid PID]                       if rejected; admin off: SIGHUP to PID, unconfirmed)

@@ -38,3 +38,19 @@ test('validate prints a warning with FILE:LINE:COL for each unknown placeholder 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('validate --strict fails on the same warnings (exit 1, each named at FILE:LINE:COL) and passes a file without any', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'my-server-validate-'));
+  try {
+    const file = join(dir, 'Caddyfile');
+    await writeFile(file, CASE_41);
+    const r = await runCli(['validate', '--strict', '--config', file]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:5:47: warning: unknown placeholder \\{tls_protocol\\}`));
+    await writeFile(file, CASE_41.replace('{tls_protocol}', '{tls_version}').replace('{proto}', '{scheme}'));
+    const clean = await runCli(['validate', '--strict', '--config', file]);
+    assert.deepEqual([clean.code, clean.stderr], [0, '']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
