@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import type { LogAppendField, LogFieldFilter, LogFormat, LogValueAction } from './config/types.ts';
+import { queryEscape } from './util/rewrite-uri.ts';
 
 export type LogRecord = Record<string, unknown>;
 
@@ -204,13 +205,6 @@ function queryUnescape(s: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Go's url.QueryEscape: everything but letters, digits and `-_.~` escaped; space as `+`. */
-function queryEscape(s: string): string {
-  return encodeURIComponent(s)
-    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-    .replaceAll('%20', '+');
 }
 
 /**

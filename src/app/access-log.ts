@@ -3,6 +3,7 @@ import type { Config, SiteConfig } from '../config/types.ts';
 import { serverOptionsFor } from '../http/client-ip.ts';
 import { closeLogger, createLogger, logOptionsOf, type Logger } from '../log.ts';
 import { requestHost, type Req, type RequestContext, type Res } from '../routes/context.ts';
+import { canonicalHeaderName } from '../util/header-name.ts';
 
 /** What `for` needs beyond the site: the process logger and the config the request is served by. */
 export interface AccessLogContext {
@@ -146,14 +147,9 @@ function loggableHeaders(headers: Record<string, string | string[] | number | un
     // HTTP/2 pseudo-headers are the request line, logged as its own fields.
     if (value === undefined || name.startsWith(':') || name === without) continue;
     const values = Array.isArray(value) ? value : [String(value)];
-    out[canonicalHeader(name)] = !credentials && CREDENTIALS.has(name.toLowerCase()) ? values.map(() => 'REDACTED') : values;
+    out[canonicalHeaderName(name)] = !credentials && CREDENTIALS.has(name.toLowerCase()) ? values.map(() => 'REDACTED') : values;
   }
   return out;
-}
-
-/** Go's CanonicalMIMEHeaderKey: the first letter and each one after `-` upper case, the rest lower. */
-export function canonicalHeader(name: string): string {
-  return name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
 }
 
 const TLS_VERSIONS: Readonly<Record<string, number>> = { TLSv1: 0x0301, 'TLSv1.1': 0x0302, 'TLSv1.2': 0x0303, 'TLSv1.3': 0x0304 };

@@ -58,17 +58,17 @@ export class LocalIssuer implements Issuer {
     // Cached as a promise so concurrent first issues load (or create) the CA once; no refresh
     // while that load runs.
     this.#caRefreshAt = Number.POSITIVE_INFINITY;
-    this.#ca = this.#loadOrCreate().then(
-      (ca) => {
+    this.#ca = this.#loadOrCreate()
+      .then((ca) => {
         const signer = leafSigner(ca.intermediate);
         this.#caRefreshAt = signer.notAfter - INTERMEDIATE_MARGIN_MS;
         return { ...ca, signer };
-      },
-      (err: unknown) => {
+      })
+      .catch((err: unknown) => {
+        // A load that failed, or an intermediate leafSigner refused, is not kept: the next issue tries again.
         this.#ca = undefined;
         throw err;
-      },
-    );
+      });
     return this.#ca;
   }
 

@@ -267,6 +267,8 @@ export class Primary {
     switch (m.t) {
       case 'ms:hello':
         slot.hello = true;
+        // Forked before a stop whose message could not reach it yet (no listener before hello).
+        if (this.#stopping) this.#send(slot, { t: 'ms:stop' });
         // The leader died while no other worker could take over: the first to come up does.
         if (this.#leader === undefined && !this.#stopping) this.#promote(slot);
         return;
@@ -275,11 +277,14 @@ export class Primary {
         this.#everServed = true;
         this.#log.info({ worker: slot.id, pid: slot.worker?.process.pid, leader: this.#leader === slot.id }, 'worker serving');
         if (this.#loaded !== undefined) {
-          // A replacement started from the file; the others serve what /load gave them.
-          void this.#reloadOne(slot, this.#loaded).then(([seq, err]) => {
+          // A replacement started from the file; the others serve what /load gave them. In the
+          // reload queue, so a reload running now cannot finish before it and leave it behind.
+          this.#reloads = this.#reloads.then(async () => {
+            if (this.#loaded === undefined || !slot.serving) return;
+            const [seq, err] = await this.#reloadOne(slot, this.#loaded);
             this.#send(slot, { t: 'ms:settle', seq, revert: false });
             if (err !== undefined) this.#log.error({ worker: slot.id }, `applying the loaded config to a restarted worker failed: ${err}`);
-          });
+          }).catch(() => undefined);
         }
         return;
       case 'ms:certs':
@@ -334,7 +339,7 @@ export class Primary {
     slot.failures++;
     this.#log.error({ worker: slot.id, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker exited: restarting it');
     if (wasLeader) {
-      const next = this.#slots.find((s) => s.hello && s.worker);
+      const next = this.#slots.find((s) => s.serving && s.worker) ?? this.#slots.find((s) => s.hello && s.worker);
       if (next) this.#promote(next);
     }
     slot.restart = setTimeout(() => {

@@ -25,6 +25,8 @@ export class WorkerLink {
   readonly #configFile: string;
   #app: App | undefined;
   #stop: ((trigger: string) => void) | undefined;
+  /** The primary asked us to stop before run.ts installed its stop: run it once it does. */
+  #stopAsked = false;
   /** The config every worker agreed on last: what a failed reload goes back to. */
   #settled: Config | undefined;
   /** Reloads applied here whose outcome elsewhere is not known yet: the config before each. */
@@ -62,6 +64,7 @@ export class WorkerLink {
   /** What the primary's stop runs (run.ts: the same graceful stop as SIGTERM). */
   onStop(stop: (trigger: string) => void): void {
     this.#stop = stop;
+    if (this.#stopAsked) stop('primary');
   }
 
   /** The app is serving: from now on its certificate changes are pushed and pushes reach it. */
@@ -71,6 +74,8 @@ export class WorkerLink {
     subscribe('my-server:cert:obtained', this.#onObtained);
     app.metrics.aggregateWith(async () => (await this.#ask({ t: 'ms:metrics', seq: 0 })) ?? '');
     for (const names of this.#early.splice(0)) app.certificatesStored(names);
+    // Promoted while the app was still starting (the leader died meanwhile): take over now.
+    if (this.#leader) app.lead().catch((err: unknown) => this.#log.error({ err }, 'taking over as leader failed'));
     this.#send({ t: 'ms:serving' });
   }
 
@@ -129,7 +134,8 @@ export class WorkerLink {
         else this.#early.push([...m.names]);
         return;
       case 'ms:stop':
-        this.#stop?.('primary');
+        if (this.#stop) this.#stop('primary');
+        else this.#stopAsked = true;
         return;
       case 'ms:reload':
         void this.#reload(m.seq, m.text);

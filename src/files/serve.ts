@@ -237,6 +237,9 @@ export class StaticFiles {
  */
 function notModified(req: Req, etag: string, mtime: Date): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  // If-Match and If-Unmodified-Since come first in Go's checkPreconditions (a failing one is 412):
+  // such a request goes to send, which checks them in that order.
+  if (header(req, 'if-match') !== undefined || header(req, 'if-unmodified-since') !== undefined) return false;
   const inm = header(req, 'if-none-match');
   if (inm !== undefined) {
     const weak = (t: string): string => t.trim().replace(/^W\//, '');

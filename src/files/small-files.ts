@@ -81,7 +81,9 @@ function readWhole(file: string, size: number): Promise<Buffer | undefined> {
         resolve(undefined);
         return;
       }
-      const buf = Buffer.allocUnsafe(size + 1);
+      // Its own memory: a slice of Node's shared 8 KiB pool would keep the whole pool alive
+      // while the cache counts only `size` bytes.
+      const buf = Buffer.allocUnsafeSlow(size + 1);
       read(fd, buf, 0, size + 1, 0, (readErr, n) => {
         close(fd, () => {});
         resolve(readErr || n !== size ? undefined : buf.subarray(0, size));

@@ -2,7 +2,7 @@ import type net from 'node:net';
 import { stopPeeking } from '../util/socket-peek.ts';
 
 /** RFC 9113 §3.4: the client connection preface that opens HTTP/2 with prior knowledge. */
-export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 /**
  * Reads a fresh plain-HTTP connection until its first bytes either are the HTTP/2 preface or
@@ -34,8 +34,9 @@ export function readPreface(socket: net.Socket, timeoutMs: number): Promise<'h2c
       else if (size >= H2_PREFACE.length) finish('h2c');
     };
     const onEnd = (): void => finish(undefined);
-    const timer = setTimeout(onEnd, timeoutMs);
-    timer.unref();
+    // 0 is `timeouts { read_header 0 }`: no limit, as for the HTTP/1.1 headers.
+    const timer = timeoutMs > 0 ? setTimeout(onEnd, timeoutMs) : undefined;
+    timer?.unref();
     socket.on('data', onData);
     socket.once('error', onEnd);
     socket.once('end', onEnd);

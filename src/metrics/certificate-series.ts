@@ -79,7 +79,8 @@ export class CertificateSeries {
             const t = seconds(pick(c));
             if (t !== undefined) this.set({ name: c.name }, t);
           }
-          const earliest = Math.min(...rest.map((c) => seconds(pick(c)) ?? Infinity));
+          // A loop, not Math.min(...): a fleet past the limit can hold more names than a call has arguments.
+          const earliest = rest.reduce((min, c) => Math.min(min, seconds(pick(c)) ?? Infinity), Infinity);
           if (Number.isFinite(earliest)) this.set({ name: OTHER }, earliest);
         },
       });
@@ -101,7 +102,7 @@ export class CertificateSeries {
         this.reset();
         const { named, rest } = rows();
         for (const c of named) this.set({ name: c.name }, c.consecutiveFailures);
-        if (rest.length > 0) this.set({ name: OTHER }, Math.max(...rest.map((c) => c.consecutiveFailures)));
+        if (rest.length > 0) this.set({ name: OTHER }, rest.reduce((max, c) => Math.max(max, c.consecutiveFailures), 0));
       },
     });
     new Gauge({

@@ -262,6 +262,14 @@ export class TlsFront {
     }, TIMEOUTS.handshakeMs);
     timer.unref();
     const act = (decision: Decision): void => {
+      try {
+        actOn(decision);
+      } catch (err) {
+        this.#log.error({ err }, 'handing a connection to the TLS server failed');
+        socket.destroy();
+      }
+    };
+    const actOn = (decision: Decision): void => {
       if (!settle()) return;
       if (this.#closed || socket.destroyed) {
         socket.destroy();

@@ -20,9 +20,17 @@ export function translateGoRegexp(pattern: string): { source: string; flags: str
     }
     source = source.slice(lead[0].length);
   }
-  const unsupported = /\\[QEC]|\[\[:[a-z]+:\]\]|\\[pP]\{?[A-Z]/.exec(source);
-  if (unsupported !== null) throw new GoRegexpError(`"${unsupported[0]}" is Go RE2 syntax JavaScript reads differently`);
-  source = source.replaceAll('(?P<', '(?<').replace(/\\A/g, '^').replace(/\\z/g, '$(?![\\s\\S])');
+  const posix = /\[\[:[a-z]+:\]\]/.exec(source);
+  if (posix !== null) throw new GoRegexpError(`"${posix[0]}" is Go RE2 syntax JavaScript reads differently`);
+  // Escapes are read in pairs, so `\\A` (a backslash, then A) stays what it is.
+  source = source.replace(/\\([\s\S])/g, (whole: string, c: string, at: number) => {
+    if (c === 'A') return '^';
+    if (c === 'z') return '$(?![\\s\\S])';
+    const unicodeClass = (c === 'p' || c === 'P') && /^\{?[A-Z]/.test(source.slice(at + 2));
+    if (c === 'Q' || c === 'E' || c === 'C' || unicodeClass) throw new GoRegexpError(`"${unicodeClass ? source.slice(at, at + 4) : whole}" is Go RE2 syntax JavaScript reads differently`);
+    return whole;
+  });
+  source = source.replaceAll('(?P<', '(?<');
   try {
     new RegExp(source, flags);
   } catch (err) {

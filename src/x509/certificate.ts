@@ -5,7 +5,7 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { MyServerError } from '../errors.ts';
 import { children, oidText, readTime, readTlv, TAG, type Tlv } from './der.ts';
-import { normalizeIpAddress } from './names.ts';
+import { ipAddressText } from './names.ts';
 import { x509 } from './peculiar.ts';
 import { pemBlocks, pemEncode } from './pem.ts';
 
@@ -143,7 +143,7 @@ function decodeFields(der: Buffer, node: X509Certificate): CertificateInfo {
     if (name.tag === 0x82) dnsNames.push(name.content.toString('latin1'));
     if (name.tag === 0x87) {
       // Lengths other than 4 and 16 are address/mask pairs (name constraints), not addresses.
-      const ip = name.content.length === 4 ? [...name.content].join('.') : name.content.length === 16 ? normalizeIpAddress(ipv6Text(name.content)) : undefined;
+      const ip = ipAddressText(name.content);
       if (ip !== undefined) ipAddresses.push(ip);
     }
   }
@@ -171,12 +171,6 @@ function decodeFields(der: Buffer, node: X509Certificate): CertificateInfo {
     pem: pemEncode(der, 'CERTIFICATE'),
     isCa: node.ca,
   };
-}
-
-function ipv6Text(bytes: Buffer): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-  return groups.join(':');
 }
 
 /** The last commonName of a Name (RDNSequence), as the most specific one. */

@@ -5,10 +5,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import tls from 'node:tls';
-import { promisify } from 'node:util';
 import { CertificateStore } from '../../src/certs/certificate-store.ts';
 import { LocalIssuer } from '../../src/certs/local-issuer.ts';
 import { obtainCertificate } from '../../src/certs/obtain.ts';
@@ -18,9 +16,9 @@ import { startAsk } from '../helpers/ask.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { freePorts } from '../helpers/ports.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { startServer, type RunningServer } from '../helpers/run-server.ts';
+import { startServer } from '../helpers/run-server.ts';
+import { logLines, serverPids } from '../helpers/cluster.ts';
 
-const run = promisify(execFile);
 
 let redis: RedisServer | undefined;
 before(async () => {
@@ -29,17 +27,6 @@ before(async () => {
 after(async () => {
   await redis?.stop();
 });
-
-/** Client port → pid of the process holding the server side, for established connections to `port`. */
-async function serverPids(port: number): Promise<Map<number, number>> {
-  const { stdout } = await run('ss', ['-tnpH', 'state', 'established', `( sport = :${port} )`]);
-  const out = new Map<number, number>();
-  for (const line of stdout.split('\n')) {
-    const m = /\S+:(\d+)\s+\S+:(\d+)\s+users:\(\("[^"]*",pid=(\d+)/.exec(line);
-    if (m && Number(m[1]) === port) out.set(Number(m[2]), Number(m[3]));
-  }
-  return out;
-}
 
 function tlsSerial(port: number, servername: string, keep: tls.TLSSocket[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -62,19 +49,6 @@ async function served(port: number, name: string, count: number): Promise<{ seri
   } finally {
     held.forEach((s) => s.destroy());
   }
-}
-
-function logLines(server: RunningServer, msg: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const line of server.output().split('\n')) {
-    if (!line.includes(`"msg":"${msg}"`)) continue;
-    try {
-      out.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      // a line cut by the chunk boundary
-    }
-  }
-  return out;
 }
 
 test('workers 2 on storage redis: an on-demand certificate one worker obtained and a renewal by the leader are served by both, each loaded once (IPC and pub/sub do not both reload)', { timeout: 120_000 }, async (t) => {

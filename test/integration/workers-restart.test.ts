@@ -13,22 +13,10 @@ import { promisify } from 'node:util';
 import { loopbackGlobals, rawGet } from '../helpers/clients.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { freePorts } from '../helpers/ports.ts';
-import { startServer, type RunningServer } from '../helpers/run-server.ts';
+import { startServer } from '../helpers/run-server.ts';
+import { listeningPids, logLines } from '../helpers/cluster.ts';
 
 const run = promisify(execFile);
-
-function logLines(server: RunningServer, msg: string, from = 0): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const line of server.output().slice(from).split('\n')) {
-    if (!line.includes(`"msg":"${msg}"`)) continue;
-    try {
-      out.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      // a line cut by the chunk boundary: the caller waits for complete ones
-    }
-  }
-  return out;
-}
 
 /** user + system CPU seconds of a process, from /proc. */
 async function cpuSeconds(pid: number): Promise<number> {
@@ -99,7 +87,6 @@ b.test {
   // Startable again: the next restart (after at most the current 4 s step) serves.
   await copyFile(join(certs, 'cert.pem'), join(certs, 'cert-2.pem'));
   await server.waitForOutput(/"worker":2,"pid":\d+,"leader":false,"msg":"worker serving"/, 20_000, from);
-  const listening = await run('ss', ['-tlnpH', `( sport = :${http} )`]);
-  assert.equal(new Set([...listening.stdout.matchAll(/pid=(\d+)/g)].map((m) => m[1])).size, 2, 'two workers listen again');
+  assert.equal((await listeningPids(http)).size, 2, 'two workers listen again');
   assert.deepEqual(await server.stop('SIGTERM', 15_000), { code: 0, signal: null });
 });

@@ -14,18 +14,9 @@ import { loopbackGlobals } from '../helpers/clients.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { freePorts } from '../helpers/ports.ts';
 import { startServer, type RunningServer, type ServerEnv } from '../helpers/run-server.ts';
+import { serverPids } from '../helpers/cluster.ts';
 
 const run = promisify(execFile);
-
-async function serverPids(port: number): Promise<Map<number, number>> {
-  const { stdout } = await run('ss', ['-tnpH', 'state', 'established', `( sport = :${port} )`]);
-  const out = new Map<number, number>();
-  for (const line of stdout.split('\n')) {
-    const m = /\S+:(\d+)\s+\S+:(\d+)\s+users:\(\("[^"]*",pid=(\d+)/.exec(line);
-    if (m && Number(m[1]) === port) out.set(Number(m[2]), Number(m[3]));
-  }
-  return out;
-}
 
 /** One kept-alive connection's answer to GET / for plain.test: [client port, body]. */
 function ask(port: number): Promise<{ socket: net.Socket; localPort: number; body: string }> {

@@ -22,25 +22,9 @@ import { loopbackGlobals, postLoad } from '../helpers/clients.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { freePorts } from '../helpers/ports.ts';
 import { startServer, type RunningServer, type ServerEnv } from '../helpers/run-server.ts';
+import { listeningPids, logLines, serverPids } from '../helpers/cluster.ts';
 
 const run = promisify(execFile);
-
-/** Client port → pid of the process holding the server side, for established connections to `port`. */
-async function serverPids(port: number): Promise<Map<number, number>> {
-  const { stdout } = await run('ss', ['-tnpH', 'state', 'established', `( sport = :${port} )`]);
-  const out = new Map<number, number>();
-  for (const line of stdout.split('\n')) {
-    const m = /\S+:(\d+)\s+\S+:(\d+)\s+users:\(\("[^"]*",pid=(\d+)/.exec(line);
-    if (m && Number(m[1]) === port) out.set(Number(m[2]), Number(m[3]));
-  }
-  return out;
-}
-
-/** Pids with a listening socket on `port`. */
-async function listeningPids(port: number): Promise<Set<number>> {
-  const { stdout } = await run('ss', ['-tlnpH', `( sport = :${port} )`]);
-  return new Set([...stdout.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])));
-}
 
 /** A kept-alive HTTP/1.1 connection: request() sends a GET on it and resolves with the status line. */
 interface Conn {
@@ -102,19 +86,6 @@ function tlsSerial(port: number, servername: string, keep?: tls.TLSSocket[]): Pr
 
 function count(text: string, pattern: RegExp): number {
   return text.split('\n').filter((l) => pattern.test(l)).length;
-}
-
-function logLines(server: RunningServer, msg: string): { worker?: number; [k: string]: unknown }[] {
-  const out: { worker?: number }[] = [];
-  for (const line of server.output().split('\n')) {
-    if (!line.includes(`"msg":"${msg}"`)) continue;
-    try {
-      out.push(JSON.parse(line) as { worker?: number });
-    } catch {
-      // a line cut by the chunk boundary: the caller waits for complete ones
-    }
-  }
-  return out;
 }
 
 async function bothServing(server: RunningServer): Promise<void> {

@@ -5,7 +5,6 @@ import { HandlerError } from './errors.ts';
 import type { HandlerCompiler, UpgradableContext } from './types.ts';
 import { escapePath } from '../../util/rewrite-uri.ts';
 
-export { escapePath };
 
 /**
  * handle and handle_path: the nested routes run; like every Caddy subroute, when none of them

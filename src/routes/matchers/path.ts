@@ -13,6 +13,7 @@
  */
 import type { Req, RequestContext } from '../context.ts';
 import { splitTarget } from '../context.ts';
+import { escapePath } from '../../util/rewrite-uri.ts';
 
 /** Tests a path; `escaped` is the request's escaped path, needed only by `%` patterns. */
 export type PathTest = (path: string, escaped?: string) => boolean;
@@ -128,9 +129,6 @@ export function goClean(p: string): string {
   return joined === '' ? '.' : joined;
 }
 
-function escapePath(path: string): string {
-  return encodeURI(path).replace(/[?#]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
 
 function unescape(s: string): string | undefined {
   try {

@@ -51,7 +51,9 @@ test('health subdirective errors point at the token', async () => {
     ['\t\thealth_port', /^Proxyfile:3:3: health_port: missing argument/],
     ['\t\thealth_method "GE T"', /^Proxyfile:3:17: health_method: invalid method "GE T"/],
     ['\t\thealth_body "(unclosed"', /^Proxyfile:3:15: invalid regexp "\(unclosed"/],
-    ['\t\thealth_body "a\\\\Qb"', /^Proxyfile:3:15: invalid regexp .*Go RE2 syntax/],
+    // `\Q` (quote until `\E`) is Go RE2 syntax JavaScript reads differently. (An escaped backslash
+    // before Q, `\\Q`, is plain RE2 and is accepted: util/go-regexp.ts reads escapes in pairs.)
+    ['\t\thealth_body "a\\Qb"', /^Proxyfile:3:15: invalid regexp .*Go RE2 syntax/],
     ['\t\thealth_headers {\n\t\t\t"Bad Name" x\n\t\t}', /^Proxyfile:4:4: invalid header name "Bad Name"/],
     ['\t\thealth_headers x {\n\t\t}', /^Proxyfile:3:18: health_headers: unexpected argument "x"/],
     ['\t\thealth_headers {\n\t\t\tX-A b {\n\t\t\t}\n\t\t}', /^Proxyfile:4:10: X-A does not take a block/],

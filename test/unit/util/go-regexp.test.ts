@@ -24,3 +24,10 @@ test('what JavaScript would read differently is refused with the reason', () => 
     assert.throws(() => translateGoRegexp(pattern), (err: unknown) => err instanceof GoRegexpError && why.test(err.message), pattern);
   }
 });
+
+test('escapes are read in pairs: an escaped backslash before A, z or Q is a backslash, not an anchor or a refusal', () => {
+  assert.equal(translateGoRegexp('\\\\A').source, '\\\\A');
+  assert.ok(new RegExp(translateGoRegexp('^a\\\\z$').source).test('a\\z'));
+  assert.ok(new RegExp(translateGoRegexp('x\\\\Q').source).test('x\\Q'));
+  assert.equal(translateGoRegexp('\\Aa\\z').source, '^a$(?![\\s\\S])');
+});
