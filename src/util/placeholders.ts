@@ -20,6 +20,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { hostWithoutPort, requestAuthority } from './host.ts';
+import { headerValues, parseGoQuery } from './request-fields.ts';
 
 /** The socket fields placeholders read; Node's Socket and TLSSocket (HTTP/2's proxy too) have them. */
 export interface PlaceholderSocket {
@@ -39,6 +40,8 @@ export interface PlaceholderRequest {
   readonly method?: string | undefined;
   readonly url?: string | undefined;
   readonly headers: IncomingHttpHeaders;
+  /** HTTP/1's header lines as sent: `{header.X}` joins a field's lines with ',' as Go's Header does. */
+  readonly rawHeaders?: readonly string[] | undefined;
   readonly httpVersion?: string | undefined;
   readonly socket?: PlaceholderSocket | null | undefined;
 }
@@ -201,9 +204,13 @@ function distinguishedName(dn: Readonly<Record<string, string | string[]>> | und
   return parts.join(',');
 }
 
+/**
+ * Caddy's `strings.Join(req.Header[field], ",")`: each field line kept apart, joined by ','. Go moves
+ * Host out of the header map into req.Host, so `{header.Host}` is empty (Caddy 2.6.2 answers '').
+ */
 function header(req: PlaceholderRequest, name: string): string {
-  const v = req.headers[name.toLowerCase()];
-  return Array.isArray(v) ? v.join(',') : (v ?? '');
+  const lower = name.toLowerCase();
+  return lower === 'host' ? '' : headerValues(req, lower).join(',');
 }
 
 /** Go's time.Time String() without the monotonic reading: "2006-01-02 15:04:05.000 +0000 UTC". */
@@ -235,15 +242,18 @@ function upstreamPart(scope: PlaceholderScope, part: 'host' | 'port'): string {
   return host.startsWith('[') ? host.slice(1, -1) : host;
 }
 
+/** Caddy's http.request.host: r.Host without the port, case kept as the client sent it. */
+function hostName(req: PlaceholderRequest, scope: PlaceholderScope): string {
+  const sent = hostAsSent(authority(req, scope));
+  return scope.host === undefined || sent.toLowerCase() === scope.host ? sent : scope.host;
+}
+
 const EXACT: ReadonlyMap<string, Resolver> = new Map<string, Resolver>([
   ['http.request.method', (req) => req.method ?? 'GET'],
   ['http.request.scheme', (_req, scope) => scope.scheme],
   ['http.request.proto', (req) => (req.httpVersion === '2.0' ? 'HTTP/2.0' : `HTTP/${req.httpVersion ?? '1.1'}`)],
   // As the client sent it (Caddy: r.Host without the port, case kept), not the lower-cased routing host.
-  ['http.request.host', (req, scope) => {
-    const sent = hostAsSent(authority(req, scope));
-    return scope.host === undefined || sent.toLowerCase() === scope.host ? sent : scope.host;
-  }],
+  ['http.request.host', hostName],
   ['http.request.hostport', authority],
   ['http.request.port', (req, scope) => portOf(authority(req, scope))],
   ['http.request.local', (req) => `${bracketed(req.socket?.localAddress ?? '')}:${req.socket?.localPort ?? ''}`],
@@ -334,13 +344,15 @@ const PREFIXES: readonly (readonly [string, PrefixResolver])[] = [
   ],
   [
     'http.request.uri.query.',
-    (rest, req, scope) => new URLSearchParams(targetQuery(req, scope)).getAll(rest).join(','),
+    // Go's url.Query(): pairs with ';' or a bad escape are dropped; a key's values joined by ','.
+    (rest, req, scope) => parseGoQuery(targetQuery(req, scope)).values.get(rest)?.join(',') ?? '',
   ],
   [
     'http.request.host.labels.',
     (rest, req, scope) => {
       if (!/^\d+$/.test(rest)) return undefined;
-      const labels = (scope.host ?? hostWithoutPort(authority(req, scope))).split('.');
+      // From r.Host as sent: Caddy 2.6.2 answers 'TEST' for {labels.0} of "Other.TEST".
+      const labels = hostName(req, scope).split('.');
       return labels[labels.length - 1 - Number(rest)] ?? '';
     },
   ],
@@ -384,21 +396,93 @@ function cookie(field: string, name: string): string {
   return '';
 }
 
+
+/** A placeholder's resolver once its name is looked up (per config, not per request). */
+type Compiled = (req: PlaceholderRequest, scope: PlaceholderScope) => string | undefined;
+
+const NO_REQUEST: PlaceholderRequest = { headers: {} };
+const NO_SCOPE: PlaceholderScope = { scheme: '', remoteAddress: '' };
+
 /**
- * The value of placeholder `name` (as written, short or long) for this request; undefined when
- * my-server does not know the name. Values that matchers and handlers set (`scope.values`) win
- * over everything, so a `map` destination or a regexp capture reads as set.
+ * The resolver of a full name my-server knows, without the values matchers and handlers set;
+ * undefined for a name it does not know.
  */
-export function resolvePlaceholder(name: string, req: PlaceholderRequest, scope: PlaceholderScope): string | undefined {
-  const full = canonicalName(name);
-  const set = scope.values?.get(full);
-  if (set !== undefined) return set;
+function resolverOf(full: string): Resolver | undefined {
   const exact = EXACT.get(full);
-  if (exact !== undefined) return exact(req, scope);
+  if (exact !== undefined) return exact;
   for (const [prefix, resolve] of PREFIXES) {
-    if (full.startsWith(prefix) && full.length > prefix.length) return resolve(full.slice(prefix.length), req, scope);
+    if (!full.startsWith(prefix) || full.length === prefix.length) continue;
+    const rest = full.slice(prefix.length);
+    // Numbered prefixes know only numbers ({labels.x} is not a name): asked without a request.
+    if (resolve(rest, NO_REQUEST, NO_SCOPE) === undefined) return undefined;
+    return (req, scope) => resolve(rest, req, scope) ?? '';
   }
   return undefined;
+}
+
+/**
+ * Caddy's Replacer.Get order: values that matchers and handlers set (`scope.values`, Caddy's
+ * repl.Set) win over everything, so a `map` destination or a regexp capture reads as set; then
+ * the request's own placeholders. Undefined: a name my-server does not know, not set either.
+ */
+function compiled(full: string, resolve: Resolver | undefined): Compiled {
+  if (resolve === undefined) return (_req, scope) => scope.values?.get(full);
+  return (req, scope) => {
+    const values = scope.values;
+    if (values !== undefined) {
+      const set = values.get(full);
+      if (set !== undefined) return set;
+    }
+    return resolve(req, scope);
+  };
+}
+
+/**
+ * Placeholder `name` (as written, short or long) compiled once: the name is made canonical and
+ * its resolver found here, so a request pays only for reading its value. The function gives
+ * undefined when my-server does not know the name (and nothing set it).
+ */
+export function compilePlaceholder(name: string): (req: PlaceholderRequest, scope: PlaceholderScope) => string | undefined {
+  const full = canonicalName(name);
+  return compiled(full, resolverOf(full));
+}
+
+/**
+ * As compilePlaceholder, but `{vars.NAME}` gives the variable's value as set (a number, a
+ * boolean, an object: what CEL and the vars matcher compare), not its text. Caddy's Get returns
+ * the raw value too; only ReplaceAll turns it into text.
+ */
+export function compilePlaceholderValue(name: string): (req: PlaceholderRequest, scope: PlaceholderScope) => unknown {
+  const full = canonicalName(name);
+  if (full.startsWith('http.vars.') && full.length > 'http.vars.'.length && !EXACT.has(full)) {
+    const key = full.slice('http.vars.'.length);
+    return (_req, scope) => {
+      const set = scope.values?.get(full);
+      return set !== undefined ? set : scope.vars?.get(key);
+    };
+  }
+  return compilePlaceholder(name);
+}
+
+/** compilePlaceholderValue for a name known only at request time (CEL's interpreter asks by name). */
+export function placeholderValue(name: string, req: PlaceholderRequest, scope: PlaceholderScope): unknown {
+  return compilePlaceholderValue(name)(req, scope);
+}
+
+/** A placeholder value as text, as Caddy's Replacer shows values: '' for none. */
+export function placeholderText(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'string') return value;
+  return String(value);
+}
+
+/**
+ * The value of placeholder `name` (as written, short or long) for this request; undefined when
+ * my-server does not know the name. Per request: where a name is fixed in the config, use
+ * compilePlaceholder once instead.
+ */
+export function resolvePlaceholder(name: string, req: PlaceholderRequest, scope: PlaceholderScope): string | undefined {
+  return compilePlaceholder(name)(req, scope);
 }
 
 /**
@@ -409,13 +493,7 @@ export function isKnownPlaceholder(name: string, extra: ReadonlySet<string> = ne
   if (extra.has(name)) return true;
   // {args[N]} outside an import, {block} and {blocks.*} of a snippet: Caddyfile syntax, not requests'.
   if (/^args(\[|\.)/.test(name) || name === 'block' || name.startsWith('blocks.')) return true;
-  const full = canonicalName(name);
-  if (EXACT.has(full)) return true;
-  return PREFIXES.some(([prefix, resolve]) => {
-    if (!full.startsWith(prefix) || full.length === prefix.length) return false;
-    // Numbered prefixes know only numbers ({labels.x} is not a name).
-    return resolve(full.slice(prefix.length), { headers: {} }, { scheme: '', remoteAddress: '' }) !== undefined;
-  });
+  return resolverOf(canonicalName(name)) !== undefined;
 }
 
 /** A name between braces that could be a placeholder: no spaces, quotes, commas or braces. */
@@ -435,24 +513,30 @@ export function placeholdersIn(text: string): { name: string; offset: number }[]
   return out;
 }
 
+
+/** How a template treats a name nobody knows: Caddy's ReplaceKnown keeps it, ReplaceAll empties it. */
+export type UnknownPlaceholders = 'keep' | 'empty';
+
+/** A template compiled once: its text with every placeholder resolved for one request. */
+export type Template = (req: PlaceholderRequest, scope: PlaceholderScope) => string;
+
 /**
- * Replace `{placeholders}` in `template` (Caddy's replacer loop): `\{` and `\}` are literal braces;
- * an unknown name stays as written (`keep`, Caddy's ReplaceKnown) or becomes '' (`empty`, ReplaceAll).
+ * Compile `template` once (Caddy's replacer loop, done ahead): `\{` and `\}` are literal braces;
+ * an unknown name stays as written (`keep`, Caddy's ReplaceKnown) or becomes '' (`empty`,
+ * ReplaceAll). `escape` is applied to each value (never to the template's own text): the file
+ * matcher escapes glob characters in it.
  */
-export function expandPlaceholders(
-  template: string,
-  req: PlaceholderRequest,
-  scope: PlaceholderScope,
-  unknown: 'keep' | 'empty' = 'keep',
-): string {
+export function compileTemplate(template: string, unknown: UnknownPlaceholders = 'keep', escape?: (value: string) => string): Template {
   // `\}` alone (no `{` in the text) is left as written: the common case stays one scan.
-  if (!template.includes('{')) return template;
-  let out = '';
+  if (!template.includes('{')) return () => template;
+  const literals: string[] = [];
+  const names: { resolve: Compiled; kept: string }[] = [];
+  let text = '';
   let last = 0;
   for (let i = 0; i < template.length; i++) {
     const c = template[i];
     if ((c === '{' || c === '}') && i > 0 && template[i - 1] === '\\') {
-      out += template.slice(last, i - 1);
+      text += template.slice(last, i - 1);
       last = i;
       continue;
     }
@@ -460,11 +544,31 @@ export function expandPlaceholders(
     const end = template.indexOf('}', i + 1);
     if (end < 0) break;
     const name = template.slice(i + 1, end);
-    const value = name.includes('{') ? undefined : resolvePlaceholder(name, req, scope);
-    if (value === undefined && unknown === 'keep') continue;
-    out += template.slice(last, i) + (value ?? '');
+    // A name with a `{` is never known: kept, the scan goes on inside it (`{a{host}`).
+    if (name.includes('{') && unknown === 'keep') continue;
+    literals.push(text + template.slice(last, i));
+    text = '';
+    // Kept as written, its closing brace unescaped as the scan would (`{a\}` → `{a}`).
+    names.push({ resolve: name.includes('{') ? () => undefined : compilePlaceholder(name), kept: name.endsWith('\\') ? `{${name.slice(0, -1)}}` : `{${name}}` });
     i = end;
     last = end + 1;
   }
-  return out + template.slice(last);
+  const tail = text + template.slice(last);
+  if (names.length === 0) return () => tail;
+  const keep = unknown === 'keep';
+  return (req, scope) => {
+    let out = '';
+    for (let k = 0; k < names.length; k++) {
+      const { resolve, kept } = names[k] as { resolve: Compiled; kept: string };
+      const v = resolve(req, scope);
+      out += (literals[k] as string) + (v === undefined ? (keep ? kept : '') : escape === undefined ? v : escape(v));
+    }
+    return out + tail;
+  };
+}
+
+/** compileTemplate applied once, for a template known only at request time. */
+export function expandPlaceholders(template: string, req: PlaceholderRequest, scope: PlaceholderScope, unknown: UnknownPlaceholders = 'keep'): string {
+  if (!template.includes('{')) return template;
+  return compileTemplate(template, unknown)(req, scope);
 }

@@ -8,10 +8,10 @@
 import type { ASTNode } from '@marcbachmann/cel-js';
 import { celEnvironment, CelRequest, expandCelPlaceholders, type CelMatcherFunctions, type StrMap } from '../../config/matchers/cel.ts';
 import { translateGoRegexp } from '../../util/go-regexp.ts';
+import { compilePlaceholderValue, placeholderValue } from '../../util/placeholders.ts';
 import type { ExpressionRequestMatcher, RequestMatcher } from '../../config/types.ts';
 import type { Req, RequestContext } from '../context.ts';
 import { compileMatcher, type Match } from './index.ts';
-import { placeholderValue } from './placeholders.ts';
 import { protocolMatches } from './request.ts';
 
 /** Enough for every constant argument list of an expression; beyond it (placeholder arguments), no caching. */
@@ -169,8 +169,9 @@ function compileFast(n: ASTNode, fns: CelMatcherFunctions): Fast | undefined {
       const lit = literalString(r) ?? literalString(l);
       if (name === undefined || lit === undefined) return undefined;
       const equal = n.op === '==';
+      const value = compilePlaceholderValue(name);
       return (req, ctx) => {
-        const v = placeholderValue(name, req, ctx);
+        const v = value(req, ctx);
         if (typeof v === 'object' && v !== null) return BAIL;
         // CEL's heterogeneous equality: a value of another type (or none) is never equal.
         return (v === lit) === equal;
@@ -182,8 +183,9 @@ function compileFast(n: ASTNode, fns: CelMatcherFunctions): Fast | undefined {
       const name = placeholderName(recv);
       const arg = args.length === 1 ? literalString(args[0]) : undefined;
       if (test === undefined || name === undefined || arg === undefined) return undefined;
+      const value = compilePlaceholderValue(name);
       return (req, ctx) => {
-        const v = placeholderValue(name, req, ctx);
+        const v = value(req, ctx);
         if (typeof v === 'string') return test(v, arg);
         // No such overload for null, numbers, booleans: an error in CEL.
         return typeof v === 'object' && v !== null ? BAIL : ERR;

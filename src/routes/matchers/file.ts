@@ -19,11 +19,11 @@ import { readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { FileRequestMatcher } from '../../config/types.ts';
 import { globToRegExp } from '../../files/locate.ts';
-import { setValue, type Req, type RequestContext } from '../context.ts';
+import { setValue } from '../context.ts';
 import { HandlerError } from '../handlers/errors.ts';
 import type { Match } from './index.ts';
 import { goClean } from './path.ts';
-import { expandAll, placeholderText, placeholderValue } from './placeholders.ts';
+import { compileTemplate, placeholderText, type Template } from '../../util/placeholders.ts';
 
 interface Candidate {
   readonly full: string;
@@ -33,11 +33,16 @@ interface Candidate {
 
 export function file(m: FileRequestMatcher): Match {
   const tryFiles = m.tryFiles ?? ['{http.request.uri.path}'];
+  // Placeholders expanded with glob characters in their values escaped (Caddy's globSafeRepl), so
+  // only the configuration's own `*`, `?` and `[` are globs. Caddy leaves `\\` unescaped, which lets
+  // a value's backslash turn a following escape back into a glob; here it is escaped too.
+  const entries = tryFiles.map((pattern) => ({ pattern, expand: compileTemplate(pattern, 'empty', escapeGlob), code: errorCode(pattern) }));
+  const rootOf = m.root !== undefined ? compileTemplate(m.root, 'empty') : undefined;
   const splits = m.splitPath.map((s) => s.toLowerCase());
   return (req, ctx) => {
-    const root = goClean(m.root !== undefined ? expandOr(m.root, req, ctx, '.') : placeholderText(ctx.vars?.get('root')) || '.');
-    const candidates = (pattern: string): Candidate[] => {
-      const expanded = expandGlobSafe(pattern, req, ctx);
+    const root = goClean((rootOf !== undefined ? rootOf(req, ctx) : placeholderText(ctx.vars?.get('root'))) || '.');
+    const candidates = ({ pattern, expand }: { pattern: string; expand: Template }): Candidate[] => {
+      const expanded = expand(req, ctx);
       const [split, remainder] = firstSplit(goClean(expanded), splits);
       const before = pattern.endsWith('/') ? `${split}/` : split;
       return expandGlob(sanitizedJoin(root, before), root).map((full) => ({
@@ -51,12 +56,9 @@ export function file(m: FileRequestMatcher): Match {
     // element always exists"), so a front controller costs one stat fewer per request.
     const last = m.tryPolicy === 'first_exist_fallback' ? tryFiles.length - 1 : -1;
     let chosen: { c: Candidate; isDir: boolean; info?: Stats } | undefined;
-    for (const [i, pattern] of tryFiles.entries()) {
-      if (first) {
-        const code = errorCode(pattern);
-        if (code !== undefined) throw new HandlerError(code, pattern.slice(1));
-      }
-      for (const c of candidates(pattern)) {
+    for (const [i, entry] of entries.entries()) {
+      if (first && entry.code !== undefined) throw new HandlerError(entry.code, entry.pattern.slice(1));
+      for (const c of candidates(entry)) {
         if (i === last) {
           chosen = { c, isDir: false };
           break;
@@ -89,16 +91,8 @@ function errorCode(entry: string): number | undefined {
   return code >= 100 && code <= 999 ? code : undefined;
 }
 
-const PLACEHOLDER = /\{([^{}\s]+)\}/g;
-
-/**
- * Placeholders expanded with glob characters in their values escaped (Caddy's globSafeRepl), so
- * only the configuration's own `*`, `?` and `[` are globs. Caddy leaves `\\` unescaped, which lets
- * a value's backslash turn a following escape back into a glob; here it is escaped too.
- */
-function expandGlobSafe(template: string, req: Req, ctx: RequestContext): string {
-  if (!template.includes('{')) return template;
-  return template.replace(PLACEHOLDER, (_whole, name: string) => placeholderText(placeholderValue(name, req, ctx)).replace(/[*?[\\]/g, '\\$&'));
+function escapeGlob(value: string): string {
+  return value.replace(/[*?[\\]/g, '\\$&');
 }
 
 const META = /(^|[^\\])(\\\\)*[*?[]/;
@@ -140,11 +134,6 @@ function expandGlob(full: string, root: string): string[] {
     found = next;
   }
   return found.map((f) => f + slash);
-}
-
-function expandOr(template: string, req: Req, ctx: RequestContext, empty: string): string {
-  const v = expandAll(template, req, ctx);
-  return v === '' ? empty : v;
 }
 
 /**

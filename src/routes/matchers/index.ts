@@ -4,12 +4,12 @@
  * config/matchers/.
  */
 import type { MatcherSet, RequestMatcher } from '../../config/types.ts';
+import { compileTemplate } from '../../util/placeholders.ts';
 import type { Req, RequestContext } from '../context.ts';
 import { expression } from './expression.ts';
 import { file } from './file.ts';
 import { clientIp, remoteIp } from './ip.ts';
 import { compilePathMatcher, decodedPathOf, escapedPathOf, type PathTest } from './path.ts';
-import { expandAll } from './placeholders.ts';
 import { header, headerRegexp, pathRegexp, protocolMatches, query, vars, varsRegexp } from './request.ts';
 
 /** True when the request matches. May record values for later handlers (regexp captures) in ctx. */
@@ -91,8 +91,8 @@ function compilePathPattern(pattern: string): (req: Req, ctx: RequestContext, es
     const test: PathTest = compilePathMatcher(pattern, true);
     return (_req, ctx, escaped) => test(ctx.path, escaped);
   }
-  const lower = pattern.toLowerCase();
-  return (req, ctx, escaped) => compilePathMatcher(expandAll(lower, req, ctx), true)(ctx.path, escaped ?? escapedPathOf(req, ctx));
+  const expand = compileTemplate(pattern.toLowerCase(), 'empty');
+  return (req, ctx, escaped) => compilePathMatcher(expand(req, ctx), true)(ctx.path, escaped ?? escapedPathOf(req, ctx));
 }
 
 /**
@@ -102,7 +102,10 @@ function compilePathPattern(pattern: string): (req: Req, ctx: RequestContext, es
  */
 function compileHostMatcher(pattern: string): (host: string, req: Req, ctx: RequestContext) => boolean {
   // The expansion is matched as it is: expanding again would let request data name placeholders.
-  if (pattern.includes('{')) return (host, req, ctx) => hostTest(expandAll(pattern, req, ctx))(host);
+  if (pattern.includes('{')) {
+    const expand = compileTemplate(pattern, 'empty');
+    return (host, req, ctx) => hostTest(expand(req, ctx))(host);
+  }
   return hostTest(pattern);
 }
 

@@ -5,7 +5,7 @@ import type { ClientIpRequestMatcher, RemoteIpRequestMatcher } from '../../confi
 import { IpRanges } from '../../util/ip-ranges.ts';
 import type { Req } from '../context.ts';
 import type { Match } from './index.ts';
-import { headerValues } from './placeholders.ts';
+import { headerValues } from '../../util/request-fields.ts';
 
 export function remoteIp(m: RemoteIpRequestMatcher): Match {
   const contains = rangeTest(m.ranges);

@@ -12,7 +12,8 @@ import type {
 } from '../../config/types.ts';
 import type { Req, RequestContext } from '../context.ts';
 import type { Match } from './index.ts';
-import { expandAll, headerValues, headerValuesLower, parseGoQuery, placeholderText, placeholderValue } from './placeholders.ts';
+import { compilePlaceholderValue, compileTemplate, placeholderText, type Template } from '../../util/placeholders.ts';
+import { headerValues, headerValuesLower, parseGoQuery } from '../../util/request-fields.ts';
 import { compileRegexp } from './regexp.ts';
 
 export function pathRegexp(m: PathRegexpRequestMatcher): Match {
@@ -32,10 +33,13 @@ export function valueMatches(actual: string, allowed: string): boolean {
 }
 
 export function header(m: HeaderRequestMatcher): Match {
-  if (m.fields.some((f) => f.values?.some((v) => v.includes('{')))) return (req, ctx) => headersMatch(req, ctx, m.fields);
-  // No placeholders: the allowed values are fixed, each compiled once to its test.
-  const fields = m.fields.map(({ name, values }) => ({ name: name.toLowerCase(), tests: values === null ? null : values.map(valueTest) }));
-  return (req) => {
+  // Allowed values with placeholders are compiled once and expanded per request (Caddy's
+  // ReplaceAll); the others are compiled once to their test.
+  const fields = m.fields.map(({ name, values }) => ({
+    name: name.toLowerCase(),
+    tests: values === null ? null : values.map((v) => (v.includes('{') ? expandedTest(compileTemplate(v, 'empty')) : valueTest(v))),
+  }));
+  return (req, ctx) => {
     for (const { name, tests } of fields) {
       const actual = headerValuesLower(req, name);
       // null: must be absent; []: must be present (CEL's header({'X': []})); else a value matches.
@@ -43,19 +47,26 @@ export function header(m: HeaderRequestMatcher): Match {
         if (actual.length > 0) return false;
       } else if (tests.length === 0) {
         if (actual.length === 0) return false;
-      } else if (!anyMatches(actual, tests)) return false;
+      } else if (!anyMatches(actual, tests, req, ctx)) return false;
     }
     return true;
   };
 }
 
-function anyMatches(actual: readonly string[], tests: readonly ((a: string) => boolean)[]): boolean {
-  for (const a of actual) for (const t of tests) if (t(a)) return true;
+type ValueTest = (actual: string, req: Req, ctx: RequestContext) => boolean;
+
+/** An allowed value with placeholders: its expansion for this request, taken as a pattern. */
+function expandedTest(allowed: Template): ValueTest {
+  return (a, req, ctx) => valueMatches(a, allowed(req, ctx));
+}
+
+function anyMatches(actual: readonly string[], tests: readonly ValueTest[], req: Req, ctx: RequestContext): boolean {
+  for (const a of actual) for (const t of tests) if (t(a, req, ctx)) return true;
   return false;
 }
 
 /** valueMatches(_, allowed) with the pattern taken apart once. */
-function valueTest(allowed: string): (actual: string) => boolean {
+function valueTest(allowed: string): ValueTest {
   if (allowed === '*') return () => true;
   const starts = allowed.startsWith('*');
   const ends = allowed.endsWith('*');
@@ -72,23 +83,6 @@ function valueTest(allowed: string): (actual: string) => boolean {
     return (a) => a.startsWith(prefix);
   }
   return (a) => a === allowed;
-}
-
-export function headersMatch(req: Req, ctx: RequestContext, fields: HeaderRequestMatcher['fields']): boolean {
-  for (const { name, values } of fields) {
-    const actual = headerValues(req, name);
-    if (values === null) {
-      if (actual.length > 0) return false;
-      continue;
-    }
-    if (values.length === 0) {
-      if (actual.length > 0) continue;
-      return false;
-    }
-    const allowed = values.map((v) => expandAll(v, req, ctx));
-    if (!actual.some((a) => allowed.some((v) => valueMatches(a, v)))) return false;
-  }
-  return true;
 }
 
 export function headerRegexp(m: HeaderRegexpRequestMatcher): Match {
@@ -109,27 +103,30 @@ export function headerRegexp(m: HeaderRegexpRequestMatcher): Match {
 }
 
 export function query(m: QueryRequestMatcher): Match {
+  const params = m.params.map(({ key, values }) => ({
+    key: compileTemplate(key, 'empty'),
+    values: values.map((v) => (v === '*' ? undefined : compileTemplate(v, 'empty'))),
+  }));
   const keys = m.params.map((p) => p.key);
-  if (keys.length === 0 || keys.some((k) => k.includes('{') || k === '')) return (req, ctx) => queryMatches(req, ctx, m.params);
+  const match: Match = (req, ctx) => {
+    const parsed = parseGoQuery(ctx.query);
+    if (params.length === 0) return parsed.values.size === 0;
+    if (!parsed.ok) return false;
+    for (const { key, values } of params) {
+      const actual = parsed.values.get(key(req, ctx));
+      if (actual === undefined) return false;
+      if (!values.some((v) => v === undefined || actual.includes(v(req, ctx)))) return false;
+    }
+    return true;
+  };
+  if (keys.length === 0 || keys.some((k) => k.includes('{') || k === '')) return match;
   return (req, ctx) => {
     // Without escapes the raw query holds every key as written: a key not in it is absent, and
     // most requests are told apart without parsing.
     const raw = ctx.query;
     if (!raw.includes('%') && !raw.includes('+') && keys.some((k) => !raw.includes(k))) return false;
-    return queryMatches(req, ctx, m.params);
+    return match(req, ctx);
   };
-}
-
-export function queryMatches(req: Req, ctx: RequestContext, params: QueryRequestMatcher['params']): boolean {
-  const parsed = parseGoQuery(ctx.query);
-  if (params.length === 0) return parsed.values.size === 0;
-  if (!parsed.ok) return false;
-  for (const { key, values } of params) {
-    const actual = parsed.values.get(expandAll(key, req, ctx));
-    if (actual === undefined) return false;
-    if (!values.some((v) => v === '*' || actual.includes(expandAll(v, req, ctx)))) return false;
-  }
-  return true;
 }
 
 export function protocolMatches(req: Req, scheme: string, proto: string): boolean {
@@ -163,33 +160,35 @@ export function protocolMatches(req: Req, scheme: string, proto: string): boolea
   return false;
 }
 
-/** A vars key: `{placeholder}` (one pair of braces around it) or a variable name. */
-export function varValue(key: string, req: Req, ctx: RequestContext): string {
-  const isPlaceholder = key.startsWith('{') && key.endsWith('}') && key.split('{').length === 2;
-  return placeholderText(isPlaceholder ? placeholderValue(key.slice(1, -1), req, ctx) : ctx.vars?.get(key));
-}
-
 export function vars(m: VarsRequestMatcher): Match {
-  const entries = m.vars.map(({ key, values }) => ({ read: varReader(key), values, fixed: !values.some((v) => v.includes('{')) }));
+  const entries = m.vars.map(({ key, values }) => ({
+    read: varReader(key),
+    values,
+    templates: values.some((v) => v.includes('{')) ? values.map((v) => compileTemplate(v, 'empty')) : undefined,
+  }));
   if (entries.length === 0) return () => true;
   // Caddy ORs the keys (VarsMatcher.MatchWithError returns on the first key that matches).
   return (req, ctx) => {
-    for (const { read, values, fixed } of entries) {
+    for (const { read, values, templates } of entries) {
       const actual = read(req, ctx);
-      if (fixed ? values.includes(actual) : values.some((v) => expandAll(v, req, ctx) === actual)) return true;
+      if (templates === undefined ? values.includes(actual) : templates.some((v) => v(req, ctx) === actual)) return true;
     }
     return false;
   };
 }
 
+/** A vars key: `{placeholder}` (one pair of braces around it, Caddy's repl.Get) or a variable name. */
 function varReader(key: string): (req: Req, ctx: RequestContext) => string {
   const isPlaceholder = key.startsWith('{') && key.endsWith('}') && key.split('{').length === 2;
   if (!isPlaceholder) return (_req, ctx) => placeholderText(ctx.vars?.get(key));
-  const name = key.slice(1, -1);
-  return (req, ctx) => placeholderText(placeholderValue(name, req, ctx));
+  const value = compilePlaceholderValue(key.slice(1, -1));
+  return (req, ctx) => placeholderText(value(req, ctx));
 }
 
 export function varsRegexp(m: VarsRegexpRequestMatcher): Match {
-  const tests = m.vars.map((v) => ({ key: v.key, test: compileRegexp(v.name, v.pattern, v.flags) }));
-  return (req, ctx) => tests.some(({ key, test }) => test(varValue(key, req, ctx), ctx));
+  const tests = m.vars.map((v) => ({ read: varReader(v.key), test: compileRegexp(v.name, v.pattern, v.flags) }));
+  return (req, ctx) => {
+    for (const { read, test } of tests) if (test(read(req, ctx), ctx)) return true;
+    return false;
+  };
 }

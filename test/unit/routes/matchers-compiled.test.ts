@@ -61,10 +61,14 @@ test('the compiled expressions give the expected answers', async () => {
   const rows: readonly (readonly [string, RequestSpec, boolean])[] = [
     ["{path}.startsWith('/cel') && method('GET')", { url: '/cel/x' }, true],
     ["{path}.startsWith('/cel') && method('GET')", { url: '/cel', method: 'POST' }, false],
-    // An error (no startsWith on null) is absorbed by `|| true` and not by `&& true`, as in CEL.
-    ["{header.X-A}.startsWith('v') || true", {}, true],
-    ["{header.X-A}.startsWith('v') && true", {}, false],
-    ["!{header.X-A}.startsWith('v')", {}, false],
+    // An error (no startsWith on null: an unset variable) is absorbed by `|| true` and not by
+    // `&& true`, as in CEL.
+    ["{vars.none}.startsWith('v') || true", {}, true],
+    ["{vars.none}.startsWith('v') && true", {}, false],
+    ["!{vars.none}.startsWith('v')", {}, false],
+    // An absent header is '' (Caddy joins the field's lines, none): no error. Caddy 2.6.2 matches
+    // `!{header.X-A}.startsWith('v')` on a request without X-A.
+    ["!{header.X-A}.startsWith('v')", {}, true],
     ["{vars.n} != 'on'", { vars: { n: 5 } }, true],
   ];
   for (const [expr, spec, expect] of rows) {

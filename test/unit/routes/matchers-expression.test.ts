@@ -27,10 +27,14 @@ test('expression: placeholders become ph(req, name) values', async () => {
     ["{query.page} == '2'", { url: '/?page=2' }, true],
     ["{host}.endsWith('.test')", {}, true],
     ["{vars.flag} == 'on'", { vars: { flag: 'on' } }, true],
-    // An absent header is null in CEL; calling a string method on it fails, and a failed
-    // evaluation does not match (Caddy logs it and moves on).
+    // An absent header is '' (Caddy 2.6.2: `{header.Missing} == ""` matches, `== null` does not).
     ["{header.Missing}.startsWith('a')", {}, false],
-    ["{header.Missing} == null", {}, true],
+    ["{header.Missing} == ''", {}, true],
+    ["{header.Missing} == null", {}, false],
+    // An unset variable is null; calling a string method on it fails, and a failed evaluation
+    // does not match (Caddy logs it and moves on).
+    ["{vars.none} == null", {}, true],
+    ["{vars.none}.startsWith('a')", {}, false],
     // `\{x}` is a literal brace pair, not a placeholder.
     ["'\\{path}' == '{' + 'path}'", {}, true],
   ]);

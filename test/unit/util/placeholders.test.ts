@@ -116,10 +116,10 @@ const TABLE: readonly (readonly [string, string])[] = [
   ['cookie.e', ''],
   ['cookie.none', ''],
   ['http.request.cookie.c', 'cv'],
-  ['labels.0', 'test'],
-  ['labels.2', 'sub'],
+  ['labels.0', 'Test'],
+  ['labels.2', 'Sub'],
   ['labels.3', ''],
-  ['http.request.host.labels.1', 'site'],
+  ['http.request.host.labels.1', 'Site'],
   ['tls_version', 'tls1.3'],
   ['http.request.tls.version', 'tls1.3'],
   ['tls_cipher', 'TLS_AES_128_GCM_SHA256'],
@@ -221,7 +221,7 @@ test('a missing port in Host gives an empty {port}, as Caddy (net.SplitHostPort)
 test('without a scope path/query/host, they come from the request', () => {
   const bare: PlaceholderScope = { scheme: 'http', remoteAddress: '::1' };
   const r: PlaceholderRequest = { url: '/x/y.txt?q=1', headers: { host: 'A.Example:81' } };
-  assert.equal(expandPlaceholders('{host}|{path}|{query}|{dir}|{file}|{labels.1}|{remote}', r, bare), 'A.Example|/x/y.txt|q=1|/x/|y.txt|a|[::1]:');
+  assert.equal(expandPlaceholders('{host}|{path}|{query}|{dir}|{file}|{labels.1}|{remote}', r, bare), 'A.Example|/x/y.txt|q=1|/x/|y.txt|A|[::1]:');
 });
 
 test('expansion: unknown names stay as written, escaped braces are literal, non-placeholder braces untouched', () => {
