@@ -67,6 +67,9 @@ export function validate(config: Config, onDemandPositions: ReadonlyMap<number, 
  * destinations are names the config defines, known everywhere; its block (input patterns and
  * output values) is not read.
  */
+/** Directives whose arguments may hold a regexp replacement, where `${1}` names a group. */
+const REGEXP_REPLACEMENTS: ReadonlySet<string> = new Set(['uri', 'header', 'request_header', 'header_up', 'header_down']);
+
 export function placeholderWarnings(tree: Tree): ConfigIssue[] {
   const defined = new Set<string>();
   const visit = (nodes: readonly Node[], fn: (node: Node) => void): void => {
@@ -86,9 +89,9 @@ export function placeholderWarnings(tree: Tree): ConfigIssue[] {
   }
   const issues: ConfigIssue[] = [];
   const seen = new Set<string>();
-  const check = (tok: Token): void => {
+  const check = (tok: Token, regexpGroups = false): void => {
     if (!tok.text.includes('{')) return;
-    for (const { name, offset } of placeholdersIn(tok.text)) {
+    for (const { name, offset } of placeholdersIn(tok.text, regexpGroups)) {
       if (isKnownPlaceholder(name, defined)) continue;
       const at = positionIn(tok, offset);
       const key = `${at.file}:${at.line}:${at.col}`;
@@ -104,7 +107,8 @@ export function placeholderWarnings(tree: Tree): ConfigIssue[] {
         return;
       }
       check(node.name);
-      for (const arg of node.args) check(arg);
+      const groups = REGEXP_REPLACEMENTS.has(node.name.text);
+      for (const arg of node.args) check(arg, groups);
     });
   }
   return issues;

@@ -498,17 +498,26 @@ export function isKnownPlaceholder(name: string, extra: ReadonlySet<string> = ne
 
 /** A name between braces that could be a placeholder: no spaces, quotes, commas or braces. */
 const NAME = /^[A-Za-z_?][^\s{}"'`,;]*$/;
+const GROUP = /^\w+$/;
 
-/** Each `{name}` in `text` that has a placeholder's shape, with its offset (of the `{`). */
-export function placeholdersIn(text: string): { name: string; offset: number }[] {
+/**
+ * Each `{name}` in `text` that has a placeholder's shape, with its offset (of the `{`).
+ * `regexpGroups`: the text is a regexp replacement (uri path_regexp, header's find/replace), where
+ * `${1}` and `${name}` are the regexp's groups.
+ */
+export function placeholdersIn(text: string, regexpGroups = false): { name: string; offset: number }[] {
   const out: { name: string; offset: number }[] = [];
   for (let i = text.indexOf('{'); i >= 0; i = text.indexOf('{', i + 1)) {
-    // `\{` is a literal brace; `${name}` is a regexp replacement's group, not a placeholder.
-    if (i > 0 && (text[i - 1] === '\\' || text[i - 1] === '$')) continue;
+    // `\{` is a literal brace.
+    if (i > 0 && text[i - 1] === '\\') continue;
     const end = text.indexOf('}', i + 1);
     if (end < 0) break;
     const name = text.slice(i + 1, end);
-    if (NAME.test(name) && !name.startsWith('$')) out.push({ name, offset: i });
+    // `${1}`, `${name}` in a regexp replacement: a group (Go's Expand takes [A-Za-z0-9_]+ there),
+    // not a placeholder. Elsewhere, and for any other name (`${htp.request.host}`), it is read
+    // as one, as Caddy's replacer reads it. `{$ENV}` is an env reference: NAME never starts with `$`.
+    if (regexpGroups && i > 0 && text[i - 1] === '$' && GROUP.test(name)) continue;
+    if (NAME.test(name)) out.push({ name, offset: i });
   }
   return out;
 }

@@ -54,3 +54,16 @@ test('validate --strict fails on the same warnings (exit 1, each named at FILE:L
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('validate reports a typo after a `$` (`${htp.request.host}`) but not a regexp group of a replacement', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'my-server-validate-'));
+  try {
+    const file = join(dir, 'Caddyfile');
+    await writeFile(file, 'example.com {\n\turi path_regexp ^/(\\w+) /${1}/x\n\trespond "a ${htp.request.host}"\n}\n');
+    const r = await runCli(['validate', '--config', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stderr.trim().split('\n'), [`${file}:3:14: warning: unknown placeholder {htp.request.host} (left as written, as Caddy does)`]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

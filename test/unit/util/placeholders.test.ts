@@ -261,3 +261,15 @@ test('placeholdersIn finds names with their offsets and skips braces that are no
     { name: 'query.a[]', offset: 18 },
   ]);
 });
+
+test('placeholdersIn: `${…}` is skipped only as a regexp group of a replacement; `{$ENV}` always', () => {
+  // A typo after a `$` is still a placeholder Caddy's replacer reads (and leaves as written).
+  assert.deepEqual(placeholdersIn('a ${htp.request.host}'), [{ name: 'htp.request.host', offset: 3 }]);
+  assert.deepEqual(placeholdersIn('${X}{htp.request.host}'), [
+    { name: 'X', offset: 1 },
+    { name: 'htp.request.host', offset: 4 },
+  ]);
+  // In a regexp replacement `${1}` and `${name}` are groups; a dotted name cannot be one.
+  assert.deepEqual(placeholdersIn('/${1}/${name}/${htp.x}', true), [{ name: 'htp.x', offset: 15 }]);
+  assert.deepEqual(placeholdersIn('{$HOME}{$PORT:80}{htp.y}', true), [{ name: 'htp.y', offset: 17 }]);
+});
