@@ -11,10 +11,8 @@ import { configError, posOf } from '../errors.ts';
 import type { RouteDraft } from '../draft.ts';
 import type { Node } from '../parser.ts';
 import type { FileRequestMatcher, RewriteRoute } from '../types.ts';
-import { checkGlob } from '../matchers/file.ts';
+import { checkGlob, TRY_POLICIES, tryPolicyOf } from '../matchers/file.ts';
 import { argsOf, noBlock, oneArg } from './helpers.ts';
-
-const POLICIES = ['first_exist', 'first_exist_fallback', 'smallest_size', 'largest_size', 'most_recently_modified'] as const;
 
 export function parseTryFiles(node: Node): RouteDraft {
   const tokens = argsOf(node, 1, Infinity, 'try_files FILES… [{ policy POLICY }]');
@@ -28,9 +26,10 @@ export function parseTryFiles(node: Node): RouteDraft {
     // Caddy: "try policy already configured".
     if (policySeen) throw configError(sub.name, 'try_files: policy is already set');
     policySeen = true;
-    const p = oneArg(sub, `policy ${POLICIES.join('|')}`);
-    if (!(POLICIES as readonly string[]).includes(p.text)) throw configError(p, `try_files: unknown policy "${p.text}" (use ${POLICIES.join(', ')})`);
-    policy = p.text as FileRequestMatcher['tryPolicy'];
+    const p = oneArg(sub, `policy ${TRY_POLICIES.join('|')}`);
+    const known = tryPolicyOf(p.text);
+    if (known === undefined) throw configError(p, `try_files: unknown policy "${p.text}" (use ${TRY_POLICIES.join(', ')})`);
+    policy = known;
   }
   const pos = posOf(node.name);
   const route = (tryFiles: string[], query: string): RewriteRoute => ({

@@ -15,6 +15,7 @@ import type { Token } from '../lexer.ts';
 import type { ExpressionRequestMatcher, Pos } from '../types.ts';
 import { noBlock } from '../directives/helpers.ts';
 import { celEnvironment, celOffsetMapper, expandCelPlaceholders, type CelMatcherFunctions } from './cel.ts';
+import { tryPolicyOf, unknownTryPolicy } from './file.ts';
 import type { MatcherLines } from './index.ts';
 
 const NEVER: CelMatcherFunctions = {
@@ -67,9 +68,14 @@ function constantArgumentProblem(node: ASTNode): string | undefined {
     const [fn, args] = node.args;
     const literal = args.map((a) => (a.op === 'value' && typeof a.args === 'string' ? a.args : undefined));
     if ((fn === 'header' || fn === 'query' || fn === 'vars' || fn === 'file') && args[0]?.op === 'map') {
-      for (const [, value] of args[0].args) {
+      for (const [key, value] of args[0].args) {
         const items = value.op === 'list' ? value.args : [value];
         if (items.some((v) => v.op === 'value' && typeof v.args !== 'string')) return `${fn}(): matcher map values must be string or list of strings`;
+        // The file matcher's try_policy, when written as a literal, is checked as the block's is.
+        const policy = items[0];
+        if (fn === 'file' && key.op === 'value' && key.args === 'try_policy' && policy?.op === 'value' && typeof policy.args === 'string') {
+          if (tryPolicyOf(policy.args) === undefined) return `file(): ${unknownTryPolicy(policy.args)}`;
+        }
       }
     }
     if (fn === 'remote_ip' || fn === 'client_ip') {

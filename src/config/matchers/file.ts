@@ -17,7 +17,27 @@ import type { FileRequestMatcher } from '../types.ts';
 import { argsOf, noBlock } from '../directives/helpers.ts';
 import type { MatcherLines } from './index.ts';
 
-const POLICIES = ['first_exist', 'first_exist_fallback', 'smallest_size', 'largest_size', 'most_recently_modified'] as const;
+/**
+ * Caddy's try policies, the one list: the file matcher block, `try_files { policy }` and the CEL
+ * `file({'try_policy': …})` all check against it.
+ */
+export const TRY_POLICIES = [
+  'first_exist',
+  'first_exist_fallback',
+  'smallest_size',
+  'largest_size',
+  'most_recently_modified',
+] as const satisfies readonly FileRequestMatcher['tryPolicy'][];
+
+/** The try policy named `text`, or undefined. */
+export function tryPolicyOf(text: string): FileRequestMatcher['tryPolicy'] | undefined {
+  return TRY_POLICIES.find((p) => p === text);
+}
+
+/** The error for an unknown policy name, the same wherever it is written. */
+export function unknownTryPolicy(text: string): string {
+  return `unknown try policy "${text}" (one of ${TRY_POLICIES.join(', ')})`;
+}
 
 export function file({ lines }: MatcherLines): FileRequestMatcher {
   let root: string | undefined;
@@ -44,9 +64,9 @@ export function file({ lines }: MatcherLines): FileRequestMatcher {
           break;
         case 'try_policy': {
           noBlock(sub);
-          const tok = argsOf(sub, 1, 1, `try_policy ${POLICIES.join('|')}`)[0] as (typeof sub.args)[number];
-          const policy = POLICIES.find((p) => p === tok.text);
-          if (policy === undefined) throw configError(tok, `file: unknown try policy "${tok.text}" (one of ${POLICIES.join(', ')})`);
+          const tok = argsOf(sub, 1, 1, `try_policy ${TRY_POLICIES.join('|')}`)[0] as (typeof sub.args)[number];
+          const policy = tryPolicyOf(tok.text);
+          if (policy === undefined) throw configError(tok, `file: ${unknownTryPolicy(tok.text)}`);
           tryPolicy = policy;
           break;
         }

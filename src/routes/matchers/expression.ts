@@ -7,6 +7,7 @@
  */
 import type { ASTNode } from '@marcbachmann/cel-js';
 import { celEnvironment, CelRequest, expandCelPlaceholders, type CelMatcherFunctions, type StrMap } from '../../config/matchers/cel.ts';
+import { tryPolicyOf } from '../../config/matchers/file.ts';
 import { translateGoRegexp } from '../../util/go-regexp.ts';
 import { compilePlaceholderValue, placeholderValue } from '../../util/placeholders.ts';
 import type { ExpressionRequestMatcher, RequestMatcher } from '../../config/types.ts';
@@ -216,12 +217,18 @@ function goFlags(re: string): { pattern: string; flags: string } {
   return { pattern: source, flags };
 }
 
-const TRY_POLICIES = ['first_exist', 'first_exist_fallback', 'smallest_size', 'largest_size', 'most_recently_modified'] as const;
-
+/**
+ * A literal try_policy was checked when the config loaded (config/matchers/expression.ts); one
+ * that comes from a placeholder and names no policy makes the matcher match nothing, as a bad
+ * placeholder argument does elsewhere.
+ */
 function fileMatcher(map: StrMap): RequestMatcher {
   const policy = map['try_policy']?.[0];
-  const tryPolicy = TRY_POLICIES.find((p) => p === policy) ?? 'first_exist';
+  const tryPolicy = policy === undefined ? 'first_exist' : tryPolicyOf(policy);
+  if (tryPolicy === undefined) return { type: 'not', sets: [{ matchers: [], pos: NOWHERE }] };
   const root = map['root']?.[0];
   const tryFiles = map['try_files'];
   return { type: 'file', ...(root !== undefined ? { root } : {}), ...(tryFiles !== undefined ? { tryFiles } : {}), tryPolicy, splitPath: map['split_path'] ?? [] };
 }
+
+const NOWHERE = { file: '', line: 0, col: 0 };
