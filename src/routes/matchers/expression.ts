@@ -32,22 +32,7 @@ export function expression(m: ExpressionRequestMatcher, interpret = false): Matc
     return match(current.req, current.ctx);
   };
   const fns: CelMatcherFunctions = {
-    list: (type, values) =>
-      run(`${type}\0${values.join('\0')}`, (): RequestMatcher => {
-        switch (type) {
-          case 'path':
-            return { type, paths: values };
-          case 'host':
-            return { type, hosts: values.map((h) => h.toLowerCase()) };
-          case 'method':
-            return { type, methods: values };
-          case 'remote_ip':
-            // Caddy 2.6: remote_ip('forwarded', …) reads X-Forwarded-For (checked at load: first only).
-            return values[0] === 'forwarded' ? { type, ranges: values.slice(1), forwarded: true } : { type, ranges: values, forwarded: false };
-          case 'client_ip':
-            return { type, ranges: values };
-        }
-      }),
+    list: (type, values) => run(`${type}\0${values.join('\0')}`, () => listMatcher(type, values)),
     protocol: (proto) => current !== undefined && protocolMatches(current.req, current.ctx.scheme, proto),
     pathRegexp: (name, re) => run(`path_regexp\0${name}\0${re}`, () => ({ type: 'path_regexp', name, ...goFlags(re) })),
     headerRegexp: (name, field, re) => run(`header_regexp\0${name}\0${field}\0${re}`, () => ({ type: 'header_regexp', fields: [{ field, name, ...goFlags(re) }] })),
@@ -79,17 +64,15 @@ export function expression(m: ExpressionRequestMatcher, interpret = false): Matc
       current = undefined;
     }
   };
-  const fast = interpret ? undefined : compileFast(program.ast, fns);
+  const fast = interpret ? undefined : compileFast(program.ast);
   if (fast === undefined) return interpreted;
+  // The compiled form calls its matchers directly: no `current` to set.
   return (req, ctx) => {
-    current = { req, ctx };
     let r: Tri;
     try {
       r = fast(req, ctx);
     } catch {
       r = ERR;
-    } finally {
-      current = undefined;
     }
     return r === BAIL ? interpreted(req, ctx) : r === true;
   };
@@ -107,11 +90,29 @@ export function expression(m: ExpressionRequestMatcher, interpret = false): Matc
  * model (an object) makes the whole expression run in the interpreter (BAIL): the matcher
  * functions of the subset have no side effects, so nothing is done twice.
  */
+/** The matcher a list function (`path('/a', '/b')`, `remote_ip(…)`) stands for. */
+function listMatcher(type: Parameters<CelMatcherFunctions['list']>[0], list: readonly string[]): RequestMatcher {
+  const values = [...list];
+  switch (type) {
+    case 'path':
+      return { type, paths: values };
+    case 'host':
+      return { type, hosts: values.map((h) => h.toLowerCase()) };
+    case 'method':
+      return { type, methods: values };
+    case 'remote_ip':
+      // Caddy 2.6: remote_ip('forwarded', …) reads X-Forwarded-For (checked at load: first only).
+      return values[0] === 'forwarded' ? { type, ranges: values.slice(1), forwarded: true } : { type, ranges: values, forwarded: false };
+    case 'client_ip':
+      return { type, ranges: values };
+  }
+}
+
 /** Whether the expression runs compiled (compileFast), without the interpreter. */
 export function isCompiled(m: ExpressionRequestMatcher): boolean {
   const never = (): boolean => false;
   const fns: CelMatcherFunctions = { list: never, protocol: never, pathRegexp: never, headerRegexp: never, varsRegexp: never, map: never, file: never };
-  return compileFast(celEnvironment(fns, m.name).parse(expandCelPlaceholders(m.expr)).ast, fns) !== undefined;
+  return compileFast(celEnvironment(fns, m.name).parse(expandCelPlaceholders(m.expr)).ast) !== undefined;
 }
 
 const ERR = Symbol('error');
@@ -137,12 +138,12 @@ function placeholderName(n: ASTNode): string | undefined {
   return req?.op === 'id' && req.args === 'req' && n.args[1].length === 2 ? literalString(name) : undefined;
 }
 
-function compileFast(n: ASTNode, fns: CelMatcherFunctions): Fast | undefined {
+function compileFast(n: ASTNode): Fast | undefined {
   switch (n.op) {
     case 'value':
       return typeof n.args === 'boolean' ? ((v: boolean) => () => v)(n.args) : undefined;
     case '!_': {
-      const inner = compileFast(n.args, fns);
+      const inner = compileFast(n.args);
       if (inner === undefined) return undefined;
       return (req, ctx) => {
         const v = inner(req, ctx);
@@ -151,8 +152,8 @@ function compileFast(n: ASTNode, fns: CelMatcherFunctions): Fast | undefined {
     }
     case '&&':
     case '||': {
-      const a = compileFast(n.args[0], fns);
-      const b = compileFast(n.args[1], fns);
+      const a = compileFast(n.args[0]);
+      const b = compileFast(n.args[1]);
       if (a === undefined || b === undefined) return undefined;
       const absorbing = n.op === '||';
       return (req, ctx) => {
@@ -197,13 +198,11 @@ function compileFast(n: ASTNode, fns: CelMatcherFunctions): Fast | undefined {
       const values = args.map(literalString);
       if (values.some((v) => v === undefined) || values.length === 0) return undefined;
       const strings = values as string[];
-      if (LIST_FUNCTIONS.has(fn)) {
-        const type = fn as Parameters<CelMatcherFunctions['list']>[0];
-        return () => fns.list(type, strings);
-      }
+      // Literal arguments: the matcher is built here, once, and called directly per request.
+      if (LIST_FUNCTIONS.has(fn)) return compileMatcher(listMatcher(fn as Parameters<CelMatcherFunctions['list']>[0], strings));
       if (fn === 'protocol' && strings.length === 1) {
         const proto = (strings[0] as string).toLowerCase();
-        return () => fns.protocol(proto);
+        return (req, ctx) => protocolMatches(req, ctx.scheme, proto);
       }
       return undefined;
     }

@@ -289,3 +289,28 @@ test('request_body max_size on HTTP/2: 413 as soon as the DATA passes the limit;
     await up.close();
   }
 });
+
+test('map: rows are tried in order and the first that matches gives the value; a regexp row expands its first match only, and a capture is never read as a placeholder (Caddy 2.6.2 answers the same)', async () => {
+  await withRouter(
+    `
+http://site.test:8080 {
+	map {path} {out} {o2} {
+		~^/a(.*) x$1 -
+		~/(b) y\${1} yy
+		/c   c   cc
+		~(z) z$1 -
+		~^/r(.*) r$1 -
+		default d dd
+	}
+	respond "ok"
+}
+`,
+    async (request, contexts) => {
+      const paths = ['/a1', '/b', '/c', '/q', '/bb/b', '/zz', '/ab', '/r{method}'];
+      for (const p of paths) await request(p);
+      const got = contexts.map((c) => `${c.values?.get('out')}|${c.values?.get('o2')}`);
+      // The `caddy` 2.6.2 binary, same block, `respond "{out}|{o2}"`.
+      assert.deepEqual(got, ['x1|dd', 'yb|yy', 'c|cc', 'd|dd', 'yb|yy', 'zz|dd', 'xb|dd', 'r{method}|dd']);
+    },
+  );
+});

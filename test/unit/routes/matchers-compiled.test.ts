@@ -89,3 +89,15 @@ test('integer IPv4 ranges answer as IpRanges does', () => {
     for (const a of addresses) assert.equal(fast(a), ranges.contains(a), `${a} in ${set.join(' ')}`);
   }
 });
+
+test('a compiled list call builds its matcher when the expression is compiled, not per request', async () => {
+  await loadCel();
+  // The config check refuses this range; given directly, it shows when the matcher is built: a
+  // per-request lookup would build it (and fail) on each request instead.
+  assert.throws(() => expression({ type: 'expression', expr: "method('GET') && remote_ip('not-a-range')", name: 'm' }), /invalid range "not-a-range"/);
+  const m = expression({ type: 'expression', expr: "remote_ip('10.0.0.0/8') || path('/x')", name: 'm' });
+  const { req, ctx } = requestOf({ url: '/x', remote: '192.0.2.1' });
+  assert.equal(m(req, ctx), true);
+  assert.equal(m(requestOf({ url: '/y', remote: '10.1.2.3' }).req, requestOf({ url: '/y', remote: '10.1.2.3' }).ctx), true);
+  assert.equal(m(requestOf({ url: '/y', remote: '192.0.2.1' }).req, requestOf({ url: '/y', remote: '192.0.2.1' }).ctx), false);
+});
