@@ -5,7 +5,7 @@ import type { Node } from '../parser.ts';
 import type { HeaderOp, MatcherSet } from '../types.ts';
 import { matcherToken } from '../matchers/index.ts';
 import { headerNameArg } from '../values.ts';
-import { GoRegexpError, translateGoRegexp } from '../../util/go-regexp.ts';
+import { goRegexp } from '../matchers/regexp.ts';
 
 /** The node's arguments, checked to number between `min` and `max`; `usage` is the grammar shown in errors. */
 export function argsOf(node: Node, min: number, max: number, usage: string): readonly Token[] {
@@ -119,16 +119,6 @@ export function headerOpLine(
 function fieldName(tok: Token, name: string): string {
   if (name.includes('*')) throw configError(tok, `invalid header name "${name}": wildcards only work with -`);
   return headerNameArg(tok, name);
-}
-
-/** A Go RE2 pattern from the Caddyfile as a JS RegExp source and flags (util/go-regexp.ts), or a config error at the token. */
-export function goRegexp(tok: Token): { source: string; flags: string } {
-  try {
-    return translateGoRegexp(tok.text);
-  } catch (err) {
-    if (!(err instanceof GoRegexpError)) throw err;
-    throw configError(tok, `invalid regexp "${tok.text}": ${err.message}`, { cause: err });
-  }
 }
 
 /** Go's Regexp.Expand template in JS `replace` syntax: `${1}` → `$1`, `${name}`/`$name` → `$<name>`. */

@@ -22,7 +22,8 @@ import type { Token } from '../lexer.ts';
 import type { Node } from '../parser.ts';
 import type { LogAppendField, LogConfig, LogFieldFilter, LogFormat, LogLevel, LogOutput, LogRoll, LogValueAction } from '../types.ts';
 import { parseDuration } from '../values.ts';
-import { argsOf, goRegexp, noBlock, Once, oneArg } from './helpers.ts';
+import { goRegexp } from '../matchers/regexp.ts';
+import { argsOf, noBlock, Once, oneArg } from './helpers.ts';
 
 /** Caddy's lumberjack defaults (modules/logging/filewriter.go). */
 export const ROLL_DEFAULTS: LogRoll = {

@@ -8,14 +8,24 @@ import { configError } from '../errors.ts';
 import type { Token } from '../lexer.ts';
 import { GoRegexpError, translateGoRegexp } from '../../util/go-regexp.ts';
 
-export function goRegexp(tok: Token, what: string): { pattern: string; flags: string } {
+/**
+ * A Go RE2 pattern from the Caddyfile as a JS RegExp source and flags (util/go-regexp.ts), or a
+ * config error at the token, prefixed with `what` (the matcher or directive) when given. The one
+ * wrapper: matchers, header replace ops, health_body and log filters all take their regexps here.
+ */
+export function goRegexp(tok: Token, what?: string): { source: string; flags: string } {
   try {
-    const { source, flags } = translateGoRegexp(tok.text);
-    return { pattern: source, flags };
+    return translateGoRegexp(tok.text);
   } catch (err) {
     if (!(err instanceof GoRegexpError)) throw err;
-    throw configError(tok, `${what}: invalid regexp "${tok.text}": ${err.message}`);
+    throw configError(tok, `${what === undefined ? '' : `${what}: `}invalid regexp "${tok.text}": ${err.message}`, { cause: err });
   }
+}
+
+/** goRegexp in the shape matcher configs keep (`pattern`, `flags`). */
+export function goRegexpPattern(tok: Token, what: string): { pattern: string; flags: string } {
+  const { source, flags } = goRegexp(tok, what);
+  return { pattern: source, flags };
 }
 
 /** Caddy's check of regexp names (MatchRegexp.Validate): at least one word character. */

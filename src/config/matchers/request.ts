@@ -26,7 +26,7 @@ import type {
 } from '../types.ts';
 import { argsOf, noBlock } from '../directives/helpers.ts';
 import type { MatcherLines } from './index.ts';
-import { goRegexp, regexpName } from './regexp.ts';
+import { goRegexpPattern, regexpName } from './regexp.ts';
 
 export function pathRegexp({ lines, setName }: MatcherLines): PathRegexpRequestMatcher {
   const [line, second] = lines as [Node, ...Node[]];
@@ -34,7 +34,7 @@ export function pathRegexp({ lines, setName }: MatcherLines): PathRegexpRequestM
   noBlock(line);
   const args = argsOf(line, 1, 2, 'path_regexp [NAME] REGEXP');
   const name = args.length === 2 ? regexpName(args[0] as Token, 'path_regexp') : setName;
-  return { type: 'path_regexp', name, ...goRegexp(args[args.length - 1] as Token, 'path_regexp') };
+  return { type: 'path_regexp', name, ...goRegexpPattern(args[args.length - 1] as Token, 'path_regexp') };
 }
 
 export function header({ lines }: MatcherLines): HeaderRequestMatcher {
@@ -69,7 +69,7 @@ export function headerRegexp({ lines, setName }: MatcherLines): HeaderRegexpRequ
     if (fields.some((f) => f.field.toLowerCase() === field.text.toLowerCase())) {
       throw configError(field, `header_regexp: can only be used once per named matcher, per header field: ${field.text}`);
     }
-    fields.push({ field: field.text, name, ...goRegexp(re, 'header_regexp') });
+    fields.push({ field: field.text, name, ...goRegexpPattern(re, 'header_regexp') });
   }
   return { type: 'header_regexp', fields };
 }
@@ -125,7 +125,7 @@ export function varsRegexp({ lines, setName }: MatcherLines): VarsRegexpRequestM
     const args = argsOf(line, 2, 3, 'vars_regexp [NAME] NAME|{placeholder} REGEXP');
     const [name, key, re] = args.length === 3 ? [regexpName(args[0] as Token, 'vars_regexp'), args[1] as Token, args[2] as Token] : [setName, args[0] as Token, args[1] as Token];
     // A second line for the same key replaces the first, as Caddy's map assignment does.
-    keys.set(key.text, { key: key.text, name, ...goRegexp(re, 'vars_regexp') });
+    keys.set(key.text, { key: key.text, name, ...goRegexpPattern(re, 'vars_regexp') });
   }
   return { type: 'vars_regexp', vars: [...keys.values()] };
 }
