@@ -33,8 +33,35 @@ const PROBE_INTERVAL_MS = 1_000;
 /** Reconnect delays once connected; the first connect gives up instead, see connect(). */
 const RECONNECT_MAX_MS = 3_000;
 const INITIAL_CONNECT_RETRIES = 3;
-/** What a race with the command timeout rejects with when the timeout wins. */
+/** What withinTimeout gives when the timer won. */
 const TIMED_OUT = Symbol('timed out');
+
+/**
+ * `pending` raced against a timer of `ms`: its value, or TIMED_OUT when the timer fired first.
+ * The one race every Redis call goes through (commands, PINGs, connect, close). Exactly one of
+ * the two settles the result, the timer is cleared either way, and once the timer has won,
+ * `pending`'s late outcome goes to `late` (its reply, or undefined when it failed), never to the
+ * caller and never as an unhandled rejection: a command that was sent still runs when Redis
+ * wakes up, and only `late` may act on its reply.
+ */
+export async function withinTimeout<T>(pending: Promise<T>, ms: number, late?: (reply: T | undefined) => void): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  try {
+    const result = await Promise.race([pending, timeout]);
+    if (result === TIMED_OUT) {
+      pending.then(
+        (reply) => late?.(reply),
+        () => late?.(undefined),
+      );
+    }
+    return result;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * Takes the lease and hands out the next fencing token in one step, so no holder ever gets a token
@@ -176,21 +203,17 @@ export class RedisStorage implements Storage {
    * or does not answer within the timeout (a stopped server accepts TCP and never replies).
    */
   async connect(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
     const limitMs = this.#timeoutMs * (INITIAL_CONNECT_RETRIES + 1);
     try {
-      await Promise.race([
-        this.#client.connect(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${limitMs} ms`)), limitMs);
-        }),
-      ]);
+      // Connected after we gave up: nobody uses that connection; close it.
+      const connected = await withinTimeout(this.#client.connect(), limitMs, () => {
+        if (this.#client.isOpen) this.#client.destroy();
+      });
+      if (connected === TIMED_OUT) throw new Error(`no answer within ${limitMs} ms`);
       this.#everConnected = true;
     } catch (err) {
       if (this.#client.isOpen) this.#client.destroy();
       throw this.#error('connecting', err);
-    } finally {
-      clearTimeout(timer);
     }
     this.#state = { kind: 'redis', state: 'up', since: new Date() };
     this.#probeTimer = setInterval(() => this.#probe(), PROBE_INTERVAL_MS).unref();
@@ -352,53 +375,51 @@ export class RedisStorage implements Storage {
    * connection failure or a timeout makes it down. `late` gets the reply of a call that timed out
    * and was answered after all (the command was sent: Redis runs it when it wakes up).
    */
-  async #run<T>(doing: string, call: () => Promise<T>, late?: (reply: T) => void): Promise<T> {
+  async #run<T>(doing: string, call: () => Promise<T>, late?: (reply: T | undefined) => void): Promise<T> {
     if (this.#state.state === 'down') throw this.#unavailable(doing, this.#state.reason);
-    let timer: NodeJS.Timeout | undefined;
-    const pending = call();
+    let reply: T | typeof TIMED_OUT;
     try {
-      return await Promise.race([
-        pending,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(TIMED_OUT), this.#timeoutMs);
-        }),
-      ]);
+      reply = await withinTimeout(call(), this.#timeoutMs, late);
     } catch (err) {
-      if (err === TIMED_OUT) {
-        pending.then(late, () => undefined);
-        const reason = `no reply within ${this.#timeoutMs} ms`;
-        this.#down(reason);
-        throw this.#unavailable(doing, reason);
-      }
       if (isConnectionError(err)) {
         this.#down(describeError(err));
         throw this.#unavailable(doing, describeError(err), err);
       }
       throw this.#error(doing, err);
-    } finally {
-      clearTimeout(timer);
     }
+    if (reply === TIMED_OUT) {
+      const reason = `no reply within ${this.#timeoutMs} ms`;
+      this.#down(reason);
+      throw this.#unavailable(doing, reason);
+    }
+    return reply;
   }
 
-  /** One PING at a time: answered in time means up, anything else down. Never rejects. */
+  /**
+   * One PING at a time: answered in time means up, anything else down. Never rejects. A PING that
+   * timed out is still the one in flight until it is answered or its connection fails, so a
+   * stopped server is not sent a new PING every interval for as long as it is stopped.
+   */
   #probe(): void {
     if (this.#probing || this.#closed || !this.#client.isOpen) return;
     this.#probing = true;
-    let timer: NodeJS.Timeout | undefined;
-    void Promise.race([
-      this.#client.ping(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no reply to PING within ${this.#timeoutMs} ms`)), this.#timeoutMs);
-      }),
-    ])
-      .then(
-        () => this.#up(),
-        (err: unknown) => this.#down(describeError(err)),
-      )
-      .finally(() => {
-        clearTimeout(timer);
-        this.#probing = false;
-      });
+    const done = (): void => {
+      this.#probing = false;
+    };
+    withinTimeout(this.#client.ping(), this.#timeoutMs, done).then(
+      (pong) => {
+        if (pong === TIMED_OUT) {
+          this.#down(`no reply to PING within ${this.#timeoutMs} ms`);
+          return;
+        }
+        done();
+        this.#up();
+      },
+      (err: unknown) => {
+        done();
+        this.#down(describeError(err));
+      },
+    );
   }
 
   #down(reason: string): void {
@@ -436,13 +457,8 @@ export class RedisStorage implements Storage {
       client.destroy();
       return;
     }
-    let timer: NodeJS.Timeout | undefined;
-    const closed = client.close().then(() => true, () => true);
-    const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), this.#timeoutMs);
-    });
-    if (!(await Promise.race([closed, timedOut])) && client.isOpen) client.destroy();
-    clearTimeout(timer);
+    const closed = await withinTimeout(client.close().catch(() => undefined), this.#timeoutMs);
+    if (closed === TIMED_OUT && client.isOpen) client.destroy();
   }
 
   async #tryLock(name: string): Promise<boolean> {
