@@ -22,9 +22,9 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
-import { parseAdminAddress } from '../admin/admin-address.ts';
 import { listenersOf } from '../app/generation.ts';
 import { loadConfig, type Config } from '../config/index.ts';
+import { adminRequest, adminTarget, loopbackFor } from './admin-client.ts';
 import { configPath, parse, usageError } from './usage.ts';
 
 const HELP = `Usage: my-server health [--config FILE] [--address ADMIN] [--url URL] [--timeout SECONDS]
@@ -93,35 +93,20 @@ export function probesFor(config: Config): Probe[] {
 }
 
 function adminProbe(address: string): Probe {
-  let listen;
-  try {
-    listen = parseAdminAddress(address);
-  } catch (err) {
-    throw usageError(err instanceof Error ? err.message : String(err));
-  }
-  const target = listen.kind === 'unix' ? { socketPath: listen.path } : { host: loopbackFor(listen.bindHost), port: listen.port };
+  const target = adminTarget(address);
   return {
     what: `admin API ${address}`,
     run: (timeoutMs) =>
-      // Host: localhost passes the admin API's Host check (admin-server.ts) on any address.
-      request(new URL('http://localhost/health'), { timeoutMs, ...target }).then((status) => (status === 200 ? undefined : `GET /health answered ${status}`), reason),
+      adminRequest(target, { method: 'GET', path: '/health', timeoutMs }).then(({ status }) => (status === 200 ? undefined : `GET /health answered ${status}`), reason),
   };
-}
-
-/** Where to reach a listener bound to `bind`: itself, or loopback for every interface. */
-function loopbackFor(bind: string | undefined): string {
-  if (bind === undefined || bind === '' || bind === '0.0.0.0') return '127.0.0.1';
-  if (bind === '::' || bind === '[::]') return '::1';
-  const host = bind.replace(/^\[|\]$/g, '').replace(/^(tcp[46]?|udp[46]?)\//, '');
-  return host === 'localhost' ? '127.0.0.1' : host;
 }
 
 function reason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** One request without keep-alive; resolves with the status, rejects on a network error or the timeout. */
-function request(url: URL, o: { timeoutMs: number; host?: string; port?: number; socketPath?: string }): Promise<number> {
+/** One GET of a user's URL without keep-alive; resolves with the status, rejects on a network error or the timeout. */
+function request(url: URL, o: { timeoutMs: number }): Promise<number> {
   const client = url.protocol === 'https:' ? https : http;
   return new Promise<number>((resolve, reject) => {
     const req = client.request(
@@ -131,9 +116,6 @@ function request(url: URL, o: { timeoutMs: number; host?: string; port?: number;
         agent: false,
         timeout: o.timeoutMs,
         rejectUnauthorized: false,
-        ...(o.socketPath !== undefined ? { socketPath: o.socketPath } : {}),
-        ...(o.host !== undefined ? { host: o.host, port: o.port } : {}),
-        headers: o.host !== undefined || o.socketPath !== undefined ? { host: 'localhost' } : {},
       },
       (res) => {
         res.resume();

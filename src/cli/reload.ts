@@ -1,7 +1,7 @@
-import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { loadConfig } from '../config/index.ts';
 import { MyServerError } from '../errors.ts';
+import { adminRequest, adminTarget } from './admin-client.ts';
 import { printWarnings } from './config-commands.ts';
 import { configPath, parse } from './usage.ts';
 
@@ -29,7 +29,15 @@ export async function reloadCommand(args: string[]): Promise<number> {
   const text = await readFile(file, 'utf8');
   if (config.globals.admin === false && typeof values['address'] !== 'string') return signalReload(file, values['pid']);
   const address = typeof values['address'] === 'string' ? values['address'] : config.globals.admin === false ? 'localhost:2019' : config.globals.admin.address;
-  const { status, body } = await post(address, text);
+  const target = adminTarget(address);
+  let answer;
+  try {
+    // Long: the instance answers once the new config serves (certificates may be obtained first).
+    answer = await adminRequest(target, { method: 'POST', path: '/load', body: text, contentType: 'text/caddyfile', timeoutMs: 60_000 });
+  } catch (err) {
+    throw new MyServerError('MS_ERR_CONFIG', `reaching the admin API at ${address}`, { cause: err });
+  }
+  const { status, body } = answer;
   if (status === 200) return 0;
   process.stderr.write(`my-server reload: rejected by ${address} (${status}): ${body.trim()}\n`);
   return 1;
@@ -57,26 +65,4 @@ function signalReload(file: string, pidOption: string | boolean | string[] | und
   }
   process.stderr.write(`my-server reload: ${file} has "admin off": sent SIGHUP to process ${pid}; cannot confirm the new config was applied (see that process's log)\n`);
   return 0;
-}
-
-function post(address: string, body: string): Promise<{ status: number; body: string }> {
-  const target = address.startsWith('unix/')
-    ? { socketPath: address.slice('unix/'.length) }
-    : (() => {
-        const u = new URL(`http://${address.startsWith(':') ? `localhost${address}` : address}`);
-        return { hostname: u.hostname === 'localhost' ? '127.0.0.1' : u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 2019) };
-      })();
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { ...target, method: 'POST', path: '/load', headers: { 'content-type': 'text/caddyfile', host: 'localhost' }, timeout: 60_000 },
-      (res) => {
-        let data = '';
-        res.setEncoding('utf8').on('data', (d: string) => (data += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('no answer within 60 s')));
-    req.on('error', (err) => reject(new MyServerError('MS_ERR_CONFIG', `reaching the admin API at ${address}`, { cause: err })));
-    req.end(body);
-  });
 }
