@@ -1,4 +1,4 @@
-import { readFile as readFileCb } from 'node:fs';
+import { readFile as readFileCb, stat as statCb } from 'node:fs';
 import { mkdir, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { promisify } from 'node:util';
@@ -20,6 +20,8 @@ const ORPHAN_TEMP_AGE_MS = 60_000;
  * FileHandle), and a certificate load reads three (issue 12).
  */
 const readFile = promisify(readFileCb);
+/** Likewise for stat: a save checks four keys' existence, a load one. */
+const statPath = promisify(statCb);
 
 /** A put racing a delete that prunes the same folder retries this many times. */
 const PUT_ATTEMPTS = 3;
@@ -138,7 +140,7 @@ export class FileStorage implements Storage {
   async stat(key: string): Promise<StorageStat | undefined> {
     const path = this.#pathOf(validateKey(key));
     try {
-      const st = await stat(path);
+      const st = await statPath(path);
       return st.isFile() ? { size: st.size, modified: st.mtime } : undefined;
     } catch (err) {
       if (isMissing(err)) return undefined;
