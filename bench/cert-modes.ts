@@ -39,6 +39,8 @@ export interface CertMemoryResult {
   readonly rssAllKiB: number;
   readonly hwmKiB: number;
   readonly loadSeconds: number;
+  /** Server CPU over the same handshakes (N − 1 names). */
+  readonly loadCpuSeconds: number;
   readonly failed: number;
   readonly coldCpuUs: number;
   readonly hotCpuUs: number;
@@ -107,13 +109,19 @@ async function memoryFor(run: RunContext, candidate: Candidate, cache: CertCache
     const one = await treeStats(i.started.pid);
     const half = Math.floor(n / 2);
     progress(`certs ${n}: ${candidate.label}: loading ${n} stored certificates`);
+    const cpu0 = await cpuSecondsOf(i);
     const t0 = performance.now();
     const failedA = await handshakeEach(i.port, names.slice(1, half), IN_FLIGHT, run.signal, 30_000);
+    // The two halves' handshakes only: the settling pause and the RSS reading between them are not loading.
+    const firstHalfMs = performance.now() - t0;
+    const cpuA = (await cpuSecondsOf(i)) - cpu0;
     await sleep(SETTLE_MS, run.signal);
     const mid = await treeStats(i.started.pid);
+    const cpu1 = await cpuSecondsOf(i);
     const t1 = performance.now();
     const failedB = await handshakeEach(i.port, names.slice(half), IN_FLIGHT, run.signal, 30_000);
-    const loadSeconds = (t1 - t0 + (performance.now() - t1)) / 1000;
+    const loadSeconds = (firstHalfMs + (performance.now() - t1)) / 1000;
+    const loadCpuSeconds = cpuA + ((await cpuSecondsOf(i)) - cpu1);
     await sleep(SETTLE_MS, run.signal);
     const all = await treeStats(i.started.pid);
     // One at a time, so each handshake's CPU is the server's work for that name alone. Hot first:
@@ -132,6 +140,7 @@ async function memoryFor(run: RunContext, candidate: Candidate, cache: CertCache
       rssAllKiB: all.rssKiB,
       hwmKiB: all.peakRssKiB,
       loadSeconds,
+      loadCpuSeconds,
       failed: failedA.length + failedB.length,
       coldCpuUs,
       hotCpuUs,
@@ -247,7 +256,8 @@ export function renderCertMemory(results: readonly CandidateCerts[], counts: rea
     rows.push({ metric: `${label} certificates: VmRSS with all loaded, MiB`, better: 'lower', goal: false, digits: 1, values: results.map((r) => memoryFigure(r, n, (m) => MiB(m.rssAllKiB))) });
     rows.push({ metric: `${label} certificates: VmRSS with 1 loaded, MiB`, better: 'lower', goal: false, digits: 1, values: results.map((r) => memoryFigure(r, n, (m) => MiB(m.rssOneKiB))) });
     rows.push({ metric: `${label} certificates: VmHWM, MiB`, better: 'lower', goal: false, digits: 1, values: results.map((r) => memoryFigure(r, n, (m) => MiB(m.hwmKiB))) });
-    rows.push({ metric: `${label} certificates: wall time to load all (8 at a time), s`, better: 'lower', goal: false, digits: 2, values: results.map((r) => memoryFigure(r, n, (m) => m.loadSeconds)) });
+    rows.push({ metric: `${label} certificates: wall time to load all (8 at a time), s`, better: 'lower', goal: true, digits: 2, values: results.map((r) => memoryFigure(r, n, (m) => m.loadSeconds)) });
+    rows.push({ metric: `${label} certificates: server CPU per name while loading (storage, checks, context, handshake), ms`, better: 'lower', goal: false, digits: 2, values: results.map((r) => memoryFigure(r, n, (m) => (m.loadCpuSeconds * 1000) / (n - 1))) });
     rows.push({ metric: `${label} certificates: server CPU per full handshake, early name (cold), µs`, better: 'lower', goal: false, digits: 0, values: results.map((r) => memoryFigure(r, n, (m) => m.coldCpuUs)) });
     rows.push({ metric: `${label} certificates: server CPU per full handshake, recent name (hot), µs`, better: 'lower', goal: false, digits: 0, values: results.map((r) => memoryFigure(r, n, (m) => m.hotCpuUs)) });
   }
@@ -280,7 +290,7 @@ export function renderCertMemory(results: readonly CandidateCerts[], counts: rea
 
 ${floorLines.join('\n')}
 
-Method: each server gets its own copy (hard links) of a storage tree holding N P-256 certificates from a throwaway local CA (\`bench/cert-cache.ts\`: assembled from DER pieces and signed with node:crypto, ~0.3 ms each, kept in the bench cache folder, \`~/.cache/my-server-bench/certs-N\`, for ten days; ${prep}), the same keys in both products' layout (\`certificates/local/<name>/<name>.crt|.key|.json\`), and one catch-all site \`https:// { tls { on_demand } }\` with the local CA and an ask endpoint allowing every name. One handshake per name (TLS 1.3, X25519 key share only, as in the proxy mode's handshake load), 8 at a time, makes each server load that name's certificate from storage (no issuance; a handshake that does not get its own certificate counts as failed). VmRSS (/proc, the server's process tree) after the first name, after N/2 and after N, each 1.5 s after the last handshake (my-server frees evicted contexts 1 s after eviction). Three estimates of the memory a certificate costs, because fixed costs (V8's young generation growing under the allocation rate of loading, a cache's structures) land in the first certificates: the slope between the two counts' runs (first row), the marginal figure within one run, (RSS(N) − RSS(N/2)) ÷ (N/2), and the plain average (RSS(N) − RSS(1)) ÷ N, which carries all fixed costs. RSS is what malloc and V8 keep, so each is noisy by a few KiB. Cold/hot: server CPU (user+system) over ${COLD_SAMPLE} full handshakes one at a time, first to the ${COLD_SAMPLE} names loaded last (hot), then to the names loaded first; with a bounded context cache the first are cold (the context is rebuilt), so cold − hot is what a cold hit adds to a full handshake. nginx has no on-demand certificates; its memory with 1,000 configured certificates is in the proxy table.`;
+Method: each server gets its own copy (hard links) of a storage tree holding N P-256 certificates from a throwaway local CA (\`bench/cert-cache.ts\`: assembled from DER pieces and signed with node:crypto, ~0.3 ms each, kept in the bench cache folder, \`~/.cache/my-server-bench/certs-N\`, for ten days; ${prep}), the same keys in both products' layout (\`certificates/local/<name>/<name>.crt|.key|.json\`), and one catch-all site \`https:// { tls { on_demand } }\` with the local CA and an ask endpoint allowing every name. One handshake per name (TLS 1.3, X25519 key share only, as in the proxy mode's handshake load), 8 at a time, makes each server load that name's certificate from storage (no issuance; a handshake that does not get its own certificate counts as failed); the wall time and the server CPU per name count those handshakes only, not the settling pause and RSS reading between the two halves (runs before 2026-12-05 05:00 UTC counted the 1.5 s pause as loading). VmRSS (/proc, the server's process tree) after the first name, after N/2 and after N, each 1.5 s after the last handshake (my-server frees evicted contexts 1 s after eviction). Three estimates of the memory a certificate costs, because fixed costs (V8's young generation growing under the allocation rate of loading, a cache's structures) land in the first certificates: the slope between the two counts' runs (first row), the marginal figure within one run, (RSS(N) − RSS(N/2)) ÷ (N/2), and the plain average (RSS(N) − RSS(1)) ÷ N, which carries all fixed costs. RSS is what malloc and V8 keep, so each is noisy by a few KiB. Cold/hot: server CPU (user+system) over ${COLD_SAMPLE} full handshakes one at a time, first to the ${COLD_SAMPLE} names loaded last (hot), then to the names loaded first; with a bounded context cache the first are cold (the context is rebuilt), so cold − hot is what a cold hit adds to a full handshake. nginx has no on-demand certificates; its memory with 1,000 configured certificates is in the proxy table.`;
 }
 
 export function renderOnDemand(results: readonly CandidateCerts[], names: number): string {

@@ -1,6 +1,6 @@
 import { MyServerError } from '../errors.ts';
 import type { Fence, Storage } from '../storage/storage.ts';
-import { certificateMatchesKey, parseCertificate } from '../x509/certificate.ts';
+import { leafMatches } from '../x509/certificate.ts';
 import { CERTIFICATES_ROOT, certificateKeys, certificatePendingKey, certificateWriteLockName } from './keys.ts';
 import { parseMeta, type CertificateMeta } from './meta.ts';
 
@@ -71,7 +71,9 @@ export class CertificateStore {
       const [cert, key, meta] = await Promise.all([this.#storage.get(keys.cert), this.#storage.get(keys.key), this.#storage.get(keys.meta)]);
       // Read after the parts: a save writes its pending record before the parts and deletes it
       // after them, so parts read mid-save come with a pending record here, or the save is over.
-      const pending = await this.#storage.get(certificatePendingKey(issuerKey, name));
+      // exists, then get only when there is one: a stat instead of a read on every load (issue 12).
+      const pendingKey = certificatePendingKey(issuerKey, name);
+      const pending = (await this.#storage.exists(pendingKey)) ? await this.#storage.get(pendingKey) : undefined;
       if (pending !== undefined) return this.#recover(issuerKey, name, pending);
       const entry = assemble(keys, cert, key, meta);
       if (entry !== undefined || attempt > 0 || cert === undefined || key === undefined || meta === undefined) return entry;
@@ -114,6 +116,18 @@ export class CertificateStore {
     const pendingKey = certificatePendingKey(issuerKey, name);
     await this.#withWriteLock(issuerKey, name, WRITE_LOCK_WAIT_MS, async (writeFence) => {
       const fences = [...(fence ? [fence] : []), ...writeFence];
+      // A first certificate for the name needs no pending record (issue 12: it cost a temp-file
+      // creation, a delete and two fsyncs per new name). The record exists so that a crash never
+      // loses the *old* certificate, and there is none: any subset of the new parts that a crash
+      // leaves is incomplete, which load reads as no certificate (all three must be there and
+      // agree), as before the save. Checked under the write lock, which every writer of parts
+      // holds (saves, roll-forwards, remove), so no pending record or part can appear meanwhile;
+      // a concurrent reader sees no certificate until all three are in place, never a mix.
+      const first = !(await Promise.all([keys.key, keys.cert, keys.meta, pendingKey].map((k) => this.#storage.exists(k)))).includes(true);
+      if (first) {
+        await this.#writeParts(keys, entry, fences);
+        return;
+      }
       await this.#storage.put(pendingKey, JSON.stringify({ keyPem: entry.keyPem, chainPem: entry.chainPem, meta: entry.meta }), { fence: fences });
       await this.#writeParts(keys, entry, fences);
       await this.#storage.delete(pendingKey, { fence: fences });
@@ -189,11 +203,24 @@ export class CertificateStore {
     return assemble(keys, cert, key, meta);
   }
 
-  /** Key first, then chain, then metadata; the metadata JSON is byte for byte what every writer writes. */
+  /**
+   * The three parts, durable once this resolves; the metadata JSON is byte for byte what every
+   * writer writes. With Storage.putAll (files) all three at once and their folder synced once:
+   * no order among them is needed, since load takes the parts only all together and consistent,
+   * so any subset a crash leaves reads as the entry before (a pending record still there rolls it
+   * forward), or as no certificate for a first one. Without putAll: key, chain, metadata in turn.
+   */
   async #writeParts(keys: Keys, entry: Entry, fence: readonly Fence[]): Promise<void> {
-    await this.#storage.put(keys.key, entry.keyPem, { fence });
-    await this.#storage.put(keys.cert, entry.chainPem, { fence });
-    await this.#storage.put(keys.meta, JSON.stringify(entry.meta, null, 2), { fence });
+    const parts: [string, string][] = [
+      [keys.key, entry.keyPem],
+      [keys.cert, entry.chainPem],
+      [keys.meta, JSON.stringify(entry.meta, null, 2)],
+    ];
+    if (this.#storage.putAll) {
+      await this.#storage.putAll(parts, { fence });
+      return;
+    }
+    for (const [key, value] of parts) await this.#storage.put(key, value, { fence });
   }
 
   /** `fn` gets the write lock's fence (none when the storage has no fencing tokens). */
@@ -227,12 +254,7 @@ function assemble(keys: Keys, cert: Buffer | undefined, key: Buffer | undefined,
  * and the metadata's in a version without pending records left old metadata beside a new chain.
  */
 function consistent(entry: Entry): boolean {
-  if (!certificateMatchesKey(entry.chainPem, entry.keyPem)) return false;
-  try {
-    return parseCertificate(entry.chainPem).serialHex === entry.meta.serialHex;
-  } catch {
-    return false;
-  }
+  return leafMatches(entry.chainPem, entry.keyPem, entry.meta.serialHex);
 }
 
 /** A pending record's entry, or undefined when it is not JSON of the right shape or not consistent. */

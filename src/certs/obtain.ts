@@ -114,10 +114,13 @@ export async function obtainCertificate(names: readonly string[], o: ObtainOptio
       saved = await o.store.save(o.issuer.storageKey, primary, { chainPem: issued.chainPem, keyPem, meta }, fence);
     } catch (err) {
       // Paused past the lock's lease (GC, SIGSTOP, partition): another instance took the name over
-      // and its certificate stands. Ours is dropped unused; serve what that one stored.
+      // and its certificate stands. Ours is dropped unused; serve what that one stored, if it did
+      // store one: the refusal says only that the lock changed hands, and storage may still hold
+      // the certificate this issuance set out to replace (the other holder not done yet, or
+      // finding nothing due), or one for fewer names.
       if (!isFencedWrite(err)) throw err;
       const winner = await o.store.load(o.issuer.storageKey, primary);
-      if (winner === undefined) throw err;
+      if (winner === undefined || !supersedes(winner.meta, existing?.meta, names, now())) throw err;
       log.warn({ serial: winner.meta.serialHex, dropped: meta.serialHex, err }, 'another instance took over this name while we were issuing: keeping its certificate');
       return winner;
     }
@@ -137,6 +140,17 @@ function freshestMeta(stored: CertificateMeta, known: CertificateMeta | undefine
   if (known?.ari === undefined || known.serialHex !== stored.serialHex) return stored;
   if (stored.ari === undefined || Date.parse(known.ari.checkedAt) > Date.parse(stored.ari.checkedAt)) return known;
   return stored;
+}
+
+/**
+ * Whether `stored` (what storage holds after our save was fenced off) is a certificate another
+ * holder obtained in our place: not the one we held when we began (`before`: another serial, and
+ * not older, by notBefore), for every one of `names`, and not expired.
+ */
+export function supersedes(stored: CertificateMeta, before: CertificateMeta | undefined, names: readonly string[], now: Date): boolean {
+  if (!coversAll(stored, names) || Date.parse(stored.notAfter) <= now.getTime()) return false;
+  if (before === undefined) return true;
+  return stored.serialHex !== before.serialHex && Date.parse(stored.notBefore) >= Date.parse(before.notBefore);
 }
 
 function coversAll(meta: CertificateMeta, names: readonly string[]): boolean {

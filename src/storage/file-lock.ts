@@ -1,4 +1,6 @@
-import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { close as closeCb, open as openCb, readFile as readFileCb, write as writeCb } from 'node:fs';
+import { mkdir, open, stat, unlink } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
@@ -204,22 +206,36 @@ export class FileLocks {
   }
 }
 
+/*
+ * Taking and releasing a lock is on every issuance's path: the callback API, promisified, costs
+ * less main-thread CPU per call than node:fs/promises' FileHandle (issue 12).
+ */
+const openFd = promisify(openCb);
+const writeFd = promisify(writeCb);
+const closeFd = promisify(closeCb);
+const readText = promisify(readFileCb);
+
 async function createExclusive(path: string, content: string): Promise<boolean> {
-  let fh;
+  let fd;
   try {
-    fh = await open(path, 'wx', FILE_MODE);
+    fd = await openFd(path, 'wx', FILE_MODE);
   } catch (err) {
     if (errnoCode(err) === 'EEXIST') return false;
     throw err;
   }
   try {
-    await fh.writeFile(content);
+    const data = Buffer.from(content);
+    for (let off = 0; off < data.length; ) {
+      const { bytesWritten } = await writeFd(fd, data, off, data.length - off, null);
+      if (bytesWritten <= 0) throw new Error('write(2) wrote nothing');
+      off += bytesWritten;
+    }
   } catch (err) {
-    await fh.close();
+    await closeFd(fd);
     await unlink(path).catch(() => undefined);
     throw err;
   }
-  await fh.close();
+  await closeFd(fd);
   return true;
 }
 
@@ -251,7 +267,7 @@ async function fileAge(path: string): Promise<number | undefined> {
 
 async function readInfo(path: string): Promise<LockInfo | undefined> {
   try {
-    return parseInfo(await readFile(path, 'utf8'));
+    return parseInfo(await readText(path, 'utf8'));
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;

@@ -1,5 +1,7 @@
-import { mkdir, readdir, readFile, rmdir, stat, unlink } from 'node:fs/promises';
+import { readFile as readFileCb, stat as statCb } from 'node:fs';
+import { mkdir, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
+import { promisify } from 'node:util';
 import { dirname, join, resolve, sep } from 'node:path';
 import { MyServerError } from '../errors.ts';
 import type { Storage, StorageStat } from './storage.ts';
@@ -12,6 +14,14 @@ import { LOCKS_FOLDER, validateKey, validatePrefix } from './key-path.ts';
  * it. Younger ones may belong to a put in flight in another process and are left alone.
  */
 const ORPHAN_TEMP_AGE_MS = 60_000;
+
+/**
+ * The callback readFile, promisified: ~40% less CPU per small file than node:fs/promises' (no
+ * FileHandle), and a certificate load reads three (issue 12).
+ */
+const readFile = promisify(readFileCb);
+/** Likewise for stat: a save checks four keys' existence, a load one. */
+const statPath = promisify(statCb);
 
 /** A put racing a delete that prunes the same folder retries this many times. */
 const PUT_ATTEMPTS = 3;
@@ -81,6 +91,36 @@ export class FileStorage implements Storage {
     }
   }
 
+  /**
+   * Each value written as put() writes it (temp file, fsync, rename), all at once, then each folder
+   * they went into fsynced once instead of once per value: a certificate's three parts cost one
+   * folder sync, not three. Until it resolves a crash may leave any subset of the values renamed
+   * into place (each complete, never partial); see Storage.putAll.
+   */
+  async putAll(entries: readonly (readonly [key: string, value: Buffer | string])[]): Promise<void> {
+    const items = entries.map(([key, value]) => ({ key, path: this.#pathOf(validateKey(key)), value }));
+    const dirs = [...new Set(items.map((i) => dirname(i.path)))];
+    const what = (): string => `writing ${items.map((i) => `"${i.key}"`).join(', ')}`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (attempt > 1) for (const d of dirs) await this.#makeDirs(d);
+        // allSettled: a retry must not race the first attempt's writes still in flight.
+        const results = await Promise.allSettled(items.map((i) => writeFileAtomic(i.path, i.value, true, false)));
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+        break;
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT' && attempt <= PUT_ATTEMPTS) continue;
+        throw this.#error(what(), err);
+      }
+    }
+    try {
+      await Promise.all(dirs.map((d) => syncDir(d)));
+    } catch (err) {
+      throw this.#error(what(), err);
+    }
+  }
+
   async delete(key: string): Promise<void> {
     const path = this.#pathOf(validateKey(key));
     try {
@@ -100,7 +140,7 @@ export class FileStorage implements Storage {
   async stat(key: string): Promise<StorageStat | undefined> {
     const path = this.#pathOf(validateKey(key));
     try {
-      const st = await stat(path);
+      const st = await statPath(path);
       return st.isFile() ? { size: st.size, modified: st.mtime } : undefined;
     } catch (err) {
       if (isMissing(err)) return undefined;

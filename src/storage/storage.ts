@@ -40,6 +40,14 @@ export interface Storage {
   get(key: string): Promise<Buffer | undefined>;
   /** Atomically create or replace. Values are readable only by the owner (files 0600). */
   put(key: string, value: Buffer | string, options?: WriteOptions): Promise<void>;
+  /**
+   * Put several values, each atomically as put() does, all durable once it resolves. Not a
+   * transaction: until it resolves, readers and a crash may see any subset of them written (each
+   * value old or new, never a mix), in any order. So it is only for values where every subset is
+   * safe (the certificate store's parts, which it accepts only all together and consistent).
+   * Optional: a storage that gains nothing from batching leaves it out, and callers put one by one.
+   */
+  putAll?(entries: readonly (readonly [key: string, value: Buffer | string])[], options?: WriteOptions): Promise<void>;
   /** Remove the key; removing a missing key is not an error. */
   delete(key: string, options?: WriteOptions): Promise<void>;
   exists(key: string): Promise<boolean>;

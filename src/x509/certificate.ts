@@ -64,6 +64,28 @@ export function certificateMatchesKey(certPem: string, keyPem: string | KeyObjec
   }
 }
 
+/**
+ * True when the first certificate of `chainPem` has serial `serialHex` (as CertificateInfo.serialHex
+ * gives it) and `keyPem` is its private key; false also when either does not parse. What
+ * certificateMatchesKey and parseCertificate(...).serialHex tell together, with one OpenSSL parse
+ * of the certificate and none of the fields load does not need: it runs on every certificate
+ * load, on the handshake path of on-demand names (issue 12).
+ */
+export function leafMatches(chainPem: string, keyPem: string, serialHex: string): boolean {
+  try {
+    const der = firstCertificateDer(chainPem);
+    if (serialHexOf(readTbs(der).serial) !== serialHex) return false;
+    return new X509Certificate(der).checkPrivateKey(createPrivateKey(keyPem));
+  } catch {
+    return false;
+  }
+}
+
+/** The serial's value as hex, without the sign byte DER adds when the top bit is set. */
+function serialHexOf(serial: Buffer): string {
+  return (serial.length > 1 && serial[0] === 0 && (serial[1]! & 0x80) !== 0 ? serial.subarray(1) : serial).toString('hex');
+}
+
 /** The parsed fields plus the library's certificate, which the local CA issues below. Internal to x509/. */
 export function decodeCertificate(pemOrDer: string | Uint8Array): { info: CertificateInfo; certificate: x509.X509Certificate } {
   const info = parseCertificate(pemOrDer);
@@ -153,7 +175,7 @@ function decodeFields(der: Buffer, node: X509Certificate): CertificateInfo {
   const aki = akiValue === undefined ? undefined : children(readTlv(akiValue).content).find((t) => t.tag === 0x80)?.content;
   // serialHex is the value without the sign byte DER adds when the top bit is set; serialNumber keeps it.
   const magnitude = tbs.serial.length > 1 && tbs.serial[0] === 0 && (tbs.serial[1]! & 0x80) !== 0 ? tbs.serial.subarray(1) : tbs.serial;
-  const serialHex = magnitude.toString('hex');
+  const serialHex = serialHexOf(tbs.serial);
   const serialNumber = new Uint8Array((magnitude[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), magnitude]) : magnitude);
   return {
     dnsNames,

@@ -11,6 +11,7 @@ import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { obtainCertificate } from '../../src/certs/obtain.ts';
 import { CertificateStore } from '../../src/certs/certificate-store.ts';
 import { LocalIssuer } from '../../src/certs/local-issuer.ts';
+import { issueLockName } from '../../src/certs/keys.ts';
 import type { IssueRequest, Issued, Issuer } from '../../src/certs/issuer.ts';
 import { silentLogger } from '../../src/log.ts';
 import { parseCertificate } from '../../src/x509/certificate.ts';
@@ -193,6 +194,41 @@ test('obtainCertificate paused past its lease while issuing: its save is refused
     const stored = await storeB.load('local', 'fence.test');
     assert.equal(stored?.meta.serialHex, fromB.meta.serialHex, 'the late save overwrote the newer certificate');
     assert.equal(stored.chainPem, fromB.chainPem);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('obtainCertificate renewing, paused past its lease while another holder took the lock and stored nothing: the refusal is rethrown, not the old certificate returned', async () => {
+  const prefix = `obtain-old-${randomUUID()}`;
+  const ttl = 300;
+  const a = await open(prefix, ttl);
+  const b = await open(prefix, ttl);
+  const log = silentLogger();
+  try {
+    const storeA = new CertificateStore(a);
+    const local = new LocalIssuer({ storage: a, log });
+    const old = await obtainCertificate(['stale.test'], { storage: a, store: storeA, issuer: local, keyType: 'p256', log });
+    // A renews; its CA answers, then A stalls past its lease; B takes the lock and lets it go
+    // without storing a certificate (it found nothing due), so storage still holds the old one.
+    const stalling: Issuer = {
+      id: 'local',
+      storageKey: 'local',
+      issue: async (request: IssueRequest): Promise<Issued> => {
+        const issued = await local.issue(request);
+        pause(ttl * 3);
+        await b.lock(issueLockName('stale.test'), { timeoutMs: 5_000 });
+        await b.unlock(issueLockName('stale.test'));
+        return issued;
+      },
+    };
+    await assert.rejects(
+      obtainCertificate(['stale.test'], { storage: a, store: storeA, issuer: stalling, keyType: 'p256', log, force: true }),
+      (err: unknown) => err instanceof FencedWriteError,
+      'the certificate being replaced was returned as if it were the newer holder\'s',
+    );
+    assert.equal((await storeA.load('local', 'stale.test'))?.meta.serialHex, old.meta.serialHex, 'the late save was refused');
   } finally {
     await a.close();
     await b.close();

@@ -8,7 +8,8 @@ import { CertificateStore } from '../../../src/certs/certificate-store.ts';
 import { findRefusal, IssuanceRefused } from '../../../src/certs/issuer.ts';
 import { certificateKeys } from '../../../src/certs/keys.ts';
 import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
-import { obtainCertificate, type ObtainOptions } from '../../../src/certs/obtain.ts';
+import { obtainCertificate, supersedes, type ObtainOptions } from '../../../src/certs/obtain.ts';
+import type { CertificateMeta } from '../../../src/certs/meta.ts';
 import { silentLogger } from '../../../src/log.ts';
 import type { Storage } from '../../../src/storage/storage.ts';
 import { certificateMatchesKey, parseCertificate, splitPemChain } from '../../../src/x509/certificate.ts';
@@ -259,4 +260,29 @@ test('a refusal that binds later attempts is recorded, and obtain refuses the co
   } finally {
     await s.tmp.remove();
   }
+});
+
+test('supersedes: after a fenced save, only a newer certificate for every name, still valid, replaces the one obtain began with', () => {
+  const meta = (serialHex: string, notBefore: string, names = ['a.test', 'b.test'], notAfter = '2030-01-01T00:00:00Z'): CertificateMeta => ({
+    names,
+    issuer: 'local',
+    issuerName: 'CA',
+    serialHex,
+    notBefore,
+    notAfter,
+    obtainedAt: notBefore,
+    keyType: 'p256',
+  });
+  const now = new Date('2026-06-01T00:00:00Z');
+  const before = meta('01', '2026-05-01T00:00:00Z');
+  const cases: { what: string; stored: CertificateMeta; before: CertificateMeta | undefined; want: boolean }[] = [
+    { what: 'another holder renewed it', stored: meta('02', '2026-05-31T00:00:00Z'), before, want: true },
+    { what: 'a first certificate another holder stored', stored: meta('02', '2026-05-31T00:00:00Z'), before: undefined, want: true },
+    { what: 'still the certificate being replaced', stored: before, before, want: false },
+    { what: 'another serial but older than the one being replaced', stored: meta('03', '2026-04-01T00:00:00Z'), before, want: false },
+    { what: 'newer but not for every name', stored: meta('02', '2026-05-31T00:00:00Z', ['a.test']), before, want: false },
+    { what: 'newer but expired', stored: meta('02', '2026-05-31T00:00:00Z', ['a.test', 'b.test'], '2026-05-31T12:00:00Z'), before, want: false },
+    { what: 'a first certificate, expired', stored: meta('02', '2026-05-31T00:00:00Z', ['a.test', 'b.test'], '2026-05-31T12:00:00Z'), before: undefined, want: false },
+  ];
+  for (const c of cases) assert.equal(supersedes(c.stored, c.before, ['a.test', 'b.test'], now), c.want, c.what);
 });

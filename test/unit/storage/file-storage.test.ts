@@ -54,6 +54,27 @@ test('FileStorage writes files 0600 and folders 0700, root included', () =>
     await storage.unlock('modes');
   }));
 
+test('FileStorage putAll writes every value whole (0600, new folders 0700), leaves no temp file, and another instance reads them', () =>
+  withRoot(async (root) => {
+    const storage = new FileStorage(root);
+    await storage.put('certificates/ca/old.test/old.test.key', 'keep');
+    await storage.putAll([
+      ['certificates/ca/b.test/b.test.key', 'key'],
+      ['certificates/ca/b.test/b.test.crt', Buffer.from('chain')],
+      ['certificates/ca/c.test/c.test.json', '{}'],
+    ]);
+    await storage.putAll([['certificates/ca/b.test/b.test.key', 'replaced']]);
+    const other = new FileStorage(root);
+    assert.equal((await other.get('certificates/ca/b.test/b.test.key'))?.toString(), 'replaced');
+    assert.equal((await other.get('certificates/ca/b.test/b.test.crt'))?.toString(), 'chain');
+    assert.equal((await other.get('certificates/ca/c.test/c.test.json'))?.toString(), '{}');
+    assert.equal((await other.get('certificates/ca/old.test/old.test.key'))?.toString(), 'keep');
+    assert.equal((await stat(join(root, 'certificates/ca/b.test/b.test.key'))).mode & 0o777, 0o600);
+    assert.equal((await stat(join(root, 'certificates/ca/c.test'))).mode & 0o777, 0o700);
+    assert.deepEqual((await readdir(join(root, 'certificates/ca/b.test'))).sort(), ['b.test.crt', 'b.test.key']);
+    await assert.rejects(storage.putAll([['ok/key', 'x'], ['../escape', 'x']]), /key/i);
+  }));
+
 test('FileStorage makes folders only when missing: puts and locks still work after their folders were removed', () =>
   withRoot(async (root) => {
     const storage = new FileStorage(root);

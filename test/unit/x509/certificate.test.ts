@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MyServerError } from '../../../src/errors.ts';
-import { certificateMatchesKey, parseCertificate, splitPemChain } from '../../../src/x509/certificate.ts';
+import { certificateMatchesKey, leafMatches, parseCertificate, splitPemChain } from '../../../src/x509/certificate.ts';
 import { generatePrivateKeyPem } from '../../../src/x509/keys.ts';
 import { openssl, withTempDir } from './openssl.ts';
 
@@ -78,6 +78,21 @@ test('certificateMatchesKey is true only for the certificate\'s own key', async 
     assert.equal(certificateMatchesKey(pem, keyPem), true);
     assert.equal(certificateMatchesKey(pem, await generatePrivateKeyPem('p256')), false);
     assert.equal(certificateMatchesKey(pem, 'garbage'), false);
+  });
+});
+
+test('leafMatches agrees with certificateMatchesKey and parseCertificate\'s serial, sign byte included', async () => {
+  await withTempDir(async (dir) => {
+    // 0x80…: DER adds a 0x00 sign byte, which serialHex leaves out; 0x7f…: none.
+    for (const serial of ['0x80a1b2c3d4e5f60718', '0x7fa1b2c3d4e5f60718', '7']) {
+      const { pem, keyPem } = await opensslCertificate(dir, serial);
+      const serialHex = parseCertificate(pem).serialHex;
+      assert.equal(leafMatches(pem, keyPem, serialHex), true, serial);
+      assert.equal(leafMatches(pem, keyPem, `${serialHex}00`), false, `${serial}: another serial`);
+      assert.equal(leafMatches(pem, await generatePrivateKeyPem('p256'), serialHex), false, `${serial}: another key`);
+      assert.equal(leafMatches(pem, 'garbage', serialHex), false, `${serial}: garbage key`);
+      assert.equal(leafMatches('garbage', keyPem, serialHex), false, `${serial}: garbage chain`);
+    }
   });
 });
 
