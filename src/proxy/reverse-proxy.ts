@@ -101,9 +101,12 @@ export class ReverseProxy {
   readonly #unhealthyStatus: (status: number) => boolean;
   readonly #now: Clock;
   readonly #log: Logger | undefined;
+  /** A method rewrite to GET or HEAD: the request goes upstream without its body. */
+  readonly #bodiless: boolean;
 
   constructor(config: ReverseProxyConfig, options: ReverseProxyOptions = {}) {
     this.#config = config;
+    this.#bodiless = config.rewrite?.method === 'GET' || config.rewrite?.method === 'HEAD';
     this.#now = options.now ?? monotonicClock;
     this.#log = options.logger;
     this.upstreams = config.upstreams.map((u) => new UpstreamState(u, config.passive, this.#now));
@@ -150,8 +153,10 @@ export class ReverseProxy {
     let failure: Failure | undefined;
     try {
       const limit = this.#config.requestBuffers ?? 0;
-      // Buffered only when asked: the plain path takes no extra turn of the event loop.
-      const body = limit === 0 || !hasBody ? streamedBody(req, hasBody) : await bufferRequestBody(req, limit).catch(() => undefined);
+      // Buffered only when asked: the plain path takes no extra turn of the event loop. Not when a
+      // method rewrite to GET/HEAD sends no body upstream: the body stays unread for the handlers
+      // after this one (forward_auth's flow), as Caddy buffers only after its rewrite dropped it.
+      const body = limit === 0 || !hasBody || this.#bodiless ? streamedBody(req, hasBody) : await bufferRequestBody(req, limit).catch(() => undefined);
       // The client's body failed while being buffered: the client is gone, nobody to answer.
       if (body === undefined) return;
       for (let retries = 0; ; ) {
@@ -299,7 +304,7 @@ export class ReverseProxy {
     const rewrite = this.#config.rewrite;
     // Caddy's rule: rewritten to GET or HEAD, the request goes without its body, which stays
     // unread for the handlers after this one (forward_auth's flow).
-    const bodiless = rewrite?.method === 'GET' || rewrite?.method === 'HEAD';
+    const bodiless = this.#bodiless;
     if (bodiless) {
       delete headers['content-length'];
       delete headers['transfer-encoding'];
