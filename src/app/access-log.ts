@@ -22,10 +22,24 @@ export interface AccessLogContext {
 export class AccessLogs {
   readonly #byKey = new Map<string, Logger>();
   readonly #names = new WeakMap<Config, Map<SiteConfig, string>>();
+  /**
+   * Each site's named child logger, made at its first request rather than at every one (a pino
+   * child per request was the access log's largest cost). Keyed by the site object, so a reload's
+   * new config makes new ones; prune() starts over, since it may close a parent.
+   */
+  #children = new WeakMap<SiteConfig, { readonly parent: Logger | undefined; readonly child: Logger }>();
 
   for(site: SiteConfig, ctx?: AccessLogContext): Logger | undefined {
     const c = site.log;
     if (!c) return undefined;
+    const cached = this.#children.get(site);
+    if (cached !== undefined && cached.parent === ctx?.log) return cached.child;
+    const child = this.#make(site, c, ctx);
+    this.#children.set(site, { parent: ctx?.log, child });
+    return child;
+  }
+
+  #make(site: SiteConfig, c: NonNullable<SiteConfig['log']>, ctx: AccessLogContext | undefined): Logger {
     const name = `http.log.access.${c.name ?? (ctx ? this.#autoName(ctx.config, site) : 'log0')}`;
     if (c.shared === true && ctx) return ctx.log.child({ logger: name });
     const key = keyOf(c);
@@ -52,6 +66,7 @@ export class AccessLogs {
 
   /** Close the loggers no site of `config` uses any more. */
   prune(config: Config): void {
+    this.#children = new WeakMap();
     const used = new Set(config.sites.flatMap((s) => (s.log && s.log.shared !== true ? [keyOf(s.log)] : [])));
     for (const [key, log] of this.#byKey) {
       if (used.has(key)) continue;

@@ -8,6 +8,7 @@
 import { close, open, read } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
+import { chunksRetained } from '../http/response-hooks.ts';
 
 type Res = ServerResponse | Http2ServerResponse;
 
@@ -46,9 +47,8 @@ export async function pipeFile(res: Res, file: string, size: number): Promise<vo
   }
   // A response hook that keeps a chunk (encode's compressor) has its write callback called as soon
   // as it took the chunk, not once the chunk was read (src/http/response-hooks.ts): reusing the
-  // buffer then would overwrite bytes not yet compressed. Such a hook changes the framing, so the
-  // Content-Length set before the first write is gone after it: buffers are reused only when it
-  // is still there.
+  // buffer then would overwrite bytes not yet compressed. The hooks say whether any holds chunks,
+  // once the first write has run their head hooks.
   let reuse: boolean | undefined;
   let gone = false;
   const onClose = (): void => {
@@ -69,7 +69,7 @@ export async function pipeFile(res: Res, file: string, size: number): Promise<vo
       const more = (res as ServerResponse).write(n === CHUNK_BYTES ? buf : buf.subarray(0, n), (err?: Error | null) => {
         if (!err && reuse === true) give(buf);
       });
-      reuse ??= res.getHeader('content-length') === String(size);
+      reuse ??= !chunksRetained(res);
       if (!more && !gone) await drainOrClose(res);
     }
     if (!gone) res.end();

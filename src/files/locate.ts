@@ -33,6 +33,49 @@ export function statFile(file: string): Promise<Stats | undefined> {
   });
 }
 
+type StatWaiter = (s: Stats | undefined) => void;
+
+/**
+ * Stats coalesced per turn of the event loop: every request that asks for a path during one I/O
+ * phase (all the requests parsed from the sockets that one poll found readable) shares one
+ * `stat`, issued when that phase is over (setImmediate runs right after it). Each thread-pool
+ * round trip costs a worker wake-up and its completion on the loop (~20 µs of CPU per request on
+ * one core, the largest item of a small file's cost); under load many requests for one hot path
+ * arrive in the same phase. Freshness is kept: the shared stat is issued after every request it
+ * answers had arrived, so no answer is older than its request, unlike a stat cache with a TTL.
+ * One per StaticFiles (per route), so nothing is shared across servers in a process.
+ */
+export class StatBatch {
+  #pending = new Map<string, StatWaiter | StatWaiter[]>();
+  #scheduled = false;
+
+  stat(file: string): Promise<Stats | undefined> {
+    return new Promise((resolve) => {
+      const waiting = this.#pending.get(file);
+      if (waiting === undefined) this.#pending.set(file, resolve);
+      else if (Array.isArray(waiting)) waiting.push(resolve);
+      else this.#pending.set(file, [waiting, resolve]);
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(this.#flush);
+      }
+    });
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const batch = this.#pending;
+    this.#pending = new Map();
+    for (const [file, waiting] of batch) {
+      stat(file, (err, s) => {
+        const result = err ? undefined : s;
+        if (Array.isArray(waiting)) for (const w of waiting) w(result);
+        else waiting(result);
+      });
+    }
+  };
+}
+
 /**
  * Caddy's hide list: a pattern without a path separator is matched (Go filepath.Match) against
  * each path component, so `.git` or `*.bak` hide such names anywhere; one with a separator is

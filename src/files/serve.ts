@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import mime from 'mime-types';
 import parseRange from 'range-parser';
 import send from 'send';
-import { compileHide, joinUnderRoot, statFile } from './locate.ts';
+import { compileHide, joinUnderRoot, statFile, StatBatch } from './locate.ts';
 import { SmallFiles } from './small-files.ts';
 import { CHUNK_BYTES, pipeFile } from './file-stream.ts';
 import { escapeHtml, renderListing, type ListingEntry } from './browse.ts';
@@ -45,7 +45,6 @@ export interface StaticOptions {
 const SMALL_FILE_BYTES = 64 * 1024;
 /** One cache for the process (every route and site), so many file_server sites do not multiply its bound. */
 const smallFiles = new SmallFiles(4 * 1024 * 1024);
-const EMPTY = Buffer.alloc(0);
 
 const SIDECAR_EXT: Readonly<Record<Precompressed, string>> = { br: '.br', zstd: '.zst', gzip: '.gz' };
 
@@ -53,10 +52,25 @@ const SIDECAR_EXT: Readonly<Record<Precompressed, string>> = { br: '.br', zstd: 
 export class StaticFiles {
   readonly #opts: StaticOptions;
   readonly #hidden: (file: string) => boolean;
+  /** The stats of a request's file, shared by the requests of one loop turn (locate.ts). */
+  readonly #stats = new StatBatch();
+  /** Content-Type by extension: mime-types' lookup is a pure function of it, asked on every request. */
+  readonly #types = new Map<string, string | false>();
 
   constructor(opts: Omit<StaticOptions, 'root'>) {
     this.#opts = { ...opts, root: '' };
     this.#hidden = compileHide(opts.hide);
+  }
+
+  #contentType(file: string): string | false {
+    const ext = path.extname(file);
+    let type = this.#types.get(ext);
+    if (type === undefined) {
+      type = mime.contentType(ext);
+      // Bounded by the extensions the mime table knows, plus a few unknown ones.
+      if (this.#types.size < 1024) this.#types.set(ext, type);
+    }
+    return type;
   }
 
   /**
@@ -67,7 +81,7 @@ export class StaticFiles {
   async serve(req: Req, res: Res, root: string, requestPath: string, publicPath: string, query: string): Promise<boolean> {
     const file = joinUnderRoot(root, requestPath);
     if (file === undefined || this.#hidden(file)) return false;
-    const stats = await statFile(file);
+    const stats = await this.#stats.stat(file);
     if (stats === undefined) return false;
     if (stats.isDirectory()) {
       if (this.#opts.canonicalUris && !requestPath.endsWith('/')) {
@@ -77,7 +91,7 @@ export class StaticFiles {
       for (const name of this.#opts.index) {
         const candidate = path.join(file, name);
         if (this.#hidden(candidate)) continue;
-        const s = await statFile(candidate);
+        const s = await this.#stats.stat(candidate);
         if (s?.isFile()) {
           await this.#sendFile(req, res, candidate, s);
           return true;
@@ -93,7 +107,7 @@ export class StaticFiles {
   }
 
   async #sendFile(req: Req, res: Res, file: string, stats: Stats): Promise<void> {
-    const type = mime.contentType(path.extname(file));
+    const type = this.#contentType(file);
     let served = file;
     let servedStats = stats;
     if (this.#opts.precompressed.length > 0) {
@@ -101,7 +115,7 @@ export class StaticFiles {
       for (const enc of this.#opts.precompressed) {
         if (!accepted.has(enc)) continue;
         const sidecar = `${file}${SIDECAR_EXT[enc]}`;
-        const s = await statFile(sidecar);
+        const s = await this.#stats.stat(sidecar);
         if (s?.isFile() && !this.#hidden(sidecar)) {
           served = sidecar;
           servedStats = s;
@@ -138,7 +152,10 @@ export class StaticFiles {
       return;
     }
     if (this.#opts.status !== undefined) res.statusCode = this.#opts.status;
-    if (plainRequest(req) && (await this.#sendWhole(req, res, served, servedStats))) return;
+    if (plainRequest(req)) {
+      const whole = this.#sendWhole(req, res, served, servedStats);
+      if (whole === true || (whole !== false && (await whole))) return;
+    }
     if (await this.#multipart(req, res, served, servedStats, type === false ? undefined : type)) return;
     await sendWith(req, res, served, servedStats);
   }
@@ -149,19 +166,46 @@ export class StaticFiles {
    * a larger one from reused buffers. False (nothing written) when a small file changed under us;
    * `send` then answers as before.
    */
-  async #sendWhole(req: Req, res: Res, file: string, stats: Stats): Promise<boolean> {
-    const small = stats.size <= SMALL_FILE_BYTES;
-    const bytes = req.method === 'HEAD' || !small ? EMPTY : await smallFiles.get(file, stats);
-    if (bytes === undefined) return false;
-    // send's own order and rule: a field a directive set before file_server is kept.
+  #sendWhole(req: Req, res: Res, file: string, stats: Stats): boolean | Promise<boolean> {
+    if (req.method === 'HEAD') {
+      this.#wholeHead(res, file, stats);
+      res.end();
+      return true;
+    }
+    if (stats.size > SMALL_FILE_BYTES) {
+      this.#wholeHead(res, file, stats);
+      return pipeFile(res, file, stats.size).then(() => true);
+    }
+    // A cache hit answers without a promise: the hot path of a small file.
+    const hit = smallFiles.cached(file, stats);
+    if (hit !== undefined) {
+      this.#wholeHead(res, file, stats);
+      res.end(hit);
+      return true;
+    }
+    return smallFiles.get(file, stats).then((bytes) => {
+      if (bytes === undefined) return false;
+      this.#wholeHead(res, file, stats);
+      res.end(bytes);
+      return true;
+    });
+  }
+
+  /** send's fields for a whole file, in its order and by its rule: a field a directive set before file_server is kept. */
+  #wholeHead(res: Res, file: string, stats: Stats): void {
     if (!res.getHeader('accept-ranges')) res.setHeader('accept-ranges', 'bytes');
-    if (!res.getHeader('last-modified')) res.setHeader('last-modified', stats.mtime.toUTCString());
-    if (!res.getHeader('content-type')) res.setHeader('content-type', mime.contentType(path.extname(file)) || 'application/octet-stream');
+    if (!res.getHeader('last-modified')) res.setHeader('last-modified', this.#httpDate(stats.mtimeMs));
+    if (!res.getHeader('content-type')) res.setHeader('content-type', this.#contentType(file) || 'application/octet-stream');
     res.setHeader('content-length', String(stats.size));
-    if (req.method === 'HEAD') res.end();
-    else if (small) res.end(bytes);
-    else await pipeFile(res, file, stats.size);
-    return true;
+  }
+
+  /** The last Last-Modified text made, by its mtime: a hot file asks for the same one every time. */
+  #lastDate = { ms: Number.NaN, text: '' };
+
+  #httpDate(mtimeMs: number): string {
+    const last = this.#lastDate;
+    if (last.ms !== mtimeMs) this.#lastDate = { ms: mtimeMs, text: new Date(mtimeMs).toUTCString() };
+    return this.#lastDate.text;
   }
 
   /** Several ranges: multipart/byteranges, unless a validator or If-Range says to send it whole. */

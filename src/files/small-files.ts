@@ -40,17 +40,24 @@ export class SmallFiles {
    * stat's size (the file changed or vanished since), for the caller to fall back to a stream.
    */
   async get(file: string, stats: Stats): Promise<Buffer | undefined> {
-    const hit = this.#entries.get(file);
-    if (hit !== undefined && sameFile(hit, stats)) {
-      // Most recently used goes last.
-      this.#entries.delete(file);
-      this.#entries.set(file, hit);
-      return hit.bytes;
-    }
+    const hit = this.cached(file, stats);
+    if (hit !== undefined) return hit;
     const bytes = await readWhole(file, stats.size);
     if (bytes === undefined) return undefined;
     this.#put(file, { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, bytes });
     return bytes;
+  }
+
+  /** The cached bytes of `file` when its stat still matches `stats`; no promise, for the hot path. */
+  cached(file: string, stats: Stats): Buffer | undefined {
+    const hit = this.#entries.get(file);
+    if (hit === undefined || !sameFile(hit, stats)) return undefined;
+    // Most recently used goes last; already last (one hot file) costs nothing.
+    if (this.#entries.size > 1) {
+      this.#entries.delete(file);
+      this.#entries.set(file, hit);
+    }
+    return hit.bytes;
   }
 
   #put(file: string, entry: Entry): void {

@@ -47,6 +47,10 @@ export interface RequestHandlerOptions {
 export class RequestHandler {
   readonly #o: RequestHandlerOptions;
   readonly #clientIps = new ClientIpPolicies();
+  /** Site-table keys by port (listenerId), made once rather than a string per request. */
+  readonly #tableKeys = { http: new Map<number, string>(), https: new Map<number, string>() };
+  /** What accessLogs.for() gets, made once per config rather than per request. */
+  #accessCtx: AccessLogContext | undefined;
 
   constructor(options: RequestHandlerOptions) {
     this.#o = options;
@@ -72,17 +76,18 @@ export class RequestHandler {
     try {
       if (scheme === 'http') {
         if (await this.#answerHttp01(req as IncomingMessage, res as ServerResponse)) return;
-        router = target.otherScheme ? undefined : gen.tables.get(listenerId({ protocol: 'http', port }))?.find(host);
+        router = target.otherScheme ? undefined : gen.tables.get(this.#tableKey('http', port))?.find(host);
         if (!router && !target.otherScheme && redirectToHttps(gen, ctx, req, res)) return;
       } else {
         if (sniMismatch(req, host, gen.config, port)) return void plain(res, 421, 'Misdirected Request: this connection is for another name\n');
-        router = target.otherScheme ? undefined : gen.tables.get(listenerId({ protocol: 'https', port }))?.find(host);
+        router = target.otherScheme ? undefined : gen.tables.get(this.#tableKey('https', port))?.find(host);
       }
       if (!router && target.absolute) return void plain(res, 421, `Misdirected Request: no site here for ${url}\n`);
       if (!router) return void plain(res, 404, `Not Found: no site for ${host || '(no host)'}\n`);
       const site = router.site;
       const siteLabel = site.addresses[0]?.original ?? '';
-      const access = this.#o.accessLogs.for(site, { log: this.#o.log, config: gen.config });
+      if (this.#accessCtx?.config !== gen.config) this.#accessCtx = { log: this.#o.log, config: gen.config };
+      const access = this.#o.accessLogs.for(site, this.#accessCtx);
       // Body bytes, counted only for sites that log them; first, so it counts what is sent.
       const sent = access ? countBodyBytes(res) : undefined;
       const connection = access ? connectionOf(req, scheme) : undefined;
@@ -130,6 +135,13 @@ export class RequestHandler {
       this.#o.log.debug({ err, host: ctx.host }, 'upgrade failed');
       socket.destroy();
     }
+  }
+
+  #tableKey(protocol: 'http' | 'https', port: number): string {
+    const keys = this.#tableKeys[protocol];
+    let key = keys.get(port);
+    if (key === undefined) keys.set(port, (key = listenerId({ protocol, port })));
+    return key;
   }
 
   /** An HTTP-01 answer from a retired responder that knows the token, else from the current one. */

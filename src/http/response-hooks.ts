@@ -30,6 +30,13 @@ export interface ResponseHook {
   onChunk?(chunk: Buffer): boolean;
   /** The body ends; call the sink's end() once everything is passed on. Without it the end passes on. */
   onEnd?(last: Buffer | undefined): void;
+  /**
+   * Whether the hook may still hold a chunk after onChunk returned (a compressor does), asked once
+   * the head went out. A writer may reuse a chunk's buffer after its write callback only when no
+   * hook holds chunks, since a held chunk's callback comes as soon as the hook took it. Absent on
+   * a hook with onChunk: it is taken to hold them.
+   */
+  retainsChunks?(): boolean;
 }
 
 type WriteHead = (statusCode: number, ...rest: unknown[]) => unknown;
@@ -55,6 +62,8 @@ type Callback = (err?: Error | null) => void;
 export class ResponseHooks {
   readonly #res: Response;
   readonly #head: ((info: HeadInfo) => void)[] = [];
+  /** The body hooks' answers to "do you hold chunks?" (ResponseHook.retainsChunks). */
+  readonly #retains: (() => boolean)[] = [];
   #headDone = false;
   /** What the handler's write/end enter: the last body hook added, or the response itself. */
   #entry: BodySink;
@@ -155,12 +164,19 @@ export class ResponseHooks {
     const hook = make(next);
     if (hook.onHead) this.#head.push(hook.onHead.bind(hook));
     if (!hook.onChunk && !hook.onEnd) return;
+    if (hook.onChunk) this.#retains.push(hook.retainsChunks ? hook.retainsChunks.bind(hook) : () => true);
     const onChunk = hook.onChunk?.bind(hook);
     const onEnd = hook.onEnd?.bind(hook);
     this.#entry = {
       write: onChunk ?? ((chunk) => next.write(chunk)),
       end: onEnd ?? ((last) => next.end(last)),
     };
+  }
+
+  /** Whether any body hook may hold a chunk after taking it (see ResponseHook.retainsChunks). */
+  retainsChunks(): boolean {
+    for (const r of this.#retains) if (r()) return true;
+    return false;
   }
 
   /** Shorthand for a hook with only onHead. */
@@ -185,6 +201,16 @@ export function responseHooks(res: Response): ResponseHooks {
   return (holder[HOOKS] ??= new ResponseHooks(res));
 }
 
+/**
+ * Whether a chunk written to `res` may be held by a response hook after its write callback ran, so
+ * its buffer must not be reused (files/file-stream.ts). Ask after the first write: hooks decide
+ * in the head (encode compresses or not). A response nobody hooked holds nothing.
+ */
+export function chunksRetained(res: Response): boolean {
+  const hooks = (res as unknown as { [HOOKS]?: ResponseHooks })[HOOKS];
+  return hooks !== undefined && hooks.retainsChunks();
+}
+
 /** Counts the body bytes that reach the client (after any encoding); returns the reader. */
 export function countBodyBytes(res: Response): () => number {
   let bytes = 0;
@@ -197,6 +223,8 @@ export function countBodyBytes(res: Response): () => number {
       if (last !== undefined) bytes += last.byteLength;
       next.end(last);
     },
+    // Each chunk is passed on at once.
+    retainsChunks: () => false,
   }));
   return () => bytes;
 }

@@ -52,7 +52,17 @@ export interface AttemptOptions {
   readonly intercept?: (status: number, headers: IncomingHttpHeaders) => Interception | undefined;
   /** Turns the upstream's status and headers into the client's; may throw on invalid headers. */
   readonly responseHeaders: (status: number, headers: IncomingHttpHeaders) => OutgoingHttpHeaders;
-  readonly signal: AbortSignal;
+  readonly signal: GiveUp;
+}
+
+/**
+ * What an attempt listens to for "give up now": an AbortSignal, or anything with its `aborted`
+ * and 'abort' listener shape (reverse-proxy.ts ClientGone, which costs no EventTarget).
+ */
+export interface GiveUp {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 /** Starts the upstream request with `handler` as its undici DispatchHandler. */

@@ -75,6 +75,8 @@ export function encodeResponse(req: Req, res: Res, encodings: readonly Encoding[
       if (last !== undefined) compressor.write(last);
       compressor.end();
     },
+    // The compressor keeps chunks until it has read them; without one they pass on at once.
+    retainsChunks: () => compressor !== undefined,
   }));
 }
 

@@ -353,18 +353,61 @@ test('sequential requests reuse one keep-alive connection to the upstream', E2E,
   }
 });
 
+test('without a context signal, a client that leaves during the retry loop ends it', E2E, async () => {
+  const fr = await signalledFront(await closedPort(), undefined);
+  try {
+    const req = http.get({ host: '127.0.0.1', port: fr.port, agent: false });
+    req.on('error', () => {});
+    await fr.handling;
+    // Let the first attempt fail, so the loop is sleeping between retries.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    req.destroy();
+    await fr.handled();
+    assert.ok(Date.now() - started < 2_000, 'not after lb_try_duration (10 s)');
+  } finally {
+    await fr.close();
+  }
+});
+
+test('without a context signal, a client that leaves before the upstream answers aborts the upstream request', E2E, async () => {
+  let upstreamGone: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => (upstreamGone = resolve));
+  let reached: () => void = () => undefined;
+  const arrived = new Promise<void>((resolve) => (reached = resolve));
+  // Never answers; tells when the proxy gives up on its request.
+  const up = await listen(
+    http.createServer((req) => {
+      req.socket.once('close', () => upstreamGone());
+      reached();
+    }),
+  );
+  const fr = await signalledFront(up.port, undefined);
+  try {
+    const req = http.get({ host: '127.0.0.1', port: fr.port, agent: false });
+    req.on('error', () => {});
+    await arrived;
+    req.destroy();
+    await closed;
+    await fr.handled();
+  } finally {
+    await fr.close();
+    await up.close();
+  }
+});
+
 /**
  * A front whose handler passes `signal` and exposes the promise of the last handle() call;
  * `handling` resolves when the first request reaches handle().
  */
-async function signalledFront(port: number, signal: AbortSignal): Promise<Running & { handled: () => Promise<void> | undefined; handling: Promise<void> }> {
+async function signalledFront(port: number, signal: AbortSignal | undefined): Promise<Running & { handled: () => Promise<void> | undefined; handling: Promise<void> }> {
   const proxy = new ReverseProxy(proxyConfig([port], { lb: { tryDurationMs: 10_000, tryIntervalMs: 50 } }));
   let last: Promise<void> | undefined;
   let started: () => void = () => undefined;
   const handling = new Promise<void>((resolve) => (started = resolve));
   const running = await listen(
     http.createServer((req, res) => {
-      last = proxy.handle(req, res, { scheme: 'http', remoteAddress: req.socket.remoteAddress ?? '', signal });
+      last = proxy.handle(req, res, { scheme: 'http', remoteAddress: req.socket.remoteAddress ?? '', ...(signal ? { signal } : {}) });
       started();
     }),
   );
