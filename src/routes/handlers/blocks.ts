@@ -4,6 +4,9 @@ import type { Req } from '../context.ts';
 import { HandlerError } from './errors.ts';
 import type { HandlerCompiler, UpgradableContext } from './types.ts';
 import { escapePath } from '../../util/rewrite-uri.ts';
+import type { ProxyContext } from '../../proxy/reverse-proxy.ts';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 
 /**
@@ -36,26 +39,27 @@ export const reverseProxy: HandlerCompiler<ReverseProxyRoute> = (r, cx) => {
   return {
     step: async (req, res, ctx) => {
       if (ctx.rewritten) rewritePath(req, ctx);
-      const forwarding = {
-        scheme: ctx.scheme,
-        remoteAddress: ctx.remoteAddress,
-        ...(ctx.trustedPeer !== undefined ? { trustedPeer: ctx.trustedPeer } : {}),
-        ...(ctx.clientIp !== undefined ? { clientIp: ctx.clientIp } : {}),
-      };
       if (ctx.upgrade) {
         // The socket is the proxy's now: the response made for it must not write to it.
         ctx.upgrade.detach();
-        await proxy.upgrade(req as Parameters<typeof proxy.upgrade>[0], ctx.upgrade.socket, ctx.upgrade.head, { ...forwarding, placeholders: ctx });
+        await proxy.upgrade(req as Parameters<typeof proxy.upgrade>[0], ctx.upgrade.socket, ctx.upgrade.head, {
+          scheme: ctx.scheme, remoteAddress: ctx.remoteAddress, trustedPeer: ctx.trustedPeer, clientIp: ctx.clientIp, placeholders: ctx,
+        });
         return true;
       }
       let failed: { status: number; message: string } | undefined;
-      await proxy.handle(req, res, {
-        ...forwarding,
+      // One options object per request, no spreads: this runs for every proxied request.
+      const options: Mutable<ProxyContext> = {
+        scheme: ctx.scheme,
+        remoteAddress: ctx.remoteAddress,
+        trustedPeer: ctx.trustedPeer,
+        clientIp: ctx.clientIp,
         placeholders: ctx,
-        ...(cx.handlesErrors ? { onFailure: (status: number, message: string) => (failed = { status, message }) } : {}),
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
         onUpstream: (address) => (ctx.upstream = address),
-      });
+      };
+      if (cx.handlesErrors) options.onFailure = (status, message) => (failed = { status, message });
+      if (ctx.signal) options.signal = ctx.signal;
+      await proxy.handle(req, res, options);
       if (failed !== undefined) throw new HandlerError(failed.status, failed.message);
       return true;
     },
