@@ -314,7 +314,7 @@ export class TlsFront {
         // One promise between the lookup and the handover: the lookup's own (a failed lookup
         // refuses the name, as a name that is not ours).
         const name = decision.lookup;
-        this.#certificates.secureContextFor(name).then(
+        this.#lookup(name).then(
           (context) => act(context !== undefined ? { direct: context } : unknownName(name)),
           () => act(unknownName(name)),
         );
@@ -324,6 +324,15 @@ export class TlsFront {
         queueMicrotask(() => act(decision));
       }
     });
+  }
+
+  /** The certificate source's answer, a throw included as a rejection: this runs inside a 'data' event. */
+  #lookup(name: string): Promise<SecureContext | undefined> {
+    try {
+      return this.#certificates.secureContextFor(name);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   #refuse(socket: net.Socket, hello: HelloResult, reason: string, reply: Buffer): void {
@@ -337,8 +346,8 @@ export class TlsFront {
   /**
    * What to do with a connection whose ClientHello was read: let it through to the TLS server
    * (undefined: acme-tls/1 and malformed hellos, which the TLS server's callbacks and OpenSSL
-   * answer; or with the context found for its SNI name, which the SNI callback then uses), make
-   * its TLS socket here with a context (no SNI, no ALPN), or refuse it with the bytes to answer.
+   * answer), make its TLS socket here with a context (no SNI and no ALPN; or, after the Lookup,
+   * the context found for its SNI name), or refuse it with the bytes to answer.
    * Synchronous: a hello with an SNI name comes back as a Lookup, the one step that may wait
    * (storage, issuance), which #accept runs and hands over in one promise.
    */

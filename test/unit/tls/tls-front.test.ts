@@ -128,3 +128,18 @@ test('a TLS 1.3 ticket resumes on the gate\'s handshake, also after the name\'s 
   ctx = tls.createSecureContext({ ...TLS_CONTEXT_OPTIONS, key: fixture.key, cert: fixture.cert });
   assert.equal(await resumes(), true, 'resumed with a rebuilt context: the ticket keys are the listener\'s');
 });
+
+test('a certificate source that throws refuses that name with unrecognized_name, and the listener goes on', async (t) => {
+  const ctx = tls.createSecureContext({ ...TLS_CONTEXT_OPTIONS, key: fixture.key, cert: fixture.cert });
+  const port = await startFront(t, (name) => {
+    if (name === 'boom.test') throw new Error('storage exploded');
+    return name === 'a.test' ? ctx : undefined;
+  });
+  const alert = await new Promise<string>((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port, servername: 'boom.test', rejectUnauthorized: false });
+    s.once('secureConnect', () => resolve('handshake completed'));
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+  assert.equal(alert, 'ERR_SSL_TLSV1_UNRECOGNIZED_NAME');
+  assert.deepEqual(await handshake(port, 'a.test'), { ok: true, subject: 'a.test' });
+});
