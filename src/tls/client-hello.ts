@@ -42,6 +42,12 @@ const MAX_RECORDS = 8;
 export function parseClientHello(buf: Buffer): HelloResult {
   if (buf.length === 0) return { kind: 'partial', need: 1 };
   if (buf[0] !== RECORD_HANDSHAKE) return { kind: 'not-tls', http: looksLikeHttp(buf) };
+  // The usual case, the whole hello in the first record: parsed where it lies.
+  if (buf.length >= 9) {
+    const length = (buf[3]! << 8) | buf[4]!;
+    const need = 4 + ((buf[6]! << 16) | (buf[7]! << 8) | buf[8]!);
+    if (buf[5] === HANDSHAKE_CLIENT_HELLO && length <= MAX_RECORD && need <= length && buf.length >= 5 + length) return parseHelloBody(buf, 9, 5 + need);
+  }
   // Reassemble the handshake message from the fragments of consecutive handshake records.
   const fragments: Buffer[] = [];
   let have = 0;
@@ -59,12 +65,12 @@ export function parseClientHello(buf: Buffer): HelloResult {
     if (need < 0 && have >= 4) {
       const head = fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments);
       if (head[0] !== HANDSHAKE_CLIENT_HELLO) return { kind: 'invalid', reason: `handshake type ${head[0]} where a ClientHello belongs` };
-      need = 4 + head.readUIntBE(1, 3);
+      need = 4 + ((head[1]! << 16) | (head[2]! << 8) | head[3]!);
       if (need > MAX_HELLO) return { kind: 'invalid', reason: `ClientHello of ${need} bytes` };
     }
     if (need >= 0 && have >= need) {
       const msg = fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments);
-      return parseHelloBody(msg.subarray(4, need));
+      return parseHelloBody(msg, 4, need);
     }
   }
 }
@@ -73,12 +79,12 @@ export function parseClientHello(buf: Buffer): HelloResult {
 const TRUNCATED: HelloResult = { kind: 'invalid', reason: 'ClientHello truncated' };
 
 /**
- * The hello's body by offsets alone: it runs for every connection, so no cursor objects, no
- * sub-buffers and no exceptions; each vector's end is checked against its enclosing one's.
+ * The hello's body, `b[start, end)`, by offsets alone: it runs for every connection, so no cursor
+ * objects, no sub-buffers and no exceptions; each vector's end is checked against its enclosing
+ * one's.
  */
-function parseHelloBody(b: Buffer): HelloResult {
-  const end = b.length;
-  let off = 2 + 32; // legacy_version, random
+function parseHelloBody(b: Buffer, start: number, end: number): HelloResult {
+  let off = start + 2 + 32; // legacy_version, random
   if (off + 1 > end) return TRUNCATED;
   off += 1 + b[off]!; // legacy_session_id
   if (off + 2 > end) return TRUNCATED;
