@@ -42,6 +42,12 @@ const MAX_RECORDS = 8;
 export function parseClientHello(buf: Buffer): HelloResult {
   if (buf.length === 0) return { kind: 'partial', need: 1 };
   if (buf[0] !== RECORD_HANDSHAKE) return { kind: 'not-tls', http: looksLikeHttp(buf) };
+  // The usual case, the whole hello in the first record: parsed where it lies.
+  if (buf.length >= 9) {
+    const length = (buf[3]! << 8) | buf[4]!;
+    const need = 4 + ((buf[6]! << 16) | (buf[7]! << 8) | buf[8]!);
+    if (buf[5] === HANDSHAKE_CLIENT_HELLO && length <= MAX_RECORD && need <= length && buf.length >= 5 + length) return parseHelloBody(buf, 9, 5 + need);
+  }
   // Reassemble the handshake message from the fragments of consecutive handshake records.
   const fragments: Buffer[] = [];
   let have = 0;
@@ -59,90 +65,74 @@ export function parseClientHello(buf: Buffer): HelloResult {
     if (need < 0 && have >= 4) {
       const head = fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments);
       if (head[0] !== HANDSHAKE_CLIENT_HELLO) return { kind: 'invalid', reason: `handshake type ${head[0]} where a ClientHello belongs` };
-      need = 4 + head.readUIntBE(1, 3);
+      need = 4 + ((head[1]! << 16) | (head[2]! << 8) | head[3]!);
       if (need > MAX_HELLO) return { kind: 'invalid', reason: `ClientHello of ${need} bytes` };
     }
     if (need >= 0 && have >= need) {
       const msg = fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments);
-      return parseHelloBody(msg.subarray(4, need));
+      return parseHelloBody(msg, 4, need);
     }
   }
 }
 
-/** A cursor over a byte string that reports a truncated message instead of reading past its end. */
-class Reader {
-  #buf: Buffer;
-  #off = 0;
-  constructor(buf: Buffer) {
-    this.#buf = buf;
-  }
-  get left(): number {
-    return this.#buf.length - this.#off;
-  }
-  skip(n: number): void {
-    if (this.left < n) throw new TruncatedError();
-    this.#off += n;
-  }
-  u8(): number {
-    if (this.left < 1) throw new TruncatedError();
-    return this.#buf[this.#off++]!;
-  }
-  u16(): number {
-    if (this.left < 2) throw new TruncatedError();
-    const v = this.#buf.readUInt16BE(this.#off);
-    this.#off += 2;
-    return v;
-  }
-  bytes(n: number): Buffer {
-    if (this.left < n) throw new TruncatedError();
-    const v = this.#buf.subarray(this.#off, this.#off + n);
-    this.#off += n;
-    return v;
-  }
-  /** A sub-reader over the next vector with an `lenBytes`-byte length prefix. */
-  vector(lenBytes: 1 | 2): Reader {
-    return new Reader(this.bytes(lenBytes === 1 ? this.u8() : this.u16()));
-  }
-}
+/** What parseHelloBody reports for a vector whose length runs past its enclosing one. */
+const TRUNCATED: HelloResult = { kind: 'invalid', reason: 'ClientHello truncated' };
 
-class TruncatedError extends Error {}
-
-function parseHelloBody(body: Buffer): HelloResult {
-  try {
-    const r = new Reader(body);
-    r.skip(2 + 32); // legacy_version, random
-    r.vector(1); // legacy_session_id
-    r.vector(2); // cipher_suites
-    r.vector(1); // legacy_compression_methods
-    let serverName: string | undefined;
-    let alpn: string[] | undefined;
-    if (r.left === 0) return { kind: 'hello', serverName, alpn }; // no extensions (pre-TLS 1.2 style)
-    const exts = r.vector(2);
-    while (exts.left > 0) {
-      const type = exts.u16();
-      const data = exts.vector(2);
-      if (type === EXT_SERVER_NAME) {
-        const list = data.vector(2);
-        while (list.left > 0) {
-          const nameType = list.u8();
-          const name = list.vector(2);
-          // RFC 6066 §3: at most one name per type; host_name is the only type defined.
-          if (nameType === SNI_HOST_NAME && serverName === undefined) serverName = name.bytes(name.left).toString('latin1');
-        }
-      } else if (type === EXT_ALPN) {
-        const list = data.vector(2);
-        alpn = [];
-        while (list.left > 0) {
-          const p = list.vector(1);
-          alpn.push(p.bytes(p.left).toString('latin1'));
-        }
+/**
+ * The hello's body, `b[start, end)`, by offsets alone: it runs for every connection, so no cursor
+ * objects, no sub-buffers and no exceptions; each vector's end is checked against its enclosing
+ * one's.
+ */
+function parseHelloBody(b: Buffer, start: number, end: number): HelloResult {
+  let off = start + 2 + 32; // legacy_version, random
+  if (off + 1 > end) return TRUNCATED;
+  off += 1 + b[off]!; // legacy_session_id
+  if (off + 2 > end) return TRUNCATED;
+  off += 2 + b.readUInt16BE(off); // cipher_suites
+  if (off + 1 > end) return TRUNCATED;
+  off += 1 + b[off]!; // legacy_compression_methods
+  if (off > end) return TRUNCATED;
+  let serverName: string | undefined;
+  let alpn: string[] | undefined;
+  if (off === end) return { kind: 'hello', serverName, alpn }; // no extensions (pre-TLS 1.2 style)
+  if (off + 2 > end) return TRUNCATED;
+  const extsEnd = off + 2 + b.readUInt16BE(off);
+  if (extsEnd > end) return TRUNCATED;
+  off += 2;
+  while (off < extsEnd) {
+    if (off + 4 > extsEnd) return TRUNCATED;
+    const type = b.readUInt16BE(off);
+    const dataEnd = off + 4 + b.readUInt16BE(off + 2);
+    if (dataEnd > extsEnd) return TRUNCATED;
+    off += 4;
+    if (type === EXT_SERVER_NAME) {
+      if (off + 2 > dataEnd) return TRUNCATED;
+      const listEnd = off + 2 + b.readUInt16BE(off);
+      if (listEnd > dataEnd) return TRUNCATED;
+      for (let i = off + 2; i < listEnd; ) {
+        if (i + 3 > listEnd) return TRUNCATED;
+        const nameType = b[i]!;
+        const nameEnd = i + 3 + b.readUInt16BE(i + 1);
+        if (nameEnd > listEnd) return TRUNCATED;
+        // RFC 6066 §3: at most one name per type; host_name is the only type defined.
+        if (nameType === SNI_HOST_NAME && serverName === undefined) serverName = b.toString('latin1', i + 3, nameEnd);
+        i = nameEnd;
+      }
+    } else if (type === EXT_ALPN) {
+      if (off + 2 > dataEnd) return TRUNCATED;
+      const listEnd = off + 2 + b.readUInt16BE(off);
+      if (listEnd > dataEnd) return TRUNCATED;
+      alpn = [];
+      for (let i = off + 2; i < listEnd; ) {
+        const protoEnd = i + 1 + b[i]!;
+        if (protoEnd > listEnd) return TRUNCATED;
+        alpn.push(b.toString('latin1', i + 1, protoEnd));
+        i = protoEnd;
       }
     }
-    return { kind: 'hello', serverName, alpn };
-  } catch (err) {
-    if (err instanceof TruncatedError) return { kind: 'invalid', reason: 'ClientHello truncated' };
-    throw err;
+    off = dataEnd;
   }
+  return { kind: 'hello', serverName, alpn };
 }
 
 /** A request line starts with an upper-case method token: what a browser sends to http://host:443. */

@@ -43,7 +43,7 @@ export function readClientHello(socket: net.Socket, done: (result: HelloResult |
   };
   const onEnd = (): void => finish(undefined);
   socket.on('data', onData);
-  socket.once('error', onEnd);
-  socket.once('end', onEnd);
-  socket.once('close', onEnd);
+  // 'close' alone: an error destroys the socket and a peer's end ends ours (no half-open on these
+  // listeners), and both then close it; two listeners fewer to add and take off per connection.
+  socket.on('close', onEnd);
 }

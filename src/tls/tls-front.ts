@@ -8,7 +8,7 @@ import type { Logger } from '../log.ts';
 import { Acceptors } from '../util/listen.ts';
 import { unmapIPv4 } from '../util/host.ts';
 import { drainSockets } from '../util/drain.ts';
-import { publish } from '../diagnostics.ts';
+import { hasSubscribers, publish } from '../diagnostics.ts';
 import { alpnFor, applyLimits, connectionLimits, serverCreateOptions, TIMEOUTS, WriteDeadline, type ConnectionLimits } from '../util/timeouts.ts';
 import { acceptsUpgrade, answerClientError } from '../http/http1-rules.ts';
 import { readClientHello } from './hello-gate.ts';
@@ -17,9 +17,22 @@ import { alertRecord, ALERT_UNRECOGNIZED_NAME, type HelloResult } from './client
 /** What the gate does with a connection (TlsFront #decide). */
 type Decision =
   | undefined
-  | { readonly name: string; readonly context: SecureContext }
   | { readonly direct: SecureContext }
   | { readonly reason: string; readonly reply: Buffer };
+
+/** The gate's answer when the SNI name needs the certificate source (#decide, then #accept). */
+interface Lookup {
+  readonly lookup: string;
+}
+
+/** Built once: every refused name gets the same seven bytes, and success builds none. */
+const UNRECOGNIZED_NAME = alertRecord(ALERT_UNRECOGNIZED_NAME);
+
+const EMPTY = Buffer.alloc(0);
+
+function unknownName(name: string): Decision {
+  return { reason: `no certificate for ${JSON.stringify(name)}`, reply: UNRECOGNIZED_NAME };
+}
 
 const ignore = (): void => {};
 
@@ -101,11 +114,13 @@ export class TlsFront {
   /** Connections in a handshake made here (#handshakeWith), not by the TLS server. */
   readonly #handshaking = new Set<TLSSocket>();
   /**
-   * The context the gate found for a connection's SNI name, keyed by the raw socket (the TLS
-   * socket's `_parent`), taken by the SNI callback: one lookup per handshake, and the SNI callback
-   * answers OpenSSL at once instead of through a second chain of promises.
+   * The TLS server's session ticket keys, given to every context a handshake is made with here
+   * (#handshakeWith), so a ticket issued on either path resumes on the other, and after the
+   * certificate's context was evicted and rebuilt. Nothing rotates the server's keys.
    */
-  readonly #decided = new WeakMap<net.Socket, { readonly name: string; readonly context: SecureContext }>();
+  readonly #ticketKeys: Buffer;
+  /** Contexts that already carry #ticketKeys. */
+  readonly #keyed = new WeakSet<SecureContext>();
   #closed = false;
   /** `servers { protocols; timeouts { write } }`, changed in place by configure(). */
   readonly #alpn: string[] = ['h2', 'http/1.1'];
@@ -121,25 +136,12 @@ export class TlsFront {
       onRefused: (servername, reason) => this.#log.debug({ servername, reason: reason.message }, 'TLS handshake refused'),
     });
     const certificates = o.certificates;
-    const decided = this.#decided;
+    // Only acme-tls/1 hellos (and hellos the gate could not parse) reach the TLS server with an
+    // SNI name: a name the gate found a context for gets its handshake made with it (#accept).
     this.#tls = tls.createServer({
       ...TLS_CONTEXT_OPTIONS,
       handshakeTimeout: TIMEOUTS.handshakeMs,
-      SNICallback: function (this: TLSSocket, servername, cb) {
-        // `_parent` is Node's own name for the socket a TLSSocket wraps; without it (another Node),
-        // the name is looked up again, as before the gate kept its answer.
-        const raw = (this as unknown as { _parent?: net.Socket })._parent;
-        const found = raw !== undefined ? decided.get(raw) : undefined;
-        if (found !== undefined) {
-          decided.delete(raw!);
-          // The same bytes the gate parsed (latin1 both): anything else is looked up as usual.
-          if (found.name === servername) {
-            cb(null, found.context);
-            return;
-          }
-        }
-        acme.SNICallback.call(this, servername, cb);
-      },
+      SNICallback: acme.SNICallback,
       ALPNCallback: function (this: TLSSocket, arg) {
         // Without SNI, SNICallback never runs: serve a certificate already loaded for the address
         // the client connected to (how IP-literal sites work), or none.
@@ -150,6 +152,7 @@ export class TlsFront {
         return acme.ALPNCallback.call(this, arg);
       },
     });
+    this.#ticketKeys = this.#tls.getTicketKeys();
     this.#acceptors = new Acceptors(this.#tls, o.log, (socket) => this.#accept(socket));
     this.#tls.on('error', (err) => this.#log.error({ err }, 'TLS listener error'));
     const limits = o.limits ?? connectionLimits(undefined);
@@ -176,7 +179,11 @@ export class TlsFront {
 
   /** A completed handshake: count it and hand the socket to the server of its protocol. */
   #secured(socket: TLSSocket): void {
-    publish('my-server:tls:handshake', { result: 'ok', ...(socket.servername ? { servername: socket.servername } : {}), protocol: socket.getProtocol() ?? 'unknown' });
+    // Built only when someone listens: getProtocol() is a call into OpenSSL.
+    if (hasSubscribers('my-server:tls:handshake')) {
+      const protocol = socket.getProtocol() ?? 'unknown';
+      publish('my-server:tls:handshake', socket.servername ? { result: 'ok', servername: socket.servername, protocol } : { result: 'ok', protocol });
+    }
     if (socket.alpnProtocol === ACME_TLS_ALPN_PROTOCOL) {
       // RFC 8737 §3: the validator only looks at the certificate; nothing is spoken after it.
       socket.end();
@@ -190,13 +197,23 @@ export class TlsFront {
   }
 
   /**
-   * A hello with neither SNI nor ALPN runs none of the TLS server's callbacks, so the server could
-   * only offer its (absent) default certificate. Such a connection (Java's HttpURLConnection to
-   * https://10.0.0.5/, openssl s_client) gets a TLS socket of its own, made with the context loaded
-   * for the address it connected to, and then goes where every other connection goes.
+   * A handshake made here with the context the gate chose, then handed on where every other
+   * connection goes:
+   * - a hello with an SNI name the gate found a context for: made with that context from the
+   *   start, so OpenSSL never stops for the certificate callback (Node's SNICallback round trip
+   *   through JavaScript, about 10 µs of a full handshake), and ALPN is chosen by OpenSSL from
+   *   the `protocols` list (server order, as the ALPN callback chooses);
+   * - a hello with neither SNI nor ALPN, which runs none of the TLS server's callbacks, so the
+   *   server could only offer its (absent) default certificate (Java's HttpURLConnection to
+   *   https://10.0.0.5/, openssl s_client): the context loaded for the address connected to.
+   * A resumed handshake skips the certificate either way; tickets open on both paths (#ticketKeys).
    */
   #handshakeWith(socket: net.Socket, ctx: SecureContext): void {
-    const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: ctx, server: this.#tls });
+    if (!this.#keyed.has(ctx)) {
+      (ctx.context as { setTicketKeys(keys: Buffer): void }).setTicketKeys(this.#ticketKeys);
+      this.#keyed.add(ctx);
+    }
+    const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: ctx, server: this.#tls, ALPNProtocols: this.#alpn });
     this.#handshaking.add(secure);
     const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), TIMEOUTS.handshakeMs);
     timer.unref();
@@ -224,6 +241,9 @@ export class TlsFront {
       // events for the HTTP server's handlers, not swallowed '_tlsError's. Node keeps this step
       // private; without it an error after the handshake would leave the socket open.
       (secure as unknown as { _releaseControl?: () => boolean })._releaseControl?.();
+      // Also tls.Server's step: an HTTP/2 session set up on a socket still `secureConnecting`
+      // waits for a 'secureConnect' that a server socket never emits.
+      (secure as unknown as { secureConnecting: boolean }).secureConnecting = false;
       this.#secured(secure);
     });
   }
@@ -257,7 +277,7 @@ export class TlsFront {
     // issuance) is refused with unrecognized_name.
     const timer = setTimeout(() => {
       if (!settle()) return;
-      if (hello?.kind === 'hello' && hello.serverName !== undefined) this.#refuse(socket, hello, `no certificate for ${JSON.stringify(hello.serverName)} within the handshake timeout`, alertRecord(ALERT_UNRECOGNIZED_NAME));
+      if (hello?.kind === 'hello' && hello.serverName !== undefined) this.#refuse(socket, hello, `no certificate for ${JSON.stringify(hello.serverName)} within the handshake timeout`, UNRECOGNIZED_NAME);
       else socket.destroy();
     }, TIMEOUTS.handshakeMs);
     timer.unref();
@@ -279,10 +299,6 @@ export class TlsFront {
         this.#tls.emit('connection', socket);
       } else if ('direct' in decision) {
         this.#handshakeWith(socket, decision.direct);
-      } else if ('context' in decision) {
-        // The SNI callback takes this context instead of looking the name up a second time.
-        this.#decided.set(socket, decision);
-        this.#tls.emit('connection', socket);
       } else {
         this.#refuse(socket, hello!, decision.reason, decision.reply);
       }
@@ -294,18 +310,29 @@ export class TlsFront {
       }
       hello = result;
       const decision = this.#decide(socket, result);
-      if (decision instanceof Promise) {
-        decision.then(act, (err: unknown) => {
-          settle();
-          this.#log.error({ err }, 'deciding on a ClientHello failed');
-          socket.destroy();
-        });
+      if (decision !== undefined && 'lookup' in decision) {
+        // One promise between the lookup and the handover: the lookup's own (a failed lookup
+        // refuses the name, as a name that is not ours).
+        const name = decision.lookup;
+        this.#lookup(name).then(
+          (context) => act(context !== undefined ? { direct: context } : unknownName(name)),
+          () => act(unknownName(name)),
+        );
       } else {
         // After the 'data' event this runs in has finished with the socket (as the lookup's
         // promise does): the TLS socket wrapping it must not start inside the raw socket's read.
         queueMicrotask(() => act(decision));
       }
     });
+  }
+
+  /** The certificate source's answer, a throw included as a rejection: this runs inside a 'data' event. */
+  #lookup(name: string): Promise<SecureContext | undefined> {
+    try {
+      return this.#certificates.secureContextFor(name);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   #refuse(socket: net.Socket, hello: HelloResult, reason: string, reply: Buffer): void {
@@ -319,31 +346,25 @@ export class TlsFront {
   /**
    * What to do with a connection whose ClientHello was read: let it through to the TLS server
    * (undefined: acme-tls/1 and malformed hellos, which the TLS server's callbacks and OpenSSL
-   * answer; or with the context found for its SNI name, which the SNI callback then uses), make
-   * its TLS socket here with a context (no SNI, no ALPN), or refuse it with the bytes to answer.
-   * Synchronous except for the SNI lookup, the one step that may wait (storage, issuance).
+   * answer), make its TLS socket here with a context (no SNI and no ALPN; or, after the Lookup,
+   * the context found for its SNI name), or refuse it with the bytes to answer.
+   * Synchronous: a hello with an SNI name comes back as a Lookup, the one step that may wait
+   * (storage, issuance), which #accept runs and hands over in one promise.
    */
-  #decide(socket: net.Socket, hello: HelloResult): Decision | Promise<Decision> {
+  #decide(socket: net.Socket, hello: HelloResult): Decision | Lookup {
     if (hello.kind === 'not-tls') {
       // What Go's and so Caddy's servers answer to plain HTTP on a TLS port.
       if (hello.http) return { reason: 'plain HTTP on the HTTPS port', reply: PLAIN_HTTP_REPLY };
-      return { reason: 'not a TLS connection', reply: Buffer.alloc(0) };
+      return { reason: 'not a TLS connection', reply: EMPTY };
     }
     if (hello.kind !== 'hello') return undefined; // a malformed hello: OpenSSL answers it with its own alert
     if (hello.alpn?.includes(ACME_TLS_ALPN_PROTOCOL)) return undefined;
-    const name = hello.serverName;
-    if (name !== undefined) {
-      const refused = { reason: `no certificate for ${JSON.stringify(name)}`, reply: alertRecord(ALERT_UNRECOGNIZED_NAME) };
-      return this.#certificates.secureContextFor(name).then(
-        (context) => (context !== undefined ? { name, context } : refused),
-        () => refused,
-      );
-    }
+    if (hello.serverName !== undefined) return { lookup: hello.serverName };
     const local = socket.localAddress !== undefined ? unmapIPv4(socket.localAddress) : undefined;
     const context = local !== undefined ? this.#certificates.loadedContextFor(local) : undefined;
     // With ALPN the ALPN callback sets the context (setKeyCert); without, nothing in the server would.
     if (context !== undefined) return hello.alpn === undefined ? { direct: context } : undefined;
-    return { reason: `no SNI and no certificate for ${local ?? 'the local address'}`, reply: alertRecord(ALERT_UNRECOGNIZED_NAME) };
+    return { reason: `no SNI and no certificate for ${local ?? 'the local address'}`, reply: UNRECOGNIZED_NAME };
   }
 
   listen(port: number, hosts: readonly (string | undefined)[]): Promise<void> {
