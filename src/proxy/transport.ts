@@ -1,6 +1,9 @@
 import { isIP } from 'node:net';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { Pool, buildConnector, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+// By path, not undici's index: see undici-parts.d.ts (issue 12, idle memory).
+import Pool from 'undici/lib/dispatcher/pool.js';
+import buildConnector from 'undici/lib/core/connect.js';
 import type { TransportConfig, UpstreamConfig } from '../config/types.ts';
 import { upstreamAddress } from './upstream-state.ts';
 

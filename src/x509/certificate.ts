@@ -6,7 +6,6 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { MyServerError } from '../errors.ts';
 import { children, oidText, readTime, readTlv, TAG, type Tlv } from './der.ts';
 import { ipAddressText } from './names.ts';
-import { x509 } from './peculiar.ts';
 import { pemBlocks, pemEncode } from './pem.ts';
 
 export interface CertificateExtension {
@@ -61,16 +60,6 @@ export function certificateMatchesKey(certPem: string, keyPem: string | KeyObjec
     return new X509Certificate(certPem).checkPrivateKey(typeof keyPem === 'string' ? createPrivateKey(keyPem) : keyPem);
   } catch {
     return false;
-  }
-}
-
-/** The parsed fields plus the library's certificate, which the local CA issues below. Internal to x509/. */
-export function decodeCertificate(pemOrDer: string | Uint8Array): { info: CertificateInfo; certificate: x509.X509Certificate } {
-  const info = parseCertificate(pemOrDer);
-  try {
-    return { info, certificate: new x509.X509Certificate(info.der) };
-  } catch (err) {
-    throw new MyServerError('MS_ERR_X509', 'decoding certificate fields', { cause: err });
   }
 }
 
