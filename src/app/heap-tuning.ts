@@ -1,0 +1,32 @@
+/**
+ * How fast V8 lets the old generation grow between full collections, for a process that serves
+ * (issue 12: peak RSS under load).
+ *
+ * Under the proxy benchmark's loads (64 keep-alive HTTPS connections, HTTP/2, handshakes) request
+ * objects outlive the 8 MiB semi-spaces and are promoted, and V8's default growing factor (chosen
+ * per GC between 1.1 and 4 from its own speed estimates) let the old generation reach 42–67 MiB
+ * committed around 15 MiB live: peak VmHWM ~190 MiB against ~93 MiB idle. A fixed 1.3 keeps it
+ * at ~135 MiB with requests per CPU-second within the machine's noise (paired runs in
+ * docs/design.md "Idle and per-certificate memory"). `--memory-saver-mode` and
+ * `--optimize-for-size` gave a similar peak but cost 25–45% of throughput.
+ *
+ * Unlike the semi-space size (cli/node-flags.ts), V8 reads this flag at every full GC, so setting
+ * it at run time works and needs no re-exec.
+ */
+import { setFlagsFromString } from 'node:v8';
+
+export const HEAP_GROWING_FLAG = '--heap-growing-percent=30';
+
+/** True when node's arguments or NODE_OPTIONS already set the flag: the user's value wins. */
+export function heapGrowthGiven(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  return [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((a) => /^--heap[-_]growing[-_]percent(=|$)/.test(a));
+}
+
+let applied = false;
+
+/** Applies HEAP_GROWING_FLAG once per process unless the user chose a value. */
+export function tuneHeapGrowth(): void {
+  if (applied) return;
+  applied = true;
+  if (!heapGrowthGiven(process.execArgv, process.env.NODE_OPTIONS)) setFlagsFromString(HEAP_GROWING_FLAG);
+}
