@@ -11,7 +11,7 @@ import { Generation, type ListenerKey } from './app/generation.ts';
 import { AccessLogs } from './app/access-log.ts';
 import { ConfigSource } from './app/config-source.ts';
 import { Listeners } from './app/listeners.ts';
-import { tuneHeapGrowth } from './app/heap-tuning.ts';
+import { releaseStartupMemory, tuneHeapGrowth } from './app/heap-tuning.ts';
 import { plan, planInput, type PlanInput } from './app/plan.ts';
 import { acmeSettingsFor, Stack, type Issuers } from './app/stack.ts';
 import { normalizeName } from './certs/names.ts';
@@ -118,6 +118,7 @@ export class App {
       this.#metrics.subscribe();
       await this.#source.push(() => this.#config);
       this.#serving = true;
+      releaseStartupMemory();
     } catch (err) {
       // Nothing half-started stays behind: listeners bound before the failure are closed again.
       await this.close().catch(() => undefined);

@@ -14,6 +14,7 @@
  * it at run time works and needs no re-exec.
  */
 import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 export const HEAP_GROWING_FLAG = '--heap-growing-percent=30';
 
@@ -29,4 +30,37 @@ export function tuneHeapGrowth(): void {
   if (applied) return;
   applied = true;
   if (!heapGrowthGiven(process.execArgv, process.env.NODE_OPTIONS)) setFlagsFromString(HEAP_GROWING_FLAG);
+}
+
+type GcFunction = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
+
+/**
+ * Returns start-up's garbage to the operating system, once the server is serving.
+ *
+ * Loading the config and compiling ~700 modules promotes enough to make V8 grow the young
+ * generation to its 2 × 8 MiB, and it keeps those pages: at idle 9.4 MiB of the new space was
+ * resident with nothing live in it, and a regular full GC (V8's own, or `gc()`) does not give the
+ * pages back. V8's last-resort collection (what it runs before an out-of-memory) shrinks the new
+ * space and releases pooled pages: idle VmRSS 91 → 80 MiB, ~20 ms once. A serving process then
+ * grows the young generation again under load, which is what it is for.
+ *
+ * The only door to that collection is the `gc` extension: exposed for one new context, then the
+ * flag is turned off again so no other code (or `vm` sandbox) sees a `gc` global.
+ */
+export function releaseStartupMemory(): void {
+  // Started with --expose-gc: use it and leave the flag as the user set it.
+  let gc = (globalThis as { gc?: GcFunction }).gc;
+  if (gc === undefined) gc = exposedGc();
+  gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+}
+
+function exposedGc(): GcFunction | undefined {
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as GcFunction;
+  } catch {
+    return undefined; // a Node without the extension: memory stays as V8 left it
+  } finally {
+    setFlagsFromString('--no-expose-gc');
+  }
 }
