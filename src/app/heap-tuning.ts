@@ -128,3 +128,34 @@ export class QuietRelease {
     clearInterval(this.#timer);
   }
 }
+
+let startupReleased = false;
+let shared: { release: QuietRelease; users: number } | undefined;
+
+/**
+ * What a serving App calls once it serves: the start-up release once per process (start-up garbage
+ * is the process's, and a process may start several Apps: tests, a reload's replacement), and one
+ * QuietRelease shared by every App in the process, stopped when the last one lets go.
+ */
+export function holdMemoryRelease(): () => void {
+  if (!startupReleased) {
+    startupReleased = true;
+    releaseStartupMemory();
+  }
+  shared ??= { release: new QuietRelease(), users: 0 };
+  shared.users++;
+  let held = true;
+  return () => {
+    if (!held || shared === undefined) return;
+    held = false;
+    if (--shared.users === 0) {
+      shared.release.stop();
+      shared = undefined;
+    }
+  };
+}
+
+/** Apps holding the shared QuietRelease now (tests). */
+export function memoryReleaseHolders(): number {
+  return shared?.users ?? 0;
+}

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { runInNewContext } from 'node:vm';
 import { getHeapStatistics } from 'node:v8';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { heapGrowthGiven, QuietRelease, releaseStartupMemory } from '../../../src/app/heap-tuning.ts';
+import { heapGrowthGiven, holdMemoryRelease, memoryReleaseHolders, QuietRelease, releaseStartupMemory } from '../../../src/app/heap-tuning.ts';
 
 test('heapGrowthGiven: node arguments or NODE_OPTIONS naming the flag, in either spelling', () => {
   assert.equal(heapGrowthGiven([], undefined), false);
@@ -56,4 +56,16 @@ test('QuietRelease does nothing without growth, nor while the loop is busy', asy
   assert.equal(busy.releases, 0, 'released while the loop was busy');
   await sleep(300);
   assert.equal(noGrowth.releases, 0, 'released without growth');
+});
+
+test('holdMemoryRelease: one shared release for every App of a process, gone with the last hold', () => {
+  const before = memoryReleaseHolders();
+  const a = holdMemoryRelease();
+  const b = holdMemoryRelease();
+  assert.equal(memoryReleaseHolders(), before + 2);
+  a();
+  a(); // a second call of one hold changes nothing
+  assert.equal(memoryReleaseHolders(), before + 1);
+  b();
+  assert.equal(memoryReleaseHolders(), before);
 });
