@@ -11,3 +11,13 @@ declare module 'undici/lib/core/connect.js' {
   import { buildConnector } from 'undici';
   export default buildConnector;
 }
+/**
+ * Dispatcher#request, which undici's index adds to every dispatcher's prototype (`Object.assign(
+ * Dispatcher.prototype, api)`): without the index a Pool has no `request`, so health checks call
+ * it with the pool as `this`.
+ */
+declare module 'undici/lib/api/api-request.js' {
+  import type { Dispatcher } from 'undici';
+  const request: (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+  export default request;
+}
