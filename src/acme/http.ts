@@ -1,4 +1,4 @@
-import * as http from 'node:http';
+import * as http from '../util/node-http.ts';
 import * as https from 'node:https';
 import { MyServerError } from '../errors.ts';
 import { hasAcmeSubscribers, publishAcmeEvent } from './events.ts';

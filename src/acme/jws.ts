@@ -1,6 +1,6 @@
 import { KeyObject, createPrivateKey, createPublicKey, generateKeyPair, type webcrypto } from 'node:crypto';
 import { promisify } from 'node:util';
-import { FlattenedSign, calculateJwkThumbprint, type FlattenedJWS, type JWK, type JWSHeaderParameters } from 'jose';
+import type { FlattenedJWS, JWK, JWSHeaderParameters } from 'jose';
 import { MyServerError } from '../errors.ts';
 
 /**
@@ -45,8 +45,8 @@ export async function generateAccountKey(alg: AccountKeyAlg = 'ES256'): Promise<
 }
 
 /** base64url(SHA-256 JWK thumbprint) (RFC 7638), the account part of key authorizations. */
-export function jwkThumbprint(jwk: JWK): Promise<string> {
-  return calculateJwkThumbprint(jwk, 'sha256');
+export async function jwkThumbprint(jwk: JWK): Promise<string> {
+  return (await jose()).calculateJwkThumbprint(jwk, 'sha256');
 }
 
 export interface AcmeJwsInput {
@@ -67,7 +67,7 @@ export async function signAcmeJws(input: AcmeJwsInput): Promise<FlattenedJWS> {
   if (input.kid !== undefined) header.kid = input.kid;
   else header.jwk = input.key.jwk;
   const payload = input.payload === undefined ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(input.payload));
-  return new FlattenedSign(payload).setProtectedHeader(header).sign(input.key.privateKey);
+  return new (await jose()).FlattenedSign(payload).setProtectedHeader(header).sign(input.key.privateKey);
 }
 
 /**
@@ -79,7 +79,7 @@ export async function signEabJws(input: { kid: string; hmacKey: string; url: str
   const secret = Buffer.from(input.hmacKey, 'base64url');
   if (secret.length === 0) throw new MyServerError('MS_ERR_USAGE', 'external account binding: empty HMAC key');
   const payload = new TextEncoder().encode(JSON.stringify(input.accountJwk));
-  return new FlattenedSign(payload)
+  return new (await jose()).FlattenedSign(payload)
     .setProtectedHeader({ alg: 'HS256', kid: input.kid, url: input.url })
     .sign(new Uint8Array(secret));
 }
@@ -134,4 +134,9 @@ function publicJwk(key: KeyObject): JWK {
   const j = key.export({ format: 'jwk' });
   if (j.kty === 'EC') return { kty: 'EC', crv: j.crv, x: j.x, y: j.y } as JWK;
   return { kty: 'RSA', n: j.n, e: j.e } as JWK;
+}
+
+/** jose is loaded at the first signature, not by every config that could talk to a CA (issue 12: idle memory). */
+function jose(): Promise<typeof import('jose')> {
+  return import('jose');
 }

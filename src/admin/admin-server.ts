@@ -1,4 +1,4 @@
-import http from 'node:http';
+import * as http from '../util/node-http.ts';
 import net from 'node:net';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import type { Logger } from '../log.ts';

@@ -12,7 +12,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as nodeCrypto from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { bcrypt, bcryptVerify } from 'hash-wasm';
 import { LRUCache } from 'lru-cache';
 
 export type HashAlgorithm = 'bcrypt' | 'argon2id';
@@ -131,7 +130,7 @@ import(${JSON.stringify(spec)}).then(({ bcryptVerify }) => {
 
 function bcryptCheck(password: string, hash: string): Promise<boolean> {
   const w = bcryptWorker();
-  if (w === null) return bcryptVerify({ password, hash }).catch(() => false);
+  if (w === null) return hashWasm().then(({ bcryptVerify }) => bcryptVerify({ password, hash })).catch(() => false);
   return new Promise((resolve) => {
     const id = nextId++;
     pending.set(id, resolve);
@@ -142,9 +141,14 @@ function bcryptCheck(password: string, hash: string): Promise<boolean> {
 
 /** A new hash, as `my-server hash-password` prints it (bcrypt at cost 14, Caddy's; argon2id at OWASP's minimum: 46 MiB, 1 pass). */
 export async function hashPassword(password: string, algorithm: HashAlgorithm): Promise<string> {
-  if (algorithm === 'bcrypt') return bcrypt({ password, salt: randomBytes(16), costFactor: 14, outputType: 'encoded' });
+  if (algorithm === 'bcrypt') return (await hashWasm()).bcrypt({ password, salt: randomBytes(16), costFactor: 14, outputType: 'encoded' });
   const salt = randomBytes(16);
   const params = { memory: 47104, passes: 1, parallelism: 1, tagLength: 32 };
   const tag = await argon2(password, salt, params);
   return `$argon2id$v=19$m=${params.memory},t=${params.passes},p=${params.parallelism}$${salt.toString('base64').replace(/=+$/, '')}$${tag.toString('base64').replace(/=+$/, '')}`;
+}
+
+/** hash-wasm (a 284 KB module of inlined WebAssembly) is loaded by the first bcrypt in this thread, not by every config (issue 12). */
+function hashWasm(): Promise<typeof import('hash-wasm')> {
+  return import('hash-wasm');
 }

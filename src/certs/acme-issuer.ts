@@ -9,7 +9,6 @@ import type { Identifier, RenewalInfo } from '../acme/types.ts';
 import type { Solver } from '../challenges/solver.ts';
 import type { Logger } from '../log.ts';
 import { parseCertificate, splitPemChain } from '../x509/certificate.ts';
-import { createCsr } from '../x509/csr.ts';
 import type { AccountClient } from './account.ts';
 import { IssuanceRefused, type IssuanceHold, type IssueRequest, type Issued, type Issuer, type Revoker } from './issuer.ts';
 import { issuerKey } from './keys.ts';
@@ -112,7 +111,8 @@ export class AcmeIssuer implements Issuer, Revoker, RenewalInfoSource {
 
   async #issueOnce(client: AcmeClient, request: IssueRequest): Promise<Issued> {
     const identifiers: Identifier[] = request.names.map((n) => ({ type: isIP(n) ? 'ip' : 'dns', value: n }));
-    const csrDer = await createCsr({ names: request.names, privateKeyPem: request.keyPem });
+    // Dynamic: @peculiar/x509 is loaded at the first order, not by every config that could order.
+    const csrDer = await (await import('../x509/csr.ts')).createCsr({ names: request.names, privateKeyPem: request.keyPem });
     const log = this.#o.log;
     const replaces = request.replacing ? certId(request.replacing.chainPem) : undefined;
     const now = Date.now();

@@ -2,9 +2,12 @@ import { MyServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
 import { certificateMatchesKey, parseCertificate } from '../x509/certificate.ts';
-import { createIntermediateCa, createRootCa, issueLeafCertificate, leafSigner, type CertifiedKey, type LeafSigner } from '../x509/local-ca.ts';
+import type { CertifiedKey, LeafSigner } from '../x509/local-ca.ts';
 import type { IssueRequest, Issued, Issuer } from './issuer.ts';
 import { LOCAL_CA_LOCK, LOCAL_ISSUER, localCaKeys } from './keys.ts';
+
+/** @peculiar/x509 (~8 MiB resident) is loaded at the first issuance, not by every config that could issue. */
+const localCa = (): Promise<typeof import('../x509/local-ca.ts')> => import('../x509/local-ca.ts');
 
 /** How long before its end an intermediate is replaced: leaves (7 days by default) never outlive it. */
 const INTERMEDIATE_MARGIN_MS = 30 * 24 * 3600_000;
@@ -39,7 +42,7 @@ export class LocalIssuer implements Issuer {
 
   async issue(request: IssueRequest): Promise<Issued> {
     const { intermediate, signer } = await this.#loadCa();
-    const { chainPem } = await issueLeafCertificate({
+    const { chainPem } = await (await localCa()).issueLeafCertificate({
       issuer: intermediate,
       signer,
       names: request.names,
@@ -58,8 +61,8 @@ export class LocalIssuer implements Issuer {
     // Cached as a promise so concurrent first issues load (or create) the CA once; no refresh
     // while that load runs.
     this.#caRefreshAt = Number.POSITIVE_INFINITY;
-    this.#ca = this.#loadOrCreate()
-      .then((ca) => {
+    this.#ca = Promise.all([this.#loadOrCreate(), localCa()])
+      .then(([ca, { leafSigner }]) => {
         const signer = leafSigner(ca.intermediate);
         this.#caRefreshAt = signer.notAfter - INTERMEDIATE_MARGIN_MS;
         return { ...ca, signer };
@@ -79,6 +82,7 @@ export class LocalIssuer implements Issuer {
     try {
       const again = await this.#read();
       if (again) return again;
+      const { createIntermediateCa, createRootCa } = await localCa();
       const root = (await this.#readPair(localCaKeys.rootCert, localCaKeys.rootKey, true)) ?? (await createRootCa());
       // Fenced (Redis): an instance paused past the lock's lease must not replace the CA another
       // one created meanwhile, whose root clients may already trust.

@@ -1,4 +1,4 @@
-import http from 'node:http';
+import * as http from '../util/node-http.ts';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { MyServerError } from '../errors.ts';

@@ -9,7 +9,6 @@
  */
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { MyServerError } from '../errors.ts';
-import { createTlsAlpnChallengeCertificate } from '../x509/tls-alpn-01.ts';
 import type { ChallengeStore } from './challenge-store.ts';
 import { identifierForServerName, identifierKey } from './identifiers.ts';
 import type { ChallengeInfo, Solver } from './solver.ts';
@@ -73,7 +72,8 @@ export class TlsAlpn01Solver implements Solver {
   #contextFor(name: string, identifier: ChallengeInfo['identifier'], keyAuthorization: string): Promise<SecureContext> {
     const cached = this.#contexts.get(name);
     if (cached !== undefined && cached.keyAuthorization === keyAuthorization) return cached.context;
-    const context = createTlsAlpnChallengeCertificate(identifier, keyAuthorization).then(({ certPem, keyPem }) =>
+    // Dynamic: @peculiar/x509 is loaded at the first TLS-ALPN-01 challenge, not at start.
+    const context = import('../x509/tls-alpn-01.ts').then(({ createTlsAlpnChallengeCertificate }) => createTlsAlpnChallengeCertificate(identifier, keyAuthorization)).then(({ certPem, keyPem }) =>
       createSecureContext({ cert: certPem, key: keyPem, minVersion: 'TLSv1.2' }),
     );
     // A failed build is not cached: the next handshake tries again.

@@ -1,4 +1,4 @@
-import { ServerResponse, type IncomingMessage } from 'node:http';
+import { ServerResponse, type IncomingMessage } from '../util/node-http.ts';
 import type { Duplex } from 'node:stream';
 import { accessEntry, connectionOf, type AccessLogContext } from '../app/access-log.ts';
 import { listenerId, type Generation } from '../app/generation.ts';

@@ -1,4 +1,4 @@
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from '../util/node-http.ts';
 import type { Duplex } from 'node:stream';
 
 import { sleep } from '../util/backoff.ts';

@@ -1,6 +1,10 @@
 import { isIP } from 'node:net';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { Pool, buildConnector, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+// By path, not undici's index: see undici-parts.d.ts (issue 12, idle memory).
+import Pool from 'undici/lib/dispatcher/pool.js';
+import buildConnector from 'undici/lib/core/connect.js';
+import poolRequest from 'undici/lib/api/api-request.js';
 import type { TransportConfig, UpstreamConfig } from '../config/types.ts';
 import { upstreamAddress } from './upstream-state.ts';
 
@@ -81,7 +85,7 @@ export class UpstreamTransport {
     request: { method: string; path: string; headers: OutgoingHttpHeaders; readBody: boolean; maxBody: number },
     signal: AbortSignal,
   ): Promise<{ status: number; body: string }> {
-    const { statusCode, body } = await this.#poolFor(upstream).request({
+    const { statusCode, body } = await poolRequest.call(this.#poolFor(upstream), {
       method: request.method,
       path: request.path,
       headers: undiciHeaders(request.headers),

@@ -1,4 +1,5 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import * as http from '../util/node-http.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type net from 'node:net';

@@ -6,7 +6,6 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { MyServerError } from '../errors.ts';
 import { children, oidText, readTime, readTlv, TAG, type Tlv } from './der.ts';
 import { ipAddressText } from './names.ts';
-import { x509 } from './peculiar.ts';
 import { pemBlocks, pemEncode } from './pem.ts';
 
 export interface CertificateExtension {
@@ -84,16 +83,6 @@ export function leafMatches(chainPem: string, keyPem: string, serialHex: string)
 /** The serial's value as hex, without the sign byte DER adds when the top bit is set. */
 function serialHexOf(serial: Buffer): string {
   return (serial.length > 1 && serial[0] === 0 && (serial[1]! & 0x80) !== 0 ? serial.subarray(1) : serial).toString('hex');
-}
-
-/** The parsed fields plus the library's certificate, which the local CA issues below. Internal to x509/. */
-export function decodeCertificate(pemOrDer: string | Uint8Array): { info: CertificateInfo; certificate: x509.X509Certificate } {
-  const info = parseCertificate(pemOrDer);
-  try {
-    return { info, certificate: new x509.X509Certificate(info.der) };
-  } catch (err) {
-    throw new MyServerError('MS_ERR_X509', 'decoding certificate fields', { cause: err });
-  }
 }
 
 function readCertificate(pemOrDer: string | Uint8Array): { der: Buffer; node: X509Certificate } {

@@ -10,7 +10,7 @@
  */
 import { createHash, createPublicKey, randomBytes, sign, type KeyObject, type webcrypto } from 'node:crypto';
 import { MyServerError } from '../errors.ts';
-import { certificateMatchesKey, decodeCertificate, parseCertificate, readTbs } from './certificate.ts';
+import { certificateMatchesKey, parseCertificate, readTbs, type CertificateInfo } from './certificate.ts';
 import { children, encode, positiveInteger, readTlv, sequence, TAG, time } from './der.ts';
 import { generatePrivateKeyPem, keyTypeOf, privateKeyFromPem, signingKeys } from './keys.ts';
 import { classifyNames, ipAddressBytes } from './names.ts';
@@ -48,6 +48,17 @@ const ROOT_LIFETIME_MS = 3650 * DAY_MS;
 const INTERMEDIATE_LIFETIME_MS = 365 * DAY_MS;
 export const DEFAULT_LEAF_LIFETIME_MS = 7 * DAY_MS;
 const BACKDATE_MS = 60 * 1000;
+
+/** The parsed fields plus the library's certificate, which the local CA issues below. Here, not in
+ * certificate.ts, so reading certificates does not load @peculiar/x509 (issue 12: idle memory). */
+export function decodeCertificate(pemOrDer: string | Uint8Array): { info: CertificateInfo; certificate: x509.X509Certificate } {
+  const info = parseCertificate(pemOrDer);
+  try {
+    return { info, certificate: new x509.X509Certificate(info.der) };
+  } catch (err) {
+    throw new MyServerError('MS_ERR_X509', 'decoding certificate fields', { cause: err });
+  }
+}
 
 const CA_KEY_USAGE = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;
 

@@ -1,5 +1,5 @@
 /** The small handlers: respond, redir, header, encode. */
-import { ServerResponse } from 'node:http';
+import { ServerResponse } from '../../util/node-http.ts';
 import type { EncodeRoute, HeaderRoute, RedirRoute, RespondRoute } from '../../config/types.ts';
 import { responseHooks } from '../../http/response-hooks.ts';
 import { expandPlaceholders, type Res } from '../context.ts';

@@ -8,7 +8,7 @@
  * of the chain: when none of them answers, the handlers after reverse_proxy run (forward_auth's
  * 2xx block only copies headers onto the request and lets the chain go on).
  */
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from '../../util/node-http.ts';
 import type { CopyResponseHeadersRoute, CopyResponseRoute, ReverseProxyRoute } from '../../config/types.ts';
 import type { ProxyContext, ProxyRequest, ProxyResponse, ReverseProxy } from '../../proxy/reverse-proxy.ts';
 import { copyResponse as copyUpstream, type InterceptedResponse } from '../../proxy/response-handling.ts';

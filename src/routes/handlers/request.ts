@@ -1,5 +1,5 @@
 /** Handlers on the request itself: request_header, request_body; and metrics. */
-import { ServerResponse } from 'node:http';
+import { ServerResponse } from '../../util/node-http.ts';
 import { constants as h2 } from 'node:http2';
 import { Readable } from 'node:stream';
 import type { MetricsRoute, RequestBodyRoute, RequestHeaderRoute } from '../../config/types.ts';
