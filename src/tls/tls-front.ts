@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type net from 'node:net';
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { createAcmeTlsServerOptions, ACME_TLS_ALPN_PROTOCOL, type ChallengeContextSource } from '../challenges/tls-alpn-01.ts';
 import type { Logger } from '../log.ts';
@@ -36,6 +37,14 @@ function unknownName(name: string): Decision {
 }
 
 const ignore = (): void => {};
+
+/**
+ * One set of session ticket keys for every listener of the process. A certificate's context is
+ * shared by the listeners (and kept across reloads), and OpenSSL keeps ticket keys per context: with
+ * a set per listener, the last listener to key a context would void the tickets the others issued.
+ */
+const TICKET_KEYS = randomBytes(48);
+const KEYED = new WeakSet<SecureContext>();
 
 const PLAIN_HTTP_REPLY = Buffer.from('HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n');
 
@@ -119,9 +128,9 @@ export class TlsFront {
    * (#handshakeWith), so a ticket issued on either path resumes on the other, and after the
    * certificate's context was evicted and rebuilt. Nothing rotates the server's keys.
    */
-  readonly #ticketKeys: Buffer;
-  /** Contexts that already carry #ticketKeys. */
-  readonly #keyed = new WeakSet<SecureContext>();
+  readonly #ticketKeys = TICKET_KEYS;
+  /** Contexts that already carry the keys: module-wide, as the keys are. */
+  readonly #keyed = KEYED;
   #closed = false;
   /** `servers { protocols; timeouts { write } }`, changed in place by configure(). */
   readonly #alpn: string[] = ['h2', 'http/1.1'];
@@ -153,7 +162,7 @@ export class TlsFront {
         return acme.ALPNCallback.call(this, arg);
       },
     });
-    this.#ticketKeys = this.#tls.getTicketKeys();
+    this.#tls.setTicketKeys(TICKET_KEYS);
     this.#acceptors = new Acceptors(this.#tls, o.log, (socket) => this.#accept(socket));
     this.#tls.on('error', (err) => this.#log.error({ err }, 'TLS listener error'));
     const limits = o.limits ?? connectionLimits(undefined);

@@ -129,6 +129,38 @@ test('a TLS 1.3 ticket resumes on the gate\'s handshake, also after the name\'s 
   assert.equal(await resumes(), true, 'resumed with a rebuilt context: the ticket keys are the listener\'s');
 });
 
+test('two listeners sharing a certificate\'s context: a ticket from one still resumes there after the other served the name', async (t) => {
+  // A certificate's context is shared by every listener (the context cache is the manager's).
+  const ctx = tls.createSecureContext({ ...TLS_CONTEXT_OPTIONS, key: fixture.key, cert: fixture.cert });
+  const portA = await startFront(t, (name) => (name === 'a.test' ? ctx : undefined));
+  const portB = await startFront(t, (name) => (name === 'a.test' ? ctx : undefined));
+  // A full handshake, kept open until its TLS 1.3 ticket arrives (after the handshake).
+  const ticketFrom = (port: number): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, servername: 'a.test', ALPNProtocols: ['http/1.1'], rejectUnauthorized: false, minVersion: 'TLSv1.3' });
+      s.once('session', (ticket: Buffer) => {
+        assert.equal(s.isSessionReused(), false);
+        resolve(ticket);
+        s.destroy();
+      });
+      s.once('error', reject);
+    });
+  const resumes = (port: number, session: Buffer): Promise<boolean> =>
+    new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, servername: 'a.test', ALPNProtocols: ['http/1.1'], rejectUnauthorized: false, minVersion: 'TLSv1.3', session });
+      s.once('secureConnect', () => {
+        resolve(s.isSessionReused());
+        s.destroy();
+      });
+      s.once('error', reject);
+    });
+  const ticket = await ticketFrom(portA);
+  // Listener B's first handshake with the shared context: with keys per listener it re-keyed the context.
+  await ticketFrom(portB);
+  assert.equal(await resumes(portA, ticket), true, 'the ticket listener A issued still opens on A');
+  assert.equal(await resumes(portB, ticket), true, 'and on B: one set of keys per process');
+});
+
 test('a certificate source that throws refuses that name with unrecognized_name, and the listener goes on', async (t) => {
   const ctx = tls.createSecureContext({ ...TLS_CONTEXT_OPTIONS, key: fixture.key, cert: fixture.cert });
   const port = await startFront(t, (name) => {
