@@ -11,7 +11,7 @@ import { Generation, type ListenerKey } from './app/generation.ts';
 import { AccessLogs } from './app/access-log.ts';
 import { ConfigSource } from './app/config-source.ts';
 import { Listeners } from './app/listeners.ts';
-import { holdMemoryRelease, tuneHeapGrowth } from './app/heap-tuning.ts';
+import { tuneHeapGrowth } from './app/heap-tuning.ts';
 import { plan, planInput, type PlanInput } from './app/plan.ts';
 import { acmeSettingsFor, Stack, type Issuers } from './app/stack.ts';
 import { normalizeName } from './certs/names.ts';
@@ -70,8 +70,6 @@ export class App {
   #onDemand: { authorize(name: string): Promise<void> } | undefined;
   /** start() succeeded and close() has not begun: a close now waits shutdown_delay first. */
   #serving = false;
-  /** Lets go of the process's memory release (app/heap-tuning.ts) once closed. */
-  #releaseHold: (() => void) | undefined;
   #requests: RequestHandler | undefined;
   /** Renews configured names and serves the admin API: false only in a follower worker. */
   #leading: boolean;
@@ -120,7 +118,6 @@ export class App {
       this.#metrics.subscribe();
       await this.#source.push(() => this.#config);
       this.#serving = true;
-      this.#releaseHold ??= holdMemoryRelease();
     } catch (err) {
       // Nothing half-started stays behind: listeners bound before the failure are closed again.
       await this.close().catch(() => undefined);
@@ -251,8 +248,6 @@ export class App {
   async close(): Promise<void> {
     const delayMs = this.#serving ? (this.#config.globals.shutdownDelayMs ?? 0) : 0;
     this.#serving = false;
-    this.#releaseHold?.();
-    this.#releaseHold = undefined;
     if (delayMs > 0) {
       this.#log.info({ delayMs }, 'shutdown delayed: still serving');
       await sleep(delayMs);
