@@ -579,5 +579,22 @@ export function compileTemplate(template: string, unknown: UnknownPlaceholders =
 /** compileTemplate applied once, for a template known only at request time. */
 export function expandPlaceholders(template: string, req: PlaceholderRequest, scope: PlaceholderScope, unknown: UnknownPlaceholders = 'keep'): string {
   if (!template.includes('{')) return template;
-  return compileTemplate(template, unknown)(req, scope);
+  const cache = unknown === 'keep' ? KEPT : EMPTIED;
+  let compiled = cache.get(template);
+  if (compiled === undefined) {
+    // Bounded: templates come from the config, but a caller may pass text built per request.
+    if (cache.size >= EXPAND_CACHE_LIMIT) cache.clear();
+    compiled = compileTemplate(template, unknown);
+    cache.set(template, compiled);
+  }
+  return compiled(req, scope);
 }
+
+/**
+ * Templates expandPlaceholders compiled, by text: its callers run per request (header_up/down,
+ * respond bodies, the route context), and compiling on every call made a site with 20 matchers and
+ * 10 header lines cost 16–20% over a plain one instead of 7% (matchers bench).
+ */
+const KEPT = new Map<string, Template>();
+const EMPTIED = new Map<string, Template>();
+const EXPAND_CACHE_LIMIT = 1_000;
