@@ -101,32 +101,39 @@ test('a name the gate found answers HTTP/2 and HTTP/1.1 by ALPN, in the server\'
   assert.equal(await alpn(['spdy/3']), undefined, 'no common protocol: the handshake fails (no_application_protocol)');
 });
 
-test('a TLS 1.3 ticket resumes on the gate\'s handshake, also after the name\'s context was rebuilt', async (t) => {
-  let ctx = tls.createSecureContext({ ...TLS_CONTEXT_OPTIONS, key: fixture.key, cert: fixture.cert });
-  const port = await startFront(t, (name) => (name === 'a.test' ? ctx : undefined));
-  // TLS 1.3 tickets arrive after the handshake: the first connection waits for one.
-  const ticket = await new Promise<Buffer>((resolve, reject) => {
+/** A full handshake to a.test, kept open until its TLS 1.3 ticket arrives (after the handshake). */
+function ticketFrom(port: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
     const s = tls.connect({ host: '127.0.0.1', port, servername: 'a.test', ALPNProtocols: ['http/1.1'], rejectUnauthorized: false, minVersion: 'TLSv1.3' });
-    s.once('session', (session: Buffer) => {
+    s.once('session', (ticket: Buffer) => {
       assert.equal(s.isSessionReused(), false);
-      resolve(session);
+      resolve(ticket);
       s.destroy();
     });
     s.once('error', reject);
   });
-  const resumes = (): Promise<boolean> =>
-    new Promise((resolve, reject) => {
-      const s = tls.connect({ host: '127.0.0.1', port, servername: 'a.test', ALPNProtocols: ['http/1.1'], rejectUnauthorized: false, minVersion: 'TLSv1.3', session: ticket });
-      s.once('secureConnect', () => {
-        resolve(s.isSessionReused());
-        s.destroy();
-      });
-      s.once('error', reject);
+}
+
+/** Whether a handshake offering `session` resumed it. */
+function resumes(port: number, session: Buffer): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, servername: 'a.test', ALPNProtocols: ['http/1.1'], rejectUnauthorized: false, minVersion: 'TLSv1.3', session });
+    s.once('secureConnect', () => {
+      resolve(s.isSessionReused());
+      s.destroy();
     });
-  assert.equal(await resumes(), true, 'resumed with the same context');
+    s.once('error', reject);
+  });
+}
+
+test('a TLS 1.3 ticket resumes on the gate\'s handshake, also after the name\'s context was rebuilt', async (t) => {
+  let ctx = tls.createSecureContext({ ...TLS_CONTEXT_OPTIONS, key: fixture.key, cert: fixture.cert });
+  const port = await startFront(t, (name) => (name === 'a.test' ? ctx : undefined));
+  const ticket = await ticketFrom(port);
+  assert.equal(await resumes(port, ticket), true, 'resumed with the same context');
   // What a context cache eviction does: the next handshake gets a new context for the same pair.
   ctx = tls.createSecureContext({ ...TLS_CONTEXT_OPTIONS, key: fixture.key, cert: fixture.cert });
-  assert.equal(await resumes(), true, 'resumed with a rebuilt context: the ticket keys are the listener\'s');
+  assert.equal(await resumes(port, ticket), true, 'resumed with a rebuilt context: the ticket keys are the listener\'s');
 });
 
 test('two listeners sharing a certificate\'s context: a ticket from one still resumes there after the other served the name', async (t) => {
@@ -134,26 +141,6 @@ test('two listeners sharing a certificate\'s context: a ticket from one still re
   const ctx = tls.createSecureContext({ ...TLS_CONTEXT_OPTIONS, key: fixture.key, cert: fixture.cert });
   const portA = await startFront(t, (name) => (name === 'a.test' ? ctx : undefined));
   const portB = await startFront(t, (name) => (name === 'a.test' ? ctx : undefined));
-  // A full handshake, kept open until its TLS 1.3 ticket arrives (after the handshake).
-  const ticketFrom = (port: number): Promise<Buffer> =>
-    new Promise((resolve, reject) => {
-      const s = tls.connect({ host: '127.0.0.1', port, servername: 'a.test', ALPNProtocols: ['http/1.1'], rejectUnauthorized: false, minVersion: 'TLSv1.3' });
-      s.once('session', (ticket: Buffer) => {
-        assert.equal(s.isSessionReused(), false);
-        resolve(ticket);
-        s.destroy();
-      });
-      s.once('error', reject);
-    });
-  const resumes = (port: number, session: Buffer): Promise<boolean> =>
-    new Promise((resolve, reject) => {
-      const s = tls.connect({ host: '127.0.0.1', port, servername: 'a.test', ALPNProtocols: ['http/1.1'], rejectUnauthorized: false, minVersion: 'TLSv1.3', session });
-      s.once('secureConnect', () => {
-        resolve(s.isSessionReused());
-        s.destroy();
-      });
-      s.once('error', reject);
-    });
   const ticket = await ticketFrom(portA);
   // Listener B's first handshake with the shared context: with keys per listener it re-keyed the context.
   await ticketFrom(portB);
