@@ -71,9 +71,7 @@ export class CertificateStore {
       const [cert, key, meta] = await Promise.all([this.#storage.get(keys.cert), this.#storage.get(keys.key), this.#storage.get(keys.meta)]);
       // Read after the parts: a save writes its pending record before the parts and deletes it
       // after them, so parts read mid-save come with a pending record here, or the save is over.
-      // exists, then get only when there is one: a stat instead of a read on every load (issue 12).
-      const pendingKey = certificatePendingKey(issuerKey, name);
-      const pending = (await this.#storage.exists(pendingKey)) ? await this.#storage.get(pendingKey) : undefined;
+      const pending = await this.#storage.get(certificatePendingKey(issuerKey, name));
       if (pending !== undefined) return this.#recover(issuerKey, name, pending);
       const entry = assemble(keys, cert, key, meta);
       if (entry !== undefined || attempt > 0 || cert === undefined || key === undefined || meta === undefined) return entry;

@@ -67,7 +67,7 @@ export async function writeFileAtomic(target: string, data: Buffer | string, dur
 }
 
 /** write(2) may write less than asked (a full disk, a signal): loop until all of it is written. */
-async function writeAll(fd: number, data: Buffer): Promise<void> {
+export async function writeAll(fd: number, data: Buffer): Promise<void> {
   for (let off = 0; off < data.length; ) {
     const written = (await writeFd(fd, data, off, data.length - off, null)).bytesWritten;
     if (written <= 0) throw new Error('write(2) wrote nothing');

@@ -1,4 +1,4 @@
-import { close as closeCb, open as openCb, readFile as readFileCb, write as writeCb } from 'node:fs';
+import { close as closeCb, open as openCb, readFile as readFileCb } from 'node:fs';
 import { mkdir, open, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { createHash, randomUUID } from 'node:crypto';
@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { publish } from '../diagnostics.ts';
 import { MyServerError } from '../errors.ts';
-import { DIR_MODE, FILE_MODE, errnoCode, writeFileAtomic } from './atomic-file.ts';
+import { DIR_MODE, FILE_MODE, errnoCode, writeAll, writeFileAtomic } from './atomic-file.ts';
 import { LockWakers, waitForLock, type LockWaitOptions } from './lock-wait.ts';
 import { validateLockName } from './key-path.ts';
 
@@ -211,7 +211,6 @@ export class FileLocks {
  * less main-thread CPU per call than node:fs/promises' FileHandle (issue 12).
  */
 const openFd = promisify(openCb);
-const writeFd = promisify(writeCb);
 const closeFd = promisify(closeCb);
 const readText = promisify(readFileCb);
 
@@ -224,12 +223,7 @@ async function createExclusive(path: string, content: string): Promise<boolean> 
     throw err;
   }
   try {
-    const data = Buffer.from(content);
-    for (let off = 0; off < data.length; ) {
-      const { bytesWritten } = await writeFd(fd, data, off, data.length - off, null);
-      if (bytesWritten <= 0) throw new Error('write(2) wrote nothing');
-      off += bytesWritten;
-    }
+    await writeAll(fd, Buffer.from(content));
   } catch (err) {
     await closeFd(fd);
     await unlink(path).catch(() => undefined);

@@ -128,9 +128,6 @@ export class TlsFront {
    * (#handshakeWith), so a ticket issued on either path resumes on the other, and after the
    * certificate's context was evicted and rebuilt. Nothing rotates the server's keys.
    */
-  readonly #ticketKeys = TICKET_KEYS;
-  /** Contexts that already carry the keys: module-wide, as the keys are. */
-  readonly #keyed = KEYED;
   #closed = false;
   /** `servers { protocols; timeouts { write } }`, changed in place by configure(). */
   readonly #alpn: string[] = ['h2', 'http/1.1'];
@@ -216,12 +213,12 @@ export class TlsFront {
    * - a hello with neither SNI nor ALPN, which runs none of the TLS server's callbacks, so the
    *   server could only offer its (absent) default certificate (Java's HttpURLConnection to
    *   https://10.0.0.5/, openssl s_client): the context loaded for the address connected to.
-   * A resumed handshake skips the certificate either way; tickets open on both paths (#ticketKeys).
+   * A resumed handshake skips the certificate either way; tickets open on both paths (TICKET_KEYS).
    */
   #handshakeWith(socket: net.Socket, ctx: SecureContext): void {
-    if (!this.#keyed.has(ctx)) {
-      (ctx.context as { setTicketKeys(keys: Buffer): void }).setTicketKeys(this.#ticketKeys);
-      this.#keyed.add(ctx);
+    if (!KEYED.has(ctx)) {
+      (ctx.context as { setTicketKeys(keys: Buffer): void }).setTicketKeys(TICKET_KEYS);
+      KEYED.add(ctx);
     }
     const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: ctx, server: this.#tls, ALPNProtocols: this.#alpn });
     this.#handshaking.add(secure);

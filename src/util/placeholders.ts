@@ -20,7 +20,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { hostWithoutPort, requestAuthority } from './host.ts';
-import { headerValues, parseGoQuery } from './request-fields.ts';
+import { headerValuesLower, parseGoQuery } from './request-fields.ts';
 
 /** The socket fields placeholders read; Node's Socket and TLSSocket (HTTP/2's proxy too) have them. */
 export interface PlaceholderSocket {
@@ -210,7 +210,7 @@ function distinguishedName(dn: Readonly<Record<string, string | string[]>> | und
  */
 function header(req: PlaceholderRequest, name: string): string {
   const lower = name.toLowerCase();
-  return lower === 'host' ? '' : headerValues(req, lower).join(',');
+  return lower === 'host' ? '' : headerValuesLower(req, lower).join(',');
 }
 
 /** Go's time.Time String() without the monotonic reading: "2006-01-02 15:04:05.000 +0000 UTC". */

@@ -32,9 +32,11 @@ export function rewriteUri(uri: string, expand: (text: string) => string, path: 
   const pathPart = q < 0 ? target : target.slice(0, q);
   let queryPart: string | undefined = q < 0 ? undefined : target.slice(q + 1);
   if (pathPart !== '') {
-    // {path} goes in escaped, so that a `?` or `%` in it stays part of the path.
-    const escaped = pathPart.replace(/\{(?:path|http\.request\.uri\.path)\}/g, () => escapePath(path));
-    let newPath = expand(escaped);
+    // {path} goes in escaped, so that a `?` or `%` in it stays part of the path; it is joined in
+    // after the config's text is expanded, so the text expanded stays the config's (a template
+    // cache keyed by text would otherwise get one entry per request path).
+    const pieces = pathPart.split(/\{(?:path|http\.request\.uri\.path)\}/);
+    let newPath = pieces.length === 1 ? expand(pathPart) : pieces.map(expand).join(escapePath(path));
     newPath = newPath.split('#')[0] as string;
     const injected = newPath.indexOf('?');
     if (injected >= 0) {

@@ -82,7 +82,12 @@ export function leafMatches(chainPem: string, keyPem: string, serialHex: string)
 
 /** The serial's value as hex, without the sign byte DER adds when the top bit is set. */
 function serialHexOf(serial: Buffer): string {
-  return (serial.length > 1 && serial[0] === 0 && (serial[1]! & 0x80) !== 0 ? serial.subarray(1) : serial).toString('hex');
+  return serialMagnitude(serial).toString('hex');
+}
+
+/** A DER INTEGER's content without the sign byte DER adds when the top bit is set. */
+function serialMagnitude(serial: Buffer): Buffer {
+  return serial.length > 1 && serial[0] === 0 && (serial[1]! & 0x80) !== 0 ? serial.subarray(1) : serial;
 }
 
 function readCertificate(pemOrDer: string | Uint8Array): { der: Buffer; node: X509Certificate } {
@@ -163,8 +168,8 @@ function decodeFields(der: Buffer, node: X509Certificate): CertificateInfo {
   const akiValue = extension(OID_AKI);
   const aki = akiValue === undefined ? undefined : children(readTlv(akiValue).content).find((t) => t.tag === 0x80)?.content;
   // serialHex is the value without the sign byte DER adds when the top bit is set; serialNumber keeps it.
-  const magnitude = tbs.serial.length > 1 && tbs.serial[0] === 0 && (tbs.serial[1]! & 0x80) !== 0 ? tbs.serial.subarray(1) : tbs.serial;
-  const serialHex = serialHexOf(tbs.serial);
+  const magnitude = serialMagnitude(tbs.serial);
+  const serialHex = magnitude.toString('hex');
   const serialNumber = new Uint8Array((magnitude[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), magnitude]) : magnitude);
   return {
     dnsNames,

@@ -8,14 +8,10 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CertificateStore, type StoredCertificate } from '../../../src/certs/certificate-store.ts';
 import { certificateKeys, certificatePendingKey, certificateWriteLockName } from '../../../src/certs/keys.ts';
-import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
 import type { CertificateMeta } from '../../../src/certs/meta.ts';
-import { silentLogger } from '../../../src/log.ts';
 import type { Storage } from '../../../src/storage/storage.ts';
 import { DelegatingStorage } from '../../helpers/delegating-storage.ts';
-import { parseCertificate } from '../../../src/x509/certificate.ts';
-import { generatePrivateKeyPem } from '../../../src/x509/keys.ts';
-import { delay, tempStorage, type TempStorage } from './helpers.ts';
+import { delay, localIssuance, tempStorage, type TempStorage } from './helpers.ts';
 
 const NAME = 'a.localhost';
 const KEYS = certificateKeys('local', NAME);
@@ -60,23 +56,7 @@ interface Setup {
 /** A stored certificate ("old") and a second one ready to save over it ("next"). */
 async function setup(): Promise<Setup> {
   const tmp = await tempStorage();
-  const local = new LocalIssuer({ storage: tmp.storage, log: silentLogger() });
-  const issue = async (): Promise<Entry> => {
-    const keyPem = await generatePrivateKeyPem('p256');
-    const { chainPem } = await local.issue({ names: [NAME], keyPem, keyType: 'p256' });
-    const leaf = parseCertificate(chainPem);
-    const meta: CertificateMeta = {
-      names: [NAME],
-      issuer: 'local',
-      issuerName: leaf.issuerCommonName ?? '',
-      serialHex: leaf.serialHex,
-      notBefore: leaf.notBefore.toISOString(),
-      notAfter: leaf.notAfter.toISOString(),
-      obtainedAt: new Date().toISOString(),
-      keyType: 'p256',
-    };
-    return { chainPem, keyPem, meta };
-  };
+  const issue = localIssuance(tmp.storage, NAME);
   const old = await new CertificateStore(tmp.storage).save('local', NAME, await issue());
   return { tmp, old, next: await issue(), issue };
 }

@@ -8,42 +8,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CertificateStore, type StoredCertificate } from '../../../src/certs/certificate-store.ts';
+import { CertificateStore } from '../../../src/certs/certificate-store.ts';
 import { certificateKeys, certificatePendingKey } from '../../../src/certs/keys.ts';
-import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
-import type { CertificateMeta } from '../../../src/certs/meta.ts';
-import { silentLogger } from '../../../src/log.ts';
 import type { Storage } from '../../../src/storage/storage.ts';
-import { parseCertificate } from '../../../src/x509/certificate.ts';
-import { generatePrivateKeyPem } from '../../../src/x509/keys.ts';
 import { DelegatingStorage } from '../../helpers/delegating-storage.ts';
-import { tempStorage, type TempStorage } from './helpers.ts';
+import { localIssuance, tempStorage, type IssuedEntry } from './helpers.ts';
 
 const NAME = 'first.localhost';
 const KEYS = certificateKeys('local', NAME);
 const PENDING = certificatePendingKey('local', NAME);
 
-type Entry = Pick<StoredCertificate, 'chainPem' | 'keyPem' | 'meta'>;
-
-async function issuer(tmp: TempStorage): Promise<() => Promise<Entry>> {
-  const local = new LocalIssuer({ storage: tmp.storage, log: silentLogger() });
-  return async () => {
-    const keyPem = await generatePrivateKeyPem('p256');
-    const { chainPem } = await local.issue({ names: [NAME], keyPem, keyType: 'p256' });
-    const leaf = parseCertificate(chainPem);
-    const meta: CertificateMeta = {
-      names: [NAME],
-      issuer: 'local',
-      issuerName: leaf.issuerCommonName ?? '',
-      serialHex: leaf.serialHex,
-      notBefore: leaf.notBefore.toISOString(),
-      notAfter: leaf.notAfter.toISOString(),
-      obtainedAt: new Date().toISOString(),
-      keyType: 'p256',
-    };
-    return { chainPem, keyPem, meta };
-  };
-}
+type Entry = IssuedEntry;
 
 /** Records every key written, and with `crashAfter` renames only those parts of a putAll, then dies. */
 class RecordingStorage extends DelegatingStorage {
@@ -79,7 +54,7 @@ function assertSame(got: Entry | undefined, want: Entry, what: string): void {
 test('a first certificate is saved without a pending record; a renewal still writes one first', async () => {
   const tmp = await tempStorage();
   try {
-    const issue = await issuer(tmp);
+    const issue = localIssuance(tmp.storage, NAME);
     const storage = new RecordingStorage(tmp.storage);
     const store = new CertificateStore(storage);
     const first = await issue();
@@ -104,7 +79,7 @@ for (const subset of SUBSETS) {
   test(`a crash in a first save leaving ${left} loads as no certificate, and the next save stores a whole one`, async () => {
     const tmp = await tempStorage();
     try {
-      const issue = await issuer(tmp);
+      const issue = localIssuance(tmp.storage, NAME);
       const storage = new RecordingStorage(tmp.storage);
       storage.crashAfter = (key) => subset.includes(key as (typeof PARTS)[number]);
       const entry = await issue();
@@ -128,7 +103,7 @@ for (const subset of SUBSETS) {
   test(`a crash in a renewal's batched parts leaving ${left} rolls the new certificate forward`, async () => {
     const tmp = await tempStorage();
     try {
-      const issue = await issuer(tmp);
+      const issue = localIssuance(tmp.storage, NAME);
       await new CertificateStore(tmp.storage).save('local', NAME, await issue());
       const storage = new RecordingStorage(tmp.storage);
       storage.crashAfter = (key) => subset.includes(key as (typeof PARTS)[number]);
@@ -146,7 +121,7 @@ for (const subset of SUBSETS) {
 test('load never takes parts that disagree: a key of another certificate is no certificate', async () => {
   const tmp = await tempStorage();
   try {
-    const issue = await issuer(tmp);
+    const issue = localIssuance(tmp.storage, NAME);
     const a = await issue();
     const b = await issue();
     const storage: Storage = tmp.storage;

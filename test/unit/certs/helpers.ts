@@ -5,6 +5,13 @@ import { join } from 'node:path';
 import type { IssueRequest, Issued, Issuer } from '../../../src/certs/issuer.ts';
 import type { Clock } from '../../../src/certs/clock.ts';
 import { FileStorage } from '../../../src/storage/file-storage.ts';
+import type { StoredCertificate } from '../../../src/certs/certificate-store.ts';
+import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
+import type { CertificateMeta } from '../../../src/certs/meta.ts';
+import { silentLogger } from '../../../src/log.ts';
+import type { Storage } from '../../../src/storage/storage.ts';
+import { parseCertificate } from '../../../src/x509/certificate.ts';
+import { generatePrivateKeyPem } from '../../../src/x509/keys.ts';
 
 export interface TempStorage {
   readonly dir: string;
@@ -120,4 +127,28 @@ export class StepClock implements Clock {
     this.#timers.delete(id);
     t.fn();
   }
+}
+
+/** What CertificateStore.save takes: a certificate for one name with its key and metadata. */
+export type IssuedEntry = Pick<StoredCertificate, 'chainPem' | 'keyPem' | 'meta'>;
+
+/** Issues fresh P-256 certificates for `name` from a local CA kept in `storage`, not yet stored. */
+export function localIssuance(storage: Storage, name: string): () => Promise<IssuedEntry> {
+  const local = new LocalIssuer({ storage, log: silentLogger() });
+  return async () => {
+    const keyPem = await generatePrivateKeyPem('p256');
+    const { chainPem } = await local.issue({ names: [name], keyPem, keyType: 'p256' });
+    const leaf = parseCertificate(chainPem);
+    const meta: CertificateMeta = {
+      names: [name],
+      issuer: 'local',
+      issuerName: leaf.issuerCommonName ?? '',
+      serialHex: leaf.serialHex,
+      notBefore: leaf.notBefore.toISOString(),
+      notAfter: leaf.notAfter.toISOString(),
+      obtainedAt: new Date().toISOString(),
+      keyType: 'p256',
+    };
+    return { chainPem, keyPem, meta };
+  };
 }
