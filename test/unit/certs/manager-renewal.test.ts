@@ -304,14 +304,32 @@ test('a name gets at most 3 certificates in 24 hours when each arrives already d
   const clock = new StepClock(Date.now() + 55 * 60_000);
   await withManager({ clock }, async (mgr, tmp) => {
     const issuer = new CountingIssuer(new LocalIssuer({ storage: tmp.storage, log: silentLogger(), lifetimeMs: HOUR }));
+    // The clock time of each order. The window counts from when the manager got each one, a
+    // little after this; the slack below covers that.
+    const orderedAt: number[] = [];
+    const issue = issuer.issue.bind(issuer);
+    issuer.issue = (request) => {
+      orderedAt.push(clock.now());
+      return issue(request);
+    };
     mgr.manage(new Map([['limit.localhost', { issuer, keyType: 'p256' }]]));
     assert.ok(await mgr.secureContextFor('limit.localhost'));
     await walk(clock, 60_000, 120);
     assert.equal(issuer.calls, 3, `${issuer.calls} certificates in two hours`);
     const third = mgr.certificates()[0]?.meta.serialHex;
-    // A day after the first one, the next is allowed.
-    await walk(clock, HOUR, 23);
-    assert.ok(await eventually(() => issuer.calls === 4, 5_000), `${issuer.calls} certificates after 25 hours`);
+    // Up to 23 hours after the first: still three.
+    await walk(clock, HOUR, 21);
+    assert.equal(issuer.calls, 3, `${issuer.calls} certificates in 23 hours`);
+    // A minute at a time through the next two hours: the fourth comes once the first is a day
+    // old, and no 24 hours ever hold more than three.
+    await walk(clock, 60_000, 120);
+    assert.ok(await eventually(() => issuer.calls >= 4, 5_000), `${issuer.calls} certificates after 25 hours`);
+    const first = orderedAt[0] ?? 0;
+    const fourth = orderedAt[3] ?? 0;
+    assert.ok(fourth >= first + 24 * HOUR - 60_000 && fourth <= first + 24 * HOUR + 30 * 60_000, `the fourth ${(fourth - first) / 60_000} minutes after the first`);
+    for (let i = 0; i + 3 < orderedAt.length; i++) {
+      assert.ok((orderedAt[i + 3] ?? 0) - (orderedAt[i] ?? 0) >= 24 * HOUR - 60_000, `orders ${i + 1} and ${i + 4} within 24 hours: ${orderedAt.map((t) => Math.round((t - first) / 60_000)).join(', ')} minutes`);
+    }
     // Loaded (so stored) before the temp dir goes.
     assert.ok(await eventually(() => mgr.certificates()[0]?.meta.serialHex !== third, 5_000));
   });
