@@ -90,6 +90,9 @@ export const NODE_FLAGS = ['--max-semi-space-size=8'];
 
 /** A 1 KiB response body, as in FACTS.md's measurements. */
 export const BODY_BYTES = 1024;
+/** The large body of issue 12's second HTTPS/1.1 case, served by the upstream at LARGE_BODY_PATH. */
+export const LARGE_BODY_BYTES = 64 * 1024;
+export const LARGE_BODY_PATH = '/64k';
 
 async function firstLine(command: string, args: readonly string[]): Promise<string> {
   try {
@@ -105,18 +108,25 @@ function nginxPaths(dir: string): string {
   return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((p) => `${p}_temp_path ${join(dir, `${p}-temp`)};`).join(' ');
 }
 
-/** The upstream every candidate proxies to: one nginx worker answering 200 with a 1 KiB body. */
+/**
+ * The upstream every candidate proxies to: one nginx worker answering 200 with a 1 KiB body, and
+ * with a 64 KiB file at LARGE_BODY_PATH (nginx's `return` takes no 64 KiB text: its config parser
+ * reads tokens through a 4 KiB buffer).
+ */
 export async function writeUpstreamConfig(dir: string, port: number): Promise<Launch> {
-  await mkdir(dir, { recursive: true });
+  await mkdir(join(dir, 'www'), { recursive: true });
+  await writeFile(join(dir, 'www', LARGE_BODY_PATH.slice(1)), 'y'.repeat(LARGE_BODY_BYTES));
   const configFile = join(dir, 'nginx-upstream.conf');
   await writeFile(
     configFile,
-    `daemon off; worker_processes 1; pid ${join(dir, 'nginx.pid')}; error_log stderr error;
+    // Started as root, nginx's worker would run as nobody and could not read the bench's 0700
+    // temp folder (403 for the file).
+    `daemon off; ${process.getuid?.() === 0 ? 'user root; ' : ''}worker_processes 1; pid ${join(dir, 'nginx.pid')}; error_log stderr error;
 events { worker_connections 4096; }
 http {
   access_log off; ${nginxPaths(dir)}
   keepalive_requests 10000000; keepalive_timeout 300s;
-  server { listen 127.0.0.1:${port} reuseport; default_type text/plain; location / { return 200 "${'x'.repeat(BODY_BYTES)}"; } }
+  server { listen 127.0.0.1:${port} reuseport; default_type text/plain; location = ${LARGE_BODY_PATH} { root ${join(dir, 'www')}; } location / { return 200 "${'x'.repeat(BODY_BYTES)}"; } }
 }
 `,
   );

@@ -32,6 +32,8 @@ export interface CandidateResult {
   readonly failure?: string;
   readonly idleRssKiB?: number;
   readonly wrk: readonly Sample<WrkResult>[];
+  /** The same wrk load fetching the 64 KiB body. */
+  readonly wrk64: readonly Sample<WrkResult>[];
   readonly h2: readonly Sample<H2loadResult>[];
   /** A string when the handshake client itself failed. */
   readonly handshake: readonly Sample<HandshakeResult | string>[];
@@ -67,6 +69,7 @@ function handshakeProblem(h: HandshakeResult | string): string | undefined {
 }
 
 const validWrk = (r: CandidateResult): Sample<WrkResult>[] => r.wrk.filter((s) => !s.result.invalid);
+const validWrk64 = (r: CandidateResult): Sample<WrkResult>[] => r.wrk64.filter((s) => !s.result.invalid);
 const validH2 = (r: CandidateResult): Sample<H2loadResult>[] => r.h2.filter((s) => !s.result.invalid);
 const validHandshakes = (r: CandidateResult): Sample<HandshakeResult>[] =>
   r.handshake.filter((s): s is Sample<HandshakeResult> => handshakeProblem(s.result) === undefined);
@@ -123,6 +126,9 @@ const ROWS: readonly Row[] = [
   { metric: 'HTTPS/1.1 p50 latency, ms', better: 'lower', goal: false, digits: 2, value: (r) => fromBest(validWrk(r), r.wrk, wrkRate, (w) => w.p50Ms, (w) => w.invalid) },
   { metric: 'HTTPS/1.1 p99 latency, ms', better: 'lower', goal: true, digits: 2, value: (r) => fromBest(validWrk(r), r.wrk, wrkRate, (w) => w.p99Ms, (w) => w.invalid) },
   { metric: 'HTTPS/1.1 requests per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: (r) => perCpu(validWrk(r), (w) => w.requestsPerSecond * w.seconds) },
+  { metric: 'HTTPS/1.1 keep-alive 64 KiB req/s (wrk)', better: 'higher', goal: true, digits: 0, value: (r) => fromBest(validWrk64(r), r.wrk64, wrkRate, wrkRate, (w) => w.invalid) },
+  { metric: 'HTTPS/1.1 64 KiB p99 latency, ms', better: 'lower', goal: true, digits: 2, value: (r) => fromBest(validWrk64(r), r.wrk64, wrkRate, (w) => w.p99Ms, (w) => w.invalid) },
+  { metric: 'HTTPS/1.1 64 KiB requests per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: (r) => perCpu(validWrk64(r), (w) => w.requestsPerSecond * w.seconds) },
   { metric: 'HTTP/2 req/s (h2load)', better: 'higher', goal: true, digits: 0, value: (r) => fromBest(validH2(r), r.h2, h2Rate, h2Rate, (h) => h.invalid) },
   { metric: 'Full TLS handshakes/s', better: 'higher', goal: true, digits: 0, value: (r) => fromBest(validHandshakes(r), r.handshake, (h) => (typeof h === 'string' ? 0 : hsRate(h)), (h) => (typeof h === 'string' ? Number.NaN : hsRate(h)), handshakeProblem) },
   { metric: 'Full TLS handshakes per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: (r) => perCpu(validHandshakes(r), (h) => h.handshakes) },
@@ -167,7 +173,9 @@ export function renderTable(results: readonly CandidateResult[]): string {
 }
 
 function describeRuns(r: CandidateResult): string[] {
-  const wrk = r.wrk.map((s) => (s.result.invalid ? `invalid (${s.result.invalid})` : `${Math.round(s.result.requestsPerSecond)} req/s p99 ${s.result.p99Ms.toFixed(1)} ms, CPU ${s.cpuSeconds.toFixed(1)} s`));
+  const wrkRun = (s: Sample<WrkResult>): string => (s.result.invalid ? `invalid (${s.result.invalid})` : `${Math.round(s.result.requestsPerSecond)} req/s p99 ${s.result.p99Ms.toFixed(1)} ms, CPU ${s.cpuSeconds.toFixed(1)} s`);
+  const wrk = r.wrk.map(wrkRun);
+  const wrk64 = r.wrk64.map(wrkRun);
   const h2 = r.h2.map((s) => (s.result.invalid ? `invalid (${s.result.invalid})` : `${Math.round(s.result.requestsPerSecond)} req/s, CPU ${s.cpuSeconds.toFixed(1)} s`));
   const hs = r.handshake.map((s) => {
     const h = s.result;
@@ -176,7 +184,7 @@ function describeRuns(r: CandidateResult): string[] {
     const negotiated = h.group !== undefined ? `, ${h.group} ${h.cipher ?? ''}`.trimEnd() : '';
     return `${h.handshakes} in ${h.seconds.toFixed(1)} s (${h.resumed} resumed, ${h.errors} failed${negotiated}), proxy CPU ${s.cpuSeconds.toFixed(1)} s, client CPU ${h.clientCpuSeconds.toFixed(1)} s (${clientShare}% of its core)`;
   });
-  const lines = [`  - wrk: ${wrk.join('; ')}`, `  - h2load: ${h2.join('; ')}`, `  - handshakes: ${hs.join('; ')}`];
+  const lines = [`  - wrk: ${wrk.join('; ')}`, `  - wrk 64 KiB: ${wrk64.join('; ')}`, `  - h2load: ${h2.join('; ')}`, `  - handshakes: ${hs.join('; ')}`];
   if (typeof r.abuse === 'string') lines.push(`  - HTTP/2 abuse: ${r.abuse}`);
   else if (r.abuse !== undefined) lines.push(`  - HTTP/2 abuse: ${r.abuse.cancelled} cancelled, ${r.abuse.rapidResets} rapid resets sent, ${r.abuse.goaway ? 'GOAWAY' : 'no GOAWAY'}`);
   if (typeof r.manyCerts === 'string') lines.push(`  - 1,000 certificates: ${r.manyCerts}`);

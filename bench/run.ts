@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeError } from '../src/errors.ts';
 import { sleep } from '../src/util/backoff.ts';
-import { BODY_BYTES, CANDIDATES, writeUpstreamConfig, type Candidate, type Mode } from './candidates.ts';
+import { BODY_BYTES, CANDIDATES, LARGE_BODY_BYTES, LARGE_BODY_PATH, writeUpstreamConfig, type Candidate, type Mode } from './candidates.ts';
 import { createBenchCertificates } from './certs.ts';
 import { runAbuse } from './abuse.ts';
 import { runH2load, runHandshakes, runWrk } from './load.ts';
@@ -146,7 +146,7 @@ async function machineFacts(selected: readonly Candidate[], signal: AbortSignal)
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-type Entry = { candidate: Candidate; instance?: Instance; result: Mutable<CandidateResult> & { wrk: CandidateResult['wrk'][number][]; h2: CandidateResult['h2'][number][]; handshake: CandidateResult['handshake'][number][] } };
+type Entry = { candidate: Candidate; instance?: Instance; result: Mutable<CandidateResult> & { wrk: CandidateResult['wrk'][number][]; wrk64: CandidateResult['wrk64'][number][]; h2: CandidateResult['h2'][number][]; handshake: CandidateResult['handshake'][number][] } };
 
 function progress(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
@@ -167,6 +167,11 @@ async function measureRounds(run: RunContext, options: Options, entries: readonl
     for (const e of order) {
       progress(`round ${round + 1}/${options.rounds}: ${e.result.label}: wrk`);
       e.result.wrk.push(await withCpu(e.instance, () => runWrk(loadTarget(run, e.instance), options.seconds)));
+      run.signal.throwIfAborted();
+    }
+    for (const e of order) {
+      progress(`round ${round + 1}/${options.rounds}: ${e.result.label}: wrk 64 KiB`);
+      e.result.wrk64.push(await withCpu(e.instance, () => runWrk({ ...loadTarget(run, e.instance), path: LARGE_BODY_PATH }, options.seconds)));
       run.signal.throwIfAborted();
     }
     for (const e of order) {
@@ -338,7 +343,7 @@ async function runProxy(run: RunContext, options: Options, selected: readonly Ca
   const entries: Entry[] = [];
   for (const candidate of selected) {
     progress(`${candidate.label}: starting`);
-    const result: Entry['result'] = { id: candidate.id, label: candidate.label, version: versions.get(candidate.label) ?? 'unknown', wrk: [], h2: [], handshake: [] };
+    const result: Entry['result'] = { id: candidate.id, label: candidate.label, version: versions.get(candidate.label) ?? 'unknown', wrk: [], wrk64: [], h2: [], handshake: [] };
     const instance = await startCandidate(run, candidate, [run.certs.main], 'load', START_TIMEOUT_MS).catch((err: unknown) => {
       if (run.signal.aborted) throw err;
       return describeError(err);
@@ -372,7 +377,7 @@ function methodNotes(options: Options): string[] {
       : 'Proxies unpinned with their default worker counts (nginx `worker_processes auto`, Caddy default GOMAXPROCS); the load generators and the upstream stay pinned to CPU 0, so they compete with the proxy for it.';
   return [
     pinning,
-    `Upstream: one nginx worker on 127.0.0.1 answering 200 with a ${BODY_BYTES}-byte body; every proxy keeps upstream connections alive (nginx: \`keepalive 64\`). nginx's \`keepalive_requests\` is raised so it keeps client connections open for the whole run, as the others do.`,
+    `Upstream: one nginx worker on 127.0.0.1 answering 200 with a ${BODY_BYTES}-byte body (and a ${LARGE_BODY_BYTES / 1024} KiB file at \`${LARGE_BODY_PATH}\` for the 64 KiB rows: the same wrk load after the 1 KiB one in each round); every proxy keeps upstream connections alive (nginx: \`keepalive 64\`). nginx's \`keepalive_requests\` is raised so it keeps client connections open for the whole run, as the others do.`,
     `Site \`${HOST}\` (wrk and h2load send SNI and Host from the URL, so the name must resolve to 127.0.0.1), user-managed ECDSA P-256 certificate (leaf + intermediate) from a throwaway CA, TLS 1.3, X25519 key exchange.`,
     `All candidates run at the same time (idle ones use no CPU); each load runs once per round for every candidate in turn, the order rotating each round, ${options.rounds} round(s). Rates and latencies are from each candidate's best valid run (the highest rate, with that run's own p50/p99), since interference only slows a run down; per-CPU-second figures add up all valid runs.`,
     `HTTPS/1.1: \`wrk -t1 -c64 -d${options.seconds}s --latency\` after a ${WARM_UP_SECONDS} s warm-up run; p50/p99 from wrk's latency distribution. HTTP/2: \`h2load -t1 -c8 -m8 -D${options.seconds} --warm-up-time=1\` (the same 64 requests in flight). Runs with any non-2xx answer or failed request are reported as n/a.`,

@@ -5,17 +5,21 @@
  * Under the proxy benchmark's loads (64 keep-alive HTTPS connections, HTTP/2, handshakes) request
  * objects outlive the 8 MiB semi-spaces and are promoted, and V8's default growing factor (chosen
  * per GC between 1.1 and 4 from its own speed estimates) let the old generation reach 42–67 MiB
- * committed around 15 MiB live: peak VmHWM ~190 MiB against ~93 MiB idle. A fixed 1.3 keeps it
- * at ~135 MiB with requests per CPU-second within the machine's noise (paired runs in
- * docs/design.md "Idle and per-certificate memory"). `--memory-saver-mode` and
- * `--optimize-for-size` gave a similar peak but cost 25–45% of throughput.
+ * committed around 15 MiB live: peak VmHWM ~190–210 MiB against ~90 MiB idle.
+ *
+ * A fixed 2.0 (100%). The first choice, 1.3, held the 1 KiB loads' peak at ~135 MiB but proxying
+ * 64 KiB bodies ran a full GC every ~90 ms (83 in 8 s, against 20 at 2.0 and 2 with V8's own
+ * choice) and cost ~45% more CPU per request (346 vs 239–248 µs, paired runs in docs/design.md
+ * "Heap growth and 64 KiB bodies"); 2.0 keeps the peak of all loads, 64 KiB included, at
+ * ~175 MiB (V8's own: ~210). `--memory-saver-mode` and `--optimize-for-size` gave a lower peak
+ * but cost 25–45% of throughput.
  *
  * Unlike the semi-space size (cli/node-flags.ts), V8 reads this flag at every full GC, so setting
  * it at run time works and needs no re-exec.
  */
 import { setFlagsFromString } from 'node:v8';
 
-export const HEAP_GROWING_FLAG = '--heap-growing-percent=30';
+export const HEAP_GROWING_FLAG = '--heap-growing-percent=100';
 
 /** True when node's arguments or NODE_OPTIONS already set the flag: the user's value wins. */
 export function heapGrowthGiven(execArgv: readonly string[], nodeOptions: string | undefined): boolean {

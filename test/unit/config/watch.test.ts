@@ -166,3 +166,23 @@ test('the callback names the watched files that changed in the burst, and only t
   await cb.call(2);
   assert.deepEqual(bursts[1], [file, cert].sort());
 });
+
+test('the watcher tracks only the watched files of a directory, not its other entries', async (t) => {
+  const { dir, closeFirst } = await tempDir(t);
+  // A certificate folder next to many others (the bench keeps 2,000 there): each tracked entry
+  // is a stat and an inotify watch at start.
+  await Promise.all(Array.from({ length: 200 }, (_, i) => writeFile(path.join(dir, `site-${i}.crt`), 'x')));
+  const cert = path.join(dir, 'main.crt');
+  const key = path.join(dir, 'main.key');
+  await writeFile(cert, 'c');
+  await writeFile(key, 'k');
+  const cb = callbacks();
+  const w = watchConfig(cert, [key], cb.onChange, { debounceMs: DEBOUNCE_MS });
+  closeFirst(w);
+  await w.ready;
+  const tracked = w.trackedPaths().filter((p) => p.startsWith(dir + path.sep));
+  assert.deepEqual(tracked.sort(), [cert, key].sort(), `tracked: ${tracked.length} paths`);
+  // And the watched files still report.
+  await writeFile(key, 'k2');
+  await cb.call(1);
+});
