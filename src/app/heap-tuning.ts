@@ -21,18 +21,39 @@ import { setFlagsFromString } from 'node:v8';
 
 export const HEAP_GROWING_FLAG = '--heap-growing-percent=100';
 
-/** True when node's arguments or NODE_OPTIONS already set the flag: the user's value wins. */
+/**
+ * V8 re-compiles a hot WebAssembly function with its optimizing compiler on a worker thread.
+ * undici's HTTP parser (llhttp, one huge state-machine function) got there on the third proxied
+ * request, and the compile left ~9.6 MiB in that thread's malloc arena, which glibc keeps: the
+ * idle RSS of a server that had proxied three requests. A budget 100 times the default (13,000,000
+ * "bytes executed") defers that to somewhere between 20 and ~1,200 requests (measured): a lightly
+ * used server keeps the baseline (Liftoff) parser, a loaded one still gets the optimized one
+ * within its first second. hash-wasm's bcrypt runs its loops long enough to tier up either way.
+ * V8 reads the budget when a module is compiled; undici's parser is compiled at the first proxied
+ * request, after this is set.
+ */
+export const WASM_TIERING_FLAG = '--wasm-tiering-budget=1300000000';
+
+/** True when node's arguments or NODE_OPTIONS already set `flag` (any value): the user's value wins. */
+export function flagGiven(flag: string, execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  const name = flag.replace(/=.*$/s, '').replaceAll('_', '-');
+  return [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((a) => a.replace(/=.*$/s, '').replaceAll('_', '-') === name);
+}
+
+/** True when node's arguments or NODE_OPTIONS already set the growing flag. */
 export function heapGrowthGiven(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
-  return [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((a) => /^--heap[-_]growing[-_]percent(=|$)/.test(a));
+  return flagGiven(HEAP_GROWING_FLAG, execArgv, nodeOptions);
 }
 
 let applied = false;
 
-/** Applies HEAP_GROWING_FLAG once per process unless the user chose a value. */
+/** Applies HEAP_GROWING_FLAG and WASM_TIERING_FLAG once per process, each unless the user chose a value. */
 export function tuneHeapGrowth(): void {
   if (applied) return;
   applied = true;
-  if (!heapGrowthGiven(process.execArgv, process.env.NODE_OPTIONS)) setFlagsFromString(HEAP_GROWING_FLAG);
+  for (const flag of [HEAP_GROWING_FLAG, WASM_TIERING_FLAG]) {
+    if (!flagGiven(flag, process.execArgv, process.env.NODE_OPTIONS)) setFlagsFromString(flag);
+  }
 }
 
 /*
