@@ -129,20 +129,8 @@ class ForwardHandler implements QueueAwareHandler {
       return;
     }
     signal.addEventListener('abort', this.#onAbort, { once: true });
-    // HTTP/2 requests go upstream once the read that brought them has been handled, not from
-    // within it. Node hands a whole socket read of frames to nghttp2 at once, so a HEADERS frame
-    // and the RST_STREAM that cancels it (a rapid reset, CVE-2023-44487; any client that cancels
-    // while the proxy is behind) usually arrive together: the abort then comes first and the
-    // stream costs no upstream request, dial or socket (issue 12: the proxy's CPU for the bench's
-    // abuse run fell from ~3.8 s to ~2.9 s; h2load over HTTP/2 measured no slower). HTTP/1.1 has
-    // no such pairs and keeps its synchronous path.
-    if (this.#res instanceof ServerResponse) dispatch(this);
-    else setImmediate(this.#dispatchUnlessSettled, dispatch);
+    dispatch(this);
   }
-
-  readonly #dispatchUnlessSettled = (dispatch: Dispatch): void => {
-    if (!this.#settled) dispatch(this);
-  };
 
   /**
    * The request waits for a connection. Giving up now takes it out of the queue; without that it
