@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import Pool from 'undici/lib/dispatcher/pool.js';
 import buildConnector from 'undici/lib/core/connect.js';
 import poolRequest from 'undici/lib/api/api-request.js';
+import undiciSymbols from 'undici/lib/core/symbols.js';
 import type { TransportConfig, UpstreamConfig } from '../config/types.ts';
 import { upstreamAddress } from './upstream-state.ts';
 
@@ -21,6 +22,24 @@ export interface UpstreamRequest {
    */
   readonly body: AsyncIterable<Uint8Array> | Buffer | null;
 }
+
+/**
+ * An undici DispatchHandler that can give up on its request while it still waits for a connection.
+ * `onQueued` is told, each time the request joins a queue (the Pool's, then a Client's), the
+ * function that takes it out of that queue; it does nothing once the request reached a connection.
+ */
+export interface QueueAwareHandler extends Dispatcher.DispatchHandler {
+  onQueued?(dequeue: (reason: Error) => void): void;
+}
+
+/**
+ * The dispatch option under which undici's Pool and Client look for a queued-abort hook (what its
+ * own `signal` support uses). Without it a request given up while its connection was being made
+ * stays queued: the connection is made, the request reaches onRequestStart, and the only way out
+ * there is abort(), which destroys the brand-new socket (issue 12: after 2,000 reset HTTP/2
+ * streams, ~1,000 dials, connects and socket teardowns ran after the client had left).
+ */
+const QUEUED_ABORT = undiciSymbols.kQueuedAbort;
 
 /** The timeout that ends the wait for response headers, and the directive it comes from. */
 export interface HeaderTimeout {
@@ -59,10 +78,14 @@ export class UpstreamTransport {
   /**
    * Send `request` to `upstream`; `handler` gets every event (undici's DispatchHandler contract).
    * A request that never reached a connection gets onResponseError without onRequestStart first.
+   * A handler with `onQueued` can take its request out of the queue while it waits for a
+   * connection; a connection being made for it alone is then abandoned too (undici's
+   * cancelUnusedConnect), so a cancelled request leaves no dial behind.
    */
-  dispatch(upstream: UpstreamConfig, request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+  dispatch(upstream: UpstreamConfig, request: UpstreamRequest, handler: QueueAwareHandler): void {
     this.#poolFor(upstream).dispatch(
       {
+        ...(handler.onQueued === undefined ? {} : { [QUEUED_ABORT]: (dequeue: (reason: Error) => void) => handler.onQueued?.(dequeue) }),
         method: request.method,
         path: request.path,
         headers: undiciHeaders(request.headers),

@@ -21,3 +21,12 @@ declare module 'undici/lib/api/api-request.js' {
   const request: (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
   export default request;
 }
+/**
+ * undici's internal symbols. `kQueuedAbort` names a dispatch option: a function the Pool and the
+ * Client call while the request waits for a connection, handing it the function that takes the
+ * request out of their queue (undici's own `signal` support uses it; see transport.ts dispatch).
+ */
+declare module 'undici/lib/core/symbols.js' {
+  const symbols: { readonly kQueuedAbort: symbol };
+  export default symbols;
+}
