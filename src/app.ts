@@ -11,7 +11,7 @@ import { Generation, type ListenerKey } from './app/generation.ts';
 import { AccessLogs } from './app/access-log.ts';
 import { ConfigSource } from './app/config-source.ts';
 import { Listeners } from './app/listeners.ts';
-import { tuneHeapGrowth } from './app/heap-tuning.ts';
+import { tuneV8 } from './app/heap-tuning.ts';
 import { plan, planInput, type PlanInput } from './app/plan.ts';
 import { acmeSettingsFor, Stack, type Issuers } from './app/stack.ts';
 import { normalizeName } from './certs/names.ts';
@@ -113,7 +113,7 @@ export class App {
 
   /** Binds every listener and starts serving at once; certificates are obtained in the background. */
   async start(): Promise<void> {
-    tuneHeapGrowth();
+    tuneV8();
     try {
       this.#metrics.subscribe();
       await this.#source.push(() => this.#config);

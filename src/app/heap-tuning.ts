@@ -18,6 +18,7 @@
  * it at run time works and needs no re-exec.
  */
 import { setFlagsFromString } from 'node:v8';
+import { missingNodeFlags } from '../cli/node-flags.ts';
 
 export const HEAP_GROWING_FLAG = '--heap-growing-percent=100';
 
@@ -34,26 +35,16 @@ export const HEAP_GROWING_FLAG = '--heap-growing-percent=100';
  */
 export const WASM_TIERING_FLAG = '--wasm-tiering-budget=1300000000';
 
-/** True when node's arguments or NODE_OPTIONS already set `flag` (any value): the user's value wins. */
-export function flagGiven(flag: string, execArgv: readonly string[], nodeOptions: string | undefined): boolean {
-  const name = flag.replace(/=.*$/s, '').replaceAll('_', '-');
-  return [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((a) => a.replace(/=.*$/s, '').replaceAll('_', '-') === name);
-}
-
-/** True when node's arguments or NODE_OPTIONS already set the growing flag. */
-export function heapGrowthGiven(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
-  return flagGiven(HEAP_GROWING_FLAG, execArgv, nodeOptions);
-}
+/** What `run` sets at start, each unless node's arguments or NODE_OPTIONS name it (the user's value wins). */
+export const RUN_V8_FLAGS: readonly string[] = [HEAP_GROWING_FLAG, WASM_TIERING_FLAG];
 
 let applied = false;
 
-/** Applies HEAP_GROWING_FLAG and WASM_TIERING_FLAG once per process, each unless the user chose a value. */
-export function tuneHeapGrowth(): void {
+/** Applies the RUN_V8_FLAGS the user did not set, once per process. */
+export function tuneV8(): void {
   if (applied) return;
   applied = true;
-  for (const flag of [HEAP_GROWING_FLAG, WASM_TIERING_FLAG]) {
-    if (!flagGiven(flag, process.execArgv, process.env.NODE_OPTIONS)) setFlagsFromString(flag);
-  }
+  for (const flag of missingNodeFlags(RUN_V8_FLAGS, process.execArgv, process.env.NODE_OPTIONS)) setFlagsFromString(flag);
 }
 
 /*

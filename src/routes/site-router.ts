@@ -1,8 +1,7 @@
-import { ServerResponse, type IncomingMessage } from '../util/node-http.ts';
+import { ServerResponse, STATUS_CODES, type IncomingMessage } from '../util/node-http.ts';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { STATUS_CODES } from '../util/node-http.ts';
 import type { Route, ReverseProxyRoute, SiteConfig, StatusMatch } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import { ReverseProxy } from '../proxy/reverse-proxy.ts';

@@ -39,9 +39,12 @@ function unknownName(name: string): Decision {
 const ignore = (): void => {};
 
 /**
- * One set of session ticket keys for every listener of the process. A certificate's context is
- * shared by the listeners (and kept across reloads), and OpenSSL keeps ticket keys per context: with
- * a set per listener, the last listener to key a context would void the tickets the others issued.
+ * One set of session ticket keys for every listener of the process, given to the TLS server and to
+ * every context a handshake is made with here (#handshakeWith): a ticket issued on either path
+ * resumes on the other, and after a certificate's context was evicted and rebuilt. A context is
+ * shared by the listeners (and kept across reloads), and OpenSSL keeps ticket keys per context:
+ * with a set per listener, the last listener to key a context would void the tickets the others
+ * issued. Nothing rotates them.
  */
 const TICKET_KEYS = randomBytes(48);
 const KEYED = new WeakSet<SecureContext>();
@@ -123,11 +126,6 @@ export class TlsFront {
   readonly #gated = new Set<net.Socket>();
   /** Connections in a handshake made here (#handshakeWith), not by the TLS server. */
   readonly #handshaking = new Set<TLSSocket>();
-  /**
-   * The TLS server's session ticket keys, given to every context a handshake is made with here
-   * (#handshakeWith), so a ticket issued on either path resumes on the other, and after the
-   * certificate's context was evicted and rebuilt. Nothing rotates the server's keys.
-   */
   #closed = false;
   /** `servers { protocols; timeouts { write } }`, changed in place by configure(). */
   readonly #alpn: string[] = ['h2', 'http/1.1'];

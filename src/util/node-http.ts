@@ -6,7 +6,7 @@
  * lists, and node:http's WebSocket, CloseEvent and MessageEvent are getters that load Node's
  * bundled undici (~760 KB of source, +3.8 MiB RSS measured on Node 24.21) for a server that never
  * uses them. process.getBuiltinModule returns the module object without touching its getters.
- * test/unit/app/lazy-builtins.test.ts fails when the running server loads that bundle.
+ * test/unit/app/lazy-modules.test.ts fails when the running server loads that bundle.
  */
 import type * as Http from 'node:http';
 

@@ -4,9 +4,8 @@
  * routes for it (or answers its status with an empty body), as Caddy's server does with a
  * handler's error (modules/caddyhttp/server.go, errors routes).
  */
-import { STATUS_CODES } from '../../util/node-http.ts';
 import { constants as h2 } from 'node:http2';
-import { ServerResponse } from '../../util/node-http.ts';
+import { ServerResponse, STATUS_CODES } from '../../util/node-http.ts';
 import type { AbortRoute, ErrorRoute } from '../../config/types.ts';
 import { expandPlaceholders, type Res } from '../context.ts';
 import type { HandlerCompiler } from './types.ts';
