@@ -89,7 +89,8 @@ async function measure(dir: string): Promise<void> {
   // flags, not a per-certificate one), and the hot contexts are at their bound.
   const half = Math.floor(count / 2);
   await pool(half - 1, 8, (i) => load(i + 1));
-  // Evicted contexts are freed a second after eviction (context-cache.ts): measure after that.
+  // Evicted contexts are freed at the next turn of the event loop (context-cache.ts); the pause
+  // lets allocation settle.
   await delay(1_500);
   const mid = await settled();
   await pool(count - half, 8, (i) => load(half + i));

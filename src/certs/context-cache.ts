@@ -1,5 +1,6 @@
 import tls from 'node:tls';
 import { LRUCache } from 'lru-cache';
+import { freeSecureContext } from '../tls/context-free.ts';
 
 /**
  * What a context is built from: a stored certificate (its `keyPem` and `chainPem`), or a user's
@@ -26,15 +27,20 @@ export interface CertificatePems {
  */
 export const DEFAULT_HOT_CONTEXTS = 256;
 
-/**
- * How long an evicted context lives on before its SSL_CTX is freed. A context can be handed out and
- * evicted by another connection's lookup before the first connection's SNI callback installs it
- * (only promise continuations run in between; once installed, OpenSSL's reference keeps it alive);
- * a second is far beyond that window. Freeing explicitly is what bounds the memory: V8 does not
- * see the SSL_CTX's size, so it would collect evicted contexts late, and by then malloc has spread
- * them over pages it keeps (measured: RSS as if nothing were evicted).
+/*
+ * When an evicted context is freed. Between contextFor handing a context out and the handshake
+ * taking it (`new TLSSocket` in tls-front's gate, or certCbDone after an SNICallback), only
+ * promise continuations run: the lookup's chain of awaits, all microtasks of one macrotask. Once
+ * taken, the handshake's SSL holds its own reference to the SSL_CTX, so freeing ours is safe (as it
+ * always was for the connections that outlive an eviction). So an evicted context that was handed
+ * out is freed at the next turn of the event loop (setImmediate), after those microtasks.
+ *
+ * Why not later: freeing explicitly is what bounds the memory (V8 does not see the SSL_CTX's size,
+ * so it collects evicted contexts late, and by then malloc has spread them over pages it keeps).
+ * A one-second grace kept a second's worth of evicted contexts alive: loading 1,000 stored
+ * certificates at ~480 a second held ~480 retired SSL_CTXs (~20 MiB) on top of the 256 hot ones,
+ * and glibc's main arena grew by all of them (issue 12, design.md "Retiring evicted contexts").
  */
-const RETIRE_AFTER_MS = 1_000;
 
 interface Hot {
   /** The certificate the context was built from: a renewal installs another object. */
@@ -43,8 +49,7 @@ interface Hot {
   /**
    * Whether contextFor has returned it: only then can a handshake be about to install it. One
    * only ever built by install() (a certificate loaded, never asked for since) is freed at once
-   * when evicted: loading 1,000 certificates then keeps ~256 SSL_CTXs alive at a time, not 1,000
-   * for a second, and malloc reuses their memory instead of growing by all of them.
+   * when evicted, without waiting for the next turn of the event loop.
    */
   handedOut: boolean;
 }
@@ -53,26 +58,25 @@ interface Hot {
  * The one place SecureContexts of managed, on-demand and user-managed (`tls CERT KEY`) certificates
  * are built and kept: a bounded LRU keyed by certificate name (an entry's `name`, which may be a
  * wildcard; for user files, their paths). The manager has one, each config generation one. Not safe across
- * threads; all callers share one event loop. A context handed out stays valid after eviction: a
- * handshake that holds it finishes with it.
+ * threads; all callers share one event loop. A context handed out and evicted stays valid until
+ * the next turn of the event loop; a handshake that has taken it by then (its SSL holds a reference
+ * to the SSL_CTX) finishes with it.
  */
 export class ContextCache {
   readonly #hot: LRUCache<string, Hot>;
   readonly #options: tls.SecureContextOptions;
-  readonly #retireAfterMs: number;
-  /** Evicted contexts waiting to be freed, all by one timer. */
+  /** Evicted contexts waiting to be freed, all by one setImmediate. */
   #retired: tls.SecureContext[] = [];
-  #retireTimer: NodeJS.Timeout | undefined;
+  #retireImmediate: NodeJS.Immediate | undefined;
   #built = 0;
 
   constructor(
-    o: { readonly max?: number | undefined; readonly contextOptions?: tls.SecureContextOptions | undefined; readonly retireAfterMs?: number } = {},
+    o: { readonly max?: number | undefined; readonly contextOptions?: tls.SecureContextOptions | undefined } = {},
   ) {
     const max = o.max ?? DEFAULT_HOT_CONTEXTS;
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`hot context bound: expected a positive integer, got ${max}`);
-    this.#hot = new LRUCache<string, Hot>({ max, dispose: (hot) => (hot.handedOut ? this.#retire(hot.context) : freeContext(hot.context)) });
+    this.#hot = new LRUCache<string, Hot>({ max, dispose: (hot) => (hot.handedOut ? this.#retire(hot.context) : freeSecureContext(hot.context)) });
     this.#options = o.contextOptions ?? {};
-    this.#retireAfterMs = o.retireAfterMs ?? RETIRE_AFTER_MS;
   }
 
   /**
@@ -126,14 +130,14 @@ export class ContextCache {
   /** Evicted, replaced or forgotten: freed once no lookup can still be about to install it. */
   #retire(context: tls.SecureContext): void {
     this.#retired.push(context);
-    if (this.#retireTimer !== undefined) return;
-    this.#retireTimer = setTimeout(() => {
-      this.#retireTimer = undefined;
+    if (this.#retireImmediate !== undefined) return;
+    this.#retireImmediate = setImmediate(() => {
+      this.#retireImmediate = undefined;
       const batch = this.#retired;
       this.#retired = [];
-      for (const c of batch) freeContext(c);
-    }, this.#retireAfterMs);
-    this.#retireTimer.unref();
+      for (const c of batch) freeSecureContext(c);
+    });
+    this.#retireImmediate.unref();
   }
 
   #build(name: string, cert: CertificatePems): tls.SecureContext {
@@ -142,12 +146,4 @@ export class ContextCache {
     this.#hot.set(name, { cert, context, handedOut: false });
     return context;
   }
-}
-
-/**
- * Frees the SSL_CTX now. `context.close()` is Node's own (internal) call for it; where a Node lacks
- * it, the garbage collector still frees the context, later.
- */
-function freeContext(c: tls.SecureContext): void {
-  (c as { context?: { close?: () => void } }).context?.close?.();
 }

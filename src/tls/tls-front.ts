@@ -14,6 +14,7 @@ import { hasSubscribers, publish } from '../diagnostics.ts';
 import { alpnFor, applyLimits, connectionLimits, serverCreateOptions, TIMEOUTS, WriteDeadline, type ConnectionLimits } from '../util/timeouts.ts';
 import { acceptsUpgrade, answerClientError } from '../http/http1-rules.ts';
 import { readClientHello } from './hello-gate.ts';
+import { isFreed } from './context-free.ts';
 import { alertRecord, ALERT_UNRECOGNIZED_NAME, type HelloResult } from './client-hello.ts';
 
 /** What the gate does with a connection (TlsFront #decide). */
@@ -152,7 +153,7 @@ export class TlsFront {
         // the client connected to (how IP-literal sites work), or none.
         if (!arg.servername && this.localAddress) {
           const ctx = certificates.loadedContextFor(unmapIPv4(this.localAddress));
-          if (ctx) this.setKeyCert(ctx);
+          if (ctx && !isFreed(ctx)) this.setKeyCert(ctx);
         }
         return acme.ALPNCallback.call(this, arg);
       },
@@ -303,6 +304,13 @@ export class TlsFront {
       if (decision === undefined) {
         this.#tls.emit('connection', socket);
       } else if ('direct' in decision) {
+        if (isFreed(decision.direct)) {
+          // A context freed before its handshake took it (context-cache's retirement): Node would
+          // abort the process on it. A bug if it happens; the client may retry.
+          this.#log.error({ remote: socket.remoteAddress }, 'TLS handshake refused: its certificate context was freed before the handshake began');
+          socket.destroy();
+          return;
+        }
         this.#handshakeWith(socket, decision.direct);
       } else {
         this.#refuse(socket, hello!, decision.reason, decision.reply);

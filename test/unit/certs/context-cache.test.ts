@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { CertificateStore } from '../../../src/certs/certificate-store.ts';
 import { ContextCache, DEFAULT_HOT_CONTEXTS } from '../../../src/certs/context-cache.ts';
@@ -8,6 +8,7 @@ import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
 import { CertificateManager, type NamePolicy } from '../../../src/certs/manager.ts';
 import { obtainCertificate } from '../../../src/certs/obtain.ts';
 import { silentLogger } from '../../../src/log.ts';
+import { isFreed } from '../../../src/tls/context-free.ts';
 import { CountingIssuer, tempStorage } from './helpers.ts';
 import { handshake, sniServer } from './tls-client.ts';
 
@@ -156,44 +157,85 @@ async function handshakesWith(ctx: tls.SecureContext): Promise<boolean> {
   }
 }
 
-test('an evicted context still serves a handshake that already holds it, and its SSL_CTX is freed after the retire delay', async () => {
+test('an evicted context handed to a handshake in the same turn serves it; its SSL_CTX is freed at the next turn', async () => {
   const tmp = await tempStorage();
   try {
     const issuer = new LocalIssuer({ storage: tmp.storage, log: silentLogger() });
     const store = new CertificateStore(tmp.storage);
     const [x, y] = await Promise.all(['x.localhost', 'y.localhost'].map((n) => obtainCertificate([n], { storage: tmp.storage, store, issuer, keyType: 'p256', log: silentLogger() })));
     assert.ok(x && y);
-    const cache = new ContextCache({ max: 1, retireAfterMs: 100 });
-    cache.install('x', x);
-    const held = cache.contextFor('x', x);
-    cache.install('y', y); // evicts x
-    assert.equal(cache.size, 1);
-    assert.equal(await handshakesWith(held), true, 'within the retire delay the evicted context works');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    // Freed: OpenSSL has no certificate left in it, so the handshake fails (and nothing crashes).
-    assert.equal(await handshakesWith(held), false, 'after the delay its SSL_CTX is freed');
-    assert.equal(await handshakesWith(cache.contextFor('y', y)), true, 'the hot one is untouched');
-    assert.notEqual(cache.contextFor('x', x), held, 'a cold hit builds a new context');
+    const cache = new ContextCache({ max: 1 });
+    const pair = await tcpPair();
+    try {
+      cache.install('x', x);
+      // What tls-front does: the lookup's promise chain (microtasks) hands the context to a new
+      // TLSSocket; an eviction by another lookup can fall in between.
+      const held = await Promise.resolve().then(() => cache.contextFor('x', x));
+      cache.install('y', y); // evicts x, handed out: retired
+      await Promise.resolve();
+      const server = new tls.TLSSocket(pair.server, { isServer: true, secureContext: held });
+      server.on('error', () => {});
+      await new Promise((resolve) => setImmediate(resolve)); // the retirement runs: x's SSL_CTX is freed
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(await clientHandshake(pair.client), true, 'the handshake that took the context before the next turn completes');
+      server.destroy();
+      // Freed: OpenSSL has no certificate left in it, so a new handshake fails (and nothing crashes).
+      assert.equal(await handshakesWith(held), false, 'after the next turn its SSL_CTX is freed');
+      assert.equal(await handshakesWith(cache.contextFor('y', y)), true, 'the hot one is untouched');
+      assert.notEqual(cache.contextFor('x', x), held, 'a cold hit builds a new context');
+    } finally {
+      pair.client.destroy();
+      pair.server.destroy();
+    }
   } finally {
     await tmp.remove();
   }
 });
 
-test('a context only installed (never handed to a handshake) is freed as soon as it is evicted', async () => {
+test('a context only installed (never handed to a handshake) is freed as soon as it is evicted; a handed-out one lives until the next turn', async () => {
   const tmp = await tempStorage();
   try {
     const issuer = new LocalIssuer({ storage: tmp.storage, log: silentLogger() });
     const store = new CertificateStore(tmp.storage);
     const [x, y] = await Promise.all(['x.localhost', 'y.localhost'].map((n) => obtainCertificate([n], { storage: tmp.storage, store, issuer, keyType: 'p256', log: silentLogger() })));
     assert.ok(x && y);
-    const cache = new ContextCache({ max: 1, retireAfterMs: 60_000 });
+    const cache = new ContextCache({ max: 1 });
     cache.install('x', x);
     const handed = cache.contextFor('x', x);
     const installedOnly = cache.install('x2', x); // evicts x, handed out: retired, not freed
     cache.install('y', y); // evicts x2, never handed out: freed now
-    assert.equal(await handshakesWith(handed), true, 'a handed-out context lives for the retire delay');
-    assert.equal(await handshakesWith(installedOnly), false, 'an installed-only context is freed at eviction');
+    assert.equal(isFreed(handed), false, 'a handed-out context lives until the next turn');
+    assert.equal(isFreed(installedOnly), true, 'an installed-only context is freed at eviction');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(isFreed(handed), true, 'at the next turn the handed-out one is freed too');
+    assert.equal(await handshakesWith(installedOnly), false);
   } finally {
     await tmp.remove();
   }
 });
+
+/** A connected pair of TCP sockets on loopback. */
+async function tcpPair(): Promise<{ client: net.Socket; server: net.Socket }> {
+  const listener = net.createServer();
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  try {
+    const accepted = new Promise<net.Socket>((resolve) => listener.once('connection', resolve));
+    const client = net.connect((listener.address() as AddressInfo).port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('error', reject));
+    return { client, server: await accepted };
+  } finally {
+    listener.close();
+  }
+}
+
+/** A TLS client handshake over `raw`; true when it completes. */
+function clientHandshake(raw: net.Socket): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = tls.connect({ socket: raw, servername: 'x.localhost', rejectUnauthorized: false });
+    socket.once('secureConnect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

@@ -11,6 +11,7 @@ import http2 from 'node:http2';
 import tls, { type SecureContext } from 'node:tls';
 import { TlsFront, TLS_CONTEXT_OPTIONS } from '../../../src/tls/tls-front.ts';
 import { silentLogger } from '../../../src/log.ts';
+import { freeSecureContext, isFreed } from '../../../src/tls/context-free.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { selfSignedFixture } from '../../helpers/self-signed.ts';
 
@@ -161,4 +162,16 @@ test('a certificate source that throws refuses that name with unrecognized_name,
   });
   assert.equal(alert, 'ERR_SSL_TLSV1_UNRECOGNIZED_NAME');
   assert.deepEqual(await handshake(port, 'a.test'), { ok: true, subject: 'a.test' });
+});
+
+test('a context freed before its handshake (a retirement-timing bug) refuses that connection instead of aborting the process', async (t) => {
+  const good = tls.createSecureContext({ ...TLS_CONTEXT_OPTIONS, key: fixture.key, cert: fixture.cert });
+  const freed = tls.createSecureContext({ ...TLS_CONTEXT_OPTIONS, key: fixture.key, cert: fixture.cert });
+  freeSecureContext(freed);
+  assert.equal(isFreed(freed), true);
+  const port = await startFront(t, (name) => (name === 'a.test' ? good : name === 'freed.test' ? freed : undefined));
+  // Without the guard, Node asserts in TLSWrap's constructor (no SSL from a freed SSL_CTX) and
+  // this test process aborts.
+  assert.deepEqual(await handshake(port, 'freed.test'), { ok: false });
+  assert.deepEqual(await handshake(port, 'a.test'), { ok: true, subject: 'a.test' }, 'the listener still serves');
 });
