@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MyServerError } from '../../../src/errors.ts';
-import { certificateMatchesKey, leafMatches, parseCertificate, splitPemChain } from '../../../src/x509/certificate.ts';
+import { certificateMatchesKey, leafMatches, parseCertificate, publicKeyInPrivateKeyPem, splitPemChain } from '../../../src/x509/certificate.ts';
 import { generatePrivateKeyPem } from '../../../src/x509/keys.ts';
 import { openssl, withTempDir } from './openssl.ts';
 
@@ -102,5 +102,53 @@ test('parseCertificate still reads DNS and IP names when the SAN also holds an o
     const info = parseCertificate(pem);
     assert.deepEqual(info.dnsNames, ['c.test']);
     assert.deepEqual(info.ipAddresses, ['::ffff:1.2.3.4']);
+  });
+});
+
+test('leafMatches reads the public key from the key file where it can, in every form, and asks OpenSSL where it cannot', async () => {
+  await withTempDir(async (dir) => {
+    const run = async (args: string[]): Promise<void> => {
+      const r = await openssl(args, { cwd: dir });
+      assert.equal(r.code, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
+    };
+    const cases: { name: string; keygen: string[]; forms: { label: string; args: string[]; read: boolean }[] }[] = [
+      {
+        name: 'P-256',
+        keygen: ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'k.pem'],
+        forms: [
+          { label: 'PKCS#8', args: [], read: true },
+          { label: 'SEC1', args: ['ec', '-in', 'k.pem', '-out', 'form.pem'], read: true },
+          { label: 'SEC1 without its point (OpenSSL computes it)', args: ['ec', '-in', 'k.pem', '-no_public', '-out', 'form.pem'], read: false },
+        ],
+      },
+      {
+        name: 'RSA 2048',
+        keygen: ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'k.pem'],
+        forms: [
+          { label: 'PKCS#8', args: [], read: true },
+          { label: 'PKCS#1', args: ['rsa', '-in', 'k.pem', '-traditional', '-out', 'form.pem'], read: true },
+        ],
+      },
+      { name: 'Ed25519', keygen: ['genpkey', '-algorithm', 'ED25519', '-out', 'k.pem'], forms: [{ label: 'PKCS#8 v1 (no public key)', args: [], read: false }] },
+    ];
+    const other = await generatePrivateKeyPem('p256');
+    const otherRsa = await generatePrivateKeyPem('rsa2048');
+    // The keys my-server generates (and stores) take the DER path.
+    assert.ok(publicKeyInPrivateKeyPem(other) !== undefined && publicKeyInPrivateKeyPem(otherRsa) !== undefined);
+    for (const c of cases) {
+      await run(c.keygen);
+      await run(['req', '-new', '-x509', '-key', 'k.pem', '-subj', '/CN=leaf.test', '-days', '2', '-set_serial', '0x42', '-out', 'c.pem']);
+      const pem = await readFile(join(dir, 'c.pem'), 'utf8');
+      for (const form of c.forms) {
+        if (form.args.length > 0) await run(form.args);
+        const keyPem = await readFile(join(dir, form.args.length > 0 ? 'form.pem' : 'k.pem'), 'utf8');
+        assert.equal(publicKeyInPrivateKeyPem(keyPem) !== undefined, form.read, `${c.name} ${form.label}: read from the DER alone?`);
+        assert.equal(leafMatches(pem, keyPem, '42'), true, `${c.name} ${form.label}`);
+        assert.equal(leafMatches(pem, keyPem, '43'), false, `${c.name} ${form.label}: another serial`);
+        // The same shapes with another key: the bytes compared differ.
+        assert.equal(leafMatches(pem, other, '42'), false, `${c.name} ${form.label}: another P-256 key`);
+        assert.equal(leafMatches(pem, otherRsa, '42'), false, `${c.name} ${form.label}: another RSA key`);
+      }
+    }
   });
 });
