@@ -15,7 +15,7 @@ import { ContextCache } from './context-cache.ts';
 import type { Entry, NamePolicy } from './entry.ts';
 import { liftParks } from './holds.ts';
 import { CertificateLifecycle, type CertificateStatus } from './lifecycle.ts';
-import { certificateKeys } from './keys.ts';
+import { certificateKeys, CERTIFICATES_ROOT } from './keys.ts';
 import { needsRenewal } from './meta.ts';
 import { normalizeName } from './names.ts';
 import { onDemandRefusal } from './on-demand.ts';
@@ -494,11 +494,26 @@ export class CertificateManager {
     for (const entry of [...this.#managed.values(), ...this.#onDemand.values()]) await this.#reloadFromStorage(entry);
   }
 
-  /** A stored key changed (publishChange, here or in another instance): reload the entry it belongs to. */
+  /**
+   * A stored key changed (publishChange, here or in another instance): reload the entry it belongs
+   * to. Looked up by name, not by a walk of every entry: each instance gets every change, so a walk
+   * made a mass issuance on shared storage quadratic (10,000 on-demand names: 10,000 key
+   * computations per saved certificate, in every instance). The key's <name> segment (keys.ts) is
+   * the name lower-cased with "*" → "wildcard_" and ":" → "_", the only characters of a served
+   * name it changes; each candidate is checked against the entry's exact key. A name no candidate
+   * finds is still picked up by the storage poll.
+   */
   #storageChanged(key: string): void {
     if (this.#closed) return;
-    for (const entry of [...this.#managed.values(), ...this.#onDemand.values()]) {
-      if (certificateKeys(entry.policy.issuer.storageKey, entry.name).meta === key) void this.#reloadFromStorage(entry);
+    const parts = key.split('/');
+    if (parts.length !== 4 || parts[0] !== CERTIFICATES_ROOT || !parts[3]!.endsWith('.json')) return;
+    const seg = parts[2]!;
+    const wild = seg.startsWith('wildcard_') ? `*${seg.slice('wildcard_'.length)}` : seg;
+    const names = new Set([seg, wild, seg.replaceAll('_', ':')]);
+    for (const name of names) {
+      for (const entry of [this.#managed.get(name), this.#onDemand.peek(name)]) {
+        if (entry !== undefined && certificateKeys(entry.policy.issuer.storageKey, entry.name).meta === key) void this.#reloadFromStorage(entry);
+      }
     }
   }
 

@@ -47,6 +47,10 @@ shared.test {
 	tls internal
 	respond "hi"
 }
+*.wild.test {
+	tls internal
+	respond "wild"
+}
 `;
 }
 
@@ -65,21 +69,28 @@ test('a certificate renewed through one instance\'s storage is served by every i
     // B loads A's certificate from the shared store instead of making its own.
     assert.equal(await eventually('instance B serves shared.test', 30_000, () => servedSerial(httpsB, 'shared.test')), first);
 
-    const renewed = await runCli(['certs', 'renew', 'shared.test', '--config', a.file]);
-    assert.equal(renewed.code, 0, renewed.stderr);
-    const storedAt = Date.now();
-    const [servedA, servedB] = await Promise.all(
-      [httpsA, httpsB].map((port) =>
-        eventually('the renewed certificate served', 2_000, async () => {
-          const serial = await servedSerial(port, 'shared.test');
-          return serial !== first ? serial : undefined;
-        }, 50),
-      ),
-    );
-    const tookMs = Date.now() - storedAt;
-    assert.equal(servedA, servedB, 'the two instances serve different certificates');
-    assert.ok(tookMs <= 2_000, `took ${tookMs} ms`);
-    t.diagnostic(`both instances served the renewed certificate ${tookMs} ms after the CLI exited`);
+    // A wildcard's storage key spells "*" as "wildcard_": the change must still find its entry.
+    const firstWild = await eventually('instance A serves *.wild.test', 30_000, () => servedSerial(httpsA, 'a.wild.test'));
+    assert.equal(await eventually('instance B serves *.wild.test', 30_000, () => servedSerial(httpsB, 'a.wild.test')), firstWild);
+
+    /** The serials both instances serve for `servername` once they differ from `was`, and how long that took. */
+    const renewedEverywhere = async (name: string, servername: string, was: string): Promise<{ served: string[]; tookMs: number }> => {
+      const renewed = await runCli(['certs', 'renew', name, '--config', a.file]);
+      assert.equal(renewed.code, 0, renewed.stderr);
+      const storedAt = Date.now();
+      const changed = async (port: number): Promise<string | undefined> => {
+        const serial = await servedSerial(port, servername);
+        return serial !== was ? serial : undefined;
+      };
+      const served = await Promise.all([httpsA, httpsB].map((port) => eventually(`the renewed certificate of ${name} served`, 2_000, () => changed(port), 50)));
+      return { served, tookMs: Date.now() - storedAt };
+    };
+    for (const [name, servername, was] of [['shared.test', 'shared.test', first], ['*.wild.test', 'a.wild.test', firstWild]]) {
+      const { served, tookMs } = await renewedEverywhere(name!, servername!, was!);
+      assert.equal(served[0], served[1], `the two instances serve different certificates for ${name}`);
+      assert.ok(tookMs <= 2_000, `${name}: took ${tookMs} ms`);
+      t.diagnostic(`both instances served the renewed certificate of ${name} ${tookMs} ms after the CLI exited`);
+    }
     await b.waitForOutput(/loaded a certificate renewed elsewhere/);
     // The change subscription's connection must not keep a stopping instance alive.
     for (const s of [a, b]) assert.deepEqual(await s.stop('SIGTERM', 15_000), { code: 0, signal: null });
