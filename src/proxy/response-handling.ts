@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { ResponseHandler, ResponseMatcher } from '../config/types.ts';
 import { statusMatches } from './health.ts';
+import { headerValueMatches } from '../util/header-value-match.ts';
 
 /** What the first matching handler says: relay with another status, or run handle_response N. */
 export type Interception = { readonly kind: 'status'; readonly status: number } | { readonly kind: 'handle'; readonly index: number };
@@ -39,20 +40,9 @@ export function responseMatches(m: ResponseMatcher, status: number, headers: Inc
     const raw = headers[name.toLowerCase()];
     const actual = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
     if (actual.length === 0) return false;
-    if (values.length > 0 && !actual.some((a) => values.some((v) => valueMatches(a, v)))) return false;
+    if (values.length > 0 && !actual.some((a) => values.some((v) => headerValueMatches(a, v)))) return false;
   }
   return true;
-}
-
-/** Caddy's matchHeaders: `*` alone any value, `*x*` substring, `*x` suffix, `x*` prefix, else exact. */
-function valueMatches(actual: string, allowed: string): boolean {
-  if (allowed === '*') return true;
-  const starts = allowed.startsWith('*');
-  const ends = allowed.endsWith('*');
-  if (starts && ends) return actual.includes(allowed.slice(1, -1));
-  if (starts) return actual.endsWith(allowed.slice(1));
-  if (ends) return actual.startsWith(allowed.slice(0, -1));
-  return actual === allowed;
 }
 
 /**

@@ -15,21 +15,11 @@ import type { Match } from './index.ts';
 import { compilePlaceholderValue, compileTemplate, placeholderText, type Template } from '../../util/placeholders.ts';
 import { headerValues, headerValuesLower, parseGoQuery } from '../../util/request-fields.ts';
 import { compileRegexp } from './regexp.ts';
+import { headerValueMatches, headerValueTest } from '../../util/header-value-match.ts';
 
 export function pathRegexp(m: PathRegexpRequestMatcher): Match {
   const test = compileRegexp(m.name, m.pattern, m.flags);
   return (_req, ctx) => test(ctx.path, ctx);
-}
-
-/** Caddy's matchHeaders: `*` alone any value, `*x*` substring, `*x` suffix, `x*` prefix, else exact. */
-export function valueMatches(actual: string, allowed: string): boolean {
-  if (allowed === '*') return true;
-  const starts = allowed.startsWith('*');
-  const ends = allowed.endsWith('*');
-  if (starts && ends) return actual.includes(allowed.slice(1, -1));
-  if (starts) return actual.endsWith(allowed.slice(1));
-  if (ends) return actual.startsWith(allowed.slice(0, -1));
-  return actual === allowed;
 }
 
 export function header(m: HeaderRequestMatcher): Match {
@@ -37,7 +27,7 @@ export function header(m: HeaderRequestMatcher): Match {
   // ReplaceAll); the others are compiled once to their test.
   const fields = m.fields.map(({ name, values }) => ({
     name: name.toLowerCase(),
-    tests: values === null ? null : values.map((v) => (v.includes('{') ? expandedTest(compileTemplate(v, 'empty')) : valueTest(v))),
+    tests: values === null ? null : values.map((v) => (v.includes('{') ? expandedTest(compileTemplate(v, 'empty')) : headerValueTest(v))),
   }));
   return (req, ctx) => {
     for (const { name, tests } of fields) {
@@ -57,32 +47,12 @@ type ValueTest = (actual: string, req: Req, ctx: RequestContext) => boolean;
 
 /** An allowed value with placeholders: its expansion for this request, taken as a pattern. */
 function expandedTest(allowed: Template): ValueTest {
-  return (a, req, ctx) => valueMatches(a, allowed(req, ctx));
+  return (a, req, ctx) => headerValueMatches(a, allowed(req, ctx));
 }
 
 function anyMatches(actual: readonly string[], tests: readonly ValueTest[], req: Req, ctx: RequestContext): boolean {
   for (const a of actual) for (const t of tests) if (t(a, req, ctx)) return true;
   return false;
-}
-
-/** valueMatches(_, allowed) with the pattern taken apart once. */
-function valueTest(allowed: string): ValueTest {
-  if (allowed === '*') return () => true;
-  const starts = allowed.startsWith('*');
-  const ends = allowed.endsWith('*');
-  if (starts && ends) {
-    const inner = allowed.slice(1, -1);
-    return (a) => a.includes(inner);
-  }
-  if (starts) {
-    const suffix = allowed.slice(1);
-    return (a) => a.endsWith(suffix);
-  }
-  if (ends) {
-    const prefix = allowed.slice(0, -1);
-    return (a) => a.startsWith(prefix);
-  }
-  return (a) => a === allowed;
 }
 
 export function headerRegexp(m: HeaderRegexpRequestMatcher): Match {
