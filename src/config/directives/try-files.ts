@@ -11,7 +11,7 @@ import { configError, posOf } from '../errors.ts';
 import type { RouteDraft } from '../draft.ts';
 import type { Node } from '../parser.ts';
 import type { FileRequestMatcher, RewriteRoute } from '../types.ts';
-import { checkGlob, TRY_POLICIES, tryPolicyOf } from '../matchers/file.ts';
+import { checkGlob, TRY_POLICIES, tryPolicyOf, unknownTryPolicy } from '../matchers/file.ts';
 import { argsOf, noBlock, oneArg } from './helpers.ts';
 
 export function parseTryFiles(node: Node): RouteDraft {
@@ -28,7 +28,7 @@ export function parseTryFiles(node: Node): RouteDraft {
     policySeen = true;
     const p = oneArg(sub, `policy ${TRY_POLICIES.join('|')}`);
     const known = tryPolicyOf(p.text);
-    if (known === undefined) throw configError(p, `try_files: unknown policy "${p.text}" (use ${TRY_POLICIES.join(', ')})`);
+    if (known === undefined) throw configError(p, `try_files: ${unknownTryPolicy(p.text)}`);
     policy = known;
   }
   const pos = posOf(node.name);

@@ -59,5 +59,5 @@ http://site.test:8080 {
 });
 
 test('try_files errors name the token', async () => {
-  await assert.rejects(withSites('http://site.test:8080 {\n\ttry_files {path} {\n\t\tpolicy biggest\n\t}\n}\n', async () => undefined), /test:3:10: try_files: unknown policy "biggest"/);
+  await assert.rejects(withSites('http://site.test:8080 {\n\ttry_files {path} {\n\t\tpolicy biggest\n\t}\n}\n', async () => undefined), /test:3:10: try_files: unknown try policy "biggest" \(one of first_exist, first_exist_fallback, smallest_size, largest_size, most_recently_modified\)/);
 });
