@@ -64,13 +64,16 @@ export async function readCaRoot(globals: GlobalOptions): Promise<string | undef
   }
 }
 
-/** The process logger of the `log` global option. */
-export function loggerFor(globals: GlobalOptions): Logger {
+/**
+ * The process logger of the `log` global option. `envWarnings: false` for the workers of
+ * `workers N`: they inherit the primary's environment, and the primary has said it once.
+ */
+export function loggerFor(globals: GlobalOptions, o: { readonly envWarnings?: boolean } = {}): Logger {
   const options = logOptionsFor(globals);
   checkLogOutput(options);
   const log = createLogger(options);
   // Here because run and the certs commands all start with this logger, before opening storage.
-  warnEnvOverrides(log, globals);
+  if (o.envWarnings !== false) warnEnvOverrides(log, globals);
   return log;
 }
 

@@ -34,7 +34,7 @@ export async function runCommand(args: string[]): Promise<number> {
   let link: WorkerLink | undefined;
   try {
     const config = await loadConfig(file);
-    const log = loggerFor(config.globals);
+    const log = loggerFor(config.globals, { envWarnings: slot === undefined });
     link = slot !== undefined ? new WorkerLink(slot, log, file) : undefined;
     // The primary logs the config's warnings once; its workers do not repeat them.
     if (link === undefined) for (const w of config.warnings ?? []) log.warn({ file: w.file, line: w.line, col: w.col }, formatIssue(w));

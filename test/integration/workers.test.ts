@@ -297,12 +297,16 @@ b.test {
   assert.ok(await all('v4'), 'both workers answer v4 after SIGHUP to the primary');
 });
 
-test('workers 2 with the primary distributing (as where the kernel refuses SO_REUSEPORT): connections still reach both workers', { timeout: 90_000 }, async (t) => {
+test('workers 2 with the primary distributing (as where the kernel refuses SO_REUSEPORT): connections still reach both workers; an environment warning is said once', { timeout: 90_000 }, async (t) => {
   const [http, https] = await freePorts(2);
   assert.ok(http && https);
-  const server = await startServer(workersConfig({ http, https }), { env: { MY_SERVER_WORKERS_DISTRIBUTION: 'primary' } });
+  // MY_SERVER_LOG_LEVEL that is no level: a warning at start, which the workers inherit the
+  // environment for but must not repeat.
+  const server = await startServer(workersConfig({ http, https }), { env: { MY_SERVER_WORKERS_DISTRIBUTION: 'primary', MY_SERVER_LOG_LEVEL: 'loud' } });
   t.after(() => server.close());
   await bothServing(server);
+  const envWarnings = server.output().split('\n').filter((l) => l.includes('MY_SERVER_LOG_LEVEL=loud is not a log level'));
+  assert.equal(envWarnings.length, 1, `the environment warning once, from the primary:\n${envWarnings.join('\n')}`);
   assert.deepEqual([...(await listeningPids(http))], [server.child.pid], 'only the primary listens');
   const got = await answers(http, 16);
   assert.equal(got.size, 2, `connections handed to both workers: ${JSON.stringify([...got.keys()])}`);
