@@ -464,11 +464,6 @@ export function compilePlaceholderValue(name: string): (req: PlaceholderRequest,
   return compilePlaceholder(name);
 }
 
-/** compilePlaceholderValue for a name known only at request time (CEL's interpreter asks by name). */
-export function placeholderValue(name: string, req: PlaceholderRequest, scope: PlaceholderScope): unknown {
-  return compilePlaceholderValue(name)(req, scope);
-}
-
 /** A placeholder value as text, as Caddy's Replacer shows values: '' for none. */
 export function placeholderText(value: unknown): string {
   if (value === undefined || value === null) return '';

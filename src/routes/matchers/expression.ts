@@ -9,7 +9,10 @@ import type { ASTNode } from '@marcbachmann/cel-js';
 import { celEnvironment, CelRequest, expandCelPlaceholders, type CelMatcherFunctions, type StrMap } from '../../config/matchers/cel.ts';
 import { tryPolicyOf } from '../../config/matchers/file.ts';
 import { translateGoRegexp } from '../../util/go-regexp.ts';
-import { compilePlaceholderValue, placeholderValue } from '../../util/placeholders.ts';
+import { compilePlaceholderValue } from '../../util/placeholders.ts';
+
+/** Placeholder names one CEL matcher keeps compiled (see `placeholder` below). */
+const MAX_COMPILED_PLACEHOLDERS = 64;
 import type { ExpressionRequestMatcher, RequestMatcher } from '../../config/types.ts';
 import type { Req, RequestContext } from '../context.ts';
 import { compileMatcher, type Match } from './index.ts';
@@ -52,7 +55,19 @@ export function expression(m: ExpressionRequestMatcher, interpret = false): Matc
     file: (map) => run(`file\0${JSON.stringify(map)}`, () => fileMatcher(map)),
   };
   const program = celEnvironment(fns, m.name).parse(expandCelPlaceholders(m.expr));
-  const activation = { req: new CelRequest((name) => (current === undefined ? undefined : placeholderValue(name, current.req, current.ctx))) };
+  // The interpreter asks for placeholders by name on every evaluation: each name is compiled once.
+  // The names are the expression's own (its placeholders, as text), so a handful; a bound keeps an
+  // expression that builds names from request data from growing the map.
+  const compiled = new Map<string, ReturnType<typeof compilePlaceholderValue>>();
+  const placeholder = (name: string): ReturnType<typeof compilePlaceholderValue> => {
+    let f = compiled.get(name);
+    if (f === undefined) {
+      f = compilePlaceholderValue(name);
+      if (compiled.size < MAX_COMPILED_PLACEHOLDERS) compiled.set(name, f);
+    }
+    return f;
+  };
+  const activation = { req: new CelRequest((name) => (current === undefined ? undefined : placeholder(name)(current.req, current.ctx))) };
   const interpreted: Match = (req, ctx) => {
     current = { req, ctx };
     try {
