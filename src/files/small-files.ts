@@ -8,16 +8,20 @@
  */
 import { close, open, read, type Stats } from 'node:fs';
 
-interface Entry {
+/** What a stat says of a file's content: a read is reused only for the same. */
+interface Identity {
   readonly dev: number;
   readonly ino: number;
   readonly size: number;
   readonly mtimeMs: number;
   readonly ctimeMs: number;
+}
+
+interface Entry extends Identity {
   readonly bytes: Buffer;
 }
 
-function sameFile(e: Entry, s: Stats): boolean {
+function sameFile(e: Identity, s: Stats): boolean {
   return e.ino === s.ino && e.size === s.size && e.mtimeMs === s.mtimeMs && e.ctimeMs === s.ctimeMs && e.dev === s.dev;
 }
 
@@ -25,6 +29,11 @@ function sameFile(e: Entry, s: Stats): boolean {
 export class SmallFiles {
   readonly #limit: number;
   readonly #entries = new Map<string, Entry>();
+  /**
+   * Reads in flight: a burst of requests for a file not cached yet (a page's first visitors after
+   * a deploy) makes one read, not one each.
+   */
+  readonly #reading = new Map<string, { readonly identity: Identity; readonly bytes: Promise<Buffer | undefined> }>();
   #held = 0;
 
   constructor(limitBytes: number) {
@@ -39,12 +48,18 @@ export class SmallFiles {
    * The bytes of `file`, whose stat is `stats`; undefined when what is read does not have the
    * stat's size (the file changed or vanished since), for the caller to fall back to a stream.
    */
-  async get(file: string, stats: Stats): Promise<Buffer | undefined> {
+  get(file: string, stats: Stats): Promise<Buffer | undefined> {
     const hit = this.cached(file, stats);
-    if (hit !== undefined) return hit;
-    const bytes = await readWhole(file, stats.size);
-    if (bytes === undefined) return undefined;
-    this.#put(file, { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, bytes });
+    if (hit !== undefined) return Promise.resolve(hit);
+    const inFlight = this.#reading.get(file);
+    if (inFlight !== undefined && sameFile(inFlight.identity, stats)) return inFlight.bytes;
+    const identity: Identity = { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs };
+    const bytes = readWhole(file, stats.size).then((read) => {
+      if (this.#reading.get(file)?.bytes === bytes) this.#reading.delete(file);
+      if (read !== undefined) this.#put(file, { ...identity, bytes: read });
+      return read;
+    });
+    this.#reading.set(file, { identity, bytes });
     return bytes;
   }
 

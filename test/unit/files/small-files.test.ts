@@ -54,6 +54,30 @@ test('SmallFiles: a hit returns the cached buffer; a changed stat reads again', 
   assert.equal(cache.heldBytes, 4, 'the old entry is replaced, not kept beside the new one');
 });
 
+test('SmallFiles: concurrent first requests for a file share one read; another stat reads on its own', async () => {
+  const file = path.join(dir, 'burst.txt');
+  writeFileSync(file, 'burst');
+  const cache = new SmallFiles(1024);
+  const s1 = statSync(file);
+  // All asked before any read finishes: one read, so one buffer for all.
+  const got = await Promise.all(Array.from({ length: 8 }, () => cache.get(file, s1)));
+  assert.equal(got[0]?.toString(), 'burst');
+  for (const b of got) assert.equal(b, got[0], 'the same buffer: the read was shared');
+  // A request whose stat differs (the file changed) does not take the read in flight.
+  const tooBig = path.join(dir, 'too-big-burst.bin');
+  writeFileSync(tooBig, randomBytes(2048)); // over the bound: never cached, so each read is its own
+  const s2 = statSync(tooBig);
+  const [x, y] = await Promise.all([cache.get(tooBig, s2), cache.get(tooBig, s2)]);
+  assert.equal(x, y, 'an uncacheable file still shares the read in flight');
+  assert.notEqual(await cache.get(tooBig, s2), x, 'and is read again afterwards');
+  writeFileSync(file, 'burst, changed');
+  utimesSync(file, new Date(), new Date(Date.now() + 5000));
+  const changed = statSync(file);
+  const [old, fresh] = await Promise.all([cache.get(file, s1), cache.get(file, changed)]);
+  assert.equal(old, got[0], 'the old stat still matches the cached bytes');
+  assert.equal(fresh?.toString(), 'burst, changed', 'the new stat reads the new content');
+});
+
 test('SmallFiles: bytes held stay under the bound, least recently used evicted first', async () => {
   const cache = new SmallFiles(250);
   const names = ['e1', 'e2', 'e3'].map((n) => path.join(dir, `${n}.bin`));
