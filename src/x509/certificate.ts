@@ -75,8 +75,12 @@ export function leafMatches(chainPem: string, keyPem: string, serialHex: string)
     const der = firstCertificateDer(chainPem);
     const tbs = readTbs(der);
     if (serialHexOf(tbs.serial) !== serialHex) return false;
-    const publicKey = publicKeyInPrivateKeyPem(keyPem);
-    if (publicKey !== undefined) return publicKey.equals(tbs.publicKeyBits);
+    const embedded = publicKeyInPrivateKeyPem(keyPem);
+    // Only like with like: an EC key against an EC certificate's uncompressed point, an RSA key
+    // against an rsaEncryption certificate. Anything else (RSA-PSS, a compressed point) OpenSSL decides.
+    if (embedded !== undefined && embedded.algorithm === tbs.publicKeyAlgorithm && (embedded.algorithm !== OID_EC_PUBLIC_KEY || tbs.publicKeyBits[0] === 0x04)) {
+      return embedded.bits.equals(tbs.publicKeyBits);
+    }
     return new X509Certificate(der).checkPrivateKey(createPrivateKey(keyPem));
   } catch {
     return false;
@@ -87,19 +91,24 @@ const OID_EC_PUBLIC_KEY = '1.2.840.10045.2.1';
 const OID_RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
 
 /**
- * The public key a private key PEM carries, as a certificate's subjectPublicKey bits hold it (an EC
- * point; for RSA the DER RSAPublicKey of its modulus and exponent), read from the DER alone; or
- * undefined when the key carries none (Ed25519, an EC key written without its point) or is in
- * another form, and OpenSSL has to tell.
+ * The public key a private key PEM carries, as a certificate's subjectPublicKey bits hold it (an
+ * uncompressed EC point; for RSA the DER RSAPublicKey of its modulus and exponent), with the
+ * algorithm's OID as a certificate names it, read from the DER alone; undefined when the key
+ * carries none (Ed25519, an EC key written without its point or with a compressed one), is of
+ * another kind (RSA-PSS, encrypted), or the text holds more than one private key block (OpenSSL
+ * reads the first of any kind), so OpenSSL has to tell.
  *
- * Why: comparing this with the leaf's public key is what OpenSSL's X509_check_private_key does for
- * EC and RSA keys (EVP_PKEY_eq compares the public parts, taking an EC key's embedded point as
- * read), without parsing the certificate and the key into OpenSSL objects: ~0.15 ms of the ~2 ms
- * a stored certificate's load costs on the on-demand handshake path (issue 12). Neither this nor
+ * Why: for EC and RSA keys OpenSSL's X509_check_private_key comes down to comparing the public
+ * parts (EVP_PKEY_eq, with an EC key's embedded point as read); doing that on bytes spares
+ * parsing the certificate and the key into OpenSSL objects: ~0.15 ms of the ~2 ms a stored
+ * certificate's load costs on the on-demand handshake path (issue 12). Neither this nor
  * OpenSSL's check tests the private half against the public one; the SecureContext built from the
  * pair (ContextCache.install) is where OpenSSL parses the key itself. Exported for its tests.
  */
-export function publicKeyInPrivateKeyPem(keyPem: string): Buffer | undefined {
+export function publicKeyInPrivateKeyPem(keyPem: string): { readonly algorithm: string; readonly bits: Buffer } | undefined {
+  if ((keyPem.match(PRIVATE_KEY_BEGIN) ?? []).length !== 1) return undefined;
+  const ec = (bits: Buffer | undefined) => (bits === undefined ? undefined : { algorithm: OID_EC_PUBLIC_KEY, bits });
+  const rsa = (bits: Buffer | undefined) => (bits === undefined ? undefined : { algorithm: OID_RSA_ENCRYPTION, bits });
   const pkcs8 = pemBlocks(keyPem, 'PRIVATE KEY')[0];
   if (pkcs8 !== undefined) {
     // PrivateKeyInfo (RFC 5208 §5): version, algorithm, privateKey OCTET STRING, ...
@@ -108,16 +117,19 @@ export function publicKeyInPrivateKeyPem(keyPem: string): Buffer | undefined {
     const oid = children(algorithm.content)[0];
     if (oid?.tag !== TAG.oid) return undefined;
     const kind = oidText(oid.content);
-    if (kind === OID_EC_PUBLIC_KEY) return ecPoint(privateKey.content);
-    if (kind === OID_RSA_ENCRYPTION) return rsaPublicKey(privateKey.content);
+    if (kind === OID_EC_PUBLIC_KEY) return ec(ecPoint(privateKey.content));
+    if (kind === OID_RSA_ENCRYPTION) return rsa(rsaPublicKey(privateKey.content));
     return undefined;
   }
   const sec1 = pemBlocks(keyPem, 'EC PRIVATE KEY')[0];
-  if (sec1 !== undefined) return ecPoint(sec1);
+  if (sec1 !== undefined) return ec(ecPoint(sec1));
   const pkcs1 = pemBlocks(keyPem, 'RSA PRIVATE KEY')[0];
-  if (pkcs1 !== undefined) return rsaPublicKey(pkcs1);
+  if (pkcs1 !== undefined) return rsa(rsaPublicKey(pkcs1));
   return undefined;
 }
+
+/** Any PEM private key block's first line ("PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", …). */
+const PRIVATE_KEY_BEGIN = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/g;
 
 /** ECPrivateKey (RFC 5915 §3): the point of its [1] publicKey BIT STRING, if present. */
 function ecPoint(ecPrivateKey: Buffer): Buffer | undefined {
@@ -125,7 +137,8 @@ function ecPoint(ecPrivateKey: Buffer): Buffer | undefined {
   if (root.tag !== TAG.sequence) return undefined;
   const tagged = children(root.content).find((c) => c.tag === 0xa1);
   const bits = tagged === undefined ? undefined : readTlv(tagged.content);
-  if (bits?.tag !== TAG.bitString || bits.content.length < 2 || bits.content[0] !== 0) return undefined;
+  // Uncompressed points only (0x04 first): a compressed one is another encoding of the same key.
+  if (bits?.tag !== TAG.bitString || bits.content.length < 2 || bits.content[0] !== 0 || bits.content[1] !== 0x04) return undefined;
   return bits.content.subarray(1);
 }
 
@@ -173,6 +186,8 @@ export interface TbsFields {
   readonly notAfter: Date;
   /** The subjectPublicKey BIT STRING's bits, without the unused-bits byte (what key identifiers hash). */
   readonly publicKeyBits: Buffer;
+  /** The subjectPublicKeyInfo's algorithm OID, dotted ("1.2.840.10045.2.1" for EC). */
+  readonly publicKeyAlgorithm: string;
   readonly extensions: readonly { readonly oid: string; readonly critical: boolean; readonly value: Buffer }[];
 }
 
@@ -187,8 +202,9 @@ export function readTbs(der: Buffer): TbsFields {
     throw new MyServerError('MS_ERR_X509', 'truncated TBSCertificate');
   }
   const [notBefore, notAfter] = children(validity.content);
-  const bits = children(spki.content)[1];
-  if (notBefore === undefined || notAfter === undefined || bits === undefined) throw new MyServerError('MS_ERR_X509', 'truncated TBSCertificate');
+  const [algorithm, bits] = children(spki.content);
+  const algorithmOid = algorithm === undefined ? undefined : children(algorithm.content)[0];
+  if (notBefore === undefined || notAfter === undefined || bits === undefined || algorithmOid?.tag !== TAG.oid) throw new MyServerError('MS_ERR_X509', 'truncated TBSCertificate');
   const extensions: { oid: string; critical: boolean; value: Buffer }[] = [];
   const wrapper = parts.slice(i).find((p) => p.tag === 0xa3); // [3] EXPLICIT Extensions
   const list = wrapper === undefined ? undefined : children(wrapper.content)[0];
@@ -198,7 +214,7 @@ export function readTbs(der: Buffer): TbsFields {
     if (oid?.tag !== TAG.oid || value?.tag !== TAG.octetString) throw new MyServerError('MS_ERR_X509', 'malformed extension');
     extensions.push({ oid: oidText(oid.content), critical: third !== undefined && second?.tag === TAG.boolean && second.content[0] !== 0, value: value.content });
   }
-  return { serial: serial.content, issuer, subject, notBefore: readTime(notBefore), notAfter: readTime(notAfter), publicKeyBits: bits.content.subarray(1), extensions };
+  return { serial: serial.content, issuer, subject, notBefore: readTime(notBefore), notAfter: readTime(notAfter), publicKeyBits: bits.content.subarray(1), publicKeyAlgorithm: oidText(algorithmOid.content), extensions };
 }
 
 const OID_SAN = '2.5.29.17';

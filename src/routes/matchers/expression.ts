@@ -10,9 +10,6 @@ import { celEnvironment, CelRequest, expandCelPlaceholders, type CelMatcherFunct
 import { tryPolicyOf } from '../../config/matchers/file.ts';
 import { translateGoRegexp } from '../../util/go-regexp.ts';
 import { compilePlaceholderValue } from '../../util/placeholders.ts';
-
-/** Placeholder names one CEL matcher keeps compiled (see `placeholder` below). */
-const MAX_COMPILED_PLACEHOLDERS = 64;
 import type { ExpressionRequestMatcher, RequestMatcher } from '../../config/types.ts';
 import type { Req, RequestContext } from '../context.ts';
 import { compileMatcher, type Match } from './index.ts';
@@ -20,6 +17,9 @@ import { protocolMatches } from './request.ts';
 
 /** Enough for every constant argument list of an expression; beyond it (placeholder arguments), no caching. */
 const MAX_CACHED = 256;
+
+/** Placeholder names one CEL matcher keeps compiled (see `placeholder` below). */
+const MAX_COMPILED_PLACEHOLDERS = 64;
 
 /** `interpret`: always run the CEL library's interpreter (tests compare it with the compiled form). */
 export function expression(m: ExpressionRequestMatcher, interpret = false): Match {

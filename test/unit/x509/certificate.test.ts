@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MyServerError } from '../../../src/errors.ts';
 import { certificateMatchesKey, leafMatches, parseCertificate, publicKeyInPrivateKeyPem, splitPemChain } from '../../../src/x509/certificate.ts';
@@ -119,6 +119,7 @@ test('leafMatches reads the public key from the key file where it can, in every 
           { label: 'PKCS#8', args: [], read: true },
           { label: 'SEC1', args: ['ec', '-in', 'k.pem', '-out', 'form.pem'], read: true },
           { label: 'SEC1 without its point (OpenSSL computes it)', args: ['ec', '-in', 'k.pem', '-no_public', '-out', 'form.pem'], read: false },
+          { label: 'SEC1 with a compressed point (OpenSSL decides)', args: ['ec', '-in', 'k.pem', '-conv_form', 'compressed', '-out', 'form.pem'], read: false },
         ],
       },
       {
@@ -135,6 +136,17 @@ test('leafMatches reads the public key from the key file where it can, in every 
     const otherRsa = await generatePrivateKeyPem('rsa2048');
     // The keys my-server generates (and stores) take the DER path.
     assert.ok(publicKeyInPrivateKeyPem(other) !== undefined && publicKeyInPrivateKeyPem(otherRsa) !== undefined);
+    await writeFile(join(dir, 'other-ec.pem'), other);
+    await writeFile(join(dir, 'other-rsa.pem'), otherRsa);
+    await run(['ec', '-in', 'other-ec.pem', '-out', 'other-sec1.pem']);
+    await run(['rsa', '-in', 'other-rsa.pem', '-traditional', '-out', 'other-pkcs1.pem']);
+    const others: [string, string][] = [
+      ['another P-256 key (PKCS#8)', other],
+      ['another P-256 key (SEC1)', await readFile(join(dir, 'other-sec1.pem'), 'utf8')],
+      ['another RSA key (PKCS#8)', otherRsa],
+      ['another RSA key (PKCS#1)', await readFile(join(dir, 'other-pkcs1.pem'), 'utf8')],
+    ];
+    for (const [label, wrong] of others) assert.ok(publicKeyInPrivateKeyPem(wrong) !== undefined, `${label}: read from the DER`);
     for (const c of cases) {
       await run(c.keygen);
       await run(['req', '-new', '-x509', '-key', 'k.pem', '-subj', '/CN=leaf.test', '-days', '2', '-set_serial', '0x42', '-out', 'c.pem']);
@@ -145,9 +157,13 @@ test('leafMatches reads the public key from the key file where it can, in every 
         assert.equal(publicKeyInPrivateKeyPem(keyPem) !== undefined, form.read, `${c.name} ${form.label}: read from the DER alone?`);
         assert.equal(leafMatches(pem, keyPem, '42'), true, `${c.name} ${form.label}`);
         assert.equal(leafMatches(pem, keyPem, '43'), false, `${c.name} ${form.label}: another serial`);
-        // The same shapes with another key: the bytes compared differ.
-        assert.equal(leafMatches(pem, other, '42'), false, `${c.name} ${form.label}: another P-256 key`);
-        assert.equal(leafMatches(pem, otherRsa, '42'), false, `${c.name} ${form.label}: another RSA key`);
+        // Other keys, in each form the DER path reads: the bytes compared differ.
+        for (const [label, wrong] of others) assert.equal(leafMatches(pem, wrong, '42'), false, `${c.name} ${form.label}: ${label}`);
+        // Two private key blocks: OpenSSL reads the first, whatever its form, and so must the check.
+        const firstWrong = `${others[1]![1]}${keyPem}`;
+        assert.equal(publicKeyInPrivateKeyPem(firstWrong), undefined, `${c.name} ${form.label}: two key blocks go to OpenSSL`);
+        assert.equal(leafMatches(pem, firstWrong, '42'), certificateMatchesKey(pem, firstWrong), `${c.name} ${form.label}: another key first`);
+        assert.equal(leafMatches(pem, firstWrong, '42'), false);
       }
     }
   });
