@@ -106,30 +106,38 @@ const OID_RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
  * pair (ContextCache.install) is where OpenSSL parses the key itself. Exported for its tests.
  */
 export function publicKeyInPrivateKeyPem(keyPem: string): { readonly algorithm: string; readonly bits: Buffer } | undefined {
-  if ((keyPem.match(PRIVATE_KEY_BEGIN) ?? []).length !== 1) return undefined;
-  const ec = (bits: Buffer | undefined) => (bits === undefined ? undefined : { algorithm: OID_EC_PUBLIC_KEY, bits });
-  const rsa = (bits: Buffer | undefined) => (bits === undefined ? undefined : { algorithm: OID_RSA_ENCRYPTION, bits });
-  const pkcs8 = pemBlocks(keyPem, 'PRIVATE KEY')[0];
-  if (pkcs8 !== undefined) {
-    // PrivateKeyInfo (RFC 5208 §5): version, algorithm, privateKey OCTET STRING, ...
-    const [, algorithm, privateKey] = children(readTlv(pkcs8).content);
-    if (algorithm?.tag !== TAG.sequence || privateKey?.tag !== TAG.octetString) return undefined;
-    const oid = children(algorithm.content)[0];
-    if (oid?.tag !== TAG.oid) return undefined;
-    const kind = oidText(oid.content);
-    if (kind === OID_EC_PUBLIC_KEY) return ec(ecPoint(privateKey.content));
-    if (kind === OID_RSA_ENCRYPTION) return rsa(rsaPublicKey(privateKey.content));
-    return undefined;
+  const labels = [...keyPem.matchAll(PRIVATE_KEY_BEGIN)];
+  if (labels.length !== 1) return undefined;
+  const label = labels[0]![1]!;
+  const der = pemBlocks(keyPem, label)[0];
+  if (der === undefined) return undefined;
+  switch (label) {
+    case 'PRIVATE KEY': {
+      // PrivateKeyInfo (RFC 5208 §5): version, algorithm, privateKey OCTET STRING, ...
+      const [, algorithm, privateKey] = children(readTlv(der).content);
+      if (algorithm?.tag !== TAG.sequence || privateKey?.tag !== TAG.octetString) return undefined;
+      const oid = children(algorithm.content)[0];
+      if (oid?.tag !== TAG.oid) return undefined;
+      const kind = oidText(oid.content);
+      if (kind === OID_EC_PUBLIC_KEY) return keyBits(kind, ecPoint(privateKey.content));
+      if (kind === OID_RSA_ENCRYPTION) return keyBits(kind, rsaPublicKey(privateKey.content));
+      return undefined;
+    }
+    case 'EC PRIVATE KEY':
+      return keyBits(OID_EC_PUBLIC_KEY, ecPoint(der));
+    case 'RSA PRIVATE KEY':
+      return keyBits(OID_RSA_ENCRYPTION, rsaPublicKey(der));
+    default:
+      return undefined; // ENCRYPTED PRIVATE KEY and other forms
   }
-  const sec1 = pemBlocks(keyPem, 'EC PRIVATE KEY')[0];
-  if (sec1 !== undefined) return ec(ecPoint(sec1));
-  const pkcs1 = pemBlocks(keyPem, 'RSA PRIVATE KEY')[0];
-  if (pkcs1 !== undefined) return rsa(rsaPublicKey(pkcs1));
-  return undefined;
 }
 
-/** Any PEM private key block's first line ("PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", …). */
-const PRIVATE_KEY_BEGIN = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/g;
+/** Any PEM private key block's first line, with its label ("PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", …). */
+const PRIVATE_KEY_BEGIN = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/g;
+
+function keyBits(algorithm: string, bits: Buffer | undefined): { readonly algorithm: string; readonly bits: Buffer } | undefined {
+  return bits === undefined ? undefined : { algorithm, bits };
+}
 
 /** ECPrivateKey (RFC 5915 §3): the point of its [1] publicKey BIT STRING, if present. */
 function ecPoint(ecPrivateKey: Buffer): Buffer | undefined {
