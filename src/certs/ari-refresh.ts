@@ -4,7 +4,7 @@ import type { RenewalInfo } from '../acme/types.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
-import type { CertificateStore, StoredCertificate } from './certificate-store.ts';
+import { withMeta, type CertificateStore, type StoredCertificate } from './certificate-store.ts';
 import type { Clock } from './clock.ts';
 import type { Entry } from './entry.ts';
 import type { Issuer } from './issuer.ts';
@@ -140,7 +140,7 @@ export class AriRefresh {
     const now = clock.now();
     const ari = updatedAri(previous, info, new Date(now));
     const meta: CertificateMeta = { ...cert.meta, ari };
-    const updated: StoredCertificate = { ...cert, meta };
+    const updated = withMeta(cert, meta);
     entry.cert = updated;
     if (ariWindowMoved(previous, ari)) {
       const renewNow = Date.parse(ari.renewAt) <= now;

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { MyServerError } from '../errors.ts';
 import type { Fence, Storage } from '../storage/storage.ts';
 import { leafMatches } from '../x509/certificate.ts';
@@ -14,6 +15,96 @@ export interface StoredCertificate {
 
 type Entry = Pick<StoredCertificate, 'chainPem' | 'keyPem' | 'meta'>;
 type Keys = StoredCertificate['keys'];
+
+/**
+ * The texts many certificates share, one string each for the whole process: the issuer part of
+ * chains (every name from one CA carries the same intermediate) and the metadata's CA fields.
+ * Bounded: a server has certificates from a few CAs; an odd store with more only shares less.
+ */
+const shared = new LRUCache<string, string>({ max: 64 });
+
+function share(text: string): string {
+  const hit = shared.get(text);
+  if (hit !== undefined) return hit;
+  shared.set(text, text);
+  return text;
+}
+
+const END_CERTIFICATE = '-----END CERTIFICATE-----';
+
+/**
+ * How a stored certificate is kept in memory for every loaded name: many thousands with
+ * on-demand TLS, most of them cold (no SecureContext, certs/context-cache.ts), so this record is
+ * their whole cost (issue 12).
+ *
+ * Why this shape: the chain is held as the leaf's PEM and the rest of the text (the issuer's
+ * certificates), the rest one shared string per distinct text (`share`). Every name from one CA
+ * carries the same intermediate, 0.7 KiB of PEM from the local CA and ~1.5 KiB from Let's
+ * Encrypt, which was the largest part of a cold certificate. `chainPem` joins the two at each
+ * call, a new string each time: a joined string kept here would be flattened in place, into one
+ * full copy, the first time C++ reads it (createSecureContext does). `keys` is derived on demand
+ * (three ~70-character strings per name otherwise); it is read by `certs list` and the status
+ * endpoint, not per handshake.
+ */
+class CompactCertificate implements StoredCertificate {
+  readonly #leaf: string;
+  readonly #rest: string;
+  readonly #issuerKey: string;
+  readonly #name: string;
+  readonly keyPem: string;
+  readonly meta: CertificateMeta;
+
+  constructor(issuerKey: string, name: string, chain: Buffer, keyPem: string, meta: CertificateMeta) {
+    // The leaf ends after its END line and the line break(s) after it; both parts are decoded from
+    // the bytes, so neither is a slice that keeps the whole text alive.
+    const end = chain.indexOf(END_CERTIFICATE);
+    let cut = end < 0 ? chain.length : end + END_CERTIFICATE.length;
+    while (cut < chain.length && (chain[cut] === 0x0a || chain[cut] === 0x0d)) cut++;
+    this.#leaf = chain.toString('utf8', 0, cut);
+    this.#rest = cut < chain.length ? share(chain.toString('utf8', cut)) : '';
+    this.#issuerKey = issuerKey;
+    this.#name = name;
+    this.keyPem = keyPem;
+    this.meta = compactMeta(meta);
+  }
+
+  get chainPem(): string {
+    return this.#rest === '' ? this.#leaf : this.#leaf + this.#rest;
+  }
+
+  /** The leaf's PEM alone: what the consistency check reads. */
+  get leafPem(): string {
+    return this.#leaf;
+  }
+
+  get keys(): Keys {
+    return certificateKeys(this.#issuerKey, this.#name);
+  }
+
+  /** The same certificate with other metadata (a renewal-information update). */
+  withMeta(meta: CertificateMeta): CompactCertificate {
+    return new CompactCertificate(this.#issuerKey, this.#name, Buffer.from(this.chainPem), this.keyPem, meta);
+  }
+
+  /** Getters are not own properties: a log line or an API answer still shows every field. */
+  toJSON(): StoredCertificate {
+    return { chainPem: this.chainPem, keyPem: this.keyPem, meta: this.meta, keys: this.keys };
+  }
+}
+
+/** The metadata with the fields every certificate of one CA repeats shared (see `share`). */
+function compactMeta(meta: CertificateMeta): CertificateMeta {
+  const s = (v: string): string => (typeof v === 'string' ? share(v) : v);
+  return { ...meta, issuer: s(meta.issuer), issuerName: s(meta.issuerName), keyType: s(meta.keyType) };
+}
+
+/**
+ * `cert` with `meta` instead of its own metadata, kept as compact as `cert` is: a spread would turn
+ * the joined chain into a field of its own.
+ */
+export function withMeta(cert: StoredCertificate, meta: CertificateMeta): StoredCertificate {
+  return cert instanceof CompactCertificate ? cert.withMeta(meta) : { ...cert, meta };
+}
 
 export interface CertificateStoreOptions {
   /** How long load() waits for another writer before serving a pending record unrepaired. */
@@ -73,7 +164,7 @@ export class CertificateStore {
       // after them, so parts read mid-save come with a pending record here, or the save is over.
       const pending = await this.#storage.get(certificatePendingKey(issuerKey, name));
       if (pending !== undefined) return this.#recover(issuerKey, name, pending);
-      const entry = assemble(keys, cert, key, meta);
+      const entry = assemble(issuerKey, name, cert, key, meta);
       if (entry !== undefined || attempt > 0 || cert === undefined || key === undefined || meta === undefined) return entry;
       // Three parts that disagree and no pending record: a save ended between the reads (or the
       // store is damaged). One more read tells which, instead of a moment's "no certificate" that
@@ -135,7 +226,7 @@ export class CertificateStore {
     } catch {
       // Best effort: the other instances' storage check finds the new certificate anyway.
     }
-    return { chainPem: entry.chainPem, keyPem: entry.keyPem, meta: entry.meta, keys };
+    return new CompactCertificate(issuerKey, name, Buffer.from(entry.chainPem), entry.keyPem, entry.meta);
   }
 
   /** Forget a certificate (after revocation). Pending record and metadata first, so a crash midway leaves it incomplete, i.e. absent. */
@@ -185,20 +276,21 @@ export class CertificateStore {
         const entry = bytes === undefined ? undefined : parsePending(bytes);
         if (entry !== undefined) await this.#writeParts(keys, entry, fence);
         if (bytes !== undefined) await this.#storage.delete(pendingKey, { fence });
-        if (entry !== undefined) return { ...entry, keys };
-        return this.#loadParts(keys);
+        if (entry !== undefined) return new CompactCertificate(issuerKey, name, Buffer.from(entry.chainPem), entry.keyPem, entry.meta);
+        return this.#loadParts(issuerKey, name);
       });
     } catch (err) {
       if (!(err instanceof MyServerError && err.code === 'MS_ERR_LOCK_TIMEOUT')) throw err;
       // The holder is gone or stuck: serve without writing; a complete record is the newest entry.
       const entry = parsePending(seen);
-      return entry !== undefined ? { ...entry, keys } : this.#loadParts(keys);
+      return entry !== undefined ? new CompactCertificate(issuerKey, name, Buffer.from(entry.chainPem), entry.keyPem, entry.meta) : this.#loadParts(issuerKey, name);
     }
   }
 
-  async #loadParts(keys: Keys): Promise<StoredCertificate | undefined> {
+  async #loadParts(issuerKey: string, name: string): Promise<StoredCertificate | undefined> {
+    const keys = certificateKeys(issuerKey, name);
     const [cert, key, meta] = await Promise.all([this.#storage.get(keys.cert), this.#storage.get(keys.key), this.#storage.get(keys.meta)]);
-    return assemble(keys, cert, key, meta);
+    return assemble(issuerKey, name, cert, key, meta);
   }
 
   /**
@@ -235,16 +327,17 @@ export class CertificateStore {
 }
 
 /** The entry the three parts make, or undefined when one is missing or they disagree. */
-function assemble(keys: Keys, cert: Buffer | undefined, key: Buffer | undefined, meta: Buffer | undefined): StoredCertificate | undefined {
+function assemble(issuerKey: string, name: string, cert: Buffer | undefined, key: Buffer | undefined, meta: Buffer | undefined): StoredCertificate | undefined {
   if (!cert || !key || !meta) return undefined;
   let parsed: CertificateMeta;
   try {
     parsed = parseMeta(meta);
   } catch (err) {
-    throw new MyServerError('MS_ERR_STORAGE', `reading ${keys.meta}`, { cause: err });
+    throw new MyServerError('MS_ERR_STORAGE', `reading ${certificateKeys(issuerKey, name).meta}`, { cause: err });
   }
-  const entry = { chainPem: cert.toString('utf8'), keyPem: key.toString('utf8'), meta: parsed };
-  return consistent(entry) ? { ...entry, keys } : undefined;
+  const entry = new CompactCertificate(issuerKey, name, cert, key.toString('utf8'), parsed);
+  // The leaf alone: the check reads nothing else, and joining the chain would build a string for nothing.
+  return leafMatches(entry.leafPem, entry.keyPem, entry.meta.serialHex) ? entry : undefined;
 }
 
 /**
