@@ -9,17 +9,19 @@
  *
  * Candidates: `tls` (tls.createServer, one certificate, ALPN h2/http1.1, the listener's cipher
  * policy), `h2` (http2.createSecureServer({ allowHTTP1 }) with Node's defaults), `my-server` (this
- * tree's src/main.ts with one `tls CERT KEY` site, as bench:proxy configures it) and, with
+ * tree's src/main.ts with one `tls CERT KEY` site, as bench:proxy configures it), with
  * --before, `before` (the same from another checkout, e.g. `git archive` of an older commit with
- * node_modules linked), for before/after pairs.
+ * node_modules linked), for before/after pairs, and `--products caddy,nginx` (the default; ''
+ * for none): Caddy and nginx with the same certificate, configured as the proxy mode does (one
+ * core, GOMAXPROCS=1, one worker), so the floors stand beside the products in one run.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createBenchCertificates } from './certs.ts';
 import { Processes, runTool, treeStats, waitForPort } from './processes.ts';
-import { NODE_FLAGS } from './candidates.ts';
+import { CANDIDATES, NODE_FLAGS } from './candidates.ts';
 import { sleep } from '../src/util/backoff.ts';
 
 const { values } = parseArgs({
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     before: { type: 'string' },
     only: { type: 'string' },
     floors: { type: 'string', default: 'tls=' },
+    products: { type: 'string', default: 'caddy,nginx' },
   },
 });
 const rounds = Number(values.rounds);
@@ -97,10 +100,10 @@ const signal = new AbortController().signal;
 const candidates: Candidate[] = [];
 let port = 24_000 + Math.floor(Math.random() * 1000) * 4;
 
-function add(name: string, p: number, command: string, args: string[]): void {
+function add(name: string, p: number, command: string, args: readonly string[], env?: NodeJS.ProcessEnv): void {
   if (values.only !== undefined && !values.only.split(',').includes(name)) return;
   const c: Candidate = { name, port: p, us: [] };
-  const started = processes.start(name, command, args, { cpus: SERVER_CPU, logFile: join(dir, `${name}.log`) });
+  const started = processes.start(name, command, args, { cpus: SERVER_CPU, env, logFile: join(dir, `${name}.log`) });
   c.pid = started.pid;
   candidates.push(c);
 }
@@ -128,6 +131,16 @@ for (const spec of values.floors.split(',').filter((x) => x !== '')) {
 }
 await addMyServer('my-server', REPO);
 if (values.before !== undefined) await addMyServer('before', values.before);
+for (const id of values.products.split(',').filter((x) => x !== '')) {
+  const product = CANDIDATES.find((c) => c.id === id && id !== 'my-server');
+  if (product === undefined) throw new Error(`--products: unknown product ${id} (caddy, nginx)`);
+  const p = port++;
+  const productDir = join(dir, id);
+  await mkdir(productDir, { recursive: true });
+  // upstreamPort: never dialled, the handshake client sends no request.
+  const launch = await product.prepare({ dir: productDir, httpPort: port++, httpsPort: p, upstreamPort: 9, sites: [certs.main], mode: 'one-core' });
+  add(id, p, launch.command, launch.args, launch.env);
+}
 
 try {
   for (const c of candidates) {

@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HEAP_GROWING_FLAG, WASM_TIERING_FLAG } from '../../../src/app/heap-tuning.ts';
+import { spawnSync } from 'node:child_process';
+import { HEAP_GROWING_FLAG, MARKING_TRIGGER_FLAG, RUN_V8_FLAGS, WASM_TIERING_FLAG } from '../../../src/app/heap-tuning.ts';
 import { missingNodeFlags } from '../../../src/cli/node-flags.ts';
 
 const flagGiven = (flag: string, execArgv: readonly string[], nodeOptions: string | undefined): boolean => missingNodeFlags([flag], execArgv, nodeOptions).length === 0;
@@ -24,4 +25,22 @@ test('the WebAssembly tiering budget is left to the user when they name it, what
   assert.equal(flagGiven(WASM_TIERING_FLAG, ['--wasm-tiering-budget=1'], undefined), true);
   assert.equal(flagGiven(WASM_TIERING_FLAG, [], '--wasm_tiering_budget=5'), true);
   assert.equal(flagGiven(WASM_TIERING_FLAG, ['--wasm-tiering-budget-extra=1', '--heap-growing-percent=5'], undefined), false);
+});
+
+test('the marking trigger is left to the user when they name it', () => {
+  assert.equal(flagGiven(MARKING_TRIGGER_FLAG, [], '--heap-growing-percent=100'), false);
+  assert.equal(flagGiven(MARKING_TRIGGER_FLAG, ['--incremental-marking-soft-trigger=0'], undefined), true);
+  assert.equal(flagGiven(MARKING_TRIGGER_FLAG, [], '--incremental_marking_soft_trigger=90'), true);
+  assert.equal(flagGiven(MARKING_TRIGGER_FLAG, ['--incremental-marking-hard-trigger=90'], undefined), false);
+});
+
+test('the V8 of this Node.js knows every flag run sets at run time (an unknown one is only a line on stderr)', () => {
+  for (const flag of RUN_V8_FLAGS) {
+    const r = spawnSync(process.execPath, ['-e', `require('node:v8').setFlagsFromString(${JSON.stringify(flag)})`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, flag);
+    assert.equal(r.stderr, '', `${flag}: ${r.stderr}`);
+  }
+  // The check can fail: a flag V8 does not know is reported there.
+  const unknown = spawnSync(process.execPath, ['-e', `require('node:v8').setFlagsFromString('--no-such-flag-my-server')`], { encoding: 'utf8' });
+  assert.match(unknown.stderr, /unrecognized flag/);
 });
