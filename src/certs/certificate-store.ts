@@ -45,6 +45,9 @@ const END_CERTIFICATE = '-----END CERTIFICATE-----';
  * full copy, the first time C++ reads it (createSecureContext does). `keys` is derived on demand
  * (three ~70-character strings per name otherwise); it is read by `certs list` and the status
  * endpoint, not per handshake.
+ *
+ * Never spread one (`{ ...cert, meta }`): getters are not own properties, so the copy would have
+ * no chain and no keys, and TypeScript cannot tell. `withMeta` is the way to change the metadata.
  */
 class CompactCertificate implements StoredCertificate {
   readonly #leaf: string;
@@ -336,8 +339,10 @@ function assemble(issuerKey: string, name: string, cert: Buffer | undefined, key
     throw new MyServerError('MS_ERR_STORAGE', `reading ${certificateKeys(issuerKey, name).meta}`, { cause: err });
   }
   const entry = new CompactCertificate(issuerKey, name, cert, key.toString('utf8'), parsed);
-  // The leaf alone: the check reads nothing else, and joining the chain would build a string for nothing.
-  return leafMatches(entry.leafPem, entry.keyPem, entry.meta.serialHex) ? entry : undefined;
+  // The leaf alone, as a rule: the check reads nothing else. The whole chain when that fails, as
+  // save checked it: its first valid certificate block may come after text that has an END line
+  // of its own (a damaged block before the leaf), and such a chain must load as it saved.
+  return leafMatches(entry.leafPem, entry.keyPem, entry.meta.serialHex) || leafMatches(entry.chainPem, entry.keyPem, entry.meta.serialHex) ? entry : undefined;
 }
 
 /**

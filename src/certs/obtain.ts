@@ -2,7 +2,7 @@ import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
 import { parseCertificate, splitPemChain } from '../x509/certificate.ts';
 import { generatePrivateKeyPem, type KeyType } from '../x509/keys.ts';
-import type { CertificateStore, StoredCertificate } from './certificate-store.ts';
+import { withMeta, type CertificateStore, type StoredCertificate } from './certificate-store.ts';
 import { IssuanceHolds } from './holds.ts';
 import { findRefusal, type Issuer } from './issuer.ts';
 import { issueLockName } from './keys.ts';
@@ -58,7 +58,7 @@ export async function obtainCertificate(names: readonly string[], o: ObtainOptio
     if (existing && !o.force && coversAll(existing.meta, names)) {
       const meta = freshestMeta(existing.meta, o.known);
       // Not due: returned with the metadata that decided, so the caller keeps what it knew.
-      if (!needsRenewal(meta, now())) return meta === existing.meta ? existing : { ...existing, meta };
+      if (!needsRenewal(meta, now())) return meta === existing.meta ? existing : withMeta(existing, meta);
     }
     // Read under the lock: a hold recorded by the holder we waited for counts.
     const held = await holds.check(names);

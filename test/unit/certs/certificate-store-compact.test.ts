@@ -2,7 +2,8 @@
  * How CertificateStore keeps a loaded certificate in memory (issue 12): the chain as the leaf's
  * PEM plus the issuer part, the latter one string for every certificate of one CA, and the
  * storage keys derived on demand. What must hold: the chain reads back byte for byte, whatever
- * its line breaks; nothing of the record is lost to a spread or to JSON; and the issuer part
+ * its line breaks; nothing of the record is lost to JSON or to a change of metadata; a chain with
+ * a damaged block before its leaf loads as it saved; and the issuer part
  * really is one string, which only the heap can tell (two equal strings are equal in JavaScript).
  */
 import { test } from 'node:test';
@@ -10,6 +11,10 @@ import assert from 'node:assert/strict';
 import { getHeapSnapshot } from 'node:v8';
 import { CertificateStore, withMeta, type StoredCertificate } from '../../../src/certs/certificate-store.ts';
 import { certificateKeys } from '../../../src/certs/keys.ts';
+import { LocalIssuer } from '../../../src/certs/local-issuer.ts';
+import type { CertificateMeta } from '../../../src/certs/meta.ts';
+import { obtainCertificate } from '../../../src/certs/obtain.ts';
+import { silentLogger } from '../../../src/log.ts';
 import { splitPemChain } from '../../../src/x509/certificate.ts';
 import { localIssuance, tempStorage } from './helpers.ts';
 
@@ -64,7 +69,8 @@ test('a loaded chain reads back byte for byte, and its storage keys are the layo
       assert.equal(cert.chainPem, issued.get(name), `${name}: chain`);
       assert.equal(splitPemChain(cert.chainPem).length, 2, `${name}: leaf and intermediate`);
       assert.deepEqual(cert.keys, certificateKeys('local', name));
-      // JSON (a log line, an API answer) and a spread see every field, as with a plain object.
+      // JSON (a log line, an API answer) sees every field, as with a plain object; withMeta (not a
+      // spread, which would drop the getters) changes the metadata.
       const json = JSON.parse(JSON.stringify(cert)) as Record<string, unknown>;
       assert.equal(json['chainPem'], cert.chainPem);
       assert.equal(json['keyPem'], cert.keyPem);
@@ -117,5 +123,56 @@ test('every certificate of one CA holds the same issuer string, not a copy each'
     assert.ok(holders >= 2 && holders <= 3, `strings holding the intermediate: ${holders}, for ${loaded.length} certificates`);
   } finally {
     await cleanup();
+  }
+});
+
+test('a chain whose first END line comes before its first valid block loads as it saved', async () => {
+  const tmp = await tempStorage();
+  try {
+    const store = new CertificateStore(tmp.storage);
+    const entry = await localIssuance(tmp.storage, 'odd.localhost')();
+    // save checks the chain's first valid certificate block; load must accept what save did,
+    // not only the text up to the first END line (a stray line, a damaged block before the leaf).
+    const variants = {
+      'stray END line first': `-----END CERTIFICATE-----\n${entry.chainPem}`,
+      'damaged block first': `-----BEGIN CERTIFICATE-----\n!!bad!!\n-----END CERTIFICATE-----\n${entry.chainPem}`,
+    };
+    for (const [what, chainPem] of Object.entries(variants)) {
+      const saved = await store.save('local', 'odd.localhost', { ...entry, chainPem });
+      assert.equal(saved.chainPem, chainPem, `${what}: as saved`);
+      const loaded = await new CertificateStore(tmp.other()).load('local', 'odd.localhost');
+      assert.equal(loaded?.chainPem, chainPem, `${what}: as loaded`);
+    }
+  } finally {
+    await tmp.remove();
+  }
+});
+
+test('obtain, finding the stored certificate not due by newer metadata the caller knew, returns it whole', async () => {
+  const tmp = await tempStorage();
+  try {
+    const store = new CertificateStore(tmp.storage);
+    const entry = await localIssuance(tmp.storage, 'known.localhost')();
+    await store.save('local', 'known.localhost', entry);
+    // Stored: due by its lifetime at `now`. Known to the caller: a renewal window (ARI) later
+    // than `now`, as after an update that could not be saved. obtain returns the stored
+    // certificate with the known metadata: a copy made by a spread had no chain and no keys.
+    const nb = Date.parse(entry.meta.notBefore);
+    const na = Date.parse(entry.meta.notAfter);
+    const now = new Date(nb + 0.7 * (na - nb));
+    const later = (ms: number): string => new Date(now.getTime() + ms).toISOString();
+    const known: CertificateMeta = {
+      ...entry.meta,
+      obtainedAt: '2000-01-01T00:00:00.000Z',
+      ari: { start: later(86_400_000), end: later(2 * 86_400_000), renewAt: later(0.05 * (na - nb)), checkedAt: now.toISOString() },
+    };
+    const issuer = new LocalIssuer({ storage: tmp.storage, log: silentLogger() });
+    const cert = await obtainCertificate(['known.localhost'], { storage: tmp.storage, store, issuer, keyType: 'p256', log: silentLogger(), known, now: () => now });
+    assert.equal(cert.meta.serialHex, entry.meta.serialHex, 'the stored certificate, not a new one');
+    assert.deepEqual(cert.meta.ari, known.ari, 'with the metadata the caller knew');
+    assert.equal(cert.chainPem, entry.chainPem);
+    assert.deepEqual(cert.keys, certificateKeys('local', 'known.localhost'));
+  } finally {
+    await tmp.remove();
   }
 });
