@@ -45,7 +45,14 @@ export interface CandidateResult {
   readonly abuseRssKiB?: number;
 }
 
+/**
+ * The handshake load run against a bare Node `http2.createSecureServer` in the same rounds (bench/floors.ts
+ * startBareServer), or why it was not: what no server built on Node can go below.
+ */
+export type HandshakeFloor = readonly Sample<HandshakeResult | string>[] | string;
+
 export interface RunReport {
+  readonly handshakeFloor?: HandshakeFloor | undefined;
   readonly date: string;
   readonly mode: Mode;
   readonly rounds: number;
@@ -204,7 +211,7 @@ export function renderProxySection(report: RunReport): string {
   return `Layout **${report.mode}**, ${report.rounds} round(s).
 
 ${renderTable(report.results)}
-
+${renderHandshakeFloor(report)}
 ### Runs
 
 ${renderDetails(report.results)}
@@ -214,6 +221,28 @@ ${renderDetails(report.results)}
 ${report.notes.map((n) => `- ${n}`).join('\n')}
 
 `;
+}
+
+/** The bullet under the proxy table: the bare Node server's handshakes per CPU-second beside the products'. */
+function renderHandshakeFloor(report: RunReport): string {
+  const floor = report.handshakeFloor;
+  if (floor === undefined) return '';
+  if (typeof floor === 'string') return `\n- Handshake floor: not measured (${floor}).\n`;
+  const valid = floor.filter((s): s is Sample<HandshakeResult> => handshakeProblem(s.result) === undefined);
+  const rate = perCpu(valid, (h) => h.handshakes);
+  if (typeof rate !== 'number') return `\n- Handshake floor: no valid run (${floor.map((s) => handshakeProblem(s.result) ?? 'ok').join('; ')}).\n`;
+  const of = (id: CandidateId): number | undefined => {
+    const r = report.results.find((x) => x.id === id);
+    const v = r === undefined ? undefined : perCpu(validHandshakes(r), (h) => h.handshakes);
+    return typeof v === 'number' ? v : undefined;
+  };
+  const caddy = of('caddy');
+  const mine = of('my-server');
+  const parts = [
+    caddy !== undefined ? `${(rate / caddy).toFixed(2)} of Caddy's` : undefined,
+    mine !== undefined ? `my-server ${(mine / rate).toFixed(2)} of it` : undefined,
+  ].filter((x) => x !== undefined);
+  return `\n- Handshake floor: a bare Node ${process.version} \`http2.createSecureServer({ allowHTTP1: true })\` with the same certificate, pinned like the proxies and loaded by the same handshake client after them in each round: **${Math.round(rate).toLocaleString('en-US')}** full handshakes per CPU-second${parts.length > 0 ? ` (${parts.join('; ')})` : ''}. A server built on Node does not go above it.\n`;
 }
 
 /** A row of a table whose columns are the candidates, with the my-server ÷ Caddy ratio and the goal. */

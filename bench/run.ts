@@ -31,14 +31,15 @@ import { sleep } from '../src/util/backoff.ts';
 import { BODY_BYTES, CANDIDATES, LARGE_BODY_BYTES, LARGE_BODY_PATH, writeUpstreamConfig, type Candidate, type Mode } from './candidates.ts';
 import { createBenchCertificates } from './certs.ts';
 import { runAbuse } from './abuse.ts';
-import { runH2load, runHandshakes, runWrk } from './load.ts';
+import { runH2load, runHandshakes, runWrk, type HandshakeResult } from './load.ts';
 import { freePort, loadTarget, logTail, measureManyCerts, startCandidate, withCpu, type Instance, type RunContext } from './measure.ts';
+import type { Sample } from './report.ts';
 import { Processes, runTool, treeStats, waitForPort } from './processes.ts';
-import { EMPTY_PAGE, mergeSections, renderCommands, renderProxySection, type CandidateResult, type Section } from './report.ts';
+import { EMPTY_PAGE, mergeSections, renderCommands, renderProxySection, type CandidateResult, type HandshakeFloor, type Section } from './report.ts';
 import { runStatic, renderStatic } from './static-mode.ts';
 import { certsResults, renderCertMemory, renderOnDemand, runCertMemory, runOnDemand } from './cert-modes.ts';
 import { defaultCacheDir } from './cert-cache.ts';
-import { measureFloors } from './floors.ts';
+import { measureFloors, startBareServer, type BareServer } from './floors.ts';
 import { measureMatchers, renderMatchers } from './matchers.ts';
 import { renderWorkers, runWorkers } from './workers.ts';
 
@@ -152,8 +153,12 @@ function progress(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
 }
 
-/** Loads in rounds, one kind at a time across all candidates, starting each round with the next candidate. */
-async function measureRounds(run: RunContext, options: Options, entries: readonly Entry[]): Promise<void> {
+/**
+ * Loads in rounds, one kind at a time across all candidates, starting each round with the next
+ * candidate. With `floor`, each round's handshake load also runs against that bare Node server,
+ * after the candidates: the floor of handshake CPU, in the same rounds and noise.
+ */
+async function measureRounds(run: RunContext, options: Options, entries: readonly Entry[], floor?: { readonly server: BareServer; readonly samples: Sample<HandshakeResult | string>[] }): Promise<void> {
   const live = entries.filter((e): e is Entry & { instance: Instance } => e.instance !== undefined);
   for (const e of live) {
     await sleep(1000, run.signal);
@@ -182,6 +187,13 @@ async function measureRounds(run: RunContext, options: Options, entries: readonl
     for (const e of order) {
       progress(`round ${round + 1}/${options.rounds}: ${e.result.label}: handshakes`);
       e.result.handshake.push(await withCpu(e.instance, () => runHandshakes(loadTarget(run, e.instance), HANDSHAKE_SECONDS, HANDSHAKE_CONCURRENCY, HANDSHAKE_GROUPS)));
+      run.signal.throwIfAborted();
+    }
+    if (floor !== undefined) {
+      progress(`round ${round + 1}/${options.rounds}: bare Node server: handshakes`);
+      const before = (await treeStats(floor.server.pid)).cpuSeconds;
+      const result = await runHandshakes({ port: floor.server.port, host: run.host, cpus: run.loadCpus, signal: run.signal }, HANDSHAKE_SECONDS, HANDSHAKE_CONCURRENCY, HANDSHAKE_GROUPS);
+      floor.samples.push({ result, cpuSeconds: (await treeStats(floor.server.pid)).cpuSeconds - before });
       run.signal.throwIfAborted();
     }
   }
@@ -285,8 +297,9 @@ async function main(): Promise<number> {
     const onDemandCandidates = selected.filter((c) => c.prepareOnDemand !== undefined);
     await mode('proxy', 'Reverse proxy', async () => {
       const t0 = performance.now();
-      const results = await runProxy(run, options, selected, versions);
+      const { results, floor } = await runProxy(run, options, selected, versions);
       return renderProxySection({
+        handshakeFloor: floor,
         date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
         mode: options.mode,
         rounds: options.rounds,
@@ -339,7 +352,7 @@ async function main(): Promise<number> {
 }
 
 /** The proxy mode: every candidate started on the measured site, the loads in rounds, then the 1,000-certificate instances. */
-async function runProxy(run: RunContext, options: Options, selected: readonly Candidate[], versions: Map<string, string>): Promise<CandidateResult[]> {
+async function runProxy(run: RunContext, options: Options, selected: readonly Candidate[], versions: Map<string, string>): Promise<{ results: CandidateResult[]; floor: HandshakeFloor | undefined }> {
   const entries: Entry[] = [];
   for (const candidate of selected) {
     progress(`${candidate.label}: starting`);
@@ -354,10 +367,14 @@ async function runProxy(run: RunContext, options: Options, selected: readonly Ca
       entries.push({ candidate, result });
     } else entries.push({ candidate, instance, result });
   }
+  // The floor is pinned like the candidates, so only in the one-core layout.
+  const bare = options.mode === 'one-core' ? await startBareServer(run.certs.main.certFile, run.certs.main.keyFile, CANDIDATE_CPUS, run.signal) : undefined;
+  const floorSamples: Sample<HandshakeResult | string>[] = [];
   try {
-    await measureRounds(run, options, entries);
+    await measureRounds(run, options, entries, bare !== undefined && typeof bare !== 'string' ? { server: bare, samples: floorSamples } : undefined);
   } finally {
     for (const e of entries) if (e.instance) await run.processes.stop(e.instance.started);
+    if (bare !== undefined && typeof bare !== 'string') bare.stop();
   }
   for (const e of entries) {
     if (e.result.failure) continue;
@@ -367,7 +384,7 @@ async function runProxy(run: RunContext, options: Options, selected: readonly Ca
       return describeError(err);
     });
   }
-  return entries.map((e) => e.result);
+  return { results: entries.map((e) => e.result), floor: typeof bare === 'string' ? bare : bare === undefined ? undefined : floorSamples };
 }
 
 function methodNotes(options: Options): string[] {

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cachedCertName, certCache, linkCertStorage } from '../../bench/cert-cache.ts';
-import { mergeSections } from '../../bench/report.ts';
+import { mergeSections, renderProxySection, type CandidateResult, type RunReport } from '../../bench/report.ts';
+import type { HandshakeResult } from '../../bench/load.ts';
 import { parseCertificate } from '../../src/x509/certificate.ts';
 
 const page = `# Benchmarks
@@ -72,4 +73,37 @@ test('the certificate cache writes leaves both products load: own key, SAN, chai
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+const handshakes = (n: number, extra: Partial<HandshakeResult> = {}): HandshakeResult => ({ command: 'hs', handshakes: n, resumed: 0, errors: 0, seconds: 8, clientCpuSeconds: 8, ...extra });
+const result = (id: CandidateResult['id'], perCpuSecond: number): CandidateResult => ({
+  id,
+  label: id,
+  version: 'test',
+  wrk: [],
+  wrk64: [],
+  h2: [],
+  handshake: [{ result: handshakes(perCpuSecond * 4), cpuSeconds: 4 }],
+});
+const report = (handshakeFloor: RunReport['handshakeFloor']): RunReport => ({
+  handshakeFloor,
+  date: '2026-12-05T00:00:00Z',
+  mode: 'one-core',
+  rounds: 1,
+  machine: [],
+  results: [result('my-server', 1_700), result('caddy', 2_000), result('nginx', 2_100)],
+  commands: [],
+  configs: [],
+  notes: [],
+  durationSeconds: 1,
+});
+
+test('the proxy section shows the bare Node handshake floor beside Caddy and my-server, from valid runs only', () => {
+  // Two runs: 1,800 per CPU-second and one with resumed handshakes, which must not count.
+  const text = renderProxySection(report([{ result: handshakes(7_200), cpuSeconds: 4 }, { result: handshakes(100, { resumed: 5 }), cpuSeconds: 1 }]));
+  assert.match(text, /Handshake floor: a bare Node v[\d.]+ `http2\.createSecureServer\(\{ allowHTTP1: true \}\)`/);
+  assert.match(text, /\*\*1,800\*\* full handshakes per CPU-second \(0\.90 of Caddy's; my-server 0\.94 of it\)/);
+  assert.match(renderProxySection(report('the bare Node server did not start')), /Handshake floor: not measured \(the bare Node server did not start\)/);
+  assert.match(renderProxySection(report([{ result: 'client failed', cpuSeconds: 1 }])), /Handshake floor: no valid run \(client failed\)/);
+  assert.doesNotMatch(renderProxySection(report(undefined)), /Handshake floor/);
 });
