@@ -242,7 +242,7 @@ function renderHandshakeFloor(report: RunReport): string {
     caddy !== undefined ? `${(rate / caddy).toFixed(2)} of Caddy's` : undefined,
     mine !== undefined ? `my-server ${(mine / rate).toFixed(2)} of it` : undefined,
   ].filter((x) => x !== undefined);
-  return `\n- Handshake floor: a bare Node ${process.version} \`http2.createSecureServer({ allowHTTP1: true })\` with the same certificate, pinned like the proxies and loaded by the same handshake client after them in each round: **${Math.round(rate).toLocaleString('en-US')}** full handshakes per CPU-second${parts.length > 0 ? ` (${parts.join('; ')})` : ''}. A server built on Node does not go above it.\n`;
+  return `\n- Handshake floor: a bare Node ${process.version} \`http2.createSecureServer({ allowHTTP1: true })\` with the same certificate, pinned like the proxies and loaded by the same handshake client after them in each round: **${Math.round(rate).toLocaleString('en-US')}** full handshakes per CPU-second${parts.length > 0 ? ` (${parts.join('; ')})` : ''}. What Node's own HTTPS server costs per connection, the one my-server is built on.\n`;
 }
 
 /** A row of a table whose columns are the candidates, with the my-server ÷ Caddy ratio and the goal. */
