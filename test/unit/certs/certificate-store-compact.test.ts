@@ -16,7 +16,7 @@ import type { CertificateMeta } from '../../../src/certs/meta.ts';
 import { obtainCertificate } from '../../../src/certs/obtain.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { splitPemChain } from '../../../src/x509/certificate.ts';
-import { localIssuance, tempStorage } from './helpers.ts';
+import { localIssuance, tempStorage, type IssuedEntry } from './helpers.ts';
 
 const NAMES = Array.from({ length: 12 }, (_, i) => `c${i}.compact.localhost`);
 
@@ -61,6 +61,26 @@ async function stringsHolding(text: string): Promise<number> {
   return n;
 }
 
+/**
+ * A certificate for `name` from a fresh store; each variant of its chain text that `variantsOf`
+ * makes, saved, reads back byte for byte: as save returns it and as another store loads it.
+ */
+async function assertRoundTrips(name: string, variantsOf: (entry: IssuedEntry) => Record<string, string>): Promise<void> {
+  const tmp = await tempStorage();
+  try {
+    const store = new CertificateStore(tmp.storage);
+    const entry = await localIssuance(tmp.storage, name)();
+    for (const [what, chainPem] of Object.entries(variantsOf(entry))) {
+      const saved = await store.save('local', name, { ...entry, chainPem });
+      assert.equal(saved.chainPem, chainPem, `${what}: as saved`);
+      const loaded = await new CertificateStore(tmp.other()).load('local', name);
+      assert.equal(loaded?.chainPem, chainPem, `${what}: as loaded`);
+    }
+  } finally {
+    await tmp.remove();
+  }
+}
+
 test('a loaded chain reads back byte for byte, and its storage keys are the layout`s', async () => {
   const { loaded, issued, cleanup } = await loadedCertificates();
   try {
@@ -87,26 +107,15 @@ test('a loaded chain reads back byte for byte, and its storage keys are the layo
 });
 
 test('line breaks and text around the blocks survive: CRLF, a single certificate, no final newline', async () => {
-  const tmp = await tempStorage();
-  try {
-    const store = new CertificateStore(tmp.storage);
-    const entry = await localIssuance(tmp.storage, 'crlf.localhost')();
+  await assertRoundTrips('crlf.localhost', (entry) => {
     const [leaf, issuer] = splitPemChain(entry.chainPem);
-    const variants = {
+    return {
       crlf: entry.chainPem.replaceAll('\n', '\r\n'),
       'leaf only': leaf!,
       'no final newline': `${leaf}\n${issuer!.trimEnd()}`,
       'blank lines between': `${leaf}\n\n\n${issuer}`,
     };
-    for (const [what, chainPem] of Object.entries(variants)) {
-      const saved = await store.save('local', 'crlf.localhost', { ...entry, chainPem });
-      assert.equal(saved.chainPem, chainPem, `${what}: as saved`);
-      const loaded = await new CertificateStore(tmp.other()).load('local', 'crlf.localhost');
-      assert.equal(loaded?.chainPem, chainPem, `${what}: as loaded`);
-    }
-  } finally {
-    await tmp.remove();
-  }
+  });
 });
 
 test('every certificate of one CA holds the same issuer string, not a copy each', async () => {
@@ -127,25 +136,12 @@ test('every certificate of one CA holds the same issuer string, not a copy each'
 });
 
 test('a chain whose first END line comes before its first valid block loads as it saved', async () => {
-  const tmp = await tempStorage();
-  try {
-    const store = new CertificateStore(tmp.storage);
-    const entry = await localIssuance(tmp.storage, 'odd.localhost')();
-    // save checks the chain's first valid certificate block; load must accept what save did,
-    // not only the text up to the first END line (a stray line, a damaged block before the leaf).
-    const variants = {
-      'stray END line first': `-----END CERTIFICATE-----\n${entry.chainPem}`,
-      'damaged block first': `-----BEGIN CERTIFICATE-----\n!!bad!!\n-----END CERTIFICATE-----\n${entry.chainPem}`,
-    };
-    for (const [what, chainPem] of Object.entries(variants)) {
-      const saved = await store.save('local', 'odd.localhost', { ...entry, chainPem });
-      assert.equal(saved.chainPem, chainPem, `${what}: as saved`);
-      const loaded = await new CertificateStore(tmp.other()).load('local', 'odd.localhost');
-      assert.equal(loaded?.chainPem, chainPem, `${what}: as loaded`);
-    }
-  } finally {
-    await tmp.remove();
-  }
+  // save checks the chain's first valid certificate block; load must accept what save did,
+  // not only the text up to the first END line (a stray line, a damaged block before the leaf).
+  await assertRoundTrips('odd.localhost', (entry) => ({
+    'stray END line first': `-----END CERTIFICATE-----\n${entry.chainPem}`,
+    'damaged block first': `-----BEGIN CERTIFICATE-----\n!!bad!!\n-----END CERTIFICATE-----\n${entry.chainPem}`,
+  }));
 });
 
 test('obtain, finding the stored certificate not due by newer metadata the caller knew, returns it whole', async () => {
