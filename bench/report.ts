@@ -47,7 +47,7 @@ export interface CandidateResult {
 
 /**
  * The handshake load run against a bare Node `http2.createSecureServer` in the same rounds (bench/floors.ts
- * startBareServer), or why it was not: what no server built on Node can go below.
+ * startBareServer), or why it was not: Node's own cost per connection, the floor under my-server's.
  */
 export type HandshakeFloor = readonly Sample<HandshakeResult | string>[] | string;
 
@@ -80,6 +80,8 @@ const validWrk64 = (r: CandidateResult): Sample<WrkResult>[] => r.wrk64.filter((
 const validH2 = (r: CandidateResult): Sample<H2loadResult>[] => r.h2.filter((s) => !s.result.invalid);
 const validHandshakes = (r: CandidateResult): Sample<HandshakeResult>[] =>
   r.handshake.filter((s): s is Sample<HandshakeResult> => handshakeProblem(s.result) === undefined);
+
+const handshakesPerCpu = (r: CandidateResult): Figure => perCpu(validHandshakes(r), (h) => h.handshakes);
 
 function best<T>(samples: readonly Sample<T>[], rate: (t: T) => number): T | undefined {
   let top: T | undefined;
@@ -138,7 +140,7 @@ const ROWS: readonly Row[] = [
   { metric: 'HTTPS/1.1 64 KiB requests per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: (r) => perCpu(validWrk64(r), (w) => w.requestsPerSecond * w.seconds) },
   { metric: 'HTTP/2 req/s (h2load)', better: 'higher', goal: true, digits: 0, value: (r) => fromBest(validH2(r), r.h2, h2Rate, h2Rate, (h) => h.invalid) },
   { metric: 'Full TLS handshakes/s', better: 'higher', goal: true, digits: 0, value: (r) => fromBest(validHandshakes(r), r.handshake, (h) => (typeof h === 'string' ? 0 : hsRate(h)), (h) => (typeof h === 'string' ? Number.NaN : hsRate(h)), handshakeProblem) },
-  { metric: 'Full TLS handshakes per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: (r) => perCpu(validHandshakes(r), (h) => h.handshakes) },
+  { metric: 'Full TLS handshakes per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: handshakesPerCpu },
   { metric: 'RSS idle, 1 site, MiB', better: 'lower', goal: false, digits: 1, value: (r) => MiB(r.idleRssKiB) },
   { metric: 'Peak RSS (VmHWM) after all loads, MiB', better: 'lower', goal: true, digits: 1, value: (r) => MiB(r.peakRssKiB) },
   { metric: 'RSS with 1,000 certificates, MiB', better: 'lower', goal: true, digits: 1, value: (r) => manyCerts(r, (m) => m.rssKiB / 1024) },
@@ -233,7 +235,7 @@ function renderHandshakeFloor(report: RunReport): string {
   if (typeof rate !== 'number') return `\n- Handshake floor: no valid run (${floor.map((s) => handshakeProblem(s.result) ?? 'ok').join('; ')}).\n`;
   const of = (id: CandidateId): number | undefined => {
     const r = report.results.find((x) => x.id === id);
-    const v = r === undefined ? undefined : perCpu(validHandshakes(r), (h) => h.handshakes);
+    const v = r === undefined ? undefined : handshakesPerCpu(r);
     return typeof v === 'number' ? v : undefined;
   };
   const caddy = of('caddy');

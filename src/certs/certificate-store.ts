@@ -57,18 +57,25 @@ class CompactCertificate implements StoredCertificate {
   readonly keyPem: string;
   readonly meta: CertificateMeta;
 
-  constructor(issuerKey: string, name: string, chain: Buffer, keyPem: string, meta: CertificateMeta) {
+  private constructor(issuerKey: string, name: string, leaf: string, rest: string, keyPem: string, meta: CertificateMeta) {
+    this.#leaf = leaf;
+    this.#rest = rest;
+    this.#issuerKey = issuerKey;
+    this.#name = name;
+    this.keyPem = keyPem;
+    this.meta = compactMeta(meta);
+  }
+
+  /** The record of a chain as read (bytes) or as saved (text: a save, a pending record). */
+  static of(issuerKey: string, name: string, chainPem: Buffer | string, keyPem: string, meta: CertificateMeta): CompactCertificate {
+    const chain = typeof chainPem === 'string' ? Buffer.from(chainPem) : chainPem;
     // The leaf ends after its END line and the line break(s) after it; both parts are decoded from
     // the bytes, so neither is a slice that keeps the whole text alive.
     const end = chain.indexOf(END_CERTIFICATE);
     let cut = end < 0 ? chain.length : end + END_CERTIFICATE.length;
     while (cut < chain.length && (chain[cut] === 0x0a || chain[cut] === 0x0d)) cut++;
-    this.#leaf = chain.toString('utf8', 0, cut);
-    this.#rest = cut < chain.length ? share(chain.toString('utf8', cut)) : '';
-    this.#issuerKey = issuerKey;
-    this.#name = name;
-    this.keyPem = keyPem;
-    this.meta = compactMeta(meta);
+    const rest = cut < chain.length ? share(chain.toString('utf8', cut)) : '';
+    return new CompactCertificate(issuerKey, name, chain.toString('utf8', 0, cut), rest, keyPem, meta);
   }
 
   get chainPem(): string {
@@ -86,7 +93,7 @@ class CompactCertificate implements StoredCertificate {
 
   /** The same certificate with other metadata (a renewal-information update). */
   withMeta(meta: CertificateMeta): CompactCertificate {
-    return new CompactCertificate(this.#issuerKey, this.#name, Buffer.from(this.chainPem), this.keyPem, meta);
+    return new CompactCertificate(this.#issuerKey, this.#name, this.#leaf, this.#rest, this.keyPem, meta);
   }
 
   /** Getters are not own properties: a log line or an API answer still shows every field. */
@@ -229,7 +236,7 @@ export class CertificateStore {
     } catch {
       // Best effort: the other instances' storage check finds the new certificate anyway.
     }
-    return new CompactCertificate(issuerKey, name, Buffer.from(entry.chainPem), entry.keyPem, entry.meta);
+    return CompactCertificate.of(issuerKey, name, entry.chainPem, entry.keyPem, entry.meta);
   }
 
   /** Forget a certificate (after revocation). Pending record and metadata first, so a crash midway leaves it incomplete, i.e. absent. */
@@ -279,14 +286,14 @@ export class CertificateStore {
         const entry = bytes === undefined ? undefined : parsePending(bytes);
         if (entry !== undefined) await this.#writeParts(keys, entry, fence);
         if (bytes !== undefined) await this.#storage.delete(pendingKey, { fence });
-        if (entry !== undefined) return new CompactCertificate(issuerKey, name, Buffer.from(entry.chainPem), entry.keyPem, entry.meta);
+        if (entry !== undefined) return CompactCertificate.of(issuerKey, name, entry.chainPem, entry.keyPem, entry.meta);
         return this.#loadParts(issuerKey, name);
       });
     } catch (err) {
       if (!(err instanceof MyServerError && err.code === 'MS_ERR_LOCK_TIMEOUT')) throw err;
       // The holder is gone or stuck: serve without writing; a complete record is the newest entry.
       const entry = parsePending(seen);
-      return entry !== undefined ? new CompactCertificate(issuerKey, name, Buffer.from(entry.chainPem), entry.keyPem, entry.meta) : this.#loadParts(issuerKey, name);
+      return entry !== undefined ? CompactCertificate.of(issuerKey, name, entry.chainPem, entry.keyPem, entry.meta) : this.#loadParts(issuerKey, name);
     }
   }
 
@@ -338,7 +345,7 @@ function assemble(issuerKey: string, name: string, cert: Buffer | undefined, key
   } catch (err) {
     throw new MyServerError('MS_ERR_STORAGE', `reading ${certificateKeys(issuerKey, name).meta}`, { cause: err });
   }
-  const entry = new CompactCertificate(issuerKey, name, cert, key.toString('utf8'), parsed);
+  const entry = CompactCertificate.of(issuerKey, name, cert, key.toString('utf8'), parsed);
   // The leaf alone, as a rule: the check reads nothing else. The whole chain when that fails, as
   // save checked it: its first valid certificate block may come after text that has an END line
   // of its own (a damaged block before the leaf), and such a chain must load as it saved.
