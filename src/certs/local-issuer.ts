@@ -47,6 +47,7 @@ export class LocalIssuer implements Issuer {
       signer,
       names: request.names,
       keyPem: request.keyPem,
+      key: request.key,
       ...(this.#lifetimeMs !== undefined ? { lifetimeMs: this.#lifetimeMs } : {}),
     });
     return { chainPem };

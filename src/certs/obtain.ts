@@ -1,7 +1,7 @@
 import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
 import { parseCertificate, splitPemChain } from '../x509/certificate.ts';
-import { generatePrivateKeyPem, type KeyType } from '../x509/keys.ts';
+import { generatePrivateKey, type KeyType } from '../x509/keys.ts';
 import { withMeta, type CertificateStore, type StoredCertificate } from './certificate-store.ts';
 import { IssuanceHolds } from './holds.ts';
 import { findRefusal, type Issuer } from './issuer.ts';
@@ -66,12 +66,13 @@ export async function obtainCertificate(names: readonly string[], o: ObtainOptio
     const log = o.log.child({ names });
     log.info({ issuer: o.issuer.id, renewal: existing !== undefined }, existing ? 'renewing certificate' : 'obtaining certificate');
     const started = Date.now();
-    const keyPem = await generatePrivateKeyPem(o.keyType);
+    const { keyPem, key } = await generatePrivateKey(o.keyType);
     let issued;
     try {
       issued = await o.issuer.issue({
         names,
         keyPem,
+        key,
         keyType: o.keyType,
         ...(existing ? { replacing: { chainPem: existing.chainPem } } : {}),
         ...(o.signal ? { signal: o.signal } : {}),

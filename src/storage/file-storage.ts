@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { promisify } from 'node:util';
 import { dirname, join, resolve, sep } from 'node:path';
 import { MyServerError } from '../errors.ts';
-import type { Storage, StorageStat } from './storage.ts';
+import type { Storage, StorageStat, WriteOptions } from './storage.ts';
 import { DIR_MODE, errnoCode, isTempFile, syncDir, writeFileAtomic } from './atomic-file.ts';
 import { DEFAULT_LOCK_REFRESH_MS, DEFAULT_LOCK_STALE_MS, FileLocks } from './file-lock.ts';
 import { LOCKS_FOLDER, validateKey, validatePrefix } from './key-path.ts';
@@ -74,12 +74,13 @@ export class FileStorage implements Storage {
    * on one host a stalled holder is rare and the 20 s stale threshold is the guard. Shared
    * storage across hosts with fencing is Redis (docs/clustering.md).
    */
-  async put(key: string, value: Buffer | string): Promise<void> {
+  async put(key: string, value: Buffer | string, options: WriteOptions = {}): Promise<void> {
     const path = this.#pathOf(validateKey(key));
     const dir = dirname(path);
     // The folder usually exists (a certificate's four puts share one): write first and make the
-    // folders only when the temp file's open says ENOENT, which saves a mkdir round-trip per put.
-    for (let attempt = 1; ; attempt++) {
+    // folders only when the temp file's open says ENOENT, which saves a mkdir round-trip per put;
+    // unless the caller says the key is new (WriteOptions.absent), when the folder likely is too.
+    for (let attempt = options.absent === true ? 2 : 1; ; attempt++) {
       try {
         if (attempt > 1) await this.#makeDirs(dir);
         await writeFileAtomic(path, value);
@@ -97,11 +98,12 @@ export class FileStorage implements Storage {
    * folder sync, not three. Until it resolves a crash may leave any subset of the values renamed
    * into place (each complete, never partial); see Storage.putAll.
    */
-  async putAll(entries: readonly (readonly [key: string, value: Buffer | string])[]): Promise<void> {
+  async putAll(entries: readonly (readonly [key: string, value: Buffer | string])[], options: WriteOptions = {}): Promise<void> {
     const items = entries.map(([key, value]) => ({ key, path: this.#pathOf(validateKey(key)), value }));
     const dirs = [...new Set(items.map((i) => dirname(i.path)))];
     const what = (): string => `writing ${items.map((i) => `"${i.key}"`).join(', ')}`;
-    for (let attempt = 1; ; attempt++) {
+    // As in put: folders first when the keys are new, after a failed open otherwise.
+    for (let attempt = options.absent === true ? 2 : 1; ; attempt++) {
       try {
         if (attempt > 1) for (const d of dirs) await this.#makeDirs(d);
         // allSettled: a retry must not race the first attempt's writes still in flight.

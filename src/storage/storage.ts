@@ -33,6 +33,13 @@ export interface WriteOptions {
    * (files) ignore it.
    */
   readonly fence?: Fence | readonly Fence[] | undefined;
+  /**
+   * None of the keys exists: the caller checked, under a lock every writer of them takes. A hint,
+   * not a condition: a storage that keeps keys in folders makes the folders before writing rather
+   * than after a write failed for want of one (a new certificate's three parts: three failed
+   * opens fewer, issue 12). Wrong, it costs only a mkdir that finds the folder there.
+   */
+  readonly absent?: boolean | undefined;
 }
 
 export interface Storage {

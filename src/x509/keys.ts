@@ -14,6 +14,15 @@ const generateKeyPairAsync = promisify(generateKeyPair);
 
 /** A new private key of `type` as PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"). */
 export async function generatePrivateKeyPem(type: KeyType): Promise<string> {
+  return (await generatePrivateKey(type)).keyPem;
+}
+
+/**
+ * A new private key of `type`: the PKCS#8 PEM that is stored, and the key itself for whoever uses
+ * it in this process next (the local CA signs its public key), which then need not parse the PEM
+ * back (~80 µs per certificate, issue 12).
+ */
+export async function generatePrivateKey(type: KeyType): Promise<{ keyPem: string; key: KeyObject }> {
   let pair: { privateKey: KeyObject };
   try {
     switch (type) {
@@ -33,7 +42,7 @@ export async function generatePrivateKeyPem(type: KeyType): Promise<string> {
   } catch (err) {
     throw new MyServerError('MS_ERR_X509', `generating ${String(type)} key`, { cause: err });
   }
-  return privateKeyToPem(pair.privateKey);
+  return { keyPem: privateKeyToPem(pair.privateKey), key: pair.privateKey };
 }
 
 /** A KeyObject from a private key PEM (PKCS#8, or the traditional "RSA/EC PRIVATE KEY" forms). */

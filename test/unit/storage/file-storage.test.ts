@@ -4,8 +4,9 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isTempFile, tempPathFor } from '../../../src/storage/atomic-file.ts';
 import { FileStorage } from '../../../src/storage/file-storage.ts';
 import { storageConformance } from '../../helpers/storage-conformance.ts';
 
@@ -74,6 +75,36 @@ test('FileStorage putAll writes every value whole (0600, new folders 0700), leav
     assert.deepEqual((await readdir(join(root, 'certificates/ca/b.test'))).sort(), ['b.test.crt', 'b.test.key']);
     await assert.rejects(storage.putAll([['ok/key', 'x'], ['../escape', 'x']]), /key/i);
   }));
+
+test('FileStorage with the absent hint writes into missing folders, nested or not, and into existing ones (a wrong hint is harmless)', () =>
+  withRoot(async (root) => {
+    const storage = new FileStorage(root);
+    // Missing: the root itself, then a nested folder under an existing parent.
+    await storage.putAll([['certificates/local/n.test/n.test.key', 'k'], ['certificates/local/n.test/n.test.crt', 'c']], { absent: true });
+    await storage.put('certificates/local/m.test/m.test.json', 'm', { absent: true });
+    // Wrong: the folder and the key are there.
+    await storage.putAll([['certificates/local/n.test/n.test.key', 'k2'], ['certificates/local/n.test/n.test.json', 'j']], { absent: true });
+    await storage.put('certificates/local/m.test/m.test.json', 'm2', { absent: true });
+    const other = new FileStorage(root);
+    assert.equal((await other.get('certificates/local/n.test/n.test.key'))?.toString(), 'k2');
+    assert.equal((await other.get('certificates/local/n.test/n.test.crt'))?.toString(), 'c');
+    assert.equal((await other.get('certificates/local/n.test/n.test.json'))?.toString(), 'j');
+    assert.equal((await other.get('certificates/local/m.test/m.test.json'))?.toString(), 'm2');
+    assert.equal((await stat(join(root, 'certificates/local/n.test'))).mode & 0o777, 0o700);
+    assert.deepEqual((await readdir(join(root, 'certificates/local/n.test'))).sort(), ['n.test.crt', 'n.test.json', 'n.test.key'], 'no temp file left');
+  }));
+
+test('temp file names are distinct within a process and are what list() treats as temp files', () => {
+  const a = tempPathFor('/s/certificates/local/x.test/x.test.key');
+  const b = tempPathFor('/s/certificates/local/x.test/x.test.key');
+  assert.notEqual(a, b);
+  for (const p of [a, b]) {
+    assert.equal(dirname(p), '/s/certificates/local/x.test');
+    assert.ok(isTempFile(basename(p)), p);
+    assert.match(basename(p), new RegExp(`^\\.x\\.test\\.key\\.${process.pid}\\.`));
+  }
+  assert.equal(isTempFile('x.test.key'), false);
+});
 
 test('FileStorage makes folders only when missing: puts and locks still work after their folders were removed', () =>
   withRoot(async (root) => {
