@@ -22,6 +22,7 @@ TEST_PACKAGES=(
   bind9-dnsutils:nsupdate       # the exec provider's test script; dig signs the TSIG reference query
   php-fpm:php-fpm8.2            # FastCGI server for php_fastcgi tests (test/helpers/php-fpm.ts; Debian 12 ships 8.2)
   chromium:chromium             # headless browser: the admin API refuses a cross-origin POST /load from a real page
+  strace:strace                 # counts a process's system calls: file storage's folder-first writes (issue 12)
 )
 
 cd "$(dirname "$0")/.."

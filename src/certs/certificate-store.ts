@@ -169,12 +169,11 @@ export class CertificateStore {
   async load(issuerKey: string, name: string): Promise<StoredCertificate | undefined> {
     const keys = certificateKeys(issuerKey, name);
     for (let attempt = 0; ; attempt++) {
-      // The chain first, alone: a name with no certificate (every new on-demand name, read twice:
-      // before the ask and again under the issuance lock) then costs one failed open and the
-      // pending record's, not four (issue 12: ~30 µs of main-thread CPU per failed open here).
-      // Without a chain the entry is incomplete whatever the key and metadata hold.
-      const cert = await this.#storage.get(keys.cert);
-      const [key, meta] = cert === undefined ? [undefined, undefined] : await Promise.all([this.#storage.get(keys.key), this.#storage.get(keys.meta)]);
+      // The three parts at once, even though a name with no certificate (every new on-demand
+      // name, read twice) would cost two failed reads fewer with the chain read first: a stored
+      // name would then wait for one more round trip before its first handshake, which on Redis
+      // is a network one (tried in issue 12 and withdrawn).
+      const [cert, key, meta] = await Promise.all([this.#storage.get(keys.cert), this.#storage.get(keys.key), this.#storage.get(keys.meta)]);
       // Read after the parts: a save writes its pending record before the parts and deletes it
       // after them, so parts read mid-save come with a pending record here, or the save is over.
       const pending = await this.#storage.get(certificatePendingKey(issuerKey, name));

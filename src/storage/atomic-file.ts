@@ -22,12 +22,13 @@ export function isTempFile(name: string): boolean {
 }
 
 /**
- * What makes a temp name unique: random per process (a pid is reused after a restart, and another
- * host sharing the folder has its own pids), then a counter. Opened with O_EXCL, so a collision
- * could only fail a write, never mix two. Six random bytes per temp file cost ~25 µs of CPU, three
- * times per certificate saved (issue 12).
+ * What makes a temp name unique: 64 random bits per process (a pid is reused after a restart,
+ * replicas in containers sharing a volume are often all pid 1, and another host sharing the
+ * folder has its own pids), then a counter. Opened with O_EXCL, so a collision could only fail a
+ * write, never mix two. Six random bytes per temp file cost ~25 µs of CPU, three times per
+ * certificate saved (issue 12).
  */
-const TEMP_PREFIX = randomBytes(4).toString('hex');
+const TEMP_PREFIX = randomBytes(8).toString('hex');
 let tempCounter = 0;
 
 export function tempPathFor(target: string): string {

@@ -21,14 +21,6 @@ import { validateLockName } from './key-path.ts';
 export const DEFAULT_LOCK_STALE_MS = 20_000;
 export const DEFAULT_LOCK_REFRESH_MS = 5_000;
 
-/**
- * This host's name, read once: os.hostname() is a uname(2) per call, and every lock taken and
- * every stale check would make one (issue 12: two per on-demand issuance). A host renamed while
- * running keeps writing the old name, which its own stale checks still recognise.
- */
-let hostName: string | undefined;
-const thisHost = (): string => (hostName ??= hostname());
-
 /** Names longer than this are hashed so the file name stays under NAME_MAX. */
 const MAX_ENCODED_NAME = 200;
 
@@ -124,7 +116,7 @@ export class FileLocks {
     // Two attempts: the second follows the removal of a stale lock.
     for (let attempt = 0; attempt < 2; attempt++) {
       const now = new Date().toISOString();
-      const info: LockInfo = { pid: process.pid, hostname: thisHost(), created: now, updated: now, token: randomUUID() };
+      const info: LockInfo = { pid: process.pid, hostname: hostname(), created: now, updated: now, token: randomUUID() };
       if (await this.#createInDir(path, JSON.stringify(info))) {
         const held: Held = {
           info,
@@ -209,7 +201,7 @@ export class FileLocks {
     const info = parseInfo(snap.content);
     const updated = info === undefined ? snap.mtimeMs : Date.parse(info.updated);
     if (Date.now() - updated > this.#staleMs) return snap;
-    if (info !== undefined && info.hostname === thisHost() && !processAlive(info.pid)) return snap;
+    if (info !== undefined && info.hostname === hostname() && !processAlive(info.pid)) return snap;
     return undefined;
   }
 }

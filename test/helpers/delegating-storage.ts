@@ -1,4 +1,4 @@
-import type { Storage, StorageStat } from '../../src/storage/storage.ts';
+import type { Storage, StorageStat, WriteOptions } from '../../src/storage/storage.ts';
 
 /**
  * A Storage that hands every call to a real one. Fault injectors extend it and override only the
@@ -15,8 +15,8 @@ export class DelegatingStorage implements Storage {
   get(key: string): Promise<Buffer | undefined> {
     return this.inner.get(key);
   }
-  put(key: string, value: Buffer | string): Promise<void> {
-    return this.inner.put(key, value);
+  put(key: string, value: Buffer | string, options?: WriteOptions): Promise<void> {
+    return this.inner.put(key, value, options);
   }
   delete(key: string): Promise<void> {
     return this.inner.delete(key);

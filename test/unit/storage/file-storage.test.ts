@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -92,6 +92,41 @@ test('FileStorage with the absent hint writes into missing folders, nested or no
     assert.equal((await other.get('certificates/local/m.test/m.test.json'))?.toString(), 'm2');
     assert.equal((await stat(join(root, 'certificates/local/n.test'))).mode & 0o777, 0o700);
     assert.deepEqual((await readdir(join(root, 'certificates/local/n.test'))).sort(), ['n.test.crt', 'n.test.json', 'n.test.key'], 'no temp file left');
+  }));
+
+test('FileStorage with the absent hint makes the folder before its temp files: no open fails for want of it (strace)', () =>
+  withRoot(async (root) => {
+    // What the hint is for is system calls, so they are what is counted: a child process writes
+    // a certificate's three parts into one new folder with the hint and into another without,
+    // under strace. Without the hint each temp file's first open fails with ENOENT (then the
+    // folder is made and the opens are retried); with it none does.
+    await mkdir(join(root, 'certificates/local'), { recursive: true });
+    // -ff: one file per thread, so a call another thread interrupts is not split into
+    // "<unfinished ...>" and "resumed" lines (the thread pool opens the three temp files at once).
+    const traceDir = join(root, '..', 'strace');
+    await mkdir(traceDir);
+    const trace = join(traceDir, 'out');
+    const url = new URL('../../../src/storage/file-storage.ts', import.meta.url).href;
+    const script = [
+      `import { FileStorage } from ${JSON.stringify(url)};`,
+      `const s = new FileStorage(${JSON.stringify(root)});`,
+      "const parts = (d) => ['key', 'crt', 'json'].map((e) => [`certificates/local/${d}/${d}.${e}`, e]);",
+      "await s.putAll(parts('hinted.test'), { absent: true });",
+      "await s.putAll(parts('unhinted.test'));",
+    ].join('\n');
+    const child = spawn('strace', ['-f', '-ff', '-qq', '-e', 'trace=openat,mkdir', '-o', trace, process.execPath, '--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = await once(child, 'close');
+    assert.equal(code, 0, stderr);
+    const lines: string[] = [];
+    for (const f of await readdir(traceDir)) lines.push(...(await readFile(join(traceDir, f), 'utf8')).split('\n'));
+    const failedTempOpens = (folder: string): number =>
+      lines.filter((l) => l.includes(`/${folder}/.${folder}.`) && l.includes('.tmp"') && l.includes('O_CREAT') && l.includes('ENOENT')).length;
+    assert.equal(failedTempOpens('unhinted.test'), 3, 'without the hint: one failed open per part (the count the hint saves)');
+    assert.equal(failedTempOpens('hinted.test'), 0, 'with the hint: the folder is made first');
+    const other = new FileStorage(root);
+    for (const d of ['hinted.test', 'unhinted.test']) assert.equal((await other.get(`certificates/local/${d}/${d}.crt`))?.toString(), 'crt');
   }));
 
 test('temp file names are distinct within a process and are what list() treats as temp files', () => {
