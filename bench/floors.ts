@@ -1,13 +1,15 @@
 /**
  * The floors issue 12 compares my-server with, measured on this Node: a bare
  * `http2.createSecureServer` (allowHTTP1) with one certificate, idle (and, in the proxy mode,
- * under the handshake load: startBareServer), and what one `tls.createSecureContext` with a P-256
+ * under the handshake load, and as a bare reverse proxy to the bench's upstream under the wrk
+ * loads: startBareServer), and what one `tls.createSecureContext` with a P-256
  * key and chain costs in RSS and CPU. Each runs as plain
  * JavaScript in a fresh `node` (`-e`), without the TypeScript stripper a .ts entry would load.
  */
 import { runTool, treeStats } from './processes.ts';
 import { sleep } from '../src/util/backoff.ts';
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 
 export interface Floors {
   readonly bareIdleRssKiB: number;
@@ -16,13 +18,46 @@ export interface Floors {
   readonly contexts: number;
 }
 
+/*
+ * With an upstream URL, every request is proxied there: the floor of a Node reverse proxy. The
+ * least a correct one does, as my-server does it: undici's Pool (what proxy/transport.ts uses),
+ * hop-by-hop fields dropped both ways, X-Forwarded-For set, the upstream paused while the client
+ * is not reading, and aborted when the client goes away (without that a reset connection holds
+ * its upstream connection paused for good). No routing, no configuration, no metrics, no logs.
+ * Without one it answers "ok" (the idle and handshake floors), and undici is not loaded.
+ */
 const BARE_SERVER = `
 const http2 = require('node:http2');
 const fs = require('node:fs');
-const [cert, key] = process.argv.slice(1);
-const server = http2.createSecureServer({ allowHTTP1: true, cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, (req, res) => res.end('ok'));
+const [cert, key, upstream] = process.argv.slice(1);
+let handler = (req, res) => res.end('ok');
+if (upstream) {
+  const { Pool } = require('undici');
+  const pool = new Pool(upstream);
+  const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+  handler = (req, res) => {
+    const headers = {};
+    for (const k in req.headers) if (k.charCodeAt(0) !== 58 && !HOP.has(k)) headers[k] = req.headers[k];
+    headers['x-forwarded-for'] = req.socket.remoteAddress;
+    pool.dispatch({ method: req.method, path: req.url, headers }, {
+      onRequestStart(controller) { res.once('close', () => { if (!res.writableFinished) controller.abort(new Error('client gone')); }); },
+      onResponseStart(controller, status, h) {
+        const out = {};
+        for (const k in h) if (!HOP.has(k)) out[k] = h[k];
+        res.writeHead(status, out);
+      },
+      onResponseData(controller, chunk) { if (!res.write(chunk)) { controller.pause(); res.once('drain', () => controller.resume()); } },
+      onResponseEnd() { res.end(); },
+      onResponseError(controller, err) { if (res.headersSent) res.destroy(err); else { res.statusCode = 502; res.end(); } },
+    });
+  };
+}
+const server = http2.createSecureServer({ allowHTTP1: true, cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, handler);
 server.listen(0, '127.0.0.1', () => process.stdout.write('listening ' + server.address().port + '\\n'));
 `;
+
+/** The repository root: where the bare server's require('undici') resolves. */
+const REPO = join(import.meta.dirname, '..');
 
 const CONTEXTS = 1000;
 const CONTEXT_COST = `
@@ -42,15 +77,19 @@ const after = settle();
 process.stdout.write(JSON.stringify({ kib: (after - before) / 1024 / kept.length, us: (cpu.user + cpu.system) / kept.length }) + '\\n');
 `;
 
-/** A bare Node HTTPS server (BARE_SERVER) with one certificate, pinned to `cpus`: the floor of a Node server. */
+/**
+ * A bare Node HTTPS server (BARE_SERVER) with one certificate, pinned to `cpus`: the floor of a
+ * Node server; with `upstream` (http://host:port) a bare reverse proxy to it.
+ */
 export interface BareServer {
   readonly pid: number;
   readonly port: number;
   stop(): void;
 }
 
-export async function startBareServer(certFile: string, keyFile: string, cpus: string, signal: AbortSignal): Promise<BareServer | string> {
-  const child = spawn('taskset', ['-c', cpus, process.execPath, '-e', BARE_SERVER, certFile, keyFile], { stdio: ['ignore', 'pipe', 'pipe'], signal });
+export async function startBareServer(certFile: string, keyFile: string, cpus: string, signal: AbortSignal, upstream?: string): Promise<BareServer | string> {
+  const args = ['-c', cpus, process.execPath, '-e', BARE_SERVER, certFile, keyFile, ...(upstream === undefined ? [] : [upstream])];
+  const child = spawn('taskset', args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], signal });
   child.on('error', () => undefined);
   const stop = (): void => void child.kill('SIGKILL');
   const port = await new Promise<number | undefined>((resolve) => {

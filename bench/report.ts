@@ -51,8 +51,16 @@ export interface CandidateResult {
  */
 export type HandshakeFloor = readonly Sample<HandshakeResult | string>[] | string;
 
+/**
+ * The same bare server proxying to the bench's upstream (bench/floors.ts BARE_SERVER), under the
+ * same wrk loads in the same rounds, or why it was not measured: what a Node reverse proxy with
+ * nothing of my-server's costs per request.
+ */
+export type ProxyFloor = { readonly wrk: readonly Sample<WrkResult>[]; readonly wrk64: readonly Sample<WrkResult>[] } | string;
+
 export interface RunReport {
   readonly handshakeFloor?: HandshakeFloor | undefined;
+  readonly proxyFloor?: ProxyFloor | undefined;
   readonly date: string;
   readonly mode: Mode;
   readonly rounds: number;
@@ -82,6 +90,9 @@ const validHandshakes = (r: CandidateResult): Sample<HandshakeResult>[] =>
   r.handshake.filter((s): s is Sample<HandshakeResult> => handshakeProblem(s.result) === undefined);
 
 const handshakesPerCpu = (r: CandidateResult): Figure => perCpu(validHandshakes(r), (h) => h.handshakes);
+const wrkRequests = (w: WrkResult): number => w.requestsPerSecond * w.seconds;
+const requestsPerCpu = (r: CandidateResult): Figure => perCpu(validWrk(r), wrkRequests);
+const requests64PerCpu = (r: CandidateResult): Figure => perCpu(validWrk64(r), wrkRequests);
 
 function best<T>(samples: readonly Sample<T>[], rate: (t: T) => number): T | undefined {
   let top: T | undefined;
@@ -134,10 +145,10 @@ const ROWS: readonly Row[] = [
   { metric: 'HTTPS/1.1 keep-alive req/s (wrk)', better: 'higher', goal: true, digits: 0, value: (r) => fromBest(validWrk(r), r.wrk, wrkRate, wrkRate, (w) => w.invalid) },
   { metric: 'HTTPS/1.1 p50 latency, ms', better: 'lower', goal: false, digits: 2, value: (r) => fromBest(validWrk(r), r.wrk, wrkRate, (w) => w.p50Ms, (w) => w.invalid) },
   { metric: 'HTTPS/1.1 p99 latency, ms', better: 'lower', goal: true, digits: 2, value: (r) => fromBest(validWrk(r), r.wrk, wrkRate, (w) => w.p99Ms, (w) => w.invalid) },
-  { metric: 'HTTPS/1.1 requests per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: (r) => perCpu(validWrk(r), (w) => w.requestsPerSecond * w.seconds) },
+  { metric: 'HTTPS/1.1 requests per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: requestsPerCpu },
   { metric: 'HTTPS/1.1 keep-alive 64 KiB req/s (wrk)', better: 'higher', goal: true, digits: 0, value: (r) => fromBest(validWrk64(r), r.wrk64, wrkRate, wrkRate, (w) => w.invalid) },
   { metric: 'HTTPS/1.1 64 KiB p99 latency, ms', better: 'lower', goal: true, digits: 2, value: (r) => fromBest(validWrk64(r), r.wrk64, wrkRate, (w) => w.p99Ms, (w) => w.invalid) },
-  { metric: 'HTTPS/1.1 64 KiB requests per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: (r) => perCpu(validWrk64(r), (w) => w.requestsPerSecond * w.seconds) },
+  { metric: 'HTTPS/1.1 64 KiB requests per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: requests64PerCpu },
   { metric: 'HTTP/2 req/s (h2load)', better: 'higher', goal: true, digits: 0, value: (r) => fromBest(validH2(r), r.h2, h2Rate, h2Rate, (h) => h.invalid) },
   { metric: 'Full TLS handshakes/s', better: 'higher', goal: true, digits: 0, value: (r) => fromBest(validHandshakes(r), r.handshake, (h) => (typeof h === 'string' ? 0 : hsRate(h)), (h) => (typeof h === 'string' ? Number.NaN : hsRate(h)), handshakeProblem) },
   { metric: 'Full TLS handshakes per proxy CPU-second', better: 'higher', goal: false, digits: 0, value: handshakesPerCpu },
@@ -213,7 +224,7 @@ export function renderProxySection(report: RunReport): string {
   return `Layout **${report.mode}**, ${report.rounds} round(s).
 
 ${renderTable(report.results)}
-${renderHandshakeFloor(report)}
+${renderHandshakeFloor(report)}${renderProxyFloor(report)}
 ### Runs
 
 ${renderDetails(report.results)}
@@ -233,18 +244,37 @@ function renderHandshakeFloor(report: RunReport): string {
   const valid = floor.filter((s): s is Sample<HandshakeResult> => handshakeProblem(s.result) === undefined);
   const rate = perCpu(valid, (h) => h.handshakes);
   if (typeof rate !== 'number') return `\n- Handshake floor: no valid run (${floor.map((s) => handshakeProblem(s.result) ?? 'ok').join('; ')}).\n`;
+  const parts = beside(report, rate, handshakesPerCpu);
+  return `\n- Handshake floor: a bare Node ${process.version} \`http2.createSecureServer({ allowHTTP1: true })\` with the same certificate, pinned like the proxies and loaded by the same handshake client after them in each round: **${Math.round(rate).toLocaleString('en-US')}** full handshakes per CPU-second${parts}. What Node's own HTTPS server costs per connection, the one my-server is built on.\n`;
+}
+
+/** " (0.91 of Caddy's; my-server 0.92 of it)": a floor's figure beside the products' same figure. */
+function beside(report: RunReport, floor: number, figure: (r: CandidateResult) => Figure): string {
   const of = (id: CandidateId): number | undefined => {
     const r = report.results.find((x) => x.id === id);
-    const v = r === undefined ? undefined : handshakesPerCpu(r);
+    const v = r === undefined ? undefined : figure(r);
     return typeof v === 'number' ? v : undefined;
   };
   const caddy = of('caddy');
   const mine = of('my-server');
   const parts = [
-    caddy !== undefined ? `${(rate / caddy).toFixed(2)} of Caddy's` : undefined,
-    mine !== undefined ? `my-server ${(mine / rate).toFixed(2)} of it` : undefined,
+    caddy !== undefined ? `${(floor / caddy).toFixed(2)} of Caddy's` : undefined,
+    mine !== undefined ? `my-server ${(mine / floor).toFixed(2)} of it` : undefined,
   ].filter((x) => x !== undefined);
-  return `\n- Handshake floor: a bare Node ${process.version} \`http2.createSecureServer({ allowHTTP1: true })\` with the same certificate, pinned like the proxies and loaded by the same handshake client after them in each round: **${Math.round(rate).toLocaleString('en-US')}** full handshakes per CPU-second${parts.length > 0 ? ` (${parts.join('; ')})` : ''}. What Node's own HTTPS server costs per connection, the one my-server is built on.\n`;
+  return parts.length > 0 ? ` (${parts.join('; ')})` : '';
+}
+
+/** The bullet under the handshake floor's: the bare Node proxy's requests per CPU-second beside the products'. */
+function renderProxyFloor(report: RunReport): string {
+  const floor = report.proxyFloor;
+  if (floor === undefined) return '';
+  if (typeof floor === 'string') return `\n- Proxy floor: not measured (${floor}).\n`;
+  const figure = (samples: readonly Sample<WrkResult>[], size: string, products: (r: CandidateResult) => Figure): string => {
+    const rate = perCpu(samples.filter((x) => !x.result.invalid), wrkRequests);
+    if (typeof rate !== 'number') return `${size}: no valid run (${samples.map((x) => x.result.invalid ?? 'ok').join('; ') || 'none'})`;
+    return `**${Math.round(rate).toLocaleString('en-US')}** at ${size}${beside(report, rate, products)}`;
+  };
+  return `\n- Proxy floor: the same bare Node server proxying to the same upstream (undici's Pool as my-server uses it, hop-by-hop fields dropped, X-Forwarded-For set, the upstream paused while the client does not read and aborted when it goes away; \`bench/floors.ts\`), loaded by the same wrk runs after the proxies in each round: ${figure(floor.wrk, '1 KiB', requestsPerCpu)}, ${figure(floor.wrk64, '64 KiB', requests64PerCpu)} requests per CPU-second. What a Node reverse proxy with no routing, configuration, metrics or logs costs per request.\n`;
 }
 
 /** A row of a table whose columns are the candidates, with the my-server ÷ Caddy ratio and the goal. */

@@ -31,10 +31,10 @@ import { sleep } from '../src/util/backoff.ts';
 import { BODY_BYTES, CANDIDATES, LARGE_BODY_BYTES, LARGE_BODY_PATH, writeUpstreamConfig, type Candidate, type Mode } from './candidates.ts';
 import { createBenchCertificates } from './certs.ts';
 import { runAbuse } from './abuse.ts';
-import { runH2load, runHandshakes, runWrk, type HandshakeResult } from './load.ts';
+import { runH2load, runHandshakes, runWrk, type HandshakeResult, type LoadTarget, type WrkResult } from './load.ts';
 import { freePort, loadTarget, logTail, measureManyCerts, startCandidate, withCpu, type Instance, type RunContext } from './measure.ts';
 import { Processes, runTool, treeStats, waitForPort } from './processes.ts';
-import { EMPTY_PAGE, mergeSections, renderCommands, renderProxySection, type CandidateResult, type HandshakeFloor, type Sample, type Section } from './report.ts';
+import { EMPTY_PAGE, mergeSections, renderCommands, renderProxySection, type CandidateResult, type HandshakeFloor, type ProxyFloor, type Sample, type Section } from './report.ts';
 import { runStatic, renderStatic } from './static-mode.ts';
 import { certsResults, renderCertMemory, renderOnDemand, runCertMemory, runOnDemand } from './cert-modes.ts';
 import { defaultCacheDir } from './cert-cache.ts';
@@ -152,12 +152,29 @@ function progress(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
 }
 
+/** The bare Node server of the floors and what each load measured on it. */
+interface FloorRuns {
+  readonly server: BareServer;
+  readonly handshake: Sample<HandshakeResult | string>[];
+  readonly wrk: Sample<WrkResult>[];
+  readonly wrk64: Sample<WrkResult>[];
+}
+
 /**
  * Loads in rounds, one kind at a time across all candidates, starting each round with the next
- * candidate. With `floor`, each round's handshake load also runs against that bare Node server,
- * after the candidates: the floor of handshake CPU, in the same rounds and noise.
+ * candidate. With `floor`, each round's wrk, wrk 64 KiB and handshake loads also run against that
+ * bare Node server (a bare reverse proxy to the same upstream), after the candidates: the floors
+ * of request and handshake CPU, in the same rounds and noise.
  */
-async function measureRounds(run: RunContext, options: Options, entries: readonly Entry[], floor?: { readonly server: BareServer; readonly samples: Sample<HandshakeResult | string>[] }): Promise<void> {
+async function measureRounds(run: RunContext, options: Options, entries: readonly Entry[], floor?: FloorRuns): Promise<void> {
+  const onFloor = async <T>(label: string, load: (target: LoadTarget) => Promise<T>, into: Sample<T>[]): Promise<void> => {
+    if (floor === undefined) return;
+    progress(`${label}: bare Node server`);
+    const before = (await treeStats(floor.server.pid)).cpuSeconds;
+    const result = await load({ port: floor.server.port, host: run.host, cpus: run.loadCpus, signal: run.signal });
+    into.push({ result, cpuSeconds: (await treeStats(floor.server.pid)).cpuSeconds - before });
+    run.signal.throwIfAborted();
+  };
   const live = entries.filter((e): e is Entry & { instance: Instance } => e.instance !== undefined);
   for (const e of live) {
     await sleep(1000, run.signal);
@@ -173,11 +190,13 @@ async function measureRounds(run: RunContext, options: Options, entries: readonl
       e.result.wrk.push(await withCpu(e.instance, () => runWrk(loadTarget(run, e.instance), options.seconds)));
       run.signal.throwIfAborted();
     }
+    await onFloor(`round ${round + 1}/${options.rounds}: wrk`, (t) => runWrk(t, options.seconds), floor?.wrk ?? []);
     for (const e of order) {
       progress(`round ${round + 1}/${options.rounds}: ${e.result.label}: wrk 64 KiB`);
       e.result.wrk64.push(await withCpu(e.instance, () => runWrk({ ...loadTarget(run, e.instance), path: LARGE_BODY_PATH }, options.seconds)));
       run.signal.throwIfAborted();
     }
+    await onFloor(`round ${round + 1}/${options.rounds}: wrk 64 KiB`, (t) => runWrk({ ...t, path: LARGE_BODY_PATH }, options.seconds), floor?.wrk64 ?? []);
     for (const e of order) {
       progress(`round ${round + 1}/${options.rounds}: ${e.result.label}: h2load`);
       e.result.h2.push(await withCpu(e.instance, () => runH2load(loadTarget(run, e.instance), options.seconds)));
@@ -188,13 +207,7 @@ async function measureRounds(run: RunContext, options: Options, entries: readonl
       e.result.handshake.push(await withCpu(e.instance, () => runHandshakes(loadTarget(run, e.instance), HANDSHAKE_SECONDS, HANDSHAKE_CONCURRENCY, HANDSHAKE_GROUPS)));
       run.signal.throwIfAborted();
     }
-    if (floor !== undefined) {
-      progress(`round ${round + 1}/${options.rounds}: bare Node server: handshakes`);
-      const before = (await treeStats(floor.server.pid)).cpuSeconds;
-      const result = await runHandshakes({ port: floor.server.port, host: run.host, cpus: run.loadCpus, signal: run.signal }, HANDSHAKE_SECONDS, HANDSHAKE_CONCURRENCY, HANDSHAKE_GROUPS);
-      floor.samples.push({ result, cpuSeconds: (await treeStats(floor.server.pid)).cpuSeconds - before });
-      run.signal.throwIfAborted();
-    }
+    await onFloor(`round ${round + 1}/${options.rounds}: handshakes`, (t) => runHandshakes(t, HANDSHAKE_SECONDS, HANDSHAKE_CONCURRENCY, HANDSHAKE_GROUPS), floor?.handshake ?? []);
   }
   for (const e of live) e.result.peakRssKiB = (await treeStats(e.instance.started.pid)).peakRssKiB;
   // After the peak is read, so the abuse phase does not move the figures measured before it.
@@ -296,9 +309,10 @@ async function main(): Promise<number> {
     const onDemandCandidates = selected.filter((c) => c.prepareOnDemand !== undefined);
     await mode('proxy', 'Reverse proxy', async () => {
       const t0 = performance.now();
-      const { results, floor } = await runProxy(run, options, selected, versions);
+      const { results, floor, proxyFloor } = await runProxy(run, options, selected, versions);
       return renderProxySection({
         handshakeFloor: floor,
+        proxyFloor,
         date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
         mode: options.mode,
         rounds: options.rounds,
@@ -351,7 +365,12 @@ async function main(): Promise<number> {
 }
 
 /** The proxy mode: every candidate started on the measured site, the loads in rounds, then the 1,000-certificate instances. */
-async function runProxy(run: RunContext, options: Options, selected: readonly Candidate[], versions: Map<string, string>): Promise<{ results: CandidateResult[]; floor: HandshakeFloor | undefined }> {
+async function runProxy(
+  run: RunContext,
+  options: Options,
+  selected: readonly Candidate[],
+  versions: Map<string, string>,
+): Promise<{ results: CandidateResult[]; floor: HandshakeFloor | undefined; proxyFloor: ProxyFloor | undefined }> {
   const entries: Entry[] = [];
   for (const candidate of selected) {
     progress(`${candidate.label}: starting`);
@@ -367,10 +386,11 @@ async function runProxy(run: RunContext, options: Options, selected: readonly Ca
     } else entries.push({ candidate, instance, result });
   }
   // The floor is pinned like the candidates, so only in the one-core layout.
-  const bare = options.mode === 'one-core' ? await startBareServer(run.certs.main.certFile, run.certs.main.keyFile, CANDIDATE_CPUS, run.signal) : undefined;
-  const floorSamples: Sample<HandshakeResult | string>[] = [];
+  const bare =
+    options.mode === 'one-core' ? await startBareServer(run.certs.main.certFile, run.certs.main.keyFile, CANDIDATE_CPUS, run.signal, `http://127.0.0.1:${run.upstreamPort}`) : undefined;
+  const floor: FloorRuns | undefined = bare !== undefined && typeof bare !== 'string' ? { server: bare, handshake: [], wrk: [], wrk64: [] } : undefined;
   try {
-    await measureRounds(run, options, entries, bare !== undefined && typeof bare !== 'string' ? { server: bare, samples: floorSamples } : undefined);
+    await measureRounds(run, options, entries, floor);
   } finally {
     for (const e of entries) if (e.instance) await run.processes.stop(e.instance.started);
     if (bare !== undefined && typeof bare !== 'string') bare.stop();
@@ -383,7 +403,11 @@ async function runProxy(run: RunContext, options: Options, selected: readonly Ca
       return describeError(err);
     });
   }
-  return { results: entries.map((e) => e.result), floor: typeof bare === 'string' ? bare : bare === undefined ? undefined : floorSamples };
+  return {
+    results: entries.map((e) => e.result),
+    floor: typeof bare === 'string' ? bare : floor?.handshake,
+    proxyFloor: typeof bare === 'string' ? bare : floor === undefined ? undefined : { wrk: floor.wrk, wrk64: floor.wrk64 },
+  };
 }
 
 function methodNotes(options: Options): string[] {

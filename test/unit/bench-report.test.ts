@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { cachedCertName, certCache, linkCertStorage } from '../../bench/cert-cache.ts';
 import { mergeSections, renderProxySection, type CandidateResult, type RunReport } from '../../bench/report.ts';
-import type { HandshakeResult } from '../../bench/load.ts';
+import type { HandshakeResult, WrkResult } from '../../bench/load.ts';
 import { parseCertificate } from '../../src/x509/certificate.ts';
 
 const page = `# Benchmarks
@@ -106,4 +106,27 @@ test('the proxy section shows the bare Node handshake floor beside Caddy and my-
   assert.match(renderProxySection(report('the bare Node server did not start')), /Handshake floor: not measured \(the bare Node server did not start\)/);
   assert.match(renderProxySection(report([{ result: 'client failed', cpuSeconds: 1 }])), /Handshake floor: no valid run \(client failed\)/);
   assert.doesNotMatch(renderProxySection(report(undefined)), /Handshake floor/);
+});
+
+const wrkRun = (requestsPerSecond: number, extra: Partial<WrkResult> = {}): WrkResult => ({ command: 'wrk', seconds: 10, requestsPerSecond, p50Ms: 1, p99Ms: 2, ...extra });
+/** A candidate whose wrk runs give `perCpu` requests per CPU-second at 1 KiB and `perCpu64` at 64 KiB (10 s runs, 10 CPU-seconds each). */
+const proxied = (id: CandidateResult['id'], perCpu: number, perCpu64: number): CandidateResult => ({
+  ...result(id, 2_000),
+  wrk: [{ result: wrkRun(perCpu), cpuSeconds: 10 }],
+  wrk64: [{ result: wrkRun(perCpu64), cpuSeconds: 10 }],
+});
+
+test('the proxy section shows the bare Node proxy floor at 1 KiB and 64 KiB beside Caddy and my-server, from valid runs only', () => {
+  const withFloor = (proxyFloor: RunReport['proxyFloor']): string =>
+    renderProxySection({ ...report(undefined), proxyFloor, results: [proxied('my-server', 9_000, 4_400), proxied('caddy', 10_000, 5_000), proxied('nginx', 35_000, 8_000)] });
+  // 1 KiB: 12,000 per CPU-second, plus a run with errors that must not count; 64 KiB: 4,500 over two runs.
+  const text = withFloor({
+    wrk: [{ result: wrkRun(12_000), cpuSeconds: 10 }, { result: wrkRun(50_000, { invalid: '30 non-2xx answers' }), cpuSeconds: 1 }],
+    wrk64: [{ result: wrkRun(4_000), cpuSeconds: 10 }, { result: wrkRun(5_000), cpuSeconds: 10 }],
+  });
+  assert.match(text, /Proxy floor: the same bare Node server proxying to the same upstream/);
+  assert.match(text, /\*\*12,000\*\* at 1 KiB \(1\.20 of Caddy's; my-server 0\.75 of it\), \*\*4,500\*\* at 64 KiB \(0\.90 of Caddy's; my-server 0\.98 of it\) requests per CPU-second/);
+  assert.match(withFloor('the bare Node server did not start'), /Proxy floor: not measured \(the bare Node server did not start\)/);
+  assert.match(withFloor({ wrk: [{ result: wrkRun(1, { invalid: 'wrk exited 1' }), cpuSeconds: 1 }], wrk64: [] }), /1 KiB: no valid run \(wrk exited 1\), 64 KiB: no valid run \(none\)/);
+  assert.doesNotMatch(withFloor(undefined), /Proxy floor/);
 });
