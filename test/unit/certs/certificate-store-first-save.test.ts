@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CertificateStore } from '../../../src/certs/certificate-store.ts';
 import { certificateKeys, certificatePendingKey } from '../../../src/certs/keys.ts';
-import type { Storage } from '../../../src/storage/storage.ts';
+import type { Storage, WriteOptions } from '../../../src/storage/storage.ts';
 import { DelegatingStorage } from '../../helpers/delegating-storage.ts';
 import { localIssuance, tempStorage, type IssuedEntry } from './helpers.ts';
 
@@ -20,17 +20,23 @@ const PENDING = certificatePendingKey('local', NAME);
 
 type Entry = IssuedEntry;
 
-/** Records every key written, and with `crashAfter` renames only those parts of a putAll, then dies. */
+/**
+ * Records every key written and each write's `absent` hint, and with `crashAfter` renames only
+ * those parts of a putAll, then dies.
+ */
 class RecordingStorage extends DelegatingStorage {
   readonly written: string[] = [];
+  readonly absent: (boolean | undefined)[] = [];
   crashAfter: ((key: string) => boolean) | undefined;
 
-  override async put(key: string, value: Buffer | string): Promise<void> {
+  override async put(key: string, value: Buffer | string, options?: WriteOptions): Promise<void> {
     this.written.push(key);
+    this.absent.push(options?.absent);
     await this.inner.put(key, value);
   }
 
-  async putAll(entries: readonly (readonly [string, Buffer | string])[]): Promise<void> {
+  async putAll(entries: readonly (readonly [string, Buffer | string])[], options?: WriteOptions): Promise<void> {
+    this.absent.push(options?.absent);
     const crash = this.crashAfter;
     for (const [key, value] of entries) {
       if (crash !== undefined && !crash(key)) continue;
@@ -60,13 +66,17 @@ test('a first certificate is saved without a pending record; a renewal still wri
     const first = await issue();
     await store.save('local', NAME, first);
     assert.deepEqual(storage.written, [KEYS.key, KEYS.cert, KEYS.meta], 'first save: the parts only');
+    // Said to be new, so a folder storage makes the folder before the temp files (issue 12).
+    assert.deepEqual(storage.absent, [true], 'first save: one putAll, its keys said to be new');
     assertSame(await new CertificateStore(tmp.other()).load('local', NAME), first, 'first');
     assert.equal((await stat(join(tmp.dir, KEYS.key))).mode & 0o777, 0o600, 'the key file stays owner-only');
 
     storage.written.length = 0;
+    storage.absent.length = 0;
     const second = await issue();
     await store.save('local', NAME, second);
     assert.deepEqual(storage.written, [PENDING, KEYS.key, KEYS.cert, KEYS.meta], 'renewal: pending record first');
+    assert.ok(storage.absent.length > 0 && storage.absent.every((a) => a !== true), 'renewal: no write said to be new');
     assert.equal(await tmp.storage.exists(PENDING), false);
     assertSame(await new CertificateStore(tmp.other()).load('local', NAME), second, 'renewal');
   } finally {
