@@ -20,10 +20,11 @@ export interface Floors {
 
 /*
  * With an upstream URL, every request is proxied there: the floor of a Node reverse proxy. The
- * least a correct one does, as my-server does it: undici's Pool (what proxy/transport.ts uses),
- * hop-by-hop fields dropped both ways, X-Forwarded-For set, the upstream paused while the client
- * is not reading, and aborted when the client goes away (without that a reset connection holds
- * its upstream connection paused for good). No routing, no configuration, no metrics, no logs.
+ * least a correct one does, as my-server and Caddy do it: undici's Pool (what proxy/transport.ts
+ * uses), the client's Host passed on, hop-by-hop fields dropped both ways, X-Forwarded-For, -Proto
+ * and -Host set, the upstream paused while the client is not reading, and aborted when the client
+ * goes away (without that a reset connection holds its upstream connection paused for good). No
+ * routing, no configuration, no metrics, no logs.
  * Without one it answers "ok" (the idle and handshake floors), and undici is not loaded.
  */
 const BARE_SERVER = `
@@ -34,11 +35,15 @@ let handler = (req, res) => res.end('ok');
 if (upstream) {
   const { Pool } = require('undici');
   const pool = new Pool(upstream);
-  const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+  const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
   handler = (req, res) => {
     const headers = {};
     for (const k in req.headers) if (k.charCodeAt(0) !== 58 && !HOP.has(k)) headers[k] = req.headers[k];
+    const host = req.headers.host ?? req.headers[':authority'];
+    if (host !== undefined) headers.host = host;
     headers['x-forwarded-for'] = req.socket.remoteAddress;
+    headers['x-forwarded-proto'] = 'https';
+    if (host !== undefined) headers['x-forwarded-host'] = host;
     pool.dispatch({ method: req.method, path: req.url, headers }, {
       onRequestStart(controller) { res.once('close', () => { if (!res.writableFinished) controller.abort(new Error('client gone')); }); },
       onResponseStart(controller, status, h) {

@@ -274,7 +274,7 @@ function renderProxyFloor(report: RunReport): string {
     if (typeof rate !== 'number') return `${size}: no valid run (${samples.map((x) => x.result.invalid ?? 'ok').join('; ') || 'none'})`;
     return `**${Math.round(rate).toLocaleString('en-US')}** at ${size}${beside(report, rate, products)}`;
   };
-  return `\n- Proxy floor: the same bare Node server proxying to the same upstream (undici's Pool as my-server uses it, hop-by-hop fields dropped, X-Forwarded-For set, the upstream paused while the client does not read and aborted when it goes away; \`bench/floors.ts\`), loaded by the same wrk runs after the proxies in each round: ${figure(floor.wrk, '1 KiB', requestsPerCpu)}, ${figure(floor.wrk64, '64 KiB', requests64PerCpu)} requests per CPU-second. What a Node reverse proxy with no routing, configuration, metrics or logs costs per request.\n`;
+  return `\n- Proxy floor: the same bare Node server proxying to the same upstream (undici's Pool as my-server uses it, Host passed on, hop-by-hop fields dropped, X-Forwarded-For, -Proto and -Host set, the upstream paused while the client does not read and aborted when it goes away; \`bench/floors.ts\`), loaded by the same wrk runs after the proxies in each round: ${figure(floor.wrk, '1 KiB', requestsPerCpu)}, ${figure(floor.wrk64, '64 KiB', requests64PerCpu)} requests per CPU-second. What a Node reverse proxy with no routing, configuration, metrics or logs costs per request.\n`;
 }
 
 /** A row of a table whose columns are the candidates, with the my-server ÷ Caddy ratio and the goal. */
