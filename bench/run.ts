@@ -167,12 +167,12 @@ interface FloorRuns {
  * of request and handshake CPU, in the same rounds and noise.
  */
 async function measureRounds(run: RunContext, options: Options, entries: readonly Entry[], floor?: FloorRuns): Promise<void> {
-  const onFloor = async <T>(label: string, load: (target: LoadTarget) => Promise<T>, into: Sample<T>[]): Promise<void> => {
+  const onFloor = async <T>(label: string, load: (target: LoadTarget) => Promise<T>, into: (f: FloorRuns) => Sample<T>[]): Promise<void> => {
     if (floor === undefined) return;
     progress(`${label}: bare Node server`);
     const before = (await treeStats(floor.server.pid)).cpuSeconds;
     const result = await load({ port: floor.server.port, host: run.host, cpus: run.loadCpus, signal: run.signal });
-    into.push({ result, cpuSeconds: (await treeStats(floor.server.pid)).cpuSeconds - before });
+    into(floor).push({ result, cpuSeconds: (await treeStats(floor.server.pid)).cpuSeconds - before });
     run.signal.throwIfAborted();
   };
   const live = entries.filter((e): e is Entry & { instance: Instance } => e.instance !== undefined);
@@ -190,13 +190,13 @@ async function measureRounds(run: RunContext, options: Options, entries: readonl
       e.result.wrk.push(await withCpu(e.instance, () => runWrk(loadTarget(run, e.instance), options.seconds)));
       run.signal.throwIfAborted();
     }
-    await onFloor(`round ${round + 1}/${options.rounds}: wrk`, (t) => runWrk(t, options.seconds), floor?.wrk ?? []);
+    await onFloor(`round ${round + 1}/${options.rounds}: wrk`, (t) => runWrk(t, options.seconds), (f) => f.wrk);
     for (const e of order) {
       progress(`round ${round + 1}/${options.rounds}: ${e.result.label}: wrk 64 KiB`);
       e.result.wrk64.push(await withCpu(e.instance, () => runWrk({ ...loadTarget(run, e.instance), path: LARGE_BODY_PATH }, options.seconds)));
       run.signal.throwIfAborted();
     }
-    await onFloor(`round ${round + 1}/${options.rounds}: wrk 64 KiB`, (t) => runWrk({ ...t, path: LARGE_BODY_PATH }, options.seconds), floor?.wrk64 ?? []);
+    await onFloor(`round ${round + 1}/${options.rounds}: wrk 64 KiB`, (t) => runWrk({ ...t, path: LARGE_BODY_PATH }, options.seconds), (f) => f.wrk64);
     for (const e of order) {
       progress(`round ${round + 1}/${options.rounds}: ${e.result.label}: h2load`);
       e.result.h2.push(await withCpu(e.instance, () => runH2load(loadTarget(run, e.instance), options.seconds)));
@@ -207,7 +207,7 @@ async function measureRounds(run: RunContext, options: Options, entries: readonl
       e.result.handshake.push(await withCpu(e.instance, () => runHandshakes(loadTarget(run, e.instance), HANDSHAKE_SECONDS, HANDSHAKE_CONCURRENCY, HANDSHAKE_GROUPS)));
       run.signal.throwIfAborted();
     }
-    await onFloor(`round ${round + 1}/${options.rounds}: handshakes`, (t) => runHandshakes(t, HANDSHAKE_SECONDS, HANDSHAKE_CONCURRENCY, HANDSHAKE_GROUPS), floor?.handshake ?? []);
+    await onFloor(`round ${round + 1}/${options.rounds}: handshakes`, (t) => runHandshakes(t, HANDSHAKE_SECONDS, HANDSHAKE_CONCURRENCY, HANDSHAKE_GROUPS), (f) => f.handshake);
   }
   for (const e of live) e.result.peakRssKiB = (await treeStats(e.instance.started.pid)).peakRssKiB;
   // After the peak is read, so the abuse phase does not move the figures measured before it.
@@ -393,7 +393,7 @@ async function runProxy(
     await measureRounds(run, options, entries, floor);
   } finally {
     for (const e of entries) if (e.instance) await run.processes.stop(e.instance.started);
-    if (bare !== undefined && typeof bare !== 'string') bare.stop();
+    floor?.server.stop();
   }
   for (const e of entries) {
     if (e.result.failure) continue;
