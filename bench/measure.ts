@@ -54,7 +54,7 @@ export function freePort(): Promise<number> {
 }
 
 /** One GET through the candidate, verified against the bench root: undefined when it answered 200 with the upstream's body. */
-function probe(port: number, servername: string, ca: string, signal: AbortSignal): Promise<string | undefined> {
+export function probe(port: number, servername: string, ca: string, signal: AbortSignal): Promise<string | undefined> {
   return new Promise((resolve) => {
     const req = request({ host: '127.0.0.1', port, servername, ca, path: '/', headers: { host: servername }, agent: false, timeout: 5000, signal }, (res) => {
       let bytes = 0;

@@ -56,7 +56,14 @@ export type HandshakeFloor = readonly Sample<HandshakeResult | string>[] | strin
  * same wrk loads in the same rounds, or why it was not measured: what a Node reverse proxy with
  * nothing of my-server's costs per request.
  */
-export type ProxyFloor = { readonly wrk: readonly Sample<WrkResult>[]; readonly wrk64: readonly Sample<WrkResult>[] } | string;
+export type ProxyFloor =
+  | {
+      readonly wrk: readonly Sample<WrkResult>[];
+      readonly wrk64: readonly Sample<WrkResult>[];
+      /** VmRSS after one proxied request (or why it was not read). */
+      readonly idleRssKiB?: number | string | undefined;
+    }
+  | string;
 
 export interface RunReport {
   readonly handshakeFloor?: HandshakeFloor | undefined;
@@ -276,7 +283,16 @@ function renderProxyFloor(report: RunReport): string {
     if (typeof rate !== 'number') return `${size}: no valid run (${samples.map((x) => x.result.invalid ?? 'ok').join('; ') || 'none'})`;
     return `**${Math.round(rate).toLocaleString('en-US')}** at ${size}${beside(report, rate, products)}`;
   };
-  return `\n- Proxy floor: the same bare Node server proxying to the same upstream (undici's Pool as my-server uses it, Host passed on, hop-by-hop fields dropped, X-Forwarded-For, -Proto and -Host set, the upstream paused while the client does not read and aborted when it goes away; \`bench/floors.ts\`), loaded by the same wrk runs after the proxies in each round: ${figure(floor.wrk, '1 KiB', requestsPerCpu)}, ${figure(floor.wrk64, '64 KiB', requests64PerCpu)} requests per CPU-second. What a Node reverse proxy with no routing, configuration, metrics or logs costs per request.\n`;
+  return `\n- Proxy floor: the same bare Node server proxying to the same upstream (undici's Pool as my-server uses it, Host passed on, hop-by-hop fields dropped, X-Forwarded-For, -Proto and -Host set, the upstream paused while the client does not read and aborted when it goes away; \`bench/floors.ts\`), loaded by the same wrk runs after the proxies in each round: ${figure(floor.wrk, '1 KiB', requestsPerCpu)}, ${figure(floor.wrk64, '64 KiB', requests64PerCpu)} requests per CPU-second. What a Node reverse proxy with no routing, configuration, metrics or logs costs per request.${renderFloorIdle(report, floor.idleRssKiB)}\n`;
+}
+
+/** The proxy floor's resting memory beside my-server's idle figure (the issue's idle goal was set against a server that had served nothing). */
+function renderFloorIdle(report: RunReport, kib: number | string | undefined): string {
+  if (kib === undefined) return '';
+  if (typeof kib === 'string') return ` Its idle RSS: not read (${kib}).`;
+  const mine = report.results.find((r) => r.id === 'my-server')?.idleRssKiB;
+  const ratio = mine === undefined ? '' : ` (my-server's idle ${(mine / kib).toFixed(2)}× it)`;
+  return ` At rest after one proxied request, read like the products' idle figure: **${(kib / 1024).toFixed(1)} MiB** RSS${ratio}.`;
 }
 
 /** A row of a table whose columns are the candidates, with the my-server ÷ Caddy ratio and the goal. */

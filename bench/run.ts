@@ -32,7 +32,7 @@ import { BODY_BYTES, CANDIDATES, LARGE_BODY_BYTES, LARGE_BODY_PATH, writeUpstrea
 import { createBenchCertificates } from './certs.ts';
 import { runAbuse } from './abuse.ts';
 import { runH2load, runHandshakes, runWrk, type HandshakeResult, type LoadTarget, type WrkResult } from './load.ts';
-import { freePort, loadTarget, logTail, measureManyCerts, startCandidate, withCpu, type Instance, type RunContext } from './measure.ts';
+import { freePort, loadTarget, logTail, measureManyCerts, probe, startCandidate, withCpu, type Instance, type RunContext } from './measure.ts';
 import { Processes, runTool, treeStats, waitForPort } from './processes.ts';
 import { EMPTY_PAGE, mergeSections, renderCommands, renderProxySection, type CandidateResult, type HandshakeFloor, type ProxyFloor, type Sample, type Section } from './report.ts';
 import { runStatic, renderStatic } from './static-mode.ts';
@@ -155,6 +155,8 @@ function progress(message: string): void {
 /** The bare Node server of the floors and what each load measured on it. */
 interface FloorRuns {
   readonly server: BareServer;
+  /** VmRSS one second after one request proxied through it, as the candidates' idle figure: what a Node reverse proxy holds at rest. */
+  idleRssKiB?: number | string;
   readonly handshake: Sample<HandshakeResult | string>[];
   readonly wrk: Sample<WrkResult>[];
   readonly wrk64: Sample<WrkResult>[];
@@ -197,6 +199,9 @@ async function measureRounds(run: RunContext, options: Options, entries: readonl
     run.signal.throwIfAborted();
   }
   if (floor !== undefined) {
+    const failure = await probe(floor.server.port, run.host, run.certs.rootPem, run.signal);
+    await sleep(1000, run.signal);
+    floor.idleRssKiB = failure ?? (await treeStats(floor.server.pid)).rssKiB;
     progress('bare Node server: warm-up');
     await warmUp({ port: floor.server.port, host: run.host, cpus: run.loadCpus, signal: run.signal });
   }
@@ -423,7 +428,7 @@ async function runProxy(
   return {
     results: entries.map((e) => e.result),
     floor: typeof bare === 'string' ? bare : floor?.handshake,
-    proxyFloor: typeof bare === 'string' ? bare : floor === undefined ? undefined : { wrk: floor.wrk, wrk64: floor.wrk64 },
+    proxyFloor: typeof bare === 'string' ? bare : floor === undefined ? undefined : { wrk: floor.wrk, wrk64: floor.wrk64, idleRssKiB: floor.idleRssKiB },
   };
 }
 

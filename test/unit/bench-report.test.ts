@@ -130,3 +130,12 @@ test('the proxy section shows the bare Node proxy floor at 1 KiB and 64 KiB besi
   assert.match(withFloor({ wrk: [{ result: wrkRun(1, { invalid: 'wrk exited 1' }), cpuSeconds: 1 }], wrk64: [] }), /1 KiB: no valid run \(wrk exited 1\), 64 KiB: no valid run \(none\)/);
   assert.doesNotMatch(withFloor(undefined), /Proxy floor/);
 });
+
+test("the proxy floor's resting RSS is shown beside my-server's idle figure, or why it was not read", () => {
+  const mine = { ...proxied('my-server', 9_000, 4_400), idleRssKiB: 90 * 1024 };
+  const render = (idleRssKiB: number | string | undefined): string =>
+    renderProxySection({ ...report(undefined), proxyFloor: { wrk: [], wrk64: [], idleRssKiB }, results: [mine, proxied('caddy', 10_000, 5_000)] });
+  assert.match(render(75 * 1024), /after one proxied request, read like the products' idle figure: \*\*75\.0 MiB\*\* RSS \(my-server's idle 1\.20× it\)/);
+  assert.match(render('probe got status 502, 0 bytes'), /Its idle RSS: not read \(probe got status 502, 0 bytes\)/);
+  assert.doesNotMatch(render(undefined), /idle RSS|at rest/i);
+});
