@@ -139,3 +139,11 @@ test("the proxy floor's resting RSS is shown beside my-server's idle figure, or 
   assert.match(render('probe got status 502, 0 bytes'), /Its idle RSS: not read \(probe got status 502, 0 bytes\)/);
   assert.doesNotMatch(render(undefined), /idle RSS|at rest/i);
 });
+
+test("the proxy section shows each product's peak ÷ idle RSS, with issue 12's goal judged for my-server only", () => {
+  const withMemory = (id: CandidateResult['id'], idleMiB: number, peakMiB: number): CandidateResult => ({ ...proxied(id, 9_000, 4_400), idleRssKiB: idleMiB * 1024, peakRssKiB: peakMiB * 1024 });
+  const render = (mine: CandidateResult): string => renderProxySection({ ...report(undefined), results: [mine, withMemory('caddy', 30, 90)] });
+  assert.match(render(withMemory('my-server', 90, 170)), /Peak ÷ idle RSS \(issue 12's goal for my-server: ≤ 2\.0\): my-server 1\.89 ✓, caddy 3\.00\./);
+  assert.match(render(withMemory('my-server', 90, 190)), /my-server 2\.11 ✗, caddy 3\.00\./);
+  assert.doesNotMatch(render(proxied('my-server', 9_000, 4_400)), /my-server \d/);
+});
