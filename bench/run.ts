@@ -201,9 +201,12 @@ async function measureRounds(run: RunContext, options: Options, entries: readonl
   if (floor !== undefined) {
     const failure = await probe(floor.server.port, run.host, run.certs.rootPem, run.signal);
     await sleep(1000, run.signal);
-    floor.idleRssKiB = failure ?? (await treeStats(floor.server.pid)).rssKiB;
+    // treeStats reads 0 for a process that is gone: that is no floor to print.
+    const rss = (await treeStats(floor.server.pid)).rssKiB;
+    floor.idleRssKiB = failure ?? (rss > 0 ? rss : 'the bare Node server was gone');
     progress('bare Node server: warm-up');
     await warmUp({ port: floor.server.port, host: run.host, cpus: run.loadCpus, signal: run.signal });
+    run.signal.throwIfAborted();
   }
   for (let round = 0; round < options.rounds; round++) {
     const order = live.map((_, i) => live[(i + round) % live.length]).filter((e) => e !== undefined);
@@ -442,7 +445,7 @@ function methodNotes(options: Options): string[] {
     `Upstream: one nginx worker on 127.0.0.1 answering 200 with a ${BODY_BYTES}-byte body (and a ${LARGE_BODY_BYTES / 1024} KiB file at \`${LARGE_BODY_PATH}\` for the 64 KiB rows: the same wrk load after the 1 KiB one in each round); every proxy keeps upstream connections alive (nginx: \`keepalive 64\`). nginx's \`keepalive_requests\` is raised so it keeps client connections open for the whole run, as the others do.`,
     `Site \`${HOST}\` (wrk and h2load send SNI and Host from the URL, so the name must resolve to 127.0.0.1), user-managed ECDSA P-256 certificate (leaf + intermediate) from a throwaway CA, TLS 1.3, X25519 key exchange.`,
     `All candidates run at the same time (idle ones use no CPU); each load runs once per round for every candidate in turn, the order rotating each round, ${options.rounds} round(s). Rates and latencies are from each candidate's best valid run (the highest rate, with that run's own p50/p99), since interference only slows a run down; per-CPU-second figures add up all valid runs.`,
-    `HTTPS/1.1: \`wrk -t1 -c64 -d${options.seconds}s --latency\` after ${WARM_UP_SECONDS} s warm-up runs of each (1 KiB, then 64 KiB; the bare Node floor too); p50/p99 from wrk's latency distribution. HTTP/2: \`h2load -t1 -c8 -m8 -D${options.seconds} --warm-up-time=1\` (the same 64 requests in flight). Runs with any non-2xx answer or failed request are reported as n/a.`,
+    `HTTPS/1.1: \`wrk -t1 -c64 -d${options.seconds}s --latency\` after ${WARM_UP_SECONDS} s warm-up runs of each (1 KiB, then 64 KiB; the bare Node floor too, where it runs); p50/p99 from wrk's latency distribution. HTTP/2: \`h2load -t1 -c8 -m8 -D${options.seconds} --warm-up-time=1\` (the same 64 requests in flight). Runs with any non-2xx answer or failed request are reported as n/a.`,
     `Full handshakes: \`bench/handshake-client.ts\`, ${HANDSHAKE_CONCURRENCY} concurrent loops for ${HANDSHAKE_SECONDS} s, each a fresh TLS 1.3 connection offering only the ${HANDSHAKE_GROUPS} key share (with Node's default key shares my-server would negotiate X25519MLKEM768, which Caddy 2.6.2 and Debian's OpenSSL 3.0 lack; the group and suite negotiated are listed under Runs) with no session or ticket offered (resumed handshakes are counted and would void the figure), closed gracefully after the handshake, no HTTP request. It sends no request so the proxy's TLS work is measured, not its upstream hop. On this 2-CPU layout one client core can be the limit for fast servers (its CPU time is listed under Runs), so the per-CPU-second row (handshakes ÷ the proxy's user+system CPU seconds from /proc) is the figure that compares the servers' own cost.`,
     'HTTP/2 abuse (after the peak above was read): 10 connections × 1,000 GETs, 20 in flight, each reset (RST_STREAM CANCEL) 0–10 ms after it was sent, then 2,000 HEADERS + RST_STREAM pairs back to back on one connection (the CVE-2023-44487 pattern), then one fresh GET: whether it is answered and how fast, whether the burst got GOAWAY, and VmRSS one second later. `bench/abuse.ts`.',
     'Memory: VmRSS and VmHWM from /proc/<pid>/status summed over the proxy and its descendants (nginx master + worker, cluster workers), so shared pages of forked workers count once per process. Peak = VmHWM after all the loads.',

@@ -16,6 +16,7 @@ test('the on-demand bench counts only the asked-for names that have a certificat
   await put('local', 'n00001.od.test', 'n00001.od.test.key'); // a key alone: not a certificate
   await put('local', 'n00002.od.test'); // an empty folder (a crash, a failed issuance)
   await put('acme-v02.example', 'n00003.od.test', 'n00003.od.test.crt'); // another issuer's folder counts too
+  await put('acme-v02.example', 'n00000.od.test', 'n00000.od.test.crt'); // but a name under two issuers once
   await put('local', 'warmup.od.test', 'warmup.od.test.crt'); // not one of the names asked for
   const names = new Set(['n00000.od.test', 'n00001.od.test', 'n00002.od.test', 'n00003.od.test', 'n00004.od.test']);
   assert.equal(await storedCertificates(storage, names), 2);

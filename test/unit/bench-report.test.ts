@@ -138,6 +138,9 @@ test("the proxy floor's resting RSS is shown beside my-server's idle figure, or 
   assert.match(render(75 * 1024), /after one proxied request, read like the products' idle figure: \*\*75\.0 MiB\*\* RSS \(my-server's idle 1\.20× it\)/);
   assert.match(render('probe got status 502, 0 bytes'), /Its idle RSS: not read \(probe got status 502, 0 bytes\)/);
   assert.doesNotMatch(render(undefined), /idle RSS|at rest/i);
+  // A floor whose process was gone reads 0: no "0.0 MiB" and no infinite ratio.
+  assert.match(render(0), /Its idle RSS: not read/);
+  assert.doesNotMatch(render(0), /Infinity|0\.0 MiB/);
 });
 
 test("the proxy section shows each product's peak ÷ idle RSS, with issue 12's goal judged for my-server only", () => {
