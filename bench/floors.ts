@@ -30,7 +30,7 @@ export interface Floors {
 const BARE_SERVER = `
 const http2 = require('node:http2');
 const fs = require('node:fs');
-const [cert, key, upstream] = process.argv.slice(1);
+const [cert, key, upstream, port] = process.argv.slice(1);
 let handler = (req, res) => res.end('ok');
 if (upstream) {
   const { Pool } = require('undici');
@@ -58,8 +58,17 @@ if (upstream) {
   };
 }
 const server = http2.createSecureServer({ allowHTTP1: true, cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, handler);
-server.listen(0, '127.0.0.1', () => process.stdout.write('listening ' + server.address().port + '\\n'));
+server.listen(Number(port || 0), '127.0.0.1', () => process.stdout.write('listening ' + server.address().port + '\\n'));
 `;
+
+/**
+ * node's arguments for BARE_SERVER: `upstream` makes it a reverse proxy to that origin, `port`
+ * fixes its port (otherwise it takes a free one and prints it). bench/handshake-floor.ts runs the
+ * same server, so the hand-run floor and the bench's are one program.
+ */
+export function bareServerArgs(certFile: string, keyFile: string, upstream?: string, port?: number): string[] {
+  return ['-e', BARE_SERVER, certFile, keyFile, upstream ?? '', ...(port === undefined ? [] : [String(port)])];
+}
 
 /** The repository root: where the bare server's require('undici') resolves. */
 const REPO = join(import.meta.dirname, '..');
@@ -93,7 +102,7 @@ export interface BareServer {
 }
 
 export async function startBareServer(certFile: string, keyFile: string, cpus: string, signal: AbortSignal, upstream?: string): Promise<BareServer | string> {
-  const args = ['-c', cpus, process.execPath, '-e', BARE_SERVER, certFile, keyFile, ...(upstream === undefined ? [] : [upstream])];
+  const args = ['-c', cpus, process.execPath, ...bareServerArgs(certFile, keyFile, upstream)];
   const child = spawn('taskset', args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], signal });
   child.on('error', () => undefined);
   const stop = (): void => void child.kill('SIGKILL');

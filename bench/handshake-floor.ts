@@ -23,6 +23,7 @@ import { createBenchCertificates } from './certs.ts';
 import { Processes, runTool, treeStats, waitForPort } from './processes.ts';
 import { CANDIDATES, NODE_FLAGS } from './candidates.ts';
 import { sleep } from '../src/util/backoff.ts';
+import { bareServerArgs } from './floors.ts';
 
 const { values } = parseArgs({
   options: {
@@ -78,14 +79,6 @@ if (f.has('gate')) {
 } else server.listen(Number(port), '127.0.0.1');
 `;
 
-const FLOOR_H2 = `
-const http2 = require('node:http2');
-const fs = require('node:fs');
-const [cert, key, port] = process.argv.slice(1);
-const server = http2.createSecureServer({ allowHTTP1: true, cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, (req, res) => res.end('ok'));
-server.listen(Number(port), '127.0.0.1');
-`;
-
 interface Candidate {
   readonly name: string;
   readonly port: number;
@@ -127,7 +120,8 @@ for (const spec of values.floors.split(',').filter((x) => x !== '')) {
 }
 {
   const p = port++;
-  add('h2', p, process.execPath, ['-e', FLOOR_H2, certs.main.certFile, certs.main.keyFile, String(p)]);
+  // The bench's bare Node server (bench/floors.ts), on a fixed port.
+  add('h2', p, process.execPath, bareServerArgs(certs.main.certFile, certs.main.keyFile, undefined, p));
 }
 await addMyServer('my-server', REPO);
 if (values.before !== undefined) await addMyServer('before', values.before);
