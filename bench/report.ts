@@ -306,7 +306,8 @@ function renderProxyFloor(report: RunReport): string {
 function renderFloorIdle(report: RunReport, kib: number | string | undefined): string {
   if (kib === undefined) return '';
   if (typeof kib === 'string') return ` Its idle RSS: not read (${kib}).`;
-  if (!(kib > 0)) return ' Its idle RSS: not read (none reported).';
+  // 0 is what the process-tree reader reports for a process that is gone.
+  if (!(kib > 0)) return ' Its idle RSS: not read (the bare Node server was gone).';
   const mine = report.results.find((r) => r.id === 'my-server')?.idleRssKiB;
   const ratio = mine === undefined ? '' : ` (my-server's idle ${(mine / kib).toFixed(2)}× it)`;
   return ` At rest after one proxied request, read like the products' idle figure: **${(kib / 1024).toFixed(1)} MiB** RSS${ratio}.`;

@@ -182,11 +182,12 @@ async function warmUp(target: LoadTarget): Promise<void> {
  * of request and handshake CPU, in the same rounds and noise.
  */
 async function measureRounds(run: RunContext, options: Options, entries: readonly Entry[], floor?: FloorRuns): Promise<void> {
+  const floorTarget = (f: FloorRuns): LoadTarget => ({ port: f.server.port, host: run.host, cpus: run.loadCpus, signal: run.signal });
   const onFloor = async <T>(label: string, load: (target: LoadTarget) => Promise<T>, into: (f: FloorRuns) => Sample<T>[]): Promise<void> => {
     if (floor === undefined) return;
     progress(`${label}: bare Node server`);
     const before = (await treeStats(floor.server.pid)).cpuSeconds;
-    const result = await load({ port: floor.server.port, host: run.host, cpus: run.loadCpus, signal: run.signal });
+    const result = await load(floorTarget(floor));
     into(floor).push({ result, cpuSeconds: (await treeStats(floor.server.pid)).cpuSeconds - before });
     run.signal.throwIfAborted();
   };
@@ -201,11 +202,10 @@ async function measureRounds(run: RunContext, options: Options, entries: readonl
   if (floor !== undefined) {
     const failure = await probe(floor.server.port, run.host, run.certs.rootPem, run.signal);
     await sleep(1000, run.signal);
-    // treeStats reads 0 for a process that is gone: that is no floor to print.
-    const rss = (await treeStats(floor.server.pid)).rssKiB;
-    floor.idleRssKiB = failure ?? (rss > 0 ? rss : 'the bare Node server was gone');
+    // A process that is gone reads 0 here; the report prints that as not read (renderFloorIdle).
+    floor.idleRssKiB = failure ?? (await treeStats(floor.server.pid)).rssKiB;
     progress('bare Node server: warm-up');
-    await warmUp({ port: floor.server.port, host: run.host, cpus: run.loadCpus, signal: run.signal });
+    await warmUp(floorTarget(floor));
     run.signal.throwIfAborted();
   }
   for (let round = 0; round < options.rounds; round++) {
