@@ -94,7 +94,7 @@ export async function createIntermediateCa(root: CertifiedKey, options: CaOption
   const keyPem = await generatePrivateKeyPem('p256');
   try {
     const publicKey = signingKeys(keyPem).keys.publicKey;
-    const cert = await issue(root, {
+    const { certificate: cert } = await issue(root, {
       subject: subjectName(options.commonName ?? 'my-server Local Authority - ECC Intermediate'),
       publicKey,
       now,
@@ -155,7 +155,7 @@ export async function issueLeafCertificateWithLibrary(options: LeafOptions): Pro
     : x509.KeyUsageFlags.digitalSignature;
   try {
     const publicKey = signingKeys(options.keyPem).keys.publicKey;
-    const cert = await issue(options.issuer, {
+    const { certificate: cert, issuerPem } = await issue(options.issuer, {
       subject: subjectName(commonName),
       publicKey,
       now,
@@ -169,7 +169,7 @@ export async function issueLeafCertificateWithLibrary(options: LeafOptions): Pro
       ],
     });
     const certPem = pemEncode(cert.rawData, 'CERTIFICATE');
-    return { certPem, chainPem: certPem + decodeCertificate(options.issuer.certPem).info.pem };
+    return { certPem, chainPem: certPem + issuerPem };
   } catch (err) {
     throw new MyServerError('MS_ERR_X509', `issuing local certificate for ${options.names.join(', ')}`, { cause: err });
   }
@@ -267,11 +267,14 @@ function readTbsSpkiBits(spki: Buffer): Buffer {
   return bits.content.subarray(1);
 }
 
-/** Signs a certificate below `issuer`, with the issuer's subject Name as issuer and its key identifier as AKI. */
+/**
+ * Signs a certificate below `issuer`, with the issuer's subject Name as issuer and its key
+ * identifier as AKI; also returns the issuer's certificate as PEM, parsed here once, for the chain.
+ */
 async function issue(
   issuer: CertifiedKey,
   cert: { subject: x509.Name; publicKey: webcrypto.CryptoKey; now: Date; lifetimeMs: number; extensions: x509.Extension[] },
-): Promise<x509.X509Certificate> {
+): Promise<{ certificate: x509.X509Certificate; issuerPem: string }> {
   if (!certificateMatchesKey(issuer.certPem, issuer.keyPem)) {
     throw new MyServerError('MS_ERR_X509', 'the issuer key does not match the issuer certificate');
   }
@@ -289,7 +292,7 @@ async function issue(
   const { keys, signingAlgorithm } = signingKeys(issuer.keyPem);
   // No serialNumber: the library draws 16 random bytes (RFC 5280 §4.1.2.2 allows 20 octets; the
   // CA/B Forum asks for at least 64 bits from a CSPRNG) and encodes them as a positive INTEGER.
-  return x509.X509CertificateGenerator.create({
+  const certificate = await x509.X509CertificateGenerator.create({
     subject: cert.subject,
     issuer: parent.certificate.subjectName,
     publicKey: cert.publicKey,
@@ -299,4 +302,5 @@ async function issue(
     notAfter: new Date(notAfter),
     extensions: [...cert.extensions, authorityKeyIdentifier],
   });
+  return { certificate, issuerPem: parent.info.pem };
 }
