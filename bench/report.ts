@@ -193,13 +193,21 @@ export function renderTable(results: readonly CandidateResult[]): string {
     const cells = results.map((r) => cell(r, row));
     const m = mine ? cell(mine, row).num : undefined;
     const c = caddy ? cell(caddy, row).num : undefined;
-    const ratio = m !== undefined && c !== undefined && c > 0 ? m / c : undefined;
-    const met = ratio === undefined ? '' : (row.better === 'higher' ? ratio >= 1 : ratio <= 1) ? ' ✓' : ' ✗';
-    const goal = row.goal ? `${row.better === 'higher' ? '≥' : '≤'} 1.0${met}` : `(${row.better} is better)`;
-    return `| ${row.metric} | ${cells.map((x) => x.text).join(' | ')} | ${ratio === undefined ? 'n/a' : ratio.toFixed(2)} | ${goal} |`;
+    return `| ${row.metric} | ${cells.map((x) => x.text).join(' | ')} | ${ratioAndGoal(m, c, row)} |`;
   });
   const notes = footnotes.map((f, i) => `[^${i + 1}]: ${f}`);
   return [header, rule, ...lines, ...(notes.length > 0 ? ['', ...notes] : [])].join('\n');
+}
+
+/**
+ * The last two cells of a comparison row: my-server ÷ Caddy, and the goal with its mark (✓ when the
+ * ratio is on the better side of 1.0), or which way is better for a row without a goal.
+ */
+export function ratioAndGoal(mine: number | undefined, caddy: number | undefined, row: { readonly better: 'higher' | 'lower'; readonly goal?: boolean }): string {
+  const ratio = mine !== undefined && caddy !== undefined && caddy > 0 ? mine / caddy : undefined;
+  const met = ratio === undefined ? '' : (row.better === 'higher' ? ratio >= 1 : ratio <= 1) ? ' ✓' : ' ✗';
+  const goal = row.goal === true ? `${row.better === 'higher' ? '≥' : '≤'} 1.0${met}` : `(${row.better} is better)`;
+  return `${ratio === undefined ? 'n/a' : ratio.toFixed(2)} | ${goal}`;
 }
 
 function describeRuns(r: CandidateResult): string[] {
@@ -342,10 +350,7 @@ export function figureTable(columns: readonly { readonly id: string; readonly la
     const cells = columns.map((c, i) => cell(c.label, row.values[i], row.digits));
     const m = mine >= 0 ? cells[mine]?.num : undefined;
     const c = caddy >= 0 ? cells[caddy]?.num : undefined;
-    const ratio = m !== undefined && c !== undefined && c > 0 ? m / c : undefined;
-    const met = ratio === undefined ? '' : (row.better === 'higher' ? ratio >= 1 : ratio <= 1) ? ' ✓' : ' ✗';
-    const goal = row.goal ? `${row.better === 'higher' ? '≥' : '≤'} 1.0${met}` : `(${row.better} is better)`;
-    return `| ${row.metric} | ${cells.map((x) => x.text).join(' | ')} | ${ratio === undefined ? 'n/a' : ratio.toFixed(2)} | ${goal} |`;
+    return `| ${row.metric} | ${cells.map((x) => x.text).join(' | ')} | ${ratioAndGoal(m, c, row)} |`;
   });
   // Footnote labels must be unique on the page, which holds several tables.
   const tag = notePrefix;

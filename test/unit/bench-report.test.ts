@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cachedCertName, certCache, linkCertStorage } from '../../bench/cert-cache.ts';
-import { mergeSections, renderProxySection, type CandidateResult, type RunReport } from '../../bench/report.ts';
+import { mergeSections, ratioAndGoal, renderProxySection, type CandidateResult, type RunReport } from '../../bench/report.ts';
 import type { HandshakeResult, WrkResult } from '../../bench/load.ts';
 import { parseCertificate } from '../../src/x509/certificate.ts';
 
@@ -149,4 +149,17 @@ test("the proxy section shows each product's peak ÷ idle RSS, with issue 12's g
   assert.match(render(withMemory('my-server', 90, 170)), /Peak ÷ idle RSS \(issue 12's goal for my-server: ≤ 2\.0\): my-server 1\.89 ✓, caddy 3\.00\./);
   assert.match(render(withMemory('my-server', 90, 190)), /my-server 2\.11 ✗, caddy 3\.00\./);
   assert.doesNotMatch(render(proxied('my-server', 9_000, 4_400)), /my-server \d/);
+});
+
+test('a comparison row ends with my-server ÷ Caddy and its goal mark, on the better side of 1.0 or not', () => {
+  const higher = { better: 'higher', goal: true } as const;
+  const lower = { better: 'lower', goal: true } as const;
+  assert.equal(ratioAndGoal(135, 100, higher), '1.35 | ≥ 1.0 ✓');
+  assert.equal(ratioAndGoal(100, 100, higher), '1.00 | ≥ 1.0 ✓');
+  assert.equal(ratioAndGoal(99, 100, higher), '0.99 | ≥ 1.0 ✗');
+  assert.equal(ratioAndGoal(3.9, 6.6, lower), '0.59 | ≤ 1.0 ✓');
+  assert.equal(ratioAndGoal(7, 6, lower), '1.17 | ≤ 1.0 ✗');
+  assert.equal(ratioAndGoal(95, 35, { better: 'lower', goal: false }), '2.71 | (lower is better)');
+  assert.equal(ratioAndGoal(95, undefined, higher), 'n/a | ≥ 1.0');
+  assert.equal(ratioAndGoal(95, 0, higher), 'n/a | ≥ 1.0');
 });
