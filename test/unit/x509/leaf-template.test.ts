@@ -43,7 +43,12 @@ for (const c of CASES) {
     assert.deepEqual(a.publicKeyBits, b.publicKeyBits);
     // Same extensions, same order, same criticality, same bytes (SKI, AKI and SAN included).
     assert.deepEqual(a.extensions, b.extensions);
-    assert.equal(a.serial.length >= 16 && a.serial.length <= 17, true);
+    // 16 random bytes as a positive, minimal INTEGER (RFC 5280 §4.1.2.2, X.690 §8.3.2): a 0x00 sign
+    // byte when the top bit is set; leading zero bytes dropped, so 1 serial in 256 has 15 bytes (the
+    // old check of 16–17 failed then). Fewer than 9 (under 64 bits) would take 8 zero bytes: 2^-64.
+    assert.ok(a.serial.length >= 9 && a.serial.length <= 17, `serial of ${a.serial.length} bytes`);
+    assert.ok(a.serial[0]! < 0x80, 'positive');
+    if (a.serial[0] === 0) assert.ok(a.serial[1]! >= 0x80, 'a sign byte only where the top bit needs it');
     assert.equal(fast.chainPem, fast.certPem + reference.chainPem.slice(reference.certPem.length));
     const fastCert = new X509Certificate(fast.certPem);
     const refCert = new X509Certificate(reference.certPem);
