@@ -403,17 +403,42 @@ async function handOver(index: number, response: InterceptedResponse, res: Proxy
 }
 
 function selectionRequest(req: ProxyRequest, ctx: ProxyContext, setCookie?: (value: string) => void): SelectionRequest {
-  const host = requestAuthority(req.headers);
-  const headers = req.headers.host === host || host === '' ? req.headers : { ...req.headers, host };
-  const peer = unmapIPv4(ctx.remoteAddress);
-  return {
-    clientIp: peer,
-    resolvedClientIp: ctx.clientIp ?? peer,
-    uri: req.url ?? '/',
-    headers,
-    secure: ctx.scheme === 'https' || (ctx.trustedPeer === true && lastForwardedProto(req.headers) === 'https'),
-    setCookie,
-  };
+  return new LazySelectionRequest(req, ctx, setCookie);
+}
+
+/**
+ * What the selection policy sees. Its headers are built when a policy reads them (header, cookie):
+ * an HTTP/2 request has no Host field, so its headers are copied with one, and that copy was ~1.2
+ * µs of every HTTP/2 request's ~50 µs under h2load, for policies that never look (random, the
+ * default, round_robin, ip_hash, …). A class, so the getter is one shared function.
+ */
+class LazySelectionRequest implements SelectionRequest {
+  readonly clientIp: string;
+  readonly resolvedClientIp: string;
+  readonly uri: string;
+  readonly secure: boolean;
+  readonly setCookie: ((value: string) => void) | undefined;
+  readonly #req: ProxyRequest;
+  #headers: SelectionRequest['headers'] | undefined;
+
+  constructor(req: ProxyRequest, ctx: ProxyContext, setCookie: ((value: string) => void) | undefined) {
+    const peer = unmapIPv4(ctx.remoteAddress);
+    this.clientIp = peer;
+    this.resolvedClientIp = ctx.clientIp ?? peer;
+    this.uri = req.url ?? '/';
+    this.secure = ctx.scheme === 'https' || (ctx.trustedPeer === true && lastForwardedProto(req.headers) === 'https');
+    this.setCookie = setCookie;
+    this.#req = req;
+  }
+
+  get headers(): SelectionRequest['headers'] {
+    if (this.#headers === undefined) {
+      const h = this.#req.headers;
+      const host = requestAuthority(h);
+      this.#headers = h.host === host || host === '' ? h : { ...h, host };
+    }
+    return this.#headers;
+  }
 }
 
 /** The client's body as it arrives (the default, without request_buffers). */

@@ -13,8 +13,8 @@ const E2E = { timeout: 15_000 };
 const selfSigned = selfSignedFixture('my-server-h2-', 'localhost');
 
 /** An HTTP/2-only TLS front server (compatibility API) in front of `ports`. */
-async function h2Front(ports: number[]): Promise<{ port: number; close: () => Promise<void> }> {
-  const proxy = new ReverseProxy(proxyConfig(ports));
+async function h2Front(ports: number[], config = proxyConfig(ports)): Promise<{ port: number; close: () => Promise<void> }> {
+  const proxy = new ReverseProxy(config);
   const server = http2.createSecureServer({ key: selfSigned.key, cert: selfSigned.cert }, (req, res) => {
     void proxy.handle(req, res, { scheme: 'https', remoteAddress: req.socket.remoteAddress ?? '' });
   });
@@ -94,5 +94,27 @@ test('an HTTP/2 client gets a plain-text 502 when the upstream is unreachable', 
     assert.equal(res.body, '502 Bad Gateway: upstream unreachable\n');
   } finally {
     await fr.close();
+  }
+});
+
+// An HTTP/2 request has no Host field, only :authority; the header policy's Host is the authority
+// all the same (its headers are built, with Host, only when a policy reads them). Without Host the
+// policy would fall back to random and spread one authority over the four upstreams.
+test('lb_policy header Host keeps each HTTP/2 authority on one upstream', E2E, async () => {
+  const ups = await Promise.all(['u0', 'u1', 'u2', 'u3'].map((n) => echoUpstream(n)));
+  const ports = ups.map((u) => u.port);
+  const fr = await h2Front(ports, proxyConfig(ports, { lb: { policy: 'header', header: 'Host' } }));
+  try {
+    for (const authority of ['a.example', 'b.example', 'c.example']) {
+      const seen = new Set<string>();
+      for (let i = 0; i < 12; i++) {
+        const res = await h2Request(fr.port, { ':path': '/', ':authority': authority });
+        assert.equal(res.status, 200);
+        seen.add(String(res.headers['x-upstream']));
+      }
+      assert.equal(seen.size, 1, `${authority} went to ${[...seen].join(', ')}`);
+    }
+  } finally {
+    await Promise.all([fr.close(), ...ups.map((u) => u.close())]);
   }
 });
