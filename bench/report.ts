@@ -203,10 +203,10 @@ export function renderTable(results: readonly CandidateResult[]): string {
  * The last two cells of a comparison row: my-server ÷ Caddy, and the goal with its mark (✓ when the
  * ratio is on the better side of 1.0), or which way is better for a row without a goal.
  */
-export function ratioAndGoal(mine: number | undefined, caddy: number | undefined, row: { readonly better: 'higher' | 'lower'; readonly goal?: boolean }): string {
+export function ratioAndGoal(mine: number | undefined, caddy: number | undefined, row: { readonly better: 'higher' | 'lower'; readonly goal: boolean }): string {
   const ratio = mine !== undefined && caddy !== undefined && caddy > 0 ? mine / caddy : undefined;
   const met = ratio === undefined ? '' : (row.better === 'higher' ? ratio >= 1 : ratio <= 1) ? ' ✓' : ' ✗';
-  const goal = row.goal === true ? `${row.better === 'higher' ? '≥' : '≤'} 1.0${met}` : `(${row.better} is better)`;
+  const goal = row.goal ? `${row.better === 'higher' ? '≥' : '≤'} 1.0${met}` : `(${row.better} is better)`;
   return `${ratio === undefined ? 'n/a' : ratio.toFixed(2)} | ${goal}`;
 }
 

@@ -149,7 +149,7 @@ export class ReverseProxy {
     const signal: GiveUp = outer === undefined ? gone : AbortSignal.any([gone.signal, outer]);
     // The cookie policy's Set-Cookie; the last attempt's choice is the one the response names.
     let cookie: string | undefined;
-    const selection = selectionRequest(req, ctx, this.#sticky ? (value) => (cookie = value) : undefined);
+    const selection = new LazySelectionRequest(req, ctx, this.#sticky ? (value) => (cookie = value) : undefined);
     const hasBody = requestHasBody(req);
     const tried = new Set<UpstreamState>();
     let failure: Failure | undefined;
@@ -209,7 +209,7 @@ export class ReverseProxy {
    */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, given: ProxyContext): Promise<void> {
     const ctx = this.#withTrust(given);
-    const up = this.#choose(selectionRequest(req, ctx), new Set());
+    const up = this.#choose(new LazySelectionRequest(req, ctx, undefined), new Set());
     if (up === undefined) {
       writeSocketError(socket, NO_UPSTREAM);
       return Promise.resolve();
@@ -400,10 +400,6 @@ async function handOver(index: number, response: InterceptedResponse, res: Proxy
   } finally {
     discard(response);
   }
-}
-
-function selectionRequest(req: ProxyRequest, ctx: ProxyContext, setCookie?: (value: string) => void): SelectionRequest {
-  return new LazySelectionRequest(req, ctx, setCookie);
 }
 
 /**
