@@ -12,7 +12,7 @@ import type { Config } from '../config/types.ts';
 import type { ConfigWatcher } from '../config/watch.ts';
 import type { Logger } from '../log.ts';
 import { backoffDelay } from '../util/backoff.ts';
-import { isOurs, WORKER_ID_ENV, WORKER_LEADER_ENV, type ToPrimary, type ToWorker } from './protocol.ts';
+import { isOurs, sendMessage, WORKER_ID_ENV, WORKER_LEADER_ENV, type ToPrimary, type ToWorker } from './protocol.ts';
 
 export interface PrimaryOptions {
   readonly count: number;
@@ -261,6 +261,9 @@ export class Primary {
       if (isOurs<ToPrimary>(m)) this.#onMessage(slot, m);
     });
     worker.on('exit', (code, signal) => this.#onExit(slot, worker, code, signal));
+    // A worker's 'error' (its channel, a failed kill) must never be the primary's uncaught
+    // exception: the primary's death stops every worker.
+    worker.on('error', (err: Error) => this.#log.warn({ worker: slot.id, err: err.message }, 'worker process error'));
   }
 
   #onMessage(slot: Slot, m: ToPrimary): void {
@@ -365,7 +368,7 @@ export class Primary {
 
   #send(slot: Slot, message: ToWorker): void {
     const w = slot.worker;
-    if (w?.isConnected()) w.send(message);
+    if (w) sendMessage(w, message, (err) => this.#log.debug({ worker: slot.id, err: err.message, message: message.t }, 'a message to a worker was not delivered (it is exiting)'));
   }
 }
 

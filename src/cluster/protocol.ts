@@ -53,3 +53,26 @@ export const WORKER_LEADER_ENV = 'MY_SERVER_WORKER_LEADER';
  * connections, as it does anyway where the kernel refuses SO_REUSEPORT (docs/clustering.md).
  */
 export const DISTRIBUTION_ENV = 'MY_SERVER_WORKERS_DISTRIBUTION';
+
+/** What sendMessage needs of a cluster Worker, a ChildProcess or a worker's `process`. */
+export interface MessageChannel {
+  isConnected?(): boolean;
+  readonly connected?: boolean;
+  send?(message: unknown, sendHandle: undefined, options: object, callback: (err: Error | null) => void): boolean;
+}
+
+/**
+ * Sends `message` if the channel is open, reporting a failed write to `onError`. The peer can die
+ * between the connected check and the write (a kill -9 the primary has not seen yet): the write
+ * then fails with EPIPE, and without a callback Node emits it as an 'error' event, which, with no
+ * listener, killed the primary and with it every worker. What was not delivered needs no retry:
+ * the primary restarts a dead worker from storage and the config, and a worker whose primary is
+ * gone is stopping.
+ */
+export function sendMessage(channel: MessageChannel, message: ToWorker | ToPrimary, onError: (err: Error) => void): void {
+  const open = channel.isConnected ? channel.isConnected() : channel.connected === true;
+  if (!open || channel.send === undefined) return;
+  channel.send(message, undefined, {}, (err) => {
+    if (err) onError(err);
+  });
+}

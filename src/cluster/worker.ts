@@ -9,7 +9,7 @@ import type { Config } from '../config/types.ts';
 import { subscribe, unsubscribe, type Events } from '../diagnostics.ts';
 import type { Logger } from '../log.ts';
 import { shareListeners } from '../util/listen.ts';
-import { DISTRIBUTION_ENV, isOurs, WORKER_ID_ENV, WORKER_LEADER_ENV, type ToPrimary, type ToWorker } from './protocol.ts';
+import { DISTRIBUTION_ENV, isOurs, sendMessage, WORKER_ID_ENV, WORKER_LEADER_ENV, type ToPrimary, type ToWorker } from './protocol.ts';
 
 /** This process's slot when the primary of `workers N` forked it; undefined in a process of its own. */
 export function workerSlot(): number | undefined {
@@ -202,6 +202,6 @@ export class WorkerLink {
   }
 
   #send(message: ToPrimary): void {
-    if (process.connected) process.send?.(message);
+    sendMessage(process, message, (err) => this.#log.debug({ err: err.message, message: message.t }, 'a message to the primary was not delivered (it is gone)'));
   }
 }
