@@ -1,5 +1,8 @@
 import net from 'node:net';
 import dgram from 'node:dgram';
+import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * Free loopback ports for tests that start processes on ports they are told (my-server, Pebble,
@@ -9,25 +12,72 @@ import dgram from 'node:dgram';
  * these machines), never from it: a port the kernel hands out for `listen(0)` is also one it hands
  * out to outgoing connections, and with two test files running at once, one file's client sockets
  * took another file's "free" admin port between the check and the child's bind (EADDRINUSE in CI).
- * Below that range only explicit binds compete, and the random start makes two test processes
- * unlikely to pick the same port in the same second. A port is still only known to be free when
- * it is checked here, so helpers that spawn processes also retry on "address already in use".
+ *
+ * Two more ways a "free" port was taken in CI, closed here:
+ * - Two test files drew the same port within the second between one's check and its child's bind.
+ *   Each port handed out is reserved for every test process on the machine by a file created
+ *   exclusively in a shared folder, and not handed out again by anyone for REUSE_AFTER_MS.
+ * - A port free on 127.0.0.1 was in use on another address, and a server binding all interfaces
+ *   (`http_port` without `bind`) failed. A port with a listener (or a bound UDP socket) at any
+ *   address in /proc/net is skipped; read there rather than by binding the wildcard, so nothing
+ *   here listens beyond loopback.
+ * A port is still only known to be free when it is checked here, so helpers that spawn processes
+ * also retry on "address already in use".
  */
 
 /** The range ports are drawn from: above the registered services that commonly run, below ephemeral. */
 const RANGE_LOW = 20_000;
 const RANGE_HIGH = 32_000;
 
-/** Ports handed out by this process recently; not handed out again until the window has passed. */
-const handedOut = new Map<number, number>();
+/** A port handed out is not handed out again, by this or another test process, for this long. */
 const REUSE_AFTER_MS = 60_000;
+const RESERVATIONS = join(tmpdir(), 'my-server-test-ports');
+
+/**
+ * Reserves `port` for this process if no test process reserved it in the last REUSE_AFTER_MS:
+ * creating its file exclusively is the claim; an older file is a reservation that lapsed.
+ */
+export function reservePort(port: number): boolean {
+  mkdirSync(RESERVATIONS, { recursive: true });
+  const file = join(RESERVATIONS, String(port));
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  if (Date.now() - statSync(file).mtimeMs < REUSE_AFTER_MS) return false;
+  utimesSync(file, new Date(), new Date());
+  return true;
+}
+
+/**
+ * Local ports of the TCP listeners (state 0A) and bound UDP sockets on any address, IPv4 and IPv6,
+ * from /proc/net (hexadecimal `address:port` in the second column).
+ */
+export function portsInUse(): Set<number> {
+  const used = new Set<number>();
+  for (const [file, listenOnly] of [['tcp', true], ['tcp6', true], ['udp', false], ['udp6', false]] as const) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/net/${file}`, 'latin1');
+    } catch {
+      continue; // no IPv6 in this namespace
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const port = f[1]?.split(':')[1];
+      if (port !== undefined && (!listenOnly || f[3] === '0A')) used.add(parseInt(port, 16));
+    }
+  }
+  return used;
+}
 
 function candidate(): number {
-  const now = Date.now();
-  for (const [port, at] of handedOut) if (now - at > REUSE_AFTER_MS) handedOut.delete(port);
+  const used = portsInUse();
   for (;;) {
     const port = RANGE_LOW + Math.floor(Math.random() * (RANGE_HIGH - RANGE_LOW));
-    if (!handedOut.has(port)) return port;
+    if (!used.has(port) && reservePort(port)) return port;
   }
 }
 
@@ -75,7 +125,6 @@ export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]
   try {
     for (let i = 0; i < n; i++) servers.push(await listenFree(host));
     const ports = servers.map(portOf);
-    for (const port of ports) handedOut.set(port, Date.now());
     return ports;
   } finally {
     await Promise.all(servers.map(closeTcp));
@@ -106,7 +155,6 @@ export async function freeTcpUdpPort(host = '127.0.0.1'): Promise<number> {
     await closeTcp(server);
     if (udp !== undefined) {
       await new Promise<void>((resolve) => udp.close(() => resolve()));
-      handedOut.set(port, Date.now());
       return port;
     }
   }

@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { httpsGet, httpsGetJson, startPebble } from '../helpers/pebble.ts';
 import type { Pebble } from '../helpers/pebble.ts';
-import { freePort, freePorts, freeTcpUdpPort } from '../helpers/ports.ts';
+import { freePort, freePorts, freeTcpUdpPort, portsInUse, reservePort } from '../helpers/ports.ts';
 
 function alive(pid: number): boolean {
   try {
@@ -44,6 +44,24 @@ test('freePorts returns distinct ports that can be bound', async () => {
   })));
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   assert.ok((await freePort()) > 0);
+});
+
+test('a port handed out stays reserved for every test process, and a port listened on at any address counts as in use', async () => {
+  // The reservation is a file in a folder all test processes share: what this process sees here,
+  // another test file running at the same time sees too.
+  const port = await freePort();
+  assert.equal(reservePort(port), false, 'handed out a moment ago: reserved');
+  // A listener on ::1 or 127.0.0.2 leaves 127.0.0.1 free, but a server binding all interfaces on
+  // that port would fail: such a port must not be handed out.
+  for (const host of ['::1', '127.0.0.2']) {
+    const server = await new Promise<net.Server>((resolve, reject) => {
+      const s = net.createServer().once('error', reject).listen(0, host, () => resolve(s));
+    });
+    const { port: taken } = server.address() as net.AddressInfo;
+    assert.ok(portsInUse().has(taken), `a listener on [${host}]:${taken} is seen`);
+    await new Promise((resolve) => server.close(resolve));
+    assert.equal(portsInUse().has(taken), false, `[${host}]:${taken} closed: no longer in use`);
+  }
 });
 
 test('freeTcpUdpPort returns a port bindable for UDP', async () => {
