@@ -368,7 +368,7 @@ export class Primary {
 
   #send(slot: Slot, message: ToWorker): void {
     const w = slot.worker;
-    if (w) sendMessage(w, message, (err) => this.#log.debug({ worker: slot.id, err: err.message, message: message.t }, 'a message to a worker was not delivered (it is exiting)'));
+    if (w) sendMessage(w.process, message, (err) => this.#log.debug({ worker: slot.id, err: err.message, message: message.t }, 'a message to a worker was not delivered (it is exiting)'));
   }
 }
 

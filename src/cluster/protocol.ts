@@ -54,10 +54,9 @@ export const WORKER_LEADER_ENV = 'MY_SERVER_WORKER_LEADER';
  */
 export const DISTRIBUTION_ENV = 'MY_SERVER_WORKERS_DISTRIBUTION';
 
-/** What sendMessage needs of a cluster Worker, a ChildProcess or a worker's `process`. */
+/** What sendMessage needs of a ChildProcess (a worker's, for the primary) or of a worker's `process`. */
 export interface MessageChannel {
-  isConnected?(): boolean;
-  readonly connected?: boolean;
+  readonly connected: boolean;
   send?(message: unknown, sendHandle: undefined, options: object, callback: (err: Error | null) => void): boolean;
 }
 
@@ -70,8 +69,7 @@ export interface MessageChannel {
  * gone is stopping.
  */
 export function sendMessage(channel: MessageChannel, message: ToWorker | ToPrimary, onError: (err: Error) => void): void {
-  const open = channel.isConnected ? channel.isConnected() : channel.connected === true;
-  if (!open || channel.send === undefined) return;
+  if (!channel.connected || channel.send === undefined) return;
   channel.send(message, undefined, {}, (err) => {
     if (err) onError(err);
   });
