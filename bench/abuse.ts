@@ -1,7 +1,8 @@
 /**
  * The HTTP/2 abuse phase of the benchmark (issue 7): cancelled streams and a rapid-reset burst
  * (CVE-2023-44487) against each proxy, then whether the site still answers and what it holds in
- * memory. Run in the bench process (node:http2), one client at a time, bounded in count and time.
+ * memory. Run in the bench process (node:http2 for the cancels, frames written by hand for the
+ * burst: test/helpers/rapid-reset.ts), one client at a time, bounded in count and time.
  */
 import http2 from 'node:http2';
 import { rapidResetBurst } from '../test/helpers/rapid-reset.ts';
@@ -10,7 +11,7 @@ import type { LoadTarget } from './load.ts';
 export interface AbuseResult {
   /** Streams opened then cancelled (RST_STREAM CANCEL) while the proxy was working on them. */
   readonly cancelled: number;
-  /** HEADERS + RST_STREAM pairs sent back to back on one connection before it closed. */
+  /** HEADERS + RST_STREAM pairs written back to back on one connection before its GOAWAY or close was seen. */
   readonly rapidResets: number;
   /** Whether the proxy ended the rapid-reset connection with GOAWAY. */
   readonly goaway: boolean;

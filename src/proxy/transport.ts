@@ -56,10 +56,16 @@ export interface HeaderTimeout {
  * TLS handshake), the header timeout below as headersTimeout, read_timeout as bodyTimeout, and
  * keepalive as the idle time of a pooled connection (0 sends `Connection: close` and pools nothing).
  */
+/** What dispatch() after close() reports: undici's code for a destroyed pool, a local refusal (no dial was tried). */
+function transportClosed(): Error {
+  return Object.assign(new Error('the upstream transport is closed'), { code: 'UND_ERR_DESTROYED' });
+}
+
 export class UpstreamTransport {
   readonly #config: TransportConfig;
   readonly #pools = new Map<string, Pool>();
   readonly #headerTimeout: HeaderTimeout | undefined;
+  #closed = false;
 
   constructor(config: TransportConfig) {
     this.#config = config;
@@ -83,6 +89,14 @@ export class UpstreamTransport {
    * cancelUnusedConnect), so a cancelled request leaves no dial behind.
    */
   dispatch(upstream: UpstreamConfig, request: UpstreamRequest, handler: QueueAwareHandler): void {
+    if (this.#closed) {
+      // An HTTP/2 request dispatches a turn after it started (upstream-request.ts), so one can
+      // come after close(): refused as a destroyed pool refuses it, instead of opening a new pool
+      // that nothing would ever close (and reaching an upstream the new config may not have).
+      // No controller: nothing was started (undici's typings want one; our handler takes null).
+      handler.onResponseError?.(null as unknown as Dispatcher.DispatchController, transportClosed());
+      return;
+    }
     // One object literal, the queue hook first, as before 4da6a74: building it field by field (the
     // hook and servername added afterwards) measured 128-135 vs 107-116 us per proxied request and a
     // p99 of ~35 vs ~14 ms in paired runs against the same upstream (docs/design.md, "A regression
@@ -144,6 +158,7 @@ export class UpstreamTransport {
 
   /** Destroy every pool: idle connections close and requests still in flight fail. */
   async close(): Promise<void> {
+    this.#closed = true;
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     await Promise.all(pools.map((p) => p.destroy().catch(() => {})));

@@ -137,12 +137,19 @@ class ForwardHandler implements QueueAwareHandler {
     // cost the proxy 2.5-3.4 s of CPU dispatched within the read and 0.65-0.74 s deferred, with
     // GOAWAY every time either way; h2load over HTTP/2 measured no slower (docs/design.md).
     // HTTP/1.1 has no such pairs and keeps its synchronous path.
-    if (this.#res instanceof ServerResponse) dispatch(this);
+    if (this.#res instanceof ServerResponse) this.#dispatchUnlessSettled(dispatch);
     else setImmediate(this.#dispatchUnlessSettled, dispatch);
   }
 
   readonly #dispatchUnlessSettled = (dispatch: Dispatch): void => {
-    if (!this.#settled) dispatch(this);
+    if (this.#settled) return;
+    // A throw (a pool that cannot be built) fails this attempt: from setImmediate it would be an
+    // uncaught exception, and forwardOnce promises never to reject.
+    try {
+      dispatch(this);
+    } catch (err) {
+      this.onResponseError(null, err instanceof Error ? err : new Error(String(err)));
+    }
   };
 
   /**

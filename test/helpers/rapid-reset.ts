@@ -29,11 +29,11 @@ export interface RapidResetOptions {
 }
 
 export interface RapidResetResult {
-  /** Pairs written before the server's GOAWAY or close stopped the burst (or all of them). */
+  /** Pairs handed to the socket before a GOAWAY or the close was seen (or all of them); some may not have left it. */
   readonly sent: number;
   /** The error code of the server's GOAWAY, when one was read. */
   readonly goaway?: number;
-  /** Whether the server closed the connection (FIN or RST) within the wait. */
+  /** Whether the server closed the connection (FIN or RST) before a GOAWAY was read, or within the wait. */
   readonly closed: boolean;
 }
 
@@ -70,6 +70,7 @@ function pairs(first: number, count: number, block: Buffer): Buffer {
 }
 
 export async function rapidResetBurst(o: RapidResetOptions): Promise<RapidResetResult> {
+  const block = getHeaderBlock(o.servername);
   const socket = tls.connect({ host: o.host ?? '127.0.0.1', port: o.port, servername: o.servername, ALPNProtocols: ['h2'], rejectUnauthorized: false });
   let goaway: number | undefined;
   let closed = false;
@@ -83,9 +84,17 @@ export async function rapidResetBurst(o: RapidResetOptions): Promise<RapidResetR
   socket.on('close', ended);
   await new Promise<void>((resolve, reject) => {
     let failure: Error | undefined;
+    // A server that takes the connection and never ends the handshake must not hold the caller.
+    const timer = setTimeout(() => socket.destroy(new Error(`no TLS handshake within ${o.waitMs} ms`)), o.waitMs);
     socket.once('error', (err) => (failure = err));
-    socket.once('secureConnect', resolve);
-    socket.once('close', () => reject(new Error(`the TLS handshake did not end: ${failure?.message ?? 'the server closed'}`, { cause: failure })));
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      reject(new Error(`the TLS handshake did not end: ${failure?.message ?? 'the server closed'}`, { cause: failure }));
+    });
   });
   if (socket.alpnProtocol !== 'h2') {
     socket.destroy();
@@ -113,7 +122,6 @@ export async function rapidResetBurst(o: RapidResetOptions): Promise<RapidResetR
   });
 
   socket.write(Buffer.concat([PREFACE, frame(FRAME.settings, 0, 0, Buffer.alloc(0))]));
-  const block = getHeaderBlock(o.servername);
   let sent = 0;
   while (sent < o.pairs && !closed && goaway === undefined) {
     const count = Math.min(PAIRS_PER_WRITE, o.pairs - sent);

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { rapidResetBurst } from '../helpers/rapid-reset.ts';
 import { selfSignedFixture } from '../helpers/self-signed.ts';
 
@@ -54,12 +54,13 @@ test('each pair is a GET the server parses, with the :authority given; a few pai
   }
 });
 
-test('2,000 pairs trip the server rate limit on resets: GOAWAY is read, and the burst stops there', async () => {
+test('2,000 pairs trip the server rate limit on resets: GOAWAY is read', async () => {
   const s = await h2Server();
   try {
     const burst = await rapidResetBurst({ port: s.port, servername: NAME, pairs: 2_000, waitMs: 10_000 });
     // nghttp2 ends the session with INTERNAL_ERROR once its stream-reset bucket (1,000) is empty.
     assert.equal(burst.goaway, http2.constants.NGHTTP2_INTERNAL_ERROR);
+    // The server takes no stream after its GOAWAY, whatever the client still sends.
     assert.ok(s.streams.length >= 1_000 && s.streams.length < 2_000, `${s.streams.length} streams reached the server`);
   } finally {
     await close(s);
@@ -81,6 +82,20 @@ test('a server that closes the connection without GOAWAY is reported as closed',
     assert.equal(burst.goaway, undefined);
   } finally {
     await close(s);
+  }
+});
+
+test('a server that never ends the TLS handshake is given up after waitMs', async () => {
+  const silent = net.createServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const sockets: net.Socket[] = [];
+  silent.on('connection', (socket) => sockets.push(socket));
+  try {
+    const port = (silent.address() as AddressInfo).port;
+    await assert.rejects(rapidResetBurst({ port, servername: NAME, pairs: 1, waitMs: 300 }), /no TLS handshake within 300 ms/);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
   }
 });
 

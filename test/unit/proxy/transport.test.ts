@@ -9,10 +9,10 @@ import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { selfSignedFixture } from '../../helpers/self-signed.ts';
 import type { UpstreamErrorEvent } from '../../../src/diagnostics.ts';
-import { headerTimeout } from '../../../src/proxy/transport.ts';
+import { headerTimeout, UpstreamTransport } from '../../../src/proxy/transport.ts';
 import { reverseProxyDefaults } from '../../../src/config/defaults.ts';
 import type { TransportConfig, UpstreamConfig } from '../../../src/config/types.ts';
-import { echoUpstream, front, parseEcho, proxyConfig, request, upstream } from './helpers.ts';
+import { echoUpstream, front, parseEcho, proxyConfig, request, upstream, upstreamConfig } from './helpers.ts';
 
 /** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
 const E2E = { timeout: 15_000 };
@@ -154,5 +154,29 @@ test('close() destroys the pools, closing kept-alive upstream connections', E2E,
     assert.equal(open.size, 0);
   } finally {
     await Promise.all([fr.close(), up.close()]);
+  }
+});
+
+test('a dispatch after close() is refused as a destroyed pool refuses it, and opens no connection', E2E, async () => {
+  // HTTP/2 requests dispatch a turn after they start, so one can come after a reload closed the
+  // old config's transport; before the guard it built a new pool that nothing closed.
+  let connections = 0;
+  const up = await upstream((_req, res) => res.end('ok'));
+  up.server.on('connection', () => connections++);
+  const transport = new UpstreamTransport(reverseProxyDefaults([]).transport);
+  try {
+    await transport.close();
+    const error = await new Promise<Error>((resolve, reject) => {
+      transport.dispatch(upstreamConfig(up.port), { method: 'GET', path: '/', headers: {}, body: null }, {
+        onResponseError: (_controller, err) => resolve(err),
+        onResponseEnd: () => reject(new Error('the request was answered')),
+      });
+    });
+    assert.equal((error as NodeJS.ErrnoException).code, 'UND_ERR_DESTROYED');
+    // A pool built after close() would have dialled by now.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(connections, 0);
+  } finally {
+    await up.close();
   }
 });

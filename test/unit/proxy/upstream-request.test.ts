@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { UpstreamErrorEvent } from '../../../src/diagnostics.ts';
-import { UpstreamTimeoutError } from '../../../src/proxy/upstream-request.ts';
+import { forwardOnce, UpstreamTimeoutError, type ProxyResponse } from '../../../src/proxy/upstream-request.ts';
 import { reverseProxyDefaults } from '../../../src/config/defaults.ts';
-import { echoUpstream, front, parseEcho, proxyConfig, request, responseEnding, upstream } from './helpers.ts';
+import { echoUpstream, front, listen, parseEcho, proxyConfig, request, responseEnding, upstream } from './helpers.ts';
 
 /** Loopback tests finish in well under a second; a hang should fail fast, not at the runner's limit. */
 const E2E = { timeout: 15_000 };
@@ -165,5 +167,39 @@ test('Expect: 100-continue is answered by the front server, and the body still r
     assert.equal(echo.headers.expect, undefined);
   } finally {
     await Promise.all([fr.close(), up.close()]);
+  }
+});
+
+test('a dispatch that throws fails the attempt over HTTP/1.1 and HTTP/2 alike: no rejection, no uncaught exception', E2E, async () => {
+  // HTTP/2 requests dispatch from setImmediate, where a throw would escape every caller.
+  const broken = (): void => {
+    throw new Error('no pool for this upstream');
+  };
+  const options = { dialTimeoutMs: 1_000, responseHeaders: (_s: number, h: http.IncomingHttpHeaders) => ({ ...h }), signal: new AbortController().signal };
+  const describe = async (res: ProxyResponse): Promise<string> => {
+    const result = await forwardOnce(res, broken, options);
+    return result.kind === 'failed' ? `failed ${result.status} ${result.error.message}` : result.kind;
+  };
+  const h1 = await listen(
+    http.createServer((_req, res) => void describe(res).then((text) => res.end(text))),
+  );
+  const h2 = http2.createServer((_req, res) => void describe(res).then((text) => res.end(text)));
+  await new Promise<void>((resolve) => h2.listen(0, '127.0.0.1', resolve));
+  const session = http2.connect(`http://127.0.0.1:${(h2.address() as AddressInfo).port}`);
+  try {
+    assert.equal((await request(h1.port)).body, 'failed 502 no pool for this upstream');
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = session.request({ ':path': '/' });
+      let text = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => (text += d));
+      req.on('end', () => resolve(text));
+      req.on('error', reject);
+    });
+    assert.equal(body, 'failed 502 no pool for this upstream');
+  } finally {
+    session.destroy();
+    await new Promise((resolve) => h2.close(resolve));
+    await h1.close();
   }
 });
