@@ -30,6 +30,8 @@ export interface UpstreamRequest {
  */
 export interface QueueAwareHandler extends Dispatcher.DispatchHandler {
   onQueued?(dequeue: (reason: Error) => void): void;
+  /** `controller` is null for a request refused before anything started (see dispatch). */
+  onResponseError?(controller: Dispatcher.DispatchController | null, error: Error): void;
 }
 
 /**
@@ -40,6 +42,11 @@ export interface QueueAwareHandler extends Dispatcher.DispatchHandler {
  * streams, ~1,000 dials, connects and socket teardowns ran after the client had left).
  */
 const QUEUED_ABORT = undiciSymbols.kQueuedAbort;
+
+/** What dispatch() after close() reports: undici's code for a destroyed pool, a local refusal (no dial was tried). */
+function transportClosed(): Error {
+  return Object.assign(new Error('the upstream transport is closed'), { code: 'UND_ERR_DESTROYED' });
+}
 
 /** The timeout that ends the wait for response headers, and the directive it comes from. */
 export interface HeaderTimeout {
@@ -56,10 +63,6 @@ export interface HeaderTimeout {
  * TLS handshake), the header timeout below as headersTimeout, read_timeout as bodyTimeout, and
  * keepalive as the idle time of a pooled connection (0 sends `Connection: close` and pools nothing).
  */
-/** What dispatch() after close() reports: undici's code for a destroyed pool, a local refusal (no dial was tried). */
-function transportClosed(): Error {
-  return Object.assign(new Error('the upstream transport is closed'), { code: 'UND_ERR_DESTROYED' });
-}
 
 export class UpstreamTransport {
   readonly #config: TransportConfig;
@@ -93,8 +96,7 @@ export class UpstreamTransport {
       // An HTTP/2 request dispatches a turn after it started (upstream-request.ts), so one can
       // come after close(): refused as a destroyed pool refuses it, instead of opening a new pool
       // that nothing would ever close (and reaching an upstream the new config may not have).
-      // No controller: nothing was started (undici's typings want one; our handler takes null).
-      handler.onResponseError?.(null as unknown as Dispatcher.DispatchController, transportClosed());
+      handler.onResponseError?.(null, transportClosed());
       return;
     }
     // One object literal, the queue hook first, as before 4da6a74: building it field by field (the

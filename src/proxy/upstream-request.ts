@@ -138,10 +138,15 @@ class ForwardHandler implements QueueAwareHandler {
     // GOAWAY every time either way; h2load over HTTP/2 measured no slower (docs/design.md).
     // HTTP/1.1 has no such pairs and keeps its synchronous path.
     if (this.#res instanceof ServerResponse) this.#dispatchUnlessSettled(dispatch);
-    else setImmediate(this.#dispatchUnlessSettled, dispatch);
+    else setImmediate(ForwardHandler.#dispatchLater, this, dispatch);
   }
 
-  readonly #dispatchUnlessSettled = (dispatch: Dispatch): void => {
+  /** One function for every deferred dispatch, rather than a bound one per request. */
+  static #dispatchLater(handler: ForwardHandler, dispatch: Dispatch): void {
+    handler.#dispatchUnlessSettled(dispatch);
+  }
+
+  #dispatchUnlessSettled(dispatch: Dispatch): void {
     if (this.#settled) return;
     // A throw (a pool that cannot be built) fails this attempt: from setImmediate it would be an
     // uncaught exception, and forwardOnce promises never to reject.
@@ -150,7 +155,7 @@ class ForwardHandler implements QueueAwareHandler {
     } catch (err) {
       this.onResponseError(null, err instanceof Error ? err : new Error(String(err)));
     }
-  };
+  }
 
   /**
    * The request waits for a connection. Giving up now takes it out of the queue; without that it

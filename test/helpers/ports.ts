@@ -51,24 +51,35 @@ export function reservePort(port: number): boolean {
   return true;
 }
 
-/**
- * Local ports of the TCP listeners (state 0A) and bound UDP sockets on any address, IPv4 and IPv6,
- * from /proc/net (hexadecimal `address:port` in the second column).
- */
+/** One socket of /proc/net/{tcp,tcp6,udp,udp6}: its ports and its state (hexadecimal, e.g. 01 established, 0A listening). */
+export interface ProcNetSocket {
+  readonly localPort: number;
+  readonly remotePort: number;
+  readonly state: string;
+}
+
+/** The sockets the kernel lists in /proc/net/`file`; none when the file is absent (no IPv6 in this namespace). */
+export function procNetSockets(file: 'tcp' | 'tcp6' | 'udp' | 'udp6'): ProcNetSocket[] {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/net/${file}`, 'latin1');
+  } catch {
+    return [];
+  }
+  const port = (address: string | undefined): number => parseInt(address?.split(':')[1] ?? '', 16);
+  return text
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f.length > 3)
+    .map((f) => ({ localPort: port(f[1]), remotePort: port(f[2]), state: f[3]! }));
+}
+
+/** Local ports of the TCP listeners (state 0A) and bound UDP sockets on any address, IPv4 and IPv6. */
 export function portsInUse(): Set<number> {
   const used = new Set<number>();
   for (const [file, listenOnly] of [['tcp', true], ['tcp6', true], ['udp', false], ['udp6', false]] as const) {
-    let text: string;
-    try {
-      text = readFileSync(`/proc/net/${file}`, 'latin1');
-    } catch {
-      continue; // no IPv6 in this namespace
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      const port = f[1]?.split(':')[1];
-      if (port !== undefined && (!listenOnly || f[3] === '0A')) used.add(parseInt(port, 16));
-    }
+    for (const s of procNetSockets(file)) if (!listenOnly || s.state === '0A') used.add(s.localPort);
   }
   return used;
 }

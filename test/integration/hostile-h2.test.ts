@@ -7,13 +7,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { eventually } from '../helpers/eventually.ts';
-import { freePorts } from '../helpers/ports.ts';
+import { freePorts, procNetSockets } from '../helpers/ports.ts';
 import { rapidResetBurst } from '../helpers/rapid-reset.ts';
 import { globalOptions, startServer, type RunningServer } from '../helpers/run-server.ts';
 
@@ -154,15 +153,9 @@ interface CancelRound {
   readonly missedClose: boolean;
 }
 
-/** Whether the kernel still has the TCP connection from `localPort` to the proxy established (/proc/net/tcp, state 01). */
+/** Whether the kernel still has the TCP connection from `localPort` to the proxy established (state 01). */
 function stillEstablished(localPort: number): boolean {
-  const hex = (port: number): string => port.toString(16).toUpperCase().padStart(4, '0');
-  return readFileSync('/proc/net/tcp', 'latin1')
-    .split('\n')
-    .some((line) => {
-      const f = line.trim().split(/\s+/);
-      return f[1]?.endsWith(`:${hex(localPort)}`) === true && f[2]?.endsWith(`:${hex(httpsPort)}`) === true && f[3] === '01';
-    });
+  return procNetSockets('tcp').some((s) => s.localPort === localPort && s.remotePort === httpsPort && s.state === '01');
 }
 
 /**
